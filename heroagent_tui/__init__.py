@@ -1,0 +1,1 @@
+"""HeroAgent's terminal app and command line."""

@@ -1,0 +1,1 @@
+"""Sub-commands of the `heroagent` command line, one module per area."""
