@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 
 from core import __version__
+from core.config import ENV_CONFIG_FILE
+from heroagent_tui.commands import config as config_commands
+from heroagent_tui.commands.common import CliState
 
 app = typer.Typer(
     name="heroagent",
@@ -12,7 +18,9 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.add_typer(config_commands.app, name="config")
 
 
 def _version(value: bool) -> None:
@@ -24,13 +32,47 @@ def _version(value: bool) -> None:
 @app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
+    config_file: Path | None = typer.Option(
+        None, "--config", "-c", help=f"Config file (TOML). Also ${ENV_CONFIG_FILE}.", dir_okay=False
+    ),
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Where the engine keeps its data."
+    ),
+    host: str | None = typer.Option(None, "--host", help="Address every server binds."),
+    redis_port: int | None = typer.Option(
+        None, "--redis-port", help="TCP port of the managed server."
+    ),
+    redis_url: str | None = typer.Option(
+        None, "--redis-url", help="Use this Redis/Valkey instead of starting one."
+    ),
+    log_level: str | None = typer.Option(None, "--log-level", help="debug, info, warning, error."),
+    serve: bool = typer.Option(False, "--serve", help="Run the engine headless (no terminal app)."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """Start the terminal app (the default)."""
+    """Start the terminal app (the default), or the engine alone with --serve."""
+    if config_file is None and os.environ.get(ENV_CONFIG_FILE):
+        config_file = Path(os.environ[ENV_CONFIG_FILE])
+    flags = {
+        "data_dir": str(data_dir) if data_dir is not None else None,
+        "host": host,
+        "redis.tcp_port": redis_port,
+        "redis.url": redis_url,
+        "log_level": log_level,
+    }
+    state = CliState(config_file=config_file, flags=flags)
+    ctx.obj = state
     if ctx.invoked_subcommand is not None:
         return
+    loaded = state.load()
+    if serve:
+        from core.serve import run
+
+        raise typer.Exit(run(loaded.config))
+    from heroagent_tui.launch import run_tui
+
+    raise typer.Exit(run_tui(loaded.config))
 
 
 def main() -> None:

@@ -1,0 +1,388 @@
+"""Typed engine configuration: defaults < TOML file < HEROAGENT_* environment < flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "heroagent"
+ENV_PREFIX = "HEROAGENT_"
+# Read by the CLI to find the config file; not a config key itself.
+ENV_CONFIG_FILE = "HEROAGENT_CONFIG"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+class ConfigError(ValueError):
+    """A config value could not be used; the message is one line naming where and what."""
+
+
+class Source(StrEnum):
+    """Where an effective config value came from."""
+
+    DEFAULT = "default"
+    FILE = "file"
+    ENV = "env"
+    FLAG = "flag"
+
+
+@dataclass
+class RedisConfig:
+    """The Redis-protocol server: a managed child process, or an external one by URL."""
+
+    tcp_port: int = 6379
+    """TCP port of the managed server, on the engine's bind host."""
+    unix_socket_path: str = ""
+    """Unix socket of the managed server; empty means `<data_dir>/run/valkey.sock`."""
+    url: str = ""
+    """redis://, rediss:// or unix:// URL of an external server; set, no child is started."""
+    server_binary: str = ""
+    """Path of valkey-server/redis-server; empty means the bundled one, else PATH."""
+
+
+@dataclass
+class JobsConfig:
+    """The job store and the watchdog."""
+
+    ourdb_path: str = ""
+    """Directory of the job history database; empty means `<data_dir>/jobsdb`."""
+    worker_count: int = 5
+    """Jobs run at once by the watchdog."""
+    queue_poll_interval: float = 0.1
+    """Seconds; kept for compatibility with the seed's config, fetching blocks instead."""
+
+
+@dataclass
+class WebDAVConfig:
+    """The WebDAV file service."""
+
+    port: int = 8091
+    """TCP port on the engine's bind host."""
+
+
+@dataclass
+class UIConfig:
+    """The HTTP UI and JSON API."""
+
+    port: int = 8090
+    """TCP port on the engine's bind host."""
+
+
+@dataclass
+class Config:
+    """The effective configuration of one engine."""
+
+    data_dir: str = ""
+    """Where everything the engine keeps lives; empty means the platform's user data dir."""
+    host: str = "127.0.0.1"
+    """Address every server binds; beyond loopback, servers require credentials."""
+    log_level: str = "info"
+    """debug, info, warning or error."""
+    enable_redis: bool = True
+    """Start (or connect to) the Redis-protocol server."""
+    enable_webdav: bool = True
+    """Serve the data dir's webdav/ folder over WebDAV."""
+    enable_ui: bool = True
+    """Serve the HTTP UI and JSON API."""
+    enable_jobs: bool = True
+    """Run the job manager and the watchdog."""
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
+    webdav: WebDAVConfig = field(default_factory=WebDAVConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
+
+    # Derived paths, so every service agrees on where things live.
+    @property
+    def data_path(self) -> Path:
+        """The data directory, resolved."""
+        if self.data_dir:
+            return Path(self.data_dir).expanduser().resolve()
+        return Path(platformdirs.user_data_dir(APP_NAME)).resolve()
+
+    @property
+    def ourdb_dir(self) -> Path:
+        """Directory of the job history database."""
+        if self.jobs.ourdb_path:
+            return Path(self.jobs.ourdb_path).expanduser().resolve()
+        return self.data_path / "jobsdb"
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when servers bind only to this machine."""
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def default_config_file() -> Path:
+    """The config file read when no --config is given."""
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One settable key: its dotted name, type and help line."""
+
+    key: str
+    type: type
+    doc: str
+
+    @property
+    def env_name(self) -> str:
+        """The HEROAGENT_* environment variable that sets this key."""
+        return ENV_PREFIX + self.key.replace(".", "_").upper()
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings of a dataclass, read from its source once at import."""
+    import inspect
+
+    docs: dict[str, str] = {}
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return docs
+    for match in re.finditer(r"^\s+(\w+): [^\n]*\n\s+\"\"\"(.+?)\"\"\"", source, re.M | re.S):
+        docs[match.group(1)] = " ".join(match.group(2).split())
+    return docs
+
+
+def _walk_keys(cls: type, prefix: str = "") -> Iterator[KeySpec]:
+    hints = typing.get_type_hints(cls)
+    docs = _field_docs(cls)
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            yield from _walk_keys(typing.cast(type, hint), f"{prefix}{f.name}.")
+        else:
+            yield KeySpec(f"{prefix}{f.name}", typing.cast(type, hint), docs.get(f.name, ""))
+
+
+KEYS: dict[str, KeySpec] = {spec.key: spec for spec in _walk_keys(Config)}
+SECTIONS = frozenset(k.split(".")[0] for k in KEYS if "." in k)
+_ENV_KEYS = {spec.env_name: spec for spec in KEYS.values()}
+
+
+def _type_name(tp: type) -> str:
+    return {int: "an integer", float: "a number", bool: "a boolean", str: "a string"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _coerce(spec: KeySpec, value: Any, *, from_text: bool) -> Any:
+    """Convert a raw value to the key's type, or raise ConfigError (without location)."""
+    tp = spec.type
+    if from_text and isinstance(value, str):
+        text = value.strip()
+        if tp is bool:
+            lowered = text.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+        elif tp is int:
+            if re.fullmatch(r"[+-]?\d+", text):
+                return int(text)
+        elif tp is float:
+            try:
+                return float(text)
+            except ValueError:
+                pass
+        elif tp is str:
+            return value
+    elif tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"key '{spec.key}' expects {_type_name(tp)}, got {value!r}")
+
+
+def _validate(spec: KeySpec, value: Any) -> None:
+    """Range checks that a type alone cannot express."""
+    if spec.key.endswith("port") and not 0 <= value <= 65535:
+        raise ConfigError(f"key '{spec.key}' expects a port number 0-65535, got {value}")
+    if spec.key == "jobs.worker_count" and value < 1:
+        raise ConfigError(f"key '{spec.key}' expects at least 1 worker, got {value}")
+    if spec.key == "jobs.queue_poll_interval" and value <= 0:
+        raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
+    if spec.key == "log_level" and value not in _LOG_LEVELS:
+        raise ConfigError(f"key 'log_level' expects one of {', '.join(_LOG_LEVELS)}, got {value!r}")
+    if (
+        spec.key == "redis.url"
+        and value
+        and not value.startswith(("redis://", "rediss://", "unix://"))
+    ):
+        raise ConfigError(
+            f"key 'redis.url' expects a redis://, rediss:// or unix:// URL, got {value!r}"
+        )
+
+
+def _unknown(key: str) -> ConfigError:
+    close = difflib.get_close_matches(key, list(KEYS) + list(SECTIONS), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return ConfigError(f"key '{key}' is unknown{hint}")
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for name, value in table.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict) and key in SECTIONS:
+            yield from _flatten(value, f"{key}.")
+        else:
+            yield key, value
+
+
+@dataclass
+class LoadedConfig:
+    """A config plus where each value came from, for `heroagent config show`."""
+
+    config: Config
+    sources: dict[str, Source]
+    file: Path | None
+
+    def get(self, key: str) -> Any:
+        """The effective value of a dotted key."""
+        obj: Any = self.config
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    def describe_source(self, key: str) -> str:
+        """Human words for where a value came from."""
+        source = self.sources.get(key, Source.DEFAULT)
+        if source is Source.FILE:
+            return f"file {self.file}"
+        if source is Source.ENV:
+            return f"env {KEYS[key].env_name}"
+        return source.value
+
+
+def _set(config: Config, key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    obj: Any = config
+    for part in parents:
+        obj = getattr(obj, part)
+    setattr(obj, last, value)
+
+
+def load_config(
+    file: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+    file_required: bool = False,
+) -> LoadedConfig:
+    """Build the effective config.
+
+    Args:
+        file: The TOML file to read; None reads the default file if it exists.
+        env: The environment to read HEROAGENT_* from (defaults to os.environ).
+        flags: Dotted keys set on the command line; None values are ignored.
+        file_required: Raise if `file` does not exist (true when the user named it).
+
+    Raises:
+        ConfigError: One line naming the source, the key and what was expected.
+    """
+    config = Config()
+    sources: dict[str, Source] = {}
+    path = file if file is not None else default_config_file()
+    used_file: Path | None = None
+
+    if path.exists():
+        used_file = path
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        for key, raw in _flatten(table):
+            try:
+                spec = KEYS.get(key)
+                if spec is None:
+                    raise _unknown(key)
+                value = _coerce(spec, raw, from_text=False)
+                _validate(spec, value)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            _set(config, key, value)
+            sources[key] = Source.FILE
+    elif file_required:
+        raise ConfigError(f"{path}: config file does not exist")
+
+    environ = os.environ if env is None else env
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
+            continue
+        spec = _ENV_KEYS.get(name)
+        try:
+            if spec is None:
+                close = difflib.get_close_matches(name, list(_ENV_KEYS), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ConfigError(f"variable is not a config key{hint}")
+            value = _coerce(spec, raw, from_text=True)
+            _validate(spec, value)
+        except ConfigError as exc:
+            raise ConfigError(f"environment {name}: {exc}") from None
+        _set(config, spec.key, value)
+        sources[spec.key] = Source.ENV
+
+    for key, raw in (flags or {}).items():
+        if raw is None:
+            continue
+        spec = KEYS[key]
+        try:
+            value = _coerce(spec, raw, from_text=isinstance(raw, str))
+            _validate(spec, value)
+        except ConfigError as exc:
+            raise ConfigError(f"command line: {exc}") from None
+        _set(config, key, value)
+        sources[key] = Source.FLAG
+
+    return LoadedConfig(config, sources, used_file)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def default_config_text() -> str:
+    """A commented TOML file holding every key at its default."""
+    defaults = LoadedConfig(Config(), {}, None)
+    lines = [
+        "# HeroAgent configuration.",
+        "# Precedence: defaults < this file < HEROAGENT_* environment < command-line flags.",
+        "# Unknown keys are errors. Each key is shown at its default, commented out.",
+        "",
+    ]
+    section = ""
+    for spec in KEYS.values():
+        sect, _, name = spec.key.rpartition(".")
+        if sect != section:
+            section = sect
+            lines += ["", f"[{sect}]"]
+        lines.append(f"# {spec.doc} (env {spec.env_name})")
+        lines.append(f"# {name} = {_toml_value(defaults.get(spec.key))}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def iter_effective(loaded: LoadedConfig) -> Iterator[tuple[str, Any, str]]:
+    """Every key with its effective value and source words, in declaration order."""
+    for key in KEYS:
+        yield key, loaded.get(key), loaded.describe_source(key)

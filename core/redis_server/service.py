@@ -1,0 +1,290 @@
+"""RedisService: runs and heals a valkey/redis-server child, or uses an external server by URL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from core.config import Config
+from core.events import EventBus
+from core.redis_server.binary import ServerBinaryNotFound, find_server_binary
+from core.redis_server.process import clear_stale_pidfile, port_in_use, spawn, stop_process
+from core.services import Service, ServiceStartError, ServiceState
+
+# Unix socket paths longer than this do not fit in sockaddr_un on Linux (108 bytes with NUL).
+_MAX_SOCKET_PATH = 100
+START_TIMEOUT = 10.0
+RESTART_BACKOFF_MAX = 5.0
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+class RedisService(Service):
+    """The engine's Redis-protocol server."""
+
+    name = "redis"
+
+    def __init__(self, config: Config, bus: EventBus) -> None:
+        super().__init__(bus)
+        self.config = config
+        self.base = config.data_path / "redis"
+        self.conf_path = self.base / "valkey.conf"
+        self.pidfile = self.base / "valkey.pid"
+        self.logfile = self.base / "valkey.log"
+        self.outfile = self.base / "valkey.out"
+        self.socket_path = self._socket_path()
+        self.password: str | None = None
+        self.version = ""
+        self.restarts = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def external(self) -> bool:
+        """True when the engine uses a server it did not start."""
+        return bool(self.config.redis.url)
+
+    def _socket_path(self) -> Path:
+        configured = self.config.redis.unix_socket_path
+        if configured:
+            return Path(configured).expanduser().absolute()
+        path = self.config.data_path / "run" / "valkey.sock"
+        if len(str(path)) <= _MAX_SOCKET_PATH:
+            return path
+        # A deep data dir cannot hold a socket; use a per-data-dir folder in the temp dir.
+        digest = hashlib.sha256(str(self.config.data_path).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"heroagent-{os.getuid()}-{digest}" / "valkey.sock"
+
+    # -- what the rest of the engine uses ---------------------------------------------
+
+    def client(self, **options: Any) -> aioredis.Redis:
+        """A new asyncio client for this server (unix socket when local: fewer syscalls)."""
+        if self.external:
+            return aioredis.Redis.from_url(self.config.redis.url, **options)
+        return aioredis.Redis(
+            unix_socket_path=str(self.socket_path), password=self.password, **options
+        )
+
+    def _probe_client(self) -> aioredis.Redis:
+        """A client that fails at once: probes and SHUTDOWN must not sit in retry backoff."""
+        return self.client(
+            socket_connect_timeout=1.0, socket_timeout=5.0, retry=Retry(NoBackoff(), 0)
+        )
+
+    def url(self) -> str:
+        """A URL other processes can use to reach this server (password redacted)."""
+        if self.external:
+            return _redact(self.config.redis.url)
+        if self.config.redis.tcp_port:
+            return f"redis://{self.config.host}:{self.config.redis.tcp_port}"
+        return f"unix://{self.socket_path}"
+
+    def address(self) -> str:
+        """TCP and unix addresses, as shown to people."""
+        if self.external:
+            return _redact(self.config.redis.url)
+        parts = []
+        if self.config.redis.tcp_port:
+            parts.append(f"{self.config.host}:{self.config.redis.tcp_port}")
+        parts.append(f"unix:{self.socket_path}")
+        return " ".join(parts)
+
+    def pid(self) -> int | None:
+        """The server child's pid."""
+        if self._proc is not None and self._proc.returncode is None:
+            return self._proc.pid
+        return None
+
+    def detail(self) -> str:
+        """Server version and restart count."""
+        text = self.version
+        if self.restarts:
+            text += f" (restarted {self.restarts}x)"
+        return text
+
+    # -- start and stop -----------------------------------------------------------------
+
+    async def _start(self) -> None:
+        self._stopping = False
+        if self.external:
+            await self._wait_ready(None, f"cannot reach Redis at {_redact(self.config.redis.url)}")
+            return
+        try:
+            binary = find_server_binary(self.config.redis.server_binary)
+        except ServerBinaryNotFound as exc:
+            raise ServiceStartError(str(exc)) from None
+        self._prepare(binary)
+        await clear_stale_pidfile(self.pidfile, self.conf_path)
+        await self._launch(binary)
+        self._supervisor = asyncio.create_task(self._supervise(binary), name="redis-supervisor")
+
+    def _prepare(self, binary: Path) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        socket_dir = self.socket_path.parent
+        socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if len(str(self.socket_path)) > _MAX_SOCKET_PATH:
+            raise ServiceStartError(
+                f"redis.unix_socket_path {self.socket_path} is longer than {_MAX_SOCKET_PATH} "
+                "characters; choose a shorter path"
+            )
+        if not self.config.is_loopback:
+            self.password = self._load_password()
+        self.conf_path.write_text(self._server_conf(), encoding="utf-8")
+        self.conf_path.chmod(0o600)
+        self.log.debug("using %s", binary)
+
+    def _load_password(self) -> str:
+        """A generated password, kept across restarts so other machines' workers keep working."""
+        path = self.base / "password"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        password = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(password + "\n")
+        return password
+
+    def _server_conf(self) -> str:
+        redis_cfg = self.config.redis
+        lines = [
+            "# Written by HeroAgent at every start; edits here are overwritten.",
+            f"bind {self.config.host}",
+            f"port {redis_cfg.tcp_port}",
+            "protected-mode yes",
+            f'unixsocket "{self.socket_path}"',
+            "unixsocketperm 700",
+            f'dir "{self.base}"',
+            f'pidfile "{self.pidfile}"',
+            f'logfile "{self.logfile}"',
+            "daemonize no",
+            # AOF with a one-second fsync: a killed server loses nothing acknowledged
+            # (FACTS.md); RDB snapshots would add forks for no extra safety.
+            "appendonly yes",
+            "appendfsync everysec",
+            # The config path in the process title lets a later start recognise an orphan.
+            'proc-title-template "{title} {listen-addr} {config-file}"',
+            'save ""',
+        ]
+        if self.password:
+            lines.append(f"requirepass {self.password}")
+        return "\n".join(lines) + "\n"
+
+    async def _launch(self, binary: Path) -> None:
+        port = self.config.redis.tcp_port
+        if port and port_in_use(self.config.host, port):
+            raise ServiceStartError(
+                f"port {port} on {self.config.host} is already in use; choose another with "
+                "--redis-port or use that server with --redis-url"
+            )
+        self._proc = await spawn([str(binary), str(self.conf_path)], self.base, self.outfile)
+        await self._wait_ready(self._proc, f"{binary.name} did not start")
+
+    async def _wait_ready(self, proc: asyncio.subprocess.Process | None, what: str) -> None:
+        """Poll PING until it answers, the child exits, or the deadline passes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_TIMEOUT
+        last_error = "no answer"
+        while loop.time() < deadline:
+            if proc is not None and proc.returncode is not None:
+                raise ServiceStartError(
+                    f"{what}: exited with code {proc.returncode}: {self._tail()}"
+                )
+            client = self._probe_client()
+            try:
+                if await client.ping():
+                    info = await client.info("server")
+                    self.version = str(info.get("valkey_version") or info.get("redis_version", ""))
+                    return
+            except (RedisError, OSError) as exc:
+                last_error = str(exc)
+            finally:
+                await client.aclose()
+            await asyncio.sleep(0.02)
+        if proc is not None:
+            await stop_process(proc, None, term_timeout=2.0)
+        raise ServiceStartError(f"{what}: no PONG within {START_TIMEOUT:.0f} s ({last_error})")
+
+    def _tail(self) -> str:
+        """The last meaningful line the server wrote, to quote in an error."""
+        for path in (self.outfile, self.logfile):
+            with contextlib.suppress(OSError):
+                lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+                lines = [line for line in lines if line and not line.startswith("***")]
+                if lines:
+                    return lines[-1]
+        return "no output"
+
+    async def _supervise(self, binary: Path) -> None:
+        """Restart the server whenever it dies unasked, with capped exponential backoff."""
+        backoff = 0.1
+        while not self._stopping:
+            proc = self._proc
+            assert proc is not None
+            code = await proc.wait()
+            if self._stopping:
+                return
+            self.restarts += 1
+            self.emit_log(
+                logging.ERROR, f"server pid {proc.pid} exited with code {code}; restarting"
+            )
+            self.set_state(ServiceState.RESTARTING, f"server exited with code {code}")
+            while not self._stopping:
+                try:
+                    await clear_stale_pidfile(self.pidfile, self.conf_path)
+                    await self._launch(binary)
+                except ServiceStartError as exc:
+                    self.emit_log(
+                        logging.ERROR, f"restart failed: {exc}; next try in {backoff:.1f} s"
+                    )
+                    self.set_state(ServiceState.FAILED, str(exc))
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, RESTART_BACKOFF_MAX)
+                    continue
+                self.emit_log(logging.INFO, f"server restarted as pid {self.pid()}")
+                self.set_state(ServiceState.RUNNING)
+                backoff = 0.1
+                break
+
+    async def _stop(self) -> None:
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        proc = self._proc
+        if proc is None:
+            return
+        client = self._probe_client()
+
+        async def shutdown() -> None:
+            # SHUTDOWN fsyncs the AOF before exiting; the dropped connection is expected.
+            with contextlib.suppress(RedisError, OSError):
+                await client.shutdown()
+
+        try:
+            code = await stop_process(proc, shutdown)
+        finally:
+            await client.aclose()
+        self.log.debug("server pid %d stopped with code %s", proc.pid, code)
+        self._proc = None

@@ -1,0 +1,41 @@
+"""What every sub-command shares: the loaded config and one-line error exits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+from core.config import ConfigError, LoadedConfig, load_config
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one error line to stderr and exit."""
+    typer.echo(f"heroagent: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@dataclass
+class CliState:
+    """The global options, kept until a command needs the config."""
+
+    config_file: Path | None
+    flags: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> LoadedConfig:
+        """The effective config; a bad one ends the program with one line (exit 2)."""
+        try:
+            return load_config(
+                self.config_file, flags=self.flags, file_required=self.config_file is not None
+            )
+        except ConfigError as exc:
+            fail(f"config error: {exc}", 2)
+
+
+def state_of(ctx: typer.Context) -> CliState:
+    """The CliState the root command stored."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliState)
+    return obj

@@ -1,0 +1,39 @@
+"""Fixtures shared by the whole suite: real servers in temp dirs, configs that point at them."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.config import Config, load_config
+from tests.helpers import ValkeyProcess, free_port, start_valkey
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temp dir with a short path, for unix sockets (sockaddr_un holds about 100 bytes)."""
+    with tempfile.TemporaryDirectory(prefix="ha-") as directory:
+        yield Path(directory)
+
+
+@pytest.fixture
+def valkey(short_tmp: Path) -> Iterator[ValkeyProcess]:
+    """A real valkey-server on a free port, stopped by its pid afterwards."""
+    server = start_valkey(short_tmp)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def engine_config(short_tmp: Path) -> Config:
+    """A config whose data, ports and socket are this test's own."""
+    return load_config(
+        short_tmp / "no-such-config.toml",
+        env={},
+        flags={"data_dir": str(short_tmp / "data"), "redis.tcp_port": free_port()},
+    ).config

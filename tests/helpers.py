@@ -1,0 +1,140 @@
+"""Shared test helpers: free ports, deadline polling, and a real valkey-server process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from core.redis_server import find_server_binary
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll `predicate` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+async def async_wait_for(
+    predicate: Callable[[], T], seconds: float = 10.0, what: str = "condition"
+) -> T:
+    """Like wait_for, without blocking the event loop."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def pid_running(pid: int) -> bool:
+    """True while a process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def valkey_pids() -> set[int]:
+    """Pids of every running valkey/redis server on this machine (to compare before/after)."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            exe = os.readlink(entry / "exe")
+        except OSError:
+            continue
+        if exe.endswith(("valkey-server", "redis-server")) and pid_running(int(entry.name)):
+            pids.add(int(entry.name))
+    return pids
+
+
+@dataclass
+class ValkeyProcess:
+    """A valkey-server a test started; stopped by its pid."""
+
+    port: int
+    socket_path: Path
+    pid: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.process.wait(5)
+
+
+def start_valkey(directory: Path, port: int | None = None) -> ValkeyProcess:
+    """Start a real valkey-server on a free port with its data in `directory`."""
+    binary = find_server_binary()
+    port = port or free_port()
+    socket_path = directory / "v.sock"
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--unixsocket",
+            str(socket_path),
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = ValkeyProcess(port, socket_path, process.pid, process)
+    try:
+        wait_for(lambda: _pings(port), 10.0, f"valkey-server on port {port}")
+    except AssertionError:
+        server.stop()
+        raise
+    return server
+
+
+def _pings(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
