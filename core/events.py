@@ -39,6 +39,17 @@ class ServiceStateChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JobStateChanged(Event):
+    """A job moved to another status (new, active, done, error)."""
+
+    job_id: int
+    circle: str
+    topic: str
+    status: str
+    error: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class LogEmitted(Event):
     """A log line from the engine or one of its services."""
 
