@@ -198,7 +198,7 @@ def _repair_torn(rec: Recovered, files: DataFiles, size: int, writable: bool) ->
         loc = table.get(record_id)
         if loc.file_nr != cur:
             continue
-        header = files.read(cur, HEADER_LEN, loc.position) if loc.position < size else b""
+        header = _header(files, cur, loc.position, size)
         complete = len(header) == HEADER_LEN
         if not complete or loc.position + HEADER_LEN + unpack_header(header).length > size:
             torn.append((record_id, loc))
@@ -212,10 +212,12 @@ def _repair_torn(rec: Recovered, files: DataFiles, size: int, writable: bool) ->
     cut = min(loc.position for _, loc in torn)
     reverted = []
     for record_id, loc in torn:
-        header = files.read(cur, HEADER_LEN, loc.position)
+        header = _header(files, cur, loc.position, size)
         prev = unpack_header(header).prev if len(header) == HEADER_LEN else Location(0, 0)
         usable = not prev.is_null and (prev.file_nr < cur or prev.position < cut)
-        if usable:
+        if not writable:
+            reverted.append(f"{record_id} would be reverted")
+        elif usable:
             table.set(record_id, prev)
             reverted.append(f"{record_id}->previous version")
         else:
@@ -230,3 +232,12 @@ def _repair_torn(rec: Recovered, files: DataFiles, size: int, writable: bool) ->
         files.truncate(cur, cut)
     meta.cur_end = cut
     rec.needs_checkpoint = writable
+
+
+def _header(files: DataFiles, file_nr: int, position: int, size: int) -> bytes:
+    if position >= size:
+        return b""
+    try:
+        return files.read(file_nr, min(HEADER_LEN, size - position), position)
+    except FileNotFoundError:
+        return b""
