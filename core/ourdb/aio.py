@@ -1,0 +1,175 @@
+"""AsyncOurDB: OurDB for asyncio, with group commit through one writer thread."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+
+from core.ourdb.config import OurDBConfig
+from core.ourdb.db import OurDB, SetItem
+from core.ourdb.errors import OurDBError, ReadOnlyError
+from core.ourdb.planner import DeleteRequest, Request, SetRequest
+
+_Result = list[int] | BaseException
+_Batch = list[tuple[list[Request], "asyncio.Future[list[int]]"]]
+
+
+class AsyncOurDB:
+    """Async facade; file I/O never runs on the event loop.
+
+    Writes from every coroutine are queued and handed to a single writer thread. All
+    writes queued in one event-loop iteration, plus all that arrive while a sync is in
+    progress, share one write and one fsync (group commit). Each call stays
+    all-or-nothing and gets its own result or error. Reads run in the default executor.
+    A cancelled write may still be committed.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        config: OurDBConfig | None = None,
+        *,
+        readonly: bool = False,
+    ) -> None:
+        """Remember how to open; the database opens in `open()` or `async with`."""
+        self._args = (os.fspath(path), config, readonly)
+        self._db: OurDB | None = None
+        self._queue: queue.SimpleQueue[tuple[_Batch, asyncio.AbstractEventLoop] | None]
+        self._queue = queue.SimpleQueue()
+        self._batch: _Batch = []
+        self._thread: threading.Thread | None = None
+
+    @property
+    def db(self) -> OurDB:
+        """The underlying OurDB (for reads of metadata such as `stats`)."""
+        if self._db is None:
+            raise ReadOnlyError(f"database {self._args[0]} is not open")
+        return self._db
+
+    async def open(self) -> AsyncOurDB:
+        """Open the database (recovery runs in a thread) and start the writer."""
+        path, config, readonly = self._args
+        self._db = await asyncio.to_thread(OurDB, path, config, readonly=readonly)
+        self._thread = threading.Thread(target=self._writer, name=f"ourdb-writer:{path}")
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    async def __aenter__(self) -> AsyncOurDB:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def set(self, data: bytes, id: int | None = None) -> int:
+        """See `OurDB.set`; durable on return in SyncMode.ALWAYS."""
+        return (await self._submit([SetRequest(bytes(data), id)]))[0]
+
+    async def set_many(self, items: Iterable[SetItem]) -> list[int]:
+        """See `OurDB.set_many`."""
+        reqs: list[Request] = [
+            SetRequest(bytes(it))
+            if isinstance(it, bytes | bytearray | memoryview)
+            else SetRequest(bytes(it[0]), it[1])
+            for it in items
+        ]
+        return await self._submit(reqs)
+
+    async def delete(self, id: int, *, erase_history: bool = True) -> None:
+        """See `OurDB.delete`."""
+        await self._submit([DeleteRequest(id, erase_history)])
+
+    async def get(self, id: int) -> bytes:
+        """See `OurDB.get`."""
+        return await asyncio.to_thread(self.db.get, id)
+
+    async def get_history(self, id: int, depth: int) -> list[bytes]:
+        """See `OurDB.get_history`."""
+        return await asyncio.to_thread(self.db.get_history, id, depth)
+
+    async def next_id(self) -> int:
+        """See `OurDB.next_id` (in memory, no I/O)."""
+        return self.db.next_id()
+
+    async def ids(self) -> list[int]:
+        """Live ids, ascending."""
+        return await asyncio.to_thread(lambda: list(self.db))
+
+    async def close(self) -> None:
+        """Finish queued writes, stop the writer thread and close the database."""
+        if self._db is None:
+            return
+        if self._batch:
+            self._kick(asyncio.get_running_loop())
+        self._queue.put(None)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+        db, self._db = self._db, None
+        await asyncio.to_thread(db.close)
+
+    async def _submit(self, reqs: list[Request]) -> list[int]:
+        loop = asyncio.get_running_loop()
+        self.db  # noqa: B018 - raises when closed
+        fut: asyncio.Future[list[int]] = loop.create_future()
+        if not self._batch:
+            # Everything queued before this callback runs travels in one batch.
+            loop.call_soon(self._kick, loop)
+        self._batch.append((reqs, fut))
+        return await fut
+
+    def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._batch = self._batch, []
+        if batch:
+            self._queue.put((batch, loop))
+
+    def _writer(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            items = [item]
+            stop = False
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                items.append(more)
+            self._commit(items)
+            if stop:
+                return
+
+    def _commit(self, items: list[tuple[_Batch, asyncio.AbstractEventLoop]]) -> None:
+        entries = [(entry, loop) for batch, loop in items for entry in batch]
+        db = self._db
+        results: list[_Result]
+        if db is None:
+            results = [ReadOnlyError("database is closed")] * len(entries)
+        else:
+            try:
+                results = list(db.commit([reqs for (reqs, _), _ in entries]))
+            except (OurDBError, OSError) as exc:
+                results = [exc] * len(entries)
+        for ((_, fut), loop), result in zip(entries, results, strict=True):
+            loop.call_soon_threadsafe(_resolve, fut, result)
+
+
+def _resolve(fut: asyncio.Future[list[int]], result: _Result) -> None:
+    if fut.cancelled():
+        return
+    if isinstance(result, BaseException):
+        fut.set_exception(result)
+    else:
+        fut.set_result(result)

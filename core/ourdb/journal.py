@@ -1,0 +1,168 @@
+"""The write-ahead journal `ourdb.journal`: CRC-framed batches of sets and deletes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from core.ourdb.errors import CorruptMetadataError
+from core.ourdb.files import write_all
+from core.ourdb.format import HEADER_LEN, Location, crc32
+
+log = logging.getLogger("core.ourdb")
+
+JOURNAL_NAME = "ourdb.journal"
+_MAGIC = b"OURDBJNL"
+_FILE_HEADER = struct.Struct("<8sII")  # magic, format version, generation
+_FILE_HEADER_LEN = _FILE_HEADER.size + 4  # plus CRC of the above
+_FRAME = struct.Struct("<II")  # body length, CRC-32 of body
+_SET = struct.Struct("<cIHI")  # 'S', id, file_nr, position; then the record bytes
+_DEL = struct.Struct("<cIH")  # 'D', id, region count; then the regions
+_REGION = struct.Struct("<HIH")  # file_nr, position, payload length
+_RECORD_LEN = struct.Struct("<H")
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class SetOp:
+    """A record appended at `loc` that becomes the newest version of `record_id`."""
+
+    record_id: int
+    loc: Location
+    record: bytes
+
+
+@dataclass(frozen=True)
+class DeleteOp:
+    """`record_id` removed; each region (location, payload length) is zeroed."""
+
+    record_id: int
+    regions: list[tuple[Location, int]] = field(default_factory=list)
+
+
+Op = SetOp | DeleteOp
+
+
+def encode_ops(ops: list[Op]) -> bytes:
+    """One journal frame holding `ops`; replaying it is idempotent."""
+    parts: list[bytes] = []
+    for op in ops:
+        if isinstance(op, SetOp):
+            parts.append(_SET.pack(b"S", op.record_id, op.loc.file_nr, op.loc.position))
+            parts.append(op.record)
+        else:
+            parts.append(_DEL.pack(b"D", op.record_id, len(op.regions)))
+            for loc, length in op.regions:
+                parts.append(_REGION.pack(loc.file_nr, loc.position, length))
+    body = b"".join(parts)
+    return _FRAME.pack(len(body), crc32(body)) + body
+
+
+def decode_ops(body: bytes) -> list[Op]:
+    """Inverse of `encode_ops` for one frame body (CRC already checked)."""
+    ops: list[Op] = []
+    off = 0
+    while off < len(body):
+        kind = body[off : off + 1]
+        if kind == b"S":
+            _, record_id, file_nr, position = _SET.unpack_from(body, off)
+            off += _SET.size
+            (length,) = _RECORD_LEN.unpack_from(body, off)
+            end = off + HEADER_LEN + length
+            ops.append(SetOp(record_id, Location(file_nr, position), body[off:end]))
+            off = end
+        elif kind == b"D":
+            _, record_id, count = _DEL.unpack_from(body, off)
+            off += _DEL.size
+            regions = []
+            for _ in range(count):
+                file_nr, position, length = _REGION.unpack_from(body, off)
+                regions.append((Location(file_nr, position), length))
+                off += _REGION.size
+            ops.append(DeleteOp(record_id, regions))
+        else:
+            raise CorruptMetadataError(f"unknown journal op {kind!r} at body offset {off}")
+    return ops
+
+
+class Journal:
+    """Append-only journal; only the current generation's frames are replayed."""
+
+    def __init__(self, directory: str, *, writable: bool) -> None:
+        self.path = os.path.join(directory, JOURNAL_NAME)
+        self.writable = writable
+        self.generation = 0
+        self.end = 0
+        self._fd = -1
+        if writable:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def read(self) -> tuple[int, Iterator[tuple[int, bytes]], int]:
+        """Generation, frames as (offset, body), and the file size.
+
+        After the iterator is exhausted, `self.end` is the end of the last whole frame.
+        A header that is missing or damaged gives generation 0 (nothing to replay).
+        """
+        try:
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            data = b""
+        if len(data) < _FILE_HEADER_LEN:
+            self.end = 0
+            return 0, iter(()), len(data)
+        magic, version, generation = _FILE_HEADER.unpack_from(data)
+        (stored_crc,) = struct.unpack_from("<I", data, _FILE_HEADER.size)
+        if magic != _MAGIC or crc32(data[: _FILE_HEADER.size]) != stored_crc:
+            log.warning("journal %s has a damaged header; ignoring it", self.path)
+            self.end = 0
+            return 0, iter(()), len(data)
+        if version != VERSION:
+            raise CorruptMetadataError(f"journal {self.path} has unknown version {version}")
+        self.generation = generation
+        self.end = _FILE_HEADER_LEN
+        return generation, self._frames(data), len(data)
+
+    def _frames(self, data: bytes) -> Iterator[tuple[int, bytes]]:
+        off = _FILE_HEADER_LEN
+        while off + _FRAME.size <= len(data):
+            length, crc = _FRAME.unpack_from(data, off)
+            start = off + _FRAME.size
+            body = data[start : start + length]
+            if len(body) != length or crc32(body) != crc:
+                return
+            yield off, body
+            off = start + length
+            self.end = off
+
+    def truncate_tail(self) -> None:
+        """Cut everything after the last whole frame (a torn or unacknowledged tail)."""
+        os.ftruncate(self._fd, self.end)
+
+    def reset(self, generation: int, *, sync: bool) -> None:
+        """Empty the journal and start `generation`."""
+        os.ftruncate(self._fd, 0)
+        header = _FILE_HEADER.pack(_MAGIC, VERSION, generation)
+        write_all(self._fd, header + struct.pack("<I", crc32(header)), 0)
+        if sync:
+            os.fsync(self._fd)
+        self.generation = generation
+        self.end = _FILE_HEADER_LEN
+
+    def append(self, frame: bytes) -> None:
+        """Write a frame after the last one; not durable until `sync`."""
+        write_all(self._fd, frame, self.end)
+        self.end += len(frame)
+
+    def sync(self) -> None:
+        """Make every appended frame durable."""
+        os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        """Close the descriptor."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -1,0 +1,126 @@
+"""The lookup table: id -> location, kept in a memory-mapped file of fixed-size entries."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+
+from core.ourdb.format import Location, decode_entry, encode_entry
+
+_SPARSE_ID = struct.Struct("<I")
+
+
+class LookupTable:
+    """`record_nr_max` entries of `keysize` bytes, the spec's disk-based table layout.
+
+    The table lives in `<path>/lookup/data` and is memory-mapped, so opening a
+    database costs no load time whatever its size. The file is only a cache of the
+    journal: it may hold any mix of old and new entries after a crash, because every
+    change since the last checkpoint is replayed from the journal on open.
+    """
+
+    def __init__(self, path: str, record_nr_max: int, keysize: int, *, writable: bool) -> None:
+        self.keysize = keysize
+        self.record_nr_max = record_nr_max
+        self.size = record_nr_max * keysize
+        self._zero = bytes(keysize)
+        if not path:
+            # Read-only open of a directory that has no table yet: anonymous zero pages.
+            self._map = mmap.mmap(-1, max(self.size, 1))
+            return
+        flags = os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY
+        fd = os.open(path, flags, 0o644)
+        try:
+            current = os.fstat(fd).st_size
+            if writable and current < self.size:
+                # ftruncate makes a sparse file: untouched slots cost no disk space.
+                os.ftruncate(fd, self.size)
+            elif current < self.size:
+                raise ValueError(f"lookup table {path} is {current} bytes, expected {self.size}")
+            # A read-only open still replays the journal, so it needs a private copy.
+            access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_COPY
+            self._map = mmap.mmap(fd, self.size, access=access)
+        finally:
+            os.close(fd)
+
+    def in_range(self, record_id: int) -> bool:
+        """True when the id has a slot (real integers, no u32 wrap)."""
+        return 0 <= record_id < self.record_nr_max
+
+    def get(self, record_id: int) -> Location:
+        """Location stored for an id that is in range; the null location if empty."""
+        start = record_id * self.keysize
+        raw = self._map[start : start + self.keysize]
+        if raw == self._zero:
+            return Location(0, 0)
+        return decode_entry(raw)
+
+    def set(self, record_id: int, loc: Location) -> None:
+        """Store a location; callers have checked that it fits the keysize."""
+        start = record_id * self.keysize
+        self._map[start : start + self.keysize] = encode_entry(loc, self.keysize)
+
+    def clear(self, record_id: int) -> None:
+        """Empty a slot."""
+        start = record_id * self.keysize
+        self._map[start : start + self.keysize] = self._zero
+
+    def live_ids(self, upto: int) -> Iterator[int]:
+        """Ids below `upto` whose slot is not empty, ascending."""
+        ks = self.keysize
+        view = self._map
+        chunk_ids = 65536
+        for base in range(0, min(upto, self.record_nr_max), chunk_ids):
+            stop = min(base + chunk_ids, upto, self.record_nr_max)
+            block = view[base * ks : stop * ks]
+            if not block.strip(b"\x00"):
+                continue
+            for i in range(stop - base):
+                if block[i * ks : (i + 1) * ks] != self._zero:
+                    yield base + i
+
+    def sparse_dump(self, upto: int) -> bytes:
+        """The spec's sparse dump (§5.3): u32 LE id + entry for every non-empty slot."""
+        ks = self.keysize
+        out = bytearray()
+        for record_id in self.live_ids(upto):
+            out += _SPARSE_ID.pack(record_id)
+            out += self._map[record_id * ks : (record_id + 1) * ks]
+        return bytes(out)
+
+    def load_sparse(self, data: bytes) -> list[int]:
+        """Set entries from a sparse dump directly (the V importer rejected id gaps).
+
+        Returns:
+            The ids loaded.
+
+        Raises:
+            ValueError: the length is not a multiple of the chunk size, or an id is out
+                of range.
+        """
+        chunk = 4 + self.keysize
+        if len(data) % chunk:
+            raise ValueError(f"Invalid sparse data format: data length must be multiple of {chunk}")
+        ids = []
+        for off in range(0, len(data), chunk):
+            (record_id,) = _SPARSE_ID.unpack_from(data, off)
+            if not self.in_range(record_id):
+                raise ValueError(f"sparse dump names id {record_id}, outside the table")
+            start = record_id * self.keysize
+            self._map[start : start + self.keysize] = data[off + 4 : off + chunk]
+            ids.append(record_id)
+        return ids
+
+    def prefix(self, upto: int) -> bytes:
+        """Raw table bytes for ids below `upto` (the spec's full-table layout)."""
+        return self._map[: min(upto, self.record_nr_max) * self.keysize]
+
+    def flush(self) -> None:
+        """Write dirty pages of the table back to its file (msync)."""
+        self._map.flush()
+
+    def close(self) -> None:
+        """Unmap the table."""
+        self._map.close()

@@ -1,0 +1,151 @@
+"""API semantics, refusals before any write, sync modes and the async wrapper."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from core.ourdb import (
+    AsyncOurDB,
+    ConfigError,
+    CorruptRecordError,
+    InvalidIdError,
+    LocationOverflowError,
+    OurDB,
+    OurDBConfig,
+    PayloadTooLargeError,
+    ReadOnlyError,
+    RecordNotFoundError,
+    SyncMode,
+)
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in path.iterdir() if p.is_file() and p.suffix == ".db"}
+
+
+def test_refusals_write_nothing(tmp_path: Path) -> None:
+    cfg = OurDBConfig(record_nr_max=100, keysize=2, incremental=False, file_size=10)
+    with OurDB(tmp_path / "db", cfg) as db:
+        db.set(b"first", id=1)
+        before = snapshot(tmp_path / "db")
+        journal = (tmp_path / "db" / "ourdb.journal").stat().st_size
+        with pytest.raises(PayloadTooLargeError, match="70000 bytes exceeds"):
+            db.set(b"x" * 70_000, id=2)
+        with pytest.raises(InvalidIdError, match="out of range"):
+            db.set(b"x", id=100)
+        with pytest.raises(InvalidIdError, match="out of range"):
+            db.get(-1)
+        # 0.db is past file_size, so the next record would go to 1.db: keysize 2 cannot.
+        with pytest.raises(LocationOverflowError, match=r"1\.db at offset 1.*keysize 2"):
+            db.set(b"x", id=3)
+        with pytest.raises(LocationOverflowError):
+            db.set_many([(b"ok", 4), (b"x", 5)])
+        assert snapshot(tmp_path / "db") == before
+        assert (tmp_path / "db" / "ourdb.journal").stat().st_size == journal
+        assert list(db) == [1]
+
+
+def test_no_u32_aliasing(tmp_path: Path) -> None:
+    with OurDB(tmp_path / "db", OurDBConfig(record_nr_max=1000, keysize=4)) as db:
+        db.set(b"one")
+        with pytest.raises(InvalidIdError):
+            db.get(2**30 + 1)
+
+
+def test_reads_never_create_files(tmp_path: Path) -> None:
+    with OurDB(tmp_path / "db", OurDBConfig(record_nr_max=100, keysize=6)) as db:
+        db.set(b"a")
+    os.unlink(tmp_path / "db" / "0.db")
+    with (
+        OurDB(tmp_path / "db", readonly=True) as db,
+        pytest.raises(CorruptRecordError, match="data file is missing"),
+    ):
+        db.get(1)
+    assert not (tmp_path / "db" / "0.db").exists()
+
+
+def test_readonly_refuses_writes(tmp_path: Path) -> None:
+    with OurDB(tmp_path / "db") as db:
+        db.set(b"a")
+    with OurDB(tmp_path / "db", readonly=True) as db, pytest.raises(ReadOnlyError):
+        db.set(b"b")
+
+
+def test_config_mismatch_is_an_error(tmp_path: Path) -> None:
+    with OurDB(tmp_path / "db", OurDBConfig(record_nr_max=100)):
+        pass
+    with pytest.raises(ConfigError, match="record_nr_max=100"):
+        OurDB(tmp_path / "db", OurDBConfig(record_nr_max=200))
+    with OurDB(tmp_path / "db") as db:  # None adopts what is stored
+        assert db.layout.record_nr_max == 100
+
+
+def test_continues_highest_file_after_reopen(tmp_path: Path) -> None:
+    cfg = OurDBConfig(record_nr_max=100, keysize=6, file_size=30)
+    with OurDB(tmp_path / "db", cfg) as db:
+        ids = [db.set(bytes([65 + n]) * 20) for n in range(5)]
+    with OurDB(tmp_path / "db", cfg) as db:
+        new = db.set(b"new")
+        assert db.location(new).file_nr == 5
+        assert [db.get(i) for i in ids] == [bytes([65 + n]) * 20 for n in range(5)]
+
+
+def test_set_many_is_one_sync(tmp_path: Path) -> None:
+    with OurDB(tmp_path / "db", OurDBConfig(record_nr_max=10_000)) as db:
+        before = db.stats.syncs
+        ids = db.set_many([b"p%d" % n for n in range(1000)])
+        assert db.stats.syncs == before + 1
+        assert ids == list(range(1, 1001))
+        assert db.get(500) == b"p499"
+
+
+@pytest.mark.parametrize("mode", list(SyncMode))
+def test_sync_modes_read_their_writes(tmp_path: Path, mode: SyncMode) -> None:
+    cfg = OurDBConfig(record_nr_max=100, sync=mode, batch_window=0.01)
+    with OurDB(tmp_path / "db", cfg) as db:
+        record_id = db.set(b"a")
+        db.set(b"b", id=record_id)
+        assert db.get(record_id) == b"b"
+        assert db.get_history(record_id, 2) == [b"b", b"a"]
+        db.delete(record_id)
+        with pytest.raises(RecordNotFoundError):
+            db.get(record_id)
+        kept = db.set(b"kept")
+        db.sync()
+    with OurDB(tmp_path / "db") as db:
+        assert list(db) == [kept]
+
+
+def test_history_depth_zero_and_missing(tmp_path: Path) -> None:
+    with OurDB(tmp_path / "db", OurDBConfig(record_nr_max=100)) as db:
+        assert db.get_history(5, 0) == []
+        with pytest.raises(RecordNotFoundError, match="id 5"):
+            db.get_history(5, 1)
+
+
+async def test_async_group_commit_shares_one_fsync(tmp_path: Path) -> None:
+    async with AsyncOurDB(tmp_path / "db", OurDBConfig(record_nr_max=1000)) as db:
+        before = db.db.stats.syncs
+        ids = await asyncio.gather(*(db.set(b"job %d" % n) for n in range(50)))
+        assert db.db.stats.syncs == before + 1
+        assert sorted(ids) == list(range(1, 51))
+        assert await db.get(ids[7]) == b"job 7"
+        await db.set(b"job 7 v2", id=ids[7])
+        assert await db.get_history(ids[7], 5) == [b"job 7 v2", b"job 7"]
+        assert await db.next_id() == 51
+        await db.delete(ids[0])
+        assert await db.ids() == list(range(2, 51))
+
+
+async def test_async_errors_are_per_call(tmp_path: Path) -> None:
+    async with AsyncOurDB(tmp_path / "db", OurDBConfig(record_nr_max=1000)) as db:
+        good = db.set(b"fine")
+        bad = db.set(b"x", id=999)  # incremental: no such record yet
+        results = await asyncio.gather(good, bad, return_exceptions=True)
+        assert results[0] == 1
+        assert isinstance(results[1], InvalidIdError)
+        assert await db.get(1) == b"fine"

@@ -1,0 +1,143 @@
+"""Torn tails and damaged bytes on real files: what is cut, what survives, what errors."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.ourdb import CorruptRecordError, OurDB, OurDBConfig, RecordNotFoundError
+
+CFG = OurDBConfig(record_nr_max=1000, keysize=6)
+PAYLOADS = {1: b"first record", 2: b"second", 3: b"third one here"}
+
+
+def build(path: Path, last: bytes = b"the last record, torn below") -> int:
+    """Ids 1..3 (2 updated once), then one more record; returns its id."""
+    with OurDB(path, CFG) as db:
+        for data in PAYLOADS.values():
+            db.set(data)
+        db.set(b"2 old", id=2)
+        db.set(PAYLOADS[2], id=2)
+        return db.set(last)
+
+
+def flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_truncate_at_every_offset_of_last_record(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pristine = tmp_path / "pristine"
+    last_id = build(pristine)
+    with OurDB(pristine, readonly=True) as db:
+        start = db.location(last_id).position
+    end = (pristine / "0.db").stat().st_size
+    for cut in range(start, end):
+        path = tmp_path / f"cut{cut}"
+        shutil.copytree(pristine, path)
+        with open(path / "0.db", "r+b") as fh:
+            fh.truncate(cut)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="core.ourdb"), OurDB(path) as db:
+            with pytest.raises(RecordNotFoundError):
+                db.get(last_id)
+            for record_id, data in PAYLOADS.items():
+                assert db.get(record_id) == data
+            assert db.get_history(2, 5) == [PAYLOADS[2], b"2 old", PAYLOADS[2]]
+            new_id = db.set(b"after the cut")
+            assert db.location(new_id).position == start  # appended where the torn one began
+        (message,) = [r.getMessage() for r in caplog.records]
+        assert f"{path / '0.db'} at offset {start}: dropped {cut - start} bytes" in message
+        with OurDB(path) as db:
+            assert db.get(new_id) == b"after the cut"
+        shutil.rmtree(path)
+
+
+def test_torn_update_reverts_to_previous_version(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    build(path)
+    with OurDB(path, CFG) as db:
+        db.set(b"newest, will be torn", id=3)
+        start = db.location(3).position
+    with open(path / "0.db", "r+b") as fh:
+        fh.truncate(start + 15)  # header intact, payload torn
+    with OurDB(path) as db:
+        assert db.get(3) == PAYLOADS[3]
+
+
+def test_crash_before_checkpoint_restores_a_truncated_record(tmp_path: Path) -> None:
+    """Without a clean close the journal still holds the record and puts it back."""
+    db = OurDB(tmp_path / "live", CFG)
+    try:
+        record_id = db.set(b"acknowledged, then the data file loses it")
+        crashed = tmp_path / "crashed"
+        shutil.copytree(tmp_path / "live", crashed)  # what a SIGKILL would leave
+    finally:
+        db.close()
+    with open(crashed / "0.db", "r+b") as fh:
+        fh.truncate(5)
+    with OurDB(crashed) as db:
+        assert db.get(record_id) == b"acknowledged, then the data file loses it"
+
+
+def test_torn_journal_tail_is_cut_with_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = OurDB(tmp_path / "live", CFG)
+    try:
+        first = db.set(b"kept")
+        crashed = tmp_path / "crashed"
+        shutil.copytree(tmp_path / "live", crashed)
+    finally:
+        db.close()
+    journal = crashed / "ourdb.journal"
+    size = journal.stat().st_size
+    garbage = b"\x40\x00\x00\x00garbage of a frame that never finished"
+    with open(journal, "ab") as fh:
+        fh.write(garbage)
+    with caplog.at_level(logging.WARNING, logger="core.ourdb"), OurDB(crashed) as db:
+        assert db.get(first) == b"kept"
+    expected = f"torn journal tail in {journal} at offset {size}: dropped {len(garbage)} bytes"
+    assert expected in caplog.text
+    assert journal.stat().st_size < size + len(garbage)
+
+
+def test_flip_each_byte_of_a_record(tmp_path: Path) -> None:
+    pristine = tmp_path / "pristine"
+    build(pristine)
+    with OurDB(pristine, readonly=True) as db:
+        victim = db.location(2)  # the update of id 2: it has a previous version
+        others = {i: db.get(i) for i in db if i != 2}
+    size = 12 + len(PAYLOADS[2])
+    for i in range(size):
+        path = tmp_path / f"flip{i}"
+        shutil.copytree(pristine, path)
+        flip(path / "0.db", victim.position + i)
+        with OurDB(path) as db:
+            with pytest.raises(CorruptRecordError) as info:
+                db.get_history(2, 5) if 6 <= i < 12 else db.get(2)
+            err = info.value
+            assert (err.record_id, err.offset) == (2, victim.position)
+            assert err.file == str(path / "0.db")
+            assert f"id 2) in {path / '0.db'} at offset {victim.position}" in str(err)
+            assert {i: db.get(i) for i in db if i != 2} == others
+        shutil.rmtree(path)
+
+
+def test_damaged_middle_record_keeps_later_records(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    with OurDB(path, CFG) as db:
+        ids = [db.set(f"record {n}".encode() * 3) for n in range(50)]
+        middle = db.location(ids[20])
+    flip(path / "0.db", middle.position)  # the length field
+    with OurDB(path) as db:
+        with pytest.raises(CorruptRecordError):
+            db.get(ids[20])
+        assert [db.get(i) for i in ids[21:]] == [f"record {n}".encode() * 3 for n in range(21, 50)]
+        assert db.get(db.set(b"still writable")) == b"still writable"
