@@ -57,7 +57,8 @@ from core.heroscript.names import name_fix
 from core.heroscript.tokenizer import WS, ParamLine, Segment, offset_position, parse_params
 
 
-def _split_lines(text: str) -> list[str]:
+def split_lines(text: str) -> list[str]:
+    r"""Split on ``\r\n``, ``\n`` and ``\r`` only; a final line end adds no line."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
@@ -107,7 +108,7 @@ class _Pending:
 
 class _Splitter:
     def __init__(self, text: str, source: str, first_id: int) -> None:
-        self.raw = _split_lines(text)
+        self.raw = split_lines(text)
         self.to_col = _column_mapper(self.raw)
         self.source = source
         self.next_id = first_id

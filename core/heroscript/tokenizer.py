@@ -51,7 +51,7 @@ def _identity_cols(_line: int, col: int) -> int:
     return col + 1
 
 
-def _find_comment(text: str) -> int:
+def find_comment(text: str) -> int:
     """Return where a ``//`` comment starts in ``text``, or -1.
 
     A ``//`` starts a comment at the start of the text or after whitespace,
@@ -151,7 +151,7 @@ class _Folder:
                 if rest:
                     mode, comment, comment_at = 1, [rest], (line, tcol)
                 continue
-            at = _find_comment(stripped)
+            at = find_comment(stripped)
             if at >= 0:
                 before = stripped[:at].rstrip(WS)
                 if not before:
