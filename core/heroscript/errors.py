@@ -64,3 +64,45 @@ class HeroScriptError(Exception):
     def diagnostic(self) -> Diagnostic:
         """Return the error as a `Diagnostic` for validators."""
         return Diagnostic(self.line, self.col, self.message)
+
+
+class ActionError(Exception):
+    """An action that cannot run or that failed: names ``actor.action`` and the line.
+
+    Attributes:
+        method: ``actor.action``.
+        message: what went wrong.
+        line: 1-based line of the action (0 when not from a script).
+        col: 1-based column of the offending parameter, or 1.
+        param: the parameter concerned, if any.
+        suggestion: the closest existing name for an unknown actor or action.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        message: str,
+        line: int = 0,
+        col: int = 1,
+        param: str | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        self.method = method
+        self.message = message
+        self.line = line
+        self.col = col
+        self.param = param
+        self.suggestion = suggestion
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.method}: {self.message}"
+
+    def diagnostic(self) -> Diagnostic:
+        """Return the error as a `Diagnostic` for validators."""
+        return Diagnostic(self.line, self.col, f"{self.method}: {self.message}")
+
+
+class ActionFailed(Exception):
+    """Raised by an action to fail with a plain message (no traceback in the job log)."""

@@ -48,6 +48,7 @@ class Action:
         params: the parameters, all strings.
         comments: the ``//`` lines right above the action, joined by newlines.
         line: 1-based line of the action line in its text.
+        col: 1-based column of the action's first ``!``.
         end_line: 1-based last line of the action's parameter block.
         source: file name the action came from, if any.
     """
@@ -59,6 +60,7 @@ class Action:
     params: Params = field(default_factory=Params)
     comments: str = ""
     line: int = 0
+    col: int = 1
     end_line: int = 0
     source: str = ""
     locate: Locator = field(default=_no_position, compare=False, repr=False)

@@ -145,6 +145,7 @@ class _Splitter:
             name=name_fix(action_name),
             comments="\n".join(comments),
             line=line,
+            col=self.to_col(line, ecol),
             end_line=line,
             source=self.source,
         )
