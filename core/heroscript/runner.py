@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.heroscript.actors.registry import ActorRegistry
+from core.heroscript.actors.registry import ActorRegistry, BoundAction
 from core.heroscript.context import ActionContext
 from core.heroscript.errors import ActionError, ActionFailed
 from core.heroscript.model import Action, Playbook
@@ -68,14 +68,15 @@ def _json_ready(method: str, line: int, value: Any) -> Any:
         raise ActionError(method, message, line) from None
 
 
-async def run_action(action: Action, registry: ActorRegistry, ctx: ActionContext) -> Any:
-    """Bind and run one action; return its JSON-ready result.
+async def call_action(
+    bound: BoundAction, ctx: ActionContext, action: Action | None = None, line: int = 0
+) -> Any:
+    """Call a bound action (async on the loop, sync in a thread); return its JSON result.
 
     Raises:
-        ActionError: binding failed, the action failed, or its result is not JSON.
+        ActionError: the action failed or its result is not JSON.
         asyncio.CancelledError: the run was cancelled; ``ctx.cancelled`` is set.
     """
-    bound = registry.bind(action)
     info = bound.info
     kwargs = dict(bound.kwargs)
     args: tuple[Any, ...] = bound.args
@@ -99,10 +100,20 @@ async def run_action(action: Action, registry: ActorRegistry, ctx: ActionContext
     except ActionError:
         raise
     except ActionFailed as exc:
-        raise ActionError(info.method, str(exc), action.line) from None
+        raise ActionError(info.method, str(exc), line) from None
     except Exception as exc:
-        raise ActionError(info.method, f"{type(exc).__name__}: {exc}", action.line) from exc
-    return _json_ready(info.method, action.line, value)
+        raise ActionError(info.method, f"{type(exc).__name__}: {exc}", line) from exc
+    return _json_ready(info.method, line, value)
+
+
+async def run_action(action: Action, registry: ActorRegistry, ctx: ActionContext) -> Any:
+    """Bind and run one action; return its JSON-ready result.
+
+    Raises:
+        ActionError: binding failed, the action failed, or its result is not JSON.
+        asyncio.CancelledError: the run was cancelled; ``ctx.cancelled`` is set.
+    """
+    return await call_action(registry.bind(action), ctx, action, action.line)
 
 
 async def run_playbook(

@@ -64,7 +64,7 @@ class Signature:
     returns: Any
 
 
-def _optional_inner(hint: Any) -> Any | None:
+def optional_inner(hint: Any) -> Any | None:
     """Return X for ``X | None`` / ``Optional[X]``, else None."""
     origin = typing.get_origin(hint)
     if origin is typing.Union or origin is types.UnionType:
@@ -76,7 +76,7 @@ def _optional_inner(hint: Any) -> Any | None:
 
 def type_name(hint: Any) -> str:
     """Return a readable name for a supported type hint."""
-    inner = _optional_inner(hint)
+    inner = optional_inner(hint)
     if inner is not None:
         return f"{type_name(inner)} | None"
     if typing.get_origin(hint) is list:
@@ -109,7 +109,7 @@ def convert(value: Any, hint: Any) -> Any:
     Raises:
         ParamTypeError: the value does not fit the type.
     """
-    inner = _optional_inner(hint)
+    inner = optional_inner(hint)
     if inner is not None:
         return None if value is None else convert(value, inner)
     if hint is Any or hint is object:
