@@ -1,0 +1,1 @@
+"""Actors: the registry, the binding of parameters, and the built-in actors."""

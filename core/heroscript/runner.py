@@ -1,0 +1,157 @@
+"""Run a playbook: actions in order, each result kept, stop at the first error."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.heroscript.actors.registry import ActorRegistry, BoundAction
+from core.heroscript.context import ActionContext
+from core.heroscript.errors import ActionError, ActionFailed
+from core.heroscript.model import Action, Playbook
+
+
+@dataclass
+class ActionResult:
+    """What one action returned (JSON-serialisable) and how long it took."""
+
+    id: int
+    method: str
+    line: int
+    result: Any = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class PlaybookResult:
+    """Results of the actions that ran, and the error that stopped the run, if any.
+
+    Attributes:
+        results: one entry per action that succeeded, in order.
+        error: the first error (names ``actor.action`` and the line), or None.
+    """
+
+    results: list[ActionResult] = field(default_factory=list)
+    error: ActionError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every action ran without error."""
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict the job system can store."""
+        error = None
+        if self.error is not None:
+            error = {
+                "method": self.error.method,
+                "line": self.error.line,
+                "message": self.error.message,
+                "text": str(self.error),
+            }
+        return {"ok": self.ok, "results": [r.to_dict() for r in self.results], "error": error}
+
+
+def _json_ready(method: str, line: int, value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        message = f"result is not JSON-serialisable ({type(value).__name__}: {exc})"
+        raise ActionError(method, message, line) from None
+
+
+async def call_action(
+    bound: BoundAction, ctx: ActionContext, action: Action | None = None, line: int = 0
+) -> Any:
+    """Call a bound action (async on the loop, sync in a thread); return its JSON result.
+
+    Raises:
+        ActionError: the action failed or its result is not JSON.
+        asyncio.CancelledError: the run was cancelled; ``ctx.cancelled`` is set.
+    """
+    info = bound.info
+    kwargs = dict(bound.kwargs)
+    args: tuple[Any, ...] = bound.args
+    if info.signature.context_param:
+        action_ctx = dataclasses.replace(ctx, action=action)
+        if info.signature.takes_args:
+            # `def f(self, ctx, *args)`: ctx must be passed by position before the args.
+            args = (action_ctx, *args)
+        else:
+            kwargs[info.signature.context_param] = action_ctx
+    try:
+        if info.is_async:
+            value = await info.func(*args, **kwargs)
+        else:
+            # A thread cannot be interrupted: on timeout it is abandoned, and
+            # `ctx.cancelled` tells it to stop.
+            value = await asyncio.to_thread(info.func, *args, **kwargs)
+    except asyncio.CancelledError:
+        ctx.cancelled.set()
+        raise
+    except ActionError:
+        raise
+    except ActionFailed as exc:
+        raise ActionError(info.method, str(exc), line) from None
+    except Exception as exc:
+        raise ActionError(info.method, f"{type(exc).__name__}: {exc}", line) from exc
+    return _json_ready(info.method, line, value)
+
+
+async def run_action(action: Action, registry: ActorRegistry, ctx: ActionContext) -> Any:
+    """Bind and run one action; return its JSON-ready result.
+
+    Raises:
+        ActionError: binding failed, the action failed, or its result is not JSON.
+        asyncio.CancelledError: the run was cancelled; ``ctx.cancelled`` is set.
+    """
+    return await call_action(registry.bind(action), ctx, action, action.line)
+
+
+async def run_playbook(
+    playbook: Playbook,
+    registry: ActorRegistry,
+    ctx: ActionContext | None = None,
+    result: PlaybookResult | None = None,
+) -> PlaybookResult:
+    """Run the actions of ``playbook`` in order and stop at the first error.
+
+    Args:
+        playbook: the parsed script.
+        registry: where the actors are.
+        ctx: job id, log and cancellation for the actions.
+        result: filled in place when given, so a caller that times the run out
+            still has the results of the actions that finished.
+
+    Returns:
+        The per-action results and the first error, if any.
+
+    Raises:
+        asyncio.CancelledError: the run was cancelled (e.g. by ``asyncio.timeout``);
+            ``ctx.cancelled`` is set and ``result`` holds what finished.
+    """
+    ctx = ctx or ActionContext()
+    result = result if result is not None else PlaybookResult()
+    for action in playbook:
+        if ctx.cancelled.is_set():
+            result.error = ActionError(action.method, "cancelled before it started", action.line)
+            break
+        ctx.log(f"line {action.line}: {action.method}")
+        started = time.monotonic()
+        try:
+            value = await run_action(action, registry, ctx)
+        except ActionError as exc:
+            ctx.log(f"error: {exc}")
+            result.error = exc
+            break
+        seconds = round(time.monotonic() - started, 6)
+        result.results.append(ActionResult(action.id, action.method, action.line, value, seconds))
+    return result

@@ -1,0 +1,419 @@
+"""The params parser (spec §3): folds a block into one line, then tokenizes it.
+
+Positions survive the folding: every piece of the folded line remembers the
+source line and column it came from, so an error points at the character the
+user wrote, not at the folded text.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from core.heroscript.errors import HeroScriptError
+from core.heroscript.params import Params
+
+WS = " \t\n\r\v\f"
+_CLOSERS = frozenset({"'", '"', "'''", '"""'})
+# `key:` followed by an opening quote at the end of a line starts a multi-line value.
+_OPENER_RE = re.compile(r"""([^\s:'"]*)[ ]*:[ ]*('''|\"\"\"|'|")$""")
+_KEY_CHARS_RE = re.compile(r"[A-Za-z0-9_,.]+")
+_VALUE_CHARS_RE = re.compile(r"[^ ,]+")
+_BODY_MARK = "\x00"
+
+
+class ParamLine(NamedTuple):
+    """One line of parameter text: tab-expanded text, its 1-based line, and its column.
+
+    ``col`` is the 0-based column of ``text[0]`` in the tab-expanded source line.
+    """
+
+    text: str
+    line: int
+    col: int
+
+
+class Segment(NamedTuple):
+    """Where a piece of the folded line came from; ``linear`` maps char by char."""
+
+    start: int
+    line: int
+    col: int
+    linear: bool
+
+
+ColumnMapper = Callable[[int, int], int]
+
+
+def _identity_cols(_line: int, col: int) -> int:
+    return col + 1
+
+
+def find_comment(text: str) -> int:
+    """Return where a ``//`` comment starts in ``text``, or -1.
+
+    A ``//`` starts a comment at the start of the text or after whitespace,
+    outside quotes. This differs from V on purpose (see the module docs of
+    `core.heroscript.parser`): unquoted URLs survive and a remark holding a
+    quote no longer swallows the parameters after it.
+    """
+    if "//" not in text:
+        return -1
+    quote = ""
+    prev = " "
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote and prev != "\\":
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "/" and prev in " \t" and text.startswith("//", i):
+            return i
+        prev = ch
+    return -1
+
+
+def _opener(text: str) -> re.Match[str] | None:
+    """Return the match of a multi-line opener ending ``text``, if it really opens."""
+    if text[-1] not in "'\"":
+        return None
+    found = _OPENER_RE.search(text)
+    if found is None:
+        return None
+    # The quote must open a value, not close one (`title:'a: '` is a whole value).
+    quote = ""
+    prev = ""
+    for ch in text[: found.start(2)]:
+        if quote:
+            if ch == quote and prev != "\\":
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        prev = ch
+    return None if quote else found
+
+
+def _dedent_body(lines: list[str]) -> str:
+    indents = [len(x) - len(x.lstrip(" ")) for x in lines if x.strip(WS)]
+    cut = min(indents) if indents else 0
+    body = "\n".join(x[cut:] if x.strip(WS) else "" for x in lines)
+    return body.replace("<<BR>>", "\n").replace("<BR>", "\n").strip(WS)
+
+
+class _Folder:
+    """Step 3: turn parameter lines into one line of tokens, keeping positions."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.segments: list[Segment] = []
+        self.bodies: list[str] = []
+        self.offset = 0
+
+    def emit(self, piece: str, line: int, col: int, linear: bool = True) -> None:
+        self.segments.append(Segment(self.offset, line, col, linear))
+        self.pieces.append(piece)
+        self.offset += len(piece) + 1
+
+    def emit_comment(self, lines: list[str], line: int, col: int) -> None:
+        text = "\\\\n".join(x.strip(" <->/\n") for x in lines)
+        # `-/` ends a comment token, so it must not appear inside one.
+        self.emit("//" + text.replace("-/", "- /") + "-/", line, col, linear=False)
+
+    def fold(self, lines: Sequence[ParamLine]) -> str:
+        mode = 0  # 0 normal, 1 comment block, 2 multi-line value
+        comment: list[str] = []
+        comment_at = (0, 0)
+        body: list[str] = []
+        header = ("", 0, 0)
+        for text, line, col in lines:
+            stripped = text.strip(WS)
+            if mode == 2:
+                if stripped in _CLOSERS:
+                    self._close_body(header, body)
+                    mode = 0
+                else:
+                    body.append(text)
+                continue
+            if mode == 1:
+                if stripped.endswith("-->") or not stripped.startswith("//"):
+                    self.emit_comment(comment, *comment_at)
+                    mode = 0
+                else:
+                    comment.append(stripped)
+                    continue
+            if not stripped:
+                continue
+            tcol = col + len(text) - len(text.lstrip(WS))
+            if stripped.startswith("<!--"):
+                rest = stripped.replace("<!--", "").strip(WS)
+                if rest:
+                    mode, comment, comment_at = 1, [rest], (line, tcol)
+                continue
+            at = find_comment(stripped)
+            if at >= 0:
+                before = stripped[:at].rstrip(WS)
+                if not before:
+                    mode, comment, comment_at = 1, [stripped[at + 2 :]], (line, tcol + at)
+                    continue
+                # V emits an end-of-line remark before the line's own content.
+                self.emit_comment([stripped[at + 2 :]], line, tcol + at)
+                stripped = before
+            found = _opener(stripped)
+            if found is not None:
+                prefix = stripped[: found.start()].rstrip(WS)
+                if prefix:
+                    self.emit(prefix, line, tcol)
+                header = (found.group(1), line, tcol + found.start())
+                body = []
+                mode = 2
+                continue
+            self.emit(stripped, line, tcol)
+        if mode == 2:
+            self._close_body(header, body)
+        elif mode == 1:
+            self.emit_comment(comment, *comment_at)
+        return " ".join(self.pieces)
+
+    def _close_body(self, header: tuple[str, int, int], body: list[str]) -> None:
+        name, line, col = header
+        self.bodies.append(_dedent_body(body))
+        self.emit(f"{name}:'{_BODY_MARK}{len(self.bodies) - 1}'", line, col)
+
+
+class ParsedParams(NamedTuple):
+    """The params of one action and a function giving each key's (line, col)."""
+
+    params: Params
+    key_offsets: dict[str, int]
+    segments: list[Segment]
+
+
+def _normalize(value: str) -> str:
+    if "\\" in value:
+        value = value.replace("\\\\n", "\n").replace("\\'", "'").replace('\\"', '"')
+    if "<" in value:
+        value = value.replace("<<BR>>", "\n").replace("<BR>", "\n")
+    return value.strip(WS)
+
+
+def _wrap_last(value: str) -> str:
+    """Put the last list item in double quotes when it holds a space.
+
+    V duplicates a first item here; this port does not (quirk 11).
+    """
+    head, comma, last = value.rpartition(",")
+    if " " not in last or (last.startswith('"') and last.endswith('"')):
+        return value
+    return f'{head}{comma}"{last}"'
+
+
+def offset_position(
+    segments: Sequence[Segment], offset: int, to_col: ColumnMapper
+) -> tuple[int, int]:
+    """Map an offset in the folded line back to the source's 1-based (line, col)."""
+    index = bisect_right([s.start for s in segments], offset) - 1
+    if index < 0:
+        return (0, 0)
+    seg = segments[index]
+    ecol = seg.col + (offset - seg.start if seg.linear else 0)
+    return seg.line, to_col(seg.line, ecol)
+
+
+class _Tokenizer:
+    """Step 4: the character state machine, jumping over runs with regexes."""
+
+    def __init__(self, text: str, folder: _Folder, to_col: ColumnMapper) -> None:
+        self.text = text
+        self.folder = folder
+        self.to_col = to_col
+        self.params = Params()
+        self.key_offsets: dict[str, int] = {}
+
+    def position(self, offset: int) -> tuple[int, int]:
+        return offset_position(self.folder.segments, offset, self.to_col)
+
+    def fail(self, offset: int, key_start: int) -> HeroScriptError:
+        text = self.text
+        end = offset
+        while end < len(text) and text[end] not in " :":
+            end += 1
+        word = text[key_start:end]
+        bad = text[offset]
+        hint = " ('#' is not a comment; use //)" if bad == "#" else " (A-Z a-z 0-9 _ , . /)"
+        last = next(reversed(self.params.values.items()), None)
+        if bad in "'\"" and offset == key_start and last is not None and last[1].endswith(":"):
+            message = (
+                f"nested parameters are not supported: '{last[0]}' took "
+                f"'{last[1]}' as its value (quote values, one key per name)"
+            )
+        elif bad in "'\"" and offset == key_start:
+            message = f"unexpected {bad}: a value ended before it (escape it as \\{bad})"
+        else:
+            message = f"key '{word}' has a character not allowed in keys{hint}"
+        line, col = self.position(offset)
+        return HeroScriptError(message, line, col)
+
+    def store(self, key: str, value: str, comment: str, key_start: int, raw: bool) -> None:
+        key = key.lower().strip(WS).lstrip("/")
+        if raw and value.startswith(_BODY_MARK):
+            value = self.folder.bodies[int(value[1:])]
+        else:
+            value = _normalize(value)
+        values = self.params.values
+        if key in values:
+            del values[key]
+        values[key] = value
+        self.key_offsets[key] = key_start
+        if comment:
+            self.params.comments[key] = _normalize(comment).rstrip("-" + WS)
+
+    def store_arg(self, word: str, comment: str) -> None:
+        word = word.strip(" '").lstrip("/")
+        args = self.params.args
+        if word.lower() not in args:
+            args.append(word)
+        if comment:
+            self.params.arg_comments.append(_normalize(comment).rstrip("-" + WS))
+
+    def run(self) -> Params:
+        text, n = self.text, len(self.text)
+        key = value = comment = quote = ""
+        in_list = raw = False
+        key_start = 0
+        state = "start"
+        i = 0
+        while i < n:
+            ch = text[i]
+            if state == "after":
+                if ch == " ":
+                    i += 1
+                    continue
+                if ch == ",":
+                    in_list = True
+                    value = _wrap_last(value) + ","
+                    state = "wait"
+                    i += 1
+                    continue
+                if in_list:
+                    value = _wrap_last(value)
+                self.store(key, value, comment, key_start, raw)
+                key = value = comment = ""
+                in_list = raw = False
+                state = "start"
+            if state == "start":
+                if ch == " ":
+                    i += 1
+                    continue
+                state = "key"
+                key_start = i
+            if state == "key":
+                run = _KEY_CHARS_RE.match(text, i)
+                if run is not None:
+                    key += run.group()
+                    i = run.end()
+                elif ch == "/":
+                    if i and text[i - 1] == "/":
+                        state = "comment"
+                    else:
+                        key += ch
+                    i += 1
+                elif ch == ":":
+                    state = "wait"
+                    i += 1
+                elif ch == " ":
+                    j = i
+                    while j < n and text[j] == " ":
+                        j += 1
+                    if key and j < n and text[j] == ":":
+                        # `name : x` means name=x here; V made an arg and an empty key.
+                        i = j
+                        continue
+                    self.store_arg(key, comment)
+                    key = comment = value = ""
+                    state = "start"
+                    i += 1
+                else:
+                    raise self.fail(i, key_start)
+                continue
+            if state == "wait":
+                if ch == "'" or ch == '"':
+                    quote = ch
+                    state = "quoted"
+                    raw = text.startswith(_BODY_MARK, i + 1)
+                    i += 1
+                    continue
+                if ch == " ":
+                    i += 1
+                    continue
+                state = "value"
+            if state == "value":
+                run = _VALUE_CHARS_RE.match(text, i)
+                if run is not None:
+                    value += run.group()
+                    i = run.end()
+                if i < n:
+                    if text[i] == ",":
+                        value += ","
+                        in_list = True
+                        state = "wait"
+                    else:
+                        state = "after"
+                        in_list = False
+                    i += 1
+                continue
+            if state == "quoted":
+                j = text.find(quote, i)
+                while j > 0 and text[j - 1] == "\\":
+                    j = text.find(quote, j + 1)
+                if j < 0:
+                    value += text[i:]
+                    i = n
+                else:
+                    value += text[i:j]
+                    i = j + 1
+                    state = "after"
+                continue
+            # state == "comment": runs until `-/`.
+            j = text.find("-/", i)
+            if j < 0:
+                comment += text[i:]
+                i = n
+            else:
+                comment += text[i : j + 1]
+                i = j + 2
+                state = "start"
+        if state in ("value", "quoted", "after"):
+            if in_list:
+                value = _wrap_last(value)
+            self.store(key, value, comment, key_start, raw)
+        elif state == "key" and key:
+            self.store_arg(key, comment)
+        return self.params
+
+
+def parse_params(lines: Sequence[ParamLine], to_col: ColumnMapper = _identity_cols) -> ParsedParams:
+    """Parse the parameter lines of one action.
+
+    Args:
+        lines: the inline part and the block lines, tabs expanded.
+        to_col: maps (line, 0-based expanded column) to the 1-based column of the source.
+
+    Returns:
+        The params, the folded offset of each key and the folding segments.
+
+    Raises:
+        HeroScriptError: a key holds a character outside ``A-Z a-z 0-9 _ , . /``.
+    """
+    folder = _Folder()
+    folded = folder.fold(lines)
+    tokenizer = _Tokenizer(folded, folder, to_col)
+    params = tokenizer.run()
+    return ParsedParams(params, tokenizer.key_offsets, folder.segments)
+
+
+def parse_params_text(text: str) -> Params:
+    """Parse a bare parameter text, as V's ``paramsparser.parse`` does."""
+    lines = [ParamLine(x.replace("\t", "    "), i + 1, 0) for i, x in enumerate(text.splitlines())]
+    return parse_params(lines).params
