@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import struct
 import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -22,7 +24,7 @@ from core.ourdb.errors import (
 )
 from core.ourdb.files import DataFiles, fsync_dir
 from core.ourdb.format import HEADER_LEN, Header, Location, crc32, data_file_name, unpack_header
-from core.ourdb.journal import DeleteOp, Journal, Op, SetOp, encode_ops
+from core.ourdb.journal import DeleteOp, InsertRun, Journal, Op, SetOp, encode_ops
 from core.ourdb.lock import WriterLock
 from core.ourdb.meta import LOCK_NAME, TABLE_DIR, Meta, write_exports, write_meta
 from core.ourdb.planner import (
@@ -40,7 +42,16 @@ from core.ourdb.recovery import recover
 
 # One read usually covers header and payload of a small record.
 _READ_AHEAD = 1024
+_LEN_CRC = struct.Struct("<HI")
+_PREV = struct.Struct(">HI")
 SetItem = bytes | tuple[bytes, int | None]
+
+
+def to_request(item: SetItem) -> SetRequest:
+    """A `set_many` item as a request: a payload, or a `(data, id)` pair."""
+    if isinstance(item, bytes | bytearray | memoryview):
+        return SetRequest(bytes(item))
+    return SetRequest(bytes(item[0]), item[1])
 
 
 @dataclass
@@ -147,10 +158,7 @@ class OurDB:
             items: payloads (new ids) or `(data, id)` pairs.
         """
         reqs: list[Request] = [
-            SetRequest(bytes(it))
-            if isinstance(it, bytes | bytearray | memoryview)
-            else SetRequest(bytes(it[0]), it[1])
-            for it in items
+            SetRequest(it) if type(it) is bytes else to_request(it) for it in items
         ]
         result = self.commit([reqs])[0]
         if isinstance(result, OurDBError):
@@ -192,6 +200,8 @@ class OurDB:
             with self._lock:
                 self._unapplied.extend(plan.ops)
                 if self.config.sync is SyncMode.BATCH:
+                    for run in plan.runs:
+                        self._pending.update(run.locations())
                     self._pending.update(plan.changes)
             if self.config.sync is SyncMode.BATCH:
                 self._arm_timer()
@@ -216,7 +226,9 @@ class OurDB:
                 self.stats.syncs += 1
             with self._lock:
                 for op in self._unapplied:
-                    if isinstance(op, SetOp):
+                    if isinstance(op, InsertRun):
+                        self._table.set_run(op.first_id, op.file_nr, op.positions)
+                    elif isinstance(op, SetOp):
                         self._table.set(op.record_id, op.loc)
                     else:
                         self._zero(op)
@@ -310,10 +322,37 @@ class OurDB:
             RecordNotFoundError: no record for this id.
             CorruptRecordError: the record fails its checks (names id, file and offset).
         """
-        loc = self.location(id)
+        if self._closed or not 0 <= id < self.layout.record_nr_max:
+            return self._get_slow(id)
+        # Hot path, inlined: one pread covers header and payload of a small record.
+        with self._lock:
+            pending = self._pending.get(id) if self._pending else None
+            file_nr, position = pending if pending is not None else self._table.position(id)
+            if position == 0:
+                raise RecordNotFoundError(id)
+            fd = self._files.cached_read_fd(file_nr)
+            raw = os.pread(fd, _READ_AHEAD, position) if fd >= 0 else b""
+        if len(raw) >= HEADER_LEN:
+            length, crc = _LEN_CRC.unpack_from(raw)
+            end = HEADER_LEN + length
+            payload = raw[HEADER_LEN:end]
+            if len(payload) == length and zlib.crc32(payload) == crc:
+                prev_file, prev_pos = _PREV.unpack_from(raw, 6)
+                if prev_pos == 0:
+                    ok = prev_file == 0
+                else:
+                    ok = prev_file < file_nr or (
+                        prev_file == file_nr and prev_pos + HEADER_LEN <= position
+                    )
+                if ok:
+                    return payload
+        return self._get_slow(id)
+
+    def _get_slow(self, record_id: int) -> bytes:
+        loc = self.location(record_id)
         if loc.is_null:
-            raise RecordNotFoundError(id)
-        return self.read_at(loc, id)[0]
+            raise RecordNotFoundError(record_id)
+        return self.read_at(loc, record_id)[0]
 
     def get_history(self, id: int, depth: int) -> list[bytes]:
         """Up to `depth` versions of `id`, newest first, for every keysize."""

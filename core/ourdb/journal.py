@@ -22,11 +22,12 @@ _FRAME = struct.Struct("<II")  # body length, CRC-32 of body
 _SET = struct.Struct("<cIHI")  # 'S', id, file_nr, position; then the record bytes
 _DEL = struct.Struct("<cIH")  # 'D', id, region count; then the regions
 _REGION = struct.Struct("<HIH")  # file_nr, position, payload length
+_RUN = struct.Struct("<cIHII")  # 'R', first id, file_nr, start, blob length; then the blob
 _RECORD_LEN = struct.Struct("<H")
 VERSION = 1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SetOp:
     """A record appended at `loc` that becomes the newest version of `record_id`."""
 
@@ -35,7 +36,7 @@ class SetOp:
     record: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DeleteOp:
     """`record_id` removed; each region (location, payload length) is zeroed."""
 
@@ -43,14 +44,48 @@ class DeleteOp:
     regions: list[tuple[Location, int]] = field(default_factory=list)
 
 
-Op = SetOp | DeleteOp
+@dataclass(slots=True)
+class InsertRun:
+    """New ids `first_id`, `first_id + 1`, ... stored back to back from `start` of a file.
+
+    Batches of inserts are the common case; one op per batch keeps both the journal and
+    the apply step free of per-record objects.
+    """
+
+    first_id: int
+    file_nr: int
+    start: int
+    positions: list[int]
+    blob: bytes
+
+    def locations(self) -> Iterator[tuple[int, Location]]:
+        """(id, location) of every record in the run."""
+        for n, position in enumerate(self.positions):
+            yield self.first_id + n, Location(self.file_nr, position)
+
+
+def run_positions(blob: bytes, start: int) -> list[int]:
+    """Record start positions of a blob of back-to-back records written at `start`."""
+    positions = []
+    off = 0
+    while off < len(blob):
+        positions.append(start + off)
+        (length,) = _RECORD_LEN.unpack_from(blob, off)
+        off += HEADER_LEN + length
+    return positions
+
+
+Op = SetOp | DeleteOp | InsertRun
 
 
 def encode_ops(ops: list[Op]) -> bytes:
     """One journal frame holding `ops`; replaying it is idempotent."""
     parts: list[bytes] = []
     for op in ops:
-        if isinstance(op, SetOp):
+        if isinstance(op, InsertRun):
+            parts.append(_RUN.pack(b"R", op.first_id, op.file_nr, op.start, len(op.blob)))
+            parts.append(op.blob)
+        elif isinstance(op, SetOp):
             parts.append(_SET.pack(b"S", op.record_id, op.loc.file_nr, op.loc.position))
             parts.append(op.record)
         else:
@@ -67,7 +102,13 @@ def decode_ops(body: bytes) -> list[Op]:
     off = 0
     while off < len(body):
         kind = body[off : off + 1]
-        if kind == b"S":
+        if kind == b"R":
+            _, first_id, file_nr, start, length = _RUN.unpack_from(body, off)
+            off += _RUN.size
+            blob = body[off : off + length]
+            off += length
+            ops.append(InsertRun(first_id, file_nr, start, run_positions(blob, start), blob))
+        elif kind == b"S":
             _, record_id, file_nr, position = _SET.unpack_from(body, off)
             off += _SET.size
             (length,) = _RECORD_LEN.unpack_from(body, off)

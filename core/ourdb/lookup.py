@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from core.ourdb.format import Location, decode_entry, encode_entry
 
 _SPARSE_ID = struct.Struct("<I")
+_LOC6 = struct.Struct(">HI")
 
 
 class LookupTable:
@@ -57,10 +58,30 @@ class LookupTable:
             return Location(0, 0)
         return decode_entry(raw)
 
+    def position(self, record_id: int) -> tuple[int, int]:
+        """(file_nr, position) of an in-range id without building a Location (hot path)."""
+        ks = self.keysize
+        if ks == 6:
+            pair: tuple[int, int] = _LOC6.unpack_from(self._map, record_id * 6)
+            return pair
+        start = record_id * ks
+        return 0, int.from_bytes(self._map[start : start + ks], "big")
+
     def set(self, record_id: int, loc: Location) -> None:
         """Store a location; callers have checked that it fits the keysize."""
         start = record_id * self.keysize
         self._map[start : start + self.keysize] = encode_entry(loc, self.keysize)
+
+    def set_run(self, first_id: int, file_nr: int, positions: list[int]) -> None:
+        """Store consecutive ids in one slice assignment (callers checked the fit)."""
+        ks = self.keysize
+        if ks == 6:
+            pack = _LOC6.pack
+            blob = b"".join([pack(file_nr, p) for p in positions])
+        else:
+            blob = b"".join([p.to_bytes(ks, "big") for p in positions])
+        start = first_id * ks
+        self._map[start : start + len(blob)] = blob
 
     def clear(self, record_id: int) -> None:
         """Empty a slot."""
