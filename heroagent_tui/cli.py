@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from core import __version__
+from heroagent_tui.commands.ourdb import app as ourdb_app
 
 app = typer.Typer(
     name="heroagent",
@@ -13,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(ourdb_app, name="ourdb")
 
 
 def _version(value: bool) -> None:

@@ -429,6 +429,10 @@ class OurDB:
         if self._closed:
             raise ReadOnlyError(f"database {self.path} is closed")
 
+    def data_files(self) -> dict[int, int]:
+        """Size in bytes of every data file, by number."""
+        return {n: self._files.size(n) for n in self._files.existing()}
+
     @property
     def writer_state(self) -> WriterState:
         """A copy of the append position and id counters."""

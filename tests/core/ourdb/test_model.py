@@ -151,10 +151,11 @@ test_ourdb_matches_dict_model = OurDBMachine.TestCase
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_ourdb_matches_dict_model_long() -> None:
     from hypothesis.stateful import run_state_machine_as_test
 
     run_state_machine_as_test(
         OurDBMachine,
-        settings=settings(max_examples=400, stateful_step_count=60, deadline=None),
+        settings=settings(max_examples=300, stateful_step_count=50, deadline=None),
     )
