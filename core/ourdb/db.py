@@ -110,7 +110,8 @@ class OurDB:
             if reset and not readonly:
                 self._wipe()
             self._files = DataFiles(self.path, writable=not readonly)
-            self._journal = Journal(self.path, writable=not readonly)
+            chunk = min(max(self.config.journal_limit // 16, 4096), 4 << 20)
+            self._journal = Journal(self.path, writable=not readonly, chunk=chunk)
             rec = recover(self.path, config, self._files, self._journal, writable=not readonly)
         except BaseException:
             if self._writer_lock is not None:
@@ -190,9 +191,15 @@ class OurDB:
             if not plan.ops:
                 return plan.results
             try:
+                for run in plan.runs:
+                    self._table.reserve(run.first_id, run.first_id + len(run.positions) - 1)
+                for record_id in plan.changes:
+                    self._table.reserve(record_id, record_id)
                 for file_nr, (start, chunks) in sorted(plan.appends.items()):
                     self._files.write(file_nr, b"".join(chunks), start)
-                self._journal.append(encode_ops(plan.ops))
+                self._journal.append(
+                    encode_ops(plan.ops), sync=self.config.sync is not SyncMode.NONE
+                )
             except OSError as exc:
                 raise self._fail(exc, "writing") from exc
             self._state = state
@@ -255,8 +262,13 @@ class OurDB:
                 with contextlib.suppress(WriteFailedError):  # kept in self._failed
                     self._flush()
 
-    def checkpoint(self) -> None:
-        """Fold the journal into the table and meta file, then empty the journal."""
+    def checkpoint(self, *, closing: bool = False) -> None:
+        """Fold the journal into the table and meta file, then empty the journal.
+
+        Args:
+            closing: leave the journal without preallocated space, so that the next
+                open reads a few bytes instead of megabytes of zeros.
+        """
         with self._wlock:
             self._check_writable()
             self._flush()
@@ -278,7 +290,7 @@ class OurDB:
                     self._table.flush()
                     fsync_dir(os.path.join(self.path, TABLE_DIR))
                 write_meta(self.path, meta, sync=durable)
-                self._journal.reset(meta.generation, sync=durable)
+                self._journal.reset(meta.generation, sync=durable, preallocate=not closing)
             except OSError as exc:
                 raise self._fail(exc, "checkpointing") from exc
             self._generation = meta.generation
@@ -450,7 +462,7 @@ class OurDB:
                 self._timer = None
             try:
                 if not self.readonly and self._failed is None:
-                    self.checkpoint()
+                    self.checkpoint(closing=True)
                     if self.config.export_on_close:
                         sparse = self._table.sparse_dump(self._state.id_limit)
                         next_id = self._state.next_id if self.layout.incremental else None

@@ -25,6 +25,7 @@ _REGION = struct.Struct("<HIH")  # file_nr, position, payload length
 _RUN = struct.Struct("<cIHII")  # 'R', first id, file_nr, start, blob length; then the blob
 _RECORD_LEN = struct.Struct("<H")
 VERSION = 1
+_CHUNK = 4 << 20
 
 
 @dataclass(slots=True)
@@ -132,11 +133,14 @@ def decode_ops(body: bytes) -> list[Op]:
 class Journal:
     """Append-only journal; only the current generation's frames are replayed."""
 
-    def __init__(self, directory: str, *, writable: bool) -> None:
+    def __init__(self, directory: str, *, writable: bool, chunk: int = _CHUNK) -> None:
         self.path = os.path.join(directory, JOURNAL_NAME)
         self.writable = writable
         self.generation = 0
         self.end = 0
+        self.allocated = 0
+        self._chunk = chunk
+        self._data = b""
         self._fd = -1
         if writable:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -152,6 +156,8 @@ class Journal:
                 data = fh.read()
         except FileNotFoundError:
             data = b""
+        self._data = data
+        self.allocated = len(data)
         if len(data) < _FILE_HEADER_LEN:
             self.end = 0
             return 0, iter(()), len(data)
@@ -171,6 +177,8 @@ class Journal:
         off = _FILE_HEADER_LEN
         while off + _FRAME.size <= len(data):
             length, crc = _FRAME.unpack_from(data, off)
+            if length == 0:
+                return  # preallocated zeros: no frame is ever empty
             start = off + _FRAME.size
             body = data[start : start + length]
             if len(body) != length or crc32(body) != crc:
@@ -179,22 +187,54 @@ class Journal:
             off = start + length
             self.end = off
 
+    def tail_bytes(self) -> int:
+        """Bytes after the last whole frame, unless they are only preallocated zeros."""
+        rest = self._data[self.end :]
+        self._data = b""
+        return len(rest) if rest.strip(b"\x00") else 0
+
     def truncate_tail(self) -> None:
         """Cut everything after the last whole frame (a torn or unacknowledged tail)."""
         os.ftruncate(self._fd, self.end)
+        self.allocated = self.end
 
-    def reset(self, generation: int, *, sync: bool) -> None:
+    def reset(self, generation: int, *, sync: bool, preallocate: bool = True) -> None:
         """Empty the journal and start `generation`."""
         os.ftruncate(self._fd, 0)
         header = _FILE_HEADER.pack(_MAGIC, VERSION, generation)
         write_all(self._fd, header + struct.pack("<I", crc32(header)), 0)
-        if sync:
-            os.fsync(self._fd)
         self.generation = generation
-        self.end = _FILE_HEADER_LEN
+        self.end = self.allocated = _FILE_HEADER_LEN
+        if preallocate:
+            self._extend(self.end, sync=sync)
+        elif sync:
+            os.fsync(self._fd)
 
-    def append(self, frame: bytes) -> None:
+    def _extend(self, need: int, *, sync: bool) -> None:
+        """Grow the file with written zeros, synced once.
+
+        Frames then overwrite blocks that are already allocated and counted in the file
+        size, so the fdatasync of a commit flushes data only, no file-system metadata.
+        On a full disk it settles for less, and fails only if `need` does not fit.
+        """
+        new = -(-max(need, self.allocated + self._chunk) // 4096) * 4096
+        zeros = bytes(min(new - self.allocated, 1 << 20))
+        try:
+            while self.allocated < new:
+                piece = zeros[: new - self.allocated]
+                write_all(self._fd, piece, self.allocated)
+                self.allocated += len(piece)
+            if sync:
+                os.fsync(self._fd)
+        except OSError:
+            self.allocated = max(self.end, os.fstat(self._fd).st_size)
+            if self.allocated < need:
+                raise
+
+    def append(self, frame: bytes, *, sync: bool = True) -> None:
         """Write a frame after the last one; not durable until `sync`."""
+        if self.end + len(frame) > self.allocated:
+            self._extend(self.end + len(frame), sync=sync)
         write_all(self._fd, frame, self.end)
         self.end += len(frame)
 

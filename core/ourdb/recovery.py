@@ -100,7 +100,7 @@ def _import_foreign(rec: Recovered, directory: str, files: DataFiles) -> None:
 
 def _replay(rec: Recovered, files: DataFiles, journal: Journal, *, writable: bool) -> None:
     meta, table = rec.meta, rec.table
-    generation, frames, size = journal.read()
+    generation, frames, _ = journal.read()
     if generation > meta.generation:
         raise CorruptMetadataError(
             f"{journal.path} is generation {generation}, newer than the meta file's "
@@ -127,16 +127,18 @@ def _replay(rec: Recovered, files: DataFiles, journal: Journal, *, writable: boo
                 for loc, length in op.regions:
                     _redo_zero(loc, HEADER_LEN + length, files, writable)
                 table.clear(op.record_id)
-    if journal.end < size:
+    torn = journal.tail_bytes()
+    if torn:
         _warn(
             rec,
             f"torn journal tail in {journal.path} at offset {journal.end}: "
-            f"dropped {size - journal.end} bytes (never acknowledged)",
+            f"dropped {torn} bytes (never acknowledged)",
         )
         if writable:
             journal.truncate_tail()
-    rec.needs_checkpoint = rec.needs_checkpoint or rec.frames_replayed > 0
-    rec.needs_checkpoint = writable and (rec.needs_checkpoint or journal.end < size)
+    rec.needs_checkpoint = writable and (
+        rec.needs_checkpoint or rec.frames_replayed > 0 or torn > 0
+    )
 
 
 def _advance(meta: Meta, file_nr: int, end: int, last_id: int) -> None:
