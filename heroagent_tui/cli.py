@@ -11,6 +11,7 @@ from core import __version__
 from core.config import ENV_CONFIG_FILE
 from heroagent_tui.commands import config as config_commands
 from heroagent_tui.commands.common import CliState
+from heroagent_tui.commands.ourdb import app as ourdb_app
 
 app = typer.Typer(
     name="heroagent",
@@ -21,6 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(config_commands.app, name="config")
+app.add_typer(ourdb_app, name="ourdb")
 
 
 def _version(value: bool) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from types import TracebackType
 
 from core.ourdb.config import OurDBConfig
-from core.ourdb.db import OurDB, SetItem
+from core.ourdb.db import OurDB, SetItem, to_request
 from core.ourdb.errors import OurDBError, ReadOnlyError
 from core.ourdb.planner import DeleteRequest, Request, SetRequest
 
@@ -77,10 +77,7 @@ class AsyncOurDB:
     async def set_many(self, items: Iterable[SetItem]) -> list[int]:
         """See `OurDB.set_many`."""
         reqs: list[Request] = [
-            SetRequest(bytes(it))
-            if isinstance(it, bytes | bytearray | memoryview)
-            else SetRequest(bytes(it[0]), it[1])
-            for it in items
+            SetRequest(it) if type(it) is bytes else to_request(it) for it in items
         ]
         return await self._submit(reqs)
 

@@ -56,6 +56,10 @@ class OurDBConfig:
     journal_limit: int = 64 * 2**20
     export_on_close: bool = True
 
+    def __post_init__(self) -> None:
+        # Accept "always"/"batch"/"none" too; the code compares members by identity.
+        object.__setattr__(self, "sync", SyncMode(self.sync))
+
     def resolved_keysize(self) -> int:
         """The keysize this config gives."""
         if self.keysize is not None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import struct
 import threading
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -22,7 +24,7 @@ from core.ourdb.errors import (
 )
 from core.ourdb.files import DataFiles, fsync_dir
 from core.ourdb.format import HEADER_LEN, Header, Location, crc32, data_file_name, unpack_header
-from core.ourdb.journal import DeleteOp, Journal, Op, SetOp, encode_ops
+from core.ourdb.journal import DeleteOp, InsertRun, Journal, Op, SetOp, encode_ops
 from core.ourdb.lock import WriterLock
 from core.ourdb.meta import LOCK_NAME, TABLE_DIR, Meta, write_exports, write_meta
 from core.ourdb.planner import (
@@ -40,7 +42,16 @@ from core.ourdb.recovery import recover
 
 # One read usually covers header and payload of a small record.
 _READ_AHEAD = 1024
+_LEN_CRC = struct.Struct("<HI")
+_PREV = struct.Struct(">HI")
 SetItem = bytes | tuple[bytes, int | None]
+
+
+def to_request(item: SetItem) -> SetRequest:
+    """A `set_many` item as a request: a payload, or a `(data, id)` pair."""
+    if isinstance(item, bytes | bytearray | memoryview):
+        return SetRequest(bytes(item))
+    return SetRequest(bytes(item[0]), item[1])
 
 
 @dataclass
@@ -99,7 +110,8 @@ class OurDB:
             if reset and not readonly:
                 self._wipe()
             self._files = DataFiles(self.path, writable=not readonly)
-            self._journal = Journal(self.path, writable=not readonly)
+            chunk = min(max(self.config.journal_limit // 16, 4096), 4 << 20)
+            self._journal = Journal(self.path, writable=not readonly, chunk=chunk)
             rec = recover(self.path, config, self._files, self._journal, writable=not readonly)
         except BaseException:
             if self._writer_lock is not None:
@@ -147,10 +159,7 @@ class OurDB:
             items: payloads (new ids) or `(data, id)` pairs.
         """
         reqs: list[Request] = [
-            SetRequest(bytes(it))
-            if isinstance(it, bytes | bytearray | memoryview)
-            else SetRequest(bytes(it[0]), it[1])
-            for it in items
+            SetRequest(it) if type(it) is bytes else to_request(it) for it in items
         ]
         result = self.commit([reqs])[0]
         if isinstance(result, OurDBError):
@@ -182,9 +191,15 @@ class OurDB:
             if not plan.ops:
                 return plan.results
             try:
+                for run in plan.runs:
+                    self._table.reserve(run.first_id, run.first_id + len(run.positions) - 1)
+                for record_id in plan.changes:
+                    self._table.reserve(record_id, record_id)
                 for file_nr, (start, chunks) in sorted(plan.appends.items()):
                     self._files.write(file_nr, b"".join(chunks), start)
-                self._journal.append(encode_ops(plan.ops))
+                self._journal.append(
+                    encode_ops(plan.ops), sync=self.config.sync is not SyncMode.NONE
+                )
             except OSError as exc:
                 raise self._fail(exc, "writing") from exc
             self._state = state
@@ -192,6 +207,8 @@ class OurDB:
             with self._lock:
                 self._unapplied.extend(plan.ops)
                 if self.config.sync is SyncMode.BATCH:
+                    for run in plan.runs:
+                        self._pending.update(run.locations())
                     self._pending.update(plan.changes)
             if self.config.sync is SyncMode.BATCH:
                 self._arm_timer()
@@ -216,7 +233,9 @@ class OurDB:
                 self.stats.syncs += 1
             with self._lock:
                 for op in self._unapplied:
-                    if isinstance(op, SetOp):
+                    if isinstance(op, InsertRun):
+                        self._table.set_run(op.first_id, op.file_nr, op.positions)
+                    elif isinstance(op, SetOp):
                         self._table.set(op.record_id, op.loc)
                     else:
                         self._zero(op)
@@ -243,8 +262,13 @@ class OurDB:
                 with contextlib.suppress(WriteFailedError):  # kept in self._failed
                     self._flush()
 
-    def checkpoint(self) -> None:
-        """Fold the journal into the table and meta file, then empty the journal."""
+    def checkpoint(self, *, closing: bool = False) -> None:
+        """Fold the journal into the table and meta file, then empty the journal.
+
+        Args:
+            closing: leave the journal without preallocated space, so that the next
+                open reads a few bytes instead of megabytes of zeros.
+        """
         with self._wlock:
             self._check_writable()
             self._flush()
@@ -266,7 +290,7 @@ class OurDB:
                     self._table.flush()
                     fsync_dir(os.path.join(self.path, TABLE_DIR))
                 write_meta(self.path, meta, sync=durable)
-                self._journal.reset(meta.generation, sync=durable)
+                self._journal.reset(meta.generation, sync=durable, preallocate=not closing)
             except OSError as exc:
                 raise self._fail(exc, "checkpointing") from exc
             self._generation = meta.generation
@@ -310,10 +334,37 @@ class OurDB:
             RecordNotFoundError: no record for this id.
             CorruptRecordError: the record fails its checks (names id, file and offset).
         """
-        loc = self.location(id)
+        if self._closed or not 0 <= id < self.layout.record_nr_max:
+            return self._get_slow(id)
+        # Hot path, inlined: one pread covers header and payload of a small record.
+        with self._lock:
+            pending = self._pending.get(id) if self._pending else None
+            file_nr, position = pending if pending is not None else self._table.position(id)
+            if position == 0:
+                raise RecordNotFoundError(id)
+            fd = self._files.cached_read_fd(file_nr)
+            raw = os.pread(fd, _READ_AHEAD, position) if fd >= 0 else b""
+        if len(raw) >= HEADER_LEN:
+            length, crc = _LEN_CRC.unpack_from(raw)
+            end = HEADER_LEN + length
+            payload = raw[HEADER_LEN:end]
+            if len(payload) == length and zlib.crc32(payload) == crc:
+                prev_file, prev_pos = _PREV.unpack_from(raw, 6)
+                if prev_pos == 0:
+                    ok = prev_file == 0
+                else:
+                    ok = prev_file < file_nr or (
+                        prev_file == file_nr and prev_pos + HEADER_LEN <= position
+                    )
+                if ok:
+                    return payload
+        return self._get_slow(id)
+
+    def _get_slow(self, record_id: int) -> bytes:
+        loc = self.location(record_id)
         if loc.is_null:
-            raise RecordNotFoundError(id)
-        return self.read_at(loc, id)[0]
+            raise RecordNotFoundError(record_id)
+        return self.read_at(loc, record_id)[0]
 
     def get_history(self, id: int, depth: int) -> list[bytes]:
         """Up to `depth` versions of `id`, newest first, for every keysize."""
@@ -390,6 +441,10 @@ class OurDB:
         if self._closed:
             raise ReadOnlyError(f"database {self.path} is closed")
 
+    def data_files(self) -> dict[int, int]:
+        """Size in bytes of every data file, by number."""
+        return {n: self._files.size(n) for n in self._files.existing()}
+
     @property
     def writer_state(self) -> WriterState:
         """A copy of the append position and id counters."""
@@ -407,7 +462,7 @@ class OurDB:
                 self._timer = None
             try:
                 if not self.readonly and self._failed is None:
-                    self.checkpoint()
+                    self.checkpoint(closing=True)
                     if self.config.export_on_close:
                         sparse = self._table.sparse_dump(self._state.id_limit)
                         next_id = self._state.next_id if self.layout.incremental else None

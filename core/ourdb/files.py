@@ -65,6 +65,16 @@ class DataFiles:
             self._read_fds[file_nr] = fd
         return fd
 
+    def cached_read_fd(self, file_nr: int) -> int:
+        """Like `read_fd`, but -1 instead of an exception when the file is missing."""
+        fd = self._read_fds.get(file_nr)
+        if fd is not None:
+            return fd
+        try:
+            return self.read_fd(file_nr)
+        except FileNotFoundError:
+            return -1
+
     def _write_fd(self, file_nr: int) -> int:
         fd = self._write_fds.get(file_nr)
         if fd is None:

@@ -22,11 +22,13 @@ _FRAME = struct.Struct("<II")  # body length, CRC-32 of body
 _SET = struct.Struct("<cIHI")  # 'S', id, file_nr, position; then the record bytes
 _DEL = struct.Struct("<cIH")  # 'D', id, region count; then the regions
 _REGION = struct.Struct("<HIH")  # file_nr, position, payload length
+_RUN = struct.Struct("<cIHII")  # 'R', first id, file_nr, start, blob length; then the blob
 _RECORD_LEN = struct.Struct("<H")
 VERSION = 1
+_CHUNK = 4 << 20
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SetOp:
     """A record appended at `loc` that becomes the newest version of `record_id`."""
 
@@ -35,7 +37,7 @@ class SetOp:
     record: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DeleteOp:
     """`record_id` removed; each region (location, payload length) is zeroed."""
 
@@ -43,14 +45,48 @@ class DeleteOp:
     regions: list[tuple[Location, int]] = field(default_factory=list)
 
 
-Op = SetOp | DeleteOp
+@dataclass(slots=True)
+class InsertRun:
+    """New ids `first_id`, `first_id + 1`, ... stored back to back from `start` of a file.
+
+    Batches of inserts are the common case; one op per batch keeps both the journal and
+    the apply step free of per-record objects.
+    """
+
+    first_id: int
+    file_nr: int
+    start: int
+    positions: list[int]
+    blob: bytes
+
+    def locations(self) -> Iterator[tuple[int, Location]]:
+        """(id, location) of every record in the run."""
+        for n, position in enumerate(self.positions):
+            yield self.first_id + n, Location(self.file_nr, position)
+
+
+def run_positions(blob: bytes, start: int) -> list[int]:
+    """Record start positions of a blob of back-to-back records written at `start`."""
+    positions = []
+    off = 0
+    while off < len(blob):
+        positions.append(start + off)
+        (length,) = _RECORD_LEN.unpack_from(blob, off)
+        off += HEADER_LEN + length
+    return positions
+
+
+Op = SetOp | DeleteOp | InsertRun
 
 
 def encode_ops(ops: list[Op]) -> bytes:
     """One journal frame holding `ops`; replaying it is idempotent."""
     parts: list[bytes] = []
     for op in ops:
-        if isinstance(op, SetOp):
+        if isinstance(op, InsertRun):
+            parts.append(_RUN.pack(b"R", op.first_id, op.file_nr, op.start, len(op.blob)))
+            parts.append(op.blob)
+        elif isinstance(op, SetOp):
             parts.append(_SET.pack(b"S", op.record_id, op.loc.file_nr, op.loc.position))
             parts.append(op.record)
         else:
@@ -67,7 +103,13 @@ def decode_ops(body: bytes) -> list[Op]:
     off = 0
     while off < len(body):
         kind = body[off : off + 1]
-        if kind == b"S":
+        if kind == b"R":
+            _, first_id, file_nr, start, length = _RUN.unpack_from(body, off)
+            off += _RUN.size
+            blob = body[off : off + length]
+            off += length
+            ops.append(InsertRun(first_id, file_nr, start, run_positions(blob, start), blob))
+        elif kind == b"S":
             _, record_id, file_nr, position = _SET.unpack_from(body, off)
             off += _SET.size
             (length,) = _RECORD_LEN.unpack_from(body, off)
@@ -91,11 +133,14 @@ def decode_ops(body: bytes) -> list[Op]:
 class Journal:
     """Append-only journal; only the current generation's frames are replayed."""
 
-    def __init__(self, directory: str, *, writable: bool) -> None:
+    def __init__(self, directory: str, *, writable: bool, chunk: int = _CHUNK) -> None:
         self.path = os.path.join(directory, JOURNAL_NAME)
         self.writable = writable
         self.generation = 0
         self.end = 0
+        self.allocated = 0
+        self._chunk = chunk
+        self._data = b""
         self._fd = -1
         if writable:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -111,6 +156,8 @@ class Journal:
                 data = fh.read()
         except FileNotFoundError:
             data = b""
+        self._data = data
+        self.allocated = len(data)
         if len(data) < _FILE_HEADER_LEN:
             self.end = 0
             return 0, iter(()), len(data)
@@ -130,6 +177,8 @@ class Journal:
         off = _FILE_HEADER_LEN
         while off + _FRAME.size <= len(data):
             length, crc = _FRAME.unpack_from(data, off)
+            if length == 0:
+                return  # preallocated zeros: no frame is ever empty
             start = off + _FRAME.size
             body = data[start : start + length]
             if len(body) != length or crc32(body) != crc:
@@ -138,22 +187,54 @@ class Journal:
             off = start + length
             self.end = off
 
+    def tail_bytes(self) -> int:
+        """Bytes after the last whole frame, unless they are only preallocated zeros."""
+        rest = self._data[self.end :]
+        self._data = b""
+        return len(rest) if rest.strip(b"\x00") else 0
+
     def truncate_tail(self) -> None:
         """Cut everything after the last whole frame (a torn or unacknowledged tail)."""
         os.ftruncate(self._fd, self.end)
+        self.allocated = self.end
 
-    def reset(self, generation: int, *, sync: bool) -> None:
+    def reset(self, generation: int, *, sync: bool, preallocate: bool = True) -> None:
         """Empty the journal and start `generation`."""
         os.ftruncate(self._fd, 0)
         header = _FILE_HEADER.pack(_MAGIC, VERSION, generation)
         write_all(self._fd, header + struct.pack("<I", crc32(header)), 0)
-        if sync:
-            os.fsync(self._fd)
         self.generation = generation
-        self.end = _FILE_HEADER_LEN
+        self.end = self.allocated = _FILE_HEADER_LEN
+        if preallocate:
+            self._extend(self.end, sync=sync)
+        elif sync:
+            os.fsync(self._fd)
 
-    def append(self, frame: bytes) -> None:
+    def _extend(self, need: int, *, sync: bool) -> None:
+        """Grow the file with written zeros, synced once.
+
+        Frames then overwrite blocks that are already allocated and counted in the file
+        size, so the fdatasync of a commit flushes data only, no file-system metadata.
+        On a full disk it settles for less, and fails only if `need` does not fit.
+        """
+        new = -(-max(need, self.allocated + self._chunk) // 4096) * 4096
+        zeros = bytes(min(new - self.allocated, 1 << 20))
+        try:
+            while self.allocated < new:
+                piece = zeros[: new - self.allocated]
+                write_all(self._fd, piece, self.allocated)
+                self.allocated += len(piece)
+            if sync:
+                os.fsync(self._fd)
+        except OSError:
+            self.allocated = max(self.end, os.fstat(self._fd).st_size)
+            if self.allocated < need:
+                raise
+
+    def append(self, frame: bytes, *, sync: bool = True) -> None:
         """Write a frame after the last one; not durable until `sync`."""
+        if self.end + len(frame) > self.allocated:
+            self._extend(self.end + len(frame), sync=sync)
         write_all(self._fd, frame, self.end)
         self.end += len(frame)
 

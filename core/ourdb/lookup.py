@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from core.ourdb.format import Location, decode_entry, encode_entry
 
 _SPARSE_ID = struct.Struct("<I")
+_LOC6 = struct.Struct(">HI")
+_PAGE = 4096
 
 
 class LookupTable:
@@ -26,12 +28,15 @@ class LookupTable:
         self.record_nr_max = record_nr_max
         self.size = record_nr_max * keysize
         self._zero = bytes(keysize)
+        self._fd = -1
+        self._reserved: set[int] = set()
         if not path:
             # Read-only open of a directory that has no table yet: anonymous zero pages.
             self._map = mmap.mmap(-1, max(self.size, 1))
             return
         flags = os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY
         fd = os.open(path, flags, 0o644)
+        self._fd = os.dup(fd) if writable else -1
         try:
             current = os.fstat(fd).st_size
             if writable and current < self.size:
@@ -45,6 +50,21 @@ class LookupTable:
         finally:
             os.close(fd)
 
+    def reserve(self, first_id: int, last_id: int) -> None:
+        """Allocate disk blocks under the entries of ids first..last before writing them.
+
+        The table file is sparse. Writing through the map into a hole on a full disk
+        raises SIGBUS and kills the process; posix_fallocate turns that into ENOSPC.
+        """
+        if self._fd < 0:
+            return
+        lo, hi = first_id * self.keysize // _PAGE, (last_id + 1) * self.keysize // _PAGE
+        if all(page in self._reserved for page in range(lo, hi + 1)):
+            return
+        end = min((hi + 1) * _PAGE, self.size)
+        os.posix_fallocate(self._fd, lo * _PAGE, end - lo * _PAGE)
+        self._reserved.update(range(lo, hi + 1))
+
     def in_range(self, record_id: int) -> bool:
         """True when the id has a slot (real integers, no u32 wrap)."""
         return 0 <= record_id < self.record_nr_max
@@ -57,10 +77,32 @@ class LookupTable:
             return Location(0, 0)
         return decode_entry(raw)
 
+    def position(self, record_id: int) -> tuple[int, int]:
+        """(file_nr, position) of an in-range id without building a Location (hot path)."""
+        ks = self.keysize
+        if ks == 6:
+            pair: tuple[int, int] = _LOC6.unpack_from(self._map, record_id * 6)
+            return pair
+        start = record_id * ks
+        return 0, int.from_bytes(self._map[start : start + ks], "big")
+
     def set(self, record_id: int, loc: Location) -> None:
         """Store a location; callers have checked that it fits the keysize."""
+        self.reserve(record_id, record_id)
         start = record_id * self.keysize
         self._map[start : start + self.keysize] = encode_entry(loc, self.keysize)
+
+    def set_run(self, first_id: int, file_nr: int, positions: list[int]) -> None:
+        """Store consecutive ids in one slice assignment (callers checked the fit)."""
+        ks = self.keysize
+        if ks == 6:
+            pack = _LOC6.pack
+            blob = b"".join([pack(file_nr, p) for p in positions])
+        else:
+            blob = b"".join([p.to_bytes(ks, "big") for p in positions])
+        self.reserve(first_id, first_id + len(positions) - 1)
+        start = first_id * ks
+        self._map[start : start + len(blob)] = blob
 
     def clear(self, record_id: int) -> None:
         """Empty a slot."""
@@ -124,3 +166,6 @@ class LookupTable:
     def close(self) -> None:
         """Unmap the table."""
         self._map.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

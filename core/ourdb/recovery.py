@@ -10,7 +10,7 @@ from core.ourdb.config import OurDBConfig
 from core.ourdb.errors import ConfigError, CorruptMetadataError
 from core.ourdb.files import DataFiles
 from core.ourdb.format import FIRST_POSITION, HEADER_LEN, Location, unpack_header
-from core.ourdb.journal import DeleteOp, Journal, SetOp, decode_ops
+from core.ourdb.journal import DeleteOp, InsertRun, Journal, SetOp, decode_ops
 from core.ourdb.lookup import LookupTable
 from core.ourdb.meta import TABLE_DIR, Meta, read_dump, read_meta
 
@@ -100,7 +100,7 @@ def _import_foreign(rec: Recovered, directory: str, files: DataFiles) -> None:
 
 def _replay(rec: Recovered, files: DataFiles, journal: Journal, *, writable: bool) -> None:
     meta, table = rec.meta, rec.table
-    generation, frames, size = journal.read()
+    generation, frames, _ = journal.read()
     if generation > meta.generation:
         raise CorruptMetadataError(
             f"{journal.path} is generation {generation}, newer than the meta file's "
@@ -113,40 +113,52 @@ def _replay(rec: Recovered, files: DataFiles, journal: Journal, *, writable: boo
     for _, body in frames:
         rec.frames_replayed += 1
         for op in decode_ops(body):
-            if isinstance(op, SetOp):
-                _redo_set(op, files, writable)
+            if isinstance(op, InsertRun):
+                _redo_write(op.file_nr, op.start, op.blob, files, writable)
+                table.set_run(op.first_id, op.file_nr, op.positions)
+                _advance(
+                    meta, op.file_nr, op.start + len(op.blob), op.first_id + len(op.positions) - 1
+                )
+            elif isinstance(op, SetOp):
+                _redo_write(op.loc.file_nr, op.loc.position, op.record, files, writable)
                 table.set(op.record_id, op.loc)
-                end = op.loc.position + len(op.record)
-                if op.loc.file_nr > meta.cur_file:
-                    meta.cur_file, meta.cur_end = op.loc.file_nr, end
-                elif op.loc.file_nr == meta.cur_file:
-                    meta.cur_end = max(meta.cur_end, end)
-                meta.id_limit = max(meta.id_limit, op.record_id + 1)
-                if meta.incremental and op.record_id >= meta.next_id:
-                    meta.next_id = op.record_id + 1
+                _advance(meta, op.loc.file_nr, op.loc.position + len(op.record), op.record_id)
             elif isinstance(op, DeleteOp):
                 for loc, length in op.regions:
                     _redo_zero(loc, HEADER_LEN + length, files, writable)
                 table.clear(op.record_id)
-    if journal.end < size:
+    torn = journal.tail_bytes()
+    if torn:
         _warn(
             rec,
             f"torn journal tail in {journal.path} at offset {journal.end}: "
-            f"dropped {size - journal.end} bytes (never acknowledged)",
+            f"dropped {torn} bytes (never acknowledged)",
         )
         if writable:
             journal.truncate_tail()
-    rec.needs_checkpoint = rec.needs_checkpoint or rec.frames_replayed > 0
-    rec.needs_checkpoint = writable and (rec.needs_checkpoint or journal.end < size)
+    rec.needs_checkpoint = writable and (
+        rec.needs_checkpoint or rec.frames_replayed > 0 or torn > 0
+    )
 
 
-def _redo_set(op: SetOp, files: DataFiles, writable: bool) -> None:
+def _advance(meta: Meta, file_nr: int, end: int, last_id: int) -> None:
+    """Move the durable end and id counters past a replayed record."""
+    if file_nr > meta.cur_file:
+        meta.cur_file, meta.cur_end = file_nr, end
+    elif file_nr == meta.cur_file:
+        meta.cur_end = max(meta.cur_end, end)
+    meta.id_limit = max(meta.id_limit, last_id + 1)
+    if meta.incremental and last_id >= meta.next_id:
+        meta.next_id = last_id + 1
+
+
+def _redo_write(file_nr: int, position: int, data: bytes, files: DataFiles, writable: bool) -> None:
     try:
-        have = files.read(op.loc.file_nr, len(op.record), op.loc.position)
+        have = files.read(file_nr, len(data), position)
     except FileNotFoundError:
         have = b""
-    if have != op.record and writable:
-        files.write(op.loc.file_nr, op.record, op.loc.position)
+    if have != data and writable:
+        files.write(file_nr, data, position)
 
 
 def _redo_zero(loc: Location, length: int, files: DataFiles, writable: bool) -> None:

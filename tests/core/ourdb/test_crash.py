@@ -133,7 +133,7 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     res = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(mnt)],
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
         capture_output=True,
         check=False,
     )
