@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from core import __version__
+from heroagent_tui.commands.heroscript import actors_command
+from heroagent_tui.commands.heroscript import app as heroscript_app
 
 app = typer.Typer(
     name="heroagent",
@@ -13,6 +15,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(heroscript_app, name="heroscript")
+app.command("actors")(actors_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks of HeroAgent against its peers; one module per subject."""
