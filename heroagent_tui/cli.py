@@ -12,6 +12,8 @@ from core.config import ENV_CONFIG_FILE
 from heroagent_tui.commands import config as config_commands
 from heroagent_tui.commands.common import CliState
 from heroagent_tui.commands.ourdb import app as ourdb_app
+from heroagent_tui.commands.heroscript import actors_command
+from heroagent_tui.commands.heroscript import app as heroscript_app
 
 app = typer.Typer(
     name="heroagent",
@@ -23,6 +25,8 @@ app = typer.Typer(
 )
 app.add_typer(config_commands.app, name="config")
 app.add_typer(ourdb_app, name="ourdb")
+app.add_typer(heroscript_app, name="heroscript")
+app.command("actors")(actors_command)
 
 
 def _version(value: bool) -> None:

@@ -21,12 +21,16 @@ class ActionKind(StrEnum):
     @property
     def bangs(self) -> str:
         """The ``!`` prefix that writes this kind."""
-        return "!" * (list(ActionKind).index(self) + 1)
+        return "!" * (_KINDS.index(self) + 1)
 
     @classmethod
     def from_bangs(cls, count: int) -> ActionKind:
         """Return the kind for ``count`` leading ``!`` (1 to 4)."""
-        return list(cls)[count - 1]
+        return _KINDS[count - 1]
+
+
+# Looked up once per action line: a tuple is much cheaper than `list(ActionKind)`.
+_KINDS = tuple(ActionKind)
 
 
 Locator = Callable[[str], tuple[int, int]]

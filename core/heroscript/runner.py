@@ -121,6 +121,7 @@ async def run_playbook(
     registry: ActorRegistry,
     ctx: ActionContext | None = None,
     result: PlaybookResult | None = None,
+    check_first: bool = True,
 ) -> PlaybookResult:
     """Run the actions of ``playbook`` in order and stop at the first error.
 
@@ -130,6 +131,9 @@ async def run_playbook(
         ctx: job id, log and cancellation for the actions.
         result: filled in place when given, so a caller that times the run out
             still has the results of the actions that finished.
+        check_first: bind every action before running any, so a misspelt
+            action or a bad parameter on a late line stops the run before the
+            first side effect.
 
     Returns:
         The per-action results and the first error, if any.
@@ -140,6 +144,14 @@ async def run_playbook(
     """
     ctx = ctx or ActionContext()
     result = result if result is not None else PlaybookResult()
+    if check_first:
+        for action in playbook:
+            try:
+                registry.bind(action)
+            except ActionError as exc:
+                ctx.log(f"error: {exc}")
+                result.error = exc
+                return result
     for action in playbook:
         if ctx.cancelled.is_set():
             result.error = ActionError(action.method, "cancelled before it started", action.line)

@@ -155,3 +155,12 @@ async def test_cancelled_context_stops_before_next_action(registry: ActorRegistr
     assert result.results == []
     assert result.error is not None
     assert "cancelled" in result.error.message
+
+
+async def test_bad_late_action_stops_before_any_side_effect(registry: ActorRegistry) -> None:
+    script = "!!probe.job\n!!fake.sleep seconds:soon\n"
+    lines: list[str] = []
+    result = await run_playbook(parser.parse(script), registry, ActionContext(log=lines.append))
+    assert result.results == []
+    assert str(result.error) == "line 2: fake.sleep: parameter 'seconds' expects float, got 'soon'"
+    assert "hello from job" not in lines
