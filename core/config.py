@@ -57,9 +57,37 @@ class JobsConfig:
     ourdb_path: str = ""
     """Directory of the job history database; empty means `<data_dir>/jobsdb`."""
     worker_count: int = 5
-    """Jobs run at once by the watchdog."""
+    """Jobs run at once by this engine's watchdog; 0 leaves the work to `heroagent worker`."""
     queue_poll_interval: float = 0.1
     """Seconds; kept for compatibility with the seed's config, fetching blocks instead."""
+    max_attempts: int = 3
+    """Times a job is handed out before a lost worker makes it fail."""
+    lease_seconds: float = 10.0
+    """A watchdog that misses its heartbeat this long is presumed dead."""
+    rhai_command: str = ""
+    """Command that runs RhaiScript from stdin and prints the result; empty: none."""
+
+
+@dataclass
+class AIConfig:
+    """The OpenAI-compatible endpoint behind `ai` jobs."""
+
+    base_url: str = ""
+    """Base URL of the API (for example http://127.0.0.1:8000/v1); empty: none."""
+    model: str = ""
+    """Model name sent with each request."""
+    api_key: str = ""
+    """Bearer token, if the endpoint needs one."""
+
+
+@dataclass
+class ActorsConfig:
+    """Where HeroScript actors come from."""
+
+    modules: list[str] = field(default_factory=list)
+    """Python modules whose actor classes are registered at start."""
+    enable_shell: bool = False
+    """Register the shell.run actor (runs commands: off unless you mean it)."""
 
 
 @dataclass
@@ -100,6 +128,8 @@ class Config:
     jobs: JobsConfig = field(default_factory=JobsConfig)
     webdav: WebDAVConfig = field(default_factory=WebDAVConfig)
     ui: UIConfig = field(default_factory=UIConfig)
+    ai: AIConfig = field(default_factory=AIConfig)
+    actors: ActorsConfig = field(default_factory=ActorsConfig)
 
     # Derived paths, so every service agrees on where things live.
     @property
@@ -115,6 +145,11 @@ class Config:
         if self.jobs.ourdb_path:
             return Path(self.jobs.ourdb_path).expanduser().resolve()
         return self.data_path / "jobsdb"
+
+    @property
+    def webdav_root(self) -> Path:
+        """The folder served over WebDAV; file actions are confined to it."""
+        return self.data_path / "webdav"
 
     @property
     def is_loopback(self) -> bool:
@@ -175,6 +210,8 @@ _ENV_KEYS = {spec.env_name: spec for spec in KEYS.values()}
 
 
 def _type_name(tp: type) -> str:
+    if typing.get_origin(tp) is list:
+        return "a list of strings"
     return {int: "an integer", float: "a number", bool: "a boolean", str: "a string"}.get(
         tp, getattr(tp, "__name__", str(tp))
     )
@@ -183,7 +220,12 @@ def _type_name(tp: type) -> str:
 def _coerce(spec: KeySpec, value: Any, *, from_text: bool) -> Any:
     """Convert a raw value to the key's type, or raise ConfigError (without location)."""
     tp = spec.type
-    if from_text and isinstance(value, str):
+    if typing.get_origin(tp) is list:
+        if from_text and isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return list(value)
+    elif from_text and isinstance(value, str):
         text = value.strip()
         if tp is bool:
             lowered = text.lower()
@@ -212,8 +254,12 @@ def _validate(spec: KeySpec, value: Any) -> None:
     """Range checks that a type alone cannot express."""
     if spec.key.endswith("port") and not 0 <= value <= 65535:
         raise ConfigError(f"key '{spec.key}' expects a port number 0-65535, got {value}")
-    if spec.key == "jobs.worker_count" and value < 1:
-        raise ConfigError(f"key '{spec.key}' expects at least 1 worker, got {value}")
+    if spec.key == "jobs.worker_count" and value < 0:
+        raise ConfigError(f"key '{spec.key}' expects 0 or more workers, got {value}")
+    if spec.key == "jobs.max_attempts" and value < 1:
+        raise ConfigError(f"key '{spec.key}' expects at least 1 attempt, got {value}")
+    if spec.key == "jobs.lease_seconds" and value <= 0:
+        raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
     if spec.key == "jobs.queue_poll_interval" and value <= 0:
         raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
     if spec.key == "log_level" and value not in _LOG_LEVELS:
@@ -354,6 +400,8 @@ def load_config(
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

@@ -6,11 +6,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from core.config import Config
 from core.events import EventBus
 from core.redis_server import RedisService
 from core.services import Service, ServiceStartError, ServiceState, ServiceStatus
+
+if TYPE_CHECKING:
+    from core.jobs import JobManager
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +30,12 @@ class ServiceSpec:
     essential: bool = False
 
 
+def _jobs(engine: Engine) -> Service:
+    from core.jobs.service import JobsService
+
+    return JobsService(engine.config, engine.bus, engine.redis)
+
+
 def default_services() -> list[ServiceSpec]:
     """The services of a full engine, in start order. Later parts append theirs here."""
     return [
@@ -35,6 +45,7 @@ def default_services() -> list[ServiceSpec]:
             lambda e: RedisService(e.config, e.bus),
             essential=True,
         ),
+        ServiceSpec("jobs", lambda c: c.enable_jobs and c.enable_redis, _jobs),
     ]
 
 
@@ -74,6 +85,16 @@ class Engine:
             else:
                 self._disabled.append(spec.name)
         self._started: list[Service] = []
+
+    @property
+    def jobs(self) -> JobManager:
+        """The job manager (raises RuntimeError while the jobs service is not running)."""
+        from core.jobs.service import JobsService
+
+        service = self.services.get("jobs")
+        if not isinstance(service, JobsService) or service.manager is None:
+            raise RuntimeError("the jobs service is not running")
+        return service.manager
 
     @property
     def redis(self) -> RedisService:

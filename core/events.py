@@ -50,6 +50,14 @@ class JobStateChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JobLogLine(Event):
+    """A line a running job wrote to its log."""
+
+    job_id: int
+    line: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class LogEmitted(Event):
     """A log line from the engine or one of its services."""
 

@@ -11,9 +11,9 @@ from core import __version__
 from core.config import ENV_CONFIG_FILE
 from heroagent_tui.commands import config as config_commands
 from heroagent_tui.commands.common import CliState
-from heroagent_tui.commands.ourdb import app as ourdb_app
 from heroagent_tui.commands.heroscript import actors_command
 from heroagent_tui.commands.heroscript import app as heroscript_app
+from heroagent_tui.commands.ourdb import app as ourdb_app
 
 app = typer.Typer(
     name="heroagent",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from core.config import Config, load_config
+from core.engine import Engine
 from tests.helpers import ValkeyProcess, free_port, start_valkey
 
 
@@ -37,3 +39,11 @@ def engine_config(short_tmp: Path) -> Config:
         env={},
         flags={"data_dir": str(short_tmp / "data"), "redis.tcp_port": free_port()},
     ).config
+
+
+@pytest.fixture
+async def engine(engine_config: Config) -> AsyncIterator[Engine]:
+    """A running engine (managed valkey, jobs, local watchdog) in this test's temp dir."""
+    config = replace(engine_config, enable_webdav=False, enable_ui=False)
+    async with Engine(config) as running:
+        yield running

@@ -85,11 +85,17 @@ class RedisService(Service):
             unix_socket_path=str(self.socket_path), password=self.password, **options
         )
 
+    def loop_client(self, **options: Any) -> aioredis.Redis:
+        """A client for code that runs its own retry loop (and must stop when cancelled).
+
+        redis-py's default retry policy re-runs a command after an error with backoff,
+        which also swallows a cancellation that arrives mid-read for up to a minute.
+        """
+        return self.client(retry=Retry(NoBackoff(), 0), **options)
+
     def _probe_client(self) -> aioredis.Redis:
         """A client that fails at once: probes and SHUTDOWN must not sit in retry backoff."""
-        return self.client(
-            socket_connect_timeout=1.0, socket_timeout=5.0, retry=Retry(NoBackoff(), 0)
-        )
+        return self.loop_client(socket_connect_timeout=1.0, socket_timeout=5.0)
 
     def url(self) -> str:
         """A URL other processes can use to reach this server (password redacted)."""

@@ -1,0 +1,15 @@
+"""Jobs: the model, the Redis queue, the OurDB-backed manager, and the service that runs them."""
+
+from core.jobs.manager import JobError, JobManager, JobNotFoundError, NewJob, QueueStats
+from core.jobs.model import Job, JobStatus, ParamsType
+
+__all__ = [
+    "Job",
+    "JobError",
+    "JobManager",
+    "JobNotFoundError",
+    "JobStatus",
+    "NewJob",
+    "ParamsType",
+    "QueueStats",
+]

@@ -1,0 +1,151 @@
+"""JobIndex: a SQLite index over the job history for filtered, paged listing; rebuilt from OurDB."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.jobs.model import Job
+
+SCHEMA_VERSION = 1
+_TEXT_CHARS = 400  # how much of params/error the text filter searches
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,
+    circle TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    params_type TEXT NOT NULL,
+    time_scheduled REAL NOT NULL,
+    time_end REAL NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, id);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (circle, topic, id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}');
+"""
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What `list_jobs` narrows by; None means any."""
+
+    status: str | None = None
+    circle: str | None = None
+    topic: str | None = None
+    since: float | None = None
+    until: float | None = None
+    text: str | None = None
+
+
+class JobIndex:
+    """Thread-safe; every call is short and meant to run off the event loop.
+
+    It holds only what listing needs, so losing it costs a rebuild, never data.
+    Writes are not fsynced: the engine reconciles it with OurDB at start.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database file."""
+        with self._lock:
+            self._db.close()
+
+    def upsert(self, jobs: Iterable[Job]) -> None:
+        """Record the latest state of these jobs, in one transaction."""
+        rows = [
+            (
+                job.job_id,
+                job.status.value,
+                job.circle_id,
+                job.topic,
+                job.params_type.value,
+                job.time_scheduled,
+                job.time_end,
+                (job.params[:_TEXT_CHARS] + "\n" + job.error[:_TEXT_CHARS]).lower(),
+            )
+            for job in jobs
+        ]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?)", rows)
+            self._db.execute("COMMIT")
+
+    def delete(self, job_id: int) -> None:
+        """Forget a job."""
+        with self._lock:
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def max_id(self) -> int:
+        """The highest indexed id (0 when empty)."""
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()
+        return int(row[0])
+
+    def ids_with_status(self, statuses: Sequence[str]) -> list[int]:
+        """Ids of jobs whose indexed status is one of these."""
+        marks = ",".join("?" * len(statuses))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id FROM jobs WHERE status IN ({marks}) ORDER BY id", tuple(statuses)
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def query(self, flt: JobFilter, *, limit: int, before_id: int | None = None) -> list[int]:
+        """Ids matching the filter, newest first, at most `limit`, below `before_id`."""
+        where: list[str] = []
+        args: list[object] = []
+        for column, value in (
+            ("status", flt.status),
+            ("circle", flt.circle),
+            ("topic", flt.topic),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if flt.since is not None:
+            where.append("time_scheduled >= ?")
+            args.append(flt.since)
+        if flt.until is not None:
+            where.append("time_scheduled < ?")
+            args.append(flt.until)
+        if flt.text:
+            escaped = flt.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("text LIKE ? ESCAPE '\\'")
+            args.append(f"%{escaped}%")
+        if before_id is not None:
+            where.append("id < ?")
+            args.append(before_id)
+        sql = "SELECT id FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def counts(self) -> dict[tuple[str, str, str], int]:
+        """Jobs per (circle, topic, status)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT circle, topic, status, COUNT(*) FROM jobs GROUP BY circle, topic, status"
+            ).fetchall()
+        return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
+
+    def clear(self) -> None:
+        """Drop every row (before a rebuild)."""
+        with self._lock:
+            self._db.execute("DELETE FROM jobs")

@@ -1,0 +1,45 @@
+"""Every Redis key name the job system uses, in one place."""
+
+from __future__ import annotations
+
+# Seed-defined names: `redis-cli HGETALL herojobs:default:email:42` shows a live job.
+JOB_PREFIX = "herojobs"
+QUEUE_PREFIX = "heroqueue"
+
+# Everything else lives under heroagent:.
+QUEUES = "heroagent:queues"  # set of "<circle>:<topic>" that ever had a queue
+JOB_LOCATION = "heroagent:jobloc"  # hash: job id -> "<circle>:<topic>", for get_job(id)
+DOORBELL = "heroagent:doorbell"  # list: one token per enqueue; idle workers block on it
+ROUND_ROBIN = "heroagent:rr"  # counter: where the next fetch starts among the queues
+FENCE = "heroagent:fence"  # counter: a fresh token for each hand-out of a job
+WORKERS = "heroagent:workers"  # set of watchdog ids that may hold jobs
+STREAM = "heroagent:stream"  # job versions reported by workers, persisted by the engine
+STREAM_GROUP = "persist"
+EVENTS_CHANNEL = "heroagent:events"  # pub/sub: JSON job events for other processes
+EPOCH = "heroagent:epoch"  # set by the engine; gone means the server lost its data
+PAUSED = "heroagent:paused"  # set of "<circle>:<topic>" queues not handed out
+
+
+def queue_name(circle: str, topic: str) -> str:
+    """The "<circle>:<topic>" name of a queue."""
+    return f"{circle}:{topic}"
+
+
+def job_key(circle: str, topic: str, job_id: int) -> str:
+    """The hash that holds a live job."""
+    return f"{JOB_PREFIX}:{circle}:{topic}:{job_id}"
+
+
+def queue_key(circle: str, topic: str) -> str:
+    """The list of job ids waiting in a queue."""
+    return f"{QUEUE_PREFIX}:{circle}:{topic}"
+
+
+def processing_key(worker: str) -> str:
+    """The list of job ids a watchdog holds while it runs them."""
+    return f"heroagent:processing:{worker}"
+
+
+def heartbeat_key(worker: str) -> str:
+    """A key with a TTL that a live watchdog keeps renewing."""
+    return f"heroagent:heartbeat:{worker}"

@@ -1,0 +1,379 @@
+"""JobManager: create, read, list and end jobs; the only writer of the job history (OurDB)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from core.events import EventBus, JobStateChanged
+from core.jobs import keys, scripts
+from core.jobs.index import JobFilter, JobIndex
+from core.jobs.model import NAME_PATTERN, Job, JobStatus, ParamsType
+from core.jobs.queue import JobQueue
+from core.ourdb import AsyncOurDB, InvalidIdError, RecordNotFoundError
+
+log = logging.getLogger(__name__)
+
+# OurDB refuses records over 64 KiB; params must leave room for the rest of the job.
+MAX_PARAMS_BYTES = 48 * 1024
+MAX_RECORD_BYTES = 65_535
+MAX_LOG_LINES = 200
+HISTORY_DEPTH = 1_000
+
+
+class JobError(ValueError):
+    """A job request was refused; the message says what and where."""
+
+
+class JobNotFoundError(JobError, LookupError):
+    """No job has this id."""
+
+
+Validator = Callable[[ParamsType, str], None]
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """The caller-supplied part of a job, for `create_jobs`."""
+
+    topic: str
+    params: str
+    circle: str = "default"
+    params_type: ParamsType | str = ParamsType.HEROSCRIPT
+    timeout: float = 60.0
+    session_key: str | None = None
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """Counts of one circle/topic queue."""
+
+    circle: str
+    topic: str
+    waiting: int
+    counts: dict[str, int]
+
+
+def _no_validation(_kind: ParamsType, _params: str) -> None:
+    return None
+
+
+class JobManager:
+    """The engine's job API (the seed's names in snake_case)."""
+
+    def __init__(
+        self,
+        db: AsyncOurDB,
+        index: JobIndex,
+        queue: JobQueue,
+        bus: EventBus,
+        results_dir: Path,
+        *,
+        validate: Validator = _no_validation,
+    ) -> None:
+        self.db = db
+        self.index = index
+        self.queue = queue
+        self.bus = bus
+        self.results_dir = results_dir
+        self.validate = validate
+        self._remove_ended = queue.redis.register_script(scripts.REMOVE_ENDED)
+
+    # -- creating ------------------------------------------------------------------------
+
+    def _check(self, spec: NewJob) -> Job:
+        """Refuse a bad submission before anything is stored."""
+        for what, name in (("circle", spec.circle), ("topic", spec.topic)):
+            if not NAME_PATTERN.match(name):
+                raise JobError(
+                    f"{what} {name!r} is not a valid name (1-64 of letters, digits, '_', '.', '-')"
+                )
+        try:
+            kind = ParamsType(spec.params_type)
+        except ValueError:
+            choices = ", ".join(t.value for t in ParamsType)
+            raise JobError(
+                f"params type {spec.params_type!r} is unknown; use one of {choices}"
+            ) from None
+        size = len(spec.params.encode())
+        if size > MAX_PARAMS_BYTES:
+            raise JobError(f"params are {size} bytes; the limit is {MAX_PARAMS_BYTES} bytes")
+        if not spec.timeout > 0:
+            raise JobError(f"timeout must be a positive number of seconds, got {spec.timeout}")
+        self.validate(kind, spec.params)
+        return Job(
+            job_id=0,
+            topic=spec.topic,
+            params=spec.params,
+            circle_id=spec.circle,
+            params_type=kind,
+            timeout=float(spec.timeout),
+            session_key=spec.session_key or "",
+            time_scheduled=time.time(),
+            log=spec.log,
+        )
+
+    async def create_job(
+        self,
+        topic: str,
+        params: str,
+        *,
+        circle: str = "default",
+        params_type: ParamsType | str = ParamsType.HEROSCRIPT,
+        timeout: float = 60.0,  # noqa: ASYNC109 - the seed's name for the job's own limit
+        session_key: str | None = None,
+        log: bool = False,
+    ) -> Job:
+        """Validate, store in OurDB (which gives the id), then queue in Redis."""
+        spec = NewJob(topic, params, circle, params_type, timeout, session_key, log)
+        return (await self.create_jobs([spec]))[0]
+
+    async def create_jobs(self, specs: Sequence[NewJob]) -> list[Job]:
+        """Create many jobs with one durable write and one Redis transaction."""
+        drafts = [self._check(spec) for spec in specs]
+        ids = await self.db.set_many([(job.to_json(), None) for job in drafts])
+        jobs = [replace(job, job_id=job_id) for job, job_id in zip(drafts, ids, strict=True)]
+        await asyncio.to_thread(self.index.upsert, jobs)
+        await self.queue.enqueue(jobs)
+        for job in jobs:
+            self._announce(job)
+        return jobs
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def get_job(self, job_id: int) -> Job:
+        """The job's current state: Redis while it is live, else its last OurDB version."""
+        live = await self.queue.get_live(job_id)
+        if live is not None:
+            return live
+        return await self.stored_job(job_id)
+
+    async def stored_job(self, job_id: int) -> Job:
+        """The job's last version in OurDB."""
+        try:
+            raw = await self.db.get(job_id)
+        except (RecordNotFoundError, InvalidIdError):
+            raise JobNotFoundError(f"no job with id {job_id}") from None
+        if not raw:
+            raise JobNotFoundError(f"no job with id {job_id} (deleted)")
+        return self._load(job_id, raw)
+
+    def _load(self, job_id: int, raw: bytes) -> Job:
+        job = Job.from_json(raw, job_id)
+        if job.result_file:
+            try:
+                job.result = Path(job.result_file).read_text(encoding="utf-8")
+            except OSError as exc:
+                job.result = ""
+                job.error = job.error or f"result file {job.result_file} unreadable: {exc}"
+        return job
+
+    async def job_history(self, job_id: int) -> list[Job]:
+        """Every stored version of the job, oldest first."""
+        await self.stored_job(job_id)
+        versions = await self.db.get_history(job_id, HISTORY_DEPTH)
+        return [self._load(job_id, raw) for raw in reversed(versions) if raw]
+
+    async def list_jobs(
+        self,
+        *,
+        status: JobStatus | str | None = None,
+        circle: str | None = None,
+        topic: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[Job]:
+        """Jobs newest first, filtered in the index, `limit` at a time below `before_id`."""
+        flt = JobFilter(
+            status=JobStatus(status).value if status is not None else None,
+            circle=circle,
+            topic=topic,
+            since=since,
+            until=until,
+            text=text,
+        )
+        ids = await asyncio.to_thread(self.index.query, flt, limit=limit, before_id=before_id)
+        return list(await asyncio.gather(*(self.get_job(job_id) for job_id in ids)))
+
+    async def queue_stats(self) -> list[QueueStats]:
+        """Every queue with its waiting jobs and its counts per status."""
+        depths = await self.queue.depths()
+        counts = await asyncio.to_thread(self.index.counts)
+        names = set(depths) | {f"{c}:{t}" for c, t, _ in counts}
+        stats = []
+        for name in sorted(names):
+            circle, topic = name.split(":", 1)
+            per_status = {
+                status.value: counts.get((circle, topic, status.value), 0) for status in JobStatus
+            }
+            stats.append(QueueStats(circle, topic, depths.get(name, 0), per_status))
+        return stats
+
+    # -- changing ------------------------------------------------------------------------
+
+    async def pause_queue(self, circle: str, topic: str) -> None:
+        """Stop handing out jobs of one queue; they keep waiting, and new ones queue up."""
+        await self.queue.redis.sadd(keys.PAUSED, keys.queue_name(circle, topic))
+
+    async def resume_queue(self, circle: str, topic: str) -> None:
+        """Hand out a paused queue's jobs again, waking idle workers for them."""
+        redis = self.queue.redis
+        await redis.srem(keys.PAUSED, keys.queue_name(circle, topic))
+        waiting = await redis.llen(keys.queue_key(circle, topic))
+        if waiting:
+            await redis.rpush(keys.DOORBELL, *([1] * waiting))
+
+    async def paused_queues(self) -> set[str]:
+        """The "<circle>:<topic>" names of paused queues."""
+        names = await self.queue.redis.smembers(keys.PAUSED)
+        return {n.decode() if isinstance(n, bytes) else n for n in names}
+
+    async def complete_job(self, job_id: int, result: str) -> Job:
+        """Mark a job done by hand (the seed's CompleteJob)."""
+        return await self._end(job_id, JobStatus.DONE, result=result)
+
+    async def fail_job(self, job_id: int, error: str) -> Job:
+        """Mark a job failed by hand (the seed's FailJob)."""
+        return await self._end(job_id, JobStatus.ERROR, error=error)
+
+    async def cancel_job(self, job_id: int) -> Job:
+        """End a waiting or running job with the error "cancelled"."""
+        return await self._end(job_id, JobStatus.ERROR, error="cancelled")
+
+    async def update_job_status(self, job_id: int, status: JobStatus | str) -> Job:
+        """Move a job to a status: new requeues it, done/error end it, active marks it."""
+        target = JobStatus(status)
+        if target is JobStatus.NEW:
+            return await self.requeue_job(job_id)
+        if target.ended:
+            return await self._end(job_id, target)
+        job = await self.get_job(job_id)
+        if job.status.ended:
+            raise JobError(f"job {job_id} has ended ({job.status}); requeue it instead")
+        job = replace(job, status=JobStatus.ACTIVE, time_start=job.time_start or time.time())
+        await self.queue.redis.hset(
+            keys.job_key(job.circle_id, job.topic, job_id), "status", JobStatus.ACTIVE.value
+        )
+        await self.persist([job])
+        return job
+
+    async def requeue_job(self, job_id: int) -> Job:
+        """Run an ended job again under the same id; its history continues."""
+        job = await self.get_job(job_id)
+        if not job.status.ended:
+            raise JobError(f"job {job_id} is {job.status}, not ended; nothing to requeue")
+        job = replace(
+            job,
+            status=JobStatus.NEW,
+            attempts=0,
+            worker="",
+            error="",
+            result="",
+            result_file="",
+            log_lines=[],
+            time_start=0.0,
+            time_end=0.0,
+            time_scheduled=time.time(),
+        )
+        await self.persist([job])
+        await self.queue.enqueue([job])
+        return job
+
+    async def _end(
+        self, job_id: int, status: JobStatus, *, result: str = "", error: str = ""
+    ) -> Job:
+        job = await self.get_job(job_id)
+        if job.status.ended:
+            raise JobError(f"job {job_id} has already ended ({job.status})")
+        redis = self.queue.redis
+        pipe = redis.pipeline(transaction=True)
+        # Dropping the fence means the worker that may hold it can no longer complete it.
+        pipe.hdel(keys.job_key(job.circle_id, job.topic, job_id), "fence", "worker")
+        pipe.lrem(keys.queue_key(job.circle_id, job.topic), 0, str(job_id))
+        pipe.hset(keys.job_key(job.circle_id, job.topic, job_id), "status", status.value)
+        await pipe.execute()
+        ended = replace(job, status=status, result=result, error=error, time_end=time.time())
+        await self.persist([ended])
+        return ended
+
+    # -- persisting ----------------------------------------------------------------------
+
+    async def persist(self, versions: Sequence[Job], *, skip_duplicates: bool = False) -> None:
+        """Write job versions to OurDB (one sync), index them, drop ended ones from Redis."""
+        if skip_duplicates:
+            versions = [job for job in versions if not await self._already_stored(job)]
+        records = [(await self._record(job), job.job_id) for job in versions]
+        if records:
+            await self.db.set_many(records)
+            await asyncio.to_thread(self.index.upsert, versions)
+        ended = [job for job in versions if job.status.ended]
+        if ended:
+            pipe = self.queue.redis.pipeline(transaction=False)
+            for job in ended:
+                await self._remove_ended(
+                    keys=[keys.job_key(job.circle_id, job.topic, job.job_id), keys.JOB_LOCATION],
+                    args=[job.job_id, job.status.value],
+                    client=pipe,
+                )
+            await pipe.execute()
+        for job in versions:
+            self._announce(job)
+
+    async def _already_stored(self, job: Job) -> bool:
+        try:
+            return await self.db.get(job.job_id) == job.to_json()
+        except (RecordNotFoundError, InvalidIdError):
+            return False
+
+    async def _record(self, job: Job) -> bytes:
+        """The OurDB record; a result too big for one record goes to a file, whole."""
+        job = replace(job, log_lines=job.log_lines[-MAX_LOG_LINES:])
+        data = job.to_json()
+        if len(data) <= MAX_RECORD_BYTES:
+            return data
+        path = self.results_dir / f"{job.job_id}-{int(time.time() * 1000)}.txt"
+        await asyncio.to_thread(_write_durably, path, job.result)
+        data = replace(job, result="", result_file=str(path)).to_json()
+        if len(data) > MAX_RECORD_BYTES:
+            trimmed = [line[:200] for line in job.log_lines[-20:]]
+            data = replace(job, result="", result_file=str(path), log_lines=trimmed).to_json()
+        return data
+
+    def _announce(self, job: Job) -> None:
+        event = JobStateChanged(
+            job_id=job.job_id,
+            circle=job.circle_id,
+            topic=job.topic,
+            status=job.status.value,
+            error=job.error,
+        )
+        self.bus.publish(event)
+        payload = json.dumps(
+            {"type": "job", "id": job.job_id, "queue": job.queue, "status": job.status.value}
+        )
+        # Pub/sub is best effort for other processes; a failure must not fail the write.
+        task = asyncio.ensure_future(self.queue.redis.publish(keys.EVENTS_CHANNEL, payload))
+        task.add_done_callback(_ignore_result)
+
+
+def _ignore_result(task: asyncio.Future[int]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("event publish failed: %s", task.exception())
+
+
+def _write_durably(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())

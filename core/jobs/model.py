@@ -1,0 +1,150 @@
+"""The job record: its fields, statuses, and its JSON (OurDB) and hash (Redis) forms."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    NEW = "new"
+    ACTIVE = "active"
+    DONE = "done"
+    ERROR = "error"
+
+    @property
+    def ended(self) -> bool:
+        """True for the two final states."""
+        return self in (JobStatus.DONE, JobStatus.ERROR)
+
+
+class ParamsType(StrEnum):
+    """How a job's params are run."""
+
+    HEROSCRIPT = "heroscript"
+    RHAISCRIPT = "rhaiscript"
+    OPENRPC = "openrpc"
+    AI = "ai"
+
+
+# Circle and topic become parts of Redis keys: keep them to a safe alphabet.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass
+class Job:
+    """One job. Every change becomes a new OurDB version of this record."""
+
+    job_id: int
+    topic: str
+    params: str
+    circle_id: str = "default"
+    params_type: ParamsType = ParamsType.HEROSCRIPT
+    status: JobStatus = JobStatus.NEW
+    timeout: float = 60.0
+    session_key: str = ""
+    time_scheduled: float = 0.0
+    time_start: float = 0.0
+    time_end: float = 0.0
+    error: str = ""
+    result: str = ""
+    log: bool = False
+    attempts: int = 0
+    worker: str = ""
+    log_lines: list[str] = field(default_factory=list)
+    # Set when the result was too large for one OurDB record and lives in a file instead.
+    result_file: str = ""
+
+    @property
+    def queue(self) -> str:
+        """The "<circle>:<topic>" queue name."""
+        return f"{self.circle_id}:{self.topic}"
+
+    def to_json(self) -> bytes:
+        """Compact JSON for OurDB: the id is the record's key, and defaults are left out."""
+        data: dict[str, Any] = {}
+        for name, default in _DEFAULTS.items():
+            value = getattr(self, name)
+            if value != default or name in _ALWAYS:
+                data[name] = value
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, job_id: int) -> Job:
+        """Read a version back from OurDB."""
+        return cls.from_dict({**json.loads(raw), "job_id": job_id})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        """Build from a dict, ignoring keys this version does not know."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        job = cls(**{k: v for k, v in data.items() if k in known})
+        job.params_type = ParamsType(job.params_type)
+        job.status = JobStatus(job.status)
+        return job
+
+    def to_hash(self) -> dict[str, str]:
+        """The Redis hash form: flat strings, so `HGETALL` reads well."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool):
+                out[f.name] = "1" if value else "0"
+            elif isinstance(value, list):
+                out[f.name] = json.dumps(value)
+            elif isinstance(value, float):
+                out[f.name] = repr(value)
+            else:
+                out[f.name] = str(value)
+        return out
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[bytes, bytes] | Mapping[str, str] | Mapping[Any, Any]) -> Job:
+        """Read a job back from its Redis hash."""
+        text = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in raw.items()
+        }
+        data: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in text:
+                continue
+            value = text[f.name]
+            kind = _FIELD_TYPES.get(f.name, str)
+            if kind is bool:
+                data[f.name] = value == "1"
+            elif kind is list:
+                data[f.name] = json.loads(value) if value else []
+            elif kind is int:
+                data[f.name] = int(value)
+            elif kind is float:
+                data[f.name] = float(value)
+            else:
+                data[f.name] = value
+        return cls.from_dict(data)
+
+
+# Fields every OurDB version carries even at their defaults, so a version reads alone.
+_ALWAYS = frozenset({"topic", "circle_id", "params_type", "status", "params"})
+_DEFAULTS: dict[str, Any] = {
+    f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    for f in dataclasses.fields(Job)
+    if f.name != "job_id"
+}
+_FIELD_TYPES: dict[str, type] = {
+    "job_id": int,
+    "attempts": int,
+    "timeout": float,
+    "time_scheduled": float,
+    "time_start": float,
+    "time_end": float,
+    "log": bool,
+    "log_lines": list,
+}

@@ -1,0 +1,112 @@
+"""Persister: moves job versions reported through the Redis stream into OurDB, in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.jobs import keys
+from core.jobs.manager import JobManager
+from core.jobs.model import Job
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "engine"
+BATCH = 1_000
+BLOCK_MS = 1_000
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Persister:
+    """The one consumer of `heroagent:stream`; an entry is acknowledged after OurDB has it.
+
+    It also keeps the epoch key: when the key vanishes (FLUSHALL, a restart without
+    persistence), `on_data_lost` runs so the engine can rebuild Redis from OurDB.
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        manager: JobManager,
+        on_data_lost: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.redis = redis
+        self.manager = manager
+        self.on_data_lost = on_data_lost
+        self.epoch = secrets.token_hex(8)
+        self.stopping = False
+
+    async def prepare(self) -> None:
+        """Create the consumer group and mark the server with our epoch."""
+        try:
+            await self.redis.xgroup_create(keys.STREAM, keys.STREAM_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        await self.redis.set(keys.EPOCH, self.epoch)
+
+    async def run(self) -> None:
+        """Persist until cancelled: first what an earlier engine left pending, then new."""
+        await self.drain_pending()
+        while not self.stopping:
+            try:
+                await self._step(">")
+                if await self.redis.get(keys.EPOCH) is None:
+                    await self._recover()
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._recover()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                if self.stopping:
+                    return
+                log.warning("persister lost the server (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+
+    async def drain_new(self) -> None:
+        """Persist whatever is waiting now, without blocking (used when stopping)."""
+        while await self._step(">", block=False):
+            pass
+
+    async def drain_pending(self) -> None:
+        """Persist entries delivered before but never acknowledged (we died mid-way)."""
+        while await self._step("0", skip_duplicates=True):
+            pass
+
+    async def _recover(self) -> None:
+        log.warning("the Redis server lost its data; rebuilding queues from OurDB")
+        await self.prepare()
+        await self.on_data_lost()
+
+    async def _step(self, start: str, *, skip_duplicates: bool = False, block: bool = True) -> int:
+        reply = await self.redis.xreadgroup(
+            keys.STREAM_GROUP,
+            CONSUMER,
+            {keys.STREAM: start},
+            count=BATCH,
+            block=BLOCK_MS if block and start == ">" else None,
+        )
+        if not reply:
+            return 0
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = cast(Any, reply)[0][1]
+        if not entries:
+            return 0
+        versions = [Job.from_hash(fields) for _, fields in entries]
+        await self.manager.persist(versions, skip_duplicates=skip_duplicates)
+        ids = [entry_id for entry_id, _ in entries]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xack(keys.STREAM, keys.STREAM_GROUP, *ids)
+        pipe.xdel(keys.STREAM, *ids)
+        await pipe.execute()
+        return len(entries)

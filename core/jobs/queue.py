@@ -1,0 +1,168 @@
+"""JobQueue: the Redis side of jobs, shared by the engine and every watchdog."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from core.jobs import keys, scripts
+from core.jobs.model import Job, JobStatus
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A job handed to one watchdog; the fence proves it is still that watchdog's."""
+
+    job: Job
+    fence: str
+    worker: str
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _pairs(flat: Sequence[bytes | str]) -> dict[str, str]:
+    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+class JobQueue:
+    """Enqueue, hand out, complete and reclaim jobs with one round trip each."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._fetch = redis.register_script(scripts.FETCH)
+        self._complete = redis.register_script(scripts.COMPLETE)
+        self._reap = redis.register_script(scripts.REAP)
+
+    async def enqueue(self, jobs: Iterable[Job], *, front: bool = False) -> None:
+        """Store jobs and queue them, all in one transaction."""
+        pipe = self.redis.pipeline(transaction=True)
+        count = 0
+        for job in jobs:
+            fields = cast(dict[Any, Any], job.to_hash())
+            pipe.hset(keys.job_key(job.circle_id, job.topic, job.job_id), mapping=fields)
+            pipe.hset(keys.JOB_LOCATION, str(job.job_id), job.queue)
+            pipe.sadd(keys.QUEUES, job.queue)
+            queue = keys.queue_key(job.circle_id, job.topic)
+            if front:
+                pipe.lpush(queue, job.job_id)
+            else:
+                pipe.rpush(queue, job.job_id)
+            count += 1
+        if count:
+            pipe.rpush(keys.DOORBELL, *([1] * count))
+            await pipe.execute()
+
+    async def fetch(self, worker: str) -> Lease | None:
+        """Move the next job of any queue into this worker's processing list."""
+        reply = await self._fetch(
+            keys=[
+                keys.QUEUES,
+                keys.DOORBELL,
+                keys.ROUND_ROBIN,
+                keys.FENCE,
+                keys.STREAM,
+                keys.PAUSED,
+                keys.processing_key(worker),
+            ],
+            args=[worker, repr(time.time())],
+        )
+        if not reply:
+            return None
+        fence = _text(reply[2])
+        job = Job.from_hash(_pairs(reply[3:]))
+        return Lease(job, fence, worker)
+
+    async def wait_for_work(self, seconds: float) -> bool:
+        """Block on the server until a job is enqueued (True) or `seconds` pass (False)."""
+        return await self.redis.blpop([keys.DOORBELL], timeout=seconds) is not None
+
+    async def complete(
+        self,
+        lease: Lease,
+        status: JobStatus,
+        *,
+        result: str = "",
+        error: str = "",
+        log_lines: Sequence[str] = (),
+    ) -> bool:
+        """Record the outcome; False when the job was meanwhile handed to someone else."""
+        job = lease.job
+        done = await self._complete(
+            keys=[
+                keys.job_key(job.circle_id, job.topic, job.job_id),
+                keys.processing_key(lease.worker),
+                keys.STREAM,
+            ],
+            args=[
+                job.job_id,
+                lease.fence,
+                status.value,
+                result,
+                error,
+                repr(time.time()),
+                json.dumps(list(log_lines)),
+            ],
+        )
+        return bool(done)
+
+    async def register(self, worker: str, lease_seconds: float) -> None:
+        """Announce a watchdog and start its lease."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.sadd(keys.WORKERS, worker)
+        pipe.set(keys.heartbeat_key(worker), 1, px=int(lease_seconds * 1000))
+        await pipe.execute()
+
+    async def heartbeat(self, worker: str, lease_seconds: float) -> None:
+        """Renew a watchdog's lease."""
+        await self.redis.set(keys.heartbeat_key(worker), 1, px=int(lease_seconds * 1000))
+
+    async def unregister(self, worker: str) -> None:
+        """A watchdog leaving cleanly: whatever it still holds goes back at once."""
+        await self.redis.delete(keys.heartbeat_key(worker))
+        await self.reap_worker(worker, max_attempts=1_000_000)
+
+    async def reap_worker(self, worker: str, max_attempts: int) -> int:
+        """Hand back the jobs of a watchdog whose lease ran out; -1 if it is alive."""
+        return int(
+            await self._reap(
+                keys=[
+                    keys.heartbeat_key(worker),
+                    keys.processing_key(worker),
+                    keys.WORKERS,
+                    keys.JOB_LOCATION,
+                    keys.DOORBELL,
+                    keys.STREAM,
+                ],
+                args=[worker, max_attempts, repr(time.time())],
+            )
+        )
+
+    async def reap(self, max_attempts: int) -> int:
+        """Reclaim the jobs of every dead watchdog; returns how many were handled."""
+        handled = 0
+        for worker in await self.redis.smembers(keys.WORKERS):
+            handled += max(0, await self.reap_worker(_text(worker), max_attempts))
+        return handled
+
+    async def get_live(self, job_id: int) -> Job | None:
+        """The job from Redis, if it is still live there."""
+        queue = await self.redis.hget(keys.JOB_LOCATION, str(job_id))
+        if queue is None:
+            return None
+        raw = await self.redis.hgetall(f"{keys.JOB_PREFIX}:{_text(queue)}:{job_id}")
+        return Job.from_hash(raw) if raw else None
+
+    async def depths(self) -> dict[str, int]:
+        """Waiting jobs per "<circle>:<topic>" queue."""
+        names = sorted(_text(q) for q in await self.redis.smembers(keys.QUEUES))
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.llen(f"{keys.QUEUE_PREFIX}:{name}")
+        return dict(zip(names, await pipe.execute(), strict=True))

@@ -1,0 +1,97 @@
+"""Lua scripts that make each job hand-over atomic on the server."""
+
+from __future__ import annotations
+
+# Scripts name keys they compute from arguments (queues found at run time), which a
+# standalone Redis/Valkey allows; cluster mode is not supported.
+
+# KEYS: queues, doorbell, rr, fence, stream, paused, processing
+# ARGV: worker, now
+# Returns nil, or {id, queue, fence, hash fields...}. When every queue is empty it also
+# clears the doorbell, inside the same atomic step, so no wake-up can be lost between
+# "found nothing" and "went to sleep".
+FETCH = """
+local queues = redis.call('SMEMBERS', KEYS[1])
+local n = #queues
+if n > 0 then
+  local start = redis.call('INCR', KEYS[3]) % n
+  for i = 0, n - 1 do
+    local q = queues[((start + i) % n) + 1]
+    if redis.call('SISMEMBER', KEYS[6], q) == 0 then
+      while true do
+        local id = redis.call('LMOVE', 'heroqueue:' .. q, KEYS[7], 'LEFT', 'LEFT')
+        if not id then break end
+        local key = 'herojobs:' .. q .. ':' .. id
+        if redis.call('EXISTS', key) == 1 then
+          local fence = redis.call('INCR', KEYS[4])
+          redis.call('HINCRBY', key, 'attempts', 1)
+          redis.call('HSET', key, 'status', 'active', 'time_start', ARGV[2],
+                     'worker', ARGV[1], 'fence', fence)
+          local fields = redis.call('HGETALL', key)
+          redis.call('XADD', KEYS[5], '*', unpack(fields))
+          return {id, q, tostring(fence), unpack(fields)}
+        end
+        -- An id without its job (deleted meanwhile): drop it and look further.
+        redis.call('LREM', KEYS[7], 1, id)
+      end
+    end
+  end
+end
+redis.call('DEL', KEYS[2])
+return nil
+"""
+
+# KEYS: job key, processing, stream
+# ARGV: id, fence, status, result, error, now, log_lines(json)
+# Returns 1 when recorded, 0 when the job is no longer this worker's (fenced off).
+COMPLETE = """
+if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[2] then return 0 end
+if redis.call('LREM', KEYS[2], 1, ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'result', ARGV[4], 'error', ARGV[5],
+           'time_end', ARGV[6], 'log_lines', ARGV[7])
+redis.call('HDEL', KEYS[1], 'fence')
+redis.call('XADD', KEYS[3], '*', unpack(redis.call('HGETALL', KEYS[1])))
+return 1
+"""
+
+# KEYS: heartbeat, processing, workers, jobloc, doorbell, stream
+# ARGV: worker, max_attempts, now
+# Returns the number of jobs handed back (or failed), or -1 when the worker is alive.
+REAP = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+local ids = redis.call('LRANGE', KEYS[2], 0, -1)
+local handled = 0
+for _, id in ipairs(ids) do
+  local q = redis.call('HGET', KEYS[4], id)
+  local key = q and ('herojobs:' .. q .. ':' .. id)
+  -- Only jobs this worker still holds: a stale id may be someone else's by now.
+  if key and redis.call('HGET', key, 'status') == 'active'
+      and redis.call('HGET', key, 'worker') == ARGV[1] then
+    local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
+    redis.call('HDEL', key, 'fence', 'worker')
+    if attempts >= tonumber(ARGV[2]) then
+      redis.call('HSET', key, 'status', 'error', 'time_end', ARGV[3],
+                 'error', 'worker lost ' .. attempts .. ' times')
+    else
+      redis.call('HSET', key, 'status', 'new', 'time_start', '0')
+      redis.call('LPUSH', 'heroqueue:' .. q, id)
+      redis.call('RPUSH', KEYS[5], '1')
+    end
+    redis.call('XADD', KEYS[6], '*', unpack(redis.call('HGETALL', key)))
+    handled = handled + 1
+  end
+end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return handled
+"""
+
+# KEYS: job key, jobloc
+# ARGV: id, the ended status that was persisted
+# Drops a job from Redis once its end is in OurDB, unless it was requeued meanwhile.
+REMOVE_ENDED = """
+if redis.call('HGET', KEYS[1], 'status') ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+"""

@@ -1,0 +1,39 @@
+"""Checks a job's params before it is stored, so a bad submission gets no id."""
+
+from __future__ import annotations
+
+import json
+
+from core.heroscript import ActorRegistry, validate
+from core.jobs.manager import JobError, Validator
+from core.jobs.model import ParamsType
+
+
+class InvalidParamsError(JobError):
+    """Params that cannot run; the message names the line and column where it can."""
+
+
+def make_validator(registry: ActorRegistry | None) -> Validator:
+    """A validator that knows the engine's actors (None checks syntax only)."""
+
+    def check(kind: ParamsType, params: str) -> None:
+        if not params.strip():
+            raise InvalidParamsError(f"{kind} params are empty")
+        if kind is ParamsType.HEROSCRIPT:
+            problems = validate(params, registry)
+            if problems:
+                lines = params.splitlines()
+                first = problems[0]
+                source = lines[first.line - 1] if 0 < first.line <= len(lines) else ""
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                pad = " " * max(first.col - 1, 0)
+                raise InvalidParamsError(f"{first}{more}\n  {source}\n  {pad}^")
+        elif kind is ParamsType.OPENRPC:
+            try:
+                request = json.loads(params)
+            except ValueError as exc:
+                raise InvalidParamsError(f"openrpc params are not JSON: {exc}") from None
+            if not isinstance(request, dict | list):
+                raise InvalidParamsError("openrpc params must be a JSON-RPC request object")
+
+    return check

@@ -1,0 +1,145 @@
+"""Processors: run a job's params by type (HeroScript, OpenRPC, RhaiScript, AI) to an outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shlex
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core.heroscript import ActionContext, ActorRegistry, HeroScriptError, parse, run_playbook
+from core.heroscript.openrpc import handle_jsonrpc
+from core.jobs.model import Job, JobStatus, ParamsType
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended."""
+
+    status: JobStatus
+    result: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    """Where the external runners are; empty means not configured."""
+
+    rhai_command: str = ""
+    ai_base_url: str = ""
+    ai_model: str = ""
+    ai_api_key: str = ""
+
+
+class Processors:
+    """Runs one job's params according to its params type."""
+
+    def __init__(self, registry: ActorRegistry, settings: ProcessorSettings) -> None:
+        self.registry = registry
+        self.settings = settings
+
+    async def run(self, job: Job, ctx: ActionContext) -> Outcome:
+        """Run the job's params; exceptions other than cancellation become error outcomes."""
+        handler: Callable[[Job, ActionContext], Any] = {
+            ParamsType.HEROSCRIPT: self._heroscript,
+            ParamsType.OPENRPC: self._openrpc,
+            ParamsType.RHAISCRIPT: self._rhaiscript,
+            ParamsType.AI: self._ai,
+        }[job.params_type]
+        outcome: Outcome = await handler(job, ctx)
+        return outcome
+
+    async def _heroscript(self, job: Job, ctx: ActionContext) -> Outcome:
+        try:
+            playbook = parse(job.params)
+        except HeroScriptError as exc:
+            return Outcome(JobStatus.ERROR, error=str(exc))
+        outcome = await run_playbook(playbook, self.registry, ctx)
+        result = json.dumps([r.to_dict() for r in outcome.results], ensure_ascii=False)
+        if outcome.error is not None:
+            return Outcome(JobStatus.ERROR, result=result, error=str(outcome.error))
+        return Outcome(JobStatus.DONE, result=result)
+
+    async def _openrpc(self, job: Job, ctx: ActionContext) -> Outcome:
+        response = await handle_jsonrpc(self.registry, job.params, ctx)
+        result = json.dumps(response, ensure_ascii=False) if response is not None else ""
+        if isinstance(response, dict) and "error" in response:
+            return Outcome(JobStatus.ERROR, result=result, error=response["error"]["message"])
+        return Outcome(JobStatus.DONE, result=result)
+
+    async def _rhaiscript(self, job: Job, ctx: ActionContext) -> Outcome:
+        command = self.settings.rhai_command
+        if not command:
+            return Outcome(
+                JobStatus.ERROR, error="no RhaiScript runner configured (jobs.rhai_command)"
+            )
+        proc = await asyncio.create_subprocess_exec(
+            *shlex.split(command),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            # Its own process group, so a timeout can kill everything the runner started.
+            start_new_session=True,
+        )
+        try:
+            out, err = await proc.communicate(job.params.encode())
+        except asyncio.CancelledError:
+            _kill_group(proc.pid)
+            with contextlib.suppress(ProcessLookupError):
+                await proc.wait()
+            raise
+        if proc.returncode != 0:
+            tail = err.decode(errors="replace").strip().splitlines()[-5:]
+            message = f"RhaiScript runner exited with code {proc.returncode}"
+            return Outcome(JobStatus.ERROR, error=": ".join([message, *tail][:2]))
+        return Outcome(JobStatus.DONE, result=out.decode(errors="replace"))
+
+    async def _ai(self, job: Job, ctx: ActionContext) -> Outcome:
+        settings = self.settings
+        if not settings.ai_base_url or not settings.ai_model:
+            return Outcome(
+                JobStatus.ERROR, error="no AI endpoint configured (ai.base_url and ai.model)"
+            )
+        import httpx
+
+        headers = {"Authorization": f"Bearer {settings.ai_api_key}"} if settings.ai_api_key else {}
+        body = {"model": settings.ai_model, "messages": _messages(job.params)}
+        url = settings.ai_base_url.rstrip("/") + "/chat/completions"
+        async with httpx.AsyncClient(timeout=job.timeout) as client:
+            try:
+                response = await client.post(url, json=body, headers=headers)
+            except httpx.HTTPError as exc:
+                return Outcome(JobStatus.ERROR, error=f"AI endpoint {url}: {exc}")
+        if response.status_code != 200:
+            return Outcome(
+                JobStatus.ERROR,
+                error=f"AI endpoint {url} answered {response.status_code}: {response.text[:200]}",
+            )
+        try:
+            content = response.json()["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return Outcome(JobStatus.ERROR, error=f"AI endpoint {url} sent no chat completion")
+        return Outcome(JobStatus.DONE, result=str(content))
+
+
+def _messages(params: str) -> list[dict[str, str]]:
+    """AI params are either a JSON list of chat messages or plain text for one user turn."""
+    with contextlib.suppress(ValueError):
+        data = json.loads(params)
+        if isinstance(data, list) and all(isinstance(m, dict) for m in data):
+            return [
+                {"role": str(m.get("role", "user")), "content": str(m["content"])} for m in data
+            ]
+        if isinstance(data, dict) and "messages" in data:
+            return _messages(json.dumps(data["messages"]))
+    return [{"role": "user", "content": params}]
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
