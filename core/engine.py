@@ -11,6 +11,7 @@ from core.config import Config
 from core.events import EventBus
 from core.redis_server import RedisService
 from core.services import Service, ServiceStartError, ServiceState, ServiceStatus
+from core.webdav.service import WebDAVService
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,11 @@ def default_services() -> list[ServiceSpec]:
             lambda c: c.enable_redis,
             lambda e: RedisService(e.config, e.bus),
             essential=True,
+        ),
+        ServiceSpec(
+            "webdav",
+            lambda c: c.enable_webdav,
+            lambda e: WebDAVService(e.config, e.bus),
         ),
     ]
 

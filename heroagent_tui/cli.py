@@ -10,6 +10,7 @@ import typer
 from core import __version__
 from core.config import ENV_CONFIG_FILE
 from heroagent_tui.commands import config as config_commands
+from heroagent_tui.commands import webdav as webdav_commands
 from heroagent_tui.commands.common import CliState
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(config_commands.app, name="config")
+app.add_typer(webdav_commands.app, name="webdav")
 
 
 def _version(value: bool) -> None:
@@ -45,6 +47,9 @@ def root(
     redis_url: str | None = typer.Option(
         None, "--redis-url", help="Use this Redis/Valkey instead of starting one."
     ),
+    webdav_port: int | None = typer.Option(
+        None, "--webdav-port", help="TCP port of the WebDAV server."
+    ),
     log_level: str | None = typer.Option(None, "--log-level", help="debug, info, warning, error."),
     serve: bool = typer.Option(False, "--serve", help="Run the engine headless (no terminal app)."),
     version: bool = typer.Option(
@@ -59,6 +64,7 @@ def root(
         "host": host,
         "redis.tcp_port": redis_port,
         "redis.url": redis_url,
+        "webdav.port": webdav_port,
         "log_level": log_level,
     }
     state = CliState(config_file=config_file, flags=flags)
