@@ -54,6 +54,14 @@ def unsafe_destination(destination: str) -> bool:
     )
 
 
+def _text_path(path_info: str) -> str:
+    """PATH_INFO as text: WSGI hands over the URL's bytes decoded as latin-1."""
+    try:
+        return path_info.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return path_info
+
+
 class _CountingInput:
     """wsgi.input that counts the body bytes the application reads."""
 
@@ -144,7 +152,7 @@ class RequestGuard:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         method = str(environ.get("REQUEST_METHOD", "")).upper()
-        path = str(environ.get("PATH_INFO", ""))
+        path = _text_path(str(environ.get("PATH_INFO", "")))
         counter = _CountingInput(environ["wsgi.input"])
         environ["wsgi.input"] = counter
         status = [0]
