@@ -61,6 +61,9 @@ def wsgidav_config(
         ],
         "hotfixes": {"emulate_win32_lastmod": True, "re_encode_path_info": True},
         "suppress_version_info": True,
+        # Read and write bodies in 256 KiB blocks, not WsgiDAV's 8 KiB: a large GET runs
+        # about twice as fast (bench/webdav.py), for 256 KiB per busy thread.
+        "block_size": 256 * 1024,
         # The service reports each request itself; WsgiDAV's own logging stays quiet.
         "verbose": 1,
         "logging": {"enable": False},

@@ -1,0 +1,1 @@
+"""Benchmarks against the peers, one command per area, ratios printed."""
