@@ -9,11 +9,10 @@ from typing import Any
 from wsgidav import util as wsgidav_util
 from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
-from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from core.webdav.auth import CONFIG_KEY, HashedDomainController
+from core.webdav.auth import CONFIG_KEY, BasicAuthenticator, HashedDomainController
 from core.webdav.guard import RequestGuard, RequestRecord
 from core.webdav.provider import AtomicFilesystemProvider
 
@@ -69,7 +68,7 @@ def wsgidav_config(
         "logging": {"enable": False},
         # WsgiDAV's default stack without CORS (no browser app calls this share from
         # another origin) and with the version-free listing.
-        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, DirBrowser, RequestResolver],
+        "middleware_stack": [ErrorPrinter, BasicAuthenticator, DirBrowser, RequestResolver],
         "dir_browser": {
             "enable": True,
             "response_trailer": "",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -9,6 +11,7 @@ import threading
 from typing import Any
 
 from wsgidav.dc.base_dc import BaseDomainController
+from wsgidav.http_authenticator import HTTPAuthenticator
 
 from core.webdav.passwords import ScryptHash, hash_password, parse_hash
 
@@ -72,3 +75,18 @@ class HashedDomainController(BaseDomainController):  # type: ignore[misc]
         with self._lock:
             self._remembered[user_name] = token
         return True
+
+
+class BasicAuthenticator(HTTPAuthenticator):  # type: ignore[misc]
+    """WsgiDAV's authenticator, answering a malformed Basic header with 401, not 500."""
+
+    def handle_basic_auth_request(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Check the header decodes to `name:password` before WsgiDAV splits it."""
+        encoded = str(environ.get("HTTP_AUTHORIZATION", ""))[len("Basic ") :].strip()
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            decoded = ""
+        if ":" not in decoded:
+            return self.send_basic_auth_response(environ, start_response)
+        return super().handle_basic_auth_request(environ, start_response)

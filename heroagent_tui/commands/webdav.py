@@ -24,7 +24,8 @@ def hash_password_command(
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        # Prompts on stderr, so stdout holds only the hash: `HASH=$(heroagent webdav ...)`.
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     if not password:
         fail("the password is empty")
     typer.echo(hash_password(password))
