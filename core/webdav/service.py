@@ -17,6 +17,7 @@ from core.services import Service, ServiceStartError
 from core.webdav.app import build_app
 from core.webdav.guard import RequestRecord
 from core.webdav.passwords import PasswordHashError, parse_hash
+from core.webdav.props import SqlitePropertyManager
 
 # No version in the Server header: it tells an attacker which CVEs to try, and nobody else.
 SERVER_NAME = "HeroAgent"
@@ -55,6 +56,7 @@ class WebDAVService(Service):
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._props: SqlitePropertyManager | None = None
 
     def address(self) -> str:
         """The share's URL."""
@@ -103,12 +105,16 @@ class WebDAVService(Service):
         except OSError as exc:
             raise ServiceStartError(f"webdav.root {self.root}: {exc.strerror}") from None
         self._loop = asyncio.get_running_loop()
+        # Outside the root, so the property store is never served or overwritten by a PUT.
+        props_path = self.config.data_path / "webdav-state" / "props.db"
+        self._props = await asyncio.to_thread(SqlitePropertyManager, props_path)
         app = build_app(
             self.root,
             readonly=self.readonly,
             users=users,
             anonymous=self.anonymous,
             on_finish=self._on_request,
+            property_manager=self._props,
         )
         server = _Server(
             (self.host, self.port),
@@ -121,6 +127,18 @@ class WebDAVService(Service):
         server.max_request_header_size = MAX_HEADER_BYTES
         server.max_request_body_size = self.config.webdav.max_body_bytes
         try:
+            await self._listen(server)
+        except BaseException:
+            self._props.close()
+            self._props = None
+            raise
+        self.port = int(server.bind_addr[1])
+        self._server = server
+        self._thread = threading.Thread(target=server.serve, name="webdav", daemon=True)
+        self._thread.start()
+
+    async def _listen(self, server: _Server) -> None:
+        try:
             # prepare() binds the socket; run it off the loop, the bind can take a moment.
             await asyncio.to_thread(server.prepare)
         except OSError as exc:
@@ -130,10 +148,6 @@ class WebDAVService(Service):
                     "choose another with --webdav-port or webdav.port"
                 ) from None
             raise ServiceStartError(f"cannot listen on {self.host}:{self.port}: {exc}") from None
-        self.port = int(server.bind_addr[1])
-        self._server = server
-        self._thread = threading.Thread(target=server.serve, name="webdav", daemon=True)
-        self._thread.start()
 
     async def _stop(self) -> None:
         server, thread = self._server, self._thread
@@ -142,6 +156,9 @@ class WebDAVService(Service):
             await asyncio.to_thread(server.stop)
         if thread is not None:
             await asyncio.to_thread(thread.join, SHUTDOWN_TIMEOUT + 5)
+        if self._props is not None:
+            self._props.close()
+            self._props = None
 
     def _on_request(self, record: RequestRecord) -> None:
         """Called on a cheroot thread: hand the event to the loop (the bus is not thread-safe)."""

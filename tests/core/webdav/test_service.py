@@ -165,3 +165,27 @@ async def test_engine_runs_webdav_with_the_other_services(engine_config: Config)
         assert status.state is ServiceState.RUNNING
         assert status.address == f"http://127.0.0.1:{engine_config.webdav.port}/"
         assert (engine_config.data_path / "webdav").is_dir()
+
+
+PROPPATCH = (
+    b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x-test:">'
+    b"<D:set><D:prop><Z:colour>red</Z:colour></D:prop></D:set></D:propertyupdate>"
+)
+
+
+def test_dead_properties_survive_a_restart(short_tmp: Path) -> None:
+    config = dav_config(short_tmp)
+    dav = RunningDav(config)
+    try:
+        assert dav.request("PUT", "/p.txt", b"x").status == 201
+        assert dav.request("PROPPATCH", "/p.txt", PROPPATCH).status == 207
+    finally:
+        dav.close()
+    assert (config.data_path / "webdav-state" / "props.db").exists()
+    again = RunningDav(config)
+    try:
+        found = again.request("PROPFIND", "/p.txt", headers={"Depth": "0"})
+        assert b"colour" in found.body
+        assert b"red" in found.body
+    finally:
+        again.close()

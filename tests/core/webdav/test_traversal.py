@@ -57,16 +57,17 @@ def setup(short_tmp: Path) -> Iterator[tuple[RunningDav, Path]]:
 
 
 def snapshot_outside(base: Path, root: Path) -> dict[str, tuple[bytes, int, int]]:
-    """Every file and folder under `base` except the root (the share) itself."""
+    """Every file and folder under `base` except the share and the service's own state.
+
+    The state (`data/webdav-state`: the dead-property database) is the one place
+    outside the root the service writes by design.
+    """
     state: dict[str, tuple[bytes, int, int]] = {}
+    skip = {root, base / "data" / "webdav-state"}
     for directory, dirs, files in os.walk(base, followlinks=False):
-        if Path(directory) == root or root in Path(directory).parents:
-            dirs[:] = []
-            continue
+        dirs[:] = [name for name in dirs if Path(directory) / name not in skip]
         for name in dirs + files:
             path = Path(directory) / name
-            if path == root:
-                continue
             info = path.lstat()
             content = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
             state[str(path.relative_to(base))] = (content, info.st_mtime_ns, info.st_mode)
