@@ -10,7 +10,7 @@ import time
 from typing import IO, Any
 
 from wsgidav import util
-from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, DAVError
 from wsgidav.dav_provider import DAVNonCollection
 from wsgidav.fs_dav_provider import FileResource, FilesystemProvider, FolderResource
 
@@ -63,15 +63,33 @@ class AtomicFile(FileResource):  # type: ignore[misc]
             return
         if temp_file is not None and not temp_file.closed:
             temp_file.close()
-        if with_errors:
+        short = None if with_errors else self._short_upload(temp_path)
+        if with_errors or short:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_path)
+            if short:
+                raise DAVError(HTTP_BAD_REQUEST, short)
             return
         with contextlib.suppress(FileNotFoundError):
             # Keep the mode of the file being replaced.
             os.chmod(temp_path, stat.S_IMODE(os.stat(self._file_path).st_mode))
         os.replace(temp_path, self._file_path)
         self.file_stat = os.stat(self._file_path)
+
+    def _short_upload(self, temp_path: str) -> str | None:
+        """Why an upload is incomplete, or None.
+
+        cheroot ends the body quietly when the client disconnects early, so WsgiDAV would
+        keep a truncated file as if it were whole; compare with Content-Length instead.
+        """
+        expected = self.environ.get("CONTENT_LENGTH") or ""
+        chunked = "chunked" in self.environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if chunked or not expected.isdigit():
+            return None
+        received = os.stat(temp_path).st_size
+        if received == int(expected):
+            return None
+        return f"upload ended early: {received} of {expected} bytes arrived"
 
 
 class Folder(FolderResource):  # type: ignore[misc]

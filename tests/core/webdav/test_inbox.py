@@ -123,6 +123,19 @@ def test_a_slow_put_is_submitted_only_when_complete(dav_inbox: DavInbox) -> None
     wait_for((dav.root / "inbox/submitted/slow.1.result.json").exists, 2.0, "the result")
 
 
+def test_an_abandoned_put_makes_no_job(dav_inbox: DavInbox) -> None:
+    dav = dav_inbox.dav
+    conn = socket.create_connection(("127.0.0.1", dav.port))
+    conn.sendall(b"PUT /inbox/cut.hero HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n")
+    conn.sendall(SCRIPT)  # a valid script, but only part of the announced body
+    time.sleep(0.2)
+    conn.close()
+    # Longer than the quiet period, so a truncated file left behind would have run.
+    time.sleep(1.5)
+    assert dav_inbox.jobs.calls == []
+    assert sorted(p.name for p in (dav.root / "inbox").iterdir()) == []
+
+
 @pytest.fixture
 async def local_inbox(short_tmp: Path) -> Iterator[tuple[Inbox, FakeJobs, Path]]:  # type: ignore[misc]
     bus = EventBus()

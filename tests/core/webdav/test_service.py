@@ -189,3 +189,21 @@ def test_dead_properties_survive_a_restart(short_tmp: Path) -> None:
         assert b"red" in found.body
     finally:
         again.close()
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"Content-Length: 100\r\n\r\nhalf", b"Transfer-Encoding: chunked\r\n\r\n4\r\nhalf\r\n"],
+    ids=["content-length", "chunked"],
+)
+def test_an_abandoned_put_leaves_nothing_behind(dav: RunningDav, framing: bytes) -> None:
+    # cheroot ends a Content-Length body quietly when the client goes away; the upload
+    # must still not replace (or create) the target with the part that arrived.
+    (dav.root / "keep.txt").write_bytes(b"old\n")
+    for target in (b"/keep.txt", b"/new.txt"):
+        conn = socket.create_connection(("127.0.0.1", dav.port))
+        conn.sendall(b"PUT " + target + b" HTTP/1.1\r\nHost: x\r\n" + framing)
+        wait_for(lambda: any(p.name.startswith(".heroagent") for p in dav.root.iterdir()), 5)
+        conn.close()
+        wait_for(lambda: len(list(dav.root.iterdir())) == 1, 5, "the partial upload to go")
+    assert (dav.root / "keep.txt").read_bytes() == b"old\n"
