@@ -80,7 +80,8 @@ class AtomicFile(FileResource):  # type: ignore[misc]
         """Why an upload is incomplete, or None.
 
         cheroot ends the body quietly when the client disconnects early, so WsgiDAV would
-        keep a truncated file as if it were whole; compare with Content-Length instead.
+        keep a truncated file as if it were whole (mar10/wsgidav#6, closed unfixed);
+        compare with Content-Length instead.
         """
         expected = self.environ.get("CONTENT_LENGTH") or ""
         chunked = "chunked" in self.environ.get("HTTP_TRANSFER_ENCODING", "").lower()
