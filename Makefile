@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 SYS_STAMP := $(VENV)/.stamp-system
 
-.PHONY: run serve test lint check pytest bench screenshots clean system-deps
+.PHONY: run serve test test-slow lint pytest bench clean system-deps
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/heroagent $(ARGS)
@@ -25,6 +25,9 @@ lint: $(DEV_STAMP)
 
 pytest: $(DEV_STAMP) $(SYS_STAMP)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-slow: $(DEV_STAMP) $(SYS_STAMP)
+	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
 
 bench: $(DEV_STAMP)
 	$(PY) -m bench $(ARGS)

@@ -94,8 +94,20 @@ class ActorsConfig:
 class WebDAVConfig:
     """The WebDAV file service."""
 
+    host: str = ""
+    """Address the WebDAV server binds; empty means the engine's `host`."""
     port: int = 8091
-    """TCP port on the engine's bind host."""
+    """TCP port of the WebDAV server (the HTTP UI has 8090)."""
+    root: str = ""
+    """Folder served over WebDAV; empty means `<data_dir>/webdav`."""
+    readonly: bool = False
+    """Refuse every write method (PUT, DELETE, MKCOL, MOVE, COPY, PROPPATCH, LOCK)."""
+    anonymous: bool = True
+    """Allow access without a login when no users are set; honoured only on loopback."""
+    users: dict[str, str] = field(default_factory=dict)
+    """Logins as `name = "hash"`; make a hash with `heroagent webdav hash-password`."""
+    max_body_bytes: int = 1 << 30
+    """Largest request body (upload) accepted, in bytes; 0 means no limit."""
 
 
 @dataclass
@@ -147,14 +159,26 @@ class Config:
         return self.data_path / "jobsdb"
 
     @property
-    def webdav_root(self) -> Path:
-        """The folder served over WebDAV; file actions are confined to it."""
-        return self.data_path / "webdav"
-
-    @property
     def is_loopback(self) -> bool:
         """True when servers bind only to this machine."""
-        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+        return is_loopback_host(self.host)
+
+    @property
+    def webdav_host(self) -> str:
+        """The address the WebDAV server binds."""
+        return self.webdav.host or self.host
+
+    @property
+    def webdav_root(self) -> Path:
+        """The folder served over WebDAV; file actions are confined to it."""
+        if self.webdav.root:
+            return Path(self.webdav.root).expanduser().resolve()
+        return self.data_path / "webdav"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when `host` reaches only this machine."""
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
 
 
 _LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -209,12 +233,34 @@ SECTIONS = frozenset(k.split(".")[0] for k in KEYS if "." in k)
 _ENV_KEYS = {spec.env_name: spec for spec in KEYS.values()}
 
 
+def _is_str_table(tp: type) -> bool:
+    """True for `dict[str, str]`, the one non-scalar key type (a TOML table of strings)."""
+    return typing.get_origin(tp) is dict and typing.get_args(tp) == (str, str)
+
+
 def _type_name(tp: type) -> str:
     if typing.get_origin(tp) is list:
         return "a list of strings"
+    if _is_str_table(tp):
+        return "a table of strings"
     return {int: "an integer", float: "a number", bool: "a boolean", str: "a string"}.get(
         tp, getattr(tp, "__name__", str(tp))
     )
+
+
+def _parse_str_table(spec: KeySpec, text: str) -> dict[str, str]:
+    """Read `name:value,name2:value2` (the environment's spelling of a table)."""
+    table: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise ConfigError(
+                f"key '{spec.key}' expects name:value pairs separated by commas, got {item!r}"
+            )
+        table[name.strip()] = value.strip()
+    return table
 
 
 def _coerce(spec: KeySpec, value: Any, *, from_text: bool) -> Any:
@@ -225,6 +271,13 @@ def _coerce(spec: KeySpec, value: Any, *, from_text: bool) -> Any:
             return [item.strip() for item in value.split(",") if item.strip()]
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return list(value)
+    if _is_str_table(tp):
+        if from_text and isinstance(value, str):
+            return _parse_str_table(spec, value)
+        if isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            return dict(value)
     elif from_text and isinstance(value, str):
         text = value.strip()
         if tp is bool:
@@ -264,6 +317,13 @@ def _validate(spec: KeySpec, value: Any) -> None:
         raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
     if spec.key == "log_level" and value not in _LOG_LEVELS:
         raise ConfigError(f"key 'log_level' expects one of {', '.join(_LOG_LEVELS)}, got {value!r}")
+    if spec.key == "webdav.max_body_bytes" and value < 0:
+        raise ConfigError(f"key '{spec.key}' expects 0 (no limit) or more bytes, got {value}")
+    if spec.key == "webdav.users":
+        for name in value:
+            # Basic auth splits "name:password" at the first colon.
+            if not name or ":" in name or not name.isprintable():
+                raise ConfigError(f"key 'webdav.users' has an invalid user name {name!r}")
     if (
         spec.key == "redis.url"
         and value
@@ -402,6 +462,10 @@ def load_config(
 def _toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{" + ", ".join(f"{_toml_value(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+        )
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

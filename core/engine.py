@@ -12,6 +12,7 @@ from core.config import Config
 from core.events import EventBus
 from core.redis_server import RedisService
 from core.services import Service, ServiceStartError, ServiceState, ServiceStatus
+from core.webdav.service import WebDAVService
 
 if TYPE_CHECKING:
     from core.jobs import JobManager
@@ -44,6 +45,11 @@ def default_services() -> list[ServiceSpec]:
             lambda c: c.enable_redis,
             lambda e: RedisService(e.config, e.bus),
             essential=True,
+        ),
+        ServiceSpec(
+            "webdav",
+            lambda c: c.enable_webdav,
+            lambda e: WebDAVService(e.config, e.bus),
         ),
         ServiceSpec("jobs", lambda c: c.enable_jobs and c.enable_redis, _jobs),
     ]

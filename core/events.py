@@ -66,6 +66,26 @@ class LogEmitted(Event):
     message: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class WebDAVRequest(LogEmitted):
+    """One finished WebDAV request; also a log line, so log views show it as it is."""
+
+    method: str
+    path: str
+    status: int
+    bytes: int
+    """Body bytes moved: the request body read plus the response body sent."""
+    ms: float
+    source: str = "webdav"
+    level: str = "info"
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            line = f"{self.method} {self.path} {self.status} {self.bytes} B {self.ms:.1f} ms"
+            object.__setattr__(self, "message", line)
+
+
 class Subscription:
     """One subscriber's bounded queue; the oldest events go first when it overflows."""
 

@@ -10,6 +10,7 @@ import typer
 from core import __version__
 from core.config import ENV_CONFIG_FILE
 from heroagent_tui.commands import config as config_commands
+from heroagent_tui.commands import webdav as webdav_commands
 from heroagent_tui.commands.common import CliState
 from heroagent_tui.commands.heroscript import actors_command
 from heroagent_tui.commands.heroscript import app as heroscript_app
@@ -27,6 +28,7 @@ app.add_typer(config_commands.app, name="config")
 app.add_typer(ourdb_app, name="ourdb")
 app.add_typer(heroscript_app, name="heroscript")
 app.command("actors")(actors_command)
+app.add_typer(webdav_commands.app, name="webdav")
 
 
 def _version(value: bool) -> None:
@@ -51,6 +53,9 @@ def root(
     redis_url: str | None = typer.Option(
         None, "--redis-url", help="Use this Redis/Valkey instead of starting one."
     ),
+    webdav_port: int | None = typer.Option(
+        None, "--webdav-port", help="TCP port of the WebDAV server."
+    ),
     log_level: str | None = typer.Option(None, "--log-level", help="debug, info, warning, error."),
     serve: bool = typer.Option(False, "--serve", help="Run the engine headless (no terminal app)."),
     version: bool = typer.Option(
@@ -65,6 +70,7 @@ def root(
         "host": host,
         "redis.tcp_port": redis_port,
         "redis.url": redis_url,
+        "webdav.port": webdav_port,
         "log_level": log_level,
     }
     state = CliState(config_file=config_file, flags=flags)

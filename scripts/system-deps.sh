@@ -4,6 +4,7 @@ set -euo pipefail
 
 # command-on-PATH:debian-package pairs the tests need.
 needed=(
+  litmus:litmus
 )
 
 missing=()

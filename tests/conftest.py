@@ -37,7 +37,11 @@ def engine_config(short_tmp: Path) -> Config:
     return load_config(
         short_tmp / "no-such-config.toml",
         env={},
-        flags={"data_dir": str(short_tmp / "data"), "redis.tcp_port": free_port()},
+        flags={
+            "data_dir": str(short_tmp / "data"),
+            "redis.tcp_port": free_port(),
+            "webdav.port": free_port(),
+        },
     ).config
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from core.config import Config
 from core.events import EventBus
@@ -21,6 +22,9 @@ from core.redis_server import RedisService
 from core.services import Service
 from core.watchdog import Processors, WatchDog, WatchDogSettings
 from core.watchdog.processors import ProcessorSettings
+
+if TYPE_CHECKING:
+    from core.webdav.inbox import Inbox
 
 REINDEX_BATCH = 2_000
 
@@ -73,6 +77,7 @@ class JobsService(Service):
         self._index: JobIndex | None = None
         self._persister_task: asyncio.Task[None] | None = None
         self._persister: Persister | None = None
+        self.inbox: Inbox | None = None
 
     def address(self) -> str:
         """Where the history lives."""
@@ -113,9 +118,18 @@ class JobsService(Service):
                 bus=self.bus,
             )
             await self.watchdog.start()
+        if config.enable_webdav:
+            # The inbox turns .hero files dropped into the WebDAV folder into jobs.
+            from core.webdav.inbox import Inbox
+
+            self.inbox = Inbox(config.webdav_root, self.bus, submitter=self.manager)
+            await self.inbox.start()
         self._persister = persister
 
     async def _stop(self) -> None:
+        if self.inbox is not None:
+            await self.inbox.stop()
+            self.inbox = None
         if self.watchdog is not None:
             await self.watchdog.stop()
         if self._persister_task is not None:

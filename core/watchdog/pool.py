@@ -25,9 +25,10 @@ from core.watchdog.processors import Outcome, Processors
 
 log = logging.getLogger(__name__)
 
-# How long an idle slot blocks before it re-checks that it should still run. Pickup does
+# How long an idle slot blocks before it re-checks that it should still run (below the
+# client's 5 s socket timeout, which redis-py 8 sets by default). Pickup does
 # not wait for this: an enqueue wakes a blocked slot at once.
-IDLE_BLOCK_SECONDS = 5.0
+IDLE_BLOCK_SECONDS = 2.0
 MAX_LOG_LINES = 200
 
 

@@ -1,0 +1,1 @@
+"""The WebDAV file service and the HeroScript inbox that turns dropped files into jobs."""

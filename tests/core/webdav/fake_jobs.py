@@ -1,0 +1,75 @@
+"""An in-process stand-in for the job manager: records submissions and "runs" each job.
+
+Not a mock of Redis or the file system: a small real collaborator with the two methods
+the inbox uses, publishing JobStateChanged on the real bus as the job manager will.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from core.events import EventBus, JobStateChanged
+
+
+class HeroScriptError(ValueError):
+    """What the real parser raises for a text it cannot read."""
+
+
+@dataclass
+class FakeJob:
+    job_id: int
+    circle: str
+    topic: str
+    params: str
+    params_type: str
+    status: str = "new"
+    result: str = ""
+    error: str = ""
+
+
+@dataclass
+class FakeJobs:
+    """Jobs whose params start with `!!` are valid; `!!fake.return_error` ends in error."""
+
+    bus: EventBus
+    run_after: float = 0.05
+    next_id: int = 1
+    jobs: dict[int, FakeJob] = field(default_factory=dict)
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+
+    async def create_job(
+        self,
+        topic: str,
+        params: str,
+        *,
+        circle: str = "default",
+        params_type: str = "heroscript",
+    ) -> FakeJob:
+        if not params.lstrip().startswith("!!"):
+            raise HeroScriptError("line 1, column 1: expected an action like !!actor.action")
+        job_id = self.next_id
+        self.next_id += 1
+        self.calls.append((circle, topic, params))
+        self.jobs[job_id] = FakeJob(job_id, circle, topic, params, params_type)
+        asyncio.get_running_loop().call_later(self.run_after, self.finish, job_id)
+        return self.jobs[job_id]
+
+    def finish(self, job_id: int) -> None:
+        job = self.jobs[job_id]
+        if "return_error" in job.params:
+            job.status, job.error = "error", "fake.return_error: asked to fail"
+        else:
+            job.status, job.result = "done", f"ran {len(job.params)} bytes"
+        self.bus.publish(
+            JobStateChanged(
+                job_id=job_id,
+                circle=job.circle,
+                topic=job.topic,
+                status=job.status,
+                error=job.error,
+            )
+        )
+
+    async def get_job(self, job_id: int) -> FakeJob:
+        return self.jobs[job_id]
