@@ -11,7 +11,7 @@ from core import __version__
 from core.config import ENV_CONFIG_FILE
 from heroagent_tui.commands import config as config_commands
 from heroagent_tui.commands import webdav as webdav_commands
-from heroagent_tui.commands.common import CliState
+from heroagent_tui.commands.common import CliState, state_of
 from heroagent_tui.commands.heroscript import actors_command
 from heroagent_tui.commands.heroscript import app as heroscript_app
 from heroagent_tui.commands.ourdb import app as ourdb_app
@@ -85,6 +85,14 @@ def root(
     from heroagent_tui.launch import run_tui
 
     raise typer.Exit(run_tui(loaded.config))
+
+
+@app.command("worker")
+def worker(ctx: typer.Context) -> None:
+    """Run only the watchdog, against the shared server given by --redis-url."""
+    from core.worker import run
+
+    raise typer.Exit(run(state_of(ctx).load().config))
 
 
 def main() -> None:

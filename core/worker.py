@@ -1,0 +1,61 @@
+"""Headless watchdog for `heroagent worker`: runs jobs from a shared Redis, owns no history."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from core.config import Config
+from core.jobs.service import build_processors, build_registry, watchdog_settings
+from core.serve import configure_logging
+from core.watchdog import WatchDog
+
+log = logging.getLogger("core.worker")
+
+
+async def work(config: Config) -> int:
+    """Run a watchdog against `redis.url` until SIGINT or SIGTERM; return the exit code."""
+    if not config.redis.url:
+        log.error("heroagent worker needs the shared server: pass --redis-url")
+        return 2
+    redis = aioredis.Redis.from_url(config.redis.url, retry=Retry(NoBackoff(), 0))
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as exc:
+        log.error("cannot reach %s: %s", config.redis.url, exc)
+        await redis.aclose()
+        return 1
+    registry = await asyncio.to_thread(build_registry, config)
+    settings = watchdog_settings(config)
+    if settings.worker_count == 0:
+        log.error("jobs.worker_count is 0: this worker would run nothing")
+        await redis.aclose()
+        return 2
+    dog = WatchDog(redis, build_processors(config, registry), settings)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await dog.start()
+    log.info("worker %s ready", dog.worker_id)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping; jobs still running go back to their queues")
+        await dog.stop()
+        await redis.aclose()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+def run(config: Config) -> int:
+    """Blocking entry point for the CLI."""
+    configure_logging(config.log_level)
+    return asyncio.run(work(config))

@@ -1,0 +1,138 @@
+"""No job lost: a Redis that forgets everything, and workers killed mid-job."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core.config import Config
+from core.engine import Engine
+from core.jobs import JobStatus, NewJob
+from core.jobs.service import build_processors, build_registry, watchdog_settings
+from core.watchdog import WatchDog
+from tests.helpers import ValkeyProcess, start_valkey
+
+
+@pytest.fixture
+async def shared(
+    engine_config: Config, valkey: ValkeyProcess
+) -> AsyncIterator[tuple[Engine, ValkeyProcess]]:
+    """An engine that runs no jobs itself, on an external valkey without persistence."""
+    config = replace(
+        engine_config,
+        enable_webdav=False,
+        enable_ui=False,
+        redis=replace(engine_config.redis, url=valkey.url),
+        jobs=replace(engine_config.jobs, worker_count=0, lease_seconds=1.0),
+    )
+    async with Engine(config) as engine:
+        yield engine, valkey
+
+
+async def all_ended(engine: Engine, ids: list[int], seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    pending = set(ids)
+    while pending:
+        assert loop.time() < deadline, f"{len(pending)} jobs never ended, e.g. {min(pending)}"
+        done = [i for i in pending if (await engine.jobs.stored_job(i)).status.ended]
+        pending.difference_update(done)
+        if pending:
+            await asyncio.sleep(0.05)
+
+
+async def test_valkey_restarted_empty_with_500_queued(
+    shared: tuple[Engine, ValkeyProcess], short_tmp: Path
+) -> None:
+    engine, valkey = shared
+    jobs = await engine.jobs.create_jobs(
+        [NewJob("flaky", f"!!fake.return_success message:n{i}\n") for i in range(500)]
+    )
+    valkey.process.kill()
+    valkey.process.wait(5)
+    fresh_dir = short_tmp / "fresh"
+    fresh_dir.mkdir()
+    fresh = start_valkey(fresh_dir, port=valkey.port)
+    try:
+        dog = WatchDog(
+            engine.redis.loop_client(),
+            build_processors(engine.config, build_registry(engine.config)),
+            watchdog_settings(
+                replace(engine.config, jobs=replace(engine.config.jobs, worker_count=5))
+            ),
+        )
+        await dog.start()
+        try:
+            await all_ended(engine, [j.job_id for j in jobs], 60)
+        finally:
+            await dog.stop()
+        for job in jobs:
+            assert (await engine.jobs.stored_job(job.job_id)).status is JobStatus.DONE
+    finally:
+        fresh.stop()
+
+
+def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
+            *("--data-dir", str(data), "--redis-url", url, "worker"),
+        ],
+        env={
+            **os.environ,
+            "HEROAGENT_JOBS_LEASE_SECONDS": "1",
+            "HEROAGENT_JOBS_MAX_ATTEMPTS": "50",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def kill_workers_under_load(
+    engine: Engine, valkey: ValkeyProcess, data: Path, jobs_count: int, kills: int
+) -> None:
+    jobs = await engine.jobs.create_jobs(
+        [NewJob("load", "!!fake.sleep seconds:0.005\n") for _ in range(jobs_count)]
+    )
+    ids = [j.job_id for j in jobs]
+    rng = random.Random(7)
+    worker = spawn_worker(valkey.url, data)
+    try:
+        for _ in range(kills):
+            await asyncio.sleep(rng.uniform(0.2, 0.6))
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(5)
+            worker = spawn_worker(valkey.url, data)
+        await all_ended(engine, ids, 120)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(10)
+    for job_id in ids:
+        history = await engine.jobs.job_history(job_id)
+        ends = [v for v in history if v.status.ended]
+        assert len(ends) == 1, f"job {job_id} ended {len(ends)} times"
+        assert ends[0].status is JobStatus.DONE, ends[0].error
+
+
+async def test_worker_sigkilled_mid_job_loses_nothing(
+    shared: tuple[Engine, ValkeyProcess], short_tmp: Path
+) -> None:
+    engine, valkey = shared
+    await kill_workers_under_load(engine, valkey, short_tmp / "w", jobs_count=300, kills=5)
+
+
+@pytest.mark.slow
+async def test_worker_sigkilled_20_times_under_2000_jobs(
+    shared: tuple[Engine, ValkeyProcess], short_tmp: Path
+) -> None:
+    engine, valkey = shared
+    await kill_workers_under_load(engine, valkey, short_tmp / "w", jobs_count=2000, kills=20)
