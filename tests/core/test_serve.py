@@ -28,6 +28,14 @@ def ping(address: tuple[str, int] | str) -> bool:
         return False
 
 
+def serve_argv(data: Path, *args: str) -> list[str]:
+    """`heroagent --serve` with this test's data dir, no user config and free ports."""
+    return [
+        *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
+        *("--data-dir", str(data), "--webdav-port", str(free_port()), *args, "--serve"),
+    ]
+
+
 class Serve:
     """A `heroagent --serve` child whose output is collected in a file."""
 
@@ -37,21 +45,7 @@ class Serve:
         self.log = data.parent / "serve.log"
         self._out = self.log.open("wb")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "heroagent_tui",
-                "--config",
-                os.devnull,
-                "--data-dir",
-                str(data),
-                "--redis-port",
-                str(self.port),
-                "--webdav-port",
-                str(free_port()),
-                "--serve",
-                *extra,
-            ],
+            serve_argv(data, "--redis-port", str(self.port), *extra),
             stdout=self._out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
@@ -140,19 +134,7 @@ def test_sigkill_of_heroagent_takes_the_server_with_it(serve: Serve) -> None:
 def serve_until_exit(data: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
     """Run `--serve` expecting it to give up; return its ERROR lines."""
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "heroagent_tui",
-            "--config",
-            os.devnull,
-            "--data-dir",
-            str(data),
-            "--webdav-port",
-            str(free_port()),
-            *args,
-            "--serve",
-        ],
+        serve_argv(data, *args),
         capture_output=True,
         text=True,
         timeout=30,
