@@ -10,6 +10,7 @@ import typer
 from core import __version__
 from core.config import ENV_CONFIG_FILE
 from heroagent_tui.commands import config as config_commands
+from heroagent_tui.commands import jobs as jobs_commands
 from heroagent_tui.commands import webdav as webdav_commands
 from heroagent_tui.commands.common import CliState, state_of
 from heroagent_tui.commands.heroscript import actors_command
@@ -85,6 +86,11 @@ def root(
     from heroagent_tui.launch import run_tui
 
     raise typer.Exit(run_tui(loaded.config))
+
+
+app.command("submit")(jobs_commands.submit)
+app.command("job")(jobs_commands.show_job)
+app.command("jobs")(jobs_commands.list_jobs)
 
 
 @app.command("worker")

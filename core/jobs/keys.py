@@ -43,3 +43,11 @@ def processing_key(worker: str) -> str:
 def heartbeat_key(worker: str) -> str:
     """A key with a TTL that a live watchdog keeps renewing."""
     return f"heroagent:heartbeat:{worker}"
+
+
+REQUESTS = "heroagent:requests"  # list: JSON requests from `heroagent submit|job|jobs`
+
+
+def reply_key(token: str) -> str:
+    """Where the engine puts the answer to one request."""
+    return f"heroagent:reply:{token}"

@@ -16,9 +16,11 @@ from core.jobs.manager import JobManager
 from core.jobs.model import Job, JobStatus
 from core.jobs.persister import Persister
 from core.jobs.queue import JobQueue
+from core.jobs.requests import RequestServer
 from core.jobs.validation import make_validator
 from core.ourdb import AsyncOurDB
 from core.redis_server import RedisService
+from core.redis_server.blocking import cancel_blocked
 from core.services import Service
 from core.watchdog import Processors, WatchDog, WatchDogSettings
 from core.watchdog.processors import ProcessorSettings
@@ -78,6 +80,8 @@ class JobsService(Service):
         self._persister_task: asyncio.Task[None] | None = None
         self._persister: Persister | None = None
         self.inbox: Inbox | None = None
+        self._requests: RequestServer | None = None
+        self._request_task: asyncio.Task[None] | None = None
 
     def address(self) -> str:
         """Where the history lives."""
@@ -118,6 +122,8 @@ class JobsService(Service):
                 bus=self.bus,
             )
             await self.watchdog.start()
+        self._requests = RequestServer(redis, self.manager)
+        self._request_task = asyncio.create_task(self._requests.run(), name="jobs-requests")
         if config.enable_webdav:
             # The inbox turns .hero files dropped into the WebDAV folder into jobs.
             from core.webdav.inbox import Inbox
@@ -130,14 +136,16 @@ class JobsService(Service):
         if self.inbox is not None:
             await self.inbox.stop()
             self.inbox = None
+        if self._request_task is not None and self._requests is not None:
+            self._requests.stopping = True
+            await cancel_blocked([self._request_task], self._requests.redis)
+            self._request_task = None
         if self.watchdog is not None:
             await self.watchdog.stop()
         if self._persister_task is not None:
             assert self._persister is not None
             self._persister.stopping = True
-            self._persister_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._persister_task
+            await cancel_blocked([self._persister_task], self._persister.redis)
         # What the watchdog reported while stopping is persisted before the files close.
         if self._persister is not None:
             try:

@@ -52,7 +52,8 @@ class RedisService(Service):
         self.logfile = self.base / "valkey.log"
         self.outfile = self.base / "valkey.out"
         self.socket_path = self._socket_path()
-        self.password: str | None = None
+        # Read here too, so a CLI command reaches a server an engine already runs.
+        self.password: str | None = self._existing_password()
         self.version = ""
         self.restarts = 0
         self._proc: asyncio.subprocess.Process | None = None
@@ -158,6 +159,12 @@ class RedisService(Service):
         self.conf_path.write_text(self._server_conf(), encoding="utf-8")
         self.conf_path.chmod(0o600)
         self.log.debug("using %s", binary)
+
+    def _existing_password(self) -> str | None:
+        path = self.base / "password"
+        if self.external or self.config.is_loopback or not path.exists():
+            return None
+        return path.read_text(encoding="utf-8").strip()
 
     def _load_password(self) -> str:
         """A generated password, kept across restarts so other machines' workers keep working."""

@@ -21,6 +21,7 @@ from core.heroscript import ActionContext
 from core.jobs import keys
 from core.jobs.model import JobStatus
 from core.jobs.queue import JobQueue, Lease
+from core.redis_server.blocking import cancel_blocked
 from core.watchdog.processors import Outcome, Processors
 
 log = logging.getLogger(__name__)
@@ -91,16 +92,7 @@ class WatchDog:
         # redis-py can turn a cancellation mid-read into a timeout error; the flag keeps
         # a slot from mistaking that for a network fault and carrying on.
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        _, blocked = await asyncio.wait(self._tasks, timeout=0.2)
-        if blocked:
-            # A read blocked on the server may sit out its timeout despite the cancel;
-            # dropping the connections ends it now.
-            await self.redis.connection_pool.disconnect()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, RedisError):
-                await task
+        await cancel_blocked(self._tasks, self.redis)
         self._tasks = []
         with contextlib.suppress(RedisError):
             await self.queue.unregister(self.worker_id)

@@ -41,6 +41,7 @@ class Serve:
 
     def __init__(self, data: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.data = data
+        self.env = env or {}
         self.port = free_port()
         self.log = data.parent / "serve.log"
         self._out = self.log.open("wb")

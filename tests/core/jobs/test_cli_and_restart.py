@@ -1,0 +1,118 @@
+"""`heroagent submit|job|jobs` against a served engine, and an engine killed mid-work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.core.test_serve import Serve
+from tests.helpers import pid_running, wait_for
+
+
+def cli(serve: Serve, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
+            *("--data-dir", str(serve.data), "--redis-port", str(serve.port), *args),
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **serve.env},
+    )
+
+
+@pytest.fixture
+def served(short_tmp: Path) -> Iterator[Serve]:
+    server = Serve(short_tmp / "data", env={"HEROAGENT_JOBS_LEASE_SECONDS": "1"})
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        pid = server.server_pid()
+        server.close()
+        if pid is not None and pid_running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_submit_wait_job_and_jobs(served: Serve) -> None:
+    done = cli(served, "submit", "-", "--topic", "demo", "--log", "--wait", "--json",
+               stdin="!!core.echo message:hello\n")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["status"] == "done"
+    assert "hello" in job["log_lines"]
+
+    failed = cli(served, "submit", "-", "--wait", stdin="!!fake.return_error message:boom\n")
+    assert failed.returncode == 1
+    assert "fake.return_error: boom" in failed.stdout
+
+    history = json.loads(cli(served, "job", str(job["job_id"]), "--history", "--json").stdout)
+    assert [v["status"] for v in history] == ["new", "active", "done"]
+    listed = json.loads(cli(served, "jobs", "--status", "done", "--json").stdout)
+    assert [j["job_id"] for j in listed] == [job["job_id"]]
+
+    missing = cli(served, "job", "424242")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "heroagent: no job with id 424242"
+    bad = cli(served, "submit", "-", stdin="!!a.b.c x:1\n")
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("heroagent: line 1, col 3:")
+
+
+def test_no_engine_is_a_clear_error(short_tmp: Path) -> None:
+    server = Serve(short_tmp / "data")
+    server.wait_ready()
+    # Stop the engine, then ask: the server is gone too, so the error names the server.
+    server.proc.send_signal(signal.SIGTERM)
+    server.proc.wait(10)
+    result = cli(server, "jobs")
+    server.close()
+    assert result.returncode == 3
+    assert result.stderr.startswith("heroagent: cannot reach the engine's Redis server")
+    assert "Traceback" not in result.stderr
+
+
+def test_engine_sigkilled_with_jobs_queued_and_running_then_restarted(short_tmp: Path) -> None:
+    data = short_tmp / "data"
+    env = {"HEROAGENT_JOBS_LEASE_SECONDS": "1", "HEROAGENT_JOBS_WORKER_COUNT": "2"}
+    first = Serve(data, env=env)
+    first.wait_ready()
+    ids = []
+    for n in range(6):
+        made = cli(first, "submit", "-", "--json", stdin=f"!!fake.sleep seconds:4\n# {n}\n")
+        assert made.returncode == 0, made.stderr
+        ids.append(json.loads(made.stdout)["job_id"])
+    states = {j["status"] for j in json.loads(cli(first, "jobs", "--json").stdout)}
+    assert {"active", "new"} <= states, states
+    # Kill while two run and the rest wait; the server dies with the engine.
+    server = first.server_pid()
+    first.proc.kill()
+    first.proc.wait(10)
+    first.close()
+    if server is not None:
+        wait_for(lambda: not pid_running(server), 10, "the old server to exit")
+
+    second = Serve(data, env=env)
+    try:
+        second.wait_ready()
+
+        def all_done() -> bool:
+            found = cli(second, "jobs", "--limit", "100", "--json")
+            rows = json.loads(found.stdout) if found.returncode == 0 else []
+            return sorted(j["job_id"] for j in rows if j["status"] == "done") == sorted(ids)
+
+        wait_for(all_done, 60, "every job to complete after the restart")
+    finally:
+        pid = second.server_pid()
+        second.close()
+        if pid is not None and pid_running(pid):
+            os.kill(pid, signal.SIGKILL)
