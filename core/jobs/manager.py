@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from redis.asyncio.client import Pipeline
+
 from core.events import EventBus, JobStateChanged
 from core.jobs import keys, scripts
 from core.jobs.index import JobFilter, JobIndex
@@ -142,8 +144,7 @@ class JobManager:
         jobs = [replace(job, job_id=job_id) for job, job_id in zip(drafts, ids, strict=True)]
         await asyncio.to_thread(self.index.upsert, jobs)
         await self.queue.enqueue(jobs)
-        for job in jobs:
-            self._announce(job)
+        await self._announce(jobs)
         return jobs
 
     # -- reading -------------------------------------------------------------------------
@@ -316,18 +317,16 @@ class JobManager:
         if records:
             await self.db.set_many(records)
             await asyncio.to_thread(self.index.upsert, versions)
-        ended = [job for job in versions if job.status.ended]
-        if ended:
-            pipe = self.queue.redis.pipeline(transaction=False)
-            for job in ended:
+        # One round trip drops ended jobs from Redis and tells other processes.
+        pipe = self.queue.redis.pipeline(transaction=False)
+        for job in versions:
+            if job.status.ended:
                 await self._remove_ended(
                     keys=[keys.job_key(job.circle_id, job.topic, job.job_id), keys.JOB_LOCATION],
                     args=[job.job_id, job.status.value],
                     client=pipe,
                 )
-            await pipe.execute()
-        for job in versions:
-            self._announce(job)
+        await self._announce(versions, pipe)
 
     async def _already_stored(self, job: Job) -> bool:
         try:
@@ -349,26 +348,22 @@ class JobManager:
             data = replace(job, result="", result_file=str(path), log_lines=trimmed).to_json()
         return data
 
-    def _announce(self, job: Job) -> None:
-        event = JobStateChanged(
-            job_id=job.job_id,
-            circle=job.circle_id,
-            topic=job.topic,
-            status=job.status.value,
-            error=job.error,
-        )
-        self.bus.publish(event)
-        payload = json.dumps(
-            {"type": "job", "id": job.job_id, "queue": job.queue, "status": job.status.value}
-        )
-        # Pub/sub is best effort for other processes; a failure must not fail the write.
-        task = asyncio.ensure_future(self.queue.redis.publish(keys.EVENTS_CHANNEL, payload))
-        task.add_done_callback(_ignore_result)
-
-
-def _ignore_result(task: asyncio.Future[int]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.debug("event publish failed: %s", task.exception())
+    async def _announce(self, jobs: Sequence[Job], pipe: Pipeline | None = None) -> None:
+        """Publish state changes on the bus and, in one round trip, on Redis pub/sub."""
+        pipe = pipe if pipe is not None else self.queue.redis.pipeline(transaction=False)
+        for job in jobs:
+            self.bus.publish(
+                JobStateChanged(
+                    job_id=job.job_id,
+                    circle=job.circle_id,
+                    topic=job.topic,
+                    status=job.status.value,
+                    error=job.error,
+                )
+            )
+            payload = {"type": "job", "id": job.job_id, "queue": job.queue, "status": job.status}
+            pipe.publish(keys.EVENTS_CHANNEL, json.dumps(payload))
+        await pipe.execute()
 
 
 def _write_durably(path: Path, text: str) -> None:

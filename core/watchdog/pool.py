@@ -193,6 +193,10 @@ class _JobLog:
         self.lines = lines
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
+        # Lines wait here for one flusher at a time, so a chatty job costs one
+        # connection and a round trip per burst, not one per line.
+        self._unsent: list[str] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def __call__(self, line: str) -> None:
         if threading.get_ident() != self.loop_thread:
@@ -203,6 +207,20 @@ class _JobLog:
         self.lines.append(line)
         if self.dog.bus is not None:
             self.dog.bus.publish(JobLogLine(job_id=self.job_id, line=line))
-        payload = json.dumps({"type": "log", "id": self.job_id, "line": line})
-        task = asyncio.ensure_future(self.dog.redis.publish(keys.EVENTS_CHANNEL, payload))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._unsent.append(line)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = self.loop.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._unsent:
+            lines, self._unsent = self._unsent, []
+            pipe = self.dog.redis.pipeline(transaction=False)
+            for line in lines:
+                pipe.publish(
+                    keys.EVENTS_CHANNEL,
+                    json.dumps({"type": "log", "id": self.job_id, "line": line}),
+                )
+            try:
+                await pipe.execute()
+            except (RedisError, OSError) as exc:  # pub/sub is best effort
+                log.debug("log lines of job %d not published: %s", self.job_id, exc)

@@ -9,7 +9,7 @@ import pytest
 
 from core.engine import Engine
 from core.events import JobStateChanged
-from core.jobs import JobError, JobNotFoundError, JobStatus
+from core.jobs import JobError, JobNotFoundError, JobStatus, NewJob
 from core.jobs.manager import MAX_PARAMS_BYTES
 
 
@@ -179,3 +179,18 @@ async def test_cancel_and_requeue(engine: Engine) -> None:
     assert (await jobs.get_job(job.job_id)).status is JobStatus.DONE
     statuses = [v.status.value for v in await jobs.job_history(job.job_id)]
     assert statuses == ["new", "error", "new", "active", "done"]
+
+
+async def test_a_burst_of_a_thousand_jobs_all_complete(engine: Engine) -> None:
+    # Each job's events once cost a connection of their own; a burst exhausted the pool.
+    made = await engine.jobs.create_jobs(
+        [NewJob("burst", f"!!fake.return_success message:b{i}\n") for i in range(1000)]
+    )
+    await wait_ended(engine, made[-1].job_id, seconds=60)
+    stats = {(s.circle, s.topic): s for s in await engine.jobs.queue_stats()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while stats[("default", "burst")].counts["done"] < 1000:
+        assert loop.time() < deadline, stats[("default", "burst")]
+        await asyncio.sleep(0.05)
+        stats = {(s.circle, s.topic): s for s in await engine.jobs.queue_stats()}
