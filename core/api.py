@@ -12,6 +12,7 @@ from core.events import Subscription
 from core.heroscript import ActionContext, ActorRegistry, Diagnostic, validate
 from core.heroscript.openrpc import discover, handle_jsonrpc
 from core.jobs import Job, JobStatus, ParamsType
+from core.jobs.service import JobsService
 from core.services import ServiceStatus
 
 
@@ -218,8 +219,13 @@ class EngineAPI:
         return [JobView.of(job) for job in found]
 
     async def cancel(self, job_id: int) -> JobView:
-        """End a waiting or running job as cancelled."""
-        return JobView.of(await self.engine.jobs.cancel_job(job_id))
+        """End a waiting or running job as cancelled (and stop it if it runs here)."""
+        view = JobView.of(await self.engine.jobs.cancel_job(job_id))
+        service = self.engine.services.get("jobs")
+        if isinstance(service, JobsService) and service.watchdog is not None:
+            # Its outcome is fenced off already; this frees the slot and its processes.
+            service.watchdog.cancel(job_id)
+        return view
 
     async def requeue(self, job_id: int) -> JobView:
         """Run an ended job again under its id."""
@@ -290,8 +296,6 @@ class EngineAPI:
         return discover(registry)
 
     def _registry(self) -> ActorRegistry | None:
-        from core.jobs.service import JobsService
-
         service = self.engine.services.get("jobs")
         return service.registry if isinstance(service, JobsService) else None
 

@@ -9,6 +9,7 @@ import pytest
 from core.api import EngineAPI
 from core.engine import Engine
 from core.jobs import JobError
+from core.jobs.service import JobsService
 
 
 async def wait_stored_end(api: EngineAPI, job_id: int) -> None:
@@ -58,3 +59,24 @@ async def test_services_and_redis_info(engine: Engine) -> None:
     info = await api.redis_info()
     assert info.version.count(".") == 2
     assert info.clients >= 1
+
+
+async def test_cancel_stops_a_job_running_here(engine: Engine) -> None:
+    api = EngineAPI(engine)
+    view = await api.submit("!!fake.sleep seconds:30\n", topic="long")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while (await api.job(view.job_id)).status != "active":
+        assert loop.time() < deadline
+        await asyncio.sleep(0.01)
+    cancelled = await api.cancel(view.job_id)
+    assert (cancelled.status, cancelled.error) == ("error", "cancelled")
+    service = engine.services["jobs"]
+    assert isinstance(service, JobsService)
+    assert service.watchdog is not None
+    while view.job_id in service.watchdog.running:
+        assert loop.time() < deadline, "the slot still runs the cancelled job"
+        await asyncio.sleep(0.01)
+    await wait_stored_end(api, view.job_id)
+    history = [v.status for v in await api.history(view.job_id)]
+    assert history == ["new", "active", "error"]
