@@ -27,6 +27,25 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, id);
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (circle, topic, id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Counts per queue and status, kept by triggers so queue stats cost no scan at 1M jobs.
+CREATE TABLE IF NOT EXISTS counts (
+    circle TEXT NOT NULL, topic TEXT NOT NULL, status TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (circle, topic, status)
+);
+CREATE TRIGGER IF NOT EXISTS jobs_counted_in AFTER INSERT ON jobs BEGIN
+    INSERT INTO counts VALUES (new.circle, new.topic, new.status, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS jobs_counted_out AFTER DELETE ON jobs BEGIN
+    UPDATE counts SET n = n - 1
+    WHERE circle = old.circle AND topic = old.topic AND status = old.status;
+END;
+CREATE TRIGGER IF NOT EXISTS jobs_recounted AFTER UPDATE OF status, circle, topic ON jobs BEGIN
+    UPDATE counts SET n = n - 1
+    WHERE circle = old.circle AND topic = old.topic AND status = old.status;
+    INSERT INTO counts VALUES (new.circle, new.topic, new.status, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
 INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}');
 """
 
@@ -57,6 +76,12 @@ class JobIndex:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
+        # An index written before the counts table existed: count it once.
+        if self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM counts)").fetchone()[0]:
+            self._db.execute(
+                "INSERT INTO counts SELECT circle, topic, status, COUNT(*) FROM jobs "
+                "GROUP BY circle, topic, status"
+            )
 
     def close(self) -> None:
         """Close the database file."""
@@ -80,13 +105,15 @@ class JobIndex:
         ]
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?)", rows)
+            # An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the triggers.
+            self._db.executemany(
+                "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+                "status = excluded.status, circle = excluded.circle, topic = excluded.topic, "
+                "params_type = excluded.params_type, time_scheduled = excluded.time_scheduled, "
+                "time_end = excluded.time_end, text = excluded.text",
+                rows,
+            )
             self._db.execute("COMMIT")
-
-    def delete(self, job_id: int) -> None:
-        """Forget a job."""
-        with self._lock:
-            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def max_id(self) -> int:
         """The highest indexed id (0 when empty)."""
@@ -140,12 +167,5 @@ class JobIndex:
     def counts(self) -> dict[tuple[str, str, str], int]:
         """Jobs per (circle, topic, status)."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT circle, topic, status, COUNT(*) FROM jobs GROUP BY circle, topic, status"
-            ).fetchall()
+            rows = self._db.execute("SELECT circle, topic, status, n FROM counts").fetchall()
         return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
-
-    def clear(self) -> None:
-        """Drop every row (before a rebuild)."""
-        with self._lock:
-            self._db.execute("DELETE FROM jobs")

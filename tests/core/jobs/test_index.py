@@ -1,0 +1,47 @@
+"""The job index: filters, paging and the trigger-kept counts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from core.jobs.index import JobFilter, JobIndex
+from core.jobs.model import Job, JobStatus
+
+
+def job(job_id: int, topic: str = "a", status: JobStatus = JobStatus.NEW) -> Job:
+    return Job(job_id=job_id, topic=topic, params=f"!!x.y n:{job_id}", status=status,
+               time_scheduled=float(job_id))  # fmt: skip
+
+
+def test_counts_follow_status_changes_and_survive_reopen(tmp_path: Path) -> None:
+    index = JobIndex(tmp_path / "i.sqlite")
+    index.upsert([job(1), job(2), job(3, "b")])
+    index.upsert([replace(job(1), status=JobStatus.DONE), replace(job(2), status=JobStatus.ACTIVE)])
+    index.upsert([replace(job(2), status=JobStatus.ERROR)])
+    expected = {
+        ("default", "a", "new"): 0,
+        ("default", "a", "active"): 0,
+        ("default", "a", "done"): 1,
+        ("default", "a", "error"): 1,
+        ("default", "b", "new"): 1,
+    }
+    counts = index.counts()
+    assert {k: counts.get(k, 0) for k in expected} == expected
+    index.close()
+    again = JobIndex(tmp_path / "i.sqlite")
+    assert again.counts() == counts
+    again.close()
+
+
+def test_query_filters_and_pages(tmp_path: Path) -> None:
+    index = JobIndex(tmp_path / "i.sqlite")
+    index.upsert([job(i, "a" if i % 2 else "b") for i in range(1, 11)])
+    assert index.query(JobFilter(topic="a"), limit=2) == [9, 7]
+    assert index.query(JobFilter(topic="a"), limit=10, before_id=7) == [5, 3, 1]
+    assert index.query(JobFilter(text="n:10"), limit=5) == [10]
+    assert index.query(JobFilter(since=3, until=5), limit=5) == [4, 3]
+    assert index.query(JobFilter(text="100%_"), limit=5) == []
+    assert index.ids_with_status(["new"]) == list(range(1, 11))
+    assert index.max_id() == 10
+    index.close()
