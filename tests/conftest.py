@@ -41,6 +41,7 @@ def engine_config(short_tmp: Path) -> Config:
             "data_dir": str(short_tmp / "data"),
             "redis.tcp_port": free_port(),
             "webdav.port": free_port(),
+            "ui.port": free_port(),
         },
     ).config
 

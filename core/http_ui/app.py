@@ -1,0 +1,308 @@
+"""The ASGI app: JSON API, JSON-RPC, server-sent events, metrics and the page, over EngineAPI."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.responses import StreamingResponse
+
+import core
+from core.api import EngineAPI
+from core.http_ui import models as m
+from core.http_ui.guard import PUBLIC_PATHS, GuardRules
+from core.http_ui.metrics import JobStats, render_prometheus
+from core.http_ui.sse import DEFAULT_TYPES, EVENT_TYPES, EventStreams
+from core.jobs import JobError, JobNotFoundError
+
+STATIC = Path(__file__).parent / "static"
+# The page loads only its own files; even an escaping bug could not run a foreign script.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_WHERE = re.compile(r"line (\d+), col (\d+)")
+_TYPES = "|".join(EVENT_TYPES)
+TYPES_PATTERN = f"^({_TYPES})(,({_TYPES}))*$"
+JobId = Annotated[int, PathParam(ge=1, le=m.MAX_JOB_ID)]
+Name = Annotated[str, PathParam(pattern=m.NAME_PATTERN)]
+_ERROR = {"model": m.Refusal}
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {**_ERROR, "description": "A bearer token is required"},
+    403: {**_ERROR, "description": "Cross-site request refused"},
+    413: {**_ERROR, "description": "Request body too large"},
+    421: {**_ERROR, "description": "Host header does not name this server"},
+    422: {**_ERROR, "description": "Invalid request"},
+    503: {**_ERROR, "description": "The jobs service is not running"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {**_ERROR, "description": "No such job"}}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {**_ERROR, "description": "Not possible now"}}
+
+
+@dataclass
+class UIContext:
+    """What the routes share: the engine's API, the event streams, the stats, the rules."""
+
+    api: EngineAPI
+    streams: EventStreams
+    stats: JobStats
+    rules: GuardRules
+
+
+def _refusal(status: int, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(m.Refusal(detail=detail, **extra).model_dump(), status_code=status)
+
+
+def build_app(ctx: UIContext) -> FastAPI:
+    """The app for one running service."""
+    app = FastAPI(
+        title="HeroAgent",
+        version=core.__version__,
+        description="Jobs, queues, services and events of one HeroAgent engine.",
+        responses=COMMON_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
+    )
+    api = ctx.api
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _refusal(422, f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        response = _refusal(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(JobNotFoundError)
+    async def not_found(_: Request, exc: JobNotFoundError) -> JSONResponse:
+        return _refusal(404, str(exc))
+
+    @app.exception_handler(RuntimeError)
+    async def not_running(_: Request, exc: RuntimeError) -> JSONResponse:
+        # EngineAPI raises RuntimeError only when the jobs service is down.
+        return _refusal(503, str(exc))
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> m.Health:
+        """The service answers."""
+        return m.Health()
+
+    @app.get("/api/jobs", response_model=m.JobPage, tags=["jobs"])
+    async def list_jobs(
+        status: m.StatusName | None = None,
+        circle: Annotated[str | None, Query(pattern=m.NAME_PATTERN)] = None,
+        topic: Annotated[str | None, Query(pattern=m.NAME_PATTERN)] = None,
+        text: Annotated[str | None, Query(max_length=200)] = None,
+        since: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+        until: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before_id: Annotated[int | None, Query(ge=1, le=m.MAX_JOB_ID)] = None,
+    ) -> Response:
+        """A page of the job history, newest first, filtered."""
+        views = await api.jobs(
+            status=status,
+            circle=circle,
+            topic=topic,
+            text=text,
+            since=since,
+            until=until,
+            limit=limit,
+            before_id=before_id,
+        )
+        # Plain dicts, not models: this is the hot path, and the views are already well formed.
+        jobs = [view.to_dict() for view in views]
+        more = views[-1].job_id if len(views) == limit else None
+        return JSONResponse({"jobs": jobs, "next_before_id": more})
+
+    @app.get("/api/jobs/{job_id}", responses=NOT_FOUND, tags=["jobs"])
+    async def get_job(job_id: JobId) -> m.JobDetail:
+        """One job's current state and its version history."""
+        job = await api.job(job_id)
+        history = await api.history(job_id)
+        return m.JobDetail(job=m.Job.of(job), history=[m.Job.of(v) for v in history])
+
+    @app.post("/api/jobs", status_code=201, response_model=m.Job, tags=["jobs"])
+    async def submit(body: m.SubmitRequest) -> Any:
+        """Create a job; refused params are a 422 naming line and column."""
+        try:
+            view = await api.submit(
+                body.params,
+                topic=body.topic,
+                circle=body.circle,
+                params_type=body.params_type,
+                job_timeout=body.timeout,
+                log=body.log,
+            )
+        except JobError as exc:
+            return JSONResponse(_refused(api, body, exc).model_dump(), status_code=422)
+        return m.Job.of(view)
+
+    @app.post("/api/jobs/{job_id}/cancel", responses={**NOT_FOUND, **CONFLICT}, tags=["jobs"])
+    async def cancel(job_id: JobId) -> m.Job:
+        """End a waiting or running job as cancelled."""
+        return m.Job.of(await _changing(api.cancel(job_id)))
+
+    @app.post("/api/jobs/{job_id}/requeue", responses={**NOT_FOUND, **CONFLICT}, tags=["jobs"])
+    async def requeue(job_id: JobId) -> m.Job:
+        """Run an ended job again under its id."""
+        return m.Job.of(await _changing(api.requeue(job_id)))
+
+    @app.get("/api/queues", tags=["queues"])
+    async def queues() -> list[m.Queue]:
+        """Every queue with its depth, counts per status and rate of jobs ending."""
+        rates = ctx.stats.rates()
+        return [m.Queue.of(q, rates.get(q.name, 0.0)) for q in await api.queues()]
+
+    @app.post("/api/queues/{circle}/{topic}/pause", status_code=204, tags=["queues"])
+    async def pause(circle: Name, topic: Name) -> None:
+        """Stop handing out one queue's jobs."""
+        await api.pause_queue(circle, topic)
+
+    @app.post("/api/queues/{circle}/{topic}/resume", status_code=204, tags=["queues"])
+    async def resume(circle: Name, topic: Name) -> None:
+        """Hand out a paused queue's jobs again."""
+        await api.resume_queue(circle, topic)
+
+    @app.get("/api/services", tags=["services"])
+    async def services() -> list[m.Service]:
+        """Every engine service with its state."""
+        return [m.Service.of(s) for s in api.services()]
+
+    @app.get("/api/actions", tags=["heroscript"])
+    async def actions() -> list[m.Action]:
+        """Every action the engine can run, with a HeroScript template."""
+        return [
+            m.Action(
+                method=a.method, doc=a.doc, params=[list(p) for p in a.params], template=a.template
+            )
+            for a in api.actions()
+        ]
+
+    @app.post("/api/validate", tags=["heroscript"])
+    async def validate(body: m.ValidateRequest) -> m.Validation:
+        """Every problem of a HeroScript text, as the submit form shows them while typing."""
+        return m.Validation(problems=[_problem(d) for d in api.validate(body.text)])
+
+    @app.post(
+        "/rpc",
+        tags=["rpc"],
+        openapi_extra={"requestBody": m.RPC_REQUEST_BODY},
+        responses={200: m.RPC_RESPONSE, 204: {"description": "Only notifications were sent"}},
+    )
+    async def rpc(request: Request) -> Response:
+        """JSON-RPC 2.0 over the actor registry; `rpc.discover` returns the OpenRPC document."""
+        answer = await api.rpc(await request.body())
+        if answer is None:
+            return Response(status_code=204)
+        return JSONResponse(answer)
+
+    @app.get(
+        "/events",
+        tags=["events"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    )
+    async def events(
+        types: Annotated[str, Query(pattern=TYPES_PATTERN)] = ",".join(sorted(DEFAULT_TYPES)),
+    ) -> StreamingResponse:
+        """Server-sent events: `ready` with the services, then `job`, `job_log`, `service`."""
+        hello = {"services": [m.Service.of(s).model_dump() for s in api.services()]}
+        return StreamingResponse(
+            ctx.streams.stream(frozenset(types.split(",")), hello),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def metrics() -> PlainTextResponse:
+        """Prometheus text format: jobs by status, queue depth, throughput, latency histogram."""
+        try:
+            queue_views = await api.queues()
+        except RuntimeError:
+            queue_views = []
+        states = {s.name: s.state.value for s in api.services()}
+        return PlainTextResponse(
+            render_prometheus(ctx.stats, queue_views, states),
+            media_type="text/plain; version=0.0.4",
+        )
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if ctx.rules.token:
+        _declare_bearer(app)
+    return app
+
+
+def _problem(d: Any) -> m.Problem:
+    return m.Problem(line=d.line, col=d.col, message=d.message, severity=str(d.severity))
+
+
+def _refused(api: EngineAPI, body: m.SubmitRequest, exc: JobError) -> m.Refusal:
+    """The 422 body: the engine's message, and where in the params when it says so."""
+    problems = (
+        [_problem(d) for d in api.validate(body.params)] if body.params_type == "heroscript" else []
+    )
+    if problems:
+        return m.Refusal(
+            detail=str(exc), line=problems[0].line, col=problems[0].col, problems=problems
+        )
+    where = _WHERE.search(str(exc))
+    if where:
+        return m.Refusal(detail=str(exc), line=int(where[1]), col=int(where[2]))
+    return m.Refusal(detail=str(exc))
+
+
+async def _changing(call: Any) -> Any:
+    """Await an engine change; a refusal that is not "not found" is a conflict (409)."""
+    try:
+        return await call
+    except JobNotFoundError:
+        raise
+    except JobError as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+def _declare_bearer(app: FastAPI) -> None:
+    """Describe the token in /openapi.json, on every route that needs it."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"}
+        }
+        for path, operations in schema["paths"].items():
+            if path not in PUBLIC_PATHS:
+                for operation in operations.values():
+                    operation["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
