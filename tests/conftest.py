@@ -52,3 +52,11 @@ async def engine(engine_config: Config) -> AsyncIterator[Engine]:
     config = replace(engine_config, enable_webdav=False, enable_ui=False)
     async with Engine(config) as running:
         yield running
+
+
+@pytest.fixture
+async def ui_engine(engine_config: Config) -> AsyncIterator[Engine]:
+    """A running engine with the HTTP UI on a free loopback port (and no WebDAV)."""
+    config = replace(engine_config, enable_webdav=False)
+    async with Engine(config) as running:
+        yield running
