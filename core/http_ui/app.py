@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import StreamingResponse
+from starlette.routing import Match
 
 import core
 from core.api import EngineAPI
@@ -42,6 +43,7 @@ JobId = Annotated[int, PathParam(ge=1, le=m.MAX_JOB_ID)]
 Name = Annotated[str, PathParam(pattern=m.NAME_PATTERN)]
 _ERROR = {"model": m.Refusal}
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {**_ERROR, "description": "The body is not valid JSON"},
     401: {**_ERROR, "description": "A bearer token is required"},
     403: {**_ERROR, "description": "Cross-site request refused"},
     413: {**_ERROR, "description": "Request body too large"},
@@ -86,9 +88,13 @@ def build_app(ctx: UIContext) -> FastAPI:
         return _refusal(422, f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         response = _refusal(exc.status_code, str(exc.detail))
         response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the route it tried; a path here can have
+            # several routes (GET and POST /api/jobs), and Allow must list them all.
+            response.headers["Allow"] = ", ".join(_allowed(app, request))
         return response
 
     @app.exception_handler(JobNotFoundError)
@@ -205,11 +211,23 @@ def build_app(ctx: UIContext) -> FastAPI:
         "/rpc",
         tags=["rpc"],
         openapi_extra={"requestBody": m.RPC_REQUEST_BODY},
-        responses={200: m.RPC_RESPONSE, 204: {"description": "Only notifications were sent"}},
+        responses={
+            200: m.RPC_RESPONSE,
+            204: {"description": "Only notifications were sent"},
+            400: {**m.RPC_RESPONSE, "description": "Not a JSON-RPC request (-32700, -32600)"},
+        },
     )
     async def rpc(request: Request) -> Response:
-        """JSON-RPC 2.0 over the actor registry; `rpc.discover` returns the OpenRPC document."""
-        answer = await api.rpc(await request.body())
+        """JSON-RPC 2.0 over the actor registry; `rpc.discover` returns the OpenRPC document.
+
+        A body that is not a JSON-RPC request at all is a 400 carrying the JSON-RPC error;
+        a well-formed call answers 200, also when the call itself fails.
+        """
+        body = await request.body()
+        malformed = m.rpc_envelope_error(body)
+        if malformed is not None:
+            return JSONResponse(malformed, status_code=400)
+        answer = await api.rpc(body)
         if answer is None:
             return Response(status_code=204)
         return JSONResponse(answer)
@@ -218,7 +236,7 @@ def build_app(ctx: UIContext) -> FastAPI:
         "/events",
         tags=["events"],
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+        responses={200: {"content": {"text/event-stream": {"schema": m.SSE_EVENT}}}},
     )
     async def events(
         types: Annotated[str, Query(pattern=TYPES_PATTERN)] = ",".join(sorted(DEFAULT_TYPES)),
@@ -257,6 +275,15 @@ def build_app(ctx: UIContext) -> FastAPI:
     if ctx.rules.token:
         _declare_bearer(app)
     return app
+
+
+def _allowed(app: FastAPI, request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in app.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def _problem(d: Any) -> m.Problem:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -191,4 +192,42 @@ RPC_REQUEST_BODY: dict[str, Any] = {
 RPC_RESPONSE: dict[str, Any] = {
     "description": "A JSON-RPC response, or a list of them for a batch",
     "content": {"application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array"}]}}},
+}
+
+
+def rpc_envelope_error(body: bytes) -> dict[str, Any] | None:
+    """The JSON-RPC error for a body that is not a request (or batch) at all, else None."""
+    try:
+        request = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _rpc_error(-32700, "Parse error")
+    calls = request if isinstance(request, list) else [request]
+    if not calls or not all(_is_call(c) for c in calls):
+        return _rpc_error(-32600, "Invalid Request")
+    return None
+
+
+def _is_call(call: Any) -> bool:
+    if not isinstance(call, dict) or call.get("jsonrpc") != "2.0":
+        return False
+    if not isinstance(call.get("method"), str):
+        return False
+    if "params" in call and not isinstance(call["params"], dict | list):
+        return False
+    ident = call.get("id")
+    return ident is None or (isinstance(ident, str | int) and not isinstance(ident, bool))
+
+
+def _rpc_error(code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": None}
+
+
+# One server-sent event as OpenAPI 3.1 tools read `schema` under text/event-stream.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["ready", "job", "job_log", "service", "log"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
 }
