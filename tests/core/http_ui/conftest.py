@@ -26,12 +26,16 @@ async def client(ui_engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
 async def wait_status(
     client: httpx.AsyncClient, job_id: int, statuses: tuple[str, ...] = ("done", "error")
 ) -> dict[str, Any]:
-    """Poll the API until the job reaches one of `statuses`."""
+    """Poll the API until the job's stored history reaches one of `statuses`.
+
+    The live state in Redis can say `done` a moment before the history in OurDB does.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
     while True:
-        job: dict[str, Any] = (await client.get(f"/api/jobs/{job_id}")).json()["job"]
-        if job["status"] in statuses:
+        detail = (await client.get(f"/api/jobs/{job_id}")).json()
+        job: dict[str, Any] = detail["job"]
+        if detail["history"][-1]["status"] in statuses:
             return job
         assert loop.time() < deadline, f"job {job_id} stayed {job['status']}"
         await asyncio.sleep(0.02)
