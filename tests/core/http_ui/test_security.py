@@ -140,3 +140,11 @@ def test_guard_rules() -> None:
     assert rules.token_ok(f"bearer {TOKEN}")
     assert not rules.token_ok(TOKEN)
     assert not rules.token_ok(f"Basic {TOKEN}")
+
+
+async def test_listening_socket_says_tcp(ui_engine: Engine) -> None:
+    # asyncio sets TCP_NODELAY on accepted connections only for a socket with proto TCP;
+    # without it each keep-alive response stalls ~40 ms on a delayed ACK.
+    server = ui_engine.services["ui"]._server  # type: ignore[attr-defined]
+    (sock,) = server.servers[0].sockets
+    assert sock.proto == socket.IPPROTO_TCP
