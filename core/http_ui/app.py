@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException
 from starlette.responses import StreamingResponse
-from starlette.routing import Match
 
 import core
 from core.api import EngineAPI
 from core.http_ui import models as m
-from core.http_ui.guard import PUBLIC_PATHS, GuardRules
+from core.http_ui.errors import (
+    COMMON_RESPONSES,
+    CONFLICT,
+    NOT_FOUND,
+    changing,
+    install_error_handlers,
+    problem,
+    refused_submission,
+)
+from core.http_ui.guard import GuardRules, declare_bearer
 from core.http_ui.metrics import JobStats, render_prometheus
 from core.http_ui.sse import DEFAULT_TYPES, EVENT_TYPES, EventStreams
-from core.jobs import JobError, JobNotFoundError
+from core.jobs import JobError
 
 STATIC = Path(__file__).parent / "static"
 # The page loads only its own files; even an escaping bug could not run a foreign script.
@@ -36,23 +40,10 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-_WHERE = re.compile(r"line (\d+), col (\d+)")
 _TYPES = "|".join(EVENT_TYPES)
 TYPES_PATTERN = f"^({_TYPES})(,({_TYPES}))*$"
 JobId = Annotated[int, PathParam(ge=1, le=m.MAX_JOB_ID)]
 Name = Annotated[str, PathParam(pattern=m.NAME_PATTERN)]
-_ERROR = {"model": m.Refusal}
-COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {**_ERROR, "description": "The body is not valid JSON"},
-    401: {**_ERROR, "description": "A bearer token is required"},
-    403: {**_ERROR, "description": "Cross-site request refused"},
-    413: {**_ERROR, "description": "Request body too large"},
-    421: {**_ERROR, "description": "Host header does not name this server"},
-    422: {**_ERROR, "description": "Invalid request"},
-    503: {**_ERROR, "description": "The jobs service is not running"},
-}
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {**_ERROR, "description": "No such job"}}
-CONFLICT: dict[int | str, dict[str, Any]] = {409: {**_ERROR, "description": "Not possible now"}}
 
 
 @dataclass
@@ -63,10 +54,6 @@ class UIContext:
     streams: EventStreams
     stats: JobStats
     rules: GuardRules
-
-
-def _refusal(status: int, detail: str, **extra: Any) -> JSONResponse:
-    return JSONResponse(m.Refusal(detail=detail, **extra).model_dump(), status_code=status)
 
 
 def build_app(ctx: UIContext) -> FastAPI:
@@ -80,31 +67,7 @@ def build_app(ctx: UIContext) -> FastAPI:
         redoc_url=None,
     )
     api = ctx.api
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return _refusal(422, f"{where}: {first.get('msg', 'invalid request')}")
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        response = _refusal(exc.status_code, str(exc.detail))
-        response.headers.update(exc.headers or {})
-        if exc.status_code == 405:
-            # Starlette names only the methods of the route it tried; a path here can have
-            # several routes (GET and POST /api/jobs), and Allow must list them all.
-            response.headers["Allow"] = ", ".join(_allowed(app, request))
-        return response
-
-    @app.exception_handler(JobNotFoundError)
-    async def not_found(_: Request, exc: JobNotFoundError) -> JSONResponse:
-        return _refusal(404, str(exc))
-
-    @app.exception_handler(RuntimeError)
-    async def not_running(_: Request, exc: RuntimeError) -> JSONResponse:
-        # EngineAPI raises RuntimeError only when the jobs service is down.
-        return _refusal(503, str(exc))
+    install_error_handlers(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> m.Health:
@@ -158,18 +121,20 @@ def build_app(ctx: UIContext) -> FastAPI:
                 log=body.log,
             )
         except JobError as exc:
-            return JSONResponse(_refused(api, body, exc).model_dump(), status_code=422)
+            return JSONResponse(
+                refused_submission(api.validate, body, exc).model_dump(), status_code=422
+            )
         return m.Job.of(view)
 
     @app.post("/api/jobs/{job_id}/cancel", responses={**NOT_FOUND, **CONFLICT}, tags=["jobs"])
     async def cancel(job_id: JobId) -> m.Job:
         """End a waiting or running job as cancelled."""
-        return m.Job.of(await _changing(api.cancel(job_id)))
+        return m.Job.of(await changing(api.cancel(job_id)))
 
     @app.post("/api/jobs/{job_id}/requeue", responses={**NOT_FOUND, **CONFLICT}, tags=["jobs"])
     async def requeue(job_id: JobId) -> m.Job:
         """Run an ended job again under its id."""
-        return m.Job.of(await _changing(api.requeue(job_id)))
+        return m.Job.of(await changing(api.requeue(job_id)))
 
     @app.get("/api/queues", tags=["queues"])
     async def queues() -> list[m.Queue]:
@@ -205,7 +170,7 @@ def build_app(ctx: UIContext) -> FastAPI:
     @app.post("/api/validate", tags=["heroscript"])
     async def validate(body: m.ValidateRequest) -> m.Validation:
         """Every problem of a HeroScript text, as the submit form shows them while typing."""
-        return m.Validation(problems=[_problem(d) for d in api.validate(body.text)])
+        return m.Validation(problems=[problem(d) for d in api.validate(body.text)])
 
     @app.post(
         "/rpc",
@@ -273,63 +238,5 @@ def build_app(ctx: UIContext) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if ctx.rules.token:
-        _declare_bearer(app)
+        declare_bearer(app)
     return app
-
-
-def _allowed(app: FastAPI, request: Request) -> list[str]:
-    methods: set[str] = set()
-    for route in app.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
-
-
-def _problem(d: Any) -> m.Problem:
-    return m.Problem(line=d.line, col=d.col, message=d.message, severity=str(d.severity))
-
-
-def _refused(api: EngineAPI, body: m.SubmitRequest, exc: JobError) -> m.Refusal:
-    """The 422 body: the engine's message, and where in the params when it says so."""
-    problems = (
-        [_problem(d) for d in api.validate(body.params)] if body.params_type == "heroscript" else []
-    )
-    if problems:
-        return m.Refusal(
-            detail=str(exc), line=problems[0].line, col=problems[0].col, problems=problems
-        )
-    where = _WHERE.search(str(exc))
-    if where:
-        return m.Refusal(detail=str(exc), line=int(where[1]), col=int(where[2]))
-    return m.Refusal(detail=str(exc))
-
-
-async def _changing(call: Any) -> Any:
-    """Await an engine change; a refusal that is not "not found" is a conflict (409)."""
-    try:
-        return await call
-    except JobNotFoundError:
-        raise
-    except JobError as exc:
-        raise HTTPException(409, str(exc)) from None
-
-
-def _declare_bearer(app: FastAPI) -> None:
-    """Describe the token in /openapi.json, on every route that needs it."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-        schema.setdefault("components", {})["securitySchemes"] = {
-            "bearer": {"type": "http", "scheme": "bearer"}
-        }
-        for path, operations in schema["paths"].items():
-            if path not in PUBLIC_PATHS:
-                for operation in operations.values():
-                    operation["security"] = [{"bearer": []}]
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

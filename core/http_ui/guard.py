@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Methods that change state; a browser may send them cross-site (forms, fetch no-cors).
@@ -170,3 +172,23 @@ def _same_origin(headers: dict[str, str]) -> bool:
         return False
     scheme, _, rest = origin.partition("://")
     return scheme in ("http", "https") and rest.lower() == headers.get("host", "").lower()
+
+
+def declare_bearer(app: FastAPI) -> None:
+    """Describe the token in /openapi.json, on every route that needs it."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"}
+        }
+        for path, operations in schema["paths"].items():
+            if path not in PUBLIC_PATHS:
+                for operation in operations.values():
+                    operation["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -296,6 +296,10 @@ function dispatch(block) {
     loadQueues().catch(() => {});
     loadJobs().catch(() => {});
   } else if (name === "job") jobChanged(payload);
+  else if (name === "job_log" && openJobId === payload.job_id) {
+    const log = $("job-log");
+    log.textContent += (log.textContent ? "\n" : "") + payload.line;
+  }
   else if (name === "service") serviceChanged(payload);
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Literal
 
 import httpx
 import pytest
@@ -132,3 +133,20 @@ async def test_login_form_gives_the_page_its_token(browser: Browser, engine_conf
         await expect(tab.locator('#services tr[data-service="ui"]')).to_contain_text("running")
         assert "tok-1" not in tab.url
         await context.close()
+
+
+async def test_readable_in_light_and_dark(page: Page) -> None:
+    def luminance(rgb: str) -> float:
+        r, g, b = (int(x) for x in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3])
+        return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+    colours = (
+        "[getComputedStyle(document.body).backgroundColor, getComputedStyle(document.body).color]"
+    )
+    schemes: tuple[tuple[Literal["light", "dark"], bool], ...] = (("light", False), ("dark", True))
+    for scheme, dark_background in schemes:
+        await page.emulate_media(color_scheme=scheme)
+        background, text = await page.evaluate(colours)
+        assert (luminance(background) < 0.5) is dark_background, scheme
+        # Text and background far apart in brightness, whichever the scheme.
+        assert abs(luminance(background) - luminance(text)) > 0.6, scheme
