@@ -114,8 +114,16 @@ class WebDAVConfig:
 class UIConfig:
     """The HTTP UI and JSON API."""
 
+    host: str = ""
+    """Address the HTTP UI binds; empty means the engine's `host`."""
     port: int = 8090
-    """TCP port on the engine's bind host."""
+    """TCP port of the HTTP UI and JSON API (WebDAV has 8091)."""
+    token: str = ""
+    """Bearer token the API and the page's login ask for; required beyond loopback."""
+    allowed_hosts: list[str] = field(default_factory=list)
+    """Extra names accepted in the Host header (a reverse proxy's name); IP literals always pass."""
+    max_body_bytes: int = 1 << 20
+    """Largest request body accepted, in bytes (bigger gets 413); 0 means no limit."""
 
 
 @dataclass
@@ -167,6 +175,11 @@ class Config:
     def webdav_host(self) -> str:
         """The address the WebDAV server binds."""
         return self.webdav.host or self.host
+
+    @property
+    def ui_host(self) -> str:
+        """The address the HTTP UI binds."""
+        return self.ui.host or self.host
 
     @property
     def webdav_root(self) -> Path:
@@ -317,7 +330,7 @@ def _validate(spec: KeySpec, value: Any) -> None:
         raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
     if spec.key == "log_level" and value not in _LOG_LEVELS:
         raise ConfigError(f"key 'log_level' expects one of {', '.join(_LOG_LEVELS)}, got {value!r}")
-    if spec.key == "webdav.max_body_bytes" and value < 0:
+    if spec.key in ("webdav.max_body_bytes", "ui.max_body_bytes") and value < 0:
         raise ConfigError(f"key '{spec.key}' expects 0 (no limit) or more bytes, got {value}")
     if spec.key == "webdav.users":
         for name in value:

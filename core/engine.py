@@ -37,6 +37,12 @@ def _jobs(engine: Engine) -> Service:
     return JobsService(engine.config, engine.bus, engine.redis)
 
 
+def _ui(engine: Engine) -> Service:
+    from core.http_ui.service import HttpUIService
+
+    return HttpUIService(engine.config, engine.bus, engine)
+
+
 def default_services() -> list[ServiceSpec]:
     """The services of a full engine, in start order. Later parts append theirs here."""
     return [
@@ -52,6 +58,8 @@ def default_services() -> list[ServiceSpec]:
             lambda e: WebDAVService(e.config, e.bus),
         ),
         ServiceSpec("jobs", lambda c: c.enable_jobs and c.enable_redis, _jobs),
+        # Last: the UI serves the others, and stops first, while they still answer.
+        ServiceSpec("ui", lambda c: c.enable_ui, _ui),
     ]
 
 

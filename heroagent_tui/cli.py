@@ -57,6 +57,9 @@ def root(
     webdav_port: int | None = typer.Option(
         None, "--webdav-port", help="TCP port of the WebDAV server."
     ),
+    ui_port: int | None = typer.Option(
+        None, "--ui-port", help="TCP port of the HTTP UI and JSON API."
+    ),
     log_level: str | None = typer.Option(None, "--log-level", help="debug, info, warning, error."),
     serve: bool = typer.Option(False, "--serve", help="Run the engine headless (no terminal app)."),
     version: bool = typer.Option(
@@ -72,6 +75,7 @@ def root(
         "redis.tcp_port": redis_port,
         "redis.url": redis_url,
         "webdav.port": webdav_port,
+        "ui.port": ui_port,
         "log_level": log_level,
     }
     state = CliState(config_file=config_file, flags=flags)

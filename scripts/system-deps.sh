@@ -5,6 +5,7 @@ set -euo pipefail
 # command-on-PATH:debian-package pairs the tests need.
 needed=(
   litmus:litmus
+  chromium:chromium
 )
 
 missing=()

@@ -41,6 +41,7 @@ def engine_config(short_tmp: Path) -> Config:
             "data_dir": str(short_tmp / "data"),
             "redis.tcp_port": free_port(),
             "webdav.port": free_port(),
+            "ui.port": free_port(),
         },
     ).config
 
@@ -49,5 +50,13 @@ def engine_config(short_tmp: Path) -> Config:
 async def engine(engine_config: Config) -> AsyncIterator[Engine]:
     """A running engine (managed valkey, jobs, local watchdog) in this test's temp dir."""
     config = replace(engine_config, enable_webdav=False, enable_ui=False)
+    async with Engine(config) as running:
+        yield running
+
+
+@pytest.fixture
+async def ui_engine(engine_config: Config) -> AsyncIterator[Engine]:
+    """A running engine with the HTTP UI on a free loopback port (and no WebDAV)."""
+    config = replace(engine_config, enable_webdav=False)
     async with Engine(config) as running:
         yield running

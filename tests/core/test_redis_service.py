@@ -191,8 +191,8 @@ async def test_stale_pidfile_orphan_is_stopped(engine_config: Config) -> None:
 
 
 async def test_beyond_loopback_gets_a_password(engine_config: Config) -> None:
-    # WebDAV beyond loopback needs users; this test is about Redis alone.
-    config = replace(engine_config, host="0.0.0.0", enable_webdav=False)
+    # WebDAV and the HTTP UI beyond loopback need credentials; this test is about Redis alone.
+    config = replace(engine_config, host="0.0.0.0", enable_webdav=False, enable_ui=False)
     async with Engine(config) as engine:
         service = engine.redis
         assert service.password

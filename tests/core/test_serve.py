@@ -32,7 +32,16 @@ def serve_argv(data: Path, *args: str) -> list[str]:
     """`heroagent --serve` with this test's data dir, no user config and free ports."""
     return [
         *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-        *("--data-dir", str(data), "--webdav-port", str(free_port()), *args, "--serve"),
+        *(
+            "--data-dir",
+            str(data),
+            "--webdav-port",
+            str(free_port()),
+            "--ui-port",
+            str(free_port()),
+            *args,
+            "--serve",
+        ),
     ]
 
 

@@ -1,0 +1,242 @@
+"""The ASGI app: JSON API, JSON-RPC, server-sent events, metrics and the page, over EngineAPI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import StreamingResponse
+
+import core
+from core.api import EngineAPI
+from core.http_ui import models as m
+from core.http_ui.errors import (
+    COMMON_RESPONSES,
+    CONFLICT,
+    NOT_FOUND,
+    changing,
+    install_error_handlers,
+    problem,
+    refused_submission,
+)
+from core.http_ui.guard import GuardRules, declare_bearer
+from core.http_ui.metrics import JobStats, render_prometheus
+from core.http_ui.sse import DEFAULT_TYPES, EVENT_TYPES, EventStreams
+from core.jobs import JobError
+
+STATIC = Path(__file__).parent / "static"
+# The page loads only its own files; even an escaping bug could not run a foreign script.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_TYPES = "|".join(EVENT_TYPES)
+TYPES_PATTERN = f"^({_TYPES})(,({_TYPES}))*$"
+JobId = Annotated[int, PathParam(ge=1, le=m.MAX_JOB_ID)]
+Name = Annotated[str, PathParam(pattern=m.NAME_PATTERN)]
+
+
+@dataclass
+class UIContext:
+    """What the routes share: the engine's API, the event streams, the stats, the rules."""
+
+    api: EngineAPI
+    streams: EventStreams
+    stats: JobStats
+    rules: GuardRules
+
+
+def build_app(ctx: UIContext) -> FastAPI:
+    """The app for one running service."""
+    app = FastAPI(
+        title="HeroAgent",
+        version=core.__version__,
+        description="Jobs, queues, services and events of one HeroAgent engine.",
+        responses=COMMON_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
+    )
+    api = ctx.api
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> m.Health:
+        """The service answers."""
+        return m.Health()
+
+    @app.get("/api/jobs", response_model=m.JobPage, tags=["jobs"])
+    async def list_jobs(
+        status: m.StatusName | None = None,
+        circle: Annotated[str | None, Query(pattern=m.NAME_PATTERN)] = None,
+        topic: Annotated[str | None, Query(pattern=m.NAME_PATTERN)] = None,
+        text: Annotated[str | None, Query(max_length=200)] = None,
+        since: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+        until: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before_id: Annotated[int | None, Query(ge=1, le=m.MAX_JOB_ID)] = None,
+    ) -> Response:
+        """A page of the job history, newest first, filtered."""
+        views = await api.jobs(
+            status=status,
+            circle=circle,
+            topic=topic,
+            text=text,
+            since=since,
+            until=until,
+            limit=limit,
+            before_id=before_id,
+        )
+        # Plain dicts, not models: this is the hot path, and the views are already well formed.
+        jobs = [view.to_dict() for view in views]
+        more = views[-1].job_id if len(views) == limit else None
+        return JSONResponse({"jobs": jobs, "next_before_id": more})
+
+    @app.get("/api/jobs/{job_id}", responses=NOT_FOUND, tags=["jobs"])
+    async def get_job(job_id: JobId) -> m.JobDetail:
+        """One job's current state and its version history."""
+        job = await api.job(job_id)
+        history = await api.history(job_id)
+        return m.JobDetail(job=m.Job.of(job), history=[m.Job.of(v) for v in history])
+
+    @app.post("/api/jobs", status_code=201, response_model=m.Job, tags=["jobs"])
+    async def submit(body: m.SubmitRequest) -> Any:
+        """Create a job; refused params are a 422 naming line and column."""
+        try:
+            view = await api.submit(
+                body.params,
+                topic=body.topic,
+                circle=body.circle,
+                params_type=body.params_type,
+                job_timeout=body.timeout,
+                log=body.log,
+            )
+        except JobError as exc:
+            return JSONResponse(
+                refused_submission(api.validate, body, exc).model_dump(), status_code=422
+            )
+        return m.Job.of(view)
+
+    @app.post("/api/jobs/{job_id}/cancel", responses={**NOT_FOUND, **CONFLICT}, tags=["jobs"])
+    async def cancel(job_id: JobId) -> m.Job:
+        """End a waiting or running job as cancelled."""
+        return m.Job.of(await changing(api.cancel(job_id)))
+
+    @app.post("/api/jobs/{job_id}/requeue", responses={**NOT_FOUND, **CONFLICT}, tags=["jobs"])
+    async def requeue(job_id: JobId) -> m.Job:
+        """Run an ended job again under its id."""
+        return m.Job.of(await changing(api.requeue(job_id)))
+
+    @app.get("/api/queues", tags=["queues"])
+    async def queues() -> list[m.Queue]:
+        """Every queue with its depth, counts per status and rate of jobs ending."""
+        rates = ctx.stats.rates()
+        return [m.Queue.of(q, rates.get(q.name, 0.0)) for q in await api.queues()]
+
+    @app.post("/api/queues/{circle}/{topic}/pause", status_code=204, tags=["queues"])
+    async def pause(circle: Name, topic: Name) -> None:
+        """Stop handing out one queue's jobs."""
+        await api.pause_queue(circle, topic)
+
+    @app.post("/api/queues/{circle}/{topic}/resume", status_code=204, tags=["queues"])
+    async def resume(circle: Name, topic: Name) -> None:
+        """Hand out a paused queue's jobs again."""
+        await api.resume_queue(circle, topic)
+
+    @app.get("/api/services", tags=["services"])
+    async def services() -> list[m.Service]:
+        """Every engine service with its state."""
+        return [m.Service.of(s) for s in api.services()]
+
+    @app.get("/api/actions", tags=["heroscript"])
+    async def actions() -> list[m.Action]:
+        """Every action the engine can run, with a HeroScript template."""
+        return [
+            m.Action(
+                method=a.method, doc=a.doc, params=[list(p) for p in a.params], template=a.template
+            )
+            for a in api.actions()
+        ]
+
+    @app.post("/api/validate", tags=["heroscript"])
+    async def validate(body: m.ValidateRequest) -> m.Validation:
+        """Every problem of a HeroScript text, as the submit form shows them while typing."""
+        return m.Validation(problems=[problem(d) for d in api.validate(body.text)])
+
+    @app.post(
+        "/rpc",
+        tags=["rpc"],
+        openapi_extra={"requestBody": m.RPC_REQUEST_BODY},
+        responses={
+            200: m.RPC_RESPONSE,
+            204: {"description": "Only notifications were sent"},
+            400: {**m.RPC_RESPONSE, "description": "Not a JSON-RPC request (-32700, -32600)"},
+        },
+    )
+    async def rpc(request: Request) -> Response:
+        """JSON-RPC 2.0 over the actor registry; `rpc.discover` returns the OpenRPC document.
+
+        A body that is not a JSON-RPC request at all is a 400 carrying the JSON-RPC error;
+        a well-formed call answers 200, also when the call itself fails.
+        """
+        body = await request.body()
+        malformed = m.rpc_envelope_error(body)
+        if malformed is not None:
+            return JSONResponse(malformed, status_code=400)
+        answer = await api.rpc(body)
+        if answer is None:
+            return Response(status_code=204)
+        return JSONResponse(answer)
+
+    @app.get(
+        "/events",
+        tags=["events"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {"schema": m.SSE_EVENT}}}},
+    )
+    async def events(
+        types: Annotated[str, Query(pattern=TYPES_PATTERN)] = ",".join(sorted(DEFAULT_TYPES)),
+    ) -> StreamingResponse:
+        """Server-sent events: `ready` with the services, then `job`, `job_log`, `service`."""
+        hello = {"services": [m.Service.of(s).model_dump() for s in api.services()]}
+        return StreamingResponse(
+            ctx.streams.stream(frozenset(types.split(",")), hello),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    async def metrics() -> PlainTextResponse:
+        """Prometheus text format: jobs by status, queue depth, throughput, latency histogram."""
+        try:
+            queue_views = await api.queues()
+        except RuntimeError:
+            queue_views = []
+        states = {s.name: s.state.value for s in api.services()}
+        return PlainTextResponse(
+            render_prometheus(ctx.stats, queue_views, states),
+            media_type="text/plain; version=0.0.4",
+        )
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if ctx.rules.token:
+        declare_bearer(app)
+    return app

@@ -1,0 +1,233 @@
+"""Request and response bodies of the JSON API; they are what /openapi.json describes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.api import JobView, QueueView
+from core.services import ServiceStatus
+
+# The engine's own rules, repeated in the schema so clients (and schemathesis) know them.
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+MAX_JOB_ID = 2**48 - 1
+ParamsTypeName = Literal["heroscript", "rhaiscript", "openrpc", "ai"]
+StatusName = Literal["new", "active", "done", "error"]
+
+
+class Job(BaseModel):
+    """One version of a job (the session key is never sent)."""
+
+    job_id: int
+    circle: str
+    topic: str
+    params: str
+    params_type: str
+    status: str
+    timeout: float
+    time_scheduled: float
+    time_start: float
+    time_end: float
+    error: str
+    result: str
+    log: bool
+    attempts: int
+    worker: str
+    log_lines: list[str]
+
+    @classmethod
+    def of(cls, view: JobView) -> Job:
+        """The body of a job view."""
+        return cls.model_construct(**view.to_dict())
+
+
+class JobPage(BaseModel):
+    """A page of jobs, newest first; pass `next_before_id` as `before_id` for the next page."""
+
+    jobs: list[Job]
+    next_before_id: int | None
+
+
+class JobDetail(BaseModel):
+    """A job's current state and every stored version, oldest first."""
+
+    job: Job
+    history: list[Job]
+
+
+class SubmitRequest(BaseModel):
+    """A new job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    params: str = Field(description="HeroScript text, or a JSON-RPC request for openrpc")
+    topic: str = Field("default", pattern=NAME_PATTERN)
+    circle: str = Field("default", pattern=NAME_PATTERN)
+    params_type: ParamsTypeName = "heroscript"
+    timeout: float = Field(60.0, gt=0, le=7 * 24 * 3600, description="seconds")
+    log: bool = False
+
+
+class Problem(BaseModel):
+    """One problem of a HeroScript text, 1-based line and column."""
+
+    line: int
+    col: int
+    message: str
+    severity: str = "error"
+
+
+class Refusal(BaseModel):
+    """Why the engine refused a request; line and column when the params say where."""
+
+    detail: str
+    line: int | None = None
+    col: int | None = None
+    problems: list[Problem] = []
+
+
+class ValidateRequest(BaseModel):
+    """A HeroScript text to check."""
+
+    text: str
+
+
+class Validation(BaseModel):
+    """The problems of a HeroScript text; empty when it can run."""
+
+    problems: list[Problem]
+
+
+class Queue(BaseModel):
+    """One circle/topic queue with its counts and the rate of jobs ending."""
+
+    circle: str
+    topic: str
+    waiting: int
+    new: int
+    active: int
+    done: int
+    error: int
+    paused: bool
+    rate_per_second: float
+
+    @classmethod
+    def of(cls, view: QueueView, rate: float) -> Queue:
+        """The body of a queue view."""
+        return cls(
+            circle=view.circle,
+            topic=view.topic,
+            waiting=view.waiting,
+            new=view.new,
+            active=view.active,
+            done=view.done,
+            error=view.error,
+            paused=view.paused,
+            rate_per_second=rate,
+        )
+
+
+class Service(BaseModel):
+    """One engine service and its state."""
+
+    name: str
+    state: str
+    address: str
+    pid: int | None
+    uptime: float | None
+    last_error: str
+    detail: str
+
+    @classmethod
+    def of(cls, status: ServiceStatus) -> Service:
+        """The body of a service status."""
+        return cls(
+            name=status.name,
+            state=status.state.value,
+            address=status.address,
+            pid=status.pid,
+            uptime=status.uptime,
+            last_error=status.last_error,
+            detail=status.detail,
+        )
+
+
+class Action(BaseModel):
+    """An action the engine can run, with a HeroScript template."""
+
+    method: str
+    doc: str
+    params: list[list[str]]
+    template: str
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: Literal["ok"] = "ok"
+
+
+# JSON-RPC bodies are described by hand: the endpoint reads the raw body, so that a parse
+# error is a JSON-RPC error (-32700), as the protocol says, not an HTTP 422.
+_RPC_CALL = {
+    "type": "object",
+    "properties": {
+        "jsonrpc": {"type": "string", "enum": ["2.0"]},
+        "method": {"type": "string"},
+        "params": {"oneOf": [{"type": "object"}, {"type": "array"}]},
+        "id": {"oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]},
+    },
+    "required": ["jsonrpc", "method"],
+}
+RPC_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"oneOf": [_RPC_CALL, {"type": "array", "items": _RPC_CALL, "minItems": 1}]}
+        }
+    },
+}
+RPC_RESPONSE: dict[str, Any] = {
+    "description": "A JSON-RPC response, or a list of them for a batch",
+    "content": {"application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array"}]}}},
+}
+
+
+def rpc_envelope_error(body: bytes) -> dict[str, Any] | None:
+    """The JSON-RPC error for a body that is not a request (or batch) at all, else None."""
+    try:
+        request = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _rpc_error(-32700, "Parse error")
+    calls = request if isinstance(request, list) else [request]
+    if not calls or not all(_is_call(c) for c in calls):
+        return _rpc_error(-32600, "Invalid Request")
+    return None
+
+
+def _is_call(call: Any) -> bool:
+    if not isinstance(call, dict) or call.get("jsonrpc") != "2.0":
+        return False
+    if not isinstance(call.get("method"), str):
+        return False
+    if "params" in call and not isinstance(call["params"], dict | list):
+        return False
+    ident = call.get("id")
+    return ident is None or (isinstance(ident, str | int) and not isinstance(ident, bool))
+
+
+def _rpc_error(code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": None}
+
+
+# One server-sent event as OpenAPI 3.1 tools read `schema` under text/event-stream.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["ready", "job", "job_log", "service", "log"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+    "required": ["event", "data"],
+}

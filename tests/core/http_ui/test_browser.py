@@ -1,0 +1,152 @@
+"""The page in headless Chromium (Debian's, driven by Playwright) against a real engine."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Literal
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from core.config import Config
+from core.engine import Engine
+from tests.core.http_ui.conftest import ui_url
+
+CHROMIUM = "/usr/bin/chromium"
+# The machine's network is closed: nothing may try to phone home and wait for a timeout.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None, reason="Debian's chromium is missing; `make test` installs it"
+)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, ui_engine: Engine) -> AsyncIterator[Page]:
+    context = await browser.new_context()
+    tab = await context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    await tab.goto(ui_url(ui_engine) + "/")
+    await expect(tab.locator("#connection")).to_have_text("live")
+    yield tab
+    await context.close()
+    assert errors == []
+
+
+async def test_page_shows_services_and_queues(page: Page) -> None:
+    await expect(page.locator('#services tr[data-service="jobs"]')).to_contain_text("running")
+    await expect(page.locator('#services tr[data-service="ui"]')).to_contain_text("running")
+
+
+async def test_submit_through_the_form_and_watch_it_finish(page: Page) -> None:
+    await page.fill("#submit-topic", "browser")
+    await page.fill("#submit-params", "!!fake.sleep seconds:0.3\n")
+    # Keyboard only: Ctrl+Enter from the params submits the form.
+    await page.focus("#submit-params")
+    await page.keyboard.press("Control+Enter")
+    result = page.locator("#submit-result")
+    await expect(result).to_contain_text("submitted")
+    job_id = await result.get_attribute("data-job-id")
+    row = page.locator(f'#jobs-table tr[data-job="{job_id}"]')
+    await expect(row).to_contain_text("default/browser")
+    # No reload: the row moves to done through the event stream.
+    await expect(row.locator("td").nth(2)).to_have_text("done", timeout=10_000)
+    await expect(page.locator("#queues")).to_contain_text("default/browser")
+    # Open it with the keyboard: the version timeline shows each status.
+    await row.get_by_role("button").focus()
+    await page.keyboard.press("Enter")
+    timeline = page.locator("#job-timeline li")
+    await expect(timeline).to_have_count(3)
+    await expect(timeline.nth(2)).to_contain_text("done")
+    await page.keyboard.press("Escape")
+    await expect(page.locator("#job-dialog")).not_to_be_visible()
+
+
+async def test_form_shows_heroscript_errors(page: Page) -> None:
+    await page.fill("#submit-params", "!!fake.return_success message:ok\n!!fake.nope x:1\n")
+    problems = page.locator("#submit-problems li")
+    await expect(problems.first).to_contain_text("line 2, col 1")
+    await page.click("#submit-button")
+    await expect(page.locator("#submit-result")).to_have_text("refused at line 2, col 1")
+
+
+async def test_user_input_is_shown_escaped(page: Page, ui_engine: Engine) -> None:
+    payload = '<img src=x onerror="document.body.dataset.pwned=1"><script>window.pwned=1</script>'
+    text = f"!!fake.return_success message:'{payload}'\n"
+    async with httpx.AsyncClient(base_url=ui_url(ui_engine)) as http:
+        response = await http.post("/api/jobs", json={"params": text, "topic": "xss"})
+        assert response.status_code == 201, response.text
+        job = response.json()
+        failing = {"params": "!!fake.return_error message:'<b>bold</b>'\n", "topic": "xss"}
+        bad = (await http.post("/api/jobs", json=failing)).json()
+    row = page.locator(f'#jobs-table tr[data-job="{bad["job_id"]}"]')
+    await expect(row.locator("td").nth(2)).to_have_text("error", timeout=10_000)
+    await page.locator(f'#jobs-table tr[data-job="{job["job_id"]}"] button').click()
+    await expect(page.locator("#job-params")).to_have_text(text)
+    assert await page.locator("#job-params img, #job-params script").count() == 0
+    assert await page.evaluate(
+        "document.body.dataset.pwned === undefined && window.pwned === undefined"
+    )
+    await page.keyboard.press("Escape")
+    await page.locator(f'#jobs-table tr[data-job="{bad["job_id"]}"] button').click()
+    await expect(page.locator("#job-fields")).to_contain_text("<b>bold</b>")
+    assert await page.locator("#job-dialog b").count() == 0
+
+
+async def test_login_form_gives_the_page_its_token(browser: Browser, engine_config: Config) -> None:
+    config = replace(
+        engine_config, enable_webdav=False, ui=replace(engine_config.ui, token="tok-1")
+    )
+    async with Engine(config) as engine:
+        context = await browser.new_context()
+        tab = await context.new_page()
+        await tab.goto(ui_url(engine) + "/")
+        await expect(tab.locator("#login-dialog")).to_be_visible()
+        await tab.fill("#login-token", "wrong")
+        await tab.press("#login-token", "Enter")
+        await expect(tab.locator("#login-error")).to_contain_text("not accepted")
+        await tab.fill("#login-token", "tok-1")
+        await tab.press("#login-token", "Enter")
+        await expect(tab.locator("#connection")).to_have_text("live")
+        await expect(tab.locator('#services tr[data-service="ui"]')).to_contain_text("running")
+        assert "tok-1" not in tab.url
+        await context.close()
+
+
+async def test_readable_in_light_and_dark(page: Page) -> None:
+    def luminance(rgb: str) -> float:
+        r, g, b = (int(x) for x in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3])
+        return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+    colours = (
+        "[getComputedStyle(document.body).backgroundColor, getComputedStyle(document.body).color]"
+    )
+    schemes: tuple[tuple[Literal["light", "dark"], bool], ...] = (("light", False), ("dark", True))
+    for scheme, dark_background in schemes:
+        await page.emulate_media(color_scheme=scheme)
+        background, text = await page.evaluate(colours)
+        assert (luminance(background) < 0.5) is dark_background, scheme
+        # Text and background far apart in brightness, whichever the scheme.
+        assert abs(luminance(background) - luminance(text)) > 0.6, scheme
