@@ -204,7 +204,21 @@ class JobManager:
             text=text,
         )
         ids = await asyncio.to_thread(self.index.query, flt, limit=limit, before_id=before_id)
-        return list(await asyncio.gather(*(self.get_job(job_id) for job_id in ids)))
+        live = await self.queue.get_live_many(ids)
+        stored = await asyncio.to_thread(self._read_many, [i for i in ids if i not in live])
+        return [live[i] if i in live else stored[i] for i in ids if i in live or i in stored]
+
+    def _read_many(self, job_ids: Sequence[int]) -> dict[int, Job]:
+        """Last versions from OurDB in one thread hop (blocking: call off the loop)."""
+        found = {}
+        for job_id in job_ids:
+            try:
+                raw = self.db.db.get(job_id)
+            except (RecordNotFoundError, InvalidIdError):
+                continue
+            if raw:
+                found[job_id] = self._load(job_id, raw)
+        return found
 
     async def queue_stats(self) -> list[QueueStats]:
         """Every queue with its waiting jobs and its counts per status."""

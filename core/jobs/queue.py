@@ -159,6 +159,22 @@ class JobQueue:
         raw = await self.redis.hgetall(f"{keys.JOB_PREFIX}:{_text(queue)}:{job_id}")
         return Job.from_hash(raw) if raw else None
 
+    async def get_live_many(self, job_ids: Sequence[int]) -> dict[int, Job]:
+        """The live ones among these jobs, in two round trips whatever their number."""
+        if not job_ids:
+            return {}
+        places = await self.redis.hmget(keys.JOB_LOCATION, [str(i) for i in job_ids])
+        live = [(i, _text(q)) for i, q in zip(job_ids, places, strict=True) if q is not None]
+        if not live:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, queue in live:
+            pipe.hgetall(f"{keys.JOB_PREFIX}:{queue}:{job_id}")
+        hashes = await pipe.execute()
+        return {
+            job_id: Job.from_hash(raw) for (job_id, _), raw in zip(live, hashes, strict=True) if raw
+        }
+
     async def depths(self) -> dict[str, int]:
         """Waiting jobs per "<circle>:<topic>" queue."""
         names = sorted(_text(q) for q in await self.redis.smembers(keys.QUEUES))
