@@ -15,6 +15,17 @@ from core.jobs.model import Job, JobStatus
 
 
 @dataclass(frozen=True)
+class Completion:
+    """The outcome of one leased job, as a worker reports it."""
+
+    lease: Lease
+    status: JobStatus
+    result: str = ""
+    error: str = ""
+    log_lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Lease:
     """A job handed to one watchdog; the fence proves it is still that watchdog's."""
 
@@ -61,6 +72,11 @@ class JobQueue:
 
     async def fetch(self, worker: str) -> Lease | None:
         """Move the next job of any queue into this worker's processing list."""
+        leases = await self.fetch_many(worker, 1)
+        return leases[0] if leases else None
+
+    async def fetch_many(self, worker: str, count: int) -> list[Lease]:
+        """Move up to `count` jobs, across the queues in turn, into the processing list."""
         reply = await self._fetch(
             keys=[
                 keys.QUEUES,
@@ -71,13 +87,17 @@ class JobQueue:
                 keys.PAUSED,
                 keys.processing_key(worker),
             ],
-            args=[worker, repr(time.time())],
+            args=[worker, repr(time.time()), count],
         )
-        if not reply:
-            return None
-        fence = _text(reply[2])
-        job = Job.from_hash(_pairs(reply[3:]))
-        return Lease(job, fence, worker)
+        leases = []
+        at = 0
+        while at < len(reply):
+            fence = _text(reply[at + 2])
+            width = int(reply[at + 3])
+            job = Job.from_hash(_pairs(reply[at + 4 : at + 4 + width]))
+            leases.append(Lease(job, fence, worker))
+            at += 4 + width
+        return leases
 
     async def wait_for_work(self, seconds: float) -> bool:
         """Block on the server until a job is enqueued (True) or `seconds` pass (False)."""
@@ -93,24 +113,33 @@ class JobQueue:
         log_lines: Sequence[str] = (),
     ) -> bool:
         """Record the outcome; False when the job was meanwhile handed to someone else."""
-        job = lease.job
-        done = await self._complete(
-            keys=[
-                keys.job_key(job.circle_id, job.topic, job.job_id),
-                keys.processing_key(lease.worker),
-                keys.STREAM,
-            ],
-            args=[
-                job.job_id,
-                lease.fence,
-                status.value,
-                result,
-                error,
-                repr(time.time()),
-                json.dumps(list(log_lines)),
-            ],
-        )
-        return bool(done)
+        outcome = Completion(lease, status, result, error, tuple(log_lines))
+        return (await self.complete_many([outcome]))[0]
+
+    async def complete_many(self, outcomes: Sequence[Completion]) -> list[bool]:
+        """Record many outcomes in one round trip; each is fenced on its own."""
+        pipe = self.redis.pipeline(transaction=False)
+        now = repr(time.time())
+        for done in outcomes:
+            job = done.lease.job
+            await self._complete(
+                keys=[
+                    keys.job_key(job.circle_id, job.topic, job.job_id),
+                    keys.processing_key(done.lease.worker),
+                    keys.STREAM,
+                ],
+                args=[
+                    job.job_id,
+                    done.lease.fence,
+                    done.status.value,
+                    done.result,
+                    done.error,
+                    now,
+                    json.dumps(list(done.log_lines)),
+                ],
+                client=pipe,
+            )
+        return [bool(recorded) for recorded in await pipe.execute()]
 
     async def register(self, worker: str, lease_seconds: float) -> None:
         """Announce a watchdog and start its lease."""

@@ -6,39 +6,60 @@ from __future__ import annotations
 # standalone Redis/Valkey allows; cluster mode is not supported.
 
 # KEYS: queues, doorbell, rr, fence, stream, paused, processing
-# ARGV: worker, now
-# Returns nil, or {id, queue, fence, hash fields...}. When every queue is empty it also
-# clears the doorbell, inside the same atomic step, so no wake-up can be lost between
-# "found nothing" and "went to sleep".
+# ARGV: worker, now, count
+# Hands out up to `count` jobs, taking one from each queue in turn (starting at a
+# rotating queue) so no queue starves another. Returns a flat array: for each job its
+# id, queue, fence, the number of hash fields that follow, then those fields. When it
+# finds fewer than asked, every queue is empty at this instant, so it also clears the
+# doorbell inside the same atomic step: no wake-up can be lost between "found nothing"
+# and "went to sleep".
 FETCH = """
+local want = tonumber(ARGV[3])
+local out = {}
+local got = 0
 local queues = redis.call('SMEMBERS', KEYS[1])
 local n = #queues
+local open = {}
 if n > 0 then
   local start = redis.call('INCR', KEYS[3]) % n
   for i = 0, n - 1 do
     local q = queues[((start + i) % n) + 1]
-    if redis.call('SISMEMBER', KEYS[6], q) == 0 then
-      while true do
-        local id = redis.call('LMOVE', 'heroqueue:' .. q, KEYS[7], 'LEFT', 'LEFT')
-        if not id then break end
-        local key = 'herojobs:' .. q .. ':' .. id
-        if redis.call('EXISTS', key) == 1 then
-          local fence = redis.call('INCR', KEYS[4])
-          redis.call('HINCRBY', key, 'attempts', 1)
-          redis.call('HSET', key, 'status', 'active', 'time_start', ARGV[2],
-                     'worker', ARGV[1], 'fence', fence)
-          local fields = redis.call('HGETALL', key)
-          redis.call('XADD', KEYS[5], '*', unpack(fields))
-          return {id, q, tostring(fence), unpack(fields)}
-        end
-        -- An id without its job (deleted meanwhile): drop it and look further.
-        redis.call('LREM', KEYS[7], 1, id)
-      end
-    end
+    if redis.call('SISMEMBER', KEYS[6], q) == 0 then open[#open + 1] = q end
   end
 end
-redis.call('DEL', KEYS[2])
-return nil
+while got < want and #open > 0 do
+  local still = {}
+  for _, q in ipairs(open) do
+    if got >= want then still[#still + 1] = q; break end
+    local id = redis.call('LMOVE', 'heroqueue:' .. q, KEYS[7], 'LEFT', 'LEFT')
+    while id do
+      local key = 'herojobs:' .. q .. ':' .. id
+      if redis.call('EXISTS', key) == 1 then break end
+      -- An id without its job (deleted meanwhile): drop it and take the next.
+      redis.call('LREM', KEYS[7], 1, id)
+      id = redis.call('LMOVE', 'heroqueue:' .. q, KEYS[7], 'LEFT', 'LEFT')
+    end
+    if id then
+      local key = 'herojobs:' .. q .. ':' .. id
+      local fence = redis.call('INCR', KEYS[4])
+      redis.call('HINCRBY', key, 'attempts', 1)
+      redis.call('HSET', key, 'status', 'active', 'time_start', ARGV[2],
+                 'worker', ARGV[1], 'fence', fence)
+      local fields = redis.call('HGETALL', key)
+      redis.call('XADD', KEYS[5], '*', unpack(fields))
+      out[#out + 1] = id
+      out[#out + 1] = q
+      out[#out + 1] = tostring(fence)
+      out[#out + 1] = tostring(#fields)
+      for _, v in ipairs(fields) do out[#out + 1] = v end
+      got = got + 1
+      still[#still + 1] = q
+    end
+  end
+  open = still
+end
+if got < want then redis.call('DEL', KEYS[2]) end
+return out
 """
 
 # KEYS: job key, processing, stream

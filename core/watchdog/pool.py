@@ -20,7 +20,7 @@ from core.events import EventBus, JobLogLine
 from core.heroscript import ActionContext
 from core.jobs import keys
 from core.jobs.model import JobStatus
-from core.jobs.queue import JobQueue, Lease
+from core.jobs.queue import Completion, JobQueue, Lease
 from core.redis_server.blocking import cancel_blocked
 from core.watchdog.processors import Outcome, Processors
 
@@ -72,28 +72,29 @@ class WatchDog:
         self.running: dict[int, asyncio.Task[Outcome]] = {}
         self.completed = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._jobs: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
+        self._reporter = Reporter(self.queue)
         self._stopping = False
 
     async def start(self) -> None:
-        """Register with the server and start the slots, the heartbeat and the reaper."""
+        """Register with the server and start fetching, the heartbeat and the reaper."""
         await self.queue.register(self.worker_id, self.settings.lease_seconds)
         self._tasks = [
             asyncio.create_task(self._heartbeat(), name="watchdog-heartbeat"),
             asyncio.create_task(self._reaper(), name="watchdog-reaper"),
-        ]
-        self._tasks += [
-            asyncio.create_task(self._slot(n), name=f"watchdog-slot-{n}")
-            for n in range(self.settings.worker_count)
+            asyncio.create_task(self._dispatch(), name="watchdog-dispatch"),
         ]
         log.info("watchdog %s running %d slots", self.worker_id, self.settings.worker_count)
 
     async def stop(self) -> None:
-        """Stop the slots; jobs still running go back to their queues at once."""
+        """Stop fetching and running; jobs still running go back to their queues at once."""
         # redis-py can turn a cancellation mid-read into a timeout error; the flag keeps
-        # a slot from mistaking that for a network fault and carrying on.
+        # the dispatcher from mistaking that for a network fault and carrying on.
         self._stopping = True
-        await cancel_blocked(self._tasks, self.redis)
+        await cancel_blocked([*self._tasks, *self._jobs], self.redis)
         self._tasks = []
+        self._jobs.clear()
         with contextlib.suppress(RedisError):
             await self.queue.unregister(self.worker_id)
 
@@ -118,20 +119,35 @@ class WatchDog:
             if handled:
                 log.warning("reclaimed %d jobs from lost workers", handled)
 
-    async def _slot(self, number: int) -> None:
+    async def _dispatch(self) -> None:
+        """Fetch as many jobs as there are free slots, in one round trip, and start them."""
         while not self._stopping:
             try:
-                lease = await self.queue.fetch(self.worker_id)
-                if lease is None:
+                free = self.settings.worker_count - len(self._jobs)
+                if free <= 0:
+                    self._slot_freed.clear()
+                    await self._slot_freed.wait()
+                    continue
+                leases = await self.queue.fetch_many(self.worker_id, free)
+                if not leases:
                     await self.queue.wait_for_work(IDLE_BLOCK_SECONDS)
                     continue
-                await self._run(lease)
+                for lease in leases:
+                    task = asyncio.create_task(self._run(lease), name=f"job-{lease.job.job_id}")
+                    self._jobs.add(task)
+                    task.add_done_callback(self._job_finished)
             except (RedisError, OSError) as exc:
                 if self._stopping:
                     return
                 level = logging.WARNING if isinstance(exc, RedisConnectionError) else logging.ERROR
-                log.log(level, "slot %d: %s; retrying", number, exc)
+                log.log(level, "fetching jobs: %s; retrying", exc)
                 await asyncio.sleep(0.2)
+
+    def _job_finished(self, task: asyncio.Task[None]) -> None:
+        self._jobs.discard(task)
+        self._slot_freed.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("reporting a job failed: %s", task.exception())
 
     async def _run(self, lease: Lease) -> None:
         job = lease.job
@@ -148,9 +164,19 @@ class WatchDog:
             outcome = Outcome(JobStatus.ERROR, error="cancelled")
         finally:
             self.running.pop(job.job_id, None)
-        recorded = await self.queue.complete(
-            lease, outcome.status, result=outcome.result, error=outcome.error, log_lines=lines
-        )
+        done = Completion(lease, outcome.status, outcome.result, outcome.error, tuple(lines))
+        while True:
+            try:
+                recorded = await self._reporter.report(done)
+                break
+            except (RedisError, OSError) as exc:
+                # An unreported job would sit in our processing list while our heartbeat
+                # says we are alive: keep trying. A server that lost its data fences
+                # the report off, and the rebuilt queue runs the job again.
+                if self._stopping:
+                    return
+                log.warning("reporting job %d: %s; retrying", job.job_id, exc)
+                await asyncio.sleep(0.2)
         if recorded:
             self.completed += 1
         else:
@@ -178,6 +204,43 @@ class WatchDog:
 
     def _logger(self, job_id: int, keep: bool, lines: deque[str]) -> _JobLog:
         return _JobLog(self, job_id, keep, lines)
+
+
+class Reporter:
+    """Sends the outcomes that finish close together in one round trip (group commit).
+
+    The first outcome starts a flush; outcomes that arrive while it is on the wire wait
+    for the next one, so the batch grows with the load and a lone job waits for nothing.
+    """
+
+    def __init__(self, queue: JobQueue) -> None:
+        self.queue = queue
+        self._waiting: list[tuple[Completion, asyncio.Future[bool]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def report(self, done: Completion) -> bool:
+        """Record one outcome; False when it was fenced off."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((done, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                recorded = await self.queue.complete_many([done for done, _ in batch])
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, future), ok in zip(batch, recorded, strict=True):
+                if not future.done():
+                    future.set_result(ok)
 
 
 class _JobLog:
