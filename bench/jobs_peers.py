@@ -83,6 +83,7 @@ def run_peer(
     peer: PeerSpec, mode: str, url: str, log: Path, *, n: int = 0, samples: int = 0
 ) -> dict[str, Any]:
     """Run one drain or latency measurement of a peer; its JSON result."""
+    log.parent.mkdir(parents=True, exist_ok=True)
     argv = [str(venv_python(peer.venv)), str(peer.script), mode, "--log", str(log)]
     argv += ["--n", str(n)] if mode == "drain" else ["--samples", str(samples)]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
