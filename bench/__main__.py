@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Each name is a module bench.<name> with a main(argv) function; add new ones here.
-BENCHMARKS = ["ourdb", "heroscript", "webdav", "http"]
+BENCHMARKS = ["ourdb", "heroscript", "webdav", "http", "jobs"]
 
 
 def main(argv: list[str]) -> int:

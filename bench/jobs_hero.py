@@ -1,0 +1,284 @@
+"""HeroAgent's side of the job benchmark: drain, idle latency and RSS with a big history.
+
+The engine runs in this process with `jobs.worker_count=0` against the shared server;
+jobs are run by `heroagent worker` subprocesses (or, for one line, by a WatchDog in
+this process, as an engine with workers of its own does). A job counts as done when
+the engine's persister has written its end to OurDB: the persister publishes
+JobStateChanged on the bus after the write, and this module counts those events.
+Run as `python -m bench.jobs_hero rss DATA_DIR URL` it is the fresh engine process
+whose RSS the benchmark reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from core.config import Config, JobsConfig, RedisConfig
+from core.engine import Engine
+from core.events import JobStateChanged, Subscription
+from core.jobs import JobStatus, NewJob
+from core.jobs import keys as job_keys
+from core.jobs.service import build_processors, build_registry, watchdog_settings
+from core.watchdog import WatchDog
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = "!!fake.return_success message:ok\n"
+TOPIC = "bench"
+CREATE_BATCH = 1_000
+DRAIN_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Drain:
+    """One drain run: N queued first, then timed from starting the workers."""
+
+    n: int
+    enqueue_s: float
+    startup_s: float
+    total_s: float
+
+    @property
+    def rate(self) -> float:
+        """Jobs per second from starting the workers to the last job done."""
+        return self.n / self.total_s
+
+    @property
+    def steady(self) -> float:
+        """Jobs per second from the first job done to the last."""
+        span = self.total_s - self.startup_s
+        return (self.n - 1) / span if span > 0 else float("inf")
+
+
+def engine_config(data_dir: Path, url: str, worker_count: int = 0) -> Config:
+    """An engine on the shared server with only the job system running."""
+    return Config(
+        data_dir=str(data_dir),
+        log_level="warning",
+        enable_webdav=False,
+        enable_ui=False,
+        redis=RedisConfig(url=url),
+        jobs=JobsConfig(worker_count=worker_count),
+    )
+
+
+def start_workers(count: int, url: str, work: Path, slots: int) -> list[subprocess.Popen[bytes]]:
+    """Start `count` `heroagent worker` processes with `slots` job slots each."""
+    env = os.environ | {"HEROAGENT_JOBS_WORKER_COUNT": str(slots), "HEROAGENT_LOG_LEVEL": "warning"}
+    procs = []
+    for i in range(count):
+        data = work / f"worker{i}"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "heroagent_tui", "--config", "/dev/null"]
+        argv += ["--data-dir", str(data), "--redis-url", url, "worker"]
+        with (data / "worker.log").open("ab") as log:
+            procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log))
+    return procs
+
+
+def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each worker by pid, then SIGKILL what is left after 10 s."""
+    for proc in procs:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+async def count_ended(sub: Subscription, n: int, seconds: float) -> tuple[float, float]:
+    """Wait for `n` jobs to end in OurDB; perf_counter times of the first and the last."""
+    ended: set[int] = set()
+    errors = 0
+    first = 0.0
+    async with asyncio.timeout(seconds):
+        while len(ended) < n:
+            for event in await sub.get_batch():
+                if isinstance(event, JobStateChanged) and event.status in ("done", "error"):
+                    if not ended:
+                        first = time.perf_counter()
+                    ended.add(event.job_id)
+                    errors += event.status == "error"
+    if errors:
+        raise RuntimeError(f"{errors} of {n} benchmark jobs ended in error")
+    return first, time.perf_counter()
+
+
+async def queue_jobs(engine: Engine, n: int) -> list[int]:
+    """Create `n` no-op jobs in batches of CREATE_BATCH; their ids."""
+    ids: list[int] = []
+    spec = NewJob(TOPIC, SCRIPT)
+    for start in range(0, n, CREATE_BATCH):
+        jobs = await engine.jobs.create_jobs([spec] * min(CREATE_BATCH, n - start))
+        ids += [job.job_id for job in jobs]
+        await publishes_settled(engine)
+    return ids
+
+
+async def publishes_settled(engine: Engine) -> None:
+    """Wait until the event PUBLISHes of the last batch have left the client's pool.
+
+    JobManager publishes each job's event as its own task, so a batch of 1,000 asks
+    for 1,000 connections at once; redis-py 8 caps a pool at 100 and fails the rest,
+    and a `create_jobs` issued meanwhile failed with MaxConnectionsError in a full run.
+    """
+    pool = engine.jobs.queue.redis.connection_pool
+    in_use = getattr(pool, "_in_use_connections", ())
+    async with asyncio.timeout(30):
+        while len(in_use) > 1:  # noqa: ASYNC110 - nothing to wait on but the pool
+            await asyncio.sleep(0.001)
+
+
+async def drain(url: str, work: Path, n: int, workers: int, slots: int) -> Drain:
+    """Queue `n` jobs, then time `workers` worker processes (0: in-process) to drain them."""
+    async with Engine(engine_config(work / "engine", url)) as engine:
+        with engine.bus.subscribe(maxsize=4 * n + 1_000) as sub:
+            start = time.perf_counter()
+            await queue_jobs(engine, n)
+            enqueue_s = time.perf_counter() - start
+            sub.drain()
+            dog: WatchDog | None = None
+            procs: list[subprocess.Popen[bytes]] = []
+            start = time.perf_counter()
+            if workers:
+                procs = start_workers(workers, url, work, slots)
+            else:
+                dog = local_watchdog(engine, slots)
+                await dog.start()
+            try:
+                first, last = await count_ended(sub, n, DRAIN_TIMEOUT)
+            finally:
+                if dog is not None:
+                    await dog.stop()
+                stop_workers(procs)
+    return Drain(n, enqueue_s, first - start, last - start)
+
+
+def local_watchdog(engine: Engine, slots: int) -> WatchDog:
+    """The watchdog an engine with `jobs.worker_count=slots` runs in its own process."""
+    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=slots))
+    return WatchDog(
+        engine.redis.loop_client(),
+        build_processors(config, build_registry(config)),
+        watchdog_settings(config),
+        bus=engine.bus,
+    )
+
+
+async def latency(url: str, work: Path, samples: int, slots: int, seed: int = 7) -> list[float]:
+    """Seconds from submit to done in OurDB, one job at a time, one idle worker process."""
+    rng = random.Random(seed)
+    async with Engine(engine_config(work / "engine", url)) as engine:
+        procs = start_workers(1, url, work, slots)
+        try:
+            redis = engine.jobs.queue.redis
+            async with asyncio.timeout(60):
+                # Another process registers: nothing here to wait on but the server.
+                while not await redis.scard(job_keys.WORKERS):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            times = []
+            with engine.bus.subscribe() as sub:
+                for i in range(samples + 3):  # the first three warm the worker up
+                    await asyncio.sleep(rng.uniform(0.05, 0.55))
+                    start = time.perf_counter()
+                    job = await engine.jobs.create_job(TOPIC, SCRIPT)
+                    await wait_ended(sub, job.job_id)
+                    if i >= 3:
+                        times.append(time.perf_counter() - start)
+            return times
+        finally:
+            stop_workers(procs)
+
+
+async def wait_ended(sub: Subscription, job_id: int) -> None:
+    """Wait until the job's end is in OurDB."""
+    async with asyncio.timeout(30):
+        while True:
+            for event in await sub.get_batch():
+                if (
+                    isinstance(event, JobStateChanged)
+                    and event.job_id == job_id
+                    and event.status in ("done", "error")
+                ):
+                    return
+
+
+async def fill_history(url: str, data_dir: Path, total: int, batch: int = 10_000) -> float:
+    """Put `total` ended jobs (new + done versions) into a history; seconds it took."""
+    start = time.perf_counter()
+    async with Engine(engine_config(data_dir, url)) as engine:
+        manager = engine.jobs
+        redis = manager.queue.redis
+        spec = NewJob(TOPIC, SCRIPT)
+        for first in range(0, total, batch):
+            jobs = await manager.create_jobs([spec] * min(batch, total - first))
+            now = time.time()
+            ended = [
+                replace(
+                    job,
+                    status=JobStatus.DONE,
+                    result='[{"action":"fake.return_success","result":"ok"}]',
+                    worker="bench",
+                    attempts=1,
+                    time_start=now,
+                    time_end=now,
+                )
+                for job in jobs
+            ]
+            await manager.persist(ended)
+            await publishes_settled(engine)
+            # No worker runs them: drop the queued ids the done versions left behind.
+            await redis.delete(job_keys.queue_key("default", TOPIC), job_keys.DOORBELL)
+    return time.perf_counter() - start
+
+
+def measure_rss(url: str, data_dir: Path) -> dict[str, float]:
+    """RSS of a fresh engine process opening `data_dir` (MB), and its start-up time (s)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.jobs_hero", "rss", str(data_dir), url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"RSS probe failed: {out.stderr[-2000:]}")
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+async def _rss_probe(data_dir: Path, url: str) -> dict[str, float]:
+    start = time.perf_counter()
+    async with Engine(engine_config(data_dir, url)) as engine:
+        started = time.perf_counter() - start
+        # Touch the history as a front end would: the newest page and the oldest job.
+        newest = await engine.jobs.list_jobs(limit=50)
+        await engine.jobs.stored_job(1)
+        await asyncio.sleep(1.0)
+        status = await asyncio.to_thread(Path("/proc/self/status").read_text)
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        kb = {name: int(fields[name].split()[0]) for name in ("VmRSS", "VmHWM")}
+        return {
+            "rss_mb": kb["VmRSS"] / 1024,
+            "hwm_mb": kb["VmHWM"] / 1024,
+            "start_s": started,
+            "newest": float(newest[0].job_id if newest else 0),
+        }
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "rss":
+        print(json.dumps(asyncio.run(_rss_probe(Path(sys.argv[2]), sys.argv[3]))))
+    else:
+        sys.exit("usage: python -m bench.jobs_hero rss DATA_DIR REDIS_URL")

@@ -1,0 +1,186 @@
+"""Driver shared by the peer scripts: drain and idle latency, one JSON line on stdout.
+
+Each peer script runs under the bench's venv for that library (never HeroAgent's), so
+this module imports nothing but the standard library. A script defines a `Peer` and
+calls `main(Peer)`; the worker it names is started as a subprocess with this folder on
+PYTHONPATH, so the worker imports the same module the jobs were queued from.
+
+    BENCH_REDIS_URL=redis://... python rq_peer.py drain --n 20000
+    BENCH_REDIS_URL=redis://... python rq_peer.py latency --samples 200
+
+The URL comes from the environment because the worker process needs it at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+HERE = Path(__file__).resolve().parent
+POLL_SECONDS = 0.002  # how often the driver looks for results while draining
+VERIFY_CHUNK = 1_000
+DRAIN_TIMEOUT = 900.0
+
+
+class Peer(Protocol):
+    """What each library's script provides."""
+
+    def __init__(self, url: str) -> None: ...
+
+    def enqueue_many(self, n: int) -> list[Any]:
+        """Queue `n` no-op jobs; a handle per job."""
+
+    def done_many(self, handles: list[Any]) -> list[bool]:
+        """Whether each job's result is stored (one pipelined round trip)."""
+
+    def enqueue_one(self) -> Any:
+        """Queue one no-op job; its handle."""
+
+    def wait_one(self, handle: Any) -> None:
+        """Block until the job's result is in hand (the library's own way to wait)."""
+
+    def worker_argv(self) -> list[str]:
+        """The command that starts one worker process."""
+
+
+def venv_bin(name: str) -> str:
+    """A console script of the venv that runs this script."""
+    return str(Path(sys.executable).parent / name)
+
+
+def _die_with_parent() -> None:
+    """In the worker, before exec: get SIGKILL when the driver dies (Linux prctl)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def start_worker(peer: Peer, log: Path) -> subprocess.Popen[bytes]:
+    """Start the library's worker process, its output to `log`."""
+    env = os.environ | {"PYTHONPATH": str(HERE), "PYTHONUNBUFFERED": "1"}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            peer.worker_argv(),
+            cwd=HERE,
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the worker's process group (prefork libraries have children), then SIGKILL."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    # Children that outlived their parent (killpg by the group id, which is the pid).
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def track(peer: Peer, handles: list[Any], proc: subprocess.Popen[bytes]) -> tuple[float, float]:
+    """perf_counter times of the first and the last stored result.
+
+    Jobs finish roughly in queue order, so the driver probes one handle at a time,
+    galloping ahead while results are there, instead of asking about every job on each
+    poll (which would load the shared server). Once the last handle is done, one pass
+    checks them all, and stragglers are waited for.
+    """
+    n = len(handles)
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    first = 0.0
+    last = 0.0
+    i, step = 0, 1
+    while i < n:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode} after {i} of {n}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only about {i} of {n} results after {DRAIN_TIMEOUT} s")
+        j = min(i + step, n) - 1
+        if peer.done_many([handles[j]])[0]:
+            now = time.perf_counter()
+            first = first or now
+            last = now
+            i, step = j + 1, step * 2
+        else:
+            step = max(1, step // 2)
+            time.sleep(POLL_SECONDS)
+    missing = []
+    for start in range(0, n, VERIFY_CHUNK):
+        chunk = handles[start : start + VERIFY_CHUNK]
+        missing += [h for h, done in zip(chunk, peer.done_many(chunk), strict=True) if not done]
+    while missing:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"{len(missing)} of {n} results never appeared")
+        time.sleep(POLL_SECONDS)
+        done = peer.done_many(missing)
+        if any(done):
+            last = time.perf_counter()
+        missing = [h for h, d in zip(missing, done, strict=True) if not d]
+    return first, last
+
+
+def drain(peer: Peer, n: int, log: Path) -> dict[str, float]:
+    """Queue `n` jobs, then time one worker process from its start to the last result."""
+    start = time.perf_counter()
+    handles = peer.enqueue_many(n)
+    enqueue_s = time.perf_counter() - start
+    start = time.perf_counter()
+    proc = start_worker(peer, log)
+    try:
+        first, last = track(peer, handles, proc)
+    finally:
+        stop_worker(proc)
+    return {"n": n, "enqueue_s": enqueue_s, "startup_s": first - start, "total_s": last - start}
+
+
+def latency(peer: Peer, samples: int, log: Path, seed: int) -> dict[str, Any]:
+    """Enqueue → result in hand, one job at a time, with random idle gaps."""
+    rng = random.Random(seed)
+    proc = start_worker(peer, log)
+    try:
+        times = []
+        for i in range(samples + 3):  # the first three wait out start-up and warm up
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {proc.returncode}")
+            time.sleep(rng.uniform(0.05, 0.55))
+            start = time.perf_counter()
+            peer.wait_one(peer.enqueue_one())
+            if i >= 3:
+                times.append(time.perf_counter() - start)
+    finally:
+        stop_worker(proc)
+    return {"samples": times}
+
+
+def main(factory: type[Peer]) -> None:
+    """Parse the command line, run one measurement, print its JSON."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["drain", "latency"])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--log", type=Path, default=Path(os.devnull))
+    args = parser.parse_args()
+    peer = factory(os.environ["BENCH_REDIS_URL"])
+    if args.mode == "drain":
+        result: dict[str, Any] = drain(peer, args.n, args.log)
+    else:
+        result = latency(peer, args.samples, args.log, args.seed)
+    print(json.dumps(result), flush=True)
