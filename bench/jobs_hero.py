@@ -122,22 +122,7 @@ async def queue_jobs(engine: Engine, n: int) -> list[int]:
     for start in range(0, n, CREATE_BATCH):
         jobs = await engine.jobs.create_jobs([spec] * min(CREATE_BATCH, n - start))
         ids += [job.job_id for job in jobs]
-        await publishes_settled(engine)
     return ids
-
-
-async def publishes_settled(engine: Engine) -> None:
-    """Wait until the event PUBLISHes of the last batch have left the client's pool.
-
-    JobManager publishes each job's event as its own task, so a batch of 1,000 asks
-    for 1,000 connections at once; redis-py 8 caps a pool at 100 and fails the rest,
-    and a `create_jobs` issued meanwhile failed with MaxConnectionsError in a full run.
-    """
-    pool = engine.jobs.queue.redis.connection_pool
-    in_use = getattr(pool, "_in_use_connections", ())
-    async with asyncio.timeout(30):
-        while len(in_use) > 1:  # noqa: ASYNC110 - nothing to wait on but the pool
-            await asyncio.sleep(0.001)
 
 
 async def drain(url: str, work: Path, n: int, workers: int, slots: int) -> Drain:
@@ -237,7 +222,6 @@ async def fill_history(url: str, data_dir: Path, total: int, batch: int = 10_000
                 for job in jobs
             ]
             await manager.persist(ended)
-            await publishes_settled(engine)
             # No worker runs them: drop the queued ids the done versions left behind.
             await redis.delete(job_keys.queue_key("default", TOPIC), job_keys.DOORBELL)
     return time.perf_counter() - start

@@ -144,7 +144,9 @@ class JobManager:
         jobs = [replace(job, job_id=job_id) for job, job_id in zip(drafts, ids, strict=True)]
         await asyncio.to_thread(self.index.upsert, jobs)
         await self.queue.enqueue(jobs)
-        await self._announce(jobs)
+        async with self.queue.redis.pipeline(transaction=False) as pipe:
+            self._announce(jobs, pipe)
+            await pipe.execute()
         return jobs
 
     # -- reading -------------------------------------------------------------------------
@@ -205,10 +207,10 @@ class JobManager:
         )
         ids = await asyncio.to_thread(self.index.query, flt, limit=limit, before_id=before_id)
         live = await self.queue.get_live_many(ids)
-        stored = await asyncio.to_thread(self._read_many, [i for i in ids if i not in live])
+        stored = await asyncio.to_thread(self.read_many, [i for i in ids if i not in live])
         return [live[i] if i in live else stored[i] for i in ids if i in live or i in stored]
 
-    def _read_many(self, job_ids: Sequence[int]) -> dict[int, Job]:
+    def read_many(self, job_ids: Sequence[int]) -> dict[int, Job]:
         """Last versions from OurDB in one thread hop (blocking: call off the loop)."""
         found = {}
         for job_id in job_ids:
@@ -311,12 +313,12 @@ class JobManager:
         if job.status.ended:
             raise JobError(f"job {job_id} has already ended ({job.status})")
         redis = self.queue.redis
-        pipe = redis.pipeline(transaction=True)
-        # Dropping the fence means the worker that may hold it can no longer complete it.
-        pipe.hdel(keys.job_key(job.circle_id, job.topic, job_id), "fence", "worker")
-        pipe.lrem(keys.queue_key(job.circle_id, job.topic), 0, str(job_id))
-        pipe.hset(keys.job_key(job.circle_id, job.topic, job_id), "status", status.value)
-        await pipe.execute()
+        async with redis.pipeline(transaction=True) as pipe:
+            # Dropping the fence means the worker that may hold it can no longer complete it.
+            pipe.hdel(keys.job_key(job.circle_id, job.topic, job_id), "fence", "worker")
+            pipe.lrem(keys.queue_key(job.circle_id, job.topic), 0, str(job_id))
+            pipe.hset(keys.job_key(job.circle_id, job.topic, job_id), "status", status.value)
+            await pipe.execute()
         ended = replace(job, status=status, result=result, error=error, time_end=time.time())
         await self.persist([ended])
         return ended
@@ -327,20 +329,25 @@ class JobManager:
         """Write job versions to OurDB (one sync), index them, drop ended ones from Redis."""
         if skip_duplicates:
             versions = [job for job in versions if not await self._already_stored(job)]
+        if not versions:
+            return
         records = [(await self._record(job), job.job_id) for job in versions]
-        if records:
-            await self.db.set_many(records)
-            await asyncio.to_thread(self.index.upsert, versions)
+        await self.db.set_many(records)
+        await asyncio.to_thread(self.index.upsert, versions)
         # One round trip drops ended jobs from Redis and tells other processes.
-        pipe = self.queue.redis.pipeline(transaction=False)
-        for job in versions:
-            if job.status.ended:
-                await self._remove_ended(
-                    keys=[keys.job_key(job.circle_id, job.topic, job.job_id), keys.JOB_LOCATION],
-                    args=[job.job_id, job.status.value],
-                    client=pipe,
-                )
-        await self._announce(versions, pipe)
+        async with self.queue.redis.pipeline(transaction=False) as pipe:
+            for job in versions:
+                if job.status.ended:
+                    await self._remove_ended(
+                        keys=[
+                            keys.job_key(job.circle_id, job.topic, job.job_id),
+                            keys.JOB_LOCATION,
+                        ],
+                        args=[job.job_id, job.status.value],
+                        client=pipe,
+                    )
+            self._announce(versions, pipe)
+            await pipe.execute()
 
     async def _already_stored(self, job: Job) -> bool:
         try:
@@ -362,9 +369,8 @@ class JobManager:
             data = replace(job, result="", result_file=str(path), log_lines=trimmed).to_json()
         return data
 
-    async def _announce(self, jobs: Sequence[Job], pipe: Pipeline | None = None) -> None:
-        """Publish state changes on the bus and, in one round trip, on Redis pub/sub."""
-        pipe = pipe if pipe is not None else self.queue.redis.pipeline(transaction=False)
+    def _announce(self, jobs: Sequence[Job], pipe: Pipeline) -> None:
+        """Publish state changes on the bus, and queue them on `pipe` for Redis pub/sub."""
         for job in jobs:
             self.bus.publish(
                 JobStateChanged(
@@ -377,7 +383,6 @@ class JobManager:
             )
             payload = {"type": "job", "id": job.job_id, "queue": job.queue, "status": job.status}
             pipe.publish(keys.EVENTS_CHANNEL, json.dumps(payload))
-        await pipe.execute()
 
 
 def _write_durably(path: Path, text: str) -> None:

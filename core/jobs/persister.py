@@ -105,8 +105,8 @@ class Persister:
         versions = [Job.from_hash(fields) for _, fields in entries]
         await self.manager.persist(versions, skip_duplicates=skip_duplicates)
         ids = [entry_id for entry_id, _ in entries]
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xack(keys.STREAM, keys.STREAM_GROUP, *ids)
-        pipe.xdel(keys.STREAM, *ids)
-        await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xack(keys.STREAM, keys.STREAM_GROUP, *ids)
+            pipe.xdel(keys.STREAM, *ids)
+            await pipe.execute()
         return len(entries)

@@ -53,22 +53,25 @@ class JobQueue:
 
     async def enqueue(self, jobs: Iterable[Job], *, front: bool = False) -> None:
         """Store jobs and queue them, all in one transaction."""
-        pipe = self.redis.pipeline(transaction=True)
-        count = 0
-        for job in jobs:
-            fields = cast(dict[Any, Any], job.to_hash())
-            pipe.hset(keys.job_key(job.circle_id, job.topic, job.job_id), mapping=fields)
-            pipe.hset(keys.JOB_LOCATION, str(job.job_id), job.queue)
-            pipe.sadd(keys.QUEUES, job.queue)
-            queue = keys.queue_key(job.circle_id, job.topic)
-            if front:
-                pipe.lpush(queue, job.job_id)
-            else:
-                pipe.rpush(queue, job.job_id)
-            count += 1
-        if count:
-            pipe.rpush(keys.DOORBELL, *([1] * count))
-            await pipe.execute()
+        jobs = list(jobs)
+        if not jobs:
+            return  # an empty pipeline is never executed, and redis-py warns of it
+        async with self.redis.pipeline(transaction=True) as pipe:
+            count = 0
+            for job in jobs:
+                fields = cast(dict[Any, Any], job.to_hash())
+                pipe.hset(keys.job_key(job.circle_id, job.topic, job.job_id), mapping=fields)
+                pipe.hset(keys.JOB_LOCATION, str(job.job_id), job.queue)
+                pipe.sadd(keys.QUEUES, job.queue)
+                queue = keys.queue_key(job.circle_id, job.topic)
+                if front:
+                    pipe.lpush(queue, job.job_id)
+                else:
+                    pipe.rpush(queue, job.job_id)
+                count += 1
+            if count:
+                pipe.rpush(keys.DOORBELL, *([1] * count))
+                await pipe.execute()
 
     async def fetch(self, worker: str) -> Lease | None:
         """Move the next job of any queue into this worker's processing list."""
@@ -118,35 +121,35 @@ class JobQueue:
 
     async def complete_many(self, outcomes: Sequence[Completion]) -> list[bool]:
         """Record many outcomes in one round trip; each is fenced on its own."""
-        pipe = self.redis.pipeline(transaction=False)
-        now = repr(time.time())
-        for done in outcomes:
-            job = done.lease.job
-            await self._complete(
-                keys=[
-                    keys.job_key(job.circle_id, job.topic, job.job_id),
-                    keys.processing_key(done.lease.worker),
-                    keys.STREAM,
-                ],
-                args=[
-                    job.job_id,
-                    done.lease.fence,
-                    done.status.value,
-                    done.result,
-                    done.error,
-                    now,
-                    json.dumps(list(done.log_lines)),
-                ],
-                client=pipe,
-            )
-        return [bool(recorded) for recorded in await pipe.execute()]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            now = repr(time.time())
+            for done in outcomes:
+                job = done.lease.job
+                await self._complete(
+                    keys=[
+                        keys.job_key(job.circle_id, job.topic, job.job_id),
+                        keys.processing_key(done.lease.worker),
+                        keys.STREAM,
+                    ],
+                    args=[
+                        job.job_id,
+                        done.lease.fence,
+                        done.status.value,
+                        done.result,
+                        done.error,
+                        now,
+                        json.dumps(list(done.log_lines)),
+                    ],
+                    client=pipe,
+                )
+            return [bool(recorded) for recorded in await pipe.execute()]
 
     async def register(self, worker: str, lease_seconds: float) -> None:
         """Announce a watchdog and start its lease."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.sadd(keys.WORKERS, worker)
-        pipe.set(keys.heartbeat_key(worker), 1, px=int(lease_seconds * 1000))
-        await pipe.execute()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(keys.WORKERS, worker)
+            pipe.set(keys.heartbeat_key(worker), 1, px=int(lease_seconds * 1000))
+            await pipe.execute()
 
     async def heartbeat(self, worker: str, lease_seconds: float) -> None:
         """Renew a watchdog's lease."""
@@ -196,10 +199,10 @@ class JobQueue:
         live = [(i, _text(q)) for i, q in zip(job_ids, places, strict=True) if q is not None]
         if not live:
             return {}
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id, queue in live:
-            pipe.hgetall(f"{keys.JOB_PREFIX}:{queue}:{job_id}")
-        hashes = await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id, queue in live:
+                pipe.hgetall(f"{keys.JOB_PREFIX}:{queue}:{job_id}")
+            hashes = await pipe.execute()
         return {
             job_id: Job.from_hash(raw) for (job_id, _), raw in zip(live, hashes, strict=True) if raw
         }
@@ -207,7 +210,7 @@ class JobQueue:
     async def depths(self) -> dict[str, int]:
         """Waiting jobs per "<circle>:<topic>" queue."""
         names = sorted(_text(q) for q in await self.redis.smembers(keys.QUEUES))
-        pipe = self.redis.pipeline(transaction=False)
-        for name in names:
-            pipe.llen(f"{keys.QUEUE_PREFIX}:{name}")
-        return dict(zip(names, await pipe.execute(), strict=True))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.llen(f"{keys.QUEUE_PREFIX}:{name}")
+            return dict(zip(names, await pipe.execute(), strict=True))

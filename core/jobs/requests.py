@@ -71,10 +71,10 @@ class RequestServer:
             reply = {"error": str(exc), "kind": "not_found"}
         except (JobError, ValueError, TypeError, KeyError) as exc:
             reply = {"error": str(exc), "kind": "refused"}
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.rpush(reply_to, json.dumps(reply))
-        pipe.expire(reply_to, REPLY_TTL_SECONDS)
-        await pipe.execute()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(reply_to, json.dumps(reply))
+            pipe.expire(reply_to, REPLY_TTL_SECONDS)
+            await pipe.execute()
 
     async def _dispatch(self, request: dict[str, Any]) -> Any:
         op = request.get("op")

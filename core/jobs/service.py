@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -180,17 +179,21 @@ class JobsService(Service):
         pending = await asyncio.to_thread(index.ids_with_status, ("new", "active"))
         requeue: list[Job] = []
         interrupted: list[Job] = []
-        for job_id in pending:
-            job = await manager.stored_job(job_id)
-            if job.status.ended:
-                await asyncio.to_thread(index.upsert, [job])
-                continue
-            if await manager.queue.get_live(job_id) is not None:
-                continue
-            if job.status is JobStatus.ACTIVE:
-                job = replace(job, status=JobStatus.NEW, worker="", time_start=0.0)
-                interrupted.append(job)
-            requeue.append(job)
+        for start in range(0, len(pending), REINDEX_BATCH):
+            chunk = pending[start : start + REINDEX_BATCH]
+            stored = await asyncio.to_thread(manager.read_many, chunk)
+            live = await manager.queue.get_live_many(chunk)
+            ended = [job for job in stored.values() if job.status.ended]
+            if ended:
+                await asyncio.to_thread(index.upsert, ended)
+            for job_id in chunk:
+                job = stored.get(job_id)
+                if job is None or job.status.ended or job_id in live:
+                    continue
+                if job.status is JobStatus.ACTIVE:
+                    job = replace(job, status=JobStatus.NEW, worker="", time_start=0.0)
+                    interrupted.append(job)
+                requeue.append(job)
         if requeue:
             self.emit_log(logging.WARNING, f"requeueing {len(requeue)} jobs that Redis lacked")
             # A run cut short is part of the job's story: record that it went back.
@@ -199,8 +202,5 @@ class JobsService(Service):
 
     async def _load_range(self, first: int, last: int) -> list[Job]:
         assert self.manager is not None
-        jobs = []
-        for job_id in range(first, last + 1):
-            with contextlib.suppress(LookupError):
-                jobs.append(await self.manager.stored_job(job_id))
-        return jobs
+        found = await asyncio.to_thread(self.manager.read_many, range(first, last + 1))
+        return list(found.values())

@@ -277,13 +277,13 @@ class _JobLog:
     async def _flush(self) -> None:
         while self._unsent:
             lines, self._unsent = self._unsent, []
-            pipe = self.dog.redis.pipeline(transaction=False)
-            for line in lines:
-                pipe.publish(
-                    keys.EVENTS_CHANNEL,
-                    json.dumps({"type": "log", "id": self.job_id, "line": line}),
-                )
-            try:
-                await pipe.execute()
-            except (RedisError, OSError) as exc:  # pub/sub is best effort
-                log.debug("log lines of job %d not published: %s", self.job_id, exc)
+            async with self.dog.redis.pipeline(transaction=False) as pipe:
+                for line in lines:
+                    pipe.publish(
+                        keys.EVENTS_CHANNEL,
+                        json.dumps({"type": "log", "id": self.job_id, "line": line}),
+                    )
+                try:
+                    await pipe.execute()
+                except (RedisError, OSError) as exc:  # pub/sub is best effort
+                    log.debug("log lines of job %d not published: %s", self.job_id, exc)
