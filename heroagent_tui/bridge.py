@@ -40,6 +40,9 @@ class EngineBatch:
     job_logs: list[JobLogLine] = field(default_factory=list)
     logs: list[LogEmitted] = field(default_factory=list)
     dropped: int = 0
+    first_ts: float = 0.0
+    last_ts: float = 0.0
+    """Wall-clock times of the oldest and newest event, to line batches up with snapshots."""
 
 
 class _JobTracker:
@@ -78,6 +81,9 @@ class EngineBridge:
     def collect(self, events: list[Event]) -> EngineBatch:
         """Coalesce a list of events into one batch."""
         batch = EngineBatch(dropped=self.subscription.dropped)
+        if events:
+            batch.first_ts = min(e.ts for e in events)
+            batch.last_ts = max(e.ts for e in events)
         for event in events:
             if isinstance(event, JobStateChanged):
                 batch.jobs.pop(event.job_id, None)

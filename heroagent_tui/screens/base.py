@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from textual.screen import Screen
+from textual.timer import Timer
 
 from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.context import AppContext
@@ -19,6 +20,7 @@ class EngineScreen(Screen[None]):
         self.ctx = ctx
         self._last_run: dict[str, float] = {}
         self._pending: set[str] = set()
+        self._debounce: dict[str, Timer] = {}
 
     def on_mount(self) -> None:
         # Textual calls this after a subclass's own on_mount (handlers run along the MRO).
@@ -48,3 +50,10 @@ class EngineScreen(Screen[None]):
             call()
 
         self.set_timer(wait, later)
+
+    def debounced(self, key: str, seconds: float, call: Callable[[], object]) -> None:
+        """Run `call` once `seconds` have passed without another request for `key`."""
+        timer = self._debounce.pop(key, None)
+        if timer is not None:
+            timer.stop()
+        self._debounce[key] = self.set_timer(seconds, call)

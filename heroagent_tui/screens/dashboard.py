@@ -138,5 +138,7 @@ class DashboardScreen(EngineScreen):
             self._buckets[-1] += batch.ended
             self._latencies.extend(batch.latencies)
             self._show_flow()
-            # Depths come from Redis, which knows them exactly; at most one read a second.
+            # Depths come from Redis and the history index: at most one read a second while
+            # jobs flow, and one more when the burst is over (the index trails the events).
             self.throttled("queues", 1.0, self._load_queues)
+            self.debounced("queues-settle", 1.0, self._load_queues)

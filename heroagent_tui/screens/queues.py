@@ -18,6 +18,7 @@ from heroagent_tui.widgets.view_bar import ViewBar
 
 COUNTS = ("waiting", "new", "active", "done", "error")
 RATE_WINDOW = 10.0
+RECONCILE_AFTER = 1.0
 
 
 class QueuesScreen(EngineScreen):
@@ -95,9 +96,9 @@ class QueuesScreen(EngineScreen):
     def on_engine_batch(self, batch: EngineBatch) -> None:
         if not batch.jobs:
             return
-        if batch.queues_unsure:
-            # A job moved from a status we never saw: Redis and the index know better.
-            self.throttled("reload", 1.0, self._load)
+        # Deltas keep the counts live; the history index is updated a little after the
+        # events (group commit), so once a burst is over, one snapshot settles any drift.
+        self.debounced("reconcile", RECONCILE_AFTER, self._load)
         now = self.ctx.fmt.now()
         touched = set()
         for (circle, topic, status), delta in batch.queue_deltas.items():

@@ -26,6 +26,8 @@ class SubmitScreen(EngineScreen):
     """Write a job, see its problems as you type, submit it and follow it."""
 
     TITLE = "Submit"
+    # Focus is placed by hand: in the editor on arrival, nowhere when back from a job.
+    AUTO_FOCUS = ""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "submit", "Submit", id="submit.send"),
         Binding("ctrl+t", "template", "Template", id="submit.template"),
