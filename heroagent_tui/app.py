@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +20,7 @@ from core.engine import Engine
 from heroagent_tui.bridge import EngineBatch, EngineBridge
 from heroagent_tui.context import AppContext, PanelFacts
 from heroagent_tui.format import DisplayFormat
+from heroagent_tui.logbridge import BusLogHandler
 from heroagent_tui.messages import JobOpenRequested, JobsFilterRequested, SubmitRequested
 from heroagent_tui.palette import HeroAgentCommands
 from heroagent_tui.screens.confirm import ConfirmScreen
@@ -36,7 +39,8 @@ class HeroAgentApp(App[int]):
     """Shows the engine API it is given; never starts or stops the engine."""
 
     TITLE = "HeroAgent"
-    CSS_PATH = "styles/app.tcss"
+    # Absolute, so subclasses elsewhere (tests, benchmarks) find it too.
+    CSS_PATH = Path(__file__).parent / "styles" / "app.tcss"
     DEFAULT_MODE = "dashboard"
     COMMANDS = App.COMMANDS | {HeroAgentCommands}
     # mode → (title, number key)
@@ -72,6 +76,9 @@ class HeroAgentApp(App[int]):
         self.events: Signal[EngineBatch] = Signal(self, "engine-batch")
         self.ctx = AppContext(api, self.events, fmt or DisplayFormat(), webdav or PanelFacts())
         self.state_path = state_path
+        self.last_batch_at = 0.0
+        self.call_on_unmount: Callable[[], None] = lambda: None
+        """Monotonic time of the last event batch (tests wait for quiet with it)."""
         self._state = load_state(state_path) if state_path else TUIState()
         for loaded in load_themes():
             self.register_theme(loaded)
@@ -94,6 +101,9 @@ class HeroAgentApp(App[int]):
         }
         return factories[mode]
 
+    def on_unmount(self) -> None:
+        self.call_on_unmount()
+
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.run_worker(self._pump_events(), group="bridge", exit_on_error=False)
@@ -105,6 +115,7 @@ class HeroAgentApp(App[int]):
                 events = await bridge.batches()
                 if events:
                     batch = bridge.collect(events)
+                    self.last_batch_at = time.monotonic()
                     self.ctx.logs.extend(batch.logs)
                     self.events.publish(batch)
         finally:
@@ -180,15 +191,21 @@ class HeroAgentApp(App[int]):
             self.action_show_help_panel()
 
 
-def create_app(engine: Engine, *, fmt: DisplayFormat | None = None) -> HeroAgentApp:
-    """The one app factory shared by the CLI and the tests."""
+def create_app(
+    engine: Engine, *, fmt: DisplayFormat | None = None, log_level: str = ""
+) -> HeroAgentApp:
+    """The one app factory shared by the CLI and the tests.
+
+    With `log_level`, the engine's Python log records at that level and above also go
+    to the Logs view (the handler leaves when the app unmounts).
+    """
     config = engine.config
     users = sorted(config.webdav.users)
     webdav = PanelFacts(
         user=", ".join(users) if users else "anonymous (loopback only)",
         root=str(config.webdav_root),
     )
-    return HeroAgentApp(
+    app = HeroAgentApp(
         EngineAPI(engine),
         fmt=fmt,
         webdav=webdav,
@@ -196,3 +213,11 @@ def create_app(engine: Engine, *, fmt: DisplayFormat | None = None) -> HeroAgent
         keymap=dict(config.tui.keymap),
         state_path=config.data_path / STATE_FILE,
     )
+    if log_level:
+        handler = BusLogHandler(engine.bus, {f"core.{name}" for name in engine.services})
+        handler.setLevel(log_level.upper())
+        core_log = logging.getLogger("core")
+        core_log.setLevel(log_level.upper())
+        core_log.addHandler(handler)
+        app.call_on_unmount = lambda: core_log.removeHandler(handler)
+    return app

@@ -21,8 +21,16 @@ class DisplayFormat:
         return address
 
     def path(self, path: str) -> str:
-        """A file system path as it is."""
+        """A file system path, or a text that may hold one, as it is."""
         return path
+
+    def worker(self, name: str) -> str:
+        """A worker's id (host:pid:nonce)."""
+        return name
+
+    def gauge(self, value: float) -> str:
+        """A live server gauge (clients, ops/s) that no test can pin."""
+        return self.metric(value)
 
     def pid(self, pid: int | None) -> str:
         """A process id, or nothing."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 
 from core.config import Config
 from core.engine import Engine, EngineStartError
@@ -13,23 +14,20 @@ from core.engine import Engine, EngineStartError
 async def run_app(config: Config) -> int:
     """Start the engine in the background, show the app at once, stop the engine after it."""
     from heroagent_tui.app import create_app
-    from heroagent_tui.logbridge import BusLogHandler
 
     engine = Engine(config, fail_fast=False)
-    handler = BusLogHandler(engine.bus, {f"core.{name}" for name in engine.services})
-    logging.getLogger("core").addHandler(handler)
-    app = create_app(engine)
+    app = create_app(engine, log_level=config.log_level)
     # The app appears while services come up; it shows their progress from events.
     starting = asyncio.create_task(engine.start(), name="engine-start")
     try:
         await app.run_async()
     finally:
+        print("heroagent: stopping the engine…", file=sys.stderr, flush=True)
         if not starting.done():
             starting.cancel()
         with contextlib.suppress(asyncio.CancelledError, EngineStartError):
             await starting
         await engine.stop()
-        logging.getLogger("core").removeHandler(handler)
     return app.return_code or 0
 
 

@@ -11,7 +11,7 @@ class BusLogHandler(logging.Handler):
     """Publishes records of `core.*` loggers; services' own lines already reach the bus."""
 
     def __init__(self, bus: EventBus, skip: set[str]) -> None:
-        super().__init__(logging.INFO)
+        super().__init__()
         self.bus = bus
         # Loggers of services that publish their lines themselves (Service.emit_log).
         self.skip = skip

@@ -90,9 +90,9 @@ class DashboardScreen(EngineScreen):
         fmt = self.ctx.fmt
         self.query_one("#redis-info", Static).update(
             f"version  {info.version}\n"
-            f"clients  {fmt.metric(info.clients)}\n"
+            f"clients  {fmt.gauge(info.clients)}\n"
             f"memory   {fmt.size(info.memory_bytes)}\n"
-            f"ops/s    {fmt.metric(info.ops_per_sec)}"
+            f"ops/s    {fmt.gauge(info.ops_per_sec)}"
         )
 
     @work(exclusive=True, group="queues", exit_on_error=False)

@@ -89,7 +89,7 @@ class JobDetailScreen(EngineScreen):
             ("ended", fmt.timestamp(job.time_end)),
             ("took", fmt.duration(job.duration)),
             ("attempts", str(job.attempts)),
-            ("worker", fmt.path(job.worker)),
+            ("worker", fmt.worker(job.worker)),
         ]
         fields.append("status     ")
         fields.append_text(status_text(self.app.current_theme, job.status))
@@ -102,10 +102,10 @@ class JobDetailScreen(EngineScreen):
         outcome = Text()
         if job.error:
             outcome.append("error  ", style="bold")
-            outcome.append(job.error)
+            outcome.append(fmt.path(job.error))
         elif job.ended:
             outcome.append("result  ", style="bold")
-            outcome.append(job.result or "(empty)")
+            outcome.append(fmt.path(job.result) or "(empty)")
         else:
             outcome.append("waiting for the result…")
         self.query_one("#job-outcome", Static).update(outcome)
@@ -117,7 +117,7 @@ class JobDetailScreen(EngineScreen):
                 str(n),
                 status_text(self.app.current_theme, version.status),
                 fmt.timestamp(stamp),
-                fmt.path(version.worker),
+                fmt.worker(version.worker),
                 str(version.attempts),
             )
         if first:

@@ -70,7 +70,7 @@ class LogsScreen(EngineScreen):
         line = Text(f"{self.ctx.fmt.clock_time(entry.ts)} ")
         line.append(f"{entry.level:<7} ", style=Style(color=colour.get(entry.level)))
         line.append(f"{entry.source:<10} ", style=Style(color=theme.primary))
-        line.append(entry.message)
+        line.append(self.ctx.fmt.path(entry.message))
         return line
 
     def _write(self, entries: Iterable[LogEmitted]) -> None:

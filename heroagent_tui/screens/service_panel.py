@@ -22,6 +22,7 @@ from heroagent_tui.screens.confirm import ConfirmScreen
 from heroagent_tui.widgets.view_bar import ViewBar
 
 RECENT = 200
+WRITES = frozenset({"PUT", "DELETE", "MKCOL", "MOVE", "COPY"})
 
 
 class ServicePanelScreen(EngineScreen):
@@ -63,7 +64,7 @@ class ServicePanelScreen(EngineScreen):
     def on_mount(self) -> None:
         requests = self.query_one("#panel-requests", DataTable)
         if self.service == "webdav":
-            requests.add_columns("time", "method", "path", "status", "bytes", "ms")
+            requests.add_columns("time", "method", "path", "status", "bytes", "took")
             self.query_one("#panel-inbox", DataTable).add_columns("time", "message")
         else:
             requests.add_columns("time", "level", "message")
@@ -107,11 +108,12 @@ class ServicePanelScreen(EngineScreen):
             when = fmt.clock_time(entry.ts)
             if isinstance(entry, WebDAVRequest):
                 cells = (entry.method, Text(entry.path), str(entry.status), str(entry.bytes))
-                requests.add_row(when, *cells, f"{entry.ms:.1f}")
+                requests.add_row(when, *cells, fmt.duration(entry.ms / 1000))
             elif entry.source == "inbox":
-                self.query_one("#panel-inbox", DataTable).add_row(when, Text(entry.message))
+                inbox = self.query_one("#panel-inbox", DataTable)
+                inbox.add_row(when, Text(fmt.path(entry.message)))
             elif self.service != "webdav":
-                requests.add_row(when, entry.level, Text(entry.message))
+                requests.add_row(when, entry.level, Text(fmt.path(entry.message)))
         for table in self.query(DataTable):
             while table.row_count > RECENT:
                 table.remove_row(next(iter(table.rows)))
@@ -124,6 +126,9 @@ class ServicePanelScreen(EngineScreen):
         mine = [e for e in batch.logs if self._mine(e)]
         if mine:
             self._add_logs(mine)
+        writes = [e for e in mine if isinstance(e, WebDAVRequest) and e.method in WRITES]
+        if writes and self.query("#panel-tree"):
+            self.throttled("tree", 2.0, self.query_one("#panel-tree", DirectoryTree).reload)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         state = self.status.state.value if self.status else "absent"
