@@ -76,6 +76,8 @@ class HeroAgentApp(App[int]):
         self.events: Signal[EngineBatch] = Signal(self, "engine-batch")
         self.ctx = AppContext(api, self.events, fmt or DisplayFormat(), webdav or PanelFacts())
         self.state_path = state_path
+        # Subscribe now, before the engine starts, so its first events are not missed.
+        self._bridge = EngineBridge(api.subscribe())
         self.last_batch_at = 0.0
         self.call_on_unmount: Callable[[], None] = lambda: None
         """Monotonic time of the last event batch (tests wait for quiet with it)."""
@@ -109,7 +111,7 @@ class HeroAgentApp(App[int]):
         self.run_worker(self._pump_events(), group="bridge", exit_on_error=False)
 
     async def _pump_events(self) -> None:
-        bridge = EngineBridge(self.ctx.api.subscribe())
+        bridge = self._bridge
         try:
             while not bridge.subscription.closed:
                 events = await bridge.batches()
@@ -192,7 +194,11 @@ class HeroAgentApp(App[int]):
 
 
 def create_app(
-    engine: Engine, *, fmt: DisplayFormat | None = None, log_level: str = ""
+    engine: Engine,
+    *,
+    fmt: DisplayFormat | None = None,
+    log_level: str = "",
+    app_class: type[HeroAgentApp] = HeroAgentApp,
 ) -> HeroAgentApp:
     """The one app factory shared by the CLI and the tests.
 
@@ -205,7 +211,7 @@ def create_app(
         user=", ".join(users) if users else "anonymous (loopback only)",
         root=str(config.webdav_root),
     )
-    app = HeroAgentApp(
+    app = app_class(
         EngineAPI(engine),
         fmt=fmt,
         webdav=webdav,

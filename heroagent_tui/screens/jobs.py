@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import ClassVar
 
 from textual import on, work
@@ -21,6 +22,9 @@ PAGE = 200
 PREFETCH_ROWS = 40
 # Live inserts only while the cursor is near the top, so rows never move under the reader.
 LIVE_TOP_ROWS = 20
+INSERT_EVERY = 0.5
+# Newer jobs kept for the next insert; beyond that only counted ("N newer, g to show").
+MAX_PENDING = 200
 
 
 class JobsScreen(EngineScreen):
@@ -47,6 +51,7 @@ class JobsScreen(EngineScreen):
         self._exhausted = False
         self._loading = False
         self._unseen = 0
+        self._newer: OrderedDict[int, JobStateChanged] = OrderedDict()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -64,6 +69,7 @@ class JobsScreen(EngineScreen):
         self.query_one(JobTable).clear()
         self._exhausted = False
         self._unseen = 0
+        self._newer.clear()
         self._load_page(None)
 
     def set_filter(self, query: str) -> None:
@@ -117,8 +123,23 @@ class JobsScreen(EngineScreen):
             return
         table = self.query_one(JobTable)
         events: list[JobStateChanged] = list(batch.jobs.values())
-        insert = table.cursor_row < LIVE_TOP_ROWS
-        self._unseen += table.apply(events, self.filter, insert)
+        for event in table.apply(events, self.filter):
+            self._newer.pop(event.job_id, None)
+            self._newer[event.job_id] = event
+        while len(self._newer) > MAX_PENDING:
+            self._newer.popitem(last=False)
+            self._unseen += 1
+        if self._newer:
+            # New rows mean a sort; at most twice a second, however fast jobs come.
+            self.throttled("insert", INSERT_EVERY, self._insert_newer)
+
+    def _insert_newer(self) -> None:
+        table = self.query_one(JobTable)
+        if table.cursor_row >= LIVE_TOP_ROWS:
+            self._unseen += len(self._newer)
+        else:
+            table.insert_newer(list(self._newer.values()))
+        self._newer.clear()
         self._show_status()
 
     # -- actions ---------------------------------------------------------------------------

@@ -65,6 +65,7 @@ class JobTable(DataTable[object]):
     def __init__(self, fmt: DisplayFormat, **kwargs: str) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self.fmt = fmt
+        self._highest = 0
 
     def on_mount(self) -> None:
         for name in COLUMNS:
@@ -81,6 +82,13 @@ class JobTable(DataTable[object]):
         for job in jobs:
             if str(job.job_id) not in self.rows:
                 self.add_row(*self._cells(job), key=str(job.job_id))
+                self._highest = max(self._highest, job.job_id)
+
+    def clear(self, columns: bool = False) -> JobTable:
+        """Remove every row (and forget the newest id)."""
+        self._highest = 0
+        super().clear(columns)
+        return self
 
     def _status(self, status: str) -> Text:
         return status_text(self.app.current_theme, status)
@@ -96,34 +104,44 @@ class JobTable(DataTable[object]):
             Text(job.error.splitlines()[0][:60] if job.error else ""),
         )
 
-    def apply(self, events: list[JobStateChanged], flt: JobFilter, insert: bool) -> int:
-        """Update rows in place; insert new matching jobs when `insert`; return jobs left out."""
-        added = skipped = 0
+    def apply(self, events: list[JobStateChanged], flt: JobFilter) -> list[JobStateChanged]:
+        """Update shown rows in place; return the newer matching jobs that are not shown."""
+        newer = []
+        top = self.highest_id()
         for event in events:
             key = str(event.job_id)
             if key in self.rows:
                 self.update_cell(key, "status", self._status(event.status))
                 if event.error:
                     self.update_cell(key, "error", Text(event.error.splitlines()[0][:60]))
-            elif event.status == "new" and flt.matches(event):
-                if not insert:
-                    skipped += 1
-                    continue
-                cells = (
-                    event.job_id,
-                    self._status(event.status),
-                    f"{event.circle}/{event.topic}",
-                    "",
-                    self.fmt.timestamp(event.ts),
-                    "",
-                    "",
-                )
-                self.add_row(*cells, key=key)
-                added += 1
-        if added:
-            self.sort("id", reverse=True)
-            self._trim()
-        return skipped
+            # A fast job may be done before its first batch: any newer id counts, not only `new`.
+            elif event.job_id > top and flt.matches(event):
+                newer.append(event)
+        return newer
+
+    def insert_newer(self, events: list[JobStateChanged]) -> None:
+        """Add rows for jobs newer than any shown, keep newest first, drop the oldest rows."""
+        for event in events:
+            key = str(event.job_id)
+            if key in self.rows:
+                continue
+            cells = (
+                event.job_id,
+                self._status(event.status),
+                f"{event.circle}/{event.topic}",
+                "",
+                self.fmt.timestamp(event.ts),
+                "",
+                Text(event.error.splitlines()[0][:60] if event.error else ""),
+            )
+            self.add_row(*cells, key=key)
+            self._highest = max(self._highest, event.job_id)
+        self.sort("id", reverse=True)
+        self._trim()
+
+    def highest_id(self) -> int:
+        """The newest job shown (0 when none)."""
+        return self._highest
 
     def _trim(self) -> None:
         extra = self.row_count - MAX_LIVE_ROWS

@@ -87,16 +87,11 @@ class ScenarioApp(HeroAgentApp):
 def scenario_app(config: Config, *, webdav: bool = True) -> ScenarioApp:
     """A fresh engine (so job ids start at 1) and an app with the fixed format."""
     engine = Engine(replace(config, enable_webdav=webdav), fail_fast=False)
-    made = create_app(engine, fmt=FixedFormat(config), log_level="info")
-    app = ScenarioApp(
-        made.ctx.api,
-        fmt=made.ctx.fmt,
-        webdav=made.ctx.webdav,
-        theme="heroagent-dark",
-        state_path=None,
-    )
+    app = create_app(engine, fmt=FixedFormat(config), log_level="info", app_class=ScenarioApp)
+    assert isinstance(app, ScenarioApp)
+    app.state_path = None  # the theme is the scenario's, and nothing is written
+    app.theme = "heroagent-dark"
     app.engine = engine
-    app.call_on_unmount = made.call_on_unmount
     return app
 
 
