@@ -154,3 +154,12 @@ async def test_help_and_quit(engine_config: Config) -> None:
         await until(pilot, lambda: not app.screen.query("HelpPanel"), what="help hidden")
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, what="the app to exit")
+
+
+async def test_keys_remapped_from_the_tui_config_section(engine_config: Config) -> None:
+    engine_config.tui.keymap = {"app.help": "h", "view.logs": "l"}
+    async with running_app(engine_config) as (_engine, app, pilot):
+        await pilot.press("l")
+        await until(pilot, lambda: type(app.screen).__name__ == "LogsScreen", what="Logs")
+        await pilot.press("h")
+        await until(pilot, lambda: bool(app.screen.query("HelpPanel")), what="help on h")
