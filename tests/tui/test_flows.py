@@ -163,3 +163,18 @@ async def test_keys_remapped_from_the_tui_config_section(engine_config: Config) 
         await until(pilot, lambda: type(app.screen).__name__ == "LogsScreen", what="Logs")
         await pilot.press("h")
         await until(pilot, lambda: bool(app.screen.query("HelpPanel")), what="help on h")
+
+
+async def test_template_from_the_actor_registry(engine_config: Config) -> None:
+    from heroagent_tui.screens.pickers import TemplatePicker
+
+    async with running_app(engine_config) as (_engine, app, pilot):
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen))
+        editor = app.screen.query_one(HeroScriptArea)
+        editor.clear()
+        await pilot.press("ctrl+t")
+        await until(pilot, lambda: isinstance(app.screen, TemplatePicker), what="the picker")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="back in Submit")
+        assert editor.text.startswith("!!")
