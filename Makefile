@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 SYS_STAMP := $(VENV)/.stamp-system
 
-.PHONY: run serve test test-slow lint pytest bench clean system-deps
+.PHONY: run serve test test-slow lint pytest bench clean system-deps screenshots
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/heroagent $(ARGS)
@@ -28,6 +28,10 @@ pytest: $(DEV_STAMP) $(SYS_STAMP)
 
 test-slow: $(DEV_STAMP) $(SYS_STAMP)
 	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
+
+# The terminal app's screens, from the same scenarios as the snapshot tests.
+screenshots: $(DEV_STAMP) $(SYS_STAMP)
+	$(PY) scripts/screenshots.py $(ARGS)
 
 bench: $(DEV_STAMP)
 	$(PY) -m bench $(ARGS)

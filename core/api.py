@@ -10,10 +10,18 @@ from typing import Any
 from core.engine import Engine
 from core.events import Subscription
 from core.heroscript import ActionContext, ActorRegistry, Diagnostic, validate
+
+# `X as X`: types front ends need next to the views, so their screens import only core.api.
+from core.heroscript import Span as Span
+from core.heroscript import SpanKind as SpanKind
+from core.heroscript import highlight_spans as highlight_spans
 from core.heroscript.openrpc import discover, handle_jsonrpc
 from core.jobs import Job, JobStatus, ParamsType
+from core.jobs import JobError as JobError
+from core.jobs import JobNotFoundError as JobNotFoundError
 from core.jobs.service import JobsService
-from core.services import ServiceStatus
+from core.services import ServiceState as ServiceState
+from core.services import ServiceStatus as ServiceStatus
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,16 @@ class UIConfig:
 
 
 @dataclass
+class TUIConfig:
+    """The terminal app."""
+
+    theme: str = ""
+    """Theme to start with; empty means the last one chosen in the app (else heroagent-dark)."""
+    keymap: dict[str, str] = field(default_factory=dict)
+    """Key remaps as `binding-id = "keys"`, for example `"jobs.filter" = "slash,f"`."""
+
+
+@dataclass
 class Config:
     """The effective configuration of one engine."""
 
@@ -150,6 +160,7 @@ class Config:
     ui: UIConfig = field(default_factory=UIConfig)
     ai: AIConfig = field(default_factory=AIConfig)
     actors: ActorsConfig = field(default_factory=ActorsConfig)
+    tui: TUIConfig = field(default_factory=TUIConfig)
 
     # Derived paths, so every service agrees on where things live.
     @property

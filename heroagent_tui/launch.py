@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 
 from core.config import Config
 from core.engine import Engine, EngineStartError
@@ -15,12 +16,13 @@ async def run_app(config: Config) -> int:
     from heroagent_tui.app import create_app
 
     engine = Engine(config, fail_fast=False)
-    app = create_app(engine)
+    app = create_app(engine, log_level=config.log_level)
     # The app appears while services come up; it shows their progress from events.
     starting = asyncio.create_task(engine.start(), name="engine-start")
     try:
         await app.run_async()
     finally:
+        print("heroagent: stopping the engine…", file=sys.stderr, flush=True)
         if not starting.done():
             starting.cancel()
         with contextlib.suppress(asyncio.CancelledError, EngineStartError):

@@ -192,3 +192,11 @@ def test_cli_bad_key_is_one_line_and_exit_2(tmp_path: Path) -> None:
         f"heroagent: config error: {file}: key 'jobs.workers' is unknown "
         "(did you mean 'jobs.worker_count'?)"
     ]
+
+
+def test_tui_section_reads_theme_and_keymap(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text('[tui]\ntheme = "heroagent-light"\nkeymap = { "jobs.filter" = "slash,f" }\n')
+    config = load_config(file, env={}).config
+    assert config.tui.theme == "heroagent-light"
+    assert config.tui.keymap == {"jobs.filter": "slash,f"}

@@ -1,0 +1,1 @@
+"""The app's screens; each mediates between its widgets and the engine API."""

@@ -1,0 +1,245 @@
+"""Jobs: the history from OurDB, newest first, paged lazily, filtered in the engine."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import Footer, Header, Input, Static
+
+from core.events import JobStateChanged
+from heroagent_tui.bridge import EngineBatch
+from heroagent_tui.messages import JobOpenRequested, SubmitRequested
+from heroagent_tui.screens.base import EngineScreen
+from heroagent_tui.widgets.job_table import JobFilter, JobTable
+from heroagent_tui.widgets.view_bar import ViewBar
+
+PAGE = 200
+# Load the next page when the cursor comes this close to the last row.
+PREFETCH_ROWS = 40
+# Live inserts only while the cursor is near the top, so rows never move under the reader.
+LIVE_TOP_ROWS = 20
+INSERT_EVERY = 0.5
+# Newer jobs kept for the next insert; beyond that only counted ("N newer, g to show").
+MAX_PENDING = 200
+
+
+class JobsScreen(EngineScreen):
+    """Browse and act on jobs."""
+
+    TITLE = "Jobs"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="jobs.filter"),
+        Binding("enter", "open_job", "Open", id="jobs.open"),
+        Binding("escape", "clear_filter", "Clear filter", id="jobs.clear"),
+        Binding("n", "new_job", "New", id="jobs.submit"),
+        Binding("y", "copy_id", "Copy id", id="jobs.copy"),
+        Binding("R", "requeue", "Requeue", id="jobs.requeue"),
+        Binding("C", "cancel", "Cancel", id="jobs.cancel"),
+        Binding("g", "top", "Top", show=False, id="jobs.top"),
+        Binding("G", "bottom", "Bottom", show=False, id="jobs.bottom"),
+        Binding("j", "down", "Down", show=False, id="jobs.down"),
+        Binding("k", "up", "Up", show=False, id="jobs.up"),
+    ]
+
+    def __init__(self, *args: object, **kwargs: str) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.filter = JobFilter()
+        self._exhausted = False
+        self._loading = False
+        self._unseen = 0
+        self._newer: OrderedDict[int, JobStateChanged] = OrderedDict()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ViewBar("jobs")
+        yield Input(placeholder="status:error topic:email circle:default text…", id="filter")
+        yield JobTable(self.ctx.fmt, id="jobs")
+        yield Static("", id="jobs-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one(JobTable).focus()
+
+    def load_snapshot(self) -> None:
+        self.query_one(JobTable).clear()
+        self._exhausted = False
+        self._unseen = 0
+        self._newer.clear()
+        self._load_page(None)
+
+    def set_filter(self, query: str) -> None:
+        """Show only jobs matching `query` (reloads from the engine)."""
+        self.filter = JobFilter.parse(query)
+        box = self.query_one("#filter", Input)
+        box.value = query
+        box.display = bool(query)
+        self.load_snapshot()
+
+    @work(exclusive=True, group="page", exit_on_error=False)
+    async def _load_page(self, before_id: int | None) -> None:
+        self._loading = True
+        try:
+            f = self.filter
+            jobs = await self.ctx.api.jobs(
+                status=f.status,
+                circle=f.circle,
+                topic=f.topic,
+                text=f.text,
+                limit=PAGE,
+                before_id=before_id,
+            )
+        except Exception as exc:  # a bad status word, or the jobs service not running yet
+            self.query_one("#jobs-status", Static).update(f"cannot list jobs: {exc}")
+            return
+        finally:
+            self._loading = False
+        self._exhausted = len(jobs) < PAGE
+        self.query_one(JobTable).add_jobs(jobs)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        table = self.query_one(JobTable)
+        words = [f"{table.row_count} jobs shown"]
+        if not self._exhausted:
+            words.append("more below")
+        if self._unseen:
+            words.append(f"{self._unseen} newer (g to show)")
+        self.query_one("#jobs-status", Static).update(" · ".join(words))
+
+    @on(JobTable.RowHighlighted)
+    def _maybe_next_page(self, event: JobTable.RowHighlighted) -> None:
+        table = self.query_one(JobTable)
+        near_end = event.cursor_row >= table.row_count - PREFETCH_ROWS
+        if near_end and not self._exhausted and not self._loading:
+            self._load_page(table.lowest_id())
+
+    def on_engine_batch(self, batch: EngineBatch) -> None:
+        if not batch.jobs:
+            return
+        table = self.query_one(JobTable)
+        events: list[JobStateChanged] = list(batch.jobs.values())
+        for event in table.apply(events, self.filter):
+            self._newer.pop(event.job_id, None)
+            self._newer[event.job_id] = event
+        while len(self._newer) > MAX_PENDING:
+            self._newer.popitem(last=False)
+            self._unseen += 1
+        if self._newer:
+            # New rows mean a sort; at most twice a second, however fast jobs come.
+            self.throttled("insert", INSERT_EVERY, self._insert_newer)
+
+    def _insert_newer(self) -> None:
+        table = self.query_one(JobTable)
+        if table.cursor_row >= LIVE_TOP_ROWS:
+            self._unseen += len(self._newer)
+        else:
+            table.insert_newer(list(self._newer.values()))
+        self._newer.clear()
+        self._show_status()
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def _selected(self) -> int | None:
+        table = self.query_one(JobTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return int(str(key.value))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.set_filter(event.value.strip())
+        self.query_one(JobTable).focus()
+
+    def action_clear_filter(self) -> None:
+        if self.filter != JobFilter() or self.query_one("#filter", Input).display:
+            self.set_filter("")
+            self.query_one(JobTable).focus()
+
+    def action_open_job(self) -> None:
+        job_id = self._selected()
+        if job_id is not None:
+            self.post_message(JobOpenRequested(job_id))
+
+    @on(JobTable.RowSelected)
+    def _row_selected(self, event: JobTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_job()
+
+    def action_new_job(self) -> None:
+        self.post_message(
+            SubmitRequested(circle=self.filter.circle or "", topic=self.filter.topic or "")
+        )
+
+    def action_copy_id(self) -> None:
+        job_id = self._selected()
+        if job_id is not None:
+            self.app.copy_to_clipboard(str(job_id))
+            self.notify(f"copied job id {job_id}")
+
+    def action_top(self) -> None:
+        if self._unseen:
+            self.load_snapshot()
+        self.query_one(JobTable).move_cursor(row=0)
+
+    def action_bottom(self) -> None:
+        table = self.query_one(JobTable)
+        table.move_cursor(row=table.row_count - 1)
+
+    def action_down(self) -> None:
+        self.query_one(JobTable).action_cursor_down()
+
+    def action_up(self) -> None:
+        self.query_one(JobTable).action_cursor_up()
+
+    @work(exit_on_error=False)
+    async def action_requeue(self) -> None:
+        job_id = self._selected()
+        if job_id is None:
+            return
+        await job_actions_requeue(self, job_id)
+
+    @work(exit_on_error=False)
+    async def action_cancel(self) -> None:
+        job_id = self._selected()
+        if job_id is None:
+            return
+        await job_actions_cancel(self, job_id)
+
+
+async def job_actions_requeue(screen: EngineScreen, job_id: int) -> None:
+    """Ask, then run an ended job again; errors become a notification."""
+    from heroagent_tui.screens.confirm import ConfirmScreen
+
+    if not await screen.app.push_screen_wait(ConfirmScreen(f"Requeue job {job_id}?")):
+        return
+    try:
+        await screen.ctx.api.requeue(job_id)
+    except Exception as exc:
+        screen.notify(str(exc), severity="error")
+    else:
+        screen.notify(f"job {job_id} requeued")
+
+
+async def job_actions_cancel(screen: EngineScreen, job_id: int) -> None:
+    """Ask, then cancel a waiting or running job."""
+    from heroagent_tui.screens.confirm import ConfirmScreen
+
+    if not await screen.app.push_screen_wait(ConfirmScreen(f"Cancel job {job_id}?")):
+        return
+    try:
+        await screen.ctx.api.cancel(job_id)
+    except Exception as exc:
+        screen.notify(str(exc), severity="error")
+    else:
+        screen.notify(f"job {job_id} cancelled")

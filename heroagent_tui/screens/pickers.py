@@ -1,0 +1,61 @@
+"""Small modal pickers: an action template from the registry, a file to load."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from core.api import ActionView
+
+
+class TemplatePicker(ModalScreen[str | None]):
+    """Pick an action; the result is its skeleton with every parameter."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Close", id="picker.close")
+    ]
+
+    def __init__(self, actions: list[ActionView]) -> None:
+        super().__init__()
+        self.actions = {a.method: a for a in actions}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="picker"):
+            yield Static("Insert a template (enter), esc to close", classes="section-title")
+            yield OptionList(
+                *(Option(f"{a.method}  {a.doc}", id=a.method) for a in self.actions.values()),
+                id="templates",
+            )
+
+    @on(OptionList.OptionSelected)
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        action = self.actions.get(event.option.id or "")
+        self.dismiss(action.template if action else None)
+
+
+class PathPrompt(ModalScreen[str | None]):
+    """Ask for a file path."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Close", id="prompt.close")
+    ]
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.prompt_title = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="picker"):
+            yield Static(self.prompt_title, classes="section-title")
+            yield Input(placeholder="path/to/file.hero", id="path")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)

@@ -1,0 +1,150 @@
+"""Queues: every circle/topic with its counts per status and its rate, live."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable, Footer, Header
+
+from core.api import QueueView
+from heroagent_tui.bridge import EngineBatch
+from heroagent_tui.messages import JobsFilterRequested
+from heroagent_tui.screens.base import EngineScreen
+from heroagent_tui.widgets.view_bar import ViewBar
+
+COUNTS = ("waiting", "new", "active", "done", "error")
+RATE_WINDOW = 10.0
+RECONCILE_AFTER = 1.0
+
+
+class QueuesScreen(EngineScreen):
+    """A live table of queues; `enter` opens a queue's jobs."""
+
+    TITLE = "Queues"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open_queue", "Jobs", id="queues.open"),
+        Binding("p", "toggle_pause", "Pause/resume", id="queues.pause"),
+        Binding("j", "cursor_down", "Down", show=False, id="queues.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="queues.up"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ViewBar("queues")
+        yield DataTable(id="queues", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._counts: dict[str, dict[str, int]] = {}
+        self._paused: dict[str, bool] = {}
+        self._ended: dict[str, deque[tuple[float, int]]] = {}
+        table = self.query_one(DataTable)
+        for name in ("queue", *COUNTS, "rate/s", "paused"):
+            table.add_column(name, key=name)
+        self.set_interval(1.0, self._show_rates)
+
+    def load_snapshot(self) -> None:
+        self._load()
+
+    @work(exclusive=True, group="queues", exit_on_error=False)
+    async def _load(self) -> None:
+        try:
+            queues = await self.ctx.api.queues()
+        except Exception:  # the jobs service may be starting; events bring it later
+            return
+        for q in queues:
+            self._set(q)
+        self._show_rates()
+
+    def _set(self, q: QueueView) -> None:
+        counts = {name: int(getattr(q, name)) for name in COUNTS}
+        self._counts[q.name] = counts
+        self._paused[q.name] = q.paused
+        self._render_row(q.name)
+
+    def _render_row(self, name: str) -> None:
+        table = self.query_one(DataTable)
+        counts = self._counts[name]
+        cells = [str(counts[c]) for c in COUNTS]
+        paused = "paused" if self._paused.get(name) else ""
+        if name not in table.rows:
+            table.add_row(name, *cells, self._rate(name), paused, key=name)
+            return
+        for column, value in zip(COUNTS, cells, strict=True):
+            table.update_cell(name, column, value)
+        table.update_cell(name, "paused", paused)
+
+    def _rate(self, name: str) -> str:
+        now = self.ctx.fmt.now()
+        window = self._ended.get(name)
+        if not window:
+            return "0"
+        while window and now - window[0][0] > RATE_WINDOW:
+            window.popleft()
+        return self.ctx.fmt.metric(sum(n for _, n in window) / RATE_WINDOW)
+
+    def _show_rates(self) -> None:
+        table = self.query_one(DataTable)
+        for name in self._counts:
+            if name in table.rows:
+                table.update_cell(name, "rate/s", self._rate(name))
+
+    def on_engine_batch(self, batch: EngineBatch) -> None:
+        if not batch.jobs:
+            return
+        # Deltas keep the counts live; the history index is updated a little after the
+        # events (group commit), so once a burst is over, one snapshot settles any drift.
+        self.debounced("reconcile", RECONCILE_AFTER, self._load)
+        now = self.ctx.fmt.now()
+        touched = set()
+        for (circle, topic, status), delta in batch.queue_deltas.items():
+            name = f"{circle}/{topic}"
+            counts = self._counts.setdefault(name, dict.fromkeys(COUNTS, 0))
+            counts[status] = max(0, counts.get(status, 0) + delta)
+            if status == "new":
+                counts["waiting"] = max(0, counts["waiting"] + delta)
+            if status in ("done", "error") and delta > 0:
+                self._ended.setdefault(name, deque(maxlen=1000)).append((now, delta))
+            touched.add(name)
+        for name in touched:
+            self._render_row(name)
+
+    def _selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return str(key.value)
+
+    def action_open_queue(self) -> None:
+        name = self._selected()
+        if name:
+            circle, topic = name.split("/", 1)
+            self.post_message(JobsFilterRequested(f"circle:{circle} topic:{topic}"))
+
+    @work(exit_on_error=False)
+    async def action_toggle_pause(self) -> None:
+        name = self._selected()
+        if not name:
+            return
+        circle, topic = name.split("/", 1)
+        if self._paused.get(name):
+            await self.ctx.api.resume_queue(circle, topic)
+        else:
+            await self.ctx.api.pause_queue(circle, topic)
+        self._paused[name] = not self._paused.get(name)
+        self._render_row(name)
+
+    def action_cursor_down(self) -> None:
+        self.query_one(DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(DataTable).action_cursor_up()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_queue()

@@ -1,0 +1,152 @@
+"""The job history table: newest first, paged on demand, updated in place by events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.style import Style
+from rich.text import Text
+from textual.theme import Theme
+from textual.widgets import DataTable
+
+from core.api import JobView
+from core.events import JobStateChanged
+from heroagent_tui.format import DisplayFormat
+
+COLUMNS = ("id", "status", "queue", "type", "scheduled", "took", "error")
+# Rows kept when live inserts push old ones out at the bottom (paging brings them back).
+MAX_LIVE_ROWS = 2_000
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What `/` filters by; parsed from `status:error topic:x circle:y free text`."""
+
+    status: str | None = None
+    circle: str | None = None
+    topic: str | None = None
+    text: str | None = None
+
+    @classmethod
+    def parse(cls, query: str) -> JobFilter:
+        """Read `key:value` words; the rest is free text searched in the engine."""
+        fields: dict[str, str] = {}
+        words = []
+        for word in query.split():
+            key, sep, value = word.partition(":")
+            if sep and key in ("status", "circle", "topic", "queue") and value:
+                if key == "queue" and "/" in value:
+                    fields["circle"], fields["topic"] = value.split("/", 1)
+                elif key != "queue":
+                    fields[key] = value
+            else:
+                words.append(word)
+        return cls(text=" ".join(words) or None, **fields)
+
+    def matches(self, event: JobStateChanged) -> bool:
+        """Whether a live event belongs in the filtered table (free text cannot be known)."""
+        return (
+            self.text is None
+            and self.status in (None, event.status)
+            and self.circle in (None, event.circle)
+            and self.topic in (None, event.topic)
+        )
+
+
+def status_text(theme: Theme, status: str) -> Text:
+    """A status word in its theme colour (new: plain, active: accent, done, error)."""
+    colour = {"active": theme.accent, "done": theme.success, "error": theme.error}.get(status)
+    return Text(status, style=Style(color=colour) if colour else "")
+
+
+class JobTable(DataTable[object]):
+    """Rows keyed by job id; the id cell holds an int so sorting puts the newest first."""
+
+    def __init__(self, fmt: DisplayFormat, **kwargs: str) -> None:
+        super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
+        self.fmt = fmt
+        self._highest = 0
+
+    def on_mount(self) -> None:
+        for name in COLUMNS:
+            self.add_column(name, key=name)
+
+    def lowest_id(self) -> int | None:
+        """The oldest job shown: the next page starts below it."""
+        if not self.row_count:
+            return None
+        return min(int(str(key.value)) for key in self.rows)
+
+    def add_jobs(self, jobs: list[JobView]) -> None:
+        """Append a page (already newest first)."""
+        for job in jobs:
+            if str(job.job_id) not in self.rows:
+                self.add_row(*self._cells(job), key=str(job.job_id))
+                self._highest = max(self._highest, job.job_id)
+
+    def clear(self, columns: bool = False) -> JobTable:
+        """Remove every row (and forget the newest id)."""
+        self._highest = 0
+        super().clear(columns)
+        return self
+
+    def _status(self, status: str) -> Text:
+        return status_text(self.app.current_theme, status)
+
+    def _cells(self, job: JobView) -> tuple[object, ...]:
+        return (
+            job.job_id,
+            self._status(job.status),
+            f"{job.circle}/{job.topic}",
+            job.params_type,
+            self.fmt.timestamp(job.time_scheduled),
+            self.fmt.duration(job.duration),
+            Text(job.error.splitlines()[0][:60] if job.error else ""),
+        )
+
+    def apply(self, events: list[JobStateChanged], flt: JobFilter) -> list[JobStateChanged]:
+        """Update shown rows in place; return the newer matching jobs that are not shown."""
+        newer = []
+        top = self.highest_id()
+        for event in events:
+            key = str(event.job_id)
+            if key in self.rows:
+                self.update_cell(key, "status", self._status(event.status))
+                if event.error:
+                    self.update_cell(key, "error", Text(event.error.splitlines()[0][:60]))
+            # A fast job may be done before its first batch: any newer id counts, not only `new`.
+            elif event.job_id > top and flt.matches(event):
+                newer.append(event)
+        return newer
+
+    def insert_newer(self, events: list[JobStateChanged]) -> None:
+        """Add rows for jobs newer than any shown, keep newest first, drop the oldest rows."""
+        for event in events:
+            key = str(event.job_id)
+            if key in self.rows:
+                continue
+            cells = (
+                event.job_id,
+                self._status(event.status),
+                f"{event.circle}/{event.topic}",
+                "",
+                self.fmt.timestamp(event.ts),
+                "",
+                Text(event.error.splitlines()[0][:60] if event.error else ""),
+            )
+            self.add_row(*cells, key=key)
+            self._highest = max(self._highest, event.job_id)
+        self.sort("id", reverse=True)
+        self._trim()
+
+    def highest_id(self) -> int:
+        """The newest job shown (0 when none)."""
+        return self._highest
+
+    def _trim(self) -> None:
+        extra = self.row_count - MAX_LIVE_ROWS
+        if extra <= 0:
+            return
+        oldest = sorted(int(str(k.value)) for k in self.rows)[:extra]
+        for job_id in oldest:
+            self.remove_row(str(job_id))

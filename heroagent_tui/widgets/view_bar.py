@@ -1,0 +1,26 @@
+"""A one-line bar naming the seven views and their number keys, the current one marked."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+VIEWS = (
+    ("dashboard", "Dashboard"),
+    ("queues", "Queues"),
+    ("jobs", "Jobs"),
+    ("logs", "Logs"),
+    ("submit", "Submit"),
+    ("webdav", "WebDAV"),
+    ("http", "HTTP"),
+)
+
+
+class ViewBar(Static):
+    """Shows where you are and how to get elsewhere (`1`…`7`)."""
+
+    def __init__(self, current: str) -> None:
+        parts = []
+        for n, (mode, title) in enumerate(VIEWS, 1):
+            style = "b $accent" if mode == current else "$text-muted"
+            parts.append(f"[{style}]{n} {title}[/]")
+        super().__init__("  ".join(parts), classes="view-bar")

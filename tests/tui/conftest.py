@@ -1,0 +1,50 @@
+"""Helpers for driving the app against a real engine (real valkey-server, temp dirs)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import TypeVar
+
+from textual.pilot import Pilot
+
+from core.config import Config
+from core.engine import Engine
+from heroagent_tui.app import HeroAgentApp, create_app
+from heroagent_tui.format import DisplayFormat
+from tests.helpers import async_wait_for
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def running_app(
+    config: Config,
+    *,
+    size: tuple[int, int] = (120, 40),
+    fmt: DisplayFormat | None = None,
+    webdav: bool = False,
+) -> AsyncIterator[tuple[Engine, HeroAgentApp, Pilot[int]]]:
+    """The app on a started engine; the engine stops afterwards whatever happens."""
+    engine = Engine(replace(config, enable_webdav=webdav), fail_fast=False)
+    app = create_app(engine, fmt=fmt)
+    try:
+        async with app.run_test(size=size) as pilot:
+            await engine.start()
+            await pilot.pause()
+            yield engine, app, pilot
+    finally:
+        await engine.stop()
+
+
+async def until(
+    pilot: Pilot[int], predicate: Callable[[], T], seconds: float = 10.0, what: str = "condition"
+) -> T:
+    """Let the app run until `predicate` holds, or fail after `seconds`."""
+
+    def check() -> T:
+        return predicate()
+
+    await pilot.pause()
+    return await async_wait_for(check, seconds, what)
