@@ -67,8 +67,8 @@ class LogEmitted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class WebDAVRequest(LogEmitted):
-    """One finished WebDAV request; also a log line, so log views show it as it is."""
+class RequestServed(LogEmitted):
+    """One finished request of a server; also a log line, so log views show it as it is."""
 
     method: str
     path: str
@@ -76,7 +76,6 @@ class WebDAVRequest(LogEmitted):
     bytes: int
     """Body bytes moved: the request body read plus the response body sent."""
     ms: float
-    source: str = "webdav"
     level: str = "info"
     message: str = ""
 
@@ -84,6 +83,20 @@ class WebDAVRequest(LogEmitted):
         if not self.message:
             line = f"{self.method} {self.path} {self.status} {self.bytes} B {self.ms:.1f} ms"
             object.__setattr__(self, "message", line)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebDAVRequest(RequestServed):
+    """One finished WebDAV request."""
+
+    source: str = "webdav"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HTTPRequest(RequestServed):
+    """One finished request to the HTTP UI and JSON API."""
+
+    source: str = "ui"
 
 
 class Subscription:

@@ -14,6 +14,7 @@ import uvicorn
 
 from core.config import Config, is_loopback_host
 from core.events import EventBus, Subscription
+from core.http_ui.access_log import AccessLog
 from core.http_ui.guard import Guard, GuardRules
 from core.http_ui.metrics import JobStats
 from core.http_ui.sse import EventStreams
@@ -108,7 +109,9 @@ class HttpUIService(Service):
         self._streams = EventStreams(api.subscribe)
         self.stats = JobStats()
         self._stats_task = asyncio.create_task(self._count(api.subscribe(50_000)), name="ui-stats")
-        app = Guard(build_app(UIContext(api, self._streams, self.stats, rules)), rules)
+        app = AccessLog(
+            Guard(build_app(UIContext(api, self._streams, self.stats, rules)), rules), self.bus
+        )
         config = uvicorn.Config(
             app,
             log_config=None,

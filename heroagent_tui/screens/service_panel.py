@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, DirectoryTree, Footer, Header, Static
 
 from core.api import ServiceStatus
-from core.events import LogEmitted, WebDAVRequest
+from core.events import LogEmitted, RequestServed, WebDAVRequest
 from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.context import AppContext
 from heroagent_tui.screens.base import EngineScreen
@@ -63,11 +63,9 @@ class ServicePanelScreen(EngineScreen):
 
     def on_mount(self) -> None:
         requests = self.query_one("#panel-requests", DataTable)
+        requests.add_columns("time", "method", "path", "status", "bytes", "took")
         if self.service == "webdav":
-            requests.add_columns("time", "method", "path", "status", "bytes", "took")
             self.query_one("#panel-inbox", DataTable).add_columns("time", "message")
-        else:
-            requests.add_columns("time", "level", "message")
         self._add_logs([e for e in self.ctx.logs if self._mine(e)])
 
     def load_snapshot(self) -> None:
@@ -106,14 +104,12 @@ class ServicePanelScreen(EngineScreen):
         requests = self.query_one("#panel-requests", DataTable)
         for entry in entries:
             when = fmt.clock_time(entry.ts)
-            if isinstance(entry, WebDAVRequest):
+            if isinstance(entry, RequestServed):
                 cells = (entry.method, Text(entry.path), str(entry.status), str(entry.bytes))
                 requests.add_row(when, *cells, fmt.duration(entry.ms / 1000))
             elif entry.source == "inbox":
                 inbox = self.query_one("#panel-inbox", DataTable)
                 inbox.add_row(when, Text(fmt.path(entry.message)))
-            elif self.service != "webdav":
-                requests.add_row(when, entry.level, Text(fmt.path(entry.message)))
         for table in self.query(DataTable):
             while table.row_count > RECENT:
                 table.remove_row(next(iter(table.rows)))

@@ -36,6 +36,7 @@ class FixedFormat(DisplayFormat):
             (str(config.data_path), "~/.local/share/heroagent"),
             (f":{config.redis.tcp_port}", ":6379"),
             (f":{config.webdav.port}", ":8091"),
+            (f":{config.ui.port}", ":8090"),
         ]
 
     def path(self, path: str) -> str:
@@ -131,6 +132,12 @@ async def seed(app: ScenarioApp) -> None:
         async with httpx.AsyncClient(base_url=url) as client:
             await client.put("notes.txt", content=b"hello")
             await client.request("PROPFIND", "/", headers={"Depth": "1"})
+    if "ui" in app.engine.services:
+        url = app.engine.services["ui"].address()
+        async with httpx.AsyncClient(base_url=url) as client:
+            # Answers whose size never changes, so the byte counts shown are fixed too.
+            await client.get("/healthz")
+            await client.get("/")
 
 
 async def wait_until_ended(api: EngineAPI, job_id: int, seconds: float = 10.0) -> None:

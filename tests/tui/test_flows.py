@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import httpx
 from textual.widgets import DataTable, Static
 
 from core.api import EngineAPI
@@ -136,12 +138,39 @@ async def test_stop_and_start_webdav_from_its_panel(engine_config: Config) -> No
         await until(pilot, lambda: service.state.value == "running", what="webdav running")
 
 
-async def test_http_panel_without_the_service(engine_config: Config) -> None:
-    async with running_app(engine_config) as (_engine, app, pilot):
+async def test_http_panel_shows_requests_and_stops_the_service(engine_config: Config) -> None:
+    async with running_app(engine_config) as (engine, app, pilot):
+        await pilot.press("7")
+        await until(pilot, lambda: isinstance(app.screen, ServicePanelScreen))
+        service = engine.services["ui"]
+        await until(pilot, lambda: service.state.value == "running")
+        info = app.screen.query_one("#panel-info", Static)
+        url = f"http://127.0.0.1:{engine_config.ui.port}"
+        await until(pilot, lambda: url in str(info.render()), what="the panel shows the URL")
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{url}/healthz")).status_code == 200
+        requests = app.screen.query_one("#panel-requests", DataTable)
+        await until(
+            pilot,
+            lambda: any(
+                "/healthz" in str(requests.get_row_at(i)[2]) for i in range(requests.row_count)
+            ),
+            what="the request in the panel",
+        )
+        await pilot.press("S")
+        await pilot.pause()
+        await pilot.press("y")
+        await until(pilot, lambda: service.state.value == "stopped", what="ui stopped")
+        await pilot.press("s")
+        await until(pilot, lambda: service.state.value == "running", what="ui running")
+
+
+async def test_http_panel_when_disabled(engine_config: Config) -> None:
+    async with running_app(replace(engine_config, enable_ui=False)) as (_engine, app, pilot):
         await pilot.press("7")
         await until(pilot, lambda: isinstance(app.screen, ServicePanelScreen))
         info = str(app.screen.query_one("#panel-info", Static).render())
-        assert "not available" in info or "disabled" in info
+        assert "disabled" in info
         await pilot.press("s")  # hidden by check_action: nothing happens, nothing breaks
         await pilot.pause()
 
