@@ -122,7 +122,6 @@ async def in_process(api: object, what: str, count: int) -> Sample:
 
 
 async def run(plan: Plan, work: Path) -> dict[str, dict[str, Sample]]:
-    from core.api import EngineAPI
     from core.config import load_config
     from core.engine import Engine
     from core.jobs import NewJob
@@ -142,7 +141,7 @@ async def run(plan: Plan, work: Path) -> dict[str, dict[str, Sample]]:
             spec = NewJob("history", f"!!fake.return_success message:'job {first}'\n")
             await engine.jobs.create_jobs([spec] * size)
         print(f"created {plan.jobs:,} jobs in {time.perf_counter() - started:.1f} s", flush=True)
-        api = EngineAPI(engine)
+        api = engine.api
         port = int(engine.services["ui"].address().rstrip("/").rsplit(":", 1)[1])
         results: dict[str, dict[str, list[Sample]]] = {
             op: {"http": [], "in-process": []} for op in ("list", "submit")

@@ -22,13 +22,14 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from core.api import JobFilter
 from core.config import Config, JobsConfig, RedisConfig
 from core.engine import Engine
 from core.events import JobStateChanged, Subscription
 from core.jobs import JobStatus, NewJob
 from core.jobs import keys as job_keys
-from core.jobs.service import build_processors, build_registry, watchdog_settings
 from core.watchdog import WatchDog
+from core.watchdog.service import build_processors, build_registry, watchdog_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = "!!fake.return_success message:ok\n"
@@ -247,7 +248,7 @@ async def _rss_probe(data_dir: Path, url: str) -> dict[str, float]:
     async with Engine(engine_config(data_dir, url)) as engine:
         started = time.perf_counter() - start
         # Touch the history as a front end would: the newest page and the oldest job.
-        newest = await engine.jobs.list_jobs(limit=50)
+        newest = await engine.jobs.list_jobs(JobFilter(), limit=50)
         await engine.jobs.stored_job(1)
         await asyncio.sleep(1.0)
         status = await asyncio.to_thread(Path("/proc/self/status").read_text)

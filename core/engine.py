@@ -1,4 +1,4 @@
-"""The composition root (the seed's server factory): services start in order, stop in reverse."""
+"""The composition root (the seed's server factory): builds every part, starts them in order."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from core.api import EngineAPI
 from core.config import Config
-from core.events import EventBus
+from core.events import EventBus, ServiceState, ServiceStatus
+from core.heroscript.tools import ScriptTools
+from core.http_ui.service import HttpUIService
+from core.jobs.history import HistoryService
+from core.jobs.relay import EventRelay
 from core.redis_server import RedisService
-from core.services import Service, ServiceStartError, ServiceState, ServiceStatus
+from core.remote import RequestServer
+from core.services import Service, ServiceStartError
+from core.watchdog.service import ActorsService, WatchDogService
+from core.webdav.inbox import Inbox
 from core.webdav.service import WebDAVService
 
 if TYPE_CHECKING:
@@ -27,39 +35,54 @@ class ServiceSpec:
     name: str
     enabled: Callable[[Config], bool]
     build: Callable[[Engine], Service]
+    # Services this one needs; it is disabled when one of them is.
+    requires: tuple[str, ...] = ()
     # Services the engine cannot run without; a failure of one stops start-up.
     essential: bool = False
 
 
-def _jobs(engine: Engine) -> Service:
-    from core.jobs.service import JobsService
+def _redis(engine: Engine) -> Service:
+    engine.redis_service = RedisService(engine.config, engine.bus)
+    return engine.redis_service
 
-    return JobsService(engine.config, engine.bus, engine.redis)
+
+def _history(engine: Engine) -> Service:
+    engine.history = HistoryService(engine.config, engine.bus, engine.redis, engine.scripts)
+    return engine.history
 
 
-def _ui(engine: Engine) -> Service:
-    from core.http_ui.service import HttpUIService
+def _watchdog(engine: Engine) -> Service:
+    engine.watchdog = WatchDogService(engine.config, engine.bus, engine.redis, engine.scripts)
+    return engine.watchdog
 
-    return HttpUIService(engine.config, engine.bus, engine)
+
+def _requests(engine: Engine) -> Service:
+    return RequestServer(engine.api, engine.redis.loop_client, engine.bus)
+
+
+def _inbox(engine: Engine) -> Service:
+    return Inbox(engine.config.webdav_root, engine.bus, engine.api)
 
 
 def default_services() -> list[ServiceSpec]:
-    """The services of a full engine, in start order. Later parts append theirs here."""
+    """The services of a full engine, in start order (they stop in reverse)."""
     return [
+        ServiceSpec("redis", lambda c: c.enable_redis, _redis, essential=True),
+        ServiceSpec("webdav", lambda c: c.enable_webdav, lambda e: WebDAVService(e.config, e.bus)),
         ServiceSpec(
-            "redis",
-            lambda c: c.enable_redis,
-            lambda e: RedisService(e.config, e.bus),
-            essential=True,
+            "actors",
+            lambda c: c.enable_jobs,
+            lambda e: ActorsService(e.config, e.bus, e.scripts),
         ),
+        ServiceSpec("jobs", lambda c: c.enable_jobs, _history, requires=("redis", "actors")),
         ServiceSpec(
-            "webdav",
-            lambda c: c.enable_webdav,
-            lambda e: WebDAVService(e.config, e.bus),
+            "relay", lambda c: c.enable_jobs, lambda e: EventRelay(e.bus, e.redis), ("jobs",)
         ),
-        ServiceSpec("jobs", lambda c: c.enable_jobs and c.enable_redis, _jobs),
+        ServiceSpec("watchdog", lambda c: c.jobs.worker_count > 0, _watchdog, ("jobs",)),
+        ServiceSpec("requests", lambda c: True, _requests, ("jobs",)),
+        ServiceSpec("inbox", lambda c: True, _inbox, ("jobs", "webdav")),
         # Last: the UI serves the others, and stops first, while they still answer.
-        ServiceSpec("ui", lambda c: c.enable_ui, _ui),
+        ServiceSpec("ui", lambda c: c.enable_ui, lambda e: HttpUIService(e.config, e.bus, e.api)),
     ]
 
 
@@ -72,7 +95,7 @@ class EngineStartError(RuntimeError):
 
 
 class Engine:
-    """Owns the services of one HeroAgent instance.
+    """Owns the services of one HeroAgent instance and the one `EngineAPI` over them.
 
     Use as `async with Engine(config) as engine:`. With `fail_fast` (headless runs),
     any service that fails to start stops start-up and raises EngineStartError; without
@@ -90,32 +113,46 @@ class Engine:
         self.config = config
         self.bus = bus or EventBus()
         self.fail_fast = fail_fast
+        self.scripts = ScriptTools()
+        self.redis_service: RedisService | None = None
+        self.history: HistoryService | None = None
+        self.watchdog: WatchDogService | None = None
         self._specs = list(services if services is not None else default_services())
+        self._essential = {spec.name for spec in self._specs if spec.essential}
         self.services: dict[str, Service] = {}
-        self._disabled: list[str] = []
+        self._api: EngineAPI | None = None
         for spec in self._specs:
-            if spec.enabled(config):
+            if spec.enabled(config) and all(name in self.services for name in spec.requires):
                 self.services[spec.name] = spec.build(self)
-            else:
-                self._disabled.append(spec.name)
         self._started: list[Service] = []
+
+    @property
+    def api(self) -> EngineAPI:
+        """The engine's one API, which every front end is handed."""
+        if self._api is None:
+            self._api = EngineAPI(
+                host=self,
+                bus=self.bus,
+                history=self.history,
+                scripts=self.scripts,
+                watchdog=self.watchdog,
+                redis=self.redis_service,
+            )
+        return self._api
 
     @property
     def jobs(self) -> JobManager:
         """The job manager (raises RuntimeError while the jobs service is not running)."""
-        from core.jobs.service import JobsService
-
-        service = self.services.get("jobs")
-        if not isinstance(service, JobsService) or service.manager is None:
+        if self.history is None or self.history.manager is None:
             raise RuntimeError("the jobs service is not running")
-        return service.manager
+        return self.history.manager
 
     @property
     def redis(self) -> RedisService:
         """The Redis service (raises KeyError when disabled)."""
-        service = self.services["redis"]
-        assert isinstance(service, RedisService)
-        return service
+        if self.redis_service is None:
+            raise KeyError("redis")
+        return self.redis_service
 
     def statuses(self) -> list[ServiceStatus]:
         """A snapshot of every service, disabled ones included, in start order."""
@@ -129,19 +166,47 @@ class Engine:
         return result
 
     async def start(self) -> None:
-        """Start every enabled service in order."""
-        essential = {spec.name for spec in self._specs if spec.essential}
+        """Start every enabled service in order; a service whose needs failed is skipped."""
+        failed: set[str] = set()
+        needs = {spec.name: spec.requires for spec in self._specs}
         for name, service in self.services.items():
+            missing = [n for n in needs.get(name, ()) if n in failed]
+            if missing:
+                failed.add(name)
+                service.set_state(ServiceState.FAILED, f"needs {', '.join(missing)}")
+                continue
             try:
                 await service.start()
             except ServiceStartError as exc:
-                if self.fail_fast or name in essential:
-                    await self.stop()
-                    raise EngineStartError(name, str(exc)) from None
-                log.error("%s failed to start: %s", name, exc)
+                await self._start_failed(service, str(exc), failed)
                 continue
+            except Exception as exc:  # any start failure is one line, not a traceback
+                log.debug("%s failed to start", name, exc_info=True)
+                await self._start_failed(service, f"{type(exc).__name__}: {exc}", failed)
+                continue
+            except BaseException:
+                await self._release(service)
+                await self.stop()
+                raise
             self._started.append(service)
             log.info("%s running %s", name, service.address())
+
+    async def _start_failed(self, service: Service, message: str, failed: set[str]) -> None:
+        name = service.name
+        # What a service got going before it failed (a child process, a socket) goes too.
+        await self._release(service)
+        if self.fail_fast or name in self._essential:
+            await self.stop()
+            raise EngineStartError(name, message) from None
+        log.error("%s failed to start: %s", name, message)
+        failed.add(name)
+
+    @staticmethod
+    async def _release(service: Service) -> None:
+        try:
+            await service.stop()
+        except Exception:
+            log.exception("%s did not stop cleanly after failing to start", service.name)
 
     async def stop(self) -> None:
         """Stop the started services in reverse order; every one is tried."""

@@ -1,16 +1,53 @@
-"""Engine events and the in-process bus that fans them out with bounded, coalescing queues."""
+"""Engine events, service states, and the bus that fans events out with bounded queues."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar
 
 log = logging.getLogger(__name__)
+
+# Tags what this process publishes over Redis, so its own relay can skip its own echoes.
+PROCESS_ORIGIN = os.urandom(6).hex()
+
+
+class ServiceState(StrEnum):
+    """Life stages of a service."""
+
+    DISABLED = "disabled"
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    STOPPING = "stopping"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """A snapshot of one service, for the TUI, the HTTP UI and `--serve` logs."""
+
+    name: str
+    state: ServiceState
+    address: str = ""
+    pid: int | None = None
+    started_at: float | None = None
+    last_error: str = ""
+    detail: str = ""
+
+    @property
+    def uptime(self) -> float | None:
+        """Seconds since the service last reached RUNNING, or None when not running."""
+        if self.state is not ServiceState.RUNNING or self.started_at is None:
+            return None
+        return max(0.0, time.time() - self.started_at)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +84,12 @@ class JobStateChanged(Event):
     topic: str
     status: str
     error: str = ""
+    # A coalescing subscriber keeps only the newest state of each job.
+    coalesce: ClassVar[bool] = True
+
+    def coalesce_key(self) -> Hashable:
+        """One slot per job."""
+        return (JobStateChanged, self.job_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +98,24 @@ class JobLogLine(Event):
 
     job_id: int
     line: str
+
+
+def job_log_wire(job_id: int, line: str) -> dict[str, Any]:
+    """The Redis pub/sub form of a job's log line (what `EventRelay` reads back)."""
+    return {"type": "log", "id": job_id, "line": line, "origin": PROCESS_ORIGIN}
+
+
+def event_from_wire(data: dict[str, Any]) -> Event | None:
+    """The bus event of a message another process published, or None when it is not one."""
+    if data.get("origin") == PROCESS_ORIGIN:
+        return None
+    kind = data.get("type")
+    job_id = data.get("id")
+    if not isinstance(job_id, int) or isinstance(job_id, bool):
+        return None
+    if kind == "log" and isinstance(data.get("line"), str):
+        return JobLogLine(job_id=job_id, line=data["line"])
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,11 +161,17 @@ class HTTPRequest(RequestServed):
 
 
 class Subscription:
-    """One subscriber's bounded queue; the oldest events go first when it overflows."""
+    """One subscriber's bounded queue; the oldest events go first when it overflows.
 
-    def __init__(self, bus: EventBus, maxsize: int) -> None:
+    A coalescing subscription keeps only the newest of the events that share a coalesce
+    key (a job's state changes), so a slow reader sees current states, not every step.
+    Subscribers that count transitions subscribe without it.
+    """
+
+    def __init__(self, bus: EventBus, maxsize: int, *, coalesce: bool = False) -> None:
         self._bus = bus
         self._maxsize = maxsize
+        self._coalesce = coalesce
         self._items: OrderedDict[Hashable, Event] = OrderedDict()
         self._ready = asyncio.Event()
         self.dropped = 0
@@ -114,7 +181,7 @@ class Subscription:
         """Queue an event without ever blocking the publisher."""
         if self.closed:
             return
-        key = event.coalesce_key() if event.coalesce else (type(event), id(event))
+        key = event.coalesce_key() if self._coalesce and event.coalesce else id(event)
         if key in self._items:
             del self._items[key]
         elif len(self._items) >= self._maxsize:
@@ -168,9 +235,9 @@ class EventBus:
         for subscription in tuple(self._subscriptions):
             subscription.put(event)
 
-    def subscribe(self, maxsize: int = 10_000) -> Subscription:
+    def subscribe(self, maxsize: int = 10_000, *, coalesce: bool = False) -> Subscription:
         """A new bounded subscription; close it (or use `with`) when done."""
-        subscription = Subscription(self, maxsize)
+        subscription = Subscription(self, maxsize, coalesce=coalesce)
         self._subscriptions.append(subscription)
         return subscription
 

@@ -2,49 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Awaitable, Callable
 
-from core.events import EventBus, LogEmitted, ServiceStateChanged
+from core.events import EventBus, LogEmitted, ServiceState, ServiceStateChanged, ServiceStatus
 
+__all__ = ["Service", "ServiceStartError", "ServiceState", "ServiceStatus"]
 
-class ServiceState(StrEnum):
-    """Life stages of a service."""
-
-    DISABLED = "disabled"
-    STOPPED = "stopped"
-    STARTING = "starting"
-    RUNNING = "running"
-    RESTARTING = "restarting"
-    STOPPING = "stopping"
-    FAILED = "failed"
+# A crashed background loop restarts after this long, doubling up to the cap.
+RESTART_FIRST_SECONDS = 0.1
+RESTART_MAX_SECONDS = 5.0
 
 
 class ServiceStartError(RuntimeError):
     """A service could not start; the message is meant for the user as it is."""
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    """A snapshot of one service, for the TUI, the HTTP UI and `--serve` logs."""
-
-    name: str
-    state: ServiceState
-    address: str = ""
-    pid: int | None = None
-    started_at: float | None = None
-    last_error: str = ""
-    detail: str = ""
-
-    @property
-    def uptime(self) -> float | None:
-        """Seconds since the service last reached RUNNING, or None when not running."""
-        if self.state is not ServiceState.RUNNING or self.started_at is None:
-            return None
-        return max(0.0, time.time() - self.started_at)
 
 
 class Service(ABC):
@@ -58,6 +33,8 @@ class Service(ABC):
         self._state = ServiceState.STOPPED
         self._started_at: float | None = None
         self._last_error = ""
+        self._supervised: list[asyncio.Task[None]] = []
+        self.restarts = 0
 
     @property
     def state(self) -> ServiceState:
@@ -127,12 +104,53 @@ class Service(ABC):
         """Stop the service; safe to call in any state."""
         if self._state in (ServiceState.STOPPED, ServiceState.DISABLED):
             return
+        # A service that failed to start is cleaned up but still shows that it failed.
+        failed = self._state is ServiceState.FAILED
         self.set_state(ServiceState.STOPPING)
         try:
             await self._stop()
         finally:
             self._started_at = None
-            self.set_state(ServiceState.STOPPED)
+            self.set_state(ServiceState.FAILED if failed else ServiceState.STOPPED)
+
+    def supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        """Run a background loop that restarts when it crashes.
+
+        A crash is logged with its traceback and counted; the loop comes back after a
+        short, growing pause. Returning normally ends it. `stop_supervised` cancels it.
+        """
+
+        async def keep_running() -> None:
+            pause = RESTART_FIRST_SECONDS
+            while True:
+                try:
+                    await run()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.restarts += 1
+                    self._last_error = f"{name}: {type(exc).__name__}: {exc}"
+                    self.log.exception("%s crashed; restarting in %.1f s", name, pause)
+                    self.emit_log(logging.ERROR, f"{name} crashed ({exc}); restarting")
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RESTART_MAX_SECONDS)
+
+        task = asyncio.create_task(keep_running(), name=f"{self.name}-{name}")
+        self._supervised.append(task)
+        return task
+
+    async def stop_supervised(self, wait_seconds: float = 2.0) -> None:
+        """Cancel every supervised loop and wait for them, at most `wait_seconds`."""
+        tasks, self._supervised = self._supervised, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=wait_seconds)
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                with contextlib.suppress(Exception):
+                    task.result()
 
     @abstractmethod
     async def _start(self) -> None: ...

@@ -12,9 +12,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from core.config import Config
-from core.jobs.service import build_processors, build_registry, watchdog_settings
 from core.serve import configure_logging
 from core.watchdog import WatchDog
+from core.watchdog.service import build_processors, build_registry, watchdog_settings
 
 log = logging.getLogger("core.worker")
 

@@ -212,7 +212,7 @@ def create_app(
         root=str(config.webdav_root),
     )
     app = app_class(
-        EngineAPI(engine),
+        engine.api,
         fmt=fmt,
         webdav=webdav,
         theme=config.tui.theme,

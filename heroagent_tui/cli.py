@@ -95,6 +95,10 @@ def root(
 app.command("submit")(jobs_commands.submit)
 app.command("job")(jobs_commands.show_job)
 app.command("jobs")(jobs_commands.list_jobs)
+app.command("cancel")(jobs_commands.cancel_job)
+app.command("requeue")(jobs_commands.requeue_job)
+app.command("pause")(jobs_commands.pause_queue)
+app.command("resume")(jobs_commands.resume_queue)
 
 
 @app.command("worker")

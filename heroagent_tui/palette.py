@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -18,10 +18,9 @@ class HeroAgentCommands(Provider):
 
     @property
     def hero(self) -> HeroAgentApp:
-        from heroagent_tui.app import HeroAgentApp
-
-        assert isinstance(self.app, HeroAgentApp)
-        return self.app
+        # Only HeroAgentApp installs this provider (its COMMANDS); importing the app here
+        # would pull the whole engine into the palette's imports.
+        return cast("HeroAgentApp", self.app)
 
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         app = self.hero

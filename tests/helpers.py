@@ -1,4 +1,4 @@
-"""Shared test helpers: free ports, deadline polling, and a real valkey-server process."""
+"""Shared test helpers: free ports, deadline polling, waiting for jobs, a real valkey-server."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from core.api import JobView
+from core.events import JobStateChanged
 from core.redis_server import find_server_binary
+
+if TYPE_CHECKING:
+    from core.engine import Engine
 
 T = TypeVar("T")
 
@@ -49,6 +54,64 @@ async def async_wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def async_poll(
+    check: Callable[[], Awaitable[T]], seconds: float = 10.0, what: str = "condition"
+) -> T:
+    """Like async_wait_for, for a check that has to await (a Redis or engine read)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def wait_jobs_ended(engine: Engine, job_ids: Iterable[int], seconds: float = 10.0) -> None:
+    """Wait, on the engine's events, until the end of every job is stored in OurDB.
+
+    A job's `done`/`error` event is published after its version is durable, so the
+    event is the signal; stored states are read once at the start (and again if the
+    subscription ever dropped events), never polled.
+    """
+    pending = set(job_ids)
+    with engine.bus.subscribe(maxsize=1_000_000) as events:
+        # Subscribed first, then read: an end in between is not missed.
+        await _drop_stored_ends(engine, pending)
+        dropped = 0
+        try:
+            async with asyncio.timeout(seconds):
+                while pending:
+                    for event in await events.get_batch():
+                        if isinstance(event, JobStateChanged) and event.status in ENDED:
+                            pending.discard(event.job_id)
+                    if events.dropped != dropped:
+                        dropped = events.dropped
+                        await _drop_stored_ends(engine, pending)
+        except TimeoutError:
+            example = min(pending)
+            raise AssertionError(
+                f"{len(pending)} jobs did not end within {seconds} s, e.g. job {example} "
+                f"({(await engine.api.job(example)).status})"
+            ) from None
+
+
+async def wait_job_ended(engine: Engine, job_id: int, seconds: float = 10.0) -> JobView:
+    """Wait until the job's end is stored in OurDB; return the job as it ended."""
+    await wait_jobs_ended(engine, [job_id], seconds)
+    return await engine.api.job(job_id)
+
+
+ENDED = ("done", "error")
+
+
+async def _drop_stored_ends(engine: Engine, pending: set[int]) -> None:
+    for job_id in list(pending):
+        if (await engine.jobs.stored_job(job_id)).status.ended:
+            pending.discard(job_id)
 
 
 def pid_running(pid: int) -> bool:

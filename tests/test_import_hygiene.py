@@ -31,3 +31,41 @@ def test_the_app_module_does_import_textual() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "True"
+
+
+SCREENS_AND_WIDGETS = [
+    "heroagent_tui.screens.dashboard",
+    "heroagent_tui.screens.jobs",
+    "heroagent_tui.screens.job_detail",
+    "heroagent_tui.screens.queues",
+    "heroagent_tui.screens.submit",
+    "heroagent_tui.screens.logs",
+    "heroagent_tui.screens.service_panel",
+    "heroagent_tui.widgets.job_table",
+    "heroagent_tui.widgets.heroscript_area",
+    "heroagent_tui.bridge",
+]
+
+
+@pytest.mark.parametrize("module", SCREENS_AND_WIDGETS)
+def test_a_screen_loads_only_the_api_and_the_events(module: str) -> None:
+    # The import contract says so statically; this checks what really gets loaded.
+    code = (
+        f"import sys, importlib; importlib.import_module({module!r}); "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('core.'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = result.stdout.split()
+    assert "core.events" in loaded
+    assert [m for m in loaded if m != "core.events" and not m.startswith("core.api")] == []
+
+
+def test_the_engine_does_load_its_parts() -> None:
+    # The check above would pass vacuously if importing anything loaded no engine part.
+    code = "import sys, core.engine; print('core.jobs.manager' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "True"

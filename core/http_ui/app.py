@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import StreamingResponse
 
 import core
-from core.api import EngineAPI
+from core.api import EngineAPI, EngineUnavailable, JobFilter, JobRefused, job_wire
 from core.http_ui import models as m
 from core.http_ui.errors import (
     COMMON_RESPONSES,
@@ -27,7 +27,6 @@ from core.http_ui.errors import (
 from core.http_ui.guard import GuardRules, declare_bearer
 from core.http_ui.metrics import JobStats, render_prometheus
 from core.http_ui.sse import DEFAULT_TYPES, EVENT_TYPES, EventStreams
-from core.jobs import JobError
 
 STATIC = Path(__file__).parent / "static"
 # The page loads only its own files; even an escaping bug could not run a foreign script.
@@ -86,18 +85,12 @@ def build_app(ctx: UIContext) -> FastAPI:
         before_id: Annotated[int | None, Query(ge=1, le=m.MAX_JOB_ID)] = None,
     ) -> Response:
         """A page of the job history, newest first, filtered."""
-        views = await api.jobs(
-            status=status,
-            circle=circle,
-            topic=topic,
-            text=text,
-            since=since,
-            until=until,
-            limit=limit,
-            before_id=before_id,
+        flt = JobFilter(
+            status=status, circle=circle, topic=topic, text=text, since=since, until=until
         )
+        views = await api.jobs(flt, limit=limit, before_id=before_id)
         # Plain dicts, not models: this is the hot path, and the views are already well formed.
-        jobs = [view.to_dict() for view in views]
+        jobs = [job_wire(view) for view in views]
         more = views[-1].job_id if len(views) == limit else None
         return JSONResponse({"jobs": jobs, "next_before_id": more})
 
@@ -120,10 +113,8 @@ def build_app(ctx: UIContext) -> FastAPI:
                 job_timeout=body.timeout,
                 log=body.log,
             )
-        except JobError as exc:
-            return JSONResponse(
-                refused_submission(api.validate, body, exc).model_dump(), status_code=422
-            )
+        except JobRefused as exc:
+            return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
         return m.Job.of(view)
 
     @app.post("/api/jobs/{job_id}/cancel", responses={**NOT_FOUND, **CONFLICT}, tags=["jobs"])
@@ -224,7 +215,7 @@ def build_app(ctx: UIContext) -> FastAPI:
         """Prometheus text format: jobs by status, queue depth, throughput, latency histogram."""
         try:
             queue_views = await api.queues()
-        except RuntimeError:
+        except EngineUnavailable:
             queue_views = []
         states = {s.name: s.state.value for s in api.services()}
         return PlainTextResponse(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -12,9 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from core.heroscript import Diagnostic
+from core.api import EngineUnavailable, JobNotFound, JobRefused, Problem
 from core.http_ui import models as m
-from core.jobs import JobError, JobNotFoundError
 
 T = TypeVar("T")
 _WHERE = re.compile(r"line (\d+), col (\d+)")
@@ -56,13 +55,12 @@ def install_error_handlers(app: FastAPI) -> None:
             response.headers["Allow"] = ", ".join(_allowed(app, request))
         return response
 
-    @app.exception_handler(JobNotFoundError)
-    async def not_found(_: Request, exc: JobNotFoundError) -> JSONResponse:
+    @app.exception_handler(JobNotFound)
+    async def not_found(_: Request, exc: JobNotFound) -> JSONResponse:
         return refusal(404, str(exc))
 
-    @app.exception_handler(RuntimeError)
-    async def not_running(_: Request, exc: RuntimeError) -> JSONResponse:
-        # EngineAPI raises RuntimeError only when the jobs service is down.
+    @app.exception_handler(EngineUnavailable)
+    async def not_running(_: Request, exc: EngineUnavailable) -> JSONResponse:
         return refusal(503, str(exc))
 
 
@@ -75,22 +73,22 @@ def _allowed(app: FastAPI, request: Request) -> list[str]:
     return sorted(methods)
 
 
-def problem(d: Diagnostic) -> m.Problem:
-    """The body of one HeroScript diagnostic."""
-    return m.Problem(line=d.line, col=d.col, message=d.message, severity=str(d.severity))
+def problem(d: Problem) -> m.Problem:
+    """The body of one HeroScript problem."""
+    return m.Problem(line=d.line, col=d.col, message=d.message, severity=d.severity)
 
 
-def refused_submission(
-    validate: Callable[[str], list[Diagnostic]], body: m.SubmitRequest, exc: JobError
-) -> m.Refusal:
-    """The 422 body: the engine's message, and where in the params when it says so."""
-    problems = (
-        [problem(d) for d in validate(body.params)] if body.params_type == "heroscript" else []
-    )
-    if problems:
-        return m.Refusal(
-            detail=str(exc), line=problems[0].line, col=problems[0].col, problems=problems
-        )
+def refused_submission(exc: JobRefused) -> m.Refusal:
+    """The 422 body: the engine's message, and where in the params when it says so.
+
+    The position comes with the refusal: the params are never parsed a second time here
+    (a text refused for its size must not reach the parser at all).
+    """
+    if exc.problems:
+        problems = [problem(d) for d in exc.problems]
+        return m.Refusal(detail=str(exc), line=exc.line, col=exc.col, problems=problems)
+    if exc.line:
+        return m.Refusal(detail=str(exc), line=exc.line, col=exc.col)
     where = _WHERE.search(str(exc))
     if where:
         return m.Refusal(detail=str(exc), line=int(where[1]), col=int(where[2]))
@@ -101,7 +99,7 @@ async def changing(call: Awaitable[T]) -> T:
     """Await an engine change; a refusal that is not "not found" is a conflict (409)."""
     try:
         return await call
-    except JobNotFoundError:
+    except JobNotFound:
         raise
-    except JobError as exc:
+    except JobRefused as exc:
         raise HTTPException(409, str(exc)) from None

@@ -7,8 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.api import JobView, QueueView
-from core.services import ServiceStatus
+from core.api import JobView, QueueView, ServiceStatus, job_wire
 
 # The engine's own rules, repeated in the schema so clients (and schemathesis) know them.
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -40,7 +39,7 @@ class Job(BaseModel):
     @classmethod
     def of(cls, view: JobView) -> Job:
         """The body of a job view."""
-        return cls.model_construct(**view.to_dict())
+        return cls.model_construct(**job_wire(view))
 
 
 class JobPage(BaseModel):

@@ -21,7 +21,7 @@ from core.http_ui.sse import EventStreams
 from core.services import Service, ServiceStartError
 
 if TYPE_CHECKING:
-    from core.engine import Engine
+    from core.api import EngineAPI
 
 # Seconds uvicorn waits for open requests when stopping; SSE streams are ended before that.
 GRACEFUL_SECONDS = 3
@@ -40,10 +40,10 @@ class HttpUIService(Service):
 
     name = "ui"
 
-    def __init__(self, config: Config, bus: EventBus, engine: Engine) -> None:
+    def __init__(self, config: Config, bus: EventBus, api: EngineAPI) -> None:
         super().__init__(bus)
         self.config = config
-        self.engine = engine
+        self.api = api
         self.host = config.ui_host
         self.port = config.ui.port
         self.stats = JobStats()
@@ -85,8 +85,6 @@ class HttpUIService(Service):
         return sock
 
     async def _start(self) -> None:
-        # Imported here: core.api imports core.engine, which builds this service.
-        from core.api import EngineAPI
         from core.http_ui.app import UIContext, build_app
 
         token = self.config.ui.token
@@ -102,11 +100,11 @@ class HttpUIService(Service):
             )
         sock = self._bind()
         self.port = int(sock.getsockname()[1])
-        api = EngineAPI(self.engine)
+        api = self.api
         rules = GuardRules.build(
             self.host, token, self.config.ui.max_body_bytes, self.config.ui.allowed_hosts
         )
-        self._streams = EventStreams(api.subscribe)
+        self._streams = EventStreams(lambda size: api.subscribe(size, coalesce=True))
         self.stats = JobStats()
         self._stats_task = asyncio.create_task(self._count(api.subscribe(50_000)), name="ui-stats")
         app = AccessLog(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from core.jobs.model import Job
 
@@ -50,16 +50,21 @@ INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}');
 """
 
 
-@dataclass(frozen=True)
-class JobFilter:
-    """What `list_jobs` narrows by; None means any."""
+class Narrowing(Protocol):
+    """What a listing narrows by (None means any); `core.api.JobFilter` is the one in use."""
 
-    status: str | None = None
-    circle: str | None = None
-    topic: str | None = None
-    since: float | None = None
-    until: float | None = None
-    text: str | None = None
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def circle(self) -> str | None: ...
+    @property
+    def topic(self) -> str | None: ...
+    @property
+    def since(self) -> float | None: ...
+    @property
+    def until(self) -> float | None: ...
+    @property
+    def text(self) -> str | None: ...
 
 
 class JobIndex:
@@ -130,7 +135,7 @@ class JobIndex:
             ).fetchall()
         return [int(r[0]) for r in rows]
 
-    def query(self, flt: JobFilter, *, limit: int, before_id: int | None = None) -> list[int]:
+    def query(self, flt: Narrowing, *, limit: int, before_id: int | None = None) -> list[int]:
         """Ids matching the filter, newest first, at most `limit`, below `before_id`."""
         where: list[str] = []
         args: list[object] = []

@@ -10,12 +10,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio.client import Pipeline
 
-from core.events import EventBus, JobStateChanged
+from core.events import PROCESS_ORIGIN, EventBus, JobStateChanged
 from core.jobs import keys, scripts
-from core.jobs.index import JobFilter, JobIndex
+from core.jobs.index import JobIndex, Narrowing
 from core.jobs.model import NAME_PATTERN, Job, JobStatus, ParamsType
 from core.jobs.queue import JobQueue
 from core.ourdb import AsyncOurDB, InvalidIdError, RecordNotFoundError
@@ -27,14 +28,45 @@ MAX_PARAMS_BYTES = 48 * 1024
 MAX_RECORD_BYTES = 65_535
 MAX_LOG_LINES = 200
 HISTORY_DEPTH = 1_000
+# Params up to this size are checked on the loop (microseconds); larger ones in a thread.
+INLINE_CHECK_CHARS = 4_096
 
 
 class JobError(ValueError):
-    """A job request was refused; the message says what and where."""
+    """A job request was refused; the message says what and where.
+
+    `kind` names the refusal for front ends (the engine API maps it to its typed errors);
+    `line` and `col` point into the params when the problem is there (0 when not).
+    """
+
+    kind = "refused"
+
+    def __init__(
+        self, message: str, *, line: int = 0, col: int = 0, problems: Sequence[Any] = ()
+    ) -> None:
+        super().__init__(message)
+        self.line = line
+        self.col = col
+        # Every problem found in the params (HeroScript diagnostics), first one first.
+        self.problems = tuple(problems)
 
 
 class JobNotFoundError(JobError, LookupError):
     """No job has this id."""
+
+    kind = "not_found"
+
+
+class JobEndedError(JobError):
+    """The job has ended; it can no longer be changed that way."""
+
+    kind = "ended"
+
+
+class JobNotEndedError(JobError):
+    """The job is still waiting or running; it cannot be requeued."""
+
+    kind = "not_ended"
 
 
 Validator = Callable[[ParamsType, str], None]
@@ -104,7 +136,12 @@ class JobManager:
             raise JobError(
                 f"params type {spec.params_type!r} is unknown; use one of {choices}"
             ) from None
-        size = len(spec.params.encode())
+        try:
+            size = len(spec.params.encode())
+        except UnicodeEncodeError as exc:
+            raise JobError(
+                f"params are not valid text: {exc.reason} at character {exc.start}"
+            ) from None
         if size > MAX_PARAMS_BYTES:
             raise JobError(f"params are {size} bytes; the limit is {MAX_PARAMS_BYTES} bytes")
         if not spec.timeout > 0:
@@ -139,7 +176,11 @@ class JobManager:
 
     async def create_jobs(self, specs: Sequence[NewJob]) -> list[Job]:
         """Create many jobs with one durable write and one Redis transaction."""
-        drafts = [self._check(spec) for spec in specs]
+        if sum(len(spec.params) for spec in specs) > INLINE_CHECK_CHARS:
+            # Parsing a large text takes milliseconds: never on the event loop.
+            drafts = await asyncio.to_thread(lambda: [self._check(spec) for spec in specs])
+        else:
+            drafts = [self._check(spec) for spec in specs]
         ids = await self.db.set_many([(job.to_json(), None) for job in drafts])
         jobs = [replace(job, job_id=job_id) for job, job_id in zip(drafts, ids, strict=True)]
         await asyncio.to_thread(self.index.upsert, jobs)
@@ -185,26 +226,9 @@ class JobManager:
         return [self._load(job_id, raw) for raw in reversed(versions) if raw]
 
     async def list_jobs(
-        self,
-        *,
-        status: JobStatus | str | None = None,
-        circle: str | None = None,
-        topic: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        text: str | None = None,
-        limit: int = 50,
-        before_id: int | None = None,
+        self, flt: Narrowing, *, limit: int = 50, before_id: int | None = None
     ) -> list[Job]:
-        """Jobs newest first, filtered in the index, `limit` at a time below `before_id`."""
-        flt = JobFilter(
-            status=JobStatus(status).value if status is not None else None,
-            circle=circle,
-            topic=topic,
-            since=since,
-            until=until,
-            text=text,
-        )
+        """Jobs newest first, narrowed in the index, `limit` at a time below `before_id`."""
         ids = await asyncio.to_thread(self.index.query, flt, limit=limit, before_id=before_id)
         live = await self.queue.get_live_many(ids)
         stored = await asyncio.to_thread(self.read_many, [i for i in ids if i not in live])
@@ -276,7 +300,7 @@ class JobManager:
             return await self._end(job_id, target)
         job = await self.get_job(job_id)
         if job.status.ended:
-            raise JobError(f"job {job_id} has ended ({job.status}); requeue it instead")
+            raise JobEndedError(f"job {job_id} has ended ({job.status}); requeue it instead")
         job = replace(job, status=JobStatus.ACTIVE, time_start=job.time_start or time.time())
         await self.queue.redis.hset(
             keys.job_key(job.circle_id, job.topic, job_id), "status", JobStatus.ACTIVE.value
@@ -288,7 +312,7 @@ class JobManager:
         """Run an ended job again under the same id; its history continues."""
         job = await self.get_job(job_id)
         if not job.status.ended:
-            raise JobError(f"job {job_id} is {job.status}, not ended; nothing to requeue")
+            raise JobNotEndedError(f"job {job_id} is {job.status}, not ended; nothing to requeue")
         job = replace(
             job,
             status=JobStatus.NEW,
@@ -311,7 +335,7 @@ class JobManager:
     ) -> Job:
         job = await self.get_job(job_id)
         if job.status.ended:
-            raise JobError(f"job {job_id} has already ended ({job.status})")
+            raise JobEndedError(f"job {job_id} has already ended ({job.status})")
         redis = self.queue.redis
         async with redis.pipeline(transaction=True) as pipe:
             # Dropping the fence means the worker that may hold it can no longer complete it.
@@ -381,7 +405,13 @@ class JobManager:
                     error=job.error,
                 )
             )
-            payload = {"type": "job", "id": job.job_id, "queue": job.queue, "status": job.status}
+            payload = {
+                "type": "job",
+                "id": job.job_id,
+                "queue": job.queue,
+                "status": job.status,
+                "origin": PROCESS_ORIGIN,
+            }
             pipe.publish(keys.EVENTS_CHANNEL, json.dumps(payload))
 
 

@@ -73,11 +73,6 @@ class JobQueue:
                 pipe.rpush(keys.DOORBELL, *([1] * count))
                 await pipe.execute()
 
-    async def fetch(self, worker: str) -> Lease | None:
-        """Move the next job of any queue into this worker's processing list."""
-        leases = await self.fetch_many(worker, 1)
-        return leases[0] if leases else None
-
     async def fetch_many(self, worker: str, count: int) -> list[Lease]:
         """Move up to `count` jobs, across the queues in turn, into the processing list."""
         reply = await self._fetch(
@@ -105,19 +100,6 @@ class JobQueue:
     async def wait_for_work(self, seconds: float) -> bool:
         """Block on the server until a job is enqueued (True) or `seconds` pass (False)."""
         return await self.redis.blpop([keys.DOORBELL], timeout=seconds) is not None
-
-    async def complete(
-        self,
-        lease: Lease,
-        status: JobStatus,
-        *,
-        result: str = "",
-        error: str = "",
-        log_lines: Sequence[str] = (),
-    ) -> bool:
-        """Record the outcome; False when the job was meanwhile handed to someone else."""
-        outcome = Completion(lease, status, result, error, tuple(log_lines))
-        return (await self.complete_many([outcome]))[0]
 
     async def complete_many(self, outcomes: Sequence[Completion]) -> list[bool]:
         """Record many outcomes in one round trip; each is fenced on its own."""

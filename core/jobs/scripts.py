@@ -7,37 +7,36 @@ from __future__ import annotations
 
 # KEYS: queues, doorbell, rr, fence, stream, paused, processing
 # ARGV: worker, now, count
-# Hands out up to `count` jobs, taking one from each queue in turn (starting at a
-# rotating queue) so no queue starves another. Returns a flat array: for each job its
-# id, queue, fence, the number of hash fields that follow, then those fields. When it
-# finds fewer than asked, every queue is empty at this instant, so it also clears the
-# doorbell inside the same atomic step: no wake-up can be lost between "found nothing"
-# and "went to sleep".
+# Hands out up to `count` jobs, one queue after the other: `rr` holds the place after the
+# last queue served, across calls and workers, so with equal load every queue gets its
+# turn (true round robin; no queue waits while another is served again). Returns a flat
+# array: for each job its id, queue, fence, the number of hash fields that follow, then
+# those fields. When it finds fewer than asked, every queue is empty at this instant, so
+# it also clears the doorbell inside the same atomic step: no wake-up can be lost between
+# "found nothing" and "went to sleep".
 FETCH = """
 local want = tonumber(ARGV[3])
 local out = {}
 local got = 0
 local queues = redis.call('SMEMBERS', KEYS[1])
 local n = #queues
-local open = {}
 if n > 0 then
-  local start = redis.call('INCR', KEYS[3]) % n
-  for i = 0, n - 1 do
-    local q = queues[((start + i) % n) + 1]
-    if redis.call('SISMEMBER', KEYS[6], q) == 0 then open[#open + 1] = q end
-  end
-end
-while got < want and #open > 0 do
-  local still = {}
-  for _, q in ipairs(open) do
-    if got >= want then still[#still + 1] = q; break end
-    local id = redis.call('LMOVE', 'heroqueue:' .. q, KEYS[7], 'LEFT', 'LEFT')
-    while id do
-      local key = 'herojobs:' .. q .. ':' .. id
-      if redis.call('EXISTS', key) == 1 then break end
-      -- An id without its job (deleted meanwhile): drop it and take the next.
-      redis.call('LREM', KEYS[7], 1, id)
+  table.sort(queues)
+  local at = tonumber(redis.call('GET', KEYS[3]) or '0') % n
+  local empty = {}
+  local misses = 0
+  while got < want and misses < n do
+    local q = queues[at + 1]
+    at = (at + 1) % n
+    local id = false
+    if not empty[q] and redis.call('SISMEMBER', KEYS[6], q) == 0 then
       id = redis.call('LMOVE', 'heroqueue:' .. q, KEYS[7], 'LEFT', 'LEFT')
+      while id do
+        if redis.call('EXISTS', 'herojobs:' .. q .. ':' .. id) == 1 then break end
+        -- An id without its job (deleted meanwhile): drop it and take the next.
+        redis.call('LREM', KEYS[7], 1, id)
+        id = redis.call('LMOVE', 'heroqueue:' .. q, KEYS[7], 'LEFT', 'LEFT')
+      end
     end
     if id then
       local key = 'herojobs:' .. q .. ':' .. id
@@ -53,10 +52,13 @@ while got < want and #open > 0 do
       out[#out + 1] = tostring(#fields)
       for _, v in ipairs(fields) do out[#out + 1] = v end
       got = got + 1
-      still[#still + 1] = q
+      misses = 0
+      redis.call('SET', KEYS[3], at)
+    else
+      empty[q] = true
+      misses = misses + 1
     end
   end
-  open = still
 end
 if got < want then redis.call('DEL', KEYS[2]) end
 return out

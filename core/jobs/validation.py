@@ -27,7 +27,12 @@ def make_validator(registry: ActorRegistry | None) -> Validator:
                 source = lines[first.line - 1] if 0 < first.line <= len(lines) else ""
                 more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
                 pad = " " * max(first.col - 1, 0)
-                raise InvalidParamsError(f"{first}{more}\n  {source}\n  {pad}^")
+                raise InvalidParamsError(
+                    f"{first}{more}\n  {source}\n  {pad}^",
+                    line=first.line,
+                    col=first.col,
+                    problems=problems,
+                )
         elif kind is ParamsType.OPENRPC:
             try:
                 request = json.loads(params)

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from core.events import EventBus, JobLogLine
+from core.events import EventBus, JobLogLine, job_log_wire
 from core.heroscript import ActionContext
 from core.jobs import keys
 from core.jobs.model import JobStatus
@@ -279,10 +279,7 @@ class _JobLog:
             lines, self._unsent = self._unsent, []
             async with self.dog.redis.pipeline(transaction=False) as pipe:
                 for line in lines:
-                    pipe.publish(
-                        keys.EVENTS_CHANNEL,
-                        json.dumps({"type": "log", "id": self.job_id, "line": line}),
-                    )
+                    pipe.publish(keys.EVENTS_CHANNEL, json.dumps(job_log_wire(self.job_id, line)))
                 try:
                     await pipe.execute()
                 except (RedisError, OSError) as exc:  # pub/sub is best effort

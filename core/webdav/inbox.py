@@ -11,7 +11,8 @@ Rules (docs/webdav.md says the same for users):
   `settle` seconds. A local writer that may pause longer should write under a hidden
   name and rename.
 - Accepted: the file moves to `submitted/<name>.<id>.hero` beside it; when the job
-  ends, `submitted/<name>.<id>.result.json` appears (status, result, error).
+  ends, `submitted/<name>.<id>.result.json` appears: the job in its wire form.
+- A file over the params size limit is rejected before it is read.
 - Rejected by the parser: `<name>.error.txt` beside it holds the message, no job is
   made, and the file stays until it changes.
 """
@@ -29,7 +30,9 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
+from core.api import job_wire
 from core.events import EventBus, JobStateChanged, LogEmitted, Subscription, WebDAVRequest
+from core.services import Service
 from core.webdav.inbox_layout import (
     INBOX_DIR,
     SUBMITTED_DIR,
@@ -65,8 +68,10 @@ class _Submitted:
     topic: str
 
 
-class Inbox:
-    """Watches `<root>/inbox` and submits complete `.hero` files through `submitter`."""
+class Inbox(Service):
+    """Watches `<root>/inbox` and submits complete `.hero` files through the engine API."""
+
+    name = "inbox"
 
     def __init__(
         self,
@@ -76,9 +81,9 @@ class Inbox:
         *,
         settle: float = SETTLE_SECONDS,
     ) -> None:
+        super().__init__(bus)
         self.root = root
         self.dir = root / INBOX_DIR
-        self.bus = bus
         self.submitter = submitter
         self.settle = settle
         self._candidates: dict[Path, _Candidate] = {}
@@ -89,7 +94,11 @@ class Inbox:
         self._subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
+    def address(self) -> str:
+        """The folder it watches."""
+        return str(self.dir)
+
+    async def _start(self) -> None:
         """Create the inbox folder, pick up what is already there, and start watching."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self._stopping.clear()
@@ -106,7 +115,7 @@ class Inbox:
         await self._recover()
         self._wake.set()
 
-    async def stop(self) -> None:
+    async def _stop(self) -> None:
         """Stop watching; jobs still running get their result file at the next start."""
         self._stopping.set()
         if self._subscription is not None:
@@ -208,9 +217,13 @@ class Inbox:
         if claim is None:
             return
         try:
-            text = claim.read_text(encoding="utf-8")
-            job = await self.submitter.create_job(
-                topic, text, circle=circle, params_type="heroscript"
+            size = claim.stat().st_size
+            limit = self.submitter.max_params_bytes
+            if size > limit:
+                raise ValueError(f"the file is {size} bytes; the params limit is {limit} bytes")
+            text = await asyncio.to_thread(claim.read_text, encoding="utf-8")
+            job = await self.submitter.submit(
+                text, topic=topic, circle=circle, params_type="heroscript"
             )
             job_id = job.job_id
         except ValueError as exc:  # the parser's error; UnicodeDecodeError is one too
@@ -269,22 +282,13 @@ class Inbox:
         if submitted is None:
             return
         try:
-            job = await self.submitter.get_job(job_id)
+            job = await self.submitter.job(job_id)
         except Exception as exc:
             self._emit(logging.WARNING, f"job {job_id}: cannot read its outcome: {exc}")
             return
-        status = str(getattr(job.status, "value", job.status))
-        if status not in ENDED or self._pending.pop(job_id, None) is None:
+        if not job.ended or self._pending.pop(job_id, None) is None:
             return
-        payload = {
-            "job_id": job_id,
-            "circle": submitted.circle,
-            "topic": submitted.topic,
-            "status": status,
-            "result": job.result,
-            "error": job.error,
-        }
-        text = json.dumps(payload, indent=2, default=str) + "\n"
+        text = json.dumps(job_wire(job), indent=2) + "\n"
         write_atomic(result_file(submitted.path), text)
 
     async def _recover(self) -> None:

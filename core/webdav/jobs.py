@@ -1,37 +1,26 @@
-"""What the inbox needs of the job manager, as a protocol the job manager will satisfy."""
+"""What the inbox needs of the engine API, as a protocol `core.api.EngineAPI` satisfies."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-
-class JobOutcome(Protocol):
-    """What the inbox reads of a job: its status and how it ended."""
-
-    @property
-    def status(self) -> Any: ...
-    @property
-    def result(self) -> Any: ...
-    @property
-    def error(self) -> Any: ...
-
-
-class JobHandle(Protocol):
-    """What the inbox keeps of a created job: its id."""
-
-    @property
-    def job_id(self) -> int: ...
+from core.api import JobView
 
 
 class JobSubmitter(Protocol):
-    """The part of the job manager the inbox needs."""
+    """The part of the engine API the inbox uses."""
 
-    async def create_job(
-        self, topic: str, params: str, *, circle: str = ..., params_type: str = ...
-    ) -> JobHandle:
+    @property
+    def max_params_bytes(self) -> int:
+        """The largest params text a job may have."""
+        ...
+
+    async def submit(
+        self, params: str, *, topic: str, circle: str = ..., params_type: str = ...
+    ) -> JobView:
         """Create a job; raise ValueError (with the parser's message) for bad HeroScript."""
         ...
 
-    async def get_job(self, job_id: int) -> JobOutcome:
+    async def job(self, job_id: int) -> JobView:
         """The job with this id."""
         ...

@@ -1,4 +1,4 @@
-"""`heroagent submit|job|jobs`: talk to the running engine through its Redis server."""
+"""`heroagent submit|job|jobs|cancel|requeue|pause|resume`: talk to the running engine via Redis."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from redis.exceptions import RedisError
 from core.config import Config
 from core.events import EventBus
 from core.jobs import keys
-from core.jobs.requests import RequestError, call
 from core.redis_server import RedisService
+from core.remote import RequestError, call
 from heroagent_tui.commands.common import fail, state_of
 
 T = TypeVar("T")
@@ -54,7 +54,7 @@ def _print_jobs(rows: list[dict[str, Any]], title: str) -> None:
     for job in rows:
         table.add_row(
             str(job["job_id"]),
-            f"{job['circle_id']}/{job['topic']}",
+            f"{job['circle']}/{job['topic']}",
             job["params_type"],
             job["status"],
             _stamp(job["time_scheduled"]),
@@ -65,7 +65,7 @@ def _print_jobs(rows: list[dict[str, Any]], title: str) -> None:
 
 
 def _print_job(job: dict[str, Any]) -> None:
-    for name in ("job_id", "circle_id", "topic", "params_type", "status", "attempts", "worker"):
+    for name in ("job_id", "circle", "topic", "params_type", "status", "attempts", "worker"):
         typer.echo(f"{name:>14}: {job[name]}")
     for name in ("time_scheduled", "time_start", "time_end"):
         typer.echo(f"{name:>14}: {_stamp(job[name])}")
@@ -171,3 +171,54 @@ def list_jobs(
         typer.echo(json.dumps(found))
     else:
         _print_jobs(found, f"{len(found)} jobs")
+
+
+def _change(ctx: typer.Context, op: str, job_id: int, as_json: bool) -> None:
+    found = _run(state_of(ctx).load().config, lambda redis: call(redis, op, {"id": job_id}))
+    if as_json:
+        typer.echo(json.dumps(found))
+    else:
+        typer.echo(f"job {found['job_id']} is {found['status']}")
+
+
+def cancel_job(
+    ctx: typer.Context,
+    job_id: int = typer.Argument(..., help="The job's id."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """End a waiting or running job as cancelled (a running one is stopped)."""
+    _change(ctx, "cancel", job_id, as_json)
+
+
+def requeue_job(
+    ctx: typer.Context,
+    job_id: int = typer.Argument(..., help="The job's id."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Run an ended job again under its id; its history continues."""
+    _change(ctx, "requeue", job_id, as_json)
+
+
+def _queue(name: str) -> dict[str, str]:
+    circle, sep, topic = name.rpartition("/")
+    if not topic:
+        fail(f"{name!r} is not a queue; write CIRCLE/TOPIC or TOPIC")
+    return {"circle": circle if sep else "default", "topic": topic}
+
+
+def pause_queue(
+    ctx: typer.Context, queue: str = typer.Argument(..., help="CIRCLE/TOPIC, or TOPIC.")
+) -> None:
+    """Stop handing out a queue's jobs; they keep waiting, new ones queue up."""
+    args = _queue(queue)
+    _run(state_of(ctx).load().config, lambda redis: call(redis, "pause", args))
+    typer.echo(f"{args['circle']}/{args['topic']} paused")
+
+
+def resume_queue(
+    ctx: typer.Context, queue: str = typer.Argument(..., help="CIRCLE/TOPIC, or TOPIC.")
+) -> None:
+    """Hand out a paused queue's jobs again."""
+    args = _queue(queue)
+    _run(state_of(ctx).load().config, lambda redis: call(redis, "resume", args))
+    typer.echo(f"{args['circle']}/{args['topic']} resumed")

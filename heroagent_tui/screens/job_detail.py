@@ -47,7 +47,9 @@ class JobDetailScreen(EngineScreen):
                 yield Static("loading…", id="job-fields", classes="box")
                 with Vertical(id="job-params-box", classes="box"):
                     yield Static("Params", classes="section-title")
-                    yield HeroScriptArea("", read_only=True, id="job-params")
+                    yield HeroScriptArea(
+                        "", highlighter=self.ctx.api.highlight, read_only=True, id="job-params"
+                    )
             yield Static("", id="job-outcome", classes="box")
             yield Static("Timeline (OurDB versions)", classes="section-title")
             yield DataTable(id="job-timeline", cursor_type="row")

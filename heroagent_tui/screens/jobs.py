@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Header, Input, Static
 
+from core.api import JobFilter
 from core.events import JobStateChanged
 from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.messages import JobOpenRequested, SubmitRequested
 from heroagent_tui.screens.base import EngineScreen
-from heroagent_tui.widgets.job_table import JobFilter, JobTable
+from heroagent_tui.widgets.job_table import JobTable
 from heroagent_tui.widgets.view_bar import ViewBar
 
 PAGE = 200
@@ -74,25 +75,21 @@ class JobsScreen(EngineScreen):
 
     def set_filter(self, query: str) -> None:
         """Show only jobs matching `query` (reloads from the engine)."""
-        self.filter = JobFilter.parse(query)
         box = self.query_one("#filter", Input)
         box.value = query
         box.display = bool(query)
+        try:
+            self.filter = JobFilter.parse(query)
+        except ValueError as exc:  # a status word the engine does not know
+            self.query_one("#jobs-status", Static).update(f"cannot list jobs: {exc}")
+            return
         self.load_snapshot()
 
     @work(exclusive=True, group="page", exit_on_error=False)
     async def _load_page(self, before_id: int | None) -> None:
         self._loading = True
         try:
-            f = self.filter
-            jobs = await self.ctx.api.jobs(
-                status=f.status,
-                circle=f.circle,
-                topic=f.topic,
-                text=f.text,
-                limit=PAGE,
-                before_id=before_id,
-            )
+            jobs = await self.ctx.api.jobs(self.filter, limit=PAGE, before_id=before_id)
         except Exception as exc:  # a bad status word, or the jobs service not running yet
             self.query_one("#jobs-status", Static).update(f"cannot list jobs: {exc}")
             return

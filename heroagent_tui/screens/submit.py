@@ -51,7 +51,9 @@ class SubmitScreen(EngineScreen):
                     id="params-type",
                 )
                 yield Input("60", placeholder="timeout s", id="timeout", type="number")
-            yield HeroScriptArea(EXAMPLE, id="editor", show_line_numbers=True)
+            yield HeroScriptArea(
+                EXAMPLE, highlighter=self.ctx.api.highlight, id="editor", show_line_numbers=True
+            )
             yield Static("", id="diagnostics")
         yield Footer()
 

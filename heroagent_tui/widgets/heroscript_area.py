@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from rich.style import Style
 from textual.theme import Theme
 from textual.widgets import TextArea
 from textual.widgets.text_area import TextAreaTheme
 
-from core.api import highlight_spans
+from core.api import HighlightSpan
+
+Highlighter = Callable[[str], list[HighlightSpan]]
 
 THEME_NAME = "heroscript"
 
@@ -28,7 +33,11 @@ def text_area_theme(theme: Theme) -> TextAreaTheme:
 
 
 class HeroScriptArea(TextArea):
-    """HeroScript editor (or, read only, viewer)."""
+    """HeroScript editor (or, read only, viewer), coloured by the engine's own lexer."""
+
+    def __init__(self, text: str, *, highlighter: Highlighter, **options: Any) -> None:
+        self._highlighter = highlighter
+        super().__init__(text, **options)
 
     def on_mount(self) -> None:
         self._apply_theme(self.app.current_theme)
@@ -46,7 +55,7 @@ class HeroScriptArea(TextArea):
         highlights = self._highlights
         highlights.clear()
         lines = self.document.lines
-        for span in highlight_spans(self.text):
+        for span in self._highlighter(self.text):
             row = span.line - 1
             if row >= len(lines):
                 continue
@@ -54,4 +63,4 @@ class HeroScriptArea(TextArea):
             # The renderer expects byte offsets into the UTF-8 line.
             start = len(line[: span.start].encode())
             end = len(line[: span.end].encode())
-            highlights[row].append((start, end, f"heroscript.{span.kind.value}"))
+            highlights[row].append((start, end, f"heroscript.{span.kind}"))

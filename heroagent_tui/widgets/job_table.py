@@ -2,55 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.style import Style
 from rich.text import Text
 from textual.theme import Theme
 from textual.widgets import DataTable
 
-from core.api import JobView
+from core.api import JobFilter, JobView
 from core.events import JobStateChanged
 from heroagent_tui.format import DisplayFormat
 
 COLUMNS = ("id", "status", "queue", "type", "scheduled", "took", "error")
 # Rows kept when live inserts push old ones out at the bottom (paging brings them back).
 MAX_LIVE_ROWS = 2_000
-
-
-@dataclass(frozen=True)
-class JobFilter:
-    """What `/` filters by; parsed from `status:error topic:x circle:y free text`."""
-
-    status: str | None = None
-    circle: str | None = None
-    topic: str | None = None
-    text: str | None = None
-
-    @classmethod
-    def parse(cls, query: str) -> JobFilter:
-        """Read `key:value` words; the rest is free text searched in the engine."""
-        fields: dict[str, str] = {}
-        words = []
-        for word in query.split():
-            key, sep, value = word.partition(":")
-            if sep and key in ("status", "circle", "topic", "queue") and value:
-                if key == "queue" and "/" in value:
-                    fields["circle"], fields["topic"] = value.split("/", 1)
-                elif key != "queue":
-                    fields[key] = value
-            else:
-                words.append(word)
-        return cls(text=" ".join(words) or None, **fields)
-
-    def matches(self, event: JobStateChanged) -> bool:
-        """Whether a live event belongs in the filtered table (free text cannot be known)."""
-        return (
-            self.text is None
-            and self.status in (None, event.status)
-            and self.circle in (None, event.circle)
-            and self.topic in (None, event.topic)
-        )
 
 
 def status_text(theme: Theme, status: str) -> Text:

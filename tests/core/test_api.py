@@ -2,44 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from core.api import EngineAPI
+from core.api import JobFilter, JobRefused, job_wire
 from core.engine import Engine
-from core.jobs import JobError
-from core.jobs.service import JobsService
-
-
-async def wait_stored_end(api: EngineAPI, job_id: int) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while not (await api.engine.jobs.stored_job(job_id)).status.ended:
-        assert loop.time() < deadline
-        await asyncio.sleep(0.01)
+from tests.helpers import async_wait_for, wait_job_ended
 
 
 async def test_submit_view_history_and_queues(engine: Engine) -> None:
-    api = EngineAPI(engine)
+    api = engine.api
     view = await api.submit("!!fake.return_success message:hi\n", topic="mail", job_timeout=5)
     assert (view.status, view.circle, view.topic, view.timeout) == ("new", "default", "mail", 5.0)
-    await wait_stored_end(api, view.job_id)
+    await wait_job_ended(engine, view.job_id)
     done = await api.job(view.job_id)
     assert done.ended
     assert done.duration is not None
-    assert "session_key" not in done.to_dict()
+    assert "session_key" not in job_wire(done)
     assert [v.status for v in await api.history(view.job_id)] == ["new", "active", "done"]
-    assert [j.job_id for j in await api.jobs(topic="mail")] == [view.job_id]
+    assert [j.job_id for j in await api.jobs(JobFilter(topic="mail"))] == [view.job_id]
     await api.pause_queue("default", "mail")
     (queue,) = [q for q in await api.queues() if q.name == "default/mail"]
     assert (queue.done, queue.paused) == (1, True)
 
 
 async def test_refusals_and_registry(engine: Engine) -> None:
-    api = EngineAPI(engine)
-    with pytest.raises(JobError, match="line 1"):
+    api = engine.api
+    with pytest.raises(JobRefused, match="line 1") as refused:
         await api.submit("!!a.b.c x:1\n", topic="t")
+    assert (refused.value.line, refused.value.col) == (1, 3)
     problems = api.validate("!!fake.return_succes message:x\n")
     assert problems
     assert "return_success" in problems[0].message
@@ -53,7 +43,7 @@ async def test_refusals_and_registry(engine: Engine) -> None:
 
 
 async def test_services_and_redis_info(engine: Engine) -> None:
-    api = EngineAPI(engine)
+    api = engine.api
     names = [s.name for s in api.services()]
     assert names[:1] == ["redis"]
     info = await api.redis_info()
@@ -62,21 +52,15 @@ async def test_services_and_redis_info(engine: Engine) -> None:
 
 
 async def test_cancel_stops_a_job_running_here(engine: Engine) -> None:
-    api = EngineAPI(engine)
+    api = engine.api
     view = await api.submit("!!fake.sleep seconds:30\n", topic="long")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while (await api.job(view.job_id)).status != "active":
-        assert loop.time() < deadline
-        await asyncio.sleep(0.01)
+    assert engine.watchdog is not None
+    dog = engine.watchdog.watchdog
+    assert dog is not None
+    await async_wait_for(lambda: view.job_id in dog.running, 10, "the job to run")
     cancelled = await api.cancel(view.job_id)
     assert (cancelled.status, cancelled.error) == ("error", "cancelled")
-    service = engine.services["jobs"]
-    assert isinstance(service, JobsService)
-    assert service.watchdog is not None
-    while view.job_id in service.watchdog.running:
-        assert loop.time() < deadline, "the slot still runs the cancelled job"
-        await asyncio.sleep(0.01)
-    await wait_stored_end(api, view.job_id)
+    await async_wait_for(lambda: view.job_id not in dog.running, 10, "the slot to let go")
+    await wait_job_ended(engine, view.job_id)
     history = [v.status for v in await api.history(view.job_id)]
     assert history == ["new", "active", "error"]

@@ -117,7 +117,7 @@ async def settle(app: HeroAgentApp, pilot: Pilot[Any], seconds: float = 20.0) ->
 async def seed(app: ScenarioApp) -> None:
     """Start the engine and run a few jobs to their end, in a fixed order."""
     await app.engine.start()
-    api = EngineAPI(app.engine)
+    api = app.engine.api
     specs = [
         ("!!fake.return_success message:'report ready'", "default", "reports"),
         ("!!fake.return_error message:'mailbox full'", "default", "email"),

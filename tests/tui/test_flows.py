@@ -8,7 +8,6 @@ from dataclasses import replace
 import httpx
 from textual.widgets import DataTable, Static
 
-from core.api import EngineAPI
 from core.config import Config
 from heroagent_tui.screens.job_detail import JobDetailScreen
 from heroagent_tui.screens.jobs import JobsScreen
@@ -66,7 +65,7 @@ async def test_live_validation_names_line_and_column(engine_config: Config) -> N
 
 async def test_filter_then_open_a_job(engine_config: Config) -> None:
     async with running_app(engine_config) as (engine, app, pilot):
-        api = EngineAPI(engine)
+        api = engine.api
         ok = await api.submit("!!fake.return_success", topic="email")
         bad = await api.submit("!!fake.return_error message:boom", topic="email")
         await pilot.press("3")
@@ -88,7 +87,7 @@ async def test_filter_then_open_a_job(engine_config: Config) -> None:
 
 async def test_queue_enter_opens_its_jobs(engine_config: Config) -> None:
     async with running_app(engine_config) as (engine, app, pilot):
-        api = EngineAPI(engine)
+        api = engine.api
         job = await api.submit("!!fake.return_success", topic="reports", circle="acme")
         await pilot.press("2")
         table = app.screen.query_one(DataTable)

@@ -30,7 +30,12 @@ async def test_health_services_and_openapi(client: httpx.AsyncClient) -> None:
     assert services == {
         "redis": "running",
         "webdav": "disabled",
+        "actors": "running",
         "jobs": "running",
+        "relay": "running",
+        "watchdog": "running",
+        "requests": "running",
+        "inbox": "disabled",
         "ui": "running",
     }
     schema = (await client.get("/openapi.json")).json()

@@ -33,7 +33,7 @@ async def token_engine(engine_config: Config) -> AsyncIterator[Engine]:
 
 async def test_beyond_loopback_without_token_refuses_to_start(engine_config: Config) -> None:
     config = ui_config(engine_config, host="0.0.0.0")
-    service = HttpUIService(config, EventBus(), Engine(config, services=[]))
+    service = HttpUIService(config, EventBus(), Engine(config, services=[]).api)
     with pytest.raises(ServiceStartError) as info:
         await service.start()
     assert str(info.value) == ("ui on 0.0.0.0 needs ui.token; refusing an open API beyond loopback")
@@ -46,7 +46,7 @@ async def test_busy_port_is_a_clear_error(engine_config: Config) -> None:
         squatter.listen()
         port = squatter.getsockname()[1]
         config = ui_config(engine_config, port=port)
-        service = HttpUIService(config, EventBus(), Engine(config, services=[]))
+        service = HttpUIService(config, EventBus(), Engine(config, services=[]).api)
         with pytest.raises(ServiceStartError) as info:
             await service.start()
     assert str(info.value).startswith(f"port {port} on 127.0.0.1 is already in use")

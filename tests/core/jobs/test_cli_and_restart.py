@@ -15,6 +15,20 @@ import pytest
 from tests.core.test_serve import Serve
 from tests.helpers import pid_running, wait_for
 
+SUBMIT_SIX = """
+import asyncio, json, sys
+import redis.asyncio as aioredis
+from core.remote import call
+
+async def main():
+    redis = aioredis.Redis(port=int(sys.argv[1]))
+    args = {"topic": "t", "params": "!!fake.sleep seconds:4\\n"}
+    print(json.dumps([(await call(redis, "submit", args))["job_id"] for _ in range(6)]))
+    await redis.aclose()
+
+asyncio.run(main())
+"""
+
 
 def cli(serve: Serve, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -86,11 +100,17 @@ def test_engine_sigkilled_with_jobs_queued_and_running_then_restarted(short_tmp:
     env = {"HEROAGENT_JOBS_LEASE_SECONDS": "1", "HEROAGENT_JOBS_WORKER_COUNT": "2"}
     first = Serve(data, env=env)
     first.wait_ready()
-    ids = []
-    for n in range(6):
-        made = cli(first, "submit", "-", "--json", stdin=f"!!fake.sleep seconds:4\n# {n}\n")
-        assert made.returncode == 0, made.stderr
-        ids.append(json.loads(made.stdout)["job_id"])
+    # One process submits all six over the CLI's request channel: six CLI starts can
+    # take longer than a job runs on a loaded machine, and then none would still wait.
+    made = subprocess.run(
+        [sys.executable, "-c", SUBMIT_SIX, str(first.port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **first.env},
+    )
+    assert made.returncode == 0, made.stderr
+    ids = json.loads(made.stdout)
     states = {j["status"] for j in json.loads(cli(first, "jobs", "--json").stdout)}
     assert {"active", "new"} <= states, states
     # Kill while two run and the rest wait; the server dies with the engine.

@@ -17,9 +17,9 @@ import pytest
 from core.config import Config
 from core.engine import Engine
 from core.jobs import JobStatus, NewJob
-from core.jobs.service import build_processors, build_registry, watchdog_settings
 from core.watchdog import WatchDog
-from tests.helpers import ValkeyProcess, start_valkey
+from core.watchdog.service import build_processors, build_registry, watchdog_settings
+from tests.helpers import ValkeyProcess, start_valkey, wait_jobs_ended
 
 
 @pytest.fixture
@@ -36,18 +36,6 @@ async def shared(
     )
     async with Engine(config) as engine:
         yield engine, valkey
-
-
-async def all_ended(engine: Engine, ids: list[int], seconds: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    pending = set(ids)
-    while pending:
-        assert loop.time() < deadline, f"{len(pending)} jobs never ended, e.g. {min(pending)}"
-        done = [i for i in pending if (await engine.jobs.stored_job(i)).status.ended]
-        pending.difference_update(done)
-        if pending:
-            await asyncio.sleep(0.05)
 
 
 async def test_valkey_restarted_empty_with_500_queued(
@@ -72,7 +60,7 @@ async def test_valkey_restarted_empty_with_500_queued(
         )
         await dog.start()
         try:
-            await all_ended(engine, [j.job_id for j in jobs], 60)
+            await wait_jobs_ended(engine, [j.job_id for j in jobs], 60)
         finally:
             await dog.stop()
         for job in jobs:
@@ -112,7 +100,7 @@ async def kill_workers_under_load(
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait(5)
             worker = spawn_worker(valkey.url, data)
-        await all_ended(engine, ids, 120)
+        await wait_jobs_ended(engine, ids, 120)
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(10)

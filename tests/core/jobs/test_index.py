@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from core.jobs.index import JobFilter, JobIndex
+from core.api import JobFilter
+from core.jobs.index import JobIndex
 from core.jobs.model import Job, JobStatus
 
 

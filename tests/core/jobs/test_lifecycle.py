@@ -7,32 +7,23 @@ import json
 
 import pytest
 
+from core.api import JobFilter
 from core.engine import Engine
 from core.events import JobStateChanged
 from core.jobs import JobError, JobNotFoundError, JobStatus, NewJob
 from core.jobs.manager import MAX_PARAMS_BYTES
+from tests.helpers import async_poll, wait_jobs_ended
 
 
 async def wait_ended(engine: Engine, job_id: int, seconds: float = 10.0) -> None:
     """Wait until the job's end is in OurDB (Redis shows it a moment earlier)."""
-
-    async def ended() -> bool:
-        return (await engine.jobs.stored_job(job_id)).status.ended
-
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await ended():
-        assert asyncio.get_running_loop().time() < deadline, f"job {job_id} did not end"
-        await asyncio.sleep(0.01)
+    await wait_jobs_ended(engine, [job_id], seconds)
 
 
-async def wait_gone_from_redis(engine: Engine, key: str) -> None:
+async def gone_from_redis(engine: Engine, key: str) -> bool:
     redis = engine.redis.client()
     try:
-        for _ in range(1000):
-            if not await redis.exists(key):
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"{key} still in Redis")
+        return not await redis.exists(key)
     finally:
         await redis.aclose()
 
@@ -53,7 +44,7 @@ async def test_seed_flow_keys_states_and_history(engine: Engine) -> None:
 
         await jobs.resume_queue("default", "email")
         await wait_ended(engine, job.job_id)
-        await wait_gone_from_redis(engine, key)
+        await async_poll(lambda: gone_from_redis(engine, key), 10, f"{key} to leave Redis")
         statuses = [
             e.status
             for e in events.drain()
@@ -155,12 +146,12 @@ async def test_list_filters_and_pages_newest_first(engine: Engine) -> None:
     ]
     for job in made:
         await wait_ended(engine, job.job_id)
-    newest = await jobs.list_jobs(topic="a", limit=2)
+    newest = await jobs.list_jobs(JobFilter(topic="a"), limit=2)
     assert [j.job_id for j in newest] == [made[3].job_id, made[2].job_id]
-    older = await jobs.list_jobs(topic="a", limit=2, before_id=made[2].job_id)
+    older = await jobs.list_jobs(JobFilter(topic="a"), limit=2, before_id=made[2].job_id)
     assert [j.job_id for j in older] == [made[0].job_id]
-    assert [j.job_id for j in await jobs.list_jobs(text="m1")] == [made[1].job_id]
-    assert len(await jobs.list_jobs(status="done")) == 4
+    assert [j.job_id for j in await jobs.list_jobs(JobFilter(text="m1"))] == [made[1].job_id]
+    assert len(await jobs.list_jobs(JobFilter(status="done"))) == 4
     stats = {(s.circle, s.topic): s for s in await jobs.queue_stats()}
     assert stats[("default", "a")].counts["done"] == 3
 
@@ -186,11 +177,6 @@ async def test_a_burst_of_a_thousand_jobs_all_complete(engine: Engine) -> None:
     made = await engine.jobs.create_jobs(
         [NewJob("burst", f"!!fake.return_success message:b{i}\n") for i in range(1000)]
     )
-    await wait_ended(engine, made[-1].job_id, seconds=60)
+    await wait_jobs_ended(engine, [job.job_id for job in made], seconds=60)
     stats = {(s.circle, s.topic): s for s in await engine.jobs.queue_stats()}
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60
-    while stats[("default", "burst")].counts["done"] < 1000:
-        assert loop.time() < deadline, stats[("default", "burst")]
-        await asyncio.sleep(0.05)
-        stats = {(s.circle, s.topic): s for s in await engine.jobs.queue_stats()}
+    assert stats[("default", "burst")].counts["done"] == 1000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import threading
@@ -17,15 +16,12 @@ from core.config import Config
 from core.engine import Engine
 from core.events import JobLogLine
 from core.jobs import Job, JobStatus
+from tests.helpers import wait_jobs_ended
 
 
 async def run_to_end(engine: Engine, params: str, params_type: str, **kw: Any) -> Job:
     job = await engine.jobs.create_job("t", params, params_type=params_type, **kw)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 15
-    while not (await engine.jobs.stored_job(job.job_id)).status.ended:
-        assert loop.time() < deadline, "job did not end"
-        await asyncio.sleep(0.01)
+    await wait_jobs_ended(engine, [job.job_id], 15)
     return await engine.jobs.get_job(job.job_id)
 
 

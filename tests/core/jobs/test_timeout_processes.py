@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from dataclasses import replace
 from pathlib import Path
 
 from core.config import Config
 from core.engine import Engine
-from core.jobs import JobStatus
+from tests.helpers import async_wait_for, wait_job_ended
 
 
 def processes_with(marker: str) -> list[int]:
@@ -40,19 +39,9 @@ async def test_timed_out_shell_job_leaves_no_process(engine_config: Config) -> N
     script = f"!!shell.run cmd:'sleep {marker} & sleep {marker}; wait'\n"
     async with Engine(config) as engine:
         job = await engine.jobs.create_job("t", script, timeout=1)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
         # The check below can only fail if it can see the children: see them first.
-        while not processes_with(marker):
-            assert loop.time() < deadline, "the job's children never showed up"
-            await asyncio.sleep(0.01)
-        while not (await engine.jobs.stored_job(job.job_id)).status.ended:
-            assert loop.time() < deadline
-            await asyncio.sleep(0.02)
-        final = await engine.jobs.get_job(job.job_id)
-        assert final.status is JobStatus.ERROR
+        await async_wait_for(lambda: processes_with(marker), 10, "the job's children")
+        final = await wait_job_ended(engine, job.job_id)
+        assert final.status == "error"
         assert final.error == "timeout after 1s"
-        deadline = loop.time() + 5
-        while processes_with(marker):
-            assert loop.time() < deadline, f"left behind: {processes_with(marker)}"
-            await asyncio.sleep(0.02)
+        await async_wait_for(lambda: not processes_with(marker), 5, "the children to go")

@@ -1,7 +1,7 @@
-"""An in-process stand-in for the job manager: records submissions and "runs" each job.
+"""An in-process stand-in for the engine API: records submissions and "runs" each job.
 
-Not a mock of Redis or the file system: a small real collaborator with the two methods
-the inbox uses, publishing JobStateChanged on the real bus as the job manager will.
+Not a mock of Redis or the file system: a small real collaborator with what the inbox
+uses of `EngineAPI`, publishing JobStateChanged on the real bus as the engine does.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from core.api import JobView
 from core.events import EventBus, JobStateChanged
 
 
@@ -27,6 +28,26 @@ class FakeJob:
     result: str = ""
     error: str = ""
 
+    def view(self) -> JobView:
+        return JobView(
+            job_id=self.job_id,
+            circle=self.circle,
+            topic=self.topic,
+            params=self.params,
+            params_type=self.params_type,
+            status=self.status,
+            timeout=60.0,
+            time_scheduled=0.0,
+            time_start=0.0,
+            time_end=0.0,
+            error=self.error,
+            result=self.result,
+            log=False,
+            attempts=0,
+            worker="",
+            log_lines=(),
+        )
+
 
 @dataclass
 class FakeJobs:
@@ -38,14 +59,16 @@ class FakeJobs:
     jobs: dict[int, FakeJob] = field(default_factory=dict)
     calls: list[tuple[str, str, str]] = field(default_factory=list)
 
-    async def create_job(
+    max_params_bytes: int = 48 * 1024
+
+    async def submit(
         self,
-        topic: str,
         params: str,
         *,
+        topic: str,
         circle: str = "default",
         params_type: str = "heroscript",
-    ) -> FakeJob:
+    ) -> JobView:
         if not params.lstrip().startswith("!!"):
             raise HeroScriptError("line 1, column 1: expected an action like !!actor.action")
         job_id = self.next_id
@@ -53,7 +76,7 @@ class FakeJobs:
         self.calls.append((circle, topic, params))
         self.jobs[job_id] = FakeJob(job_id, circle, topic, params, params_type)
         asyncio.get_running_loop().call_later(self.run_after, self.finish, job_id)
-        return self.jobs[job_id]
+        return self.jobs[job_id].view()
 
     def finish(self, job_id: int) -> None:
         job = self.jobs[job_id]
@@ -71,5 +94,5 @@ class FakeJobs:
             )
         )
 
-    async def get_job(self, job_id: int) -> FakeJob:
-        return self.jobs[job_id]
+    async def job(self, job_id: int) -> JobView:
+        return self.jobs[job_id].view()

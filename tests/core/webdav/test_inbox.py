@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from core.api.wire import WIRE_FIELDS
 from core.events import EventBus
 from core.webdav.inbox import Inbox
 from tests.core.webdav.dav import RunningDav, dav_config
@@ -54,7 +55,10 @@ def test_put_into_a_topic_runs_and_the_result_appears_within_2_s(dav_inbox: DavI
     result = dav.root / "inbox/default/demo/submitted/hello.1.result.json"
     wait_for(result.exists, 2.0, "the result file")
     assert time.monotonic() - started < 2.0
-    assert json.loads(result.read_text()) == {
+    outcome = json.loads(result.read_text())
+    # The job in its one wire form, as the CLI and the HTTP API show it.
+    assert set(outcome) == set(WIRE_FIELDS)
+    assert {k: outcome[k] for k in ("job_id", "circle", "topic", "status", "result", "error")} == {
         "job_id": 1,
         "circle": "default",
         "topic": "demo",

@@ -1,96 +1,53 @@
-"""JobsService: opens the history, reconciles it with Redis, persists, and runs the watchdog."""
+"""HistoryService: the job history (OurDB, its index, the manager) and its persister."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from core.config import Config
 from core.events import EventBus
-from core.heroscript import ActorRegistry, ActorsSettings
+from core.heroscript.tools import ScriptTools
 from core.jobs.index import JobIndex
-from core.jobs.manager import JobManager
+from core.jobs.manager import MAX_PARAMS_BYTES, JobManager
 from core.jobs.model import Job, JobStatus
 from core.jobs.persister import Persister
 from core.jobs.queue import JobQueue
-from core.jobs.requests import RequestServer
 from core.jobs.validation import make_validator
 from core.ourdb import AsyncOurDB
 from core.redis_server import RedisService
 from core.redis_server.blocking import cancel_blocked
 from core.services import Service
-from core.watchdog import Processors, WatchDog, WatchDogSettings
-from core.watchdog.processors import ProcessorSettings
-
-if TYPE_CHECKING:
-    from core.webdav.inbox import Inbox
 
 REINDEX_BATCH = 2_000
 
 
-def build_registry(config: Config) -> ActorRegistry:
-    """The actor registry as the config describes it."""
-    settings = ActorsSettings(
-        modules=tuple(config.actors.modules),
-        enable_shell=config.actors.enable_shell,
-        files_root=config.webdav_root,
-    )
-    return ActorRegistry.from_settings(settings)
+class HistoryService(Service):
+    """Owns OurDB for one engine: opens it, reconciles Redis with it, persists reports.
 
-
-def build_processors(config: Config, registry: ActorRegistry) -> Processors:
-    """Processors configured from `jobs.*` and `ai.*`."""
-    return Processors(
-        registry,
-        ProcessorSettings(
-            rhai_command=config.jobs.rhai_command,
-            ai_base_url=config.ai.base_url,
-            ai_model=config.ai.model,
-            ai_api_key=config.ai.api_key,
-        ),
-    )
-
-
-def watchdog_settings(config: Config) -> WatchDogSettings:
-    """Pool settings from `jobs.*`."""
-    return WatchDogSettings(
-        worker_count=config.jobs.worker_count,
-        lease_seconds=config.jobs.lease_seconds,
-        max_attempts=config.jobs.max_attempts,
-    )
-
-
-class JobsService(Service):
-    """The job system of one engine: the manager, the persister and a local watchdog."""
+    Only this service writes the history; watchdogs here and elsewhere report through
+    the Redis stream that its persister drains.
+    """
 
     name = "jobs"
+    max_params_bytes = MAX_PARAMS_BYTES
 
-    def __init__(self, config: Config, bus: EventBus, redis: RedisService) -> None:
+    def __init__(
+        self, config: Config, bus: EventBus, redis: RedisService, scripts: ScriptTools
+    ) -> None:
         super().__init__(bus)
         self.config = config
         self.redis_service = redis
-        self.registry: ActorRegistry | None = None
+        self.scripts = scripts
         self.manager: JobManager | None = None
-        self.watchdog: WatchDog | None = None
         self._db: AsyncOurDB | None = None
         self._index: JobIndex | None = None
-        self._persister_task: asyncio.Task[None] | None = None
         self._persister: Persister | None = None
-        self.inbox: Inbox | None = None
-        self._requests: RequestServer | None = None
-        self._request_task: asyncio.Task[None] | None = None
 
     def address(self) -> str:
         """Where the history lives."""
         return str(self.config.ourdb_dir)
-
-    def detail(self) -> str:
-        """Worker slots and jobs completed here."""
-        if self.watchdog is None:
-            return ""
-        return f"{self.config.jobs.worker_count} workers, {self.watchdog.completed} completed"
 
     async def _start(self) -> None:
         config = self.config
@@ -98,65 +55,48 @@ class JobsService(Service):
         self._db = await AsyncOurDB(config.ourdb_dir).open()
         self._index = await asyncio.to_thread(JobIndex, config.data_path / "jobs-index.sqlite")
         redis = self.redis_service.loop_client()
-        queue = JobQueue(redis)
-        self.registry = await asyncio.to_thread(build_registry, config)
         self.manager = JobManager(
             self._db,
             self._index,
-            queue,
+            JobQueue(redis),
             self.bus,
             config.data_path / "results",
-            validate=make_validator(self.registry),
+            validate=make_validator(self.scripts.registry),
         )
         persister = Persister(redis, self.manager, self.reconcile)
         await persister.prepare()
         await persister.drain_pending()
         await self.reconcile()
-        self._persister_task = asyncio.create_task(persister.run(), name="jobs-persister")
-        if config.jobs.worker_count:
-            self.watchdog = WatchDog(
-                redis,
-                build_processors(config, self.registry),
-                watchdog_settings(config),
-                bus=self.bus,
-            )
-            await self.watchdog.start()
-        self._requests = RequestServer(redis, self.manager)
-        self._request_task = asyncio.create_task(self._requests.run(), name="jobs-requests")
-        if config.enable_webdav:
-            # The inbox turns .hero files dropped into the WebDAV folder into jobs.
-            from core.webdav.inbox import Inbox
-
-            self.inbox = Inbox(config.webdav_root, self.bus, submitter=self.manager)
-            await self.inbox.start()
         self._persister = persister
+        self.supervise("persister", persister.run)
 
     async def _stop(self) -> None:
-        if self.inbox is not None:
-            await self.inbox.stop()
-            self.inbox = None
-        if self._request_task is not None and self._requests is not None:
-            self._requests.stopping = True
-            await cancel_blocked([self._request_task], self._requests.redis)
-            self._request_task = None
-        if self.watchdog is not None:
-            await self.watchdog.stop()
-        if self._persister_task is not None:
-            assert self._persister is not None
-            self._persister.stopping = True
-            await cancel_blocked([self._persister_task], self._persister.redis)
-        # What the watchdog reported while stopping is persisted before the files close.
-        if self._persister is not None:
+        persister = self._persister
+        if persister is not None:
+            persister.stopping = True
+            tasks = list(self._supervised)
+            self._supervised = []
+            await cancel_blocked(tasks, persister.redis)
+            # What the watchdogs reported while stopping is persisted before the files close.
             try:
-                await self._persister.drain_new()
+                await persister.drain_new()
             except Exception as exc:  # the next start drains what is left
                 self.log.warning("could not persist the last reports: %s", exc)
+        steps = []
         if self._db is not None:
-            await self._db.close()
+            steps.append(("close OurDB", self._db.close()))
         if self._index is not None:
-            await asyncio.to_thread(self._index.close)
+            steps.append(("close the index", asyncio.to_thread(self._index.close)))
         if self.manager is not None:
-            await self.manager.queue.redis.aclose()
+            steps.append(("close the Redis client", self.manager.queue.redis.aclose()))
+        # Each step runs even when an earlier one failed.
+        for what, step in steps:
+            try:
+                await step
+            except Exception:
+                self.log.exception("could not %s", what)
+        self.manager = None
+        self._persister = None
 
     async def reconcile(self) -> None:
         """Make the index and Redis agree with OurDB, the source of truth.

@@ -1,0 +1,48 @@
+"""The engine's one door: EngineAPI, its frozen views, JobFilter, typed errors and the wire form.
+
+Importing this package loads no engine part: front ends can import it alone.
+"""
+
+from core.api.engine_api import EngineAPI, ServiceHost
+from core.api.errors import (
+    EngineError,
+    EngineUnavailable,
+    JobEnded,
+    JobNotEnded,
+    JobNotFound,
+    JobRefused,
+)
+from core.api.filters import JobFilter
+from core.api.views import (
+    ActionView,
+    HighlightSpan,
+    JobView,
+    Problem,
+    QueueView,
+    RedisView,
+    ServiceState,
+    ServiceStatus,
+)
+from core.api.wire import job_from_wire, job_wire
+
+__all__ = [
+    "ActionView",
+    "EngineAPI",
+    "EngineError",
+    "EngineUnavailable",
+    "HighlightSpan",
+    "JobEnded",
+    "JobFilter",
+    "JobNotEnded",
+    "JobNotFound",
+    "JobRefused",
+    "JobView",
+    "Problem",
+    "QueueView",
+    "RedisView",
+    "ServiceHost",
+    "ServiceState",
+    "ServiceStatus",
+    "job_from_wire",
+    "job_wire",
+]

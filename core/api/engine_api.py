@@ -1,0 +1,274 @@
+"""EngineAPI: everything a front end may ask of a running engine, and nothing deeper."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+from core.api.errors import ERRORS_BY_KIND, EngineUnavailable, JobRefused
+from core.api.filters import JobFilter
+from core.api.views import (
+    ActionView,
+    HighlightSpan,
+    JobView,
+    Problem,
+    QueueView,
+    RedisView,
+    ServiceStatus,
+)
+from core.events import EventBus, Subscription
+
+if TYPE_CHECKING:
+    from core.heroscript.tools import ScriptTools
+    from core.jobs.history import HistoryService
+    from core.jobs.manager import JobManager
+    from core.redis_server import RedisService
+    from core.watchdog.service import WatchDogService
+
+DEFAULT_LIMIT = 50
+
+
+class ServiceHost(Protocol):
+    """What the API needs of the engine that holds the services."""
+
+    def statuses(self) -> list[ServiceStatus]:
+        """Every service, in start order."""
+        ...
+
+    async def start_service(self, name: str) -> None:
+        """Start one service at run time."""
+        ...
+
+    async def stop_service(self, name: str) -> None:
+        """Stop one service at run time."""
+        ...
+
+
+def _raise_typed(exc: Exception) -> NoReturn:
+    """Re-raise an engine part's refusal as the API's typed error of the same kind."""
+    kind = getattr(exc, "kind", None)
+    typed = ERRORS_BY_KIND.get(kind) if isinstance(kind, str) else None
+    if typed is None or not issubclass(typed, JobRefused):
+        raise exc
+    problems = tuple(_problem(d) for d in getattr(exc, "problems", ()))
+    line, col = getattr(exc, "line", 0), getattr(exc, "col", 0)
+    raise typed(str(exc), line=line, col=col, problems=problems) from None
+
+
+def _problem(d: Any) -> Problem:
+    return Problem(d.line, d.col, d.message, str(d.severity), d.end_col)
+
+
+@contextlib.contextmanager
+def _typed_errors() -> Iterator[None]:
+    try:
+        yield
+    except ValueError as exc:  # the job manager's refusals are ValueErrors with a kind
+        _raise_typed(exc)
+
+
+class EngineAPI:
+    """The one door into the engine: the TUI, HTTP UI, request server and inbox use it.
+
+    It is handed the engine's parts; they may stop and start under it, and a call that
+    needs a stopped part raises EngineUnavailable.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: ServiceHost,
+        bus: EventBus,
+        history: HistoryService | None,
+        scripts: ScriptTools,
+        watchdog: WatchDogService | None = None,
+        redis: RedisService | None = None,
+    ) -> None:
+        self._host = host
+        self._bus = bus
+        self._history = history
+        self._scripts = scripts
+        self._watchdog = watchdog
+        self._redis = redis
+
+    def _jobs(self) -> JobManager:
+        manager = self._history.manager if self._history is not None else None
+        if manager is None:
+            raise EngineUnavailable("the jobs service is not running")
+        return manager
+
+    # -- services and events -------------------------------------------------------------
+
+    def services(self) -> list[ServiceStatus]:
+        """Every service with its state, address, pid, uptime and last error."""
+        return self._host.statuses()
+
+    async def start_service(self, name: str) -> None:
+        """Start one service at run time."""
+        await self._host.start_service(name)
+
+    async def stop_service(self, name: str) -> None:
+        """Stop one service at run time."""
+        await self._host.stop_service(name)
+
+    async def redis_info(self) -> RedisView:
+        """Version, clients, memory and load of the Redis server."""
+        if self._redis is None:
+            raise EngineUnavailable("the redis service is disabled")
+        client = self._redis.loop_client()
+        try:
+            info = await client.info()
+        finally:
+            await client.aclose()
+        return RedisView(
+            version=str(info.get("valkey_version") or info.get("redis_version", "")),
+            clients=int(info.get("connected_clients", 0)),
+            memory_bytes=int(info.get("used_memory", 0)),
+            ops_per_sec=int(info.get("instantaneous_ops_per_sec", 0)),
+            uptime_seconds=int(info.get("uptime_in_seconds", 0)),
+        )
+
+    def subscribe(self, maxsize: int = 10_000, *, coalesce: bool = False) -> Subscription:
+        """Engine events (service, job, log); close the subscription when done.
+
+        With `coalesce`, a job's state changes that the reader has not taken yet are
+        replaced by the newest one (for views that show states, not count steps).
+        """
+        return self._bus.subscribe(maxsize, coalesce=coalesce)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    @property
+    def max_params_bytes(self) -> int:
+        """The largest params text (UTF-8 bytes) a job may have; check before parsing."""
+        if self._history is None:
+            raise EngineUnavailable("the jobs service is disabled")
+        return self._history.max_params_bytes
+
+    async def submit(
+        self,
+        params: str,
+        *,
+        topic: str,
+        circle: str = "default",
+        params_type: str = "heroscript",
+        job_timeout: float = 60.0,
+        log: bool = False,
+        session_key: str | None = None,
+    ) -> JobView:
+        """Create a job; raises JobRefused (with line and column for HeroScript)."""
+        with _typed_errors():
+            job = await self._jobs().create_job(
+                topic,
+                params,
+                circle=circle,
+                params_type=params_type,
+                timeout=job_timeout,
+                log=log,
+                session_key=session_key,
+            )
+        return JobView.of(job)
+
+    async def job(self, job_id: int) -> JobView:
+        """One job's current state; raises JobNotFound."""
+        with _typed_errors():
+            return JobView.of(await self._jobs().get_job(job_id))
+
+    async def history(self, job_id: int) -> list[JobView]:
+        """Every version of a job, oldest first; raises JobNotFound."""
+        with _typed_errors():
+            return [JobView.of(v) for v in await self._jobs().job_history(job_id)]
+
+    async def jobs(
+        self,
+        flt: JobFilter | None = None,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        before_id: int | None = None,
+    ) -> list[JobView]:
+        """A page of the history, newest first, narrowed in the engine's index."""
+        found = await self._jobs().list_jobs(flt or JobFilter(), limit=limit, before_id=before_id)
+        return [JobView.of(job) for job in found]
+
+    async def cancel(self, job_id: int) -> JobView:
+        """End a waiting or running job as cancelled (and stop it if it runs here)."""
+        with _typed_errors():
+            view = JobView.of(await self._jobs().cancel_job(job_id))
+        if self._watchdog is not None:
+            # Its outcome is fenced off already; this frees the slot and its processes.
+            self._watchdog.cancel(job_id)
+        return view
+
+    async def requeue(self, job_id: int) -> JobView:
+        """Run an ended job again under its id; raises JobNotEnded while it runs."""
+        with _typed_errors():
+            return JobView.of(await self._jobs().requeue_job(job_id))
+
+    async def queues(self) -> list[QueueView]:
+        """Every queue with its counts."""
+        manager = self._jobs()
+        paused = await manager.paused_queues()
+        return [
+            QueueView(
+                circle=s.circle,
+                topic=s.topic,
+                waiting=s.waiting,
+                new=s.counts.get("new", 0),
+                active=s.counts.get("active", 0),
+                done=s.counts.get("done", 0),
+                error=s.counts.get("error", 0),
+                paused=f"{s.circle}:{s.topic}" in paused,
+            )
+            for s in await manager.queue_stats()
+        ]
+
+    async def pause_queue(self, circle: str, topic: str) -> None:
+        """Stop handing out one queue's jobs."""
+        await self._jobs().pause_queue(circle, topic)
+
+    async def resume_queue(self, circle: str, topic: str) -> None:
+        """Hand out a paused queue's jobs again."""
+        await self._jobs().resume_queue(circle, topic)
+
+    # -- HeroScript and the actor registry ------------------------------------------------
+
+    def validate(self, text: str) -> list[Problem]:
+        """Every problem of a HeroScript text, against the engine's actors (nothing runs)."""
+        return [_problem(d) for d in self._scripts.validate(text)]
+
+    def highlight(self, text: str) -> list[HighlightSpan]:
+        """Spans to colour a HeroScript text with; never raises."""
+        return [
+            HighlightSpan(s.line, s.start, s.end, s.kind.value)
+            for s in self._scripts.highlight(text)
+        ]
+
+    def actions(self) -> list[ActionView]:
+        """Every action the engine can run (none until the actors are loaded)."""
+        return [
+            ActionView(
+                method=info.method,
+                doc=info.summary,
+                params=tuple(
+                    (p.name, p.type_name, "" if p.required else repr(p.default))
+                    for p in info.params
+                ),
+                template=template,
+            )
+            for info, template in self._scripts.actions()
+        ]
+
+    async def rpc(self, request: bytes | str | dict[str, Any] | list[Any]) -> Any:
+        """Answer a JSON-RPC 2.0 request over the actor registry (`rpc.discover` included)."""
+        try:
+            return await self._scripts.rpc(request)
+        except LookupError as exc:
+            raise EngineUnavailable(str(exc)) from None
+
+    def discover(self) -> dict[str, Any]:
+        """The OpenRPC document of the registry."""
+        try:
+            return self._scripts.discover()
+        except LookupError as exc:
+            raise EngineUnavailable(str(exc)) from None

@@ -1,0 +1,145 @@
+"""The frozen views of jobs, queues, actions, servers and problems that front ends show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.events import ServiceState as ServiceState
+from core.events import ServiceStatus as ServiceStatus
+
+if TYPE_CHECKING:
+    from core.jobs import Job
+
+ENDED_STATUSES = ("done", "error")
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as front ends show it; never changes under the viewer.
+
+    The session key stays in the engine: a view never carries it.
+    """
+
+    job_id: int
+    circle: str
+    topic: str
+    params: str
+    params_type: str
+    status: str
+    timeout: float
+    time_scheduled: float
+    time_start: float
+    time_end: float
+    error: str
+    result: str
+    log: bool
+    attempts: int
+    worker: str
+    log_lines: tuple[str, ...]
+
+    @classmethod
+    def of(cls, job: Job) -> JobView:
+        """The view of a job record."""
+        return cls(
+            job_id=job.job_id,
+            circle=job.circle_id,
+            topic=job.topic,
+            params=job.params,
+            params_type=job.params_type.value,
+            status=job.status.value,
+            timeout=job.timeout,
+            time_scheduled=job.time_scheduled,
+            time_start=job.time_start,
+            time_end=job.time_end,
+            error=job.error,
+            result=job.result,
+            log=job.log,
+            attempts=job.attempts,
+            worker=job.worker,
+            log_lines=tuple(job.log_lines),
+        )
+
+    @property
+    def queue(self) -> str:
+        """`circle/topic`, as people write it."""
+        return f"{self.circle}/{self.topic}"
+
+    @property
+    def ended(self) -> bool:
+        """True once the job is done or failed."""
+        return self.status in ENDED_STATUSES
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds it ran, once it has ended."""
+        if not self.time_start or not self.time_end:
+            return None
+        return max(0.0, self.time_end - self.time_start)
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """One circle/topic queue: waiting jobs, counts per status, and whether it is paused."""
+
+    circle: str
+    topic: str
+    waiting: int
+    new: int
+    active: int
+    done: int
+    error: int
+    paused: bool
+
+    @property
+    def name(self) -> str:
+        """`circle/topic`, as people write it."""
+        return f"{self.circle}/{self.topic}"
+
+
+@dataclass(frozen=True)
+class ActionView:
+    """One action of the actor registry, for templates, help and completion."""
+
+    method: str
+    doc: str
+    params: tuple[tuple[str, str, str], ...]  # (name, type, default or "")
+    template: str
+
+
+@dataclass(frozen=True)
+class RedisView:
+    """What the server says of itself."""
+
+    version: str
+    clients: int
+    memory_bytes: int
+    ops_per_sec: int
+    uptime_seconds: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a params text: 1-based line and column, a message and a severity."""
+
+    line: int
+    col: int
+    message: str
+    severity: str = "error"
+    end_col: int | None = None
+
+    def __str__(self) -> str:
+        return f"line {self.line}, col {self.col}: {self.message}"
+
+
+@dataclass(frozen=True)
+class HighlightSpan:
+    """A run of text to colour: 1-based line, 0-based `start`/`end` columns, and its kind.
+
+    Kinds: action, key, value, arg, comment.
+    """
+
+    line: int
+    start: int
+    end: int
+    kind: str

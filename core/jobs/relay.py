@@ -1,0 +1,82 @@
+"""EventRelay: events that other processes publish over Redis, onto this engine's bus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from core.events import EventBus, event_from_wire
+from core.jobs import keys
+from core.redis_server import RedisService
+from core.services import Service
+
+log = logging.getLogger(__name__)
+
+# How long one read of the channel waits before it looks at `stopping` again.
+READ_SECONDS = 1.0
+
+
+class EventRelay(Service):
+    """Brings live reports of remote workers (log lines, progress) to the local bus.
+
+    So what a `heroagent worker` elsewhere reports reaches the TUI and the HTTP UI like
+    local events do.
+
+    Messages this process published itself are skipped: they are on the bus already.
+    """
+
+    name = "relay"
+
+    def __init__(self, bus: EventBus, redis: RedisService) -> None:
+        super().__init__(bus)
+        self.redis_service = redis
+        self.relayed = 0
+        self._client: aioredis.Redis | None = None
+
+    def detail(self) -> str:
+        """Events relayed so far."""
+        return f"{self.relayed} events from other processes"
+
+    async def _start(self) -> None:
+        self._client = self.redis_service.loop_client()
+        self.supervise("listen", self._listen)
+
+    async def _stop(self) -> None:
+        await self.stop_supervised()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                await self._read_channel()
+            except (RedisError, OSError) as exc:
+                log.warning("events channel unreadable (%s); subscribing again", exc)
+                await asyncio.sleep(0.5)
+
+    async def _read_channel(self) -> None:
+        assert self._client is not None
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(keys.EVENTS_CHANNEL)
+            while True:
+                message = await pubsub.get_message(timeout=READ_SECONDS)
+                if message is not None:
+                    self._relay(message.get("data"))
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _relay(self, data: object) -> None:
+        try:
+            decoded = json.loads(data) if isinstance(data, bytes | str) else None
+        except ValueError:
+            return
+        event = event_from_wire(decoded) if isinstance(decoded, dict) else None
+        if event is not None:
+            self.relayed += 1
+            self.bus.publish(event)

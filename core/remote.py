@@ -1,0 +1,255 @@
+"""The request channel over Redis: how `heroagent submit|job|jobs|cancel|requeue` reach an engine.
+
+`RequestServer` is a front end of the engine (it answers through `EngineAPI`); `call` is
+the caller's side, used by the CLI. Requests and replies are JSON; jobs travel in their
+one wire form (`core.api.job_wire`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from core.api import EngineAPI, EngineError, JobFilter, job_wire
+from core.jobs import keys
+from core.redis_server.blocking import cancel_blocked
+from core.services import Service
+
+log = logging.getLogger(__name__)
+
+REPLY_TTL_SECONDS = 60
+BLOCK_SECONDS = 2  # below redis-py's 5 s default socket timeout
+MAX_REQUEST_BYTES = 1024 * 1024
+MAX_LIST_LIMIT = 1_000
+_TOKEN = re.compile(r"[0-9A-Za-z]{1,64}")
+_TOKEN_AT_START = re.compile(r'\{"token": ?"([0-9A-Za-z]{1,64})"')
+
+
+class RequestError(RuntimeError):
+    """The engine refused a request, or none answered; the message is for people."""
+
+    def __init__(self, message: str, kind: str = "refused") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _job_id(args: dict[str, Any]) -> int:
+    value = args.get("id")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
+        raise ValueError(f"id must be a positive integer, got {value!r}")
+    return value
+
+
+def _text(args: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = args.get(name, default)
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _optional_text(args: dict[str, Any], name: str) -> str | None:
+    value = args.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _number(args: dict[str, Any], name: str, default: float) -> float:
+    value = args.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+class RequestServer(Service):
+    """Answers requests from the `heroagent:requests` list through the engine API.
+
+    Every request with a reply token gets a reply, an error reply when it is malformed;
+    nothing a caller sends stops the server.
+    """
+
+    name = "requests"
+
+    def __init__(self, api: EngineAPI, redis: Callable[[], aioredis.Redis], bus: Any) -> None:
+        super().__init__(bus)
+        self.api = api
+        self._new_client = redis
+        self.redis: aioredis.Redis | None = None
+        self.stopping = False
+        self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
+            "submit": self._submit,
+            "job": self._job,
+            "history": self._history,
+            "jobs": self._jobs,
+            "cancel": self._cancel,
+            "requeue": self._requeue,
+            "pause": self._pause,
+            "resume": self._resume,
+        }
+
+    async def _start(self) -> None:
+        self.stopping = False
+        self.redis = self._new_client()
+        self.supervise("serve", self.serve)
+
+    async def _stop(self) -> None:
+        self.stopping = True
+        tasks, self._supervised = self._supervised, []
+        if self.redis is not None:
+            await cancel_blocked(tasks, self.redis)
+            await self.redis.aclose()
+            self.redis = None
+
+    async def serve(self) -> None:
+        """Serve until `stopping` is set (checked every couple of seconds)."""
+        assert self.redis is not None
+        while not self.stopping:
+            try:
+                item = await self.redis.blpop([keys.REQUESTS], timeout=BLOCK_SECONDS)
+            except (RedisError, OSError) as exc:
+                if self.stopping:
+                    return
+                log.warning("request list unreadable (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if item is not None:
+                await self.answer(item[1])
+
+    async def answer(self, raw: bytes | str) -> None:
+        """Run one request and push its reply (an error reply when it is malformed)."""
+        assert self.redis is not None
+        token = _token_of(raw)
+        if token is None:
+            log.warning("dropped a request without a reply token: %r", raw[:200])
+            return
+        reply = await self.reply_to(raw)
+        reply_key = keys.reply_key(token)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.rpush(reply_key, json.dumps(reply))
+            pipe.expire(reply_key, REPLY_TTL_SECONDS)
+            await pipe.execute()
+
+    async def reply_to(self, raw: bytes | str) -> dict[str, Any]:
+        """The reply to one request: `{"ok": value}` or `{"error": message, "kind": kind}`."""
+        try:
+            if len(raw) > MAX_REQUEST_BYTES:
+                raise ValueError(f"request of {len(raw)} bytes; the limit is {MAX_REQUEST_BYTES}")
+            request = json.loads(raw)
+            op = request.get("op")
+            args = request.get("args", {})
+            if not isinstance(args, dict):
+                raise ValueError("request args must be an object")
+            handler = self._ops.get(op) if isinstance(op, str) else None
+            if handler is None:
+                raise ValueError(f"unknown request {op!r}; known: {', '.join(sorted(self._ops))}")
+            return {"ok": await handler(args)}
+        except EngineError as exc:
+            return {"error": str(exc), "kind": exc.kind}
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            return {"error": f"malformed request: {exc}", "kind": "refused"}
+        except Exception as exc:  # a bug or a damaged record: answer, log, keep serving
+            log.exception("request failed")
+            return {"error": f"the engine failed: {type(exc).__name__}: {exc}", "kind": "internal"}
+
+    async def _submit(self, args: dict[str, Any]) -> Any:
+        view = await self.api.submit(
+            _text(args, "params"),
+            topic=_text(args, "topic", "default"),
+            circle=_text(args, "circle", "default"),
+            params_type=_text(args, "params_type", "heroscript"),
+            job_timeout=_number(args, "timeout", 60.0),
+            log=bool(args.get("log", False)),
+        )
+        return job_wire(view)
+
+    async def _job(self, args: dict[str, Any]) -> Any:
+        return job_wire(await self.api.job(_job_id(args)))
+
+    async def _history(self, args: dict[str, Any]) -> Any:
+        return [job_wire(v) for v in await self.api.history(_job_id(args))]
+
+    async def _jobs(self, args: dict[str, Any]) -> Any:
+        flt = JobFilter(
+            status=_optional_text(args, "status"),
+            circle=_optional_text(args, "circle"),
+            topic=_optional_text(args, "topic"),
+            text=_optional_text(args, "text"),
+        )
+        limit = int(_number(args, "limit", 50))
+        if not 0 < limit <= MAX_LIST_LIMIT:
+            raise ValueError(f"limit must be 1..{MAX_LIST_LIMIT}, got {limit}")
+        before = args.get("before_id")
+        before_id = _job_id({"id": before}) if before is not None else None
+        return [job_wire(v) for v in await self.api.jobs(flt, limit=limit, before_id=before_id)]
+
+    async def _cancel(self, args: dict[str, Any]) -> Any:
+        return job_wire(await self.api.cancel(_job_id(args)))
+
+    async def _requeue(self, args: dict[str, Any]) -> Any:
+        return job_wire(await self.api.requeue(_job_id(args)))
+
+    async def _pause(self, args: dict[str, Any]) -> Any:
+        await self.api.pause_queue(_text(args, "circle", "default"), _text(args, "topic"))
+        return None
+
+    async def _resume(self, args: dict[str, Any]) -> Any:
+        await self.api.resume_queue(_text(args, "circle", "default"), _text(args, "topic"))
+        return None
+
+
+def _token_of(raw: bytes | str) -> str | None:
+    """The reply token of a request, or None when it has none a reply could go to.
+
+    `call` puts the token first, so an oversized request is answered without parsing it.
+    """
+    head = raw[:100].decode(errors="replace") if isinstance(raw, bytes) else raw[:100]
+    found = _TOKEN_AT_START.match(head)
+    if found:
+        return found[1]
+    if len(raw) > MAX_REQUEST_BYTES:
+        return None
+    try:
+        request = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    token = request.get("token") if isinstance(request, dict) else None
+    if isinstance(token, str) and _TOKEN.fullmatch(token):
+        return token
+    return None
+
+
+async def call(
+    redis: aioredis.Redis, op: str, args: dict[str, Any], *, wait_seconds: float = 10.0
+) -> Any:
+    """Send one request to the engine and wait for its answer."""
+    token = secrets.token_hex(12)
+    payload = json.dumps({"token": token, "op": op, "args": args})
+    await redis.rpush(keys.REQUESTS, payload)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            # Take the request back if nobody picked it up, so it does not run later.
+            await redis.lrem(keys.REQUESTS, 1, payload)
+            raise RequestError(
+                f"no engine answered within {wait_seconds:g} s; is `heroagent --serve` "
+                "(or the app) running with this config?",
+                kind="no_engine",
+            )
+        item = await redis.blpop(
+            [keys.reply_key(token)], timeout=min(BLOCK_SECONDS, max(left, 0.1))
+        )
+        if item is not None:
+            reply = json.loads(item[1])
+            if "error" in reply:
+                raise RequestError(reply["error"], reply.get("kind", "refused"))
+            return reply["ok"]

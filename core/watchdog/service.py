@@ -1,0 +1,121 @@
+"""The actors and the local job slots as services, and the builders `heroagent worker` shares."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core.config import Config
+from core.events import EventBus
+from core.heroscript import ActorRegistry, ActorsSettings
+from core.heroscript.tools import ScriptTools
+from core.redis_server import RedisService
+from core.services import Service
+from core.watchdog.pool import WatchDog, WatchDogSettings
+from core.watchdog.processors import Processors, ProcessorSettings
+
+
+def build_registry(config: Config) -> ActorRegistry:
+    """The actor registry as the config describes it (imports modules: call off the loop)."""
+    settings = ActorsSettings(
+        modules=tuple(config.actors.modules),
+        enable_shell=config.actors.enable_shell,
+        files_root=config.webdav_root,
+    )
+    return ActorRegistry.from_settings(settings)
+
+
+def build_processors(config: Config, registry: ActorRegistry) -> Processors:
+    """Processors configured from `jobs.*` and `ai.*`."""
+    return Processors(
+        registry,
+        ProcessorSettings(
+            rhai_command=config.jobs.rhai_command,
+            ai_base_url=config.ai.base_url,
+            ai_model=config.ai.model,
+            ai_api_key=config.ai.api_key,
+        ),
+    )
+
+
+def watchdog_settings(config: Config) -> WatchDogSettings:
+    """Pool settings from `jobs.*`."""
+    return WatchDogSettings(
+        worker_count=config.jobs.worker_count,
+        lease_seconds=config.jobs.lease_seconds,
+        max_attempts=config.jobs.max_attempts,
+    )
+
+
+class ActorsService(Service):
+    """Loads the actor registry (built-ins, entry points, configured modules) at start.
+
+    The engine's ScriptTools, the job validator and the local watchdog all use it.
+    """
+
+    name = "actors"
+
+    def __init__(self, config: Config, bus: EventBus, scripts: ScriptTools) -> None:
+        super().__init__(bus)
+        self.config = config
+        self.scripts = scripts
+
+    def detail(self) -> str:
+        """How many actions are registered."""
+        registry = self.scripts.registry
+        return f"{len(registry.actions())} actions" if registry is not None else ""
+
+    async def _start(self) -> None:
+        self.scripts.registry = await asyncio.to_thread(build_registry, self.config)
+
+    async def _stop(self) -> None:
+        # The registry stays loaded: validation and templates keep working while stopped.
+        return None
+
+
+class WatchDogService(Service):
+    """Runs `jobs.worker_count` job slots in this process, like `heroagent worker` does."""
+
+    name = "watchdog"
+
+    def __init__(
+        self, config: Config, bus: EventBus, redis: RedisService, scripts: ScriptTools
+    ) -> None:
+        super().__init__(bus)
+        self.config = config
+        self.redis_service = redis
+        self.scripts = scripts
+        self.watchdog: WatchDog | None = None
+
+    def address(self) -> str:
+        """The worker id other processes see in Redis."""
+        return self.watchdog.worker_id if self.watchdog is not None else ""
+
+    def detail(self) -> str:
+        """Slots and jobs completed here."""
+        if self.watchdog is None:
+            return ""
+        return f"{self.config.jobs.worker_count} slots, {self.watchdog.completed} completed"
+
+    async def _start(self) -> None:
+        registry = self.scripts.registry
+        if registry is None:
+            raise RuntimeError("the actors are not loaded")
+        self.watchdog = WatchDog(
+            self.redis_service.loop_client(),
+            build_processors(self.config, registry),
+            watchdog_settings(self.config),
+            bus=self.bus,
+        )
+        await self.watchdog.start()
+
+    async def _stop(self) -> None:
+        dog, self.watchdog = self.watchdog, None
+        if dog is not None:
+            try:
+                await dog.stop()
+            finally:
+                await dog.redis.aclose()
+
+    def cancel(self, job_id: int) -> bool:
+        """Stop a job if it runs here; False when it does not."""
+        return self.watchdog is not None and self.watchdog.cancel(job_id)
