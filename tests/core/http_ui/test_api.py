@@ -201,7 +201,9 @@ async def test_sse_client_receives_the_events_of_a_submitted_job(client: httpx.A
 
         messages = await read_events(lines, ended)
     statuses = [d["status"] for n, d in messages if n == "job" and d["job_id"] == job["job_id"]]
-    assert statuses == ["new", "active", "done"]
+    # A stream coalesces a job's states it has not sent yet: in order, ending with done.
+    assert statuses[-1] == "done"
+    assert statuses == [s for s in ("new", "active", "done") if s in statuses]
 
 
 async def test_stopping_the_engine_ends_open_streams(engine_config: Any) -> None:

@@ -1,0 +1,75 @@
+"""A job that runs on a `heroagent worker` streams its log lines to the engine's /events."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from core.config import Config
+from core.engine import Engine
+from tests.core.http_ui.conftest import ui_url
+from tests.core.http_ui.test_api import read_events
+
+
+@pytest.fixture
+async def owner(engine_config: Config) -> AsyncIterator[Engine]:
+    """An engine with the HTTP UI that runs no jobs itself: only remote workers do."""
+    config = replace(
+        engine_config, enable_webdav=False, jobs=replace(engine_config.jobs, worker_count=0)
+    )
+    async with Engine(config) as engine:
+        yield engine
+
+
+def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
+            *("--data-dir", str(data), "--redis-url", url, "worker"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_log_lines_of_a_remote_job_reach_the_event_stream(
+    owner: Engine, short_tmp: Path
+) -> None:
+    url = f"redis://127.0.0.1:{owner.config.redis.tcp_port}"
+    worker = spawn_worker(url, short_tmp / "worker-data")
+    try:
+        async with (
+            httpx.AsyncClient(base_url=ui_url(owner), timeout=10) as http,
+            http.stream("GET", "/events", params={"types": "job,job_log"}) as stream,
+        ):
+            lines = stream.aiter_lines()
+            await read_events(lines, lambda ms: len(ms) >= 1)  # ready
+            body = {"params": "!!core.echo message:'from afar'\n", "topic": "far", "log": True}
+            created = await http.post("/api/jobs", json=body)
+            assert created.status_code == 201, created.text
+            job_id = created.json()["job_id"]
+
+            def logged(messages: list[tuple[str, Any]]) -> bool:
+                return any(
+                    name == "job_log" and data["job_id"] == job_id and data["line"] == "from afar"
+                    for name, data in messages
+                )
+
+            messages = await read_events(lines, logged, seconds=30)
+            job = (await http.get(f"/api/jobs/{job_id}")).json()["job"]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(10)
+    lines_seen = [d["line"] for n, d in messages if n == "job_log" and d["job_id"] == job_id]
+    assert lines_seen.count("from afar") == 1
+    # It ran in the worker process, not in this one.
+    assert job["worker"].split(":")[1] == str(worker.pid)
