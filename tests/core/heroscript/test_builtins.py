@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from core.heroscript.context import ActionContext
 from core.heroscript.formatter import render_value
 from core.heroscript.runner import PlaybookResult, run_playbook
 from core.heroscript.settings import ActorsSettings
+from tests.helpers import async_wait_for
 
 
 def _registry(root: Path | None, shell: bool = False) -> ActorRegistry:
@@ -143,15 +143,6 @@ def _group_members(pgid: int) -> list[int]:
     return alive
 
 
-async def _until(check: object, seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        await asyncio.sleep(0.05)
-    return False
-
-
 async def test_shell_run_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     pidfile = tmp_path / "pids"
     # The shell starts a child that ignores SIGTERM: only a group SIGKILL ends it.
@@ -161,13 +152,15 @@ async def test_shell_run_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     task = asyncio.create_task(
         run_playbook(parser.parse(f"!!shell.run cmd:{render_value(cmd)}"), reg, ctx)
     )
-    assert await _until(lambda: pidfile.exists() and len(pidfile.read_text().split()) == 2)
+    await async_wait_for(
+        lambda: pidfile.exists() and len(pidfile.read_text().split()) == 2, 15, "the pid file"
+    )
     pids = [int(x) for x in pidfile.read_text().split()]
     assert not any(_gone(pid) for pid in pids)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await _until(lambda: all(_gone(pid) for pid in pids)), pids
+    await async_wait_for(lambda: all(_gone(pid) for pid in pids), 15, f"{pids} to end")
     # Nothing of the command's process group is left running, grandchildren included.
-    assert await _until(lambda: not _group_members(pids[0])), _group_members(pids[0])
+    await async_wait_for(lambda: not _group_members(pids[0]), 15, "the process group to end")
     assert ctx.cancelled.is_set()

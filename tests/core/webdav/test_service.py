@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from core.config import Config
 from core.engine import Engine
 from core.events import EventBus, LogEmitted, WebDAVRequest
 from core.services import ServiceStartError, ServiceState
+from core.webdav.provider import UPLOAD_PREFIX
 from core.webdav.service import WebDAVService
 from tests.core.webdav.dav import PASSWORD, USER, RunningDav, dav_config
 from tests.helpers import wait_for
@@ -147,7 +147,12 @@ def test_a_slow_put_is_invisible_until_complete(dav: RunningDav) -> None:
     conn = socket.create_connection(("127.0.0.1", dav.port))
     try:
         conn.sendall(b"PUT /doc.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\nnew-")
-        time.sleep(0.3)  # the upload is in flight: readers still see the old content
+
+        def in_flight() -> bool:
+            return any(p.name.startswith(UPLOAD_PREFIX) for p in dav.root.iterdir())
+
+        # The server is writing the new content: readers must still see the old one.
+        wait_for(in_flight, 5, "the upload to begin on disk")
         assert dav.request("GET", "/doc.txt").body == b"old\n"
         listing = dav.request("PROPFIND", "/", headers={"Depth": "1"})
         assert b"heroagent-upload" not in listing.body
