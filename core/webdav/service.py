@@ -9,6 +9,7 @@ import logging
 
 from core.config import Config, is_loopback_host
 from core.events import EventBus, WebDAVRequest
+from core.netguard import allowed_host_names
 from core.services import Service, ServiceStartError
 from core.webdav.app import build_app
 from core.webdav.guard import RequestRecord
@@ -104,6 +105,8 @@ class WebDAVService(Service):
             users=users,
             anonymous=self.anonymous,
             on_finish=self._on_request,
+            allowed_hosts=allowed_host_names(self.host, self.config.webdav.allowed_hosts),
+            max_body_bytes=self.config.webdav.max_body_bytes,
             property_manager=self._props,
         )
         server = Server(
