@@ -16,8 +16,7 @@ from cheroot.workers import threadpool
 # cheroot's own markers (private, not in its stubs): a worker that takes this from the
 # queue exits; cheroot.ThreadPool.stop() puts the same one per worker.
 _STOP_WORKER: object = vars(threadpool)["_SHUTDOWNREQUEST"]
-# Sent to a client whose headers took too long; MSG_DONTWAIT so a client that does not
-# read cannot stall the thread that sends it.
+# Sent to a client whose headers took too long.
 _TIMEOUT_REPLY = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
     b"Content-Type: text/plain\r\nContent-Length: 30\r\n\r\n"
@@ -30,6 +29,16 @@ def _shut(sock: socket.socket) -> None:
     # OSError: the worker closed it meanwhile, or the peer already went away.
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
+
+
+def _reply_and_shut(sock: socket.socket, reply: bytes) -> None:
+    """Send a short reply if there is room for it right now, then shut the socket."""
+    # A twin without a timeout: send() on a socket with one first waits for room in the
+    # send buffer, so a client that does not read could stall the caller.
+    with contextlib.suppress(OSError), sock.dup() as twin:
+        twin.setblocking(False)
+        twin.send(reply)
+    _shut(sock)
 
 
 class _Request(cheroot_server.HTTPRequest):
@@ -188,9 +197,7 @@ class Server(wsgi.Server):
                     f"took more than {self.header_timeout:g} s",
                     level=logging.INFO,
                 )
-                with contextlib.suppress(OSError):
-                    conn.socket.send(_TIMEOUT_REPLY, socket.MSG_DONTWAIT)
-                _shut(conn.socket)
+                _reply_and_shut(conn.socket, _TIMEOUT_REPLY)
 
     def stop(self, seconds: float | None = None) -> list[threading.Thread]:  # type: ignore[override]
         """Stop serving within `seconds` (default `stop_seconds`); return threads still alive.
