@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import unquote, unquote_to_bytes, urlparse, urlsplit
 
 from cheroot.errors import MaxSizeExceeded
-from wsgidav.dav_error import HTTP_REQUEST_ENTITY_TOO_LARGE, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_REQUEST_ENTITY_TOO_LARGE, DAVError
 
 from core.netguard import cross_site, host_allowed, same_origin
 
@@ -127,23 +127,29 @@ class _CountingInput:
         return data
 
     def _translate(self, exc: Exception) -> Exception:
-        # cheroot's ChunkedRFile raises MaxSizeExceeded for a long chunk-size line and
-        # a plain OSError with this text for a chunk that would pass the limit.
+        # The chunked reader raises MaxSizeExceeded for a long chunk-size line, a plain
+        # OSError with this text for a chunk that would pass the limit, and ValueError
+        # for broken chunked framing (the client's fault: 400, not WsgiDAV's 500).
         if isinstance(exc, MaxSizeExceeded) or exc.args == ("Request Entity Too Large",):
             return _too_large(self._limit)
+        if isinstance(exc, ValueError):
+            error: Exception = DAVError(
+                HTTP_BAD_REQUEST, str(exc), add_headers=[("Connection", "close")]
+            )
+            return error
         return exc
 
     def read(self, size: int = -1) -> bytes:
         try:
             data: bytes = self._stream.read(size)
-        except (MaxSizeExceeded, OSError) as exc:
+        except (MaxSizeExceeded, OSError, ValueError) as exc:
             raise self._translate(exc) from None
         return self._counted(data)
 
     def readline(self, size: int = -1) -> bytes:
         try:
             data: bytes = self._stream.readline(size)
-        except (MaxSizeExceeded, OSError) as exc:
+        except (MaxSizeExceeded, OSError, ValueError) as exc:
             raise self._translate(exc) from None
         return self._counted(data)
 

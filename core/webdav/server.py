@@ -41,6 +41,52 @@ def _reply_and_shut(sock: socket.socket, reply: bytes) -> None:
     _shut(sock)
 
 
+class _ChunkedBody(cheroot_server.ChunkedRFile):
+    """A chunked request body read a piece at a time.
+
+    cheroot's reader reads each whole chunk into memory, so one chunk declared as large
+    as the body limit (1 GiB by default) cost that much memory per upload; and it reads
+    the chunk-size line without a bound. Here a chunk streams through in PIECE-sized
+    reads and a size line longer than MAX_SIZE_LINE is an error.
+    """
+
+    PIECE = 256 * 1024
+    MAX_SIZE_LINE = 4096
+
+    def __init__(self, rfile: Any, maxlen: int) -> None:
+        super().__init__(rfile, maxlen)
+        self._left = 0  # bytes of the current chunk not yet read
+
+    def _fetch(self) -> None:
+        if self.closed:
+            return
+        if not self._left:
+            line = self.rfile.readline(self.MAX_SIZE_LINE)
+            self.bytes_read += len(line)
+            if not line.endswith(b"\n"):
+                raise ValueError("bad chunked transfer coding: no chunk size line")
+            size_text = line.strip().split(b";", 1)[0]
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise ValueError(f"bad chunked transfer size: {size_text!r}") from None
+            if size <= 0:
+                self.closed = True
+                return
+            if self.maxlen and self.bytes_read + size > self.maxlen:
+                # The same error cheroot raises, so callers see one kind of refusal.
+                raise OSError("Request Entity Too Large")
+            self._left = size
+        piece = self.rfile.read(min(self._left, self.PIECE))
+        if not piece:
+            raise ValueError("bad chunked transfer coding: the body ended inside a chunk")
+        self.bytes_read += len(piece)
+        self._left -= len(piece)
+        self.buffer += piece
+        if not self._left and self.rfile.read(2) != b"\r\n":
+            raise ValueError("bad chunked transfer coding: no CRLF after a chunk")
+
+
 class _Request(cheroot_server.HTTPRequest):
     """A request that marks its connection while its headers are being read."""
 
@@ -52,6 +98,18 @@ class _Request(cheroot_server.HTTPRequest):
             super().parse_request()
         finally:
             conn.headers_since = None
+
+    def respond(self) -> None:
+        """cheroot's respond(), with the chunked body read by _ChunkedBody."""
+        if not self.chunked_read:
+            super().respond()
+            return
+        self.rfile = _ChunkedBody(self.conn.rfile, self.server.max_request_body_size)
+        self.server.gateway(self).respond()
+        if self.ready:
+            self.ensure_headers_sent()
+        if self.chunked_write:
+            self.conn.wfile.write(b"0\r\n\r\n")
 
 
 class _Connection(cheroot_server.HTTPConnection):

@@ -10,6 +10,7 @@ import pytest
 from core.webdav.guard import FILE_POLICY, LISTING_POLICY
 from core.webdav.provider import is_partial_upload
 from tests.core.webdav.dav import RunningDav, dav_config
+from tests.helpers import wait_for
 
 WRITES = ("PUT", "DELETE", "MKCOL", "COPY", "MOVE", "PROPPATCH", "LOCK", "UNLOCK", "POST")
 LOCK_BODY = (
@@ -223,3 +224,48 @@ def test_utf8_paths_still_work(dav: RunningDav) -> None:
     assert dav.request("PUT", "/caf%C3%A9.txt", b"x").status == 201
     assert (dav.root / "café.txt").read_bytes() == b"x"
     assert not any(is_partial_upload(name) for name in leftovers(dav.root))
+
+
+def test_a_large_chunk_streams_to_disk_as_it_arrives(dav: RunningDav) -> None:
+    # cheroot's own reader held each chunk in memory until all of it had arrived: one
+    # chunk declared as large as the body limit cost that much memory per upload.
+    conn = socket.create_connection(("127.0.0.1", dav.port))
+    try:
+        conn.sendall(
+            b"PUT /big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"%x\r\n" % (64 << 20) + b"b" * (1 << 20)
+        )
+
+        def written() -> int:
+            return sum(p.stat().st_size for p in dav.root.iterdir() if is_partial_upload(p.name))
+
+        wait_for(lambda: written() >= 512 << 10, 10, "the first MiB on disk")
+    finally:
+        conn.close()
+    wait_for(lambda: leftovers(dav.root) == [], 10, "the abandoned upload to go")
+
+
+def test_chunked_uploads_with_chunks_larger_than_a_read(dav: RunningDav) -> None:
+    body = bytes(range(256)) * 5000  # 1.28 MB: chunks above the reader's 256 KiB pieces
+    reply = raw(
+        dav.port,
+        b"PUT /c.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n" + chunked(body, 700_000),
+    )
+    assert reply.startswith(b"HTTP/1.1 201 ")
+    assert (dav.root / "c.bin").read_bytes() == body
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"zz\r\nab\r\n0\r\n\r\n", b"2\r\nabXY0\r\n\r\n", b"1" * 5000 + b"\r\n"],
+    ids=["bad-size", "no-crlf-after-chunk", "endless-size-line"],
+)
+def test_broken_chunked_framing_gets_400(dav: RunningDav, framing: bytes) -> None:
+    reply = raw(
+        dav.port,
+        b"PUT /f.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n" + framing,
+    )
+    assert reply.startswith(b"HTTP/1.1 400 "), reply[:300]
+    assert leftovers(dav.root) == []
