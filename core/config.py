@@ -108,6 +108,10 @@ class WebDAVConfig:
     """Logins as `name = "hash"`; make a hash with `heroagent webdav hash-password`."""
     max_body_bytes: int = 1 << 30
     """Largest request body (upload) accepted, in bytes; 0 means no limit."""
+    allowed_hosts: list[str] = field(default_factory=list)
+    """Extra names accepted in the Host header (a reverse proxy's name); IP literals always pass."""
+    header_timeout: float = 10.0
+    """Seconds a client may take to send a request's headers; slower ones are dropped (408)."""
 
 
 @dataclass
@@ -336,6 +340,8 @@ def _validate(spec: KeySpec, value: Any) -> None:
     if spec.key == "jobs.max_attempts" and value < 1:
         raise ConfigError(f"key '{spec.key}' expects at least 1 attempt, got {value}")
     if spec.key == "jobs.lease_seconds" and value <= 0:
+        raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
+    if spec.key == "webdav.header_timeout" and value <= 0:
         raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
     if spec.key == "jobs.queue_poll_interval" and value <= 0:
         raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")

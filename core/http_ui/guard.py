@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,29 +12,17 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.netguard import allowed_host_names, host_allowed, same_origin
+
+# Re-exported: callers and tests have always found it here.
+from core.netguard import split_host as split_host
+
 # Methods that change state; a browser may send them cross-site (forms, fetch no-cors).
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Paths anyone who reaches the port may load: the page must load to show its login form,
 # probes must not need a secret, and the API's description holds none.
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/openapi.json", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/static/",)
-
-
-def _is_ip_literal(name: str) -> bool:
-    # DNS rebinding needs a name the attacker's DNS answers for; an address cannot be rebound.
-    try:
-        ipaddress.ip_address(name.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
-def split_host(header: str) -> str:
-    """The name part of a Host header (`[::1]:8090` → `[::1]`, `a:1` → `a`), lower case."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header.split("]", 1)[0] + "]"
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
 @dataclass(frozen=True)
@@ -51,18 +38,11 @@ class GuardRules:
         cls, bind_host: str, token: str, max_body_bytes: int, extra_hosts: Iterable[str] = ()
     ) -> GuardRules:
         """Rules for a server bound to `bind_host`."""
-        import socket
-
-        names = {bind_host.lower(), "localhost", *(h.lower() for h in extra_hosts)}
-        if bind_host in ("0.0.0.0", "::", ""):
-            # Bound everywhere: the machine's own names are what people type.
-            names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
-        return cls(frozenset(names), token, max_body_bytes)
+        return cls(allowed_host_names(bind_host, extra_hosts), token, max_body_bytes)
 
     def host_ok(self, header: str) -> bool:
         """True when the Host header names this server, not someone else's domain."""
-        name = split_host(header)
-        return bool(name) and (name in self.allowed_hosts or _is_ip_literal(name))
+        return host_allowed(header, self.allowed_hosts)
 
     def token_ok(self, authorization: str) -> bool:
         """True when the Authorization header carries the configured bearer token."""
@@ -113,7 +93,7 @@ class Guard:
                 send, 401, "a bearer token is required", [(b"www-authenticate", b"Bearer")]
             )
             return
-        if scope["method"] in UNSAFE_METHODS and not authorized and not _same_origin(headers):
+        if scope["method"] in UNSAFE_METHODS and not authorized and not same_origin(headers):
             await _reply(send, 403, "cross-site request refused")
             return
         if rules.max_body_bytes and scope["method"] in UNSAFE_METHODS:
@@ -153,25 +133,6 @@ class Guard:
             return replay.pop() if replay else await receive()
 
         return replayed
-
-
-def _same_origin(headers: dict[str, str]) -> bool:
-    """False when a browser says the request comes from another site.
-
-    Browsers send Origin on every cross-origin POST and Sec-Fetch-Site on every request;
-    clients that are not browsers (curl, scripts) send neither and are let through,
-    since a CSRF attack needs a victim's browser.
-    """
-    site = headers.get("sec-fetch-site", "")
-    if site and site not in ("same-origin", "none"):
-        return False
-    origin = headers.get("origin", "")
-    if not origin:
-        return True
-    if origin == "null":
-        return False
-    scheme, _, rest = origin.partition("://")
-    return scheme in ("http", "https") and rest.lower() == headers.get("host", "").lower()
 
 
 def declare_bearer(app: FastAPI) -> None:

@@ -13,7 +13,7 @@ from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from core.webdav.auth import CONFIG_KEY, BasicAuthenticator, HashedDomainController
-from core.webdav.guard import RequestGuard, RequestRecord
+from core.webdav.guard import LISTING_KEY, RequestGuard, RequestRecord
 from core.webdav.provider import AtomicFilesystemProvider
 
 
@@ -23,6 +23,8 @@ class DirBrowser(WsgiDavDirBrowser):  # type: ignore[misc]
     def _get_context(self, environ: dict[str, Any], dav_res: Any) -> dict[str, Any]:
         context: dict[str, Any] = super()._get_context(environ, dav_res)
         context["version"] = ""
+        # The guard gives this page, which is ours, the listing's policy, not the files' one.
+        environ[LISTING_KEY] = True
         return context
 
 
@@ -87,9 +89,15 @@ def build_app(
     users: dict[str, str],
     anonymous: bool,
     on_finish: Callable[[RequestRecord], None],
+    allowed_hosts: frozenset[str],
+    max_body_bytes: int = 0,
     property_manager: Any = True,
 ) -> RequestGuard:
-    """WsgiDAV for `root`, wrapped by the guard that reports each request to `on_finish`."""
+    """WsgiDAV for `root`, wrapped by the guard that reports each request to `on_finish`.
+
+    `allowed_hosts` are the Host names served besides IP literals
+    (core.netguard.allowed_host_names); bodies beyond `max_body_bytes` get 413 (0: no limit).
+    """
     # Error pages print this module global; WsgiDAV's own CLI blanks it the same way for
     # `suppress_version_info`, which library use does not otherwise honour.
     wsgidav_util.public_wsgidav_info = "WsgiDAV"
@@ -100,4 +108,10 @@ def build_app(
         anonymous=anonymous,
         property_manager=property_manager,
     )
-    return RequestGuard(WsgiDAVApp(config), readonly=readonly, on_finish=on_finish)
+    return RequestGuard(
+        WsgiDAVApp(config),
+        readonly=readonly,
+        on_finish=on_finish,
+        allowed_hosts=allowed_hosts,
+        max_body_bytes=max_body_bytes,
+    )

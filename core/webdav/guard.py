@@ -1,4 +1,4 @@
-"""WSGI middleware before WsgiDAV: path checks, a true read-only mode, a record per request."""
+"""WSGI middleware before WsgiDAV: Host and origin, path checks, read-only, body size, a record."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlparse, urlsplit
+from urllib.parse import unquote, unquote_to_bytes, urlparse, urlsplit
+
+from cheroot.errors import MaxSizeExceeded
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_REQUEST_ENTITY_TOO_LARGE, DAVError
+
+from core.netguard import cross_site, host_allowed, same_origin
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -17,6 +22,22 @@ READ_METHODS = ("OPTIONS", "GET", "HEAD", "PROPFIND")
 # read-only flag still lets LOCK and PROPPATCH through, so the guard refuses them here.
 WRITE_METHODS = frozenset(
     {"PUT", "DELETE", "MKCOL", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK", "POST", "PATCH"}
+)
+# The environ key the directory listing sets, so its response gets the listing's policy.
+LISTING_KEY = "heroagent.listing"
+# Files on the share are whatever someone uploaded: an HTML or SVG file must not run
+# script as this origin (it could then read and write the whole share, inbox included).
+FILE_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'"
+# The listing is our own page: its stylesheet and icons load, nothing else (it has no
+# use for WsgiDAV's script, which only drives the SharePoint plugin, switched off here).
+LISTING_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    # Other sites' pages may not embed these files (<script src>, <img>) either.
+    ("Cross-Origin-Resource-Policy", "same-origin"),
 )
 
 
@@ -54,6 +75,20 @@ def unsafe_destination(destination: str) -> bool:
     )
 
 
+def is_utf8(raw: bytes) -> bool:
+    """True when bytes decode as UTF-8."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _wsgi_bytes(text: str) -> bytes:
+    """A WSGI string (URL or header bytes decoded as latin-1) back as its bytes."""
+    return text.encode("latin-1", errors="replace")
+
+
 def _text_path(path_info: str) -> str:
     """PATH_INFO as text: WSGI hands over the URL's bytes decoded as latin-1."""
     try:
@@ -62,32 +97,67 @@ def _text_path(path_info: str) -> str:
         return path_info
 
 
-class _CountingInput:
-    """wsgi.input that counts the body bytes the application reads."""
+def _too_large(limit: int) -> Exception:
+    error: Exception = DAVError(
+        HTTP_REQUEST_ENTITY_TOO_LARGE,
+        f"request body is larger than {limit} bytes",
+        add_headers=[("Connection", "close")],
+    )
+    return error
 
-    def __init__(self, stream: Any) -> None:
+
+class _CountingInput:
+    """wsgi.input that counts the body bytes the application reads, and bounds them.
+
+    A Content-Length over the limit gets 413 from cheroot before WsgiDAV runs; a chunked
+    body only shows its size while it is read, and cheroot then raises a bare error that
+    WsgiDAV answered with 500. Here it becomes a DAVError 413: WsgiDAV drops the partial
+    upload and answers with that status.
+    """
+
+    def __init__(self, stream: Any, limit: int = 0) -> None:
         self._stream = stream
+        self._limit = limit
         self.count = 0
 
-    def read(self, size: int = -1) -> bytes:
-        data: bytes = self._stream.read(size)
+    def _counted(self, data: bytes) -> bytes:
         self.count += len(data)
+        if self._limit and self.count > self._limit:
+            raise _too_large(self._limit)
         return data
+
+    def _translate(self, exc: Exception) -> Exception:
+        # The chunked reader raises MaxSizeExceeded for a long chunk-size line, a plain
+        # OSError with this text for a chunk that would pass the limit, and ValueError
+        # for broken chunked framing (the client's fault: 400, not WsgiDAV's 500).
+        if isinstance(exc, MaxSizeExceeded) or exc.args == ("Request Entity Too Large",):
+            return _too_large(self._limit)
+        if isinstance(exc, ValueError):
+            error: Exception = DAVError(
+                HTTP_BAD_REQUEST, str(exc), add_headers=[("Connection", "close")]
+            )
+            return error
+        return exc
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self._stream.read(size)
+        except (MaxSizeExceeded, OSError, ValueError) as exc:
+            raise self._translate(exc) from None
+        return self._counted(data)
 
     def readline(self, size: int = -1) -> bytes:
-        data: bytes = self._stream.readline(size)
-        self.count += len(data)
-        return data
+        try:
+            data: bytes = self._stream.readline(size)
+        except (MaxSizeExceeded, OSError, ValueError) as exc:
+            raise self._translate(exc) from None
+        return self._counted(data)
 
     def readlines(self, hint: int = -1) -> list[bytes]:
-        lines: list[bytes] = self._stream.readlines(hint)
-        self.count += sum(len(line) for line in lines)
-        return lines
+        return list(iter(self.readline, b""))
 
     def __iter__(self) -> Iterator[bytes]:
-        for line in self._stream:
-            self.count += len(line)
-            yield line
+        return iter(self.readline, b"")
 
 
 class _TrackedBody:
@@ -130,19 +200,50 @@ def _read_only_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 class RequestGuard:
-    """Refuses unsafe paths and (when read-only) writes; reports every finished request."""
+    """Refuses what WsgiDAV must never see, adds the response headers, reports each request.
+
+    Host first (DNS rebinding: a page on `evil.example` that resolves to 127.0.0.1 is the
+    same origin as the share, so only the Host header gives it away), then the browser's
+    own word on where a request comes from (CSRF), then the path, then read-only.
+    """
 
     def __init__(
-        self, app: WSGIApp, *, readonly: bool, on_finish: Callable[[RequestRecord], None]
+        self,
+        app: WSGIApp,
+        *,
+        readonly: bool,
+        on_finish: Callable[[RequestRecord], None],
+        allowed_hosts: frozenset[str],
+        max_body_bytes: int = 0,
     ) -> None:
         self.app = app
         self.readonly = readonly
         self.on_finish = on_finish
+        self.allowed_hosts = allowed_hosts
+        self.max_body_bytes = max_body_bytes
 
     def _refusal(self, environ: Environ, method: str) -> tuple[str, str] | None:
-        if unsafe_path(environ.get("PATH_INFO", "")):
-            return "400 Bad Request", "dot segments and NUL bytes are not allowed in paths\n"
+        host = str(environ.get("HTTP_HOST", ""))
+        if not host_allowed(host, self.allowed_hosts):
+            # 421: this server is not the one the name was meant for.
+            return "421 Misdirected Request", f"host {host!r} is not served here\n"
+        browser = {
+            "host": host,
+            "origin": str(environ.get("HTTP_ORIGIN", "")),
+            "sec-fetch-site": str(environ.get("HTTP_SEC_FETCH_SITE", "")),
+        }
+        if cross_site(browser) or (method not in READ_METHODS and not same_origin(browser)):
+            # Reads too: a cross-site page must not fetch the share's files or results.
+            return "403 Forbidden", "cross-site request refused\n"
+        path_info = str(environ.get("PATH_INFO", ""))
         destination = environ.get("HTTP_DESTINATION")
+        if not is_utf8(_wsgi_bytes(path_info)) or (
+            destination is not None and not is_utf8(unquote_to_bytes(_wsgi_bytes(str(destination))))
+        ):
+            # WsgiDAV decodes paths as UTF-8 and dropped the connection when it could not.
+            return "400 Bad Request", "paths must be UTF-8\n"
+        if unsafe_path(path_info):
+            return "400 Bad Request", "dot segments and NUL bytes are not allowed in paths\n"
         if destination is not None and unsafe_destination(destination):
             return "400 Bad Request", "dot segments and NUL bytes are not allowed in paths\n"
         if self.readonly and method in WRITE_METHODS:
@@ -153,7 +254,7 @@ class RequestGuard:
         started = time.perf_counter()
         method = str(environ.get("REQUEST_METHOD", "")).upper()
         path = _text_path(str(environ.get("PATH_INFO", "")))
-        counter = _CountingInput(environ["wsgi.input"])
+        counter = _CountingInput(environ["wsgi.input"], self.max_body_bytes)
         environ["wsgi.input"] = counter
         status = [0]
 
@@ -161,6 +262,8 @@ class RequestGuard:
             status[0] = int(code[:3])
             if self.readonly:
                 headers = _read_only_headers(headers)
+            policy = LISTING_POLICY if environ.get(LISTING_KEY) else FILE_POLICY
+            headers = [*headers, *SECURITY_HEADERS, ("Content-Security-Policy", policy)]
             return start_response(code, headers, exc_info)
 
         def finish(sent: int) -> None:

@@ -6,38 +6,25 @@ import asyncio
 import contextlib
 import errno
 import logging
-import threading
-from typing import Any
-
-from cheroot import wsgi
 
 from core.config import Config, is_loopback_host
 from core.events import EventBus, WebDAVRequest
+from core.netguard import allowed_host_names
 from core.services import Service, ServiceStartError
 from core.webdav.app import build_app
 from core.webdav.guard import RequestRecord
 from core.webdav.passwords import PasswordHashError, parse_hash
 from core.webdav.props import SqlitePropertyManager
+from core.webdav.server import Server
 
 # No version in the Server header: it tells an attacker which CVEs to try, and nobody else.
 SERVER_NAME = "HeroAgent"
 MAX_HEADER_BYTES = 64 * 1024
 # Seconds a connection may sit silent (mid-upload or idle keep-alive) before cheroot drops it.
 SOCKET_TIMEOUT = 30
-SHUTDOWN_TIMEOUT = 2
+# The whole stop, stalled uploads included: the engine's shutdown must not wait on clients.
+STOP_SECONDS = 2.0
 THREADS = 16
-
-
-class _Server(wsgi.Server):
-    """cheroot's WSGI server, logging through `logging` instead of raw stderr."""
-
-    log = logging.getLogger("core.webdav.cheroot")
-    # The accept loop's select() timeout; stop() waits up to this long for the loop to notice.
-    expiration_interval = 0.1
-
-    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-        """Route cheroot's messages (bad requests, dropped connections) to the logger."""
-        self.log.log(level, "%s", msg, exc_info=traceback)
 
 
 class WebDAVService(Service):
@@ -53,10 +40,14 @@ class WebDAVService(Service):
         self.port = config.webdav.port
         self.readonly = config.webdav.readonly
         self.anonymous = False
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._props: SqlitePropertyManager | None = None
+
+    @property
+    def server(self) -> Server | None:
+        """The running HTTP server, or None when stopped."""
+        return self._server
 
     def address(self) -> str:
         """The share's URL."""
@@ -114,15 +105,18 @@ class WebDAVService(Service):
             users=users,
             anonymous=self.anonymous,
             on_finish=self._on_request,
+            allowed_hosts=allowed_host_names(self.host, self.config.webdav.allowed_hosts),
+            max_body_bytes=self.config.webdav.max_body_bytes,
             property_manager=self._props,
         )
-        server = _Server(
+        server = Server(
             (self.host, self.port),
             app,
             numthreads=THREADS,
             server_name=SERVER_NAME,
-            timeout=SOCKET_TIMEOUT,
-            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            socket_timeout=SOCKET_TIMEOUT,
+            header_timeout=self.config.webdav.header_timeout,
+            stop_seconds=STOP_SECONDS,
         )
         server.max_request_header_size = MAX_HEADER_BYTES
         server.max_request_body_size = self.config.webdav.max_body_bytes
@@ -134,10 +128,9 @@ class WebDAVService(Service):
             raise
         self.port = int(server.bind_addr[1])
         self._server = server
-        self._thread = threading.Thread(target=server.serve, name="webdav", daemon=True)
-        self._thread.start()
+        server.start_serving()
 
-    async def _listen(self, server: _Server) -> None:
+    async def _listen(self, server: Server) -> None:
         try:
             # prepare() binds the socket; run it off the loop, the bind can take a moment.
             await asyncio.to_thread(server.prepare)
@@ -150,15 +143,19 @@ class WebDAVService(Service):
             raise ServiceStartError(f"cannot listen on {self.host}:{self.port}: {exc}") from None
 
     async def _stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
+        server, self._server = self._server, None
+        left = []
         if server is not None:
-            await asyncio.to_thread(server.stop)
-        if thread is not None:
-            await asyncio.to_thread(thread.join, SHUTDOWN_TIMEOUT + 5)
-        if self._props is not None:
+            # Bounded by STOP_SECONDS inside; the thread only keeps the loop free meanwhile.
+            left = await asyncio.to_thread(server.stop, STOP_SECONDS)
+        if left:
+            # A thread stuck in application code may still use the property store:
+            # leave it open rather than pull it from under the thread (they are daemons).
+            names = ", ".join(t.name for t in left)
+            self.emit_log(logging.WARNING, f"webdav stopped with threads still busy: {names}")
+        elif self._props is not None:
             self._props.close()
-            self._props = None
+        self._props = None
 
     def _on_request(self, record: RequestRecord) -> None:
         """Called on a cheroot thread: hand the event to the loop (the bus is not thread-safe)."""

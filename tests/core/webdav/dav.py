@@ -116,7 +116,9 @@ class RunningDav:
             all_headers["Authorization"] = f"Basic {token}"
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            conn.putrequest(method, path, skip_accept_encoding=True)
+            # A Host given in `headers` replaces the one http.client would send.
+            skip_host = any(name.lower() == "host" for name in all_headers)
+            conn.putrequest(method, path, skip_host=skip_host, skip_accept_encoding=True)
             if body is not None:
                 all_headers.setdefault("Content-Length", str(len(body)))
             for name, value in all_headers.items():

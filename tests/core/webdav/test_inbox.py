@@ -109,7 +109,8 @@ def test_a_slow_put_is_submitted_only_when_complete(dav_inbox: DavInbox) -> None
     conn = socket.create_connection(("127.0.0.1", dav.port))
     try:
         conn.sendall(
-            b"PUT /inbox/slow.hero HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+            b"PUT /inbox/slow.hero HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n"
+            % len(body)
         )
         for index, chunk in enumerate(chunks[:-1]):
             conn.sendall(chunk)
@@ -130,7 +131,7 @@ def test_a_slow_put_is_submitted_only_when_complete(dav_inbox: DavInbox) -> None
 def test_an_abandoned_put_makes_no_job(dav_inbox: DavInbox) -> None:
     dav = dav_inbox.dav
     conn = socket.create_connection(("127.0.0.1", dav.port))
-    conn.sendall(b"PUT /inbox/cut.hero HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n")
+    conn.sendall(b"PUT /inbox/cut.hero HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 500\r\n\r\n")
     conn.sendall(SCRIPT)  # a valid script, but only part of the announced body
     time.sleep(0.2)
     conn.close()

@@ -146,7 +146,7 @@ def test_a_slow_put_is_invisible_until_complete(dav: RunningDav) -> None:
     (dav.root / "doc.txt").write_bytes(b"old\n")
     conn = socket.create_connection(("127.0.0.1", dav.port))
     try:
-        conn.sendall(b"PUT /doc.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\nnew-")
+        conn.sendall(b"PUT /doc.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 8\r\n\r\nnew-")
 
         def in_flight() -> bool:
             return any(p.name.startswith(UPLOAD_PREFIX) for p in dav.root.iterdir())
@@ -207,7 +207,7 @@ def test_an_abandoned_put_leaves_nothing_behind(dav: RunningDav, framing: bytes)
     (dav.root / "keep.txt").write_bytes(b"old\n")
     for target in (b"/keep.txt", b"/new.txt"):
         conn = socket.create_connection(("127.0.0.1", dav.port))
-        conn.sendall(b"PUT " + target + b" HTTP/1.1\r\nHost: x\r\n" + framing)
+        conn.sendall(b"PUT " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + framing)
         wait_for(lambda: any(p.name.startswith(".heroagent") for p in dav.root.iterdir()), 5)
         conn.close()
         wait_for(lambda: len(list(dav.root.iterdir())) == 1, 5, "the partial upload to go")
