@@ -27,16 +27,16 @@ class JobView:
     params: str
     params_type: str
     status: str
-    timeout: float
-    time_scheduled: float
-    time_start: float
-    time_end: float
-    error: str
-    result: str
-    log: bool
-    attempts: int
-    worker: str
-    log_lines: tuple[str, ...]
+    timeout: float = 60.0
+    time_scheduled: float = 0.0
+    time_start: float = 0.0
+    time_end: float = 0.0
+    error: str = ""
+    result: str = ""
+    log: bool = False
+    attempts: int = 0
+    worker: str = ""
+    log_lines: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, job: Job) -> JobView:

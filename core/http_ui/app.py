@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import StreamingResponse
 
 import core
-from core.api import EngineAPI, EngineUnavailable, JobFilter, JobRefused, job_wire
+from core.api import EngineAPI, EngineUnavailable, JobFilter, JobRefused, JobView, job_wire
 from core.http_ui import models as m
 from core.http_ui.errors import (
     COMMON_RESPONSES,
@@ -99,9 +99,9 @@ def build_app(ctx: UIContext) -> FastAPI:
         """One job's current state and its version history."""
         job = await api.job(job_id)
         history = await api.history(job_id)
-        return m.JobDetail(job=m.Job.of(job), history=[m.Job.of(v) for v in history])
+        return m.JobDetail(job=job, history=history)
 
-    @app.post("/api/jobs", status_code=201, response_model=m.Job, tags=["jobs"])
+    @app.post("/api/jobs", status_code=201, response_model=JobView, tags=["jobs"])
     async def submit(body: m.SubmitRequest) -> Any:
         """Create a job; refused params are a 422 naming line and column."""
         try:
@@ -115,17 +115,17 @@ def build_app(ctx: UIContext) -> FastAPI:
             )
         except JobRefused as exc:
             return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
-        return m.Job.of(view)
+        return view
 
     @app.post("/api/jobs/{job_id}/cancel", responses={**NOT_FOUND, **CONFLICT}, tags=["jobs"])
-    async def cancel(job_id: JobId) -> m.Job:
+    async def cancel(job_id: JobId) -> JobView:
         """End a waiting or running job as cancelled."""
-        return m.Job.of(await changing(api.cancel(job_id)))
+        return await changing(api.cancel(job_id))
 
     @app.post("/api/jobs/{job_id}/requeue", responses={**NOT_FOUND, **CONFLICT}, tags=["jobs"])
-    async def requeue(job_id: JobId) -> m.Job:
+    async def requeue(job_id: JobId) -> JobView:
         """Run an ended job again under its id."""
-        return m.Job.of(await changing(api.requeue(job_id)))
+        return await changing(api.requeue(job_id))
 
     @app.get("/api/queues", tags=["queues"])
     async def queues() -> list[m.Queue]:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.api import JobView, QueueView, ServiceStatus, job_wire
+from core.api import JobView, QueueView, ServiceStatus
 
 # The engine's own rules, repeated in the schema so clients (and schemathesis) know them.
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -16,44 +16,18 @@ ParamsTypeName = Literal["heroscript", "rhaiscript", "openrpc", "ai"]
 StatusName = Literal["new", "active", "done", "error"]
 
 
-class Job(BaseModel):
-    """One version of a job (the session key is never sent)."""
-
-    job_id: int
-    circle: str
-    topic: str
-    params: str
-    params_type: str
-    status: str
-    timeout: float
-    time_scheduled: float
-    time_start: float
-    time_end: float
-    error: str
-    result: str
-    log: bool
-    attempts: int
-    worker: str
-    log_lines: list[str]
-
-    @classmethod
-    def of(cls, view: JobView) -> Job:
-        """The body of a job view."""
-        return cls.model_construct(**job_wire(view))
-
-
 class JobPage(BaseModel):
     """A page of jobs, newest first; pass `next_before_id` as `before_id` for the next page."""
 
-    jobs: list[Job]
+    jobs: list[JobView]
     next_before_id: int | None
 
 
 class JobDetail(BaseModel):
     """A job's current state and every stored version, oldest first."""
 
-    job: Job
-    history: list[Job]
+    job: JobView
+    history: list[JobView]
 
 
 class SubmitRequest(BaseModel):

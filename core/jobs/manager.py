@@ -35,16 +35,24 @@ INLINE_CHECK_CHARS = 4_096
 class JobError(ValueError):
     """A job request was refused; the message says what and where.
 
-    `kind` names the refusal for front ends (the engine API maps it to its typed errors);
+    `kind` names the refusal for front ends (the engine API maps it to its typed errors:
+    refused, not_found, ended, not_ended);
     `line` and `col` point into the params when the problem is there (0 when not).
     """
 
     kind = "refused"
 
     def __init__(
-        self, message: str, *, line: int = 0, col: int = 0, problems: Sequence[Any] = ()
+        self,
+        message: str,
+        *,
+        kind: str = "",
+        line: int = 0,
+        col: int = 0,
+        problems: Sequence[Any] = (),
     ) -> None:
         super().__init__(message)
+        self.kind = kind or self.kind
         self.line = line
         self.col = col
         # Every problem found in the params (HeroScript diagnostics), first one first.
@@ -55,18 +63,6 @@ class JobNotFoundError(JobError, LookupError):
     """No job has this id."""
 
     kind = "not_found"
-
-
-class JobEndedError(JobError):
-    """The job has ended; it can no longer be changed that way."""
-
-    kind = "ended"
-
-
-class JobNotEndedError(JobError):
-    """The job is still waiting or running; it cannot be requeued."""
-
-    kind = "not_ended"
 
 
 Validator = Callable[[ParamsType, str], None]
@@ -185,9 +181,7 @@ class JobManager:
         jobs = [replace(job, job_id=job_id) for job, job_id in zip(drafts, ids, strict=True)]
         await asyncio.to_thread(self.index.upsert, jobs)
         await self.queue.enqueue(jobs)
-        async with self.queue.redis.pipeline(transaction=False) as pipe:
-            self._announce(jobs, pipe)
-            await pipe.execute()
+        await self._announce(jobs)
         return jobs
 
     # -- reading -------------------------------------------------------------------------
@@ -300,7 +294,9 @@ class JobManager:
             return await self._end(job_id, target)
         job = await self.get_job(job_id)
         if job.status.ended:
-            raise JobEndedError(f"job {job_id} has ended ({job.status}); requeue it instead")
+            raise JobError(
+                f"job {job_id} has ended ({job.status}); requeue it instead", kind="ended"
+            )
         job = replace(job, status=JobStatus.ACTIVE, time_start=job.time_start or time.time())
         await self.queue.redis.hset(
             keys.job_key(job.circle_id, job.topic, job_id), "status", JobStatus.ACTIVE.value
@@ -312,7 +308,9 @@ class JobManager:
         """Run an ended job again under the same id; its history continues."""
         job = await self.get_job(job_id)
         if not job.status.ended:
-            raise JobNotEndedError(f"job {job_id} is {job.status}, not ended; nothing to requeue")
+            raise JobError(
+                f"job {job_id} is {job.status}, not ended; nothing to requeue", kind="not_ended"
+            )
         job = replace(
             job,
             status=JobStatus.NEW,
@@ -335,7 +333,7 @@ class JobManager:
     ) -> Job:
         job = await self.get_job(job_id)
         if job.status.ended:
-            raise JobEndedError(f"job {job_id} has already ended ({job.status})")
+            raise JobError(f"job {job_id} has already ended ({job.status})", kind="ended")
         redis = self.queue.redis
         async with redis.pipeline(transaction=True) as pipe:
             # Dropping the fence means the worker that may hold it can no longer complete it.
@@ -370,8 +368,10 @@ class JobManager:
                         args=[job.job_id, job.status.value],
                         client=pipe,
                     )
-            self._announce(versions, pipe)
+            self._publish(versions, pipe)
             await pipe.execute()
+        # Told after every effect: whoever reads the job on its event finds the new state.
+        self._tell_bus(versions)
 
     async def _already_stored(self, job: Job) -> bool:
         try:
@@ -393,8 +393,14 @@ class JobManager:
             data = replace(job, result="", result_file=str(path), log_lines=trimmed).to_json()
         return data
 
-    def _announce(self, jobs: Sequence[Job], pipe: Pipeline) -> None:
-        """Publish state changes on the bus, and queue them on `pipe` for Redis pub/sub."""
+    async def _announce(self, jobs: Sequence[Job]) -> None:
+        """Tell other processes (Redis pub/sub) and this one (the bus) of state changes."""
+        async with self.queue.redis.pipeline(transaction=False) as pipe:
+            self._publish(jobs, pipe)
+            await pipe.execute()
+        self._tell_bus(jobs)
+
+    def _tell_bus(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
             self.bus.publish(
                 JobStateChanged(
@@ -405,6 +411,11 @@ class JobManager:
                     error=job.error,
                 )
             )
+
+    @staticmethod
+    def _publish(jobs: Sequence[Job], pipe: Pipeline) -> None:
+        """Queue the jobs' state changes on `pipe` for the events channel."""
+        for job in jobs:
             payload = {
                 "type": "job",
                 "id": job.job_id,

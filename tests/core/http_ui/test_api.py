@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
+from core.api.wire import WIRE_FIELDS
 from core.engine import Engine
-from core.http_ui import models
 from tests.core.http_ui.conftest import ui_url, wait_status
 
 OK = "!!fake.return_success message:hi\n"
@@ -54,7 +54,8 @@ async def test_submit_then_job_with_its_history(client: httpx.AsyncClient) -> No
     assert [v["status"] for v in detail["history"]] == ["new", "active", "done"]
     # The list's hand-built dicts carry exactly the fields the schema promises.
     listed = (await client.get("/api/jobs")).json()["jobs"][0]
-    assert set(listed) == set(models.Job.model_fields)
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["JobView"]
+    assert set(listed) == set(schema["properties"]) == set(WIRE_FIELDS)
 
 
 async def test_invalid_heroscript_is_422_naming_line_and_col(client: httpx.AsyncClient) -> None:

@@ -29,24 +29,8 @@ class FakeJob:
     error: str = ""
 
     def view(self) -> JobView:
-        return JobView(
-            job_id=self.job_id,
-            circle=self.circle,
-            topic=self.topic,
-            params=self.params,
-            params_type=self.params_type,
-            status=self.status,
-            timeout=60.0,
-            time_scheduled=0.0,
-            time_start=0.0,
-            time_end=0.0,
-            error=self.error,
-            result=self.result,
-            log=False,
-            attempts=0,
-            worker="",
-            log_lines=(),
-        )
+        fields = ("job_id", "circle", "topic", "params", "params_type", "status", "result")
+        return JobView(error=self.error, **{name: getattr(self, name) for name in fields})
 
 
 @dataclass
