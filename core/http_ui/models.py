@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,33 +75,16 @@ class Validation(BaseModel):
     problems: list[Problem]
 
 
-class Queue(BaseModel):
+@dataclass(frozen=True)
+class Queue(QueueView):
     """One circle/topic queue with its counts and the rate of jobs ending."""
 
-    circle: str
-    topic: str
-    waiting: int
-    new: int
-    active: int
-    done: int
-    error: int
-    paused: bool
     rate_per_second: float
 
     @classmethod
     def of(cls, view: QueueView, rate: float) -> Queue:
         """The body of a queue view."""
-        return cls(
-            circle=view.circle,
-            topic=view.topic,
-            waiting=view.waiting,
-            new=view.new,
-            active=view.active,
-            done=view.done,
-            error=view.error,
-            paused=view.paused,
-            rate_per_second=rate,
-        )
+        return cls(**dataclasses.asdict(view), rate_per_second=rate)
 
 
 class Service(BaseModel):

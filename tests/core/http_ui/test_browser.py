@@ -2,44 +2,26 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Literal
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from core.config import Config
 from core.engine import Engine
+from tests.browser import chromium, needs_chromium
 from tests.core.http_ui.conftest import ui_url
 
-CHROMIUM = "/usr/bin/chromium"
-# The machine's network is closed: nothing may try to phone home and wait for a timeout.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason="Debian's chromium is missing; `make test` installs it"
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with chromium() as running:
+        yield running
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,18 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from core.events import EventBus
 from core.webdav.provider import is_partial_upload
 from core.webdav.service import WebDAVService
-from tests.core.http_ui.test_browser import CHROMIUM, FLAGS
+from tests.browser import chromium, needs_chromium
 from tests.core.webdav.dav import dav_config
 from tests.helpers import free_port
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason="Debian's chromium is missing; `make test` installs it"
-)
+pytestmark = needs_chromium
 
 EVIL = "evil.example"
 SECRET = b'{"job_id": 1, "result": "the secret result"}'
@@ -88,13 +85,8 @@ class PageServer:
 async def browser() -> AsyncIterator[Browser]:
     # evil.example resolves to 127.0.0.1, as the attacker's DNS would answer once the
     # page has loaded; --host-resolver-rules does that without any DNS server.
-    args = [*FLAGS, f"--host-resolver-rules=MAP {EVIL} 127.0.0.1"]
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with chromium([f"--host-resolver-rules=MAP {EVIL} 127.0.0.1"]) as running:
+        yield running
 
 
 @pytest.fixture
