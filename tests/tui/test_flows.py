@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 import httpx
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Label, Static
 
 from core.api import EngineAPI
 from core.config import Config
@@ -48,6 +48,25 @@ async def test_submit_from_the_editor_follow_it_and_see_it_done_in_jobs(
         await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="Jobs")
         table = app.screen.query_one(JobTable)
         await until(pilot, lambda: _status(table, detail.job_id) == "done", what="done in Jobs")
+
+
+async def test_submit_fields_have_labels_over_them(engine_config: Config) -> None:
+    async with running_app(engine_config) as (_engine, app, pilot):
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="Submit")
+        await pilot.pause()
+        fields = {"circle": "circle", "topic": "topic", "params-type": "type", "timeout": "timeout"}
+        for field_id, word in fields.items():
+            field = app.screen.query_one(f"#{field_id}")
+            assert field.parent is not None
+            label = field.parent.query_one(Label)
+            assert word in str(label.render()), field_id
+            # Visible, on the row above its field and starting at its left edge.
+            assert label.region.height == 1, field_id
+            assert label.region.width > 0, field_id
+            assert label.region.bottom == field.region.y, field_id
+            assert label.region.x == field.region.x, field_id
+            assert not label.can_focus  # tab still goes field to field
 
 
 async def test_live_validation_names_line_and_column(engine_config: Config) -> None:
