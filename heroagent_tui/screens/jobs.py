@@ -57,7 +57,7 @@ class JobsScreen(EngineScreen):
         yield Header()
         yield ViewBar("jobs")
         yield Input(placeholder="status:error topic:email circle:default text…", id="filter")
-        yield JobTable(self.ctx.fmt, id="jobs")
+        yield JobTable(self.ctx.fmt, self.ctx.api.job, id="jobs")
         yield Static("", id="jobs-status")
         yield Footer()
 

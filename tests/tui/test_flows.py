@@ -105,6 +105,23 @@ async def test_filter_then_open_a_job(engine_config: Config) -> None:
         await until(pilot, lambda: table.row_count == 2, what="filter cleared")
 
 
+async def test_jobs_that_arrive_live_show_their_type(engine_config: Config) -> None:
+    async with running_app(engine_config) as (engine, app, pilot):
+        await pilot.press("3")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="Jobs")
+        status = app.screen.query_one("#jobs-status", Static)
+        await until(pilot, lambda: "0 jobs shown" in str(status.render()), what="empty page")
+        table = app.screen.query_one(JobTable)
+        # Submitted once the table is shown: its row comes from events, not from a page.
+        job = await EngineAPI(engine).submit("!!fake.return_success", topic="live")
+        await until(pilot, lambda: str(job.job_id) in table.rows, what="the live row")
+        await until(
+            pilot,
+            lambda: str(table.get_cell(str(job.job_id), "type")) == "heroscript",
+            what=f"the type in {table.get_row(str(job.job_id))}",
+        )
+
+
 async def test_queue_enter_opens_its_jobs(engine_config: Config) -> None:
     async with running_app(engine_config) as (engine, app, pilot):
         api = EngineAPI(engine)
