@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 import httpx
@@ -10,6 +11,7 @@ from textual.widgets import DataTable, Label, Static
 
 from core.api import EngineAPI
 from core.config import Config
+from heroagent_tui.format import DisplayFormat
 from heroagent_tui.screens.job_detail import JobDetailScreen
 from heroagent_tui.screens.jobs import JobsScreen
 from heroagent_tui.screens.service_panel import ServicePanelScreen
@@ -142,6 +144,33 @@ async def test_queue_enter_opens_its_jobs(engine_config: Config) -> None:
         assert jobs.filter.circle == "acme"
         assert jobs.filter.topic == "reports"
         await until(pilot, lambda: str(job.job_id) in jobs.query_one(JobTable).rows)
+
+
+async def test_queue_rate_counts_the_ends_of_the_last_seconds(engine_config: Config) -> None:
+    # The screen's clock is the test's: frozen while the jobs run, then moved on by hand.
+    start = time.time()
+    now = [start]
+    fmt = DisplayFormat(clock=lambda: now[0])
+    async with running_app(engine_config, fmt=fmt) as (engine, app, pilot):
+        await pilot.press("2")
+        table = app.screen.query_one(DataTable)
+        api = EngineAPI(engine)
+        jobs = [await api.submit("!!fake.return_success", topic="drain") for _ in range(50)]
+        row = "default/drain"
+
+        def cell(column: str) -> str:
+            return str(table.get_cell(row, column)) if row in table.rows else ""
+
+        await until(pilot, lambda: cell("done") == "50", what=f"50 done: {cell('done')}")
+        ends = [(await api.job(job.job_id)).time_end for job in jobs]
+        # Their events come a little after their ends: leave a margin inside the window.
+        assert max(ends) < start + 4.0, "the jobs took too long for this test's window"
+        # Every end lies in the 5 s window that ends now: 50 ends / 5 s.
+        now[0] = start + 5.0
+        await until(pilot, lambda: cell("rate/s") == "10", what=f"10/s, not {cell('rate/s')}")
+        # Once the window has passed the last end, an idle queue shows 0.
+        now[0] = max(ends) + 5.5
+        await until(pilot, lambda: cell("rate/s") == "0", what=f"0/s, not {cell('rate/s')}")
 
 
 async def test_theme_from_the_palette_persists(engine_config: Config) -> None:
