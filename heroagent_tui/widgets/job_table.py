@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -67,13 +66,13 @@ class JobTable(DataTable[object]):
     def __init__(
         self,
         fmt: DisplayFormat,
-        lookup: Callable[[int], Awaitable[JobView]] | None = None,
+        lookup: Callable[[list[int]], Awaitable[list[JobView]]] | None = None,
         **kwargs: str,
     ) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self.fmt = fmt
         self.lookup = lookup
-        """Reads one job; rows made from events get the fields events do not carry from it."""
+        """Reads jobs by id, for the fields a row made from an event lacks."""
         self._highest = 0
 
     def on_mount(self) -> None:
@@ -155,10 +154,13 @@ class JobTable(DataTable[object]):
 
     async def _fill(self, job_ids: list[int]) -> None:
         assert self.lookup is not None
-        found = await asyncio.gather(*(self.lookup(i) for i in job_ids), return_exceptions=True)
-        for job in found:
-            if isinstance(job, JobView):
-                self.fill_details(job)
+        try:
+            # All at once: one read per insert, whatever the rate, not one per job.
+            jobs = await self.lookup(job_ids)
+        except Exception:  # the jobs service is stopping: the rows stay as they are
+            return
+        for job in jobs:
+            self.fill_details(job)
 
     def fill_details(self, job: JobView) -> None:
         """Put a shown job's type, scheduled time and duration into its row.
