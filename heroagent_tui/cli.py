@@ -2,23 +2,64 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperGroup, TyperOption
 
 from core import __version__
 from core.config import ENV_CONFIG_FILE
 from heroagent_tui.commands import config as config_commands
 from heroagent_tui.commands import jobs as jobs_commands
 from heroagent_tui.commands import webdav as webdav_commands
-from heroagent_tui.commands.common import CliState, state_of
+from heroagent_tui.commands.common import GLOBAL_OPTIONS, CliState, state_of
 from heroagent_tui.commands.heroscript import actors_command
 from heroagent_tui.commands.heroscript import app as heroscript_app
 from heroagent_tui.commands.ourdb import app as ourdb_app
 
+
+class GlobalOptionsGroup(TyperGroup):
+    """The root command; its global options are accepted after any sub-command too.
+
+    Users of `git -C`, `docker --host` and `kubectl -n` put them on either side. Each
+    sub-command gets copies of the root's own options (one definition, listed in its
+    `--help`) that write into the CliState when parsed; the root's values are in it
+    already, so a value after the sub-command wins.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        shared = [p for p in self.params if isinstance(p, TyperOption) and p.name in GLOBAL_OPTIONS]
+        for command in self.commands.values():
+            _add_global_options(command, shared)
+
+
+def _add_global_options(command: Any, shared: list[TyperOption]) -> None:
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            _add_global_options(sub, shared)
+        return
+    for option in shared:
+        late = copy.copy(option)
+        late.expose_value = False  # the command's function never sees it: the CliState does
+        late.callback = _take_global_option
+        late.rich_help_panel = "Global options"
+        command.params.append(late)
+
+
+def _take_global_option(ctx: Any, param: Any, value: Any) -> Any:
+    # Typed loosely: the context and parameter classes are those of typer's own click copy.
+    if param.name is not None:
+        state_of(ctx).set_option(param.name, value)
+    return value
+
+
 app = typer.Typer(
     name="heroagent",
+    cls=GlobalOptionsGroup,
     help="HeroAgent: a job system you watch and drive from the terminal.",
     no_args_is_help=False,
     add_completion=False,
@@ -69,16 +110,18 @@ def root(
     """Start the terminal app (the default), or the engine alone with --serve."""
     if config_file is None and os.environ.get(ENV_CONFIG_FILE):
         config_file = Path(os.environ[ENV_CONFIG_FILE])
-    flags = {
-        "data_dir": str(data_dir) if data_dir is not None else None,
+    state = CliState(config_file=config_file)
+    options = {
+        "data_dir": data_dir,
         "host": host,
-        "redis.tcp_port": redis_port,
-        "redis.url": redis_url,
-        "webdav.port": webdav_port,
-        "ui.port": ui_port,
+        "redis_port": redis_port,
+        "redis_url": redis_url,
+        "webdav_port": webdav_port,
+        "ui_port": ui_port,
         "log_level": log_level,
     }
-    state = CliState(config_file=config_file, flags=flags)
+    for name, value in options.items():
+        state.set_option(name, value)
     ctx.obj = state
     if ctx.invoked_subcommand is not None:
         return

@@ -17,12 +17,34 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+# Global option (its parameter name) → the config key it sets; `config_file` is apart.
+GLOBAL_FLAGS = {
+    "data_dir": "data_dir",
+    "host": "host",
+    "redis_port": "redis.tcp_port",
+    "redis_url": "redis.url",
+    "webdav_port": "webdav.port",
+    "ui_port": "ui.port",
+    "log_level": "log_level",
+}
+GLOBAL_OPTIONS = ("config_file", *GLOBAL_FLAGS)
+
+
 @dataclass
 class CliState:
     """The global options, kept until a command needs the config."""
 
     config_file: Path | None
     flags: dict[str, Any] = field(default_factory=dict)
+
+    def set_option(self, name: str, value: Any) -> None:
+        """Take one global option; the one given last wins (after a sub-command beats before)."""
+        if value is None:
+            return
+        if name == "config_file":
+            self.config_file = Path(value)
+        else:
+            self.flags[GLOBAL_FLAGS[name]] = str(value) if name == "data_dir" else value
 
     def load(self) -> LoadedConfig:
         """The effective config; a bad one ends the program with one line (exit 2)."""

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Header, Input, Static
 
-from core.api import JobFilter
+from core.api import JobFilter, JobView
 from core.events import JobStateChanged
 from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.messages import JobOpenRequested, SubmitRequested
@@ -26,6 +26,9 @@ LIVE_TOP_ROWS = 20
 INSERT_EVERY = 0.5
 # Newer jobs kept for the next insert; beyond that only counted ("N newer, g to show").
 MAX_PENDING = 200
+# The page that fills in live rows' type and times; beyond it (a rare status filter at a
+# high rate) some rows keep the blanks their events left.
+MAX_READ_NEWER = 1_000
 
 
 class JobsScreen(EngineScreen):
@@ -58,7 +61,7 @@ class JobsScreen(EngineScreen):
         yield Header()
         yield ViewBar("jobs")
         yield Input(placeholder="status:error topic:email circle:default text…", id="filter")
-        yield JobTable(self.ctx.fmt, id="jobs")
+        yield JobTable(self.ctx.fmt, self._read_newer, id="jobs")
         yield Static("", id="jobs-status")
         yield Footer()
 
@@ -98,6 +101,18 @@ class JobsScreen(EngineScreen):
         self._exhausted = len(jobs) < PAGE
         self.query_one(JobTable).add_jobs(jobs)
         self._show_status()
+
+    async def _read_newer(self, job_ids: list[int]) -> list[JobView]:
+        """The jobs `job_ids`, newer than any shown, with one page read."""
+        f = self.filter
+        # They are the newest of the filtered queues, so one page below the newest holds
+        # them. Not by status: the index follows status changes a little later.
+        span = max(job_ids) - min(job_ids) + 1
+        return await self.ctx.api.jobs(
+            JobFilter(circle=f.circle, topic=f.topic),
+            limit=min(span, MAX_READ_NEWER),
+            before_id=max(job_ids) + 1,
+        )
 
     def _show_status(self) -> None:
         table = self.query_one(JobTable)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from typing import ClassVar
 
 from textual import work
@@ -13,12 +12,15 @@ from textual.widgets import DataTable, Footer, Header
 from core.api import QueueView
 from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.messages import JobsFilterRequested
+from heroagent_tui.rates import EndRates
 from heroagent_tui.screens.base import EngineScreen
 from heroagent_tui.widgets.view_bar import ViewBar
 
 COUNTS = ("waiting", "new", "active", "done", "error")
-RATE_WINDOW = 10.0
+ENDED = ("done", "error")
 RECONCILE_AFTER = 1.0
+# The rate column is redrawn this often, however many events come.
+RATE_REFRESH = 1.0
 
 
 class QueuesScreen(EngineScreen):
@@ -41,11 +43,11 @@ class QueuesScreen(EngineScreen):
     def on_mount(self) -> None:
         self._counts: dict[str, dict[str, int]] = {}
         self._paused: dict[str, bool] = {}
-        self._ended: dict[str, deque[tuple[float, int]]] = {}
+        self._rates = EndRates(started=self.ctx.fmt.now())
         table = self.query_one(DataTable)
         for name in ("queue", *COUNTS, "rate/s", "paused"):
             table.add_column(name, key=name)
-        self.set_interval(1.0, self._show_rates)
+        self.set_interval(RATE_REFRESH, self._show_rates)
 
     def load_snapshot(self) -> None:
         self._load()
@@ -79,13 +81,7 @@ class QueuesScreen(EngineScreen):
         table.update_cell(name, "paused", paused)
 
     def _rate(self, name: str) -> str:
-        now = self.ctx.fmt.now()
-        window = self._ended.get(name)
-        if not window:
-            return "0"
-        while window and now - window[0][0] > RATE_WINDOW:
-            window.popleft()
-        return self.ctx.fmt.metric(sum(n for _, n in window) / RATE_WINDOW)
+        return self.ctx.fmt.metric(self._rates.rate(name, self.ctx.fmt.now()))
 
     def _show_rates(self) -> None:
         table = self.query_one(DataTable)
@@ -99,7 +95,10 @@ class QueuesScreen(EngineScreen):
         # Deltas keep the counts live; the history index is updated a little after the
         # events (group commit), so once a burst is over, one snapshot settles any drift.
         self.debounced("reconcile", RECONCILE_AFTER, self._load)
-        now = self.ctx.fmt.now()
+        for event in batch.jobs.values():
+            # The newest event of each job in the batch: an end is its last, so none is missed.
+            if event.status in ENDED:
+                self._rates.add(f"{event.circle}/{event.topic}", event.ts)
         touched = set()
         for (circle, topic, status), delta in batch.queue_deltas.items():
             name = f"{circle}/{topic}"
@@ -107,8 +106,6 @@ class QueuesScreen(EngineScreen):
             counts[status] = max(0, counts.get(status, 0) + delta)
             if status == "new":
                 counts["waiting"] = max(0, counts["waiting"] + delta)
-            if status in ("done", "error") and delta > 0:
-                self._ended.setdefault(name, deque(maxlen=1000)).append((now, delta))
             touched.add(name)
         for name in touched:
             self._render_row(name)

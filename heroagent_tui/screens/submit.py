@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Input, Select, Static, TextArea
+from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
 
 from heroagent_tui.messages import JobOpenRequested
 from heroagent_tui.screens.base import EngineScreen
@@ -42,15 +42,24 @@ class SubmitScreen(EngineScreen):
         yield ViewBar("submit")
         with Vertical(id="submit"):
             with Horizontal(id="submit-fields"):
-                yield Input("default", placeholder="circle", id="circle")
-                yield Input("default", placeholder="topic", id="topic")
-                yield Select(
-                    [(t, t) for t in PARAMS_TYPES],
-                    value="heroscript",
-                    allow_blank=False,
-                    id="params-type",
-                )
-                yield Input("60", placeholder="timeout s", id="timeout", type="number")
+                # A label over each field: a placeholder vanishes once the field has a value.
+                with Vertical(classes="field"):
+                    yield Label("circle", classes="field-label")
+                    yield Input("default", placeholder="circle", id="circle")
+                with Vertical(classes="field"):
+                    yield Label("topic", classes="field-label")
+                    yield Input("default", placeholder="topic", id="topic")
+                with Vertical(classes="field -type"):
+                    yield Label("type", classes="field-label")
+                    yield Select(
+                        [(t, t) for t in PARAMS_TYPES],
+                        value="heroscript",
+                        allow_blank=False,
+                        id="params-type",
+                    )
+                with Vertical(classes="field"):
+                    yield Label("timeout (s)", classes="field-label")
+                    yield Input("60", placeholder="timeout s", id="timeout", type="number")
             yield HeroScriptArea(
                 EXAMPLE, highlighter=self.ctx.api.highlight, id="editor", show_line_numbers=True
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from rich.style import Style
 from rich.text import Text
 from textual.theme import Theme
@@ -25,9 +27,16 @@ def status_text(theme: Theme, status: str) -> Text:
 class JobTable(DataTable[object]):
     """Rows keyed by job id; the id cell holds an int so sorting puts the newest first."""
 
-    def __init__(self, fmt: DisplayFormat, **kwargs: str) -> None:
+    def __init__(
+        self,
+        fmt: DisplayFormat,
+        lookup: Callable[[list[int]], Awaitable[list[JobView]]] | None = None,
+        **kwargs: str,
+    ) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self.fmt = fmt
+        self.lookup = lookup
+        """Reads jobs by id, for the fields a row made from an event lacks."""
         self._highest = 0
 
     def on_mount(self) -> None:
@@ -84,6 +93,7 @@ class JobTable(DataTable[object]):
 
     def insert_newer(self, events: list[JobStateChanged]) -> None:
         """Add rows for jobs newer than any shown, keep newest first, drop the oldest rows."""
+        added = []
         for event in events:
             key = str(event.job_id)
             if key in self.rows:
@@ -98,9 +108,37 @@ class JobTable(DataTable[object]):
                 Text(event.error.splitlines()[0][:60] if event.error else ""),
             )
             self.add_row(*cells, key=key)
+            added.append(event.job_id)
             self._highest = max(self._highest, event.job_id)
         self.sort("id", reverse=True)
         self._trim()
+        if added and self.lookup is not None:
+            # An event has no type, scheduled time or duration: read them once from the job.
+            self.run_worker(self._fill(added), group="fill", exit_on_error=False)
+
+    async def _fill(self, job_ids: list[int]) -> None:
+        assert self.lookup is not None
+        try:
+            # All at once: one read per insert, whatever the rate, not one per job.
+            jobs = await self.lookup(job_ids)
+        except Exception:  # the jobs service is stopping: the rows stay as they are
+            return
+        for job in jobs:
+            self.fill_details(job)
+
+    def fill_details(self, job: JobView) -> None:
+        """Put a shown job's type, scheduled time and duration into its row.
+
+        Status and error stay as events set them: events newer than `job` may have come
+        while it was read.
+        """
+        key = str(job.job_id)
+        if key not in self.rows:
+            return
+        self.update_cell(key, "type", job.params_type)
+        self.update_cell(key, "scheduled", self.fmt.timestamp(job.time_scheduled))
+        if job.duration is not None:
+            self.update_cell(key, "took", self.fmt.duration(job.duration))
 
     def highest_id(self) -> int:
         """The newest job shown (0 when none)."""

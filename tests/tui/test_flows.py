@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 import httpx
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Label, Static
 
 from core.config import Config
+from heroagent_tui.format import DisplayFormat
 from heroagent_tui.screens.job_detail import JobDetailScreen
 from heroagent_tui.screens.jobs import JobsScreen
 from heroagent_tui.screens.service_panel import ServicePanelScreen
@@ -49,6 +51,25 @@ async def test_submit_from_the_editor_follow_it_and_see_it_done_in_jobs(
         await until(pilot, lambda: _status(table, detail.job_id) == "done", what="done in Jobs")
 
 
+async def test_submit_fields_have_labels_over_them(engine_config: Config) -> None:
+    async with running_app(engine_config) as (_engine, app, pilot):
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="Submit")
+        await pilot.pause()
+        fields = {"circle": "circle", "topic": "topic", "params-type": "type", "timeout": "timeout"}
+        for field_id, word in fields.items():
+            field = app.screen.query_one(f"#{field_id}")
+            assert field.parent is not None
+            label = field.parent.query_one(Label)
+            assert word in str(label.render()), field_id
+            # Visible, on the row above its field and starting at its left edge.
+            assert label.region.height == 1, field_id
+            assert label.region.width > 0, field_id
+            assert label.region.bottom == field.region.y, field_id
+            assert label.region.x == field.region.x, field_id
+            assert not label.can_focus  # tab still goes field to field
+
+
 async def test_live_validation_names_line_and_column(engine_config: Config) -> None:
     async with running_app(engine_config) as (_engine, app, pilot):
         await pilot.press("5")
@@ -85,6 +106,23 @@ async def test_filter_then_open_a_job(engine_config: Config) -> None:
         await until(pilot, lambda: table.row_count == 2, what="filter cleared")
 
 
+async def test_jobs_that_arrive_live_show_their_type(engine_config: Config) -> None:
+    async with running_app(engine_config) as (engine, app, pilot):
+        await pilot.press("3")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="Jobs")
+        status = app.screen.query_one("#jobs-status", Static)
+        await until(pilot, lambda: "0 jobs shown" in str(status.render()), what="empty page")
+        table = app.screen.query_one(JobTable)
+        # Submitted once the table is shown: its row comes from events, not from a page.
+        job = await engine.api.submit("!!fake.return_success", topic="live")
+        await until(pilot, lambda: str(job.job_id) in table.rows, what="the live row")
+        await until(
+            pilot,
+            lambda: str(table.get_cell(str(job.job_id), "type")) == "heroscript",
+            what=f"the type in {table.get_row(str(job.job_id))}",
+        )
+
+
 async def test_queue_enter_opens_its_jobs(engine_config: Config) -> None:
     async with running_app(engine_config) as (engine, app, pilot):
         api = engine.api
@@ -105,6 +143,33 @@ async def test_queue_enter_opens_its_jobs(engine_config: Config) -> None:
         assert jobs.filter.circle == "acme"
         assert jobs.filter.topic == "reports"
         await until(pilot, lambda: str(job.job_id) in jobs.query_one(JobTable).rows)
+
+
+async def test_queue_rate_counts_the_ends_of_the_last_seconds(engine_config: Config) -> None:
+    # The screen's clock is the test's: frozen while the jobs run, then moved on by hand.
+    start = time.time()
+    now = [start]
+    fmt = DisplayFormat(clock=lambda: now[0])
+    async with running_app(engine_config, fmt=fmt) as (engine, app, pilot):
+        await pilot.press("2")
+        table = app.screen.query_one(DataTable)
+        api = engine.api
+        jobs = [await api.submit("!!fake.return_success", topic="drain") for _ in range(50)]
+        row = "default/drain"
+
+        def cell(column: str) -> str:
+            return str(table.get_cell(row, column)) if row in table.rows else ""
+
+        await until(pilot, lambda: cell("done") == "50", what=f"50 done: {cell('done')}")
+        ends = [(await api.job(job.job_id)).time_end for job in jobs]
+        # Their events come a little after their ends: leave a margin inside the window.
+        assert max(ends) < start + 4.0, "the jobs took too long for this test's window"
+        # Every end lies in the 5 s window that ends now: 50 ends / 5 s.
+        now[0] = start + 5.0
+        await until(pilot, lambda: cell("rate/s") == "10", what=f"10/s, not {cell('rate/s')}")
+        # Once the window has passed the last end, an idle queue shows 0.
+        now[0] = max(ends) + 5.5
+        await until(pilot, lambda: cell("rate/s") == "0", what=f"0/s, not {cell('rate/s')}")
 
 
 async def test_theme_from_the_palette_persists(engine_config: Config) -> None:
