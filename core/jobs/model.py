@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 
 class JobStatus(StrEnum):
@@ -74,18 +75,21 @@ class Job:
             value = getattr(self, name)
             if value != default or name in _ALWAYS:
                 data[name] = value
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        return orjson.dumps(data)
 
     @classmethod
     def from_json(cls, raw: bytes | str, job_id: int) -> Job:
         """Read a version back from OurDB."""
-        return cls.from_dict({**json.loads(raw), "job_id": job_id})
+        data = orjson.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError(f"job {job_id}: the record is not a JSON object")
+        data["job_id"] = job_id
+        return cls.from_dict(data)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
         """Build from a dict, ignoring keys this version does not know."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        job = cls(**{k: v for k, v in data.items() if k in known})
+        job = cls(**{k: v for k, v in data.items() if k in _FIELD_NAMES})
         job.params_type = ParamsType(job.params_type)
         job.status = JobStatus(job.status)
         return job
@@ -93,41 +97,27 @@ class Job:
     def to_hash(self) -> dict[str, str]:
         """The Redis hash form: flat strings, so `HGETALL` reads well."""
         out: dict[str, str] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for name in _FIELD_NAMES:
+            value = getattr(self, name)
             if isinstance(value, bool):
-                out[f.name] = "1" if value else "0"
+                out[name] = "1" if value else "0"
             elif isinstance(value, list):
-                out[f.name] = json.dumps(value)
+                out[name] = orjson.dumps(value).decode()
             elif isinstance(value, float):
-                out[f.name] = repr(value)
+                out[name] = repr(value)
             else:
-                out[f.name] = str(value)
+                out[name] = str(value)
         return out
 
     @classmethod
     def from_hash(cls, raw: Mapping[bytes, bytes] | Mapping[str, str] | Mapping[Any, Any]) -> Job:
-        """Read a job back from its Redis hash."""
-        text = {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in raw.items()
-        }
+        """Read a job back from its Redis hash (fields it does not know are ignored)."""
         data: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in text:
-                continue
-            value = text[f.name]
-            kind = _FIELD_TYPES.get(f.name, str)
-            if kind is bool:
-                data[f.name] = value == "1"
-            elif kind is list:
-                data[f.name] = json.loads(value) if value else []
-            elif kind is int:
-                data[f.name] = int(value)
-            elif kind is float:
-                data[f.name] = float(value)
-            else:
-                data[f.name] = value
+        for key, value in raw.items():
+            name = key.decode() if isinstance(key, bytes) else key
+            read = _FROM_TEXT.get(name)
+            if read is not None:
+                data[name] = read(value.decode() if isinstance(value, bytes) else value)
         return cls.from_dict(data)
 
 
@@ -138,13 +128,22 @@ _DEFAULTS: dict[str, Any] = {
     for f in dataclasses.fields(Job)
     if f.name != "job_id"
 }
-_FIELD_TYPES: dict[str, type] = {
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Job))
+
+
+def _list(text: str) -> list[str]:
+    return list(orjson.loads(text)) if text else []
+
+
+# How each field reads back from its hash string; the rest stay strings.
+_FROM_TEXT: dict[str, Callable[[str], Any]] = {
+    **dict.fromkeys(_FIELD_NAMES, str),
     "job_id": int,
     "attempts": int,
     "timeout": float,
     "time_scheduled": float,
     "time_start": float,
     "time_end": float,
-    "log": bool,
-    "log_lines": list,
+    "log": lambda text: text == "1",
+    "log_lines": _list,
 }
