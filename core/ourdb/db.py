@@ -78,6 +78,7 @@ class OurDB:
         *,
         readonly: bool = False,
         reset: bool = False,
+        min_next_id: int | None = None,
     ) -> None:
         """Open (creating if needed) the database in directory `path`.
 
@@ -87,6 +88,12 @@ class OurDB:
                 defaults for a new database) with default sync settings.
             readonly: open without the writer lock and never modify a file.
             reset: delete everything in the directory first (spec's `reset`).
+            min_next_id: incremental mode: the first id `set(data)` may hand out is at
+                least this (see `reserve_ids_above`); ignored when it is not higher.
+
+        Raises:
+            CorruptDatabaseError: a file is damaged in a way that is not a torn tail;
+                nothing was changed (run `heroagent ourdb repair`).
         """
         self.path = os.fspath(path)
         self.readonly = readonly
@@ -114,6 +121,11 @@ class OurDB:
             self._journal = Journal(self.path, writable=not readonly, chunk=chunk)
             rec = recover(self.path, config, self._files, self._journal, writable=not readonly)
         except BaseException:
+            # A refused open must not leak descriptors: callers may retry after a repair.
+            for name in ("_files", "_journal"):
+                opened = getattr(self, name, None)
+                if opened is not None:
+                    opened.close()
             if self._writer_lock is not None:
                 self._writer_lock.release()
             raise
@@ -126,8 +138,15 @@ class OurDB:
         )
         self._state = WriterState(meta.next_id, meta.id_limit, meta.cur_file, meta.cur_end)
         self._planner = Planner(self.layout, self._lookup, self._read_info)
-        if rec.needs_checkpoint:
-            self.checkpoint()
+        try:
+            needs_checkpoint = rec.needs_checkpoint
+            if min_next_id is not None:
+                needs_checkpoint |= self._raise_next_id(min_next_id - 1) and not readonly
+            if needs_checkpoint:
+                self.checkpoint()
+        except BaseException:
+            self.close()
+            raise
 
     # -- context manager -------------------------------------------------------------
 
@@ -217,6 +236,39 @@ class OurDB:
             if self._journal.end > self.config.journal_limit:
                 self.checkpoint()
             return plan.results
+
+    def reserve_ids_above(self, last_used: int) -> int:
+        """Never hand out an id at or below `last_used` again (incremental mode).
+
+        For callers that keep ids elsewhere too, such as an index of the records: pass
+        the highest id they know, and a database that lost its newest records to damage
+        still never gives one of those ids to a new record. Durable on return (it
+        checkpoints when it moves the counter).
+
+        Returns:
+            The id the next `set(data)` will use.
+
+        Raises:
+            InvalidIdError: key-value mode, or `last_used` has no slot.
+        """
+        with self._wlock:
+            self._check_writable()
+            if self._raise_next_id(last_used):
+                self.checkpoint()
+            return self._state.next_id
+
+    def _raise_next_id(self, last_used: int) -> bool:
+        """Move the id counter past `last_used`; True when it moved."""
+        if not self.layout.incremental:
+            raise InvalidIdError("incremental mode is not enabled: ids are given by the caller")
+        if not -1 <= last_used < self.layout.record_nr_max:
+            raise InvalidIdError(
+                f"id {last_used} is out of range 0..{self.layout.record_nr_max - 1}"
+            )
+        if last_used < self._state.next_id:
+            return False
+        self._state.next_id = last_used + 1
+        return True
 
     def sync(self) -> None:
         """Make every acknowledged write durable now (only matters in BATCH mode)."""

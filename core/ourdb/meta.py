@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from core.ourdb.errors import CorruptMetadataError
 from core.ourdb.files import fsync_dir, write_all
-from core.ourdb.format import crc32
+from core.ourdb.format import KEYSIZES, crc32
 
 META_NAME = "ourdb.meta"
 LOCK_NAME = "ourdb.lock"
@@ -19,6 +19,7 @@ _MAGIC = b"OURDBMTA"
 # cur_end, generation
 _META = struct.Struct("<8sHBBQQQIQQ")
 VERSION = 1
+META_LEN = _META.size + 4
 
 
 @dataclass
@@ -63,15 +64,28 @@ class Meta:
 
     @classmethod
     def decode(cls, data: bytes, path: str) -> Meta:
-        """Parse a meta file; CorruptMetadataError when it is damaged."""
-        if len(data) != _META.size + 4:
-            raise CorruptMetadataError(f"{path}: {len(data)} bytes, expected {_META.size + 4}")
+        """Parse a meta file; CorruptMetadataError (file and offset) when it is damaged."""
+        if len(data) != META_LEN:
+            raise CorruptMetadataError(
+                path, min(len(data), META_LEN), f"{len(data)} bytes, expected {META_LEN}"
+            )
         (stored,) = struct.unpack_from("<I", data, _META.size)
         if crc32(data[: _META.size]) != stored:
-            raise CorruptMetadataError(f"{path}: CRC mismatch")
+            # The CRC covers the whole file, so the damaged byte cannot be told apart.
+            raise CorruptMetadataError(path, 0, f"checksum mismatch over bytes 0..{_META.size}")
+        meta = cls.salvage(data)
+        if data[:8] != _MAGIC or meta is None:
+            raise CorruptMetadataError(path, 0, f"not an OurDB meta file of version {VERSION}")
+        return meta
+
+    @classmethod
+    def salvage(cls, data: bytes) -> Meta | None:
+        """The fields of a meta file without checking its CRC (for repair), None if absurd."""
+        if len(data) != META_LEN:
+            return None
         fields = _META.unpack_from(data)
-        if fields[0] != _MAGIC or fields[1] != VERSION:
-            raise CorruptMetadataError(f"{path}: not an OurDB meta file of version {VERSION}")
+        if fields[1] != VERSION or fields[2] not in KEYSIZES or fields[3] not in (0, 1):
+            return None
         return cls(fields[2], bool(fields[3]), *fields[4:])
 
 
@@ -110,7 +124,7 @@ def parse_inc(raw: bytes, path: str) -> int:
     """Parse an `.inc` counter; garbage is an error (V read 0, Go panicked)."""
     text = raw.decode("ascii", errors="replace").strip()
     if not text.isdigit():
-        raise CorruptMetadataError(f"{path}: next id {text!r} is not a decimal number")
+        raise CorruptMetadataError(path, 0, f"next id {text!r} is not a decimal number")
     return int(text)
 
 
