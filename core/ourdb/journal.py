@@ -254,12 +254,12 @@ class Journal:
         zeros or the end of the file. Anything else is damage to acknowledged frames.
         """
         data, start = self._data, self.end
-        rest = data[start:]
-        body = rest.strip(b"\x00")
-        if start == 0 or not body:
+        # One pass from the right over the preallocated zeros; nothing else is copied.
+        end = len(data.rstrip(b"\x00"))
+        if start == 0 or end <= start:
             return Tail("clean", start, start, start)
-        first = start + rest.index(body[:1])
-        end = first + len(body)
+        rest = data[start:end]
+        first = start + len(rest) - len(rest.lstrip(b"\x00"))
         # A frame starts at the end of the last one, unless its length field is zero.
         at = start if data[start : start + 4].strip(b"\x00") else first
         size = len(data)
@@ -281,6 +281,47 @@ class Journal:
             reason = f"{why}, and non-zero bytes follow at offset {stray}"
             return Tail("corrupt", start, end, at, reason)
         return Tail("torn", start, end, at, why)
+
+    def salvage(self) -> tuple[int | None, list[tuple[int, bytes]], list[tuple[int, int]]]:
+        """For repair: every whole frame, whatever damage lies between them.
+
+        Returns:
+            The generation (None when the header is damaged), the whole frames as
+            (offset, body) in file order, and the damaged regions as (start, end).
+        """
+        try:
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            data = b""
+        self._data = data
+        generation: int | None = None
+        damaged: list[tuple[int, int]] = []
+        if len(data) >= _FILE_HEADER_LEN:
+            magic, version, gen = _FILE_HEADER.unpack_from(data)
+            (stored_crc,) = struct.unpack_from("<I", data, _FILE_HEADER.size)
+            intact = crc32(data[: _FILE_HEADER.size]) == stored_crc
+            if magic == _MAGIC and version == VERSION and intact:
+                generation = gen
+            if generation is None and data[:_FILE_HEADER_LEN].strip(b"\x00"):
+                damaged.append((0, _FILE_HEADER_LEN))
+        elif data.strip(b"\x00"):
+            damaged.append((0, len(data)))
+        frames: list[tuple[int, bytes]] = []
+        off = _FILE_HEADER_LEN
+        end = len(data.rstrip(b"\x00"))
+        while off < end:
+            if self.whole_frame_at(off):
+                (length,) = struct.unpack_from("<I", data, off)
+                frames.append((off, data[off + _FRAME.size : off + _FRAME.size + length]))
+                off += _FRAME.size + length
+                continue
+            found = next(self.frames_after(off, end), end)
+            if data[off:found].strip(b"\x00"):
+                damaged.append((off, found))
+            off = found
+        self._data = b""
+        return generation, frames, damaged
 
     def forget_data(self) -> None:
         """Drop the copy of the file read by `read`."""

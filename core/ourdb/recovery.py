@@ -35,6 +35,7 @@ from core.ourdb.format import (
 from core.ourdb.journal import BadOpsError, DeleteOp, InsertRun, Journal, SetOp, decode_ops
 from core.ourdb.lookup import LookupTable
 from core.ourdb.meta import META_NAME, TABLE_DIR, Meta, read_dump, read_meta
+from core.ourdb.planner import plausible_prev
 from core.ourdb.quarantine import quarantine_range
 
 log = logging.getLogger("core.ourdb")
@@ -452,7 +453,7 @@ def _foreign_tail(rec: Recovered, files: DataFiles, writable: bool) -> None:
                 if end <= size:
                     start = max(start, end)
     with open(files.path(cur), "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        bad = _first_unparsed(m, start, size)
+        bad = first_unparsed(m, start, size, cur)
     if bad is None:
         meta.cur_end = size
         return
@@ -471,18 +472,20 @@ def _foreign_tail(rec: Recovered, files: DataFiles, writable: bool) -> None:
     meta.cur_end = max(bad, FIRST_POSITION)
 
 
-def _whole_record(m: mmap.mmap, pos: int, size: int) -> int:
-    """End of a whole, CRC-valid record at `pos`, or -1."""
+def _whole_record(m: mmap.mmap, pos: int, size: int, file_nr: int) -> int:
+    """End of a whole, CRC-valid record at `pos` whose older version is older, or -1."""
     if pos + HEADER_LEN > size:
         return -1
     header = unpack_header(m[pos : pos + HEADER_LEN])
     end = pos + HEADER_LEN + header.length
     if end > size or crc32(m[pos + HEADER_LEN : end]) != header.crc:
         return -1
+    if not plausible_prev(header.prev, Location(file_nr, pos)):
+        return -1
     return end
 
 
-def _first_unparsed(m: mmap.mmap, pos: int, size: int) -> int | None:
+def first_unparsed(m: mmap.mmap, pos: int, size: int, file_nr: int) -> int | None:
     """Offset of the first byte from `pos` on that is not a record or a deleted region."""
     while pos < size:
         if m[pos : pos + HEADER_LEN] == _ZERO_HEADER or pos + HEADER_LEN > size:
@@ -492,19 +495,14 @@ def _first_unparsed(m: mmap.mmap, pos: int, size: int) -> int | None:
             if found is None:
                 return None
             nz = found.start()
-            nxt = next(
-                (
-                    c
-                    for c in range(max(pos, nz - HEADER_LEN + 1), nz + 1)
-                    if _whole_record(m, c, size) > 0
-                ),
-                None,
-            )
+            # Nearest first: an empty record fits inside the zeros before a real one.
+            starts = range(nz, max(pos, nz - HEADER_LEN + 1) - 1, -1)
+            nxt = next((c for c in starts if _whole_record(m, c, size, file_nr) > 0), None)
             if nxt is None:
                 return pos
             pos = nxt
             continue
-        end = _whole_record(m, pos, size)
+        end = _whole_record(m, pos, size, file_nr)
         if end < 0:
             return pos
         pos = end
