@@ -73,20 +73,41 @@ class Meta:
         if crc32(data[: _META.size]) != stored:
             # The CRC covers the whole file, so the damaged byte cannot be told apart.
             raise CorruptMetadataError(path, 0, f"checksum mismatch over bytes 0..{_META.size}")
-        meta = cls.salvage(data)
-        if data[:8] != _MAGIC or meta is None:
+        fields = _META.unpack_from(data)
+        if fields[0] != _MAGIC or fields[1] != VERSION:
             raise CorruptMetadataError(path, 0, f"not an OurDB meta file of version {VERSION}")
-        return meta
+        return cls(fields[2], bool(fields[3]), *fields[4:])
 
     @classmethod
-    def salvage(cls, data: bytes) -> Meta | None:
-        """The fields of a meta file without checking its CRC (for repair), None if absurd."""
+    def salvage(cls, data: bytes, table_size: int) -> Meta | None:
+        """For repair: the fields of a meta file whose CRC fails, or None.
+
+        One damaged byte is undone where the other fields tell: keysize and
+        record_nr_max must multiply to the lookup table's size, and the mode byte is 0
+        or 1 (or its inverse, a flipped byte). Counters are left for repair to check.
+        """
         if len(data) != META_LEN:
             return None
-        fields = _META.unpack_from(data)
-        if fields[1] != VERSION or fields[2] not in KEYSIZES or fields[3] not in (0, 1):
+        fields = list(_META.unpack_from(data))
+        keysize, mode, slots = fields[2], fields[3], fields[4]
+        if keysize * slots != table_size:
+            if keysize in KEYSIZES and table_size % keysize == 0:
+                slots = table_size // keysize
+            elif slots > 0 and table_size % slots == 0 and table_size // slots in KEYSIZES:
+                keysize = table_size // slots
+            else:
+                return None
+        if keysize not in KEYSIZES:
             return None
-        return cls(fields[2], bool(fields[3]), *fields[4:])
+        modes = {0: False, 1: True, 0xFF: False, 0xFE: True}
+        if mode not in modes:
+            if mode.bit_count() == 1:
+                mode = 0
+            elif (mode ^ 1).bit_count() == 1:
+                mode = 1
+            else:
+                return None
+        return cls(keysize, modes[mode], slots, *fields[5:])
 
 
 def atomic_write(path: str, data: bytes, *, sync: bool) -> None:
