@@ -13,6 +13,7 @@ from core.ourdb.format import Location, decode_entry, encode_entry
 _SPARSE_ID = struct.Struct("<I")
 _LOC6 = struct.Struct(">HI")
 _PAGE = 4096
+_ENTRY_FORMATS = {2: ">H", 4: ">I", 6: ">HI"}
 
 
 class LookupTable:
@@ -201,7 +202,13 @@ class LookupTable:
             block = self._map[base * ks : stop * ks]
             if not block.strip(b"\x00"):
                 continue
-            i = max(range(stop - base), key=lambda n: block[n * ks : (n + 1) * ks])
+            fmt = _ENTRY_FORMATS.get(ks)
+            if fmt is None:
+                i = max(range(stop - base), key=lambda n: block[n * ks : (n + 1) * ks])
+            else:
+                # Unpacked in C: a million entries take milliseconds instead of a second.
+                values = list(struct.iter_unpack(fmt, block))
+                i = values.index(max(values))
             entry = block[i * ks : (i + 1) * ks]
             if entry > best:
                 best, best_id = entry, base + i
