@@ -93,7 +93,7 @@ class OurDB:
 
         Raises:
             CorruptDatabaseError: a file is damaged in a way that is not a torn tail;
-                nothing was changed (run `heroagent ourdb repair`).
+                nothing was cut (run `heroagent ourdb repair`).
         """
         self.path = os.fspath(path)
         self.readonly = readonly

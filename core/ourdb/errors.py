@@ -72,7 +72,7 @@ class CorruptDatabaseError(OurDBError):
         self.reason = " ".join(reason.split())  # one line, whatever the cause said
         self.db = db if db is not None else os.path.dirname(file) or "."
         super().__init__(
-            f"{file} is damaged at offset {offset}: {self.reason}; nothing was changed. "
+            f"{file} is damaged at offset {offset}: {self.reason}; nothing was cut. "
             f"Run `heroagent ourdb verify {self.db}` to see the damage, then "
             f"`heroagent ourdb repair {self.db}` to keep every intact record"
         )

@@ -32,7 +32,15 @@ from core.ourdb.format import (
     data_file_name,
     unpack_header,
 )
-from core.ourdb.journal import BadOpsError, DeleteOp, InsertRun, Journal, SetOp, decode_ops
+from core.ourdb.journal import (
+    BadOpsError,
+    DeleteOp,
+    InsertRun,
+    Journal,
+    SetOp,
+    Tail,
+    decode_ops,
+)
 from core.ourdb.lookup import LookupTable
 from core.ourdb.meta import META_NAME, TABLE_DIR, Meta, read_dump, read_meta
 from core.ourdb.planner import plausible_prev
@@ -71,7 +79,7 @@ def recover(
     """Bring `directory` to its last acknowledged state (read-only: in memory only).
 
     Raises:
-        CorruptDatabaseError: damage that is not a torn tail; nothing was changed.
+        CorruptDatabaseError: damage that is not a torn tail; nothing was cut.
     """
     meta = read_meta(directory)
     fresh = meta is None
@@ -97,12 +105,15 @@ def recover(
     # have no meta file; asking for one made every read-only open of them fail).
     rec = Recovered(meta, table, needs_checkpoint=fresh and writable, directory=directory)
     try:
+        torn = None
         if fresh:
             _import_foreign(rec, directory, files)
         else:
-            _replay(rec, files, journal, writable=writable)
+            torn = _replay(rec, files, journal, writable=writable)
         _check_ids(rec, files)
         _check_tail(rec, files, writable=writable, foreign=fresh)
+        if torn is not None and writable:
+            _cut_journal_tail(rec, journal, torn)  # last: every refusal comes before it
     except BaseException:
         table.close()
         raise
@@ -166,7 +177,8 @@ def _import_foreign(rec: Recovered, directory: str, files: DataFiles) -> None:
         meta.cur_end = max(files.size(meta.cur_file), FIRST_POSITION)
 
 
-def _replay(rec: Recovered, files: DataFiles, journal: Journal, *, writable: bool) -> None:
+def _replay(rec: Recovered, files: DataFiles, journal: Journal, *, writable: bool) -> Tail | None:
+    """Replay the journal; returns a torn tail that the caller cuts after its checks."""
     meta, table = rec.meta, rec.table
     generation, frames, _ = journal.read()
     if generation > meta.generation:
@@ -180,13 +192,23 @@ def _replay(rec: Recovered, files: DataFiles, journal: Journal, *, writable: boo
         # A checkpoint folded this journal into the table before it could be reset.
         journal.forget_data()
         rec.needs_checkpoint = writable
-        return
-    for offset, body in frames:
+        return None
+    try:
+        # Everything is parsed and classified before the first byte is written, so a
+        # refused open leaves the files as they were.
+        batches = []
+        for offset, body in frames:
+            try:
+                batches.append(decode_ops(body))
+            except BadOpsError as exc:
+                raise CorruptJournalError(journal.path, offset, str(exc)) from exc
+        tail = journal.tail()
+    finally:
+        journal.forget_data()
+    if tail.kind == "corrupt":
+        raise CorruptJournalError(journal.path, tail.offset, tail.reason)
+    for ops in batches:
         rec.frames_replayed += 1
-        try:
-            ops = decode_ops(body)
-        except BadOpsError as exc:
-            raise CorruptJournalError(journal.path, offset, str(exc)) from exc
         for op in ops:
             if isinstance(op, InsertRun):
                 _redo_write(op.file_nr, op.start, op.blob, files, writable)
@@ -202,41 +224,34 @@ def _replay(rec: Recovered, files: DataFiles, journal: Journal, *, writable: boo
                 for loc, length in op.regions:
                     _redo_zero(loc, HEADER_LEN + length, files, writable)
                 table.clear(op.record_id)
-    tail = journal.tail()
-    try:
-        if tail.kind == "corrupt":
-            raise CorruptJournalError(journal.path, tail.offset, tail.reason)
-        if tail.kind == "torn":
-            # The table changes only after a frame is synced: if it already names a record
-            # past what the journal replayed, the bad frame was whole and acknowledged.
-            ahead = _table_ahead(rec)
-            if ahead is not None:
-                record_id, loc = ahead
-                raise CorruptJournalError(
-                    journal.path,
-                    tail.offset,
-                    f"{tail.reason}, yet the lookup already names id {record_id} at "
-                    f"{data_file_name(loc.file_nr)}:{loc.position} from it",
-                )
-            _warn(
-                rec,
-                f"torn journal tail in {journal.path} at offset {tail.start}: "
-                f"dropped {tail.end - tail.start} bytes (never acknowledged)",
-            )
-            if writable:
-                quarantine_range(
-                    rec.directory,
-                    journal.path,
-                    tail.start,
-                    tail.end,
-                    f"torn journal tail: {tail.reason}",
-                )
-                journal.truncate_tail()
-    finally:
-        journal.forget_data()
-    rec.needs_checkpoint = writable and (
-        rec.needs_checkpoint or rec.frames_replayed > 0 or tail.kind == "torn"
+    rec.needs_checkpoint = writable and (rec.needs_checkpoint or rec.frames_replayed > 0)
+    if tail.kind != "torn":
+        return None
+    # The table changes only after a frame is synced: if it already names a record past
+    # what the journal replayed, the bad frame was whole and acknowledged.
+    ahead = _table_ahead(rec)
+    if ahead is not None:
+        record_id, loc = ahead
+        raise CorruptJournalError(
+            journal.path,
+            tail.offset,
+            f"{tail.reason}, yet the lookup already names id {record_id} at "
+            f"{data_file_name(loc.file_nr)}:{loc.position} from it",
+        )
+    _warn(
+        rec,
+        f"torn journal tail in {journal.path} at offset {tail.start}: "
+        f"dropped {tail.end - tail.start} bytes (never acknowledged)",
     )
+    rec.needs_checkpoint = writable
+    return tail
+
+
+def _cut_journal_tail(rec: Recovered, journal: Journal, tail: Tail) -> None:
+    quarantine_range(
+        rec.directory, journal.path, tail.start, tail.end, f"torn journal tail: {tail.reason}"
+    )
+    journal.truncate_tail()
 
 
 def _table_ahead(rec: Recovered) -> tuple[int, Location] | None:
