@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 import shutil
 import signal
@@ -18,7 +20,9 @@ from core.ourdb import (
     CorruptMetadataError,
     CorruptRecordError,
     OurDB,
+    OurDBError,
 )
+from core.ourdb.aio import AsyncOurDB
 from core.ourdb.journal import Journal
 from core.ourdb.meta import read_meta
 from core.ourdb.repair import check, repair
@@ -151,7 +155,16 @@ def test_flipped_journal_byte(crashed: tuple[Path, dict[int, list[int]]], tmp_pa
         if exc is not None:
             refused += 1
             assert isinstance(exc, CorruptJournalError)
-            repaired_keeps_acks(path, acks)
+            if refused == 1:  # the CLI, once: verify reports it, repair fixes it
+                verify = cli("verify", str(path))
+                assert verify.returncode == 1
+                assert f"DAMAGED: {exc}" in verify.stdout
+                fixed = cli("repair", str(path))
+                assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+                assert "0 problems left" in fixed.stdout
+                check_acks(path, acks)
+            else:
+                repaired_keeps_acks(path, acks)
         shutil.rmtree(path)
     assert refused >= 1
 
@@ -213,6 +226,10 @@ def test_flipped_data_byte(crashed_big: tuple[Path, dict[int, list[int]]], tmp_p
         if failed:  # verify reports what a read hits
             damaged_seen += 1
             assert any(f"{data_file} at offset" in p for p in problems)
+            if damaged_seen == 1:
+                verify = cli("verify", str(path), "--json")
+                assert verify.returncode == 1
+                assert json.loads(verify.stdout)["damaged"] == problems
         report = repair(path)
         assert report.problems_after == []
         keep = {i: s for i, s in acks.items() if i not in failed}
@@ -339,3 +356,23 @@ def test_cli_meta_damage_is_one_line(tmp_path: Path) -> None:
     with OurDB(path) as db:
         # The damaged byte is next_id's (31 ^ 0xFF): repair skips ids rather than reuse one.
         assert db.set(b"next") >= 31
+
+
+def test_async_open_refuses_with_the_same_error(
+    crashed: tuple[Path, dict[int, list[int]]], tmp_path: Path
+) -> None:
+    """What the job service sees: the open raises, one line, and the lock is free."""
+    pristine, _ = crashed
+    path = tmp_path / "db"
+    shutil.copytree(pristine, path)
+    flip(path / "ourdb.meta", 30)
+
+    async def open_it() -> None:
+        async with AsyncOurDB(path):
+            pass
+
+    with pytest.raises(CorruptMetadataError) as info:
+        asyncio.run(open_it())
+    assert "\n" not in str(info.value)
+    assert isinstance(info.value, OurDBError)
+    repair(path)  # takes the writer lock: the refused open released it
