@@ -16,6 +16,8 @@ JOURNAL_NAME = "ourdb.journal"
 _MAGIC = b"OURDBJNL"
 _FILE_HEADER = struct.Struct("<8sII")  # magic, format version, generation
 _FILE_HEADER_LEN = _FILE_HEADER.size + 4  # plus CRC of the above
+FILE_HEADER_LEN = _FILE_HEADER_LEN
+FRAME_HEADER_LEN = 8  # body length, CRC-32 of body
 _FRAME = struct.Struct("<II")  # body length, CRC-32 of body
 _SET = struct.Struct("<cIHI")  # 'S', id, file_nr, position; then the record bytes
 _DEL = struct.Struct("<cIH")  # 'D', id, region count; then the regions
@@ -108,13 +110,23 @@ def decode_ops(body: bytes) -> list[Op]:
         BadOpsError: the body does not parse (the caller knows the frame's offset).
     """
     try:
-        return _decode(body)
+        return list(_decode(body))
     except struct.error as exc:
         raise BadOpsError(f"a journal op is cut short ({exc})") from exc
 
 
-def _decode(body: bytes) -> list[Op]:
+def decode_ops_prefix(body: bytes) -> list[Op]:
+    """The ops that parse at the start of a damaged frame body (for repair to check)."""
     ops: list[Op] = []
+    try:
+        for op in _decode(body):
+            ops.append(op)
+    except (struct.error, BadOpsError):
+        pass
+    return ops
+
+
+def _decode(body: bytes) -> Iterator[Op]:
     off = 0
     while off < len(body):
         kind = body[off : off + 1]
@@ -125,7 +137,7 @@ def _decode(body: bytes) -> list[Op]:
             off += length
             if len(blob) != length:
                 raise BadOpsError("an insert run is cut short")
-            ops.append(InsertRun(first_id, file_nr, start, run_positions(blob, start), blob))
+            yield InsertRun(first_id, file_nr, start, run_positions(blob, start), blob)
         elif kind == b"S":
             _, record_id, file_nr, position = _SET.unpack_from(body, off)
             off += _SET.size
@@ -133,7 +145,7 @@ def _decode(body: bytes) -> list[Op]:
             end = off + HEADER_LEN + length
             if end > len(body):
                 raise BadOpsError("a set op is cut short")
-            ops.append(SetOp(record_id, Location(file_nr, position), body[off:end]))
+            yield SetOp(record_id, Location(file_nr, position), body[off:end])
             off = end
         elif kind == b"D":
             _, record_id, count = _DEL.unpack_from(body, off)
@@ -143,10 +155,9 @@ def _decode(body: bytes) -> list[Op]:
                 file_nr, position, length = _REGION.unpack_from(body, off)
                 regions.append((Location(file_nr, position), length))
                 off += _REGION.size
-            ops.append(DeleteOp(record_id, regions))
+            yield DeleteOp(record_id, regions)
         else:
             raise BadOpsError(f"unknown journal op {kind!r} at body offset {off}")
-    return ops
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,18 @@ from core.ourdb.format import (
     location_bytes,
     unpack_header,
 )
-from core.ourdb.journal import BadOpsError, DeleteOp, InsertRun, Journal, Op, SetOp, decode_ops
+from core.ourdb.journal import (
+    FILE_HEADER_LEN,
+    FRAME_HEADER_LEN,
+    BadOpsError,
+    DeleteOp,
+    InsertRun,
+    Journal,
+    Op,
+    SetOp,
+    decode_ops,
+    decode_ops_prefix,
+)
 from core.ourdb.lock import WriterLock
 from core.ourdb.lookup import LookupTable
 from core.ourdb.meta import DUMP_DIR, LOCK_NAME, META_NAME, TABLE_DIR, Meta, write_meta
@@ -235,13 +246,29 @@ class _Repair:
     # -- journal --------------------------------------------------------------------
 
     def replay(self, meta: Meta, table: LookupTable) -> int:
-        """Apply every whole frame, never moving an id back to an older location."""
+        """Apply every whole frame in file order, never moving an id back in time.
+
+        A damaged region is kept in quarantine; the ops at its start that still parse
+        are applied only where the data files confirm them (see `salvage`).
+        """
         generation, frames, damaged = self.journal.salvage()
-        for start, end in damaged:
-            data = _read_range(self.journal.path, start, end)
-            self.keep(self.journal.path, start, data, "damaged journal bytes (not a whole frame)")
-            self.report.journal_damage.append((start, end))
-        for offset, body in frames:
+        raw = _read_range(self.journal.path, 0, max((end for _, end in damaged), default=0))
+        items: list[tuple[int, bytes | None, int]] = [(o, b, 0) for o, b in frames]
+        items += [(start, None, end) for start, end in damaged]
+        salvaged = 0
+        for offset, body, end in sorted(items, key=lambda item: item[0]):
+            if body is None:
+                self.keep(
+                    self.journal.path,
+                    offset,
+                    raw[offset:end],
+                    "damaged journal bytes (not a whole frame)",
+                )
+                self.report.journal_damage.append((offset, end))
+                if offset >= FILE_HEADER_LEN:
+                    body = raw[offset + FRAME_HEADER_LEN : end]
+                    salvaged += self.salvage(body, meta, table)
+                continue
             try:
                 ops = decode_ops(body)
             except BadOpsError as exc:
@@ -249,15 +276,60 @@ class _Repair:
                     self.journal.path, offset, body, f"journal frame that does not parse: {exc}"
                 )
                 self.report.journal_damage.append((offset, offset + len(body)))
+                salvaged += self.salvage(body, meta, table)
                 continue
             for op in ops:
                 self.apply(op, table)
             self.report.frames_replayed += 1
         self.say(
             f"journal: {self.report.frames_replayed} whole frames replayed, "
-            f"{len(damaged)} damaged regions quarantined"
+            f"{len(self.report.journal_damage)} damaged regions quarantined, "
+            f"{salvaged} ops confirmed from them by the data files"
         )
         return max(meta.generation, generation or 0)
+
+    def salvage(self, body: bytes, meta: Meta, table: LookupTable) -> int:
+        """Apply the ops of a damaged frame body that the data files confirm.
+
+        The frame's own bytes are not trusted, so nothing is rewritten from them: an op
+        counts only when the data file holds a whole record at its location that
+        continues the id's history (an update's previous pointer is the id's current
+        location; an insert run starts right after the newest id so far).
+        """
+        done = 0
+        for op in decode_ops_prefix(body):
+            if isinstance(op, InsertRun):
+                expected = max(self.highest_id, meta.next_id - 1) + 1
+                if op.first_id != expected:
+                    continue
+                for record_id, loc in op.locations():
+                    header, _ = self.read(loc)
+                    if header is None or not header.prev.is_null or not table.in_range(record_id):
+                        break
+                    current = table.get(record_id)
+                    if current.is_null or current < loc:
+                        table.set(record_id, loc)
+                    self.highest_id = max(self.highest_id, record_id)
+                    done += 1
+            elif isinstance(op, SetOp):
+                header, _ = self.read(op.loc)
+                if header is None or not table.in_range(op.record_id):
+                    continue
+                current = table.get(op.record_id)
+                if header.prev == current and not current.is_null:
+                    table.set(op.record_id, op.loc)
+                    done += 1
+            elif table.in_range(op.record_id):
+                current = table.get(op.record_id)
+                zeroed = all(
+                    not self.files.read(loc.file_nr, HEADER_LEN + n, loc.position).strip(b"\x00")
+                    for loc, n in op.regions
+                    if loc.file_nr in self.files.existing()
+                )
+                if op.regions and zeroed and current in [loc for loc, _ in op.regions]:
+                    table.clear(op.record_id)
+                    done += 1
+        return done
 
     def apply(self, op: Op, table: LookupTable) -> None:
         if isinstance(op, DeleteOp):

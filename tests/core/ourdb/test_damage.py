@@ -376,3 +376,45 @@ def test_async_open_refuses_with_the_same_error(
     assert "\n" not in str(info.value)
     assert isinstance(info.value, OurDBError)
     repair(path)  # takes the writer lock: the refused open released it
+
+
+def test_repair_confirms_a_damaged_frame_from_the_data_files(tmp_path: Path) -> None:
+    """A stale table (power loss) and a damaged frame: the data files still hold the
+    records, so repair keeps them, checked against the history they continue."""
+    live = tmp_path / "live"
+    db = OurDB(live)
+    try:
+        for n in range(5):
+            db.set(f"checkpointed {n}".encode())
+        db.checkpoint()
+        stale_table = (live / "lookup" / "data").read_bytes()
+        frames = [_journal_end(live)]
+        for n in range(5, 10):
+            db.set(f"only in the journal {n}".encode())
+            frames.append(_journal_end(live))
+        db.set(b"an update of id 2", id=2)
+        frames.append(_journal_end(live))
+        db.set(b"the last one")
+        crashed = tmp_path / "crashed"
+        shutil.copytree(live, crashed)
+    finally:
+        db.close()
+    (crashed / "lookup" / "data").write_bytes(stale_table)
+    for frame_start in (frames[2], frames[5]):  # id 8's insert, id 2's update
+        # Inside the record's payload: the op header still says which id went where.
+        flip(crashed / "ourdb.journal", frame_start + 40)
+    with pytest.raises(CorruptJournalError, match=f"at offset {frames[2]}"):
+        OurDB(crashed)
+    report = repair(crashed)
+    assert report.problems_after == []
+    assert len(report.journal_damage) == 2
+    with OurDB(crashed) as db:
+        assert [db.get(i) for i in (1, 3, 4, 5)] == [
+            f"checkpointed {n}".encode() for n in (0, 2, 3, 4)
+        ]
+        assert [db.get(i) for i in range(6, 11)] == [
+            f"only in the journal {n}".encode() for n in range(5, 10)
+        ]
+        assert db.get_history(2, 5) == [b"an update of id 2", b"checkpointed 1"]
+        assert db.get(11) == b"the last one"
+        assert db.set(b"new") == 12
