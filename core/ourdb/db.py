@@ -7,6 +7,7 @@ import os
 import shutil
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -14,6 +15,7 @@ from types import TracebackType
 
 from core.ourdb.config import OurDBConfig, SyncMode
 from core.ourdb.errors import (
+    CorruptDatabaseError,
     CorruptRecordError,
     DatabaseFullError,
     InvalidIdError,
@@ -25,7 +27,7 @@ from core.ourdb.errors import (
 from core.ourdb.files import DataFiles, fsync_dir
 from core.ourdb.format import HEADER_LEN, Header, Location, crc32, data_file_name, unpack_header
 from core.ourdb.journal import DeleteOp, InsertRun, Journal, Op, SetOp, encode_ops
-from core.ourdb.lock import WriterLock
+from core.ourdb.lock import WriterLock, writer_active
 from core.ourdb.meta import LOCK_NAME, TABLE_DIR, Meta, write_exports, write_meta
 from core.ourdb.planner import (
     DeleteRequest,
@@ -38,10 +40,11 @@ from core.ourdb.planner import (
     check_id,
     plausible_prev,
 )
-from core.ourdb.recovery import recover
+from core.ourdb.recovery import Recovered, recover
 
 # One read usually covers header and payload of a small record.
 _READ_AHEAD = 1024
+_READER_RETRIES = 5
 _LEN_CRC = struct.Struct("<HI")
 _PREV = struct.Struct(">HI")
 SetItem = bytes | tuple[bytes, int | None]
@@ -119,7 +122,7 @@ class OurDB:
             self._files = DataFiles(self.path, writable=not readonly)
             chunk = min(max(self.config.journal_limit // 16, 4096), 4 << 20)
             self._journal = Journal(self.path, writable=not readonly, chunk=chunk)
-            rec = recover(self.path, config, self._files, self._journal, writable=not readonly)
+            rec = self._recover(config, readonly)
         except BaseException:
             # A refused open must not leak descriptors: callers may retry after a repair.
             for name in ("_files", "_journal"):
@@ -147,6 +150,27 @@ class OurDB:
         except BaseException:
             self.close()
             raise
+
+    def _recover(self, config: OurDBConfig | None, readonly: bool) -> Recovered:
+        """Run recovery; a reader retries what a live writer's appends can look like.
+
+        A reader copies the journal while the writer may be appending to it, so it can
+        see a frame half written with the next one already there, or a table that is
+        ahead of the frames it read. That is damage only if it is still there when no
+        append is in flight, so a reader tries again while a writer holds the lock.
+        """
+        for attempt in range(_READER_RETRIES):
+            try:
+                return recover(self.path, config, self._files, self._journal, writable=not readonly)
+            except CorruptDatabaseError:
+                if not readonly or attempt == _READER_RETRIES - 1:
+                    raise
+                if not writer_active(os.path.join(self.path, LOCK_NAME)):
+                    raise
+                time.sleep(0.01 * (attempt + 1))  # let the writer finish its append
+                self._files.close()
+                self._files = DataFiles(self.path, writable=False)
+        raise AssertionError("unreachable")
 
     # -- context manager -------------------------------------------------------------
 

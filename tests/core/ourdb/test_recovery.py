@@ -17,6 +17,7 @@ from core.ourdb import (
     OurDBConfig,
     RecordNotFoundError,
 )
+from core.ourdb.lock import writer_active
 
 CFG = OurDBConfig(record_nr_max=1000, keysize=6)
 PAYLOADS = {1: b"first record", 2: b"second", 3: b"third one here"}
@@ -202,3 +203,20 @@ def test_missing_or_short_lookup_refuses(tmp_path: Path) -> None:
     table.unlink()
     with pytest.raises(CorruptLookupError, match="the lookup table is missing"):
         OurDB(path, readonly=True)
+
+
+def test_reader_of_a_live_database_still_refuses_real_damage(tmp_path: Path) -> None:
+    """A reader retries while a writer holds the lock (its appends can look torn), but
+    damage that stays is still refused."""
+    path = tmp_path / "db"
+    lock = str(path / "ourdb.lock")
+    assert not writer_active(lock)
+    with OurDB(path, CFG) as db:
+        for n in range(5):
+            db.set(f"record {n}".encode())
+        assert writer_active(lock)
+        flip(path / "ourdb.journal", 40)  # inside the first frame; whole frames follow
+        with pytest.raises(CorruptJournalError, match="a whole frame follows"):
+            OurDB(path, readonly=True)
+        assert db.get(5) == b"record 4"  # the writer is unaffected
+    assert not writer_active(lock)
