@@ -155,21 +155,27 @@ class OurDB:
         """Run recovery; a reader retries what a live writer's appends can look like.
 
         A reader copies the journal while the writer may be appending to it, so it can
-        see a frame half written with the next one already there, or a table that is
-        ahead of the frames it read. That is damage only if it is still there when no
-        append is in flight, so a reader tries again while a writer holds the lock.
+        see a frame half written with the next one already there, a table that is
+        ahead of the frames it read, or data past the end they name. That is damage only
+        if it is still there when no append is in flight, so a reader tries again while
+        a writer holds the lock.
         """
+        lock = os.path.join(self.path, LOCK_NAME)
         for attempt in range(_READER_RETRIES):
+            last = not readonly or attempt == _READER_RETRIES - 1
             try:
-                return recover(self.path, config, self._files, self._journal, writable=not readonly)
+                rec = recover(self.path, config, self._files, self._journal, writable=not readonly)
             except CorruptDatabaseError:
-                if not readonly or attempt == _READER_RETRIES - 1:
+                if last or not writer_active(lock):
                     raise
-                if not writer_active(os.path.join(self.path, LOCK_NAME)):
-                    raise
-                time.sleep(0.01 * (attempt + 1))  # let the writer finish its append
-                self._files.close()
-                self._files = DataFiles(self.path, writable=False)
+            else:
+                # Warnings (a tail, a table ahead) are as likely a race as refusals.
+                if last or not rec.warnings or not writer_active(lock):
+                    return rec
+                rec.table.close()
+            time.sleep(0.01 * (attempt + 1))  # let the writer finish its append
+            self._files.close()
+            self._files = DataFiles(self.path, writable=False)
         raise AssertionError("unreachable")
 
     # -- context manager -------------------------------------------------------------

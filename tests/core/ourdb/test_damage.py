@@ -418,3 +418,22 @@ def test_repair_confirms_a_damaged_frame_from_the_data_files(tmp_path: Path) -> 
         assert db.get_history(2, 5) == [b"an update of id 2", b"checkpointed 1"]
         assert db.get(11) == b"the last one"
         assert db.set(b"new") == 12
+
+
+def test_readers_next_to_a_running_writer_are_not_told_to_repair(tmp_path: Path) -> None:
+    """`heroagent ourdb info` next to the engine: reads race with appends, never refuse."""
+    path = tmp_path / "db"
+    proc = spawn("loop", str(path), "0")
+    try:
+        acked: list[int] = []
+        for parts in lines(proc):
+            if parts[0] == "ack":
+                acked.append(int(parts[1]))
+                if len(acked) % 10 == 0:
+                    with OurDB(path, readonly=True) as db:  # would raise on a false alarm
+                        assert db.get(acked[-10]) is not None
+                if len(acked) >= 300:
+                    break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=DEADLINE_S)
