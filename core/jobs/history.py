@@ -15,10 +15,10 @@ from core.jobs.model import Job, JobStatus
 from core.jobs.persister import Persister
 from core.jobs.queue import JobQueue
 from core.jobs.validation import make_validator
-from core.ourdb import AsyncOurDB
+from core.ourdb import AsyncOurDB, OurDBError
 from core.redis_server import RedisService
 from core.redis_server.blocking import cancel_blocked
-from core.services import Service
+from core.services import Service, ServiceStartError
 
 REINDEX_BATCH = 2_000
 
@@ -52,8 +52,14 @@ class HistoryService(Service):
     async def _start(self) -> None:
         config = self.config
         config.ourdb_dir.mkdir(parents=True, exist_ok=True)
-        self._db = await AsyncOurDB(config.ourdb_dir).open()
         self._index = await asyncio.to_thread(JobIndex, config.data_path / "jobs-index.sqlite")
+        # An id the index has seen is never handed out again, even if OurDB lost its
+        # record: a reused id would merge two jobs' histories.
+        known = await asyncio.to_thread(self._index.max_id)
+        try:
+            self._db = await AsyncOurDB(config.ourdb_dir, min_next_id=known + 1).open()
+        except OurDBError as exc:
+            raise ServiceStartError(str(exc)) from None
         redis = self.redis_service.loop_client()
         self.manager = JobManager(
             self._db,

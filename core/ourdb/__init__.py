@@ -5,6 +5,9 @@ from core.ourdb.config import OurDBConfig, SyncMode
 from core.ourdb.db import OurDB, Stats
 from core.ourdb.errors import (
     ConfigError,
+    CorruptDatabaseError,
+    CorruptJournalError,
+    CorruptLookupError,
     CorruptMetadataError,
     CorruptRecordError,
     DatabaseFullError,
@@ -22,6 +25,9 @@ from core.ourdb.format import Location
 __all__ = [
     "AsyncOurDB",
     "ConfigError",
+    "CorruptDatabaseError",
+    "CorruptJournalError",
+    "CorruptLookupError",
     "CorruptMetadataError",
     "CorruptRecordError",
     "DatabaseFullError",

@@ -34,9 +34,14 @@ class AsyncOurDB:
         config: OurDBConfig | None = None,
         *,
         readonly: bool = False,
+        min_next_id: int | None = None,
     ) -> None:
-        """Remember how to open; the database opens in `open()` or `async with`."""
+        """Remember how to open; the database opens in `open()` or `async with`.
+
+        `min_next_id` is passed to `OurDB`: the first new id is at least this.
+        """
         self._args = (os.fspath(path), config, readonly)
+        self._min_next_id = min_next_id
         self._db: OurDB | None = None
         self._queue: queue.SimpleQueue[tuple[_Batch, asyncio.AbstractEventLoop] | None]
         self._queue = queue.SimpleQueue()
@@ -53,7 +58,9 @@ class AsyncOurDB:
     async def open(self) -> AsyncOurDB:
         """Open the database (recovery runs in a thread) and start the writer."""
         path, config, readonly = self._args
-        self._db = await asyncio.to_thread(OurDB, path, config, readonly=readonly)
+        self._db = await asyncio.to_thread(
+            OurDB, path, config, readonly=readonly, min_next_id=self._min_next_id
+        )
         self._thread = threading.Thread(target=self._writer, name=f"ourdb-writer:{path}")
         self._thread.daemon = True
         self._thread.start()
@@ -96,6 +103,14 @@ class AsyncOurDB:
     async def next_id(self) -> int:
         """See `OurDB.next_id` (in memory, no I/O)."""
         return self.db.next_id()
+
+    async def reserve_ids_above(self, last_used: int) -> int:
+        """See `OurDB.reserve_ids_above`; returns the next id.
+
+        Writes already queued may still get ids at or below `last_used`: call this
+        before the first write (or pass `min_next_id` to the constructor).
+        """
+        return await asyncio.to_thread(self.db.reserve_ids_above, last_used)
 
     async def ids(self) -> list[int]:
         """Live ids, ascending."""

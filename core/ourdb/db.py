@@ -7,6 +7,7 @@ import os
 import shutil
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -14,6 +15,7 @@ from types import TracebackType
 
 from core.ourdb.config import OurDBConfig, SyncMode
 from core.ourdb.errors import (
+    CorruptDatabaseError,
     CorruptRecordError,
     DatabaseFullError,
     InvalidIdError,
@@ -25,7 +27,7 @@ from core.ourdb.errors import (
 from core.ourdb.files import DataFiles, fsync_dir
 from core.ourdb.format import HEADER_LEN, Header, Location, crc32, data_file_name, unpack_header
 from core.ourdb.journal import DeleteOp, InsertRun, Journal, Op, SetOp, encode_ops
-from core.ourdb.lock import WriterLock
+from core.ourdb.lock import WriterLock, writer_active
 from core.ourdb.meta import LOCK_NAME, TABLE_DIR, Meta, write_exports, write_meta
 from core.ourdb.planner import (
     DeleteRequest,
@@ -38,10 +40,11 @@ from core.ourdb.planner import (
     check_id,
     plausible_prev,
 )
-from core.ourdb.recovery import recover
+from core.ourdb.recovery import Recovered, recover
 
 # One read usually covers header and payload of a small record.
 _READ_AHEAD = 1024
+_READER_RETRIES = 5
 _LEN_CRC = struct.Struct("<HI")
 _PREV = struct.Struct(">HI")
 SetItem = bytes | tuple[bytes, int | None]
@@ -78,6 +81,7 @@ class OurDB:
         *,
         readonly: bool = False,
         reset: bool = False,
+        min_next_id: int | None = None,
     ) -> None:
         """Open (creating if needed) the database in directory `path`.
 
@@ -87,6 +91,12 @@ class OurDB:
                 defaults for a new database) with default sync settings.
             readonly: open without the writer lock and never modify a file.
             reset: delete everything in the directory first (spec's `reset`).
+            min_next_id: incremental mode: the first id `set(data)` may hand out is at
+                least this (see `reserve_ids_above`); ignored when it is not higher.
+
+        Raises:
+            CorruptDatabaseError: a file is damaged in a way that is not a torn tail;
+                nothing was cut (run `heroagent ourdb repair`).
         """
         self.path = os.fspath(path)
         self.readonly = readonly
@@ -112,8 +122,13 @@ class OurDB:
             self._files = DataFiles(self.path, writable=not readonly)
             chunk = min(max(self.config.journal_limit // 16, 4096), 4 << 20)
             self._journal = Journal(self.path, writable=not readonly, chunk=chunk)
-            rec = recover(self.path, config, self._files, self._journal, writable=not readonly)
+            rec = self._recover(config, readonly)
         except BaseException:
+            # A refused open must not leak descriptors: callers may retry after a repair.
+            for name in ("_files", "_journal"):
+                opened = getattr(self, name, None)
+                if opened is not None:
+                    opened.close()
             if self._writer_lock is not None:
                 self._writer_lock.release()
             raise
@@ -126,8 +141,42 @@ class OurDB:
         )
         self._state = WriterState(meta.next_id, meta.id_limit, meta.cur_file, meta.cur_end)
         self._planner = Planner(self.layout, self._lookup, self._read_info)
-        if rec.needs_checkpoint:
-            self.checkpoint()
+        try:
+            needs_checkpoint = rec.needs_checkpoint
+            if min_next_id is not None:
+                needs_checkpoint |= self._raise_next_id(min_next_id - 1) and not readonly
+            if needs_checkpoint:
+                self.checkpoint()
+        except BaseException:
+            self.close()
+            raise
+
+    def _recover(self, config: OurDBConfig | None, readonly: bool) -> Recovered:
+        """Run recovery; a reader retries what a live writer's appends can look like.
+
+        A reader copies the journal while the writer may be appending to it, so it can
+        see a frame half written with the next one already there, a table that is
+        ahead of the frames it read, or data past the end they name. That is damage only
+        if it is still there when no append is in flight, so a reader tries again while
+        a writer holds the lock.
+        """
+        lock = os.path.join(self.path, LOCK_NAME)
+        for attempt in range(_READER_RETRIES):
+            last = not readonly or attempt == _READER_RETRIES - 1
+            try:
+                rec = recover(self.path, config, self._files, self._journal, writable=not readonly)
+            except CorruptDatabaseError:
+                if last or not writer_active(lock):
+                    raise
+            else:
+                # Warnings (a tail, a table ahead) are as likely a race as refusals.
+                if last or not rec.warnings or not writer_active(lock):
+                    return rec
+                rec.table.close()
+            time.sleep(0.01 * (attempt + 1))  # let the writer finish its append
+            self._files.close()
+            self._files = DataFiles(self.path, writable=False)
+        raise AssertionError("unreachable")
 
     # -- context manager -------------------------------------------------------------
 
@@ -217,6 +266,39 @@ class OurDB:
             if self._journal.end > self.config.journal_limit:
                 self.checkpoint()
             return plan.results
+
+    def reserve_ids_above(self, last_used: int) -> int:
+        """Never hand out an id at or below `last_used` again (incremental mode).
+
+        For callers that keep ids elsewhere too, such as an index of the records: pass
+        the highest id they know, and a database that lost its newest records to damage
+        still never gives one of those ids to a new record. Durable on return (it
+        checkpoints when it moves the counter).
+
+        Returns:
+            The id the next `set(data)` will use.
+
+        Raises:
+            InvalidIdError: key-value mode, or `last_used` has no slot.
+        """
+        with self._wlock:
+            self._check_writable()
+            if self._raise_next_id(last_used):
+                self.checkpoint()
+            return self._state.next_id
+
+    def _raise_next_id(self, last_used: int) -> bool:
+        """Move the id counter past `last_used`; True when it moved."""
+        if not self.layout.incremental:
+            raise InvalidIdError("incremental mode is not enabled: ids are given by the caller")
+        if not -1 <= last_used < self.layout.record_nr_max:
+            raise InvalidIdError(
+                f"id {last_used} is out of range 0..{self.layout.record_nr_max - 1}"
+            )
+        if last_used < self._state.next_id:
+            return False
+        self._state.next_id = last_used + 1
+        return True
 
     def sync(self) -> None:
         """Make every acknowledged write durable now (only matters in BATCH mode)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class OurDBError(Exception):
     """Base class of every error OurDB raises."""
@@ -56,8 +58,36 @@ class CorruptRecordError(OurDBError):
         self.reason = reason
 
 
-class CorruptMetadataError(OurDBError):
-    """A metadata file (meta, journal header, lookup dump) is damaged beyond use."""
+class CorruptDatabaseError(OurDBError):
+    """A file of the database is damaged; the open is refused so that nothing is cut.
+
+    The message is one line naming the file, the offset and the commands to run, because
+    it ends up in logs and terminal status lines. Recovery only ever cuts a torn tail;
+    anything else stops here so that a flipped byte never costs acknowledged records.
+    """
+
+    def __init__(self, file: str, offset: int, reason: str, *, db: str | None = None) -> None:
+        self.file = file
+        self.offset = offset
+        self.reason = " ".join(reason.split())  # one line, whatever the cause said
+        self.db = db if db is not None else os.path.dirname(file) or "."
+        super().__init__(
+            f"{file} is damaged at offset {offset}: {self.reason}; nothing was cut. "
+            f"Run `heroagent ourdb verify {self.db}` to see the damage, then "
+            f"`heroagent ourdb repair {self.db}` to keep every intact record"
+        )
+
+
+class CorruptMetadataError(CorruptDatabaseError):
+    """`ourdb.meta`, the journal header or the lookup dump is damaged."""
+
+
+class CorruptJournalError(CorruptDatabaseError):
+    """A frame inside `ourdb.journal` is damaged and is not a torn tail."""
+
+
+class CorruptLookupError(CorruptDatabaseError):
+    """The lookup table file is damaged, or names records the journal does not know."""
 
 
 class LockedError(OurDBError):

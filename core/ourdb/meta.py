@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from core.ourdb.errors import CorruptMetadataError
 from core.ourdb.files import fsync_dir, write_all
-from core.ourdb.format import crc32
+from core.ourdb.format import KEYSIZES, crc32
 
 META_NAME = "ourdb.meta"
 LOCK_NAME = "ourdb.lock"
@@ -19,6 +19,7 @@ _MAGIC = b"OURDBMTA"
 # cur_end, generation
 _META = struct.Struct("<8sHBBQQQIQQ")
 VERSION = 1
+META_LEN = _META.size + 4
 
 
 @dataclass
@@ -63,16 +64,50 @@ class Meta:
 
     @classmethod
     def decode(cls, data: bytes, path: str) -> Meta:
-        """Parse a meta file; CorruptMetadataError when it is damaged."""
-        if len(data) != _META.size + 4:
-            raise CorruptMetadataError(f"{path}: {len(data)} bytes, expected {_META.size + 4}")
+        """Parse a meta file; CorruptMetadataError (file and offset) when it is damaged."""
+        if len(data) != META_LEN:
+            raise CorruptMetadataError(
+                path, min(len(data), META_LEN), f"{len(data)} bytes, expected {META_LEN}"
+            )
         (stored,) = struct.unpack_from("<I", data, _META.size)
         if crc32(data[: _META.size]) != stored:
-            raise CorruptMetadataError(f"{path}: CRC mismatch")
+            # The CRC covers the whole file, so the damaged byte cannot be told apart.
+            raise CorruptMetadataError(path, 0, f"checksum mismatch over bytes 0..{_META.size}")
         fields = _META.unpack_from(data)
         if fields[0] != _MAGIC or fields[1] != VERSION:
-            raise CorruptMetadataError(f"{path}: not an OurDB meta file of version {VERSION}")
+            raise CorruptMetadataError(path, 0, f"not an OurDB meta file of version {VERSION}")
         return cls(fields[2], bool(fields[3]), *fields[4:])
+
+    @classmethod
+    def salvage(cls, data: bytes, table_size: int) -> Meta | None:
+        """For repair: the fields of a meta file whose CRC fails, or None.
+
+        One damaged byte is undone where the other fields tell: keysize and
+        record_nr_max must multiply to the lookup table's size, and the mode byte is 0
+        or 1 (or its inverse, a flipped byte). Counters are left for repair to check.
+        """
+        if len(data) != META_LEN:
+            return None
+        fields = list(_META.unpack_from(data))
+        keysize, mode, slots = fields[2], fields[3], fields[4]
+        if keysize * slots != table_size:
+            if keysize in KEYSIZES and table_size % keysize == 0:
+                slots = table_size // keysize
+            elif slots > 0 and table_size % slots == 0 and table_size // slots in KEYSIZES:
+                keysize = table_size // slots
+            else:
+                return None
+        if keysize not in KEYSIZES:
+            return None
+        modes = {0: False, 1: True, 0xFF: False, 0xFE: True}
+        if mode not in modes:
+            if mode.bit_count() == 1:
+                mode = 0
+            elif (mode ^ 1).bit_count() == 1:
+                mode = 1
+            else:
+                return None
+        return cls(keysize, modes[mode], slots, *fields[5:])
 
 
 def atomic_write(path: str, data: bytes, *, sync: bool) -> None:
@@ -110,7 +145,7 @@ def parse_inc(raw: bytes, path: str) -> int:
     """Parse an `.inc` counter; garbage is an error (V read 0, Go panicked)."""
     text = raw.decode("ascii", errors="replace").strip()
     if not text.isdigit():
-        raise CorruptMetadataError(f"{path}: next id {text!r} is not a decimal number")
+        raise CorruptMetadataError(path, 0, f"next id {text!r} is not a decimal number")
     return int(text)
 
 

@@ -1,4 +1,4 @@
-"""`heroagent ourdb`: inspect and verify an OurDB directory (read-only)."""
+"""`heroagent ourdb`: inspect and verify an OurDB directory, and repair a damaged one."""
 
 from __future__ import annotations
 
@@ -13,11 +13,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.ourdb import OurDB, OurDBError
+from core.ourdb import CorruptDatabaseError, OurDB, OurDBConfig, OurDBError
 from core.ourdb.format import Location, data_file_name
+from core.ourdb.quarantine import notes
+from core.ourdb.repair import repair as run_repair
 
 app = typer.Typer(
-    help="Inspect an OurDB database: info, verify, get, history, dump. Never writes.",
+    help=(
+        "Inspect an OurDB database: info, verify, get, history, dump (these never write); "
+        "repair a damaged one."
+    ),
     no_args_is_help=True,
 )
 console = Console()
@@ -27,7 +32,8 @@ console = Console()
 def _open(path: str) -> Iterator[OurDB]:
     try:
         db = OurDB(path, readonly=True)
-    except OurDBError as exc:
+    except (OurDBError, OSError) as exc:
+        # One line, never a traceback: this ends up in terminals and service logs.
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     try:
@@ -82,22 +88,33 @@ class _Report:
 def verify(path: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Read every version of every live record; exit 1 on any torn or damaged record."""
     report = _Report()
-    with _open(path) as db:
-        report.damaged.extend(db.warnings)
-        for record_id in db:
-            report.live_ids += 1
-            loc: Location | None = db.location(record_id)
-            while loc is not None and not loc.is_null:
-                try:
-                    payload, header = db.read_at(loc, record_id)
-                except OurDBError as exc:
-                    report.damaged.append(str(exc))
-                    break
-                report.records += 1
-                report.bytes += len(payload)
-                loc = header.prev
+    try:
+        db = OurDB(path, readonly=True)
+    except CorruptDatabaseError as exc:
+        # The open refused damage: that is the finding, not a failure of verify.
+        report.damaged.append(str(exc))
+        db = None
+    except (OurDBError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if db is not None:
+        with db:
+            report.damaged.extend(db.warnings)
+            for record_id in db:
+                report.live_ids += 1
+                loc: Location | None = db.location(record_id)
+                while loc is not None and not loc.is_null:
+                    try:
+                        payload, header = db.read_at(loc, record_id)
+                    except OurDBError as exc:
+                        report.damaged.append(str(exc))
+                        break
+                    report.records += 1
+                    report.bytes += len(payload)
+                    loc = header.prev
+    kept = notes(path)
     if as_json:
-        typer.echo(json.dumps(report.__dict__, indent=1))
+        typer.echo(json.dumps({**report.__dict__, "quarantine": kept}, indent=1))
     else:
         typer.echo(
             f"{report.live_ids} live ids, {report.records} records "
@@ -105,7 +122,42 @@ def verify(path: str, as_json: bool = typer.Option(False, "--json", help="Print 
         )
         for line in report.damaged:
             typer.echo(f"DAMAGED: {line}")
+        if kept:
+            where = os.path.join(path, "quarantine")
+            typer.echo(f"note: {len(kept)} earlier cuts are kept in {where} (see the .note files)")
     if report.damaged:
+        raise typer.Exit(1)
+
+
+@app.command()
+def repair(
+    path: str,
+    record_nr_max: int | None = typer.Option(
+        None, "--record-nr-max", help="Layout to assume if ourdb.meta is beyond reading."
+    ),
+    keysize: int | None = typer.Option(None, "--keysize", help="With --record-nr-max."),
+    key_value: bool = typer.Option(False, "--key-value", help="With --record-nr-max."),
+) -> None:
+    """Keep every intact record; quarantine the rest; leave a database that verifies clean.
+
+    What cannot be kept goes to PATH/quarantine with a note of where it came from. Stop
+    every writer first (repair takes the writer lock).
+    """
+    config = None
+    if record_nr_max is not None:
+        config = OurDBConfig(
+            record_nr_max=record_nr_max, keysize=keysize, incremental=not key_value
+        )
+    try:
+        report = run_repair(path, config, progress=typer.echo)
+    except (OurDBError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for item in report.quarantined:
+        typer.echo(f"quarantined: {item}")
+    for line in report.problems_after:
+        typer.echo(f"DAMAGED: {line}")
+    if report.problems_after:
         raise typer.Exit(1)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, pid_running, wait_for
+from tests.helpers import free_port, pid_running, valkey_pids, wait_for
 
 
 def ping(address: tuple[str, int] | str) -> bool:
@@ -170,3 +170,26 @@ def test_missing_server_binary_exits_non_zero(short_tmp: Path) -> None:
     )
     assert len(errors) == 1
     assert "redis.server_binary '/nonexistent/valkey-server' is not an executable" in errors[0]
+
+
+def test_a_damaged_history_ends_start_up_with_one_line_and_no_server_left(
+    short_tmp: Path,
+) -> None:
+    data = short_tmp / "data"
+    first = Serve(data)
+    first.wait_ready()
+    assert first.proc.poll() is None, first.output
+    first.proc.send_signal(signal.SIGTERM)
+    first.proc.wait(20)
+    first.close()
+    meta = data / "jobsdb" / "ourdb.meta"
+    damaged = bytearray(meta.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    meta.write_bytes(bytes(damaged))
+    before = valkey_pids()
+    errors = serve_until_exit(data, "--redis-port", str(free_port()))
+    assert len(errors) == 1, errors
+    assert "ourdb.meta" in errors[0]
+    assert "heroagent ourdb repair" in errors[0]
+    # Redis (started before the history) was stopped again: nothing of ours is left.
+    wait_for(lambda: valkey_pids() <= before, 10, "the valkey child to exit")

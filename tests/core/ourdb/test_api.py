@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from core.ourdb import (
     AsyncOurDB,
     ConfigError,
     CorruptRecordError,
+    DatabaseFullError,
     InvalidIdError,
     LocationOverflowError,
     OurDB,
@@ -149,3 +151,49 @@ async def test_async_errors_are_per_call(tmp_path: Path) -> None:
         assert results[0] == 1
         assert isinstance(results[1], InvalidIdError)
         assert await db.get(1) == b"fine"
+
+
+def test_reserve_ids_above_is_durable(tmp_path: Path) -> None:
+    live, path = tmp_path / "live", tmp_path / "db"
+    db = OurDB(live, OurDBConfig(record_nr_max=1000))
+    try:
+        assert db.set(b"one") == 1
+        assert db.reserve_ids_above(41) == 42
+        assert db.reserve_ids_above(10) == 42  # never moves back
+        assert db.next_id() == 42
+        shutil.copytree(live, path)  # what a SIGKILL right after the call leaves
+    finally:
+        db.close()
+    with OurDB(path) as db:
+        assert db.set(b"two") == 42
+    with OurDB(path, min_next_id=100) as db:
+        assert db.set(b"three") == 100
+    with OurDB(path, min_next_id=5) as db:  # a lower floor changes nothing
+        assert db.set(b"four") == 101
+
+
+def test_reserve_ids_refusals(tmp_path: Path) -> None:
+    kv = OurDBConfig(record_nr_max=10, incremental=False)
+    with (
+        OurDB(tmp_path / "kv", kv) as db,
+        pytest.raises(InvalidIdError, match="incremental mode is not enabled"),
+    ):
+        db.reserve_ids_above(3)
+    with OurDB(tmp_path / "inc", OurDBConfig(record_nr_max=10)) as db:
+        with pytest.raises(InvalidIdError, match="out of range"):
+            db.reserve_ids_above(10)
+        db.reserve_ids_above(9)
+        with pytest.raises(DatabaseFullError):
+            db.set(b"no id left")
+    with pytest.raises(InvalidIdError):
+        OurDB(tmp_path / "kv", min_next_id=2)
+    OurDB(tmp_path / "kv").close()  # the refused open released the writer lock
+    with OurDB(tmp_path / "inc", readonly=True) as db, pytest.raises(ReadOnlyError):
+        db.reserve_ids_above(3)
+
+
+async def test_async_reserve_ids(tmp_path: Path) -> None:
+    async with AsyncOurDB(tmp_path / "db", OurDBConfig(record_nr_max=1000), min_next_id=7) as db:
+        assert await db.set(b"a") == 7
+        assert await db.reserve_ids_above(20) == 21
+        assert await db.set(b"b") == 21

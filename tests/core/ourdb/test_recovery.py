@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from core.ourdb import CorruptRecordError, OurDB, OurDBConfig, RecordNotFoundError
+from core.ourdb import (
+    CorruptJournalError,
+    CorruptLookupError,
+    CorruptRecordError,
+    OurDB,
+    OurDBConfig,
+    RecordNotFoundError,
+)
+from core.ourdb.lock import writer_active
 
 CFG = OurDBConfig(record_nr_max=1000, keysize=6)
 PAYLOADS = {1: b"first record", 2: b"second", 3: b"third one here"}
@@ -145,3 +153,70 @@ def test_damaged_middle_record_keeps_later_records(tmp_path: Path) -> None:
             db.get(ids[20])
         assert [db.get(i) for i in ids[21:]] == [f"record {n}".encode() * 3 for n in range(21, 50)]
         assert db.get(db.set(b"still writable")) == b"still writable"
+
+
+def test_lookup_ahead_of_a_lost_journal_keeps_records_and_ids(tmp_path: Path) -> None:
+    """The table is written through after each sync: it outlives a journal that is gone."""
+    db = OurDB(tmp_path / "live", CFG)
+    try:
+        first = [db.set(f"before the checkpoint {n}".encode()) for n in range(10)]
+        db.checkpoint()
+        later = [db.set(f"only in the journal {n}".encode()) for n in range(10)]
+        crashed = tmp_path / "crashed"
+        shutil.copytree(tmp_path / "live", crashed)
+    finally:
+        db.close()
+    (crashed / "ourdb.journal").unlink()
+    with OurDB(crashed) as db:
+        assert any("names ids up to 20" in w for w in db.warnings), db.warnings
+        assert [db.get(i) for i in first + later] == [
+            *(f"before the checkpoint {n}".encode() for n in range(10)),
+            *(f"only in the journal {n}".encode() for n in range(10)),
+        ]
+        assert db.set(b"new") == 21  # ids the table knows are never handed out again
+    assert not (crashed / "quarantine").exists()  # nothing was cut
+
+
+def test_damaged_journal_header_refuses(tmp_path: Path) -> None:
+    db = OurDB(tmp_path / "live", CFG)
+    try:
+        db.set(b"kept")
+        crashed = tmp_path / "crashed"
+        shutil.copytree(tmp_path / "live", crashed)
+    finally:
+        db.close()
+    flip(crashed / "ourdb.journal", 3)
+    before = (crashed / "0.db").read_bytes()
+    with pytest.raises(CorruptJournalError, match=r"ourdb\.journal is damaged at offset 0"):
+        OurDB(crashed)
+    assert (crashed / "0.db").read_bytes() == before
+
+
+def test_missing_or_short_lookup_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    build(path)
+    table = path / "lookup" / "data"
+    data = table.read_bytes()
+    table.write_bytes(data[:100])
+    with pytest.raises(CorruptLookupError, match=r"lookup/data is damaged at offset 100"):
+        OurDB(path)
+    table.unlink()
+    with pytest.raises(CorruptLookupError, match="the lookup table is missing"):
+        OurDB(path, readonly=True)
+
+
+def test_reader_of_a_live_database_still_refuses_real_damage(tmp_path: Path) -> None:
+    """A reader retries while a writer holds the lock (its appends can look torn), but
+    damage that stays is still refused."""
+    path = tmp_path / "db"
+    lock = str(path / "ourdb.lock")
+    assert not writer_active(lock)
+    with OurDB(path, CFG) as db:
+        for n in range(5):
+            db.set(f"record {n}".encode())
+        assert writer_active(lock)
+        flip(path / "ourdb.journal", 40)  # inside the first frame; whole frames follow
+        with pytest.raises(CorruptJournalError, match="a whole frame follows"):
+            OurDB(path, readonly=True)
+        assert db.get(5) == b"record 4"  # the writer is unaffected
+    assert not writer_active(lock)
