@@ -34,11 +34,16 @@ class Span:
     kind: SpanKind
 
 
+# Possessive quantifiers (`++`, `*+`) never give back what they took, and the last
+# branch eats a run of blanks that leads to no `:`: without it `finditer` retried
+# from every blank of the run, quadratic on a long run of spaces.
 _TOKEN_RE = re.compile(
-    r"""(?P<key>[^\s:'"]+)?\s*:\s*(?P<value>'(?:\\.|[^'\\])*'?|"(?:\\.|[^"\\])*"?|[^\s'"]*)"""
-    r"""|(?P<arg>[^\s:'"]+)"""
+    r"""(?P<key>[^\s:'"]++)?\s*+:\s*+"""
+    r"""(?P<value>'(?:[^'\\]++|\\.)*+'?|"(?:[^"\\]++|\\.)*+"?|[^\s'"]*+)"""
+    r"""|(?P<arg>[^\s:'"]++)"""
+    r"""|\s++"""
 )
-_OPEN_RE = re.compile(r""":\s*('''|\"\"\"|'|")$""")
+_OPEN_RE = re.compile(r""":\s*+('''|\"\"\"|'|")$""")
 _CLOSERS = frozenset({"'", '"', "'''", '"""'})
 
 

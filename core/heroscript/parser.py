@@ -49,6 +49,7 @@ as one column.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 
 from core.heroscript.errors import Diagnostic, HeroScriptError
@@ -68,21 +69,39 @@ def split_lines(text: str) -> list[str]:
 
 
 def _column_mapper(raw: list[str]) -> Callable[[int, int], int]:
-    """Map (line, column in the tab-expanded line) to the 1-based raw column."""
+    """Map (line, column in the tab-expanded line) to the 1-based raw column.
+
+    The tabs of a line are found once and then bisected: counting from the start
+    of the line for every key would be quadratic on a long line with many keys.
+    """
+    tabs_of: dict[int, list[int]] = {}
 
     def to_col(line: int, ecol: int) -> int:
         text = raw[line - 1] if 0 < line <= len(raw) else ""
         if "\t" not in text:
             return ecol + 1
-        seen = 0
-        for index, ch in enumerate(text):
-            width = 4 if ch == "\t" else 1
-            if seen + width > ecol:
-                return index + 1
-            seen += width
-        return len(text) + 1
+        ends = tabs_of.get(line)
+        if ends is None:
+            # The expanded end of the k-th tab: its index, 3 more columns per earlier
+            # tab, and its own 4 columns.
+            ends = [i + 3 * k + 4 for k, i in enumerate(_tab_indices(text))]
+            tabs_of[line] = ends
+        before = bisect_right(ends, ecol)  # tabs that end at or before ecol
+        if before < len(ends) and ends[before] - 4 <= ecol:
+            return ends[before] - 3 * before - 4 + 1  # ecol falls inside this tab
+        index = max(ecol - 3 * before, 0)
+        return min(index, len(text)) + 1
 
     return to_col
+
+
+def _tab_indices(text: str) -> list[int]:
+    found: list[int] = []
+    at = text.find("\t")
+    while at >= 0:
+        found.append(at)
+        at = text.find("\t", at + 1)
+    return found
 
 
 def _locator(
