@@ -32,6 +32,8 @@ _COMMENT_OR_QUOTE_RE = re.compile(r"""['"]|(?<![^ \t])//""")
 _QUOTE_RE = re.compile(r"""['"]""")
 # Read backwards from a colon: the run of key characters before it (see `_opener`).
 _KEY_TAIL_RE = re.compile(r"""[^\s:'"]*+""")
+# Stands in the folded line for a multi-line value; `_Folder.body_at` says where the
+# folder put one, so a NUL the user typed is never taken for a mark.
 _BODY_MARK = "\x00"
 
 
@@ -155,6 +157,8 @@ class _Folder:
         self.pieces: list[str] = []
         self.segments: list[Segment] = []
         self.bodies: list[str] = []
+        # Offset of each body mark in the folded line (just after its quote) -> body.
+        self.body_at: dict[int, int] = {}
         self.offset = 0
 
     def emit(self, piece: str, line: int, col: int, linear: bool = True) -> None:
@@ -224,8 +228,10 @@ class _Folder:
 
     def _close_body(self, header: tuple[str, int, int], body: list[str]) -> None:
         name, line, col = header
+        index = len(self.bodies)
         self.bodies.append(_dedent_body(body))
-        self.emit(f"{name}:'{_BODY_MARK}{len(self.bodies) - 1}'", line, col)
+        self.body_at[self.offset + len(name) + 2] = index
+        self.emit(f"{name}:'{_BODY_MARK}{index}'", line, col)
 
 
 class ParsedParams(NamedTuple):
@@ -322,12 +328,20 @@ class _Tokenizer:
         return HeroScriptError(message, line, col)
 
     def store(
-        self, key_parts: list[str], parts: list[str], comment: str, key_start: int, raw: bool
+        self,
+        key_parts: list[str],
+        parts: list[str],
+        comment: str,
+        key_start: int,
+        body: int | None,
     ) -> None:
         key = "".join(key_parts).lower().strip(WS).lstrip("/")
         value = "".join(parts)
-        if raw and value.startswith(_BODY_MARK):
-            value = self.folder.bodies[int(value[1:])]
+        if body is not None and value.startswith(mark := f"{_BODY_MARK}{body}"):
+            # Text after a multi-line value (`,more` on the next line) is appended; it
+            # used to make `int()` of the mark fail.
+            rest = value[len(mark) :]
+            value = self.folder.bodies[body] + (_normalize(rest) if rest else "")
         else:
             value = _normalize(value)
         values = self.params.values
@@ -352,7 +366,8 @@ class _Tokenizer:
         value: list[str] = []
         comment: list[str] = []
         quote = ""
-        in_list = raw = False
+        in_list = False
+        body: int | None = None  # the multi-line value the last quote opened, if any
         key_start = 0
         state = "start"
         i = 0
@@ -371,9 +386,10 @@ class _Tokenizer:
                     continue
                 if in_list:
                     _wrap_last(value)
-                self.store(key, value, "".join(comment), key_start, raw)
+                self.store(key, value, "".join(comment), key_start, body)
                 key, value, comment = [], [], []
-                in_list = raw = False
+                in_list = False
+                body = None
                 state = "start"
             if state == "start":
                 if ch == " ":
@@ -413,7 +429,7 @@ class _Tokenizer:
                 if ch == "'" or ch == '"':
                     quote = ch
                     state = "quoted"
-                    raw = text.startswith(_BODY_MARK, i + 1)
+                    body = self.folder.body_at.get(i + 1)
                     i += 1
                     continue
                 if ch == " ":
@@ -457,7 +473,7 @@ class _Tokenizer:
         if state in ("value", "quoted", "after"):
             if in_list:
                 _wrap_last(value)
-            self.store(key, value, "".join(comment), key_start, raw)
+            self.store(key, value, "".join(comment), key_start, body)
         elif state == "key" and key:
             self.store_arg(key, "".join(comment))
         return self.params
