@@ -68,40 +68,44 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+# A tabbed line is mapped a block at a time: the expanded start of every block is
+# kept, so one lookup reads at most one block instead of the line up to the column.
+_TAB_BLOCK = 512
+
+
 def _column_mapper(raw: list[str]) -> Callable[[int, int], int]:
     """Map (line, column in the tab-expanded line) to the 1-based raw column.
 
-    The tabs of a line are found once and then bisected: counting from the start
-    of the line for every key would be quadratic on a long line with many keys.
+    Counting from the start of the line for every lookup would be quadratic on a
+    long tabbed line with many keys; the blocks are built once per line, with
+    ``str.count`` (C speed), and each lookup bisects them.
     """
-    tabs_of: dict[int, list[int]] = {}
+    blocks_of: dict[int, list[int]] = {}
 
     def to_col(line: int, ecol: int) -> int:
         text = raw[line - 1] if 0 < line <= len(raw) else ""
         if "\t" not in text:
             return ecol + 1
-        ends = tabs_of.get(line)
-        if ends is None:
-            # The expanded end of the k-th tab: its index, 3 more columns per earlier
-            # tab, and its own 4 columns.
-            ends = [i + 3 * k + 4 for k, i in enumerate(_tab_indices(text))]
-            tabs_of[line] = ends
-        before = bisect_right(ends, ecol)  # tabs that end at or before ecol
-        if before < len(ends) and ends[before] - 4 <= ecol:
-            return ends[before] - 3 * before - 4 + 1  # ecol falls inside this tab
-        index = max(ecol - 3 * before, 0)
-        return min(index, len(text)) + 1
+        starts = blocks_of.get(line)
+        if starts is None:
+            starts = [0]
+            tabs = 0
+            for at in range(_TAB_BLOCK, len(text), _TAB_BLOCK):
+                tabs += text.count("\t", at - _TAB_BLOCK, at)
+                starts.append(at + 3 * tabs)
+            blocks_of[line] = starts
+        block = max(bisect_right(starts, ecol) - 1, 0)
+        seen = starts[block]
+        index = block * _TAB_BLOCK
+        for ch in text[index : index + _TAB_BLOCK]:
+            width = 4 if ch == "\t" else 1
+            if seen + width > ecol:
+                return index + 1
+            seen += width
+            index += 1
+        return len(text) + 1
 
     return to_col
-
-
-def _tab_indices(text: str) -> list[int]:
-    found: list[int] = []
-    at = text.find("\t")
-    while at >= 0:
-        found.append(at)
-        at = text.find("\t", at + 1)
-    return found
 
 
 def _locator(

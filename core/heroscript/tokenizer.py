@@ -26,6 +26,7 @@ _CLOSERS = frozenset({"'", '"', "'''", '"""'})
 _KEY_CHARS_RE = re.compile(r"[A-Za-z0-9_,.]++")
 _VALUE_CHARS_RE = re.compile(r"[^ ,]++")
 _SPACES_RE = re.compile(r" *+")
+_WORD_END_RE = re.compile(r"[^ :]*+")
 # Outside quotes only these matter to `find_comment`: a quote, or `//` at the start or
 # after a blank (the lookbehind reads one character, so the search stays linear).
 _COMMENT_OR_QUOTE_RE = re.compile(r"""['"]|(?<![^ \t])//""")
@@ -308,10 +309,9 @@ class _Tokenizer:
 
     def fail(self, offset: int, key_start: int) -> HeroScriptError:
         text = self.text
-        end = offset
-        while end < len(text) and text[end] not in " :":
-            end += 1
-        word = text[key_start:end]
+        word_end = _WORD_END_RE.match(text, offset)
+        assert word_end is not None  # the pattern matches the empty string
+        word = text[key_start : word_end.end()]
         bad = text[offset]
         hint = " ('#' is not a comment; use //)" if bad == "#" else " (A-Z a-z 0-9 _ , . /)"
         last = next(reversed(self.params.values.items()), None)
