@@ -2,6 +2,7 @@
 
 The parser is pure and fast enough for every keystroke of an editor:
 
+    check_size(text)                        # text from outside: at most MAX_SCRIPT_BYTES
     playbook = parse(text)                  # raises HeroScriptError(line, col)
     problems = validate(text, registry)     # every problem as a Diagnostic
     results = await run_playbook(playbook, registry, ActionContext(job_id=7))
@@ -23,6 +24,7 @@ from core.heroscript.errors import (
 )
 from core.heroscript.formatter import FormatError, format_action, format_playbook, format_text
 from core.heroscript.highlight import Span, SpanKind, highlight_spans
+from core.heroscript.limits import MAX_SCRIPT_BYTES, ScriptTooLargeError, check_size, script_size
 from core.heroscript.model import Action, ActionKind, Playbook
 from core.heroscript.params import ParamError, Params, Percent
 from core.heroscript.parser import parse, parse_all, parse_errors
@@ -32,6 +34,7 @@ from core.heroscript.validate import validate
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "MAX_SCRIPT_BYTES",
     "Action",
     "ActionContext",
     "ActionError",
@@ -50,9 +53,11 @@ __all__ = [
     "Percent",
     "Playbook",
     "PlaybookResult",
+    "ScriptTooLargeError",
     "Severity",
     "Span",
     "SpanKind",
+    "check_size",
     "format_action",
     "format_playbook",
     "format_text",
@@ -62,5 +67,6 @@ __all__ = [
     "parse_errors",
     "run_action",
     "run_playbook",
+    "script_size",
     "validate",
 ]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+# A str may hold these (JSON `"\\ud800"`, a mis-decoded file) but no UTF-8 output can.
+LONE_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 class Severity(StrEnum):
@@ -13,13 +17,25 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
+def printable(text: str) -> str:
+    """Return ``text`` with each lone surrogate replaced by U+FFFD.
+
+    One character for one, so columns stay right; the result can be printed and
+    encoded as UTF-8, which a lone surrogate makes raise.
+    """
+    if text.isascii():
+        return text
+    return LONE_SURROGATE_RE.sub("\ufffd", text)
+
+
 def caret_view(source_line: str, col: int) -> str:
     """Return the source line and a caret under column ``col`` (1-based).
 
-    Tabs before the caret are copied so that the caret lines up in a terminal.
+    Tabs before the caret are copied so that the caret lines up in a terminal; lone
+    surrogates are shown as U+FFFD so that the view can always be printed.
     """
     pad = "".join("\t" if ch == "\t" else " " for ch in source_line[: max(col - 1, 0)])
-    return f"{source_line}\n{pad}^"
+    return f"{printable(source_line)}\n{pad}^"
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,17 @@ class Span:
     kind: SpanKind
 
 
+# Possessive quantifiers (`++`, `*+`) never give back what they took. The last two
+# branches eat runs that start no token: blanks that lead to no `:` (`finditer` used
+# to retry from every blank of such a run, quadratic), and quotes outside a value
+# (no token starts at a quote, so skipping the run at once changes nothing).
 _TOKEN_RE = re.compile(
-    r"""(?P<key>[^\s:'"]+)?\s*:\s*(?P<value>'(?:\\.|[^'\\])*'?|"(?:\\.|[^"\\])*"?|[^\s'"]*)"""
-    r"""|(?P<arg>[^\s:'"]+)"""
+    r"""(?P<key>[^\s:'"]++)?\s*+:\s*+"""
+    r"""(?P<value>'(?:[^'\\]++|\\.)*+'?|"(?:[^"\\]++|\\.)*+"?|[^\s'"]*+)"""
+    r"""|(?P<arg>[^\s:'"]++)"""
+    r"""|\s++|['"]++"""
 )
-_OPEN_RE = re.compile(r""":\s*('''|\"\"\"|'|")$""")
+_OPEN_RE = re.compile(r""":\s*+('''|\"\"\"|'|")$""")
 _CLOSERS = frozenset({"'", '"', "'''", '"""'})
 
 

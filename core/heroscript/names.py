@@ -28,7 +28,11 @@ def _fix_part(text: str) -> str:
     return "".join(out)
 
 
-@lru_cache(maxsize=4096)
+# Longer names are fixed without the cache: 4096 cached megabyte-long values (a
+# `to_bool` of a long value goes through here) would pin gigabytes.
+_CACHED_MAX_LEN = 256
+
+
 def name_fix(name: str) -> str:
     """Normalise an actor, action or key name the way V's `texttools.name_fix` does.
 
@@ -41,6 +45,15 @@ def name_fix(name: str) -> str:
     Returns:
         The normalised name, e.g. ``My-Actor`` gives ``my_actor``.
     """
+    return _name_fix_cached(name) if len(name) <= _CACHED_MAX_LEN else _name_fix(name)
+
+
+@lru_cache(maxsize=4096)
+def _name_fix_cached(name: str) -> str:
+    return _name_fix(name)
+
+
+def _name_fix(name: str) -> str:
     text = name.lower().strip()
     text = text.split("#", 1)[0]
     tail = text.rsplit("/", 1)[-1]

@@ -45,13 +45,22 @@ Kept (this port does what V does):
 
 Every error carries a 1-based line and column of the source text, tabs counted
 as one column.
+
+A lone surrogate (``"\\ud800"`` from JSON, a mis-decoded file) is an error at
+its line and column: it cannot be stored or printed as UTF-8. The action that
+holds it is left out; the rest of the text parses with U+FFFD in its place, so
+every other error is still found and every message can be printed.
+
+Parsing is linear in the size of the text (issue 12); callers that take text
+from outside bound it first with `core.heroscript.limits.check_size`.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 
-from core.heroscript.errors import Diagnostic, HeroScriptError
+from core.heroscript.errors import LONE_SURROGATE_RE, Diagnostic, HeroScriptError, printable
 from core.heroscript.model import Action, ActionKind, Playbook
 from core.heroscript.names import name_fix
 from core.heroscript.tokenizer import WS, ParamLine, Segment, offset_position, parse_params
@@ -67,19 +76,41 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+# A tabbed line is mapped a block at a time: the expanded start of every block is
+# kept, so one lookup reads at most one block instead of the line up to the column.
+_TAB_BLOCK = 512
+
+
 def _column_mapper(raw: list[str]) -> Callable[[int, int], int]:
-    """Map (line, column in the tab-expanded line) to the 1-based raw column."""
+    """Map (line, column in the tab-expanded line) to the 1-based raw column.
+
+    Counting from the start of the line for every lookup would be quadratic on a
+    long tabbed line with many keys; the blocks are built once per line, with
+    ``str.count`` (C speed), and each lookup bisects them.
+    """
+    blocks_of: dict[int, list[int]] = {}
 
     def to_col(line: int, ecol: int) -> int:
         text = raw[line - 1] if 0 < line <= len(raw) else ""
         if "\t" not in text:
             return ecol + 1
-        seen = 0
-        for index, ch in enumerate(text):
+        starts = blocks_of.get(line)
+        if starts is None:
+            starts = [0]
+            tabs = 0
+            for at in range(_TAB_BLOCK, len(text), _TAB_BLOCK):
+                tabs += text.count("\t", at - _TAB_BLOCK, at)
+                starts.append(at + 3 * tabs)
+            blocks_of[line] = starts
+        block = max(bisect_right(starts, ecol) - 1, 0)
+        seen = starts[block]
+        index = block * _TAB_BLOCK
+        for ch in text[index : index + _TAB_BLOCK]:
             width = 4 if ch == "\t" else 1
             if seen + width > ecol:
                 return index + 1
             seen += width
+            index += 1
         return len(text) + 1
 
     return to_col
@@ -106,14 +137,38 @@ class _Pending:
         self.lines: list[ParamLine] = []
 
 
+def _surrogate_errors(lines: list[str]) -> list[HeroScriptError]:
+    """One error per line holding a lone surrogate, at the first one."""
+    errors: list[HeroScriptError] = []
+    for index, line in enumerate(lines):
+        found = LONE_SURROGATE_RE.search(line)
+        if found is not None:
+            message = (
+                f"invalid character U+{ord(found.group()):04X}: a lone surrogate is not "
+                "valid Unicode (was the text decoded with the wrong encoding?)"
+            )
+            errors.append(HeroScriptError(message, index + 1, found.start() + 1, printable(line)))
+    return errors
+
+
 class _Splitter:
     def __init__(self, text: str, source: str, first_id: int) -> None:
         self.raw = split_lines(text)
+        self.bad: list[HeroScriptError] = []
+        if not text.isascii() and LONE_SURROGATE_RE.search(text) is not None:
+            self.bad = _surrogate_errors(self.raw)
+            self.raw = [printable(x) for x in self.raw]
+        self.bad_lines = [err.line for err in self.bad]
         self.to_col = _column_mapper(self.raw)
         self.source = source
         self.next_id = first_id
         self.playbook = Playbook()
         self.errors: list[HeroScriptError] = []
+
+    def holds_bad_line(self, first: int, last: int) -> bool:
+        """Whether a line from ``first`` to ``last`` holds a lone surrogate."""
+        at = bisect_left(self.bad_lines, first)
+        return at < len(self.bad_lines) and self.bad_lines[at] <= last
 
     def error(self, message: str, line: int, ecol: int) -> HeroScriptError:
         return HeroScriptError(message, line, self.to_col(line, ecol), self.raw[line - 1])
@@ -163,6 +218,8 @@ class _Splitter:
             return
         action = pending.action
         assert action is not None
+        if self.holds_bad_line(action.line, action.end_line):
+            return  # its surrogate is reported; its values would hold U+FFFD
         try:
             parsed = parse_params(pending.lines, self.to_col)
         except HeroScriptError as exc:
@@ -222,6 +279,9 @@ class _Splitter:
         if in_comments:
             other.extend(comments)
         self.playbook.othertext = "\n".join(other)
+        if self.bad:
+            # Stable: each action's errors are already in line order.
+            self.errors = sorted(self.errors + self.bad, key=lambda err: err.line)
 
 
 def parse_all(

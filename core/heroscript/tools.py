@@ -8,6 +8,7 @@ from core.heroscript.actors.registry import ActionInfo, ActorRegistry
 from core.heroscript.context import ActionContext
 from core.heroscript.errors import Diagnostic
 from core.heroscript.highlight import Span, highlight_spans
+from core.heroscript.limits import MAX_SCRIPT_BYTES, script_size
 from core.heroscript.openrpc import discover, handle_jsonrpc
 from core.heroscript.validate import validate
 
@@ -23,12 +24,17 @@ class ScriptTools:
         self.registry = registry
 
     def validate(self, text: str) -> list[Diagnostic]:
-        """Every problem of a text, against the actors when they are loaded."""
-        return validate(text, self.registry)
+        """Every problem of a text, against the actors when they are loaded.
+
+        A text over the params size limit is one problem, found without parsing it.
+        """
+        return validate(text, self.registry, limit=MAX_SCRIPT_BYTES)
 
     @staticmethod
     def highlight(text: str) -> list[Span]:
-        """Spans to colour; never raises."""
+        """Spans to colour; never raises. A text too large to be a job gets none."""
+        if script_size(text) > MAX_SCRIPT_BYTES:
+            return []
         return highlight_spans(text)
 
     def actions(self) -> list[tuple[ActionInfo, str]]:

@@ -161,7 +161,7 @@ def build_app(ctx: UIContext) -> FastAPI:
     @app.post("/api/validate", tags=["heroscript"])
     async def validate(body: m.ValidateRequest) -> m.Validation:
         """Every problem of a HeroScript text, as the submit form shows them while typing."""
-        return m.Validation(problems=[problem(d) for d in api.validate(body.text)])
+        return m.Validation(problems=[problem(d) for d in await api.validate(body.text)])
 
     @app.post(
         "/rpc",

@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
 
+from core.api import Problem
 from heroagent_tui.messages import JobOpenRequested
 from heroagent_tui.screens.base import EngineScreen
 from heroagent_tui.screens.pickers import PathPrompt, TemplatePicker
@@ -94,19 +95,24 @@ class SubmitScreen(EngineScreen):
     def _edited(self) -> None:
         self._validate()
 
-    def _validate(self) -> bool:
-        """Show every problem with its line and column; True when there is none."""
+    @work(exclusive=True, group="validate", exit_on_error=False)
+    async def _validate(self) -> None:
+        """Show every problem with its line and column (the newest text wins)."""
+        await self._check()
+
+    async def _check(self) -> list[Problem]:
+        """Show every problem with its line and column, and return them."""
         box = self.query_one("#diagnostics", Static)
         if self.query_one("#params-type", Select).value != "heroscript":
             box.update("")
-            return True
-        problems = self.ctx.api.validate(self.query_one(HeroScriptArea).text)
+            return []
+        problems = await self.ctx.api.validate(self.query_one(HeroScriptArea).text)
         box.set_class(bool(problems), "-invalid")
         if not problems:
             box.update("✓ valid HeroScript")
-            return True
-        box.update("\n".join(f"{d.line}:{d.col}  {d.message}" for d in problems[:6]))
-        return False
+        else:
+            box.update("\n".join(f"{d.line}:{d.col}  {d.message}" for d in problems[:6]))
+        return problems
 
     def action_leave_editor(self) -> None:
         self.set_focus(None)
@@ -117,8 +123,8 @@ class SubmitScreen(EngineScreen):
     @work(exclusive=True, group="submit", exit_on_error=False)
     async def action_submit(self) -> None:
         editor = self.query_one(HeroScriptArea)
-        if not self._validate():
-            problems = self.ctx.api.validate(editor.text)
+        problems = await self._check()
+        if problems:
             first = problems[0]
             editor.move_cursor((max(0, first.line - 1), max(0, first.col - 1)))
             editor.focus()

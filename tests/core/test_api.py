@@ -30,10 +30,10 @@ async def test_refusals_and_registry(engine: Engine) -> None:
     with pytest.raises(JobRefused, match="line 1") as refused:
         await api.submit("!!a.b.c x:1\n", topic="t")
     assert (refused.value.line, refused.value.col) == (1, 3)
-    problems = api.validate("!!fake.return_succes message:x\n")
+    problems = await api.validate("!!fake.return_succes message:x\n")
     assert problems
     assert "return_success" in problems[0].message
-    assert api.validate("!!fake.return_success message:x\n") == []
+    assert await api.validate("!!fake.return_success message:x\n") == []
     methods = {a.method: a for a in api.actions()}
     assert "fake.sleep" in methods
     assert "seconds" in methods["fake.sleep"].template

@@ -1,0 +1,65 @@
+"""Large and unusual bodies are refused or processed while the engine keeps answering."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from core.heroscript import MAX_SCRIPT_BYTES
+
+# A value of quotes and commas: the shape that used to cost quadratic time.
+QUOTED_48K = "!!core.echo message:'" + "a,'b" * ((MAX_SCRIPT_BYTES - 64) // 4) + "'\n"
+ONE_MB = "!!core.echo message:'" + "'" * (1024 * 1024) + "\n"
+
+
+async def healthz_while(client: httpx.AsyncClient, work: asyncio.Task[Any]) -> list[float]:
+    """Latencies of /healthz, asked again and again until `work` is done."""
+    latencies = []
+    while True:
+        started = time.perf_counter()
+        assert (await client.get("/healthz")).status_code == 200
+        latencies.append(time.perf_counter() - started)
+        if work.done():
+            return latencies
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "statuses"),
+    [
+        ("/api/jobs", {"params": QUOTED_48K, "topic": "big"}, {201, 422}),
+        ("/api/validate", {"text": QUOTED_48K}, {200}),
+        ("/api/jobs", {"params": ONE_MB, "topic": "huge"}, {413, 422}),
+        ("/api/validate", {"text": ONE_MB}, {200, 413}),
+    ],
+)
+async def test_the_engine_answers_while_a_large_text_is_handled(
+    client: httpx.AsyncClient, path: str, body: dict[str, str], statuses: set[int]
+) -> None:
+    work = asyncio.create_task(client.post(path, json=body))
+    latencies = await healthz_while(client, work)
+    response = await work
+    assert response.status_code in statuses, response.text[:300]
+    # The loop was never held: each health check came back promptly meanwhile.
+    assert max(latencies) < 0.1, latencies
+
+
+async def test_validate_names_the_size_of_an_oversized_text(client: httpx.AsyncClient) -> None:
+    text = "!!core.echo message:'" + "x" * MAX_SCRIPT_BYTES + "'\n"
+    problems = (await client.post("/api/validate", json={"text": text})).json()["problems"]
+    assert len(problems) == 1
+    assert f"the limit is {MAX_SCRIPT_BYTES:,} bytes" in problems[0]["message"]
+
+
+@pytest.mark.parametrize("path", ["/api/jobs", "/api/validate"])
+async def test_a_lone_surrogate_is_refused_not_a_server_error(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    raw = b'{"params": "!!core.echo message:\\ud800", "text": "!!core.echo message:\\ud800"}'
+    response = await client.post(path, content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 200:
+        assert response.json()["problems"], "a lone surrogate must be a problem"
