@@ -188,6 +188,7 @@ class JobManager:
         async with self.queue.redis.pipeline(transaction=False) as pipe:
             self._announce(jobs, pipe)
             await pipe.execute()
+        self._tell_bus(jobs)
         return jobs
 
     # -- reading -------------------------------------------------------------------------
@@ -342,6 +343,9 @@ class JobManager:
             pipe.hdel(keys.job_key(job.circle_id, job.topic, job_id), "fence", "worker")
             pipe.lrem(keys.queue_key(job.circle_id, job.topic), 0, str(job_id))
             pipe.hset(keys.job_key(job.circle_id, job.topic, job_id), "status", status.value)
+            if job.status is JobStatus.ACTIVE:
+                # Whichever watchdog runs it, here or on another machine, stops the work.
+                pipe.publish(keys.CANCEL_CHANNEL, str(job_id))
             await pipe.execute()
         ended = replace(job, status=status, result=result, error=error, time_end=time.time())
         await self.persist([ended])
@@ -372,6 +376,8 @@ class JobManager:
                     )
             self._announce(versions, pipe)
             await pipe.execute()
+        # After Redis dropped the ended ones: a reader woken by the event sees the end.
+        self._tell_bus(versions)
 
     async def _already_stored(self, job: Job) -> bool:
         try:
@@ -393,8 +399,8 @@ class JobManager:
             data = replace(job, result="", result_file=str(path), log_lines=trimmed).to_json()
         return data
 
-    def _announce(self, jobs: Sequence[Job], pipe: Pipeline) -> None:
-        """Publish state changes on the bus, and queue them on `pipe` for Redis pub/sub."""
+    def _tell_bus(self, jobs: Sequence[Job]) -> None:
+        """Publish state changes on this process's bus."""
         for job in jobs:
             self.bus.publish(
                 JobStateChanged(
@@ -405,6 +411,10 @@ class JobManager:
                     error=job.error,
                 )
             )
+
+    def _announce(self, jobs: Sequence[Job], pipe: Pipeline) -> None:
+        """Queue state changes on `pipe` for Redis pub/sub (other processes)."""
+        for job in jobs:
             payload = {
                 "type": "job",
                 "id": job.job_id,
