@@ -155,8 +155,10 @@ class WatchDog:
             fences = await pipe.execute()
         for lease, fence in zip(leases, fences, strict=True):
             held = fence.decode() if isinstance(fence, bytes) else fence
-            if held != lease.fence and self.cancel(lease.job.job_id):
-                log.info("job %d is no longer ours; stopped it", lease.job.job_id)
+            job_id = lease.job.job_id
+            # Only the lease we looked at: the job may have ended and come back meanwhile.
+            if held != lease.fence and self._leases.get(job_id) is lease and self.cancel(job_id):
+                log.info("job %d is no longer ours; stopped it", job_id)
 
     async def _listen_cancels(self) -> None:
         """Stop the jobs the engine cancels, wherever this watchdog runs."""

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-from core.heroscript.child import in_process
 from core.heroscript.context import ActionContext
 from core.heroscript.errors import ActionFailed
 from core.heroscript.settings import ActorsSettings
@@ -45,18 +43,6 @@ class FakeActor:
         """Wait ``seconds`` on the event loop (cancellable) and return them."""
         await asyncio.sleep(seconds)
         return seconds
-
-    def block(self, seconds: float) -> float:
-        """Block a worker thread ``seconds`` (deaf to cancellation) and return them."""
-        time.sleep(seconds)
-        return seconds
-
-    @in_process
-    def block_in_child(self, ctx: ActionContext, seconds: float) -> int:
-        """Block ``seconds`` in a child process (killed on timeout); return its pid."""
-        ctx.log(f"child pid {os.getpid()}")
-        time.sleep(seconds)
-        return os.getpid()
 
 
 class FileActor:

@@ -17,7 +17,10 @@ import redis.asyncio as aioredis
 
 from core.config import Config
 from core.engine import Engine
+from core.jobs import keys
 from core.services import supervised_task
+from core.watchdog import WatchDog
+from core.watchdog.service import build_processors, build_registry, watchdog_settings
 from tests.helpers import (
     ValkeyProcess,
     async_poll,
@@ -118,12 +121,13 @@ async def _empty(redis: aioredis.Redis, key: bytes) -> bool:
 
 @pytest.fixture
 async def one_slot(engine_config: Config) -> AsyncIterator[Engine]:
-    """An engine with one local job slot."""
+    """An engine with one local job slot and the blocking actors."""
     config = replace(
         engine_config,
         enable_webdav=False,
         enable_ui=False,
         jobs=replace(engine_config.jobs, worker_count=1, lease_seconds=1.0),
+        actors=replace(engine_config.actors, modules=["tests.core.jobs.blocking_actors"]),
     )
     async with Engine(config) as engine:
         yield engine
@@ -134,7 +138,7 @@ async def test_timed_out_sync_action_keeps_its_slot_until_its_thread_ends(
 ) -> None:
     engine = one_slot
     assert engine.watchdog is not None
-    blocked = await engine.api.submit("!!fake.block seconds:2\n", topic="t", job_timeout=0.5)
+    blocked = await engine.api.submit("!!blocking.block seconds:2\n", topic="t", job_timeout=0.5)
     queued = await engine.api.submit("!!fake.return_success\n", topic="t")
     ended = await wait_job_ended(engine, blocked.job_id)
     assert ended.status == "error"
@@ -142,6 +146,8 @@ async def test_timed_out_sync_action_keeps_its_slot_until_its_thread_ends(
     # Marked at the timeout, yet the thread still runs: the one slot is not free.
     await async_wait_for(lambda: engine.watchdog and engine.watchdog.abandoned_slots == 1)
     assert "1 held by threads abandoned after timeout" in engine.watchdog.detail()
+    health = engine.api.health()
+    assert (health.slots, health.busy_slots, health.abandoned_slots) == (1, 1, 1)
     assert (await engine.api.job(queued.job_id)).status == "new"
     done = await wait_job_ended(engine, queued.job_id)
     assert done.status == "done"
@@ -154,7 +160,7 @@ async def test_action_in_a_child_process_is_killed_at_the_timeout(one_slot: Engi
     engine = one_slot
     assert engine.watchdog is not None
     job = await engine.api.submit(
-        "!!fake.block_in_child seconds:30\n", topic="t", job_timeout=2, log=True
+        "!!blocking.block_in_child seconds:30\n", topic="t", job_timeout=2, log=True
     )
     ended = await wait_job_ended(engine, job.job_id, 15)
     assert ended.status == "error"
@@ -170,7 +176,7 @@ async def test_action_in_a_child_process_is_killed_at_the_timeout(one_slot: Engi
 
 
 async def test_action_in_a_child_process_returns_its_result(one_slot: Engine) -> None:
-    job = await one_slot.api.submit("!!fake.block_in_child seconds:0\n", topic="t")
+    job = await one_slot.api.submit("!!blocking.block_in_child seconds:0\n", topic="t")
     done = await wait_job_ended(one_slot, job.job_id, 15)
     assert done.status == "done", done.error
     assert '"result": ' in done.result
@@ -221,3 +227,25 @@ async def test_watchdog_loop_that_crashes_comes_back(one_slot: Engine) -> None:
     # Jobs still run.
     job = await one_slot.api.submit("!!fake.return_success\n", topic="t")
     assert (await wait_job_ended(one_slot, job.job_id)).status == "done"
+
+
+async def test_a_job_whose_fence_is_gone_stops_without_a_message(shared: Engine) -> None:
+    """The backstop for a missed cancel message: the heartbeat sees the fence gone."""
+    engine = shared
+    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=1))
+    dog = WatchDog(
+        engine.redis.loop_client(),
+        build_processors(config, build_registry(config)),
+        replace(watchdog_settings(config), lease_seconds=1.0),
+    )
+    await dog.start()
+    try:
+        job = await engine.jobs.create_job("t", "!!fake.sleep seconds:30\n")
+        await async_wait_for(lambda: job.job_id in dog.running, 10, "the job to run")
+        # What cancel does to Redis, without the message on heroagent:cancel.
+        await dog.redis.hdel(keys.job_key(job.circle_id, job.topic, job.job_id), "fence")
+        await async_wait_for(lambda: job.job_id not in dog.running, 2, "the job to stop")
+        await async_wait_for(lambda: dog.busy == 0, 2, "the slot to free")
+    finally:
+        await dog.stop()
+        await dog.redis.aclose()
