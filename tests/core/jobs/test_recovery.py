@@ -128,3 +128,4 @@ async def test_damaged_records_show_as_damaged_rows(config: Config) -> None:
         assert engine.history is not None
         assert engine.jobs.damaged_reads >= 5
         assert f"{engine.jobs.damaged_reads} damaged records read" == engine.history.detail()
+        assert engine.api.health().damaged_reads == engine.jobs.damaged_reads
