@@ -11,11 +11,42 @@ from collections.abc import Awaitable, Callable
 
 from core.events import EventBus, LogEmitted, ServiceState, ServiceStateChanged, ServiceStatus
 
-__all__ = ["Service", "ServiceStartError", "ServiceState", "ServiceStatus"]
+__all__ = ["Service", "ServiceStartError", "ServiceState", "ServiceStatus", "supervised_task"]
 
 # A crashed background loop restarts after this long, doubling up to the cap.
 RESTART_FIRST_SECONDS = 0.1
 RESTART_MAX_SECONDS = 5.0
+
+
+def supervised_task(
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    log: logging.Logger,
+    on_crash: Callable[[Exception], None] | None = None,
+) -> asyncio.Task[None]:
+    """Start `run` as a task that comes back when it crashes, instead of dying silently.
+
+    A crash is logged with its traceback (and handed to `on_crash`); the loop restarts
+    after a short pause that doubles up to a cap, so a persistent fault does not spin.
+    Returning normally ends it; cancelling the task stops it.
+    """
+
+    async def keep_running() -> None:
+        pause = RESTART_FIRST_SECONDS
+        while True:
+            try:
+                await run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("%s crashed; restarting in %.1f s", name, pause)
+                if on_crash is not None:
+                    on_crash(exc)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RESTART_MAX_SECONDS)
+
+    return asyncio.create_task(keep_running(), name=name)
 
 
 class ServiceStartError(RuntimeError):
@@ -114,29 +145,18 @@ class Service(ABC):
             self.set_state(ServiceState.FAILED if failed else ServiceState.STOPPED)
 
     def supervise(self, name: str, run: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
-        """Run a background loop that restarts when it crashes.
+        """Run a background loop that restarts when it crashes (see `supervised_task`).
 
-        A crash is logged with its traceback and counted; the loop comes back after a
-        short, growing pause. Returning normally ends it. `stop_supervised` cancels it.
+        A crash is counted in `restarts` and shown as the last error. `stop_supervised`
+        cancels it.
         """
 
-        async def keep_running() -> None:
-            pause = RESTART_FIRST_SECONDS
-            while True:
-                try:
-                    await run()
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self.restarts += 1
-                    self._last_error = f"{name}: {type(exc).__name__}: {exc}"
-                    self.log.exception("%s crashed; restarting in %.1f s", name, pause)
-                    self.emit_log(logging.ERROR, f"{name} crashed ({exc}); restarting")
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, RESTART_MAX_SECONDS)
+        def crashed(exc: Exception) -> None:
+            self.restarts += 1
+            self._last_error = f"{name}: {type(exc).__name__}: {exc}"
+            self.emit_log(logging.ERROR, f"{name} crashed ({exc}); restarting")
 
-        task = asyncio.create_task(keep_running(), name=f"{self.name}-{name}")
+        task = supervised_task(f"{self.name}-{name}", run, self.log, crashed)
         self._supervised.append(task)
         return task
 

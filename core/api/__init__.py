@@ -15,6 +15,7 @@ from core.api.errors import (
 from core.api.filters import JobFilter
 from core.api.views import (
     ActionView,
+    HealthView,
     HighlightSpan,
     JobView,
     Problem,
@@ -30,6 +31,7 @@ __all__ = [
     "EngineAPI",
     "EngineError",
     "EngineUnavailable",
+    "HealthView",
     "HighlightSpan",
     "JobEnded",
     "JobFilter",

@@ -11,6 +11,7 @@ from core.api.errors import ERRORS_BY_KIND, EngineUnavailable, JobRefused
 from core.api.filters import JobFilter
 from core.api.views import (
     ActionView,
+    HealthView,
     HighlightSpan,
     JobView,
     Problem,
@@ -130,6 +131,16 @@ class EngineAPI:
             memory_bytes=int(info.get("used_memory", 0)),
             ops_per_sec=int(info.get("instantaneous_ops_per_sec", 0)),
             uptime_seconds=int(info.get("uptime_in_seconds", 0)),
+        )
+
+    def health(self) -> HealthView:
+        """Job slots (busy, held by abandoned threads) and damaged history reads."""
+        dog = self._watchdog
+        return HealthView(
+            slots=dog.config.jobs.worker_count if dog is not None else 0,
+            busy_slots=dog.busy_slots if dog is not None else 0,
+            abandoned_slots=dog.abandoned_slots if dog is not None else 0,
+            damaged_reads=self._history.damaged_reads if self._history is not None else 0,
         )
 
     def subscribe(self, maxsize: int = 10_000, *, coalesce: bool = False) -> Subscription:

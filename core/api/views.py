@@ -119,6 +119,20 @@ class RedisView:
 
 
 @dataclass(frozen=True)
+class HealthView:
+    """Counts worth watching: this engine's job slots, and damaged history reads.
+
+    `abandoned_slots` are held by a sync action's thread that outlived its job's timeout
+    or cancel; they come free when the thread returns.
+    """
+
+    slots: int
+    busy_slots: int
+    abandoned_slots: int
+    damaged_reads: int
+
+
+@dataclass(frozen=True)
 class Problem:
     """One problem of a params text: 1-based line and column, a message and a severity."""
 

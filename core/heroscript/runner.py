@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
+import functools
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.heroscript.actors.registry import ActorRegistry, BoundAction
+from core.heroscript.child import run_in_child
 from core.heroscript.context import ActionContext
 from core.heroscript.errors import ActionError, ActionFailed
 from core.heroscript.model import Action, Playbook
@@ -88,12 +91,12 @@ async def call_action(
         else:
             kwargs[info.signature.context_param] = action_ctx
     try:
-        if info.is_async:
+        if info.in_child:
+            value = await run_in_child(info.func, args, kwargs, ctx)
+        elif info.is_async:
             value = await info.func(*args, **kwargs)
         else:
-            # A thread cannot be interrupted: on timeout it is abandoned, and
-            # `ctx.cancelled` tells it to stop.
-            value = await asyncio.to_thread(info.func, *args, **kwargs)
+            value = await _in_thread(info.func, args, kwargs, ctx)
     except asyncio.CancelledError:
         ctx.cancelled.set()
         raise
@@ -104,6 +107,27 @@ async def call_action(
     except Exception as exc:
         raise ActionError(info.method, f"{type(exc).__name__}: {exc}", line) from exc
     return _json_ready(info.method, line, value)
+
+
+async def _in_thread(
+    func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], ctx: ActionContext
+) -> Any:
+    """Run a plain ``def`` action in a thread of `ctx.executor`.
+
+    A thread cannot be interrupted: on cancellation it is left to finish (``ctx.cancelled``
+    tells it to stop) and its future goes to ``ctx.unfinished``, so the caller can keep
+    the job's slot until the thread really ends.
+    """
+    loop = asyncio.get_running_loop()
+    call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+    future = loop.run_in_executor(ctx.executor, call)
+    try:
+        # Shielded: cancelling the await must not hide when the thread ends.
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if not future.done():
+            ctx.unfinished.append(future)
+        raise
 
 
 async def run_action(action: Action, registry: ActorRegistry, ctx: ActionContext) -> Any:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from core.jobs.model import Job
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _TEXT_CHARS = 400  # how much of params/error the text filter searches
 
 _SCHEMA = f"""
@@ -22,7 +22,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     params_type TEXT NOT NULL,
     time_scheduled REAL NOT NULL,
     time_end REAL NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    -- CRC-32 of the OurDB record this row was made from (NULL: unknown), so a check
+    -- against OurDB needs no parsing.
+    crc INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, id);
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (circle, topic, id);
@@ -48,6 +51,9 @@ CREATE TRIGGER IF NOT EXISTS jobs_recounted AFTER UPDATE OF status, circle, topi
 END;
 INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}');
 """
+# Set at a clean close, cleared (durably) at open: unset means the last run may have
+# died between an OurDB write and its index update.
+_CLEAN = "clean"
 
 
 class Narrowing(Protocol):
@@ -80,6 +86,11 @@ class JobIndex:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=OFF")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        if columns and "crc" not in columns:
+            # An index of schema 1: its rows get their CRC when reconcile checks them.
+            self._db.execute("ALTER TABLE jobs ADD COLUMN crc INTEGER")
+            self._db.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'")
         self._db.executescript(_SCHEMA)
         # An index written before the counts table existed: count it once.
         if self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM counts)").fetchone()[0]:
@@ -93,8 +104,13 @@ class JobIndex:
         with self._lock:
             self._db.close()
 
-    def upsert(self, jobs: Iterable[Job]) -> None:
-        """Record the latest state of these jobs, in one transaction."""
+    def upsert(self, jobs: Iterable[Job], crcs: Mapping[int, int] | None = None) -> None:
+        """Record the latest state of these jobs, in one transaction.
+
+        `crcs` gives the CRC-32 of the OurDB record each job was stored as; a job without
+        one is indexed with an unknown CRC.
+        """
+        crcs = crcs or {}
         rows = [
             (
                 job.job_id,
@@ -105,6 +121,7 @@ class JobIndex:
                 job.time_scheduled,
                 job.time_end,
                 (job.params[:_TEXT_CHARS] + "\n" + job.error[:_TEXT_CHARS]).lower(),
+                crcs.get(job.job_id),
             )
             for job in jobs
         ]
@@ -112,13 +129,74 @@ class JobIndex:
             self._db.execute("BEGIN")
             # An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the triggers.
             self._db.executemany(
-                "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+                "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
                 "status = excluded.status, circle = excluded.circle, topic = excluded.topic, "
                 "params_type = excluded.params_type, time_scheduled = excluded.time_scheduled, "
-                "time_end = excluded.time_end, text = excluded.text",
+                "time_end = excluded.time_end, text = excluded.text, crc = excluded.crc",
                 rows,
             )
             self._db.execute("COMMIT")
+
+    def delete(self, job_ids: Sequence[int]) -> None:
+        """Forget these jobs (OurDB has no record of them)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in job_ids])
+            self._db.execute("COMMIT")
+
+    def rows(self, first: int, last: int) -> dict[int, tuple[str, int | None]]:
+        """Status and CRC of every indexed job with an id in `first..last`."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT id, status, crc FROM jobs WHERE id BETWEEN ? AND ?", (first, last)
+            ).fetchall()
+        return {int(r[0]): (str(r[1]), None if r[2] is None else int(r[2])) for r in found}
+
+    def missing_ids(self, last: int, batch: int = 10_000) -> list[int]:
+        """Ids in `1..last` the index has no row for.
+
+        One COUNT per `batch` ids (the primary key answers it without reading rows); only
+        a range that comes up short is listed, so a complete index costs milliseconds.
+        """
+        missing: list[int] = []
+        with self._lock:
+            total = self._db.execute("SELECT COUNT(*) FROM jobs WHERE id BETWEEN 1 AND ?", (last,))
+            if int(total.fetchone()[0]) >= last:
+                return missing
+            for first in range(1, last + 1, batch):
+                end = min(last, first + batch - 1)
+                count = self._db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE id BETWEEN ? AND ?", (first, end)
+                ).fetchone()[0]
+                if int(count) == end - first + 1:
+                    continue
+                present = {
+                    int(r[0])
+                    for r in self._db.execute(
+                        "SELECT id FROM jobs WHERE id BETWEEN ? AND ?", (first, end)
+                    )
+                }
+                missing.extend(i for i in range(first, end + 1) if i not in present)
+        return missing
+
+    def was_clean(self) -> bool:
+        """Whether the index was closed cleanly after its last write."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (_CLEAN,)).fetchone()
+        return row is not None and row[0] == "1"
+
+    def mark_clean(self, clean: bool) -> None:
+        """Record (durably: this one write is synced) whether the index is closed cleanly."""
+        with self._lock:
+            self._db.execute("PRAGMA synchronous=FULL")
+            try:
+                self._db.execute(
+                    "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                    "SET value = excluded.value",
+                    (_CLEAN, "1" if clean else "0"),
+                )
+            finally:
+                self._db.execute("PRAGMA synchronous=OFF")
 
     def max_id(self) -> int:
         """The highest indexed id (0 when empty)."""

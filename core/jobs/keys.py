@@ -18,6 +18,8 @@ STREAM_GROUP = "persist"
 EVENTS_CHANNEL = "heroagent:events"  # pub/sub: JSON job events for other processes
 EPOCH = "heroagent:epoch"  # set by the engine; gone means the server lost its data
 PAUSED = "heroagent:paused"  # set of "<circle>:<topic>" queues not handed out
+# pub/sub: the id of a job the engine ended by hand; the watchdog running it stops it.
+CANCEL_CHANNEL = "heroagent:cancel"
 
 
 def queue_name(circle: str, topic: str) -> str:

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,9 +18,9 @@ from redis.asyncio.client import Pipeline
 from core.events import PROCESS_ORIGIN, EventBus, JobStateChanged
 from core.jobs import keys, scripts
 from core.jobs.index import JobIndex, Narrowing
-from core.jobs.model import NAME_PATTERN, Job, JobStatus, ParamsType
+from core.jobs.model import NAME_PATTERN, Job, JobStatus, ParamsType, damaged_job, is_damaged
 from core.jobs.queue import JobQueue
-from core.ourdb import AsyncOurDB, InvalidIdError, RecordNotFoundError
+from core.ourdb import AsyncOurDB, CorruptRecordError, InvalidIdError, RecordNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,9 @@ class JobManager:
         self.bus = bus
         self.results_dir = results_dir
         self.validate = validate
+        # Reads of a version that is damaged (fails its CRC, or is not a job): each one
+        # shows as a "damaged" job instead of failing the page or request it is part of.
+        self.damaged_reads = 0
         self._remove_ended = queue.redis.register_script(scripts.REMOVE_ENDED)
 
     # -- creating ------------------------------------------------------------------------
@@ -177,9 +181,11 @@ class JobManager:
             drafts = await asyncio.to_thread(lambda: [self._check(spec) for spec in specs])
         else:
             drafts = [self._check(spec) for spec in specs]
-        ids = await self.db.set_many([(job.to_json(), None) for job in drafts])
+        records = [job.to_json() for job in drafts]
+        ids = await self.db.set_many([(record, None) for record in records])
         jobs = [replace(job, job_id=job_id) for job, job_id in zip(drafts, ids, strict=True)]
-        await asyncio.to_thread(self.index.upsert, jobs)
+        crcs = {job_id: zlib.crc32(record) for job_id, record in zip(ids, records, strict=True)}
+        await asyncio.to_thread(self.index.upsert, jobs, crcs)
         await self.queue.enqueue(jobs)
         await self._announce(jobs)
         return jobs
@@ -194,17 +200,22 @@ class JobManager:
         return await self.stored_job(job_id)
 
     async def stored_job(self, job_id: int) -> Job:
-        """The job's last version in OurDB."""
+        """The job's last version in OurDB (a damaged job when that version is damaged)."""
         try:
             raw = await self.db.get(job_id)
         except (RecordNotFoundError, InvalidIdError):
             raise JobNotFoundError(f"no job with id {job_id}") from None
+        except CorruptRecordError as exc:
+            return self._damaged(job_id, exc.reason)
         if not raw:
             raise JobNotFoundError(f"no job with id {job_id} (deleted)")
         return self._load(job_id, raw)
 
     def _load(self, job_id: int, raw: bytes) -> Job:
-        job = Job.from_json(raw, job_id)
+        try:
+            job = Job.from_json(raw, job_id)
+        except (ValueError, TypeError, KeyError) as exc:
+            return self._damaged(job_id, f"not a job ({type(exc).__name__}: {exc})")
         if job.result_file:
             try:
                 job.result = Path(job.result_file).read_text(encoding="utf-8")
@@ -213,11 +224,34 @@ class JobManager:
                 job.error = job.error or f"result file {job.result_file} unreadable: {exc}"
         return job
 
+    def _damaged(self, job_id: int, reason: str) -> Job:
+        self.damaged_reads += 1
+        log.warning("job %d: damaged record: %s", job_id, reason)
+        return damaged_job(job_id, reason)
+
     async def job_history(self, job_id: int) -> list[Job]:
-        """Every stored version of the job, oldest first."""
+        """Every stored version of the job, oldest first.
+
+        A damaged version ends the walk back (its pointer to the older one cannot be
+        trusted): it shows as the oldest version, a damaged job.
+        """
         await self.stored_job(job_id)
-        versions = await self.db.get_history(job_id, HISTORY_DEPTH)
-        return [self._load(job_id, raw) for raw in reversed(versions) if raw]
+        return await asyncio.to_thread(self._history, job_id)
+
+    def _history(self, job_id: int) -> list[Job]:
+        db = self.db.db
+        newest_first: list[Job] = []
+        loc = db.location(job_id)
+        while not loc.is_null and len(newest_first) < HISTORY_DEPTH:
+            try:
+                raw, header = db.read_at(loc, job_id)
+            except CorruptRecordError as exc:
+                newest_first.append(self._damaged(job_id, exc.reason))
+                break
+            if raw:
+                newest_first.append(self._load(job_id, raw))
+            loc = header.prev
+        return newest_first[::-1]
 
     async def list_jobs(
         self, flt: Narrowing, *, limit: int = 50, before_id: int | None = None
@@ -229,15 +263,26 @@ class JobManager:
         return [live[i] if i in live else stored[i] for i in ids if i in live or i in stored]
 
     def read_many(self, job_ids: Sequence[int]) -> dict[int, Job]:
-        """Last versions from OurDB in one thread hop (blocking: call off the loop)."""
-        found = {}
+        """Last versions from OurDB in one thread hop (blocking: call off the loop).
+
+        A damaged version comes back as a damaged job; ids without a record are left out.
+        """
+        return {job_id: job for job_id, (job, _) in self.read_raw_many(job_ids).items()}
+
+    def read_raw_many(self, job_ids: Sequence[int]) -> dict[int, tuple[Job, bytes | None]]:
+        """Like `read_many`, with each version's record bytes (None when damaged)."""
+        found: dict[int, tuple[Job, bytes | None]] = {}
         for job_id in job_ids:
             try:
                 raw = self.db.db.get(job_id)
             except (RecordNotFoundError, InvalidIdError):
                 continue
+            except CorruptRecordError as exc:
+                found[job_id] = (self._damaged(job_id, exc.reason), None)
+                continue
             if raw:
-                found[job_id] = self._load(job_id, raw)
+                job = self._load(job_id, raw)
+                found[job_id] = (job, None if is_damaged(job) else raw)
         return found
 
     async def queue_stats(self) -> list[QueueStats]:
@@ -307,6 +352,9 @@ class JobManager:
     async def requeue_job(self, job_id: int) -> Job:
         """Run an ended job again under the same id; its history continues."""
         job = await self.get_job(job_id)
+        if is_damaged(job):
+            # Its circle, topic and params are unknown: there is nothing to run again.
+            raise JobError(f"job {job_id} cannot be requeued: {job.error}", kind="ended")
         if not job.status.ended:
             raise JobError(
                 f"job {job_id} is {job.status}, not ended; nothing to requeue", kind="not_ended"
@@ -340,6 +388,9 @@ class JobManager:
             pipe.hdel(keys.job_key(job.circle_id, job.topic, job_id), "fence", "worker")
             pipe.lrem(keys.queue_key(job.circle_id, job.topic), 0, str(job_id))
             pipe.hset(keys.job_key(job.circle_id, job.topic, job_id), "status", status.value)
+            if job.status is JobStatus.ACTIVE:
+                # Whichever watchdog runs it, here or on another machine, stops the work.
+                pipe.publish(keys.CANCEL_CHANNEL, str(job_id))
             await pipe.execute()
         ended = replace(job, status=status, result=result, error=error, time_end=time.time())
         await self.persist([ended])
@@ -355,7 +406,9 @@ class JobManager:
             return
         records = [(await self._record(job), job.job_id) for job in versions]
         await self.db.set_many(records)
-        await asyncio.to_thread(self.index.upsert, versions)
+        # The last version of a job in this batch is the one its index row shows.
+        crcs = {job_id: zlib.crc32(record) for record, job_id in records}
+        await asyncio.to_thread(self.index.upsert, versions, crcs)
         # One round trip drops ended jobs from Redis and tells other processes.
         async with self.queue.redis.pipeline(transaction=False) as pipe:
             for job in versions:
@@ -376,7 +429,7 @@ class JobManager:
     async def _already_stored(self, job: Job) -> bool:
         try:
             return await self.db.get(job.job_id) == job.to_json()
-        except (RecordNotFoundError, InvalidIdError):
+        except (RecordNotFoundError, InvalidIdError, CorruptRecordError):
             return False
 
     async def _record(self, job: Job) -> bytes:

@@ -121,6 +121,30 @@ class Job:
         return cls.from_dict(data)
 
 
+DAMAGED_PREFIX = "damaged record: "
+
+
+def damaged_job(job_id: int, reason: str) -> Job:
+    """What a version that cannot be read shows as: only its id and what is wrong.
+
+    Its circle, topic and params are unknown, so they are left empty rather than guessed;
+    the status is error, since the job's real state cannot be told.
+    """
+    return Job(
+        job_id=job_id,
+        topic="",
+        params="",
+        circle_id="",
+        status=JobStatus.ERROR,
+        error=DAMAGED_PREFIX + reason,
+    )
+
+
+def is_damaged(job: Job) -> bool:
+    """True for a job made by `damaged_job`."""
+    return not job.topic and job.error.startswith(DAMAGED_PREFIX)
+
+
 # Fields every OurDB version carries even at their defaults, so a version reads alone.
 _ALWAYS = frozenset({"topic", "circle_id", "params_type", "status", "params"})
 _DEFAULTS: dict[str, Any] = {

@@ -67,9 +67,12 @@ return out
 # KEYS: job key, processing, stream
 # ARGV: id, fence, status, result, error, now, log_lines(json)
 # Returns 1 when recorded, 0 when the job is no longer this worker's (fenced off).
+# Either way the worker's entry leaves its processing list: a fenced-off job is not
+# this worker's to hold, and a stale entry would show a busy slot that is free.
 COMPLETE = """
+local held = redis.call('LREM', KEYS[2], 1, ARGV[1])
 if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[2] then return 0 end
-if redis.call('LREM', KEYS[2], 1, ARGV[1]) == 0 then return 0 end
+if held == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'result', ARGV[4], 'error', ARGV[5],
            'time_end', ARGV[6], 'log_lines', ARGV[7])
 redis.call('HDEL', KEYS[1], 'fence')

@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -22,6 +23,7 @@ from core.jobs import keys
 from core.jobs.model import JobStatus
 from core.jobs.queue import Completion, JobQueue, Lease
 from core.redis_server.blocking import cancel_blocked
+from core.services import supervised_task
 from core.watchdog.processors import Outcome, Processors
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 # not wait for this: an enqueue wakes a blocked slot at once.
 IDLE_BLOCK_SECONDS = 2.0
 MAX_LOG_LINES = 200
+# How long one read of the cancel channel waits before it reads again.
+CANCEL_READ_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,17 @@ class WatchDog:
         self.bus = bus
         self.running: dict[int, asyncio.Task[Outcome]] = {}
         self.completed = 0
+        # Slots still held by the thread of a plain `def` action that outlived its
+        # job's timeout or cancel: the job has ended, the slot is free when the thread is.
+        self.abandoned = 0
+        # Background loops that crashed and were restarted.
+        self.restarts = 0
+        self._leases: dict[int, Lease] = {}
+        # One thread per slot: a held slot holds its thread, so sync actions never wait
+        # for threads, and never starve the loop's default executor of its own.
+        self._threads = ThreadPoolExecutor(
+            max_workers=max(1, settings.worker_count), thread_name_prefix="action"
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._jobs: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
@@ -81,9 +96,13 @@ class WatchDog:
         """Register with the server and start fetching, the heartbeat and the reaper."""
         await self.queue.register(self.worker_id, self.settings.lease_seconds)
         self._tasks = [
-            asyncio.create_task(self._heartbeat(), name="watchdog-heartbeat"),
-            asyncio.create_task(self._reaper(), name="watchdog-reaper"),
-            asyncio.create_task(self._dispatch(), name="watchdog-dispatch"),
+            supervised_task(f"watchdog-{name}", run, log, self._crashed)
+            for name, run in (
+                ("heartbeat", self._heartbeat),
+                ("reaper", self._reaper),
+                ("dispatch", self._dispatch),
+                ("cancels", self._listen_cancels),
+            )
         ]
         log.info("watchdog %s running %d slots", self.worker_id, self.settings.worker_count)
 
@@ -95,8 +114,18 @@ class WatchDog:
         await cancel_blocked([*self._tasks, *self._jobs], self.redis)
         self._tasks = []
         self._jobs.clear()
+        # Threads of sync actions cannot be stopped; they are not waited for either.
+        self._threads.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(RedisError):
             await self.queue.unregister(self.worker_id)
+
+    @property
+    def busy(self) -> int:
+        """Slots in use: jobs running, and threads that outlived theirs."""
+        return len(self._jobs)
+
+    def _crashed(self, _exc: Exception) -> None:
+        self.restarts += 1
 
     async def _heartbeat(self) -> None:
         while True:
@@ -105,8 +134,59 @@ class WatchDog:
                 await self.queue.heartbeat(self.worker_id, self.settings.lease_seconds)
                 # After a server restart without data our registration is gone too.
                 await self.redis.sadd(keys.WORKERS, self.worker_id)
+                await self._stop_fenced_off()
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
+
+    async def _stop_fenced_off(self) -> None:
+        """Stop jobs that are no longer ours: the backstop for a missed cancel message.
+
+        The engine drops a job's fence when it ends the job by hand (cancel, fail), and
+        the reaper does when it hands the job to someone else; either way, our outcome
+        would be refused, so the work stops.
+        """
+        leases = list(self._leases.values())
+        if not leases:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lease in leases:
+                job = lease.job
+                pipe.hget(keys.job_key(job.circle_id, job.topic, job.job_id), "fence")
+            fences = await pipe.execute()
+        for lease, fence in zip(leases, fences, strict=True):
+            held = fence.decode() if isinstance(fence, bytes) else fence
+            job_id = lease.job.job_id
+            # Only the lease we looked at: the job may have ended and come back meanwhile.
+            if held != lease.fence and self._leases.get(job_id) is lease and self.cancel(job_id):
+                log.info("job %d is no longer ours; stopped it", job_id)
+
+    async def _listen_cancels(self) -> None:
+        """Stop the jobs the engine cancels, wherever this watchdog runs."""
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(keys.CANCEL_CHANNEL)
+                while True:
+                    message = await pubsub.get_message(timeout=CANCEL_READ_SECONDS)
+                    if message is not None:
+                        self._cancel_message(message.get("data"))
+            except (RedisError, OSError) as exc:
+                if self._stopping:
+                    return
+                # Meanwhile the heartbeat's fence check still stops cancelled jobs.
+                log.warning("cancel channel unreadable (%s); subscribing again", exc)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _cancel_message(self, data: object) -> None:
+        try:
+            job_id = int(data) if isinstance(data, bytes | str) else None
+        except ValueError:
+            return
+        if job_id is not None and self.cancel(job_id):
+            log.info("job %d cancelled by the engine; stopped it", job_id)
 
     async def _reaper(self) -> None:
         while True:
@@ -152,9 +232,14 @@ class WatchDog:
     async def _run(self, lease: Lease) -> None:
         job = lease.job
         lines: deque[str] = deque(maxlen=MAX_LOG_LINES)
-        ctx = ActionContext(job_id=job.job_id, log=self._logger(job.job_id, job.log, lines))
+        ctx = ActionContext(
+            job_id=job.job_id,
+            log=self._logger(job.job_id, job.log, lines),
+            executor=self._threads,
+        )
         task = asyncio.create_task(self._execute(lease, ctx))
         self.running[job.job_id] = task
+        self._leases[job.job_id] = lease
         try:
             outcome = await task
         except asyncio.CancelledError:
@@ -164,7 +249,27 @@ class WatchDog:
             outcome = Outcome(JobStatus.ERROR, error="cancelled")
         finally:
             self.running.pop(job.job_id, None)
-        done = Completion(lease, outcome.status, outcome.result, outcome.error, tuple(lines))
+            self._leases.pop(job.job_id, None)
+        try:
+            await self._report(
+                Completion(lease, outcome.status, outcome.result, outcome.error, tuple(lines))
+            )
+        finally:
+            await self._hold_slot(ctx)
+
+    async def _hold_slot(self, ctx: ActionContext) -> None:
+        """Keep the slot until threads that outlived the job end: `worker_count` holds."""
+        unfinished = [future for future in ctx.unfinished if not future.done()]
+        if not unfinished:
+            return
+        self.abandoned += 1
+        try:
+            await asyncio.wait(unfinished)
+        finally:
+            self.abandoned -= 1
+
+    async def _report(self, done: Completion) -> None:
+        job = done.lease.job
         while True:
             try:
                 recorded = await self._reporter.report(done)

@@ -90,11 +90,26 @@ class WatchDogService(Service):
         """The worker id other processes see in Redis."""
         return self.watchdog.worker_id if self.watchdog is not None else ""
 
+    @property
+    def abandoned_slots(self) -> int:
+        """Slots held by a sync action's thread that outlived its job's timeout or cancel."""
+        return self.watchdog.abandoned if self.watchdog is not None else 0
+
+    @property
+    def busy_slots(self) -> int:
+        """Slots running a job or held by such a thread."""
+        return self.watchdog.busy if self.watchdog is not None else 0
+
     def detail(self) -> str:
-        """Slots and jobs completed here."""
+        """Slots, jobs completed here, and slots that timed-out threads still hold."""
         if self.watchdog is None:
             return ""
-        return f"{self.config.jobs.worker_count} slots, {self.watchdog.completed} completed"
+        text = f"{self.config.jobs.worker_count} slots, {self.watchdog.completed} completed"
+        if self.watchdog.abandoned:
+            text += f", {self.watchdog.abandoned} held by threads abandoned after timeout"
+        if self.watchdog.restarts:
+            text += f", {self.watchdog.restarts} loop restarts"
+        return text
 
     async def _start(self) -> None:
         registry = self.scripts.registry

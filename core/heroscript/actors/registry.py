@@ -6,7 +6,8 @@ converted from their type hints (str, int, float, bool, ``list[T]``,
 ``T | None``, `datetime.timedelta` for durations, `Percent`). A parameter
 typed `ActionContext` receives the run's context, ``*args: str`` receives the
 positional args. ``async def`` actions run on the event loop, plain ``def``
-actions in a worker thread.
+actions in a worker thread, and actions marked with `in_process` in a child process that
+is killed when the job times out or is cancelled.
 
 A class whose ``__init__`` takes a ``settings`` argument is built with the
 registry's `ActorsSettings`; any other class is built without arguments.
@@ -30,6 +31,7 @@ from core.heroscript.actors.binding import (
     convert,
     inspect_method,
 )
+from core.heroscript.child import RUN_IN_CHILD
 from core.heroscript.errors import ActionError
 from core.heroscript.formatter import render_value
 from core.heroscript.model import Action
@@ -50,6 +52,8 @@ class ActionInfo:
     signature: Signature
     func: Callable[..., Any]
     is_async: bool
+    # Marked with `in_process`: runs in a child process that a timeout or cancel kills.
+    in_child: bool = False
 
     @property
     def method(self) -> str:
@@ -143,6 +147,7 @@ class ActorRegistry:
                 signature=inspect_method(func),
                 func=func,
                 is_async=inspect.iscoroutinefunction(func),
+                in_child=bool(getattr(func, RUN_IN_CHILD, False)),
             )
         info = ActorInfo(key, inspect.getdoc(type(instance)) or "", source, actions)
         self._actors[key] = info
