@@ -157,7 +157,7 @@ class HistoryService(Service):
         if missing:
             self.emit_log(logging.INFO, f"indexing {len(missing)} jobs the index lacked")
         stale: list[int] = []
-        if verify:
+        if verify and last:
             self.emit_log(logging.INFO, f"checking the index of {last} jobs against OurDB")
             for first in range(1, last + 1, VERIFY_BATCH):
                 end = min(last, first + VERIFY_BATCH - 1)

@@ -103,11 +103,13 @@ class DashboardScreen(EngineScreen):
             return
         table = self.query_one("#depths", DataTable)
         seen = set()
+        added = False
         for q in queues:
             cells = (q.name, str(q.waiting), str(q.active), str(q.done), str(q.error))
             seen.add(q.name)
             if q.name not in table.rows:
                 table.add_row(*cells, key=q.name)
+                added = True
             else:
                 for column, value in zip(
                     ("waiting", "active", "done", "error"), cells[1:], strict=True
@@ -115,6 +117,9 @@ class DashboardScreen(EngineScreen):
                     table.update_cell(q.name, column, value)
         for key in [k for k in table.rows if k.value not in seen]:
             table.remove_row(key)
+        if added:
+            # A queue that appears later goes in its place by name, not at the bottom.
+            table.sort("queue")
 
     def _show_flow(self) -> None:
         self.query_one("#throughput", Sparkline).data = list(self._buckets)
