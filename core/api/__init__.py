@@ -13,6 +13,7 @@ from core.api.errors import (
     JobRefused,
 )
 from core.api.filters import JobFilter
+from core.api.specs import JobSpec
 from core.api.views import (
     ActionView,
     HighlightSpan,
@@ -23,7 +24,7 @@ from core.api.views import (
     ServiceState,
     ServiceStatus,
 )
-from core.api.wire import job_from_wire, job_wire
+from core.api.wire import job_from_wire, job_wire, spec_from_wire, spec_wire
 
 __all__ = [
     "ActionView",
@@ -36,6 +37,7 @@ __all__ = [
     "JobNotEnded",
     "JobNotFound",
     "JobRefused",
+    "JobSpec",
     "JobView",
     "Problem",
     "QueueView",
@@ -45,4 +47,6 @@ __all__ = [
     "ServiceStatus",
     "job_from_wire",
     "job_wire",
+    "spec_from_wire",
+    "spec_wire",
 ]
