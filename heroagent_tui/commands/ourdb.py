@@ -7,24 +7,25 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from core.ourdb import OurDB, OurDBError
-from core.ourdb.format import Location, data_file_name
+# OurDB and rich load in the commands that use them: other commands start without them.
+if TYPE_CHECKING:
+    from core.ourdb import OurDB
+    from core.ourdb.format import Location
 
 app = typer.Typer(
     help="Inspect an OurDB database: info, verify, get, history, dump. Never writes.",
     no_args_is_help=True,
 )
-console = Console()
 
 
 @contextmanager
 def _open(path: str) -> Iterator[OurDB]:
+    from core.ourdb import OurDB, OurDBError
+
     try:
         db = OurDB(path, readonly=True)
     except OurDBError as exc:
@@ -46,6 +47,8 @@ def _show(data: bytes) -> str:
 @app.command()
 def info(path: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Layout, counters and data files of the database at PATH."""
+    from core.ourdb.format import data_file_name
+
     with _open(path) as db:
         files = db.data_files()
         facts: dict[str, Any] = {
@@ -63,11 +66,14 @@ def info(path: str, as_json: bool = typer.Option(False, "--json", help="Print JS
     if as_json:
         typer.echo(json.dumps(facts, indent=1))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"OurDB {facts['path']}", show_header=False)
     for key, value in facts.items():
         if key != "path":
             table.add_row(key, str(value))
-    console.print(table)
+    Console().print(table)
 
 
 @dataclass
@@ -81,6 +87,8 @@ class _Report:
 @app.command()
 def verify(path: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Read every version of every live record; exit 1 on any torn or damaged record."""
+    from core.ourdb import OurDBError
+
     report = _Report()
     with _open(path) as db:
         report.damaged.extend(db.warnings)
@@ -112,6 +120,8 @@ def verify(path: str, as_json: bool = typer.Option(False, "--json", help="Print 
 @app.command()
 def get(path: str, record_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Print the newest version of ID."""
+    from core.ourdb import OurDBError
+
     with _open(path) as db:
         try:
             typer.echo(_show(db.get(record_id)))
@@ -128,6 +138,8 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print up to --depth versions of ID, newest first."""
+    from core.ourdb import OurDBError
+
     with _open(path) as db:
         try:
             versions = db.get_history(record_id, depth)
@@ -147,6 +159,9 @@ def dump(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """Print every live id with its location and newest payload."""
+    from core.ourdb import OurDBError
+    from core.ourdb.format import data_file_name
+
     with _open(path) as db:
         for record_id in db:
             loc = db.location(record_id)
