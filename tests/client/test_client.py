@@ -39,6 +39,9 @@ def test_submit_wait_and_result(config: Config) -> None:
         assert [v.status for v in client.history(job.job_id)] == ["new", "active", "done"]
         listed = client.jobs(JobFilter(topic="demo", status="done"), limit=10)
         assert job.job_id in [v.job_id for v in listed]
+        # The time bounds reach the engine's index too.
+        assert client.jobs(JobFilter(topic="demo", since=job.time_scheduled + 3600)) == []
+        assert client.jobs(JobFilter(topic="demo", until=job.time_scheduled + 3600))
 
 
 def test_typed_errors(config: Config) -> None:
