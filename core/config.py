@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import difflib
+import functools
 import os
 import re
 import tomllib
@@ -223,7 +225,13 @@ class KeySpec:
 
     key: str
     type: type
-    doc: str
+    # The dataclass that declares the key, whose source holds its help line.
+    owner: builtins.type
+
+    @property
+    def doc(self) -> str:
+        """The key's help line, from the attribute docstring in the source."""
+        return _field_docs(self.owner).get(self.key.rpartition(".")[2], "")
 
     @property
     def env_name(self) -> str:
@@ -231,8 +239,13 @@ class KeySpec:
         return ENV_PREFIX + self.key.replace(".", "_").upper()
 
 
+@functools.cache
 def _field_docs(cls: type) -> dict[str, str]:
-    """Attribute docstrings of a dataclass, read from its source once at import."""
+    """Attribute docstrings of a dataclass, read from its source when first asked for.
+
+    Not at import: reading the source takes tens of milliseconds, and a client or a
+    CLI command that only loads a config never shows a help line.
+    """
     import inspect
 
     docs: dict[str, str] = {}
@@ -247,13 +260,12 @@ def _field_docs(cls: type) -> dict[str, str]:
 
 def _walk_keys(cls: type, prefix: str = "") -> Iterator[KeySpec]:
     hints = typing.get_type_hints(cls)
-    docs = _field_docs(cls)
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint):
             yield from _walk_keys(typing.cast(type, hint), f"{prefix}{f.name}.")
         else:
-            yield KeySpec(f"{prefix}{f.name}", typing.cast(type, hint), docs.get(f.name, ""))
+            yield KeySpec(f"{prefix}{f.name}", typing.cast(type, hint), cls)
 
 
 KEYS: dict[str, KeySpec] = {spec.key: spec for spec in _walk_keys(Config)}

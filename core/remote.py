@@ -1,44 +1,50 @@
-"""The request channel over Redis: how `heroagent submit|job|jobs|cancel|requeue` reach an engine.
+"""The request channel over Redis: how the client library and the CLI reach an engine.
 
-`RequestServer` is a front end of the engine (it answers through `EngineAPI`); `call` is
-the caller's side, used by the CLI. Requests and replies are JSON; jobs travel in their
-one wire form (`core.api.job_wire`).
+`RequestServer` is a front end of the engine (it answers through `EngineAPI`); `call`
+(in `core.channel`, re-exported here) is the caller's side, used by `heroagent.Client`.
+Requests and replies are JSON; jobs travel in their one wire form (`core.api.job_wire`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from core.api import EngineAPI, EngineError, JobFilter, job_wire
-from core.jobs import keys
+from core.api import (
+    EngineAPI,
+    EngineError,
+    JobFilter,
+    JobRefused,
+    job_wire,
+    spec_from_wire,
+)
+from core.channel import (
+    BLOCK_SECONDS,
+    MAX_LIST_LIMIT,
+    MAX_REQUEST_BYTES,
+    REPLY_TTL_SECONDS,
+    REQUESTS,
+    RequestError,
+    call,
+    reply_key,
+)
 from core.redis_server.blocking import cancel_blocked
 from core.services import Service
 
+__all__ = ["MAX_REQUEST_BYTES", "RequestError", "RequestServer", "call"]
+
 log = logging.getLogger(__name__)
 
-REPLY_TTL_SECONDS = 60
-BLOCK_SECONDS = 2  # below redis-py's 5 s default socket timeout
-MAX_REQUEST_BYTES = 1024 * 1024
-MAX_LIST_LIMIT = 1_000
 _TOKEN = re.compile(r"[0-9A-Za-z]{1,64}")
 _TOKEN_AT_START = re.compile(r'\{"token": ?"([0-9A-Za-z]{1,64})"')
-
-
-class RequestError(RuntimeError):
-    """The engine refused a request, or none answered; the message is for people."""
-
-    def __init__(self, message: str, kind: str = "refused") -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 def _job_id(args: dict[str, Any]) -> int:
@@ -60,6 +66,11 @@ def _optional_text(args: dict[str, Any], name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValueError(f"{name} must be a string, got {type(value).__name__}")
     return value
+
+
+def _optional_number(args: dict[str, Any], name: str) -> float | None:
+    value = args.get(name)
+    return None if value is None else _number(args, name, 0.0)
 
 
 def _number(args: dict[str, Any], name: str, default: float) -> float:
@@ -86,7 +97,9 @@ class RequestServer(Service):
         self.stopping = False
         self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "submit": self._submit,
+            "submit_many": self._submit_many,
             "job": self._job,
+            "get_many": self._get_many,
             "history": self._history,
             "jobs": self._jobs,
             "cancel": self._cancel,
@@ -113,7 +126,7 @@ class RequestServer(Service):
         assert self.redis is not None
         while not self.stopping:
             try:
-                item = await self.redis.blpop([keys.REQUESTS], timeout=BLOCK_SECONDS)
+                item = await self.redis.blpop([REQUESTS], timeout=BLOCK_SECONDS)
             except (RedisError, OSError) as exc:
                 if self.stopping:
                     return
@@ -131,10 +144,10 @@ class RequestServer(Service):
             log.warning("dropped a request without a reply token: %r", raw[:200])
             return
         reply = await self.reply_to(raw)
-        reply_key = keys.reply_key(token)
+        key = reply_key(token)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(reply_key, json.dumps(reply))
-            pipe.expire(reply_key, REPLY_TTL_SECONDS)
+            pipe.rpush(key, json.dumps(reply))
+            pipe.expire(key, REPLY_TTL_SECONDS)
             await pipe.execute()
 
     async def reply_to(self, raw: bytes | str) -> dict[str, Any]:
@@ -151,6 +164,16 @@ class RequestServer(Service):
             if handler is None:
                 raise ValueError(f"unknown request {op!r}; known: {', '.join(sorted(self._ops))}")
             return {"ok": await handler(args)}
+        except JobRefused as exc:
+            # Where it went wrong travels too, so a client re-raises the same typed error.
+            return {
+                "error": str(exc),
+                "kind": exc.kind,
+                "line": exc.line,
+                "col": exc.col,
+                "index": exc.index,
+                "problems": [dataclasses.asdict(p) for p in exc.problems],
+            }
         except EngineError as exc:
             return {"error": str(exc), "kind": exc.kind}
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
@@ -170,8 +193,27 @@ class RequestServer(Service):
         )
         return job_wire(view)
 
+    async def _submit_many(self, args: dict[str, Any]) -> Any:
+        items = args.get("jobs")
+        if not isinstance(items, list):
+            raise ValueError("jobs must be a list of job objects")
+        specs = []
+        for index, item in enumerate(items):
+            try:
+                specs.append(spec_from_wire(item))
+            except ValueError as exc:
+                raise JobRefused(f"item {index}: {exc}", index=index) from None
+        return [job_wire(v) for v in await self.api.submit_many(specs)]
+
     async def _job(self, args: dict[str, Any]) -> Any:
         return job_wire(await self.api.job(_job_id(args)))
+
+    async def _get_many(self, args: dict[str, Any]) -> Any:
+        ids = args.get("ids")
+        if not isinstance(ids, list) or len(ids) > MAX_LIST_LIMIT:
+            raise ValueError(f"ids must be a list of at most {MAX_LIST_LIMIT} job ids")
+        job_ids = [_job_id({"id": value}) for value in ids]
+        return [job_wire(v) for v in await self.api.jobs_by_id(job_ids)]
 
     async def _history(self, args: dict[str, Any]) -> Any:
         return [job_wire(v) for v in await self.api.history(_job_id(args))]
@@ -182,6 +224,8 @@ class RequestServer(Service):
             circle=_optional_text(args, "circle"),
             topic=_optional_text(args, "topic"),
             text=_optional_text(args, "text"),
+            since=_optional_number(args, "since"),
+            until=_optional_number(args, "until"),
         )
         limit = int(_number(args, "limit", 50))
         if not 0 < limit <= MAX_LIST_LIMIT:
@@ -224,32 +268,3 @@ def _token_of(raw: bytes | str) -> str | None:
     if isinstance(token, str) and _TOKEN.fullmatch(token):
         return token
     return None
-
-
-async def call(
-    redis: aioredis.Redis, op: str, args: dict[str, Any], *, wait_seconds: float = 10.0
-) -> Any:
-    """Send one request to the engine and wait for its answer."""
-    token = secrets.token_hex(12)
-    payload = json.dumps({"token": token, "op": op, "args": args})
-    await redis.rpush(keys.REQUESTS, payload)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_seconds
-    while True:
-        left = deadline - loop.time()
-        if left <= 0:
-            # Take the request back if nobody picked it up, so it does not run later.
-            await redis.lrem(keys.REQUESTS, 1, payload)
-            raise RequestError(
-                f"no engine answered within {wait_seconds:g} s; is `heroagent --serve` "
-                "(or the app) running with this config?",
-                kind="no_engine",
-            )
-        item = await redis.blpop(
-            [keys.reply_key(token)], timeout=min(BLOCK_SECONDS, max(left, 0.1))
-        )
-        if item is not None:
-            reply = json.loads(item[1])
-            if "error" in reply:
-                raise RequestError(reply["error"], reply.get("kind", "refused"))
-            return reply["ok"]

@@ -69,3 +69,48 @@ def test_the_engine_does_load_its_parts() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "True"
+
+
+HEAVY = ("textual", "fastapi", "uvicorn", "wsgidav", "core.engine")
+
+
+def _loaded_heavy(code: str) -> list[str]:
+    """The heavy modules loaded once `code` has run (reported on stderr: help goes to stdout)."""
+    probe = (
+        f"{code}\n"
+        "import sys\n"
+        f"heavy = {HEAVY!r}\n"
+        "top = {m.split('.')[0] for m in sys.modules}\n"
+        "found = [m for m in heavy if m in sys.modules or ('.' not in m and m in top)]\n"
+        "print('loaded:', *found, file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    line = next(line for line in result.stderr.splitlines() if line.startswith("loaded:"))
+    return line.split()[1:]
+
+
+def test_the_client_library_imports_light() -> None:
+    # An application that imports heroagent gets the config, redis-py and the API's
+    # views; no web server, no terminal UI, no engine part.
+    assert _loaded_heavy("import heroagent") == []
+    code = (
+        "import sys, heroagent\n"
+        "print(' '.join(m for m in ('core.jobs', 'core.ourdb', 'core.heroscript') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == []
+
+
+@pytest.mark.parametrize("argv", [["submit", "--help"], ["--help"], ["jobs", "--help"]])
+def test_cli_help_imports_light(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from heroagent_tui.cli import app\n"
+        f"try:\n    app({argv!r})\nexcept SystemExit:\n    pass\n"
+    )
+    assert _loaded_heavy(code) == []

@@ -13,6 +13,7 @@ from core.api.errors import (
     JobRefused,
 )
 from core.api.filters import JobFilter
+from core.api.specs import JobSpec
 from core.api.views import (
     ActionView,
     HealthView,
@@ -24,7 +25,7 @@ from core.api.views import (
     ServiceState,
     ServiceStatus,
 )
-from core.api.wire import job_from_wire, job_wire
+from core.api.wire import job_from_wire, job_wire, spec_from_wire, spec_wire
 
 __all__ = [
     "ActionView",
@@ -38,6 +39,7 @@ __all__ = [
     "JobNotEnded",
     "JobNotFound",
     "JobRefused",
+    "JobSpec",
     "JobView",
     "Problem",
     "QueueView",
@@ -47,4 +49,6 @@ __all__ = [
     "ServiceStatus",
     "job_from_wire",
     "job_wire",
+    "spec_from_wire",
+    "spec_wire",
 ]

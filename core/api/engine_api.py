@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
-from core.api.errors import ERRORS_BY_KIND, EngineUnavailable, JobRefused
+from core.api.errors import ERRORS_BY_KIND, EngineUnavailable, JobNotFound, JobRefused
 from core.api.filters import JobFilter
+from core.api.specs import JobSpec
 from core.api.views import (
     ActionView,
     HealthView,
@@ -24,13 +26,35 @@ from core.events import EventBus, Subscription
 if TYPE_CHECKING:
     from core.heroscript.tools import ScriptTools
     from core.jobs.history import HistoryService
-    from core.jobs.manager import JobManager
+    from core.jobs.manager import JobManager, NewJob
     from core.redis_server import RedisService
     from core.watchdog.service import WatchDogService
 
 DEFAULT_LIMIT = 50
 # Texts up to this size are parsed on the loop (well under a millisecond).
 INLINE_PARSE_CHARS = 4_096
+# Jobs in one batch: a request channel message and an HTTP body both stay near 1 MiB.
+MAX_BATCH = 1_000
+# A batch whose params are longer than this is checked off the event loop.
+INLINE_CHECK_CHARS = 4_096
+
+
+@dataclass(frozen=True)
+class _NewJob:
+    """The fields of `core.jobs.NewJob`, which `create_jobs` reads and nothing more.
+
+    core.api does not import core.jobs at run time (a screen that imports the API must
+    not load the job manager; import-linter checks it), so a batch is handed over in
+    this shape; a test keeps its fields equal to NewJob's.
+    """
+
+    topic: str
+    params: str
+    circle: str
+    params_type: str
+    timeout: float
+    session_key: str | None
+    log: bool
 
 
 class ServiceHost(Protocol):
@@ -49,15 +73,19 @@ class ServiceHost(Protocol):
         ...
 
 
-def _raise_typed(exc: Exception) -> NoReturn:
-    """Re-raise an engine part's refusal as the API's typed error of the same kind."""
+def _raise_typed(exc: Exception, index: int | None = None) -> NoReturn:
+    """Re-raise an engine part's refusal as the API's typed error of the same kind.
+
+    With `index`, the refusal is of that item of a batch, and the message says so.
+    """
     kind = getattr(exc, "kind", None)
     typed = ERRORS_BY_KIND.get(kind) if isinstance(kind, str) else None
     if typed is None or not issubclass(typed, JobRefused):
         raise exc
     problems = tuple(_problem(d) for d in getattr(exc, "problems", ()))
     line, col = getattr(exc, "line", 0), getattr(exc, "col", 0)
-    raise typed(str(exc), line=line, col=col, problems=problems) from None
+    message = str(exc) if index is None else f"item {index}: {exc}"
+    raise typed(message, line=line, col=col, problems=problems, index=index) from None
 
 
 def _problem(d: Any) -> Problem:
@@ -184,10 +212,87 @@ class EngineAPI:
             )
         return JobView.of(job)
 
+    async def submit_many(
+        self, specs: Sequence[JobSpec], *, session_key: str | None = None
+    ) -> list[JobView]:
+        """Create up to MAX_BATCH jobs with one durable OurDB write and one Redis transaction.
+
+        All or none: when any item is refused, no job of the batch is created, and
+        JobRefused names the first bad item by its place in `specs` (from 0), in its
+        message ("item 3: line 1, col 3: ...") and in `index`. The jobs come back in the
+        order of `specs`, with ids in that order.
+        """
+        if len(specs) > MAX_BATCH:
+            raise JobRefused(f"a batch holds at most {MAX_BATCH} jobs, got {len(specs)}")
+        if not specs:
+            return []
+        manager = self._jobs()
+        drafts = [
+            _NewJob(
+                spec.topic,
+                spec.params,
+                spec.circle,
+                spec.params_type,
+                spec.timeout,
+                session_key,
+                spec.log,
+            )
+            for spec in specs
+        ]
+        news = cast("list[NewJob]", drafts)
+        try:
+            jobs = await manager.create_jobs(news)
+        except ValueError as exc:
+            await self._name_refused_item(manager, news)
+            _raise_typed(exc)
+        return [JobView.of(job) for job in jobs]
+
+    @staticmethod
+    async def _name_refused_item(manager: JobManager, news: list[NewJob]) -> None:
+        """Raise the typed refusal of the first bad item of a refused batch, with its index.
+
+        `create_jobs` checks the items in order and stores nothing when one is bad, but
+        its error does not say which; the same check, item by item, names it. Only a
+        refused batch pays for this second pass.
+        """
+
+        def first_refused() -> tuple[int, ValueError] | None:
+            for index, spec in enumerate(news):
+                try:
+                    manager._check(spec)
+                except ValueError as exc:
+                    return index, exc
+            return None
+
+        if sum(len(spec.params) for spec in news) > INLINE_CHECK_CHARS:
+            found = await asyncio.to_thread(first_refused)
+        else:
+            found = first_refused()
+        if found is not None:
+            _raise_typed(found[1], found[0])
+
     async def job(self, job_id: int) -> JobView:
         """One job's current state; raises JobNotFound."""
         with _typed_errors():
             return JobView.of(await self._jobs().get_job(job_id))
+
+    async def jobs_by_id(self, job_ids: Sequence[int]) -> list[JobView]:
+        """The current state of each of these jobs, in the order asked.
+
+        Two Redis round trips for the live ones and one thread hop for the ended ones,
+        whatever their number; raises JobNotFound naming the first unknown id.
+        """
+        manager = self._jobs()
+        live = await manager.queue.get_live_many(job_ids)
+        rest = [job_id for job_id in job_ids if job_id not in live]
+        stored = await asyncio.to_thread(manager.read_many, rest) if rest else {}
+        views = []
+        for job_id in job_ids:
+            job = live.get(job_id) or stored.get(job_id)
+            if job is None:
+                raise JobNotFound(f"no job with id {job_id}")
+            views.append(JobView.of(job))
+        return views
 
     async def history(self, job_id: int) -> list[JobView]:
         """Every version of a job, oldest first; raises JobNotFound."""

@@ -21,18 +21,26 @@ class JobRefused(EngineError, ValueError):
     """A submission or change was refused; the message says what and where.
 
     For HeroScript, `line` and `col` (1-based) point at the first problem (0 when
-    unknown), and `problems` lists every problem found.
+    unknown), and `problems` lists every problem found. In a batch, `index` is the
+    refused item's place in it (from 0), and the message starts with "item N: ".
     """
 
     kind = "refused"
 
     def __init__(
-        self, message: str, *, line: int = 0, col: int = 0, problems: tuple[Problem, ...] = ()
+        self,
+        message: str,
+        *,
+        line: int = 0,
+        col: int = 0,
+        problems: tuple[Problem, ...] = (),
+        index: int | None = None,
     ) -> None:
         super().__init__(message)
         self.line = line
         self.col = col
         self.problems = problems
+        self.index = index
 
 
 class JobNotFound(JobRefused, LookupError):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from core.api.specs import JobSpec
 from core.api.views import JobView
 
 WIRE_FIELDS = tuple(f.name for f in dataclasses.fields(JobView))
+SPEC_FIELDS = {f.name: f for f in dataclasses.fields(JobSpec)}
 
 
 def job_wire(view: JobView) -> dict[str, Any]:
@@ -22,3 +24,32 @@ def job_from_wire(data: dict[str, Any]) -> JobView:
     known = {name: data[name] for name in WIRE_FIELDS if name in data}
     known["log_lines"] = tuple(known.get("log_lines", ()))
     return JobView(**known)
+
+
+def spec_wire(spec: JobSpec) -> dict[str, Any]:
+    """A job spec as JSON-ready data (a submit request's args, a batch's item)."""
+    return dataclasses.asdict(spec)
+
+
+def spec_from_wire(data: object) -> JobSpec:
+    """A spec back from its wire form; raises ValueError naming the first bad field.
+
+    Unlike a view, a spec is strict: an unknown key is a mistake of the caller's, not a
+    newer engine's addition, and it would otherwise be silently dropped.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"a job must be an object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(SPEC_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}; known: {', '.join(SPEC_FIELDS)}")
+    if "params" not in data:
+        raise ValueError("params is required")
+    for name in ("params", "topic", "circle", "params_type"):
+        if name in data and not isinstance(data[name], str):
+            raise ValueError(f"{name} must be a string, got {type(data[name]).__name__}")
+    timeout = data.get("timeout", 60.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise ValueError(f"timeout must be a number, got {timeout!r}")
+    if "log" in data and not isinstance(data["log"], bool):
+        raise ValueError(f"log must be true or false, got {data['log']!r}")
+    return JobSpec(**{**data, "timeout": float(timeout)})

@@ -13,7 +13,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import StreamingResponse
 
 import core
-from core.api import EngineAPI, EngineUnavailable, JobFilter, JobRefused, JobView, job_wire
+from core.api import (
+    EngineAPI,
+    EngineUnavailable,
+    JobFilter,
+    JobRefused,
+    JobSpec,
+    JobView,
+    job_wire,
+)
 from core.http_ui import models as m
 from core.http_ui.errors import (
     COMMON_RESPONSES,
@@ -22,6 +30,7 @@ from core.http_ui.errors import (
     changing,
     install_error_handlers,
     problem,
+    refusal,
     refused_submission,
 )
 from core.http_ui.guard import GuardRules, declare_bearer
@@ -93,6 +102,44 @@ def build_app(ctx: UIContext) -> FastAPI:
         jobs = [job_wire(view) for view in views]
         more = views[-1].job_id if len(views) == limit else None
         return JSONResponse({"jobs": jobs, "next_before_id": more})
+
+    @app.post(
+        "/api/jobs/batch",
+        status_code=201,
+        response_model=list[JobView],
+        tags=["jobs"],
+        openapi_extra={"requestBody": m.BATCH_REQUEST_BODY},
+    )
+    async def submit_batch(request: Request) -> Any:
+        """Create up to 1,000 jobs at once: a JSON array of submit bodies, or NDJSON.
+
+        All or none: a bad item is a 422 naming its index (from 0), and no job is
+        created. The jobs come back in the order sent, in one durable write.
+        """
+        ndjson = request.headers.get("content-type", "").split(";")[0].strip() == m.NDJSON
+        try:
+            items = m.batch_items(await request.body(), ndjson=ndjson)
+        except m.BatchError as exc:
+            return refusal(exc.status, str(exc), index=exc.index)
+        specs = [
+            JobSpec(b.params, b.topic, b.circle, b.params_type, b.timeout, b.log) for b in items
+        ]
+        try:
+            views = await api.submit_many(specs)
+        except JobRefused as exc:
+            return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
+        return JSONResponse([job_wire(view) for view in views], status_code=201)
+
+    @app.api_route(
+        "/api/jobs/batch",
+        methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+        include_in_schema=False,
+    )
+    async def batch_other_methods() -> Response:
+        # Without this, GET /api/jobs/batch would reach GET /api/jobs/{job_id} as a bad id.
+        response = refusal(405, "Method Not Allowed")
+        response.headers["Allow"] = "POST"
+        return response
 
     @app.get("/api/jobs/{job_id}", responses=NOT_FOUND, tags=["jobs"])
     async def get_job(job_id: JobId) -> m.JobDetail:

@@ -84,15 +84,18 @@ def refused_submission(exc: JobRefused) -> m.Refusal:
     The position comes with the refusal: the params are never parsed a second time here
     (a text refused for its size must not reach the parser at all).
     """
+    index = exc.index
     if exc.problems:
         problems = [problem(d) for d in exc.problems]
-        return m.Refusal(detail=str(exc), line=exc.line, col=exc.col, problems=problems)
+        return m.Refusal(
+            detail=str(exc), line=exc.line, col=exc.col, problems=problems, index=index
+        )
     if exc.line:
-        return m.Refusal(detail=str(exc), line=exc.line, col=exc.col)
+        return m.Refusal(detail=str(exc), line=exc.line, col=exc.col, index=index)
     where = _WHERE.search(str(exc))
     if where:
-        return m.Refusal(detail=str(exc), line=int(where[1]), col=int(where[2]))
-    return m.Refusal(detail=str(exc))
+        return m.Refusal(detail=str(exc), line=int(where[1]), col=int(where[2]), index=index)
+    return m.Refusal(detail=str(exc), index=index)
 
 
 async def changing(call: Awaitable[T]) -> T:

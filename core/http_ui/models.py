@@ -7,9 +7,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.api import JobView, QueueView, ServiceStatus
+from core.api.engine_api import MAX_BATCH
 
 # The engine's own rules, repeated in the schema so clients (and schemathesis) know them.
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -61,6 +62,7 @@ class Refusal(BaseModel):
     line: int | None = None
     col: int | None = None
     problems: list[Problem] = []
+    index: int | None = Field(None, description="The refused item of a batch, from 0")
 
 
 class ValidateRequest(BaseModel):
@@ -178,6 +180,64 @@ def _is_call(call: Any) -> bool:
 
 def _rpc_error(code: int, message: str) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": None}
+
+
+# A batch is read from the raw body, so that NDJSON (one job per line) works as well as a
+# JSON array, and a bad item is refused naming its index.
+BATCH_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/SubmitRequest"},
+                "maxItems": MAX_BATCH,
+            }
+        },
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "One SubmitRequest object per line"}
+        },
+    },
+}
+NDJSON = "application/x-ndjson"
+
+
+class BatchError(ValueError):
+    """A batch body that is not a list of submit requests; `index` names the bad item.
+
+    `status` is 400 when the body does not parse at all, 422 when its content is wrong.
+    """
+
+    def __init__(self, message: str, index: int | None = None, status: int = 422) -> None:
+        super().__init__(message)
+        self.index = index
+        self.status = status
+
+
+def batch_items(body: bytes, *, ndjson: bool) -> list[SubmitRequest]:
+    """The submit requests of a batch body (a JSON array, or NDJSON with `ndjson`)."""
+    try:
+        text = body.decode()
+        if ndjson:
+            raw = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            raw = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        kind = "NDJSON" if ndjson else "JSON"
+        raise BatchError(f"the body is not valid {kind}: {exc}", status=400) from None
+    if not isinstance(raw, list):
+        raise BatchError("the body must be a JSON array of jobs (or NDJSON, one job a line)")
+    if len(raw) > MAX_BATCH:
+        raise BatchError(f"a batch holds at most {MAX_BATCH} jobs, got {len(raw)}")
+    items = []
+    for index, item in enumerate(raw):
+        try:
+            items.append(SubmitRequest.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ())) or "job"
+            raise BatchError(f"item {index}: {where}: {first['msg']}", index) from None
+    return items
 
 
 # One server-sent event as OpenAPI 3.1 tools read `schema` under text/event-stream.

@@ -6,21 +6,14 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from core.heroscript import (
-    ActionContext,
-    ActorRegistry,
-    ActorsSettings,
-    HeroScriptError,
-    format_text,
-    parse,
-    run_playbook,
-    validate,
-)
-from core.heroscript.errors import caret_view
+# The parser and the registry load in the commands that use them: `heroagent submit`
+# and `--help` start without them.
+if TYPE_CHECKING:
+    from core.heroscript import ActorRegistry
 
 app = typer.Typer(
     help="Check, format and run HeroScript files.",
@@ -46,6 +39,8 @@ Modules = Annotated[
 def _registry(
     files_root: Path | None, enable_shell: bool, modules: list[str] | None
 ) -> ActorRegistry:
+    from core.heroscript import ActorRegistry, ActorsSettings
+
     settings = ActorsSettings(
         modules=tuple(modules or ()), enable_shell=enable_shell, files_root=files_root
     )
@@ -74,6 +69,9 @@ def check(
     module: Modules = None,
 ) -> None:
     """List every error of every file; exit 1 when there is one."""
+    from core.heroscript import validate
+    from core.heroscript.errors import caret_view
+
     registry = None if syntax_only else _registry(files_root, enable_shell, module)
     failed = False
     for path in files:
@@ -95,6 +93,8 @@ def fmt(
     write: Annotated[bool, typer.Option("--write", help="Rewrite the file in place.")] = False,
 ) -> None:
     """Print the file with its actions formatted (Markdown and prose are kept)."""
+    from core.heroscript import HeroScriptError, format_text
+
     text = _read(file)
     try:
         formatted = format_text(text)
@@ -117,6 +117,8 @@ def run(
     module: Modules = None,
 ) -> None:
     """Run a script locally, without the queue, and print each action's result."""
+    from core.heroscript import ActionContext, HeroScriptError, parse, run_playbook
+
     text = _read(file)
     try:
         playbook = parse(text, source=str(file))

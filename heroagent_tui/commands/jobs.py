@@ -1,50 +1,57 @@
-"""`heroagent submit|job|jobs|cancel|requeue|pause|resume`: talk to the running engine via Redis."""
+"""`heroagent submit|job|jobs|cancel|requeue|pause|resume`: the engine via heroagent.Client."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from redis.exceptions import RedisError
 
-from core.config import Config
-from core.events import EventBus
-from core.jobs import keys
-from core.redis_server import RedisService
-from core.remote import RequestError, call
 from heroagent_tui.commands.common import fail, state_of
 
+# The client (and with it redis-py) loads when a command runs, not for `--help` or for
+# the other commands.
+if TYPE_CHECKING:
+    from heroagent import Client, JobView
+
 T = TypeVar("T")
-ENDED = ("done", "error")
 
 
-def _run(config: Config, work: Callable[[Any], Awaitable[T]]) -> T:
-    async def main() -> T:
-        redis = RedisService(config, EventBus()).loop_client()
-        try:
-            return await work(redis)
-        finally:
-            await redis.aclose()
+@contextmanager
+def _client(ctx: typer.Context) -> Iterator[Client]:
+    """A client for the configured engine; its errors end the program with one line."""
+    from heroagent import Client, EngineError, EngineUnreachable
 
     try:
-        return asyncio.run(main())
-    except RequestError as exc:
-        fail(str(exc), 3 if exc.kind == "no_engine" else 1)
-    except (OSError, RedisError) as exc:
-        fail(f"cannot reach the engine's Redis server ({exc}); is heroagent running?", 3)
+        with Client.from_config(state_of(ctx).load().config) as client:
+            yield client
+    except EngineUnreachable as exc:
+        fail(str(exc), 3)
+    except EngineError as exc:
+        fail(str(exc), 1)
+
+
+def _run(ctx: typer.Context, work: Callable[[Client], T]) -> T:
+    with _client(ctx) as client:
+        return work(client)
+
+
+def _wire(view: JobView) -> dict[str, Any]:
+    from core.api import job_wire
+
+    return job_wire(view)
 
 
 def _stamp(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else ""
 
 
-def _print_jobs(rows: list[dict[str, Any]], title: str) -> None:
+def _print_jobs(rows: list[JobView], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -53,52 +60,59 @@ def _print_jobs(rows: list[dict[str, Any]], title: str) -> None:
         table.add_column(column, justify="right" if column in ("id", "attempts") else "left")
     for job in rows:
         table.add_row(
-            str(job["job_id"]),
-            f"{job['circle']}/{job['topic']}",
-            job["params_type"],
-            job["status"],
-            _stamp(job["time_scheduled"]),
-            str(job["attempts"]),
-            job["error"][:60],
+            str(job.job_id),
+            job.queue,
+            job.params_type,
+            job.status,
+            _stamp(job.time_scheduled),
+            str(job.attempts),
+            job.error[:60],
         )
     Console(file=sys.stdout).print(table)
 
 
-def _print_job(job: dict[str, Any]) -> None:
+def _print_job(job: JobView) -> None:
     for name in ("job_id", "circle", "topic", "params_type", "status", "attempts", "worker"):
-        typer.echo(f"{name:>14}: {job[name]}")
+        typer.echo(f"{name:>14}: {getattr(job, name)}")
     for name in ("time_scheduled", "time_start", "time_end"):
-        typer.echo(f"{name:>14}: {_stamp(job[name])}")
-    if job["error"]:
-        typer.echo(f"{'error':>14}: {job['error']}")
-    if job["result"]:
-        typer.echo(f"{'result':>14}: {job['result']}")
-    for line in job["log_lines"]:
+        typer.echo(f"{name:>14}: {_stamp(getattr(job, name))}")
+    if job.error:
+        typer.echo(f"{'error':>14}: {job.error}")
+    if job.result:
+        typer.echo(f"{'result':>14}: {job.result}")
+    for line in job.log_lines:
         typer.echo(f"{'log':>14}: {line}")
 
 
-async def _wait_for_end(redis: Any, job_id: int) -> dict[str, Any]:
-    """Follow the engine's events until the job has ended, then read it back."""
-    pubsub = redis.pubsub()
-    await pubsub.subscribe(keys.EVENTS_CHANNEL)
+def _read(name: str) -> str:
     try:
-        # Subscribed first, then read: an end in between is not missed.
-        job: dict[str, Any] = await call(redis, "job", {"id": job_id})
-        while job["status"] not in ENDED:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2.0)
-            if message is None:
-                continue
-            event = json.loads(message["data"])
-            if event.get("id") == job_id and event.get("status") in ENDED:
-                job = await call(redis, "job", {"id": job_id})
-        return job
-    finally:
-        await pubsub.aclose()
+        return sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{name}: {exc.strerror}")
+
+
+def _items(files: list[str], each_line: bool) -> list[tuple[str, str]]:
+    """(label, params) of every job to submit, in order; labels name them in errors."""
+    sources = files or ["-"]
+    if not each_line:
+        return [("stdin" if name == "-" else name, _read(name)) for name in sources]
+    items = []
+    for name in sources:
+        where = "stdin" if name == "-" else name
+        for number, line in enumerate(_read(name).splitlines(), 1):
+            if line.strip():  # blank lines separate, they are not jobs
+                items.append((f"{where} line {number}", line + "\n"))
+    return items
 
 
 def submit(
     ctx: typer.Context,
-    file: str = typer.Argument(..., help="A file of params, or - for standard input."),
+    files: list[str] = typer.Argument(
+        None, help="Files of params (one job each), or - for standard input (the default)."
+    ),
+    each_line: bool = typer.Option(
+        False, "--each-line", help="Each non-blank line (of stdin or the files) is one job."
+    ),
     topic: str = typer.Option("default", "--topic", "-t", help="The queue's topic."),
     circle: str = typer.Option("default", "--circle", help="The queue's circle."),
     params_type: str = typer.Option(
@@ -109,32 +123,38 @@ def submit(
     wait: bool = typer.Option(False, "--wait", help="Wait for the end; exit 1 on error."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Submit a job to the running engine."""
-    try:
-        params = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"{file}: {exc.strerror}")
-    args = {
-        "topic": topic,
-        "params": params,
-        "circle": circle,
-        "params_type": params_type,
-        "timeout": timeout,
-        "log": log,
-    }
+    """Submit jobs to the running engine, all in one batch: all are queued or none.
 
-    async def work(redis: Any) -> dict[str, Any]:
-        job: dict[str, Any] = await call(redis, "submit", args)
-        return await _wait_for_end(redis, job["job_id"]) if wait else job
+    With one file (or stdin) the JSON is one job; with several, or --each-line, a list.
+    """
+    from heroagent import JobRefused, JobSpec
 
-    job = _run(state_of(ctx).load().config, work)
+    items = _items(files or [], each_line)
+    if not items:
+        fail("nothing to submit")
+    several = each_line or len(items) > 1
+    specs = [JobSpec(params, topic, circle, params_type, timeout, log) for _, params in items]
+
+    def work(client: Client) -> list[JobView]:
+        try:
+            jobs = client.submit_many(specs)
+        except JobRefused as exc:
+            if exc.index is None or not several:
+                fail(str(exc).removeprefix("item 0: "))
+            # Name the item the way the user wrote it: a file, or a line of the input.
+            fail(f"{items[exc.index][0]}: {str(exc).removeprefix(f'item {exc.index}: ')}")
+        return client.wait_many([job.job_id for job in jobs]) if wait else jobs
+
+    jobs = _run(ctx, work)
     if as_json:
-        typer.echo(json.dumps(job))
+        typer.echo(json.dumps([_wire(j) for j in jobs] if several else _wire(jobs[0])))
     elif wait:
-        _print_job(job)
+        for job in jobs:
+            _print_job(job)
     else:
-        typer.echo(f"job {job['job_id']} queued in {circle}/{topic}")
-    if wait and job["status"] == "error":
+        for job in jobs:
+            typer.echo(f"job {job.job_id} queued in {job.queue}")
+    if wait and any(job.status == "error" for job in jobs):
         raise typer.Exit(1)
 
 
@@ -145,14 +165,18 @@ def show_job(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one job (and its version history)."""
-    op = "history" if history else "job"
-    found = _run(state_of(ctx).load().config, lambda redis: call(redis, op, {"id": job_id}))
+    if history:
+        versions = _run(ctx, lambda client: client.history(job_id))
+        if as_json:
+            typer.echo(json.dumps([_wire(v) for v in versions]))
+        else:
+            _print_jobs(versions, f"job {job_id}: {len(versions)} versions")
+        return
+    job = _run(ctx, lambda client: client.get(job_id))
     if as_json:
-        typer.echo(json.dumps(found))
-    elif history:
-        _print_jobs(found, f"job {job_id}: {len(found)} versions")
+        typer.echo(json.dumps(_wire(job)))
     else:
-        _print_job(found)
+        _print_job(job)
 
 
 def list_jobs(
@@ -165,20 +189,25 @@ def list_jobs(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List jobs from the history, newest first."""
-    args = {"status": status, "topic": topic, "circle": circle, "text": text, "limit": limit}
-    found = _run(state_of(ctx).load().config, lambda redis: call(redis, "jobs", args))
+    from heroagent import JobFilter
+
+    try:
+        flt = JobFilter(status=status, circle=circle, topic=topic, text=text)
+    except ValueError as exc:
+        fail(str(exc))
+    found = _run(ctx, lambda client: client.jobs(flt, limit=limit))
     if as_json:
-        typer.echo(json.dumps(found))
+        typer.echo(json.dumps([_wire(j) for j in found]))
     else:
         _print_jobs(found, f"{len(found)} jobs")
 
 
-def _change(ctx: typer.Context, op: str, job_id: int, as_json: bool) -> None:
-    found = _run(state_of(ctx).load().config, lambda redis: call(redis, op, {"id": job_id}))
+def _change(ctx: typer.Context, job: Callable[[Client], JobView], as_json: bool) -> None:
+    found = _run(ctx, job)
     if as_json:
-        typer.echo(json.dumps(found))
+        typer.echo(json.dumps(_wire(found)))
     else:
-        typer.echo(f"job {found['job_id']} is {found['status']}")
+        typer.echo(f"job {found.job_id} is {found.status}")
 
 
 def cancel_job(
@@ -187,7 +216,7 @@ def cancel_job(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """End a waiting or running job as cancelled (a running one is stopped)."""
-    _change(ctx, "cancel", job_id, as_json)
+    _change(ctx, lambda client: client.cancel(job_id), as_json)
 
 
 def requeue_job(
@@ -196,29 +225,29 @@ def requeue_job(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Run an ended job again under its id; its history continues."""
-    _change(ctx, "requeue", job_id, as_json)
+    _change(ctx, lambda client: client.requeue(job_id), as_json)
 
 
-def _queue(name: str) -> dict[str, str]:
+def _queue(name: str) -> tuple[str, str]:
     circle, sep, topic = name.rpartition("/")
     if not topic:
         fail(f"{name!r} is not a queue; write CIRCLE/TOPIC or TOPIC")
-    return {"circle": circle if sep else "default", "topic": topic}
+    return (circle if sep else "default"), topic
 
 
 def pause_queue(
     ctx: typer.Context, queue: str = typer.Argument(..., help="CIRCLE/TOPIC, or TOPIC.")
 ) -> None:
     """Stop handing out a queue's jobs; they keep waiting, new ones queue up."""
-    args = _queue(queue)
-    _run(state_of(ctx).load().config, lambda redis: call(redis, "pause", args))
-    typer.echo(f"{args['circle']}/{args['topic']} paused")
+    circle, topic = _queue(queue)
+    _run(ctx, lambda client: client.pause(circle, topic))
+    typer.echo(f"{circle}/{topic} paused")
 
 
 def resume_queue(
     ctx: typer.Context, queue: str = typer.Argument(..., help="CIRCLE/TOPIC, or TOPIC.")
 ) -> None:
     """Hand out a paused queue's jobs again."""
-    args = _queue(queue)
-    _run(state_of(ctx).load().config, lambda redis: call(redis, "resume", args))
-    typer.echo(f"{args['circle']}/{args['topic']} resumed")
+    circle, topic = _queue(queue)
+    _run(ctx, lambda client: client.resume(circle, topic))
+    typer.echo(f"{circle}/{topic} resumed")

@@ -7,16 +7,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from core.ourdb import CorruptDatabaseError, OurDB, OurDBConfig, OurDBError
-from core.ourdb.format import Location, data_file_name
-from core.ourdb.quarantine import notes
-from core.ourdb.repair import repair as run_repair
+# OurDB and rich load in the commands that use them: other commands start without them.
+if TYPE_CHECKING:
+    from core.ourdb import OurDB
+    from core.ourdb.format import Location
 
 app = typer.Typer(
     help=(
@@ -25,11 +23,12 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-console = Console()
 
 
 @contextmanager
 def _open(path: str) -> Iterator[OurDB]:
+    from core.ourdb import OurDB, OurDBError
+
     try:
         db = OurDB(path, readonly=True)
     except (OurDBError, OSError) as exc:
@@ -52,6 +51,8 @@ def _show(data: bytes) -> str:
 @app.command()
 def info(path: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Layout, counters and data files of the database at PATH."""
+    from core.ourdb.format import data_file_name
+
     with _open(path) as db:
         files = db.data_files()
         facts: dict[str, Any] = {
@@ -69,11 +70,14 @@ def info(path: str, as_json: bool = typer.Option(False, "--json", help="Print JS
     if as_json:
         typer.echo(json.dumps(facts, indent=1))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"OurDB {facts['path']}", show_header=False)
     for key, value in facts.items():
         if key != "path":
             table.add_row(key, str(value))
-    console.print(table)
+    Console().print(table)
 
 
 @dataclass
@@ -87,6 +91,9 @@ class _Report:
 @app.command()
 def verify(path: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Read every version of every live record; exit 1 on any torn or damaged record."""
+    from core.ourdb import CorruptDatabaseError, OurDB, OurDBError
+    from core.ourdb.quarantine import notes
+
     report = _Report()
     try:
         db = OurDB(path, readonly=True)
@@ -143,6 +150,9 @@ def repair(
     What cannot be kept goes to PATH/quarantine with a note of where it came from. Stop
     every writer first (repair takes the writer lock).
     """
+    from core.ourdb import OurDBConfig, OurDBError
+    from core.ourdb.repair import repair as run_repair
+
     config = None
     if record_nr_max is not None:
         config = OurDBConfig(
@@ -164,6 +174,8 @@ def repair(
 @app.command()
 def get(path: str, record_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Print the newest version of ID."""
+    from core.ourdb import OurDBError
+
     with _open(path) as db:
         try:
             typer.echo(_show(db.get(record_id)))
@@ -180,6 +192,8 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print up to --depth versions of ID, newest first."""
+    from core.ourdb import OurDBError
+
     with _open(path) as db:
         try:
             versions = db.get_history(record_id, depth)
@@ -199,6 +213,9 @@ def dump(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """Print every live id with its location and newest payload."""
+    from core.ourdb import OurDBError
+    from core.ourdb.format import data_file_name
+
     with _open(path) as db:
         for record_id in db:
             loc = db.location(record_id)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from core.api import JobFilter, JobRefused, job_wire
+from core.api import JobFilter, JobNotFound, JobRefused, JobSpec, job_wire
 from core.engine import Engine
-from tests.helpers import async_wait_for, wait_job_ended
+from tests.helpers import async_wait_for, wait_job_ended, wait_jobs_ended
 
 
 async def test_submit_view_history_and_queues(engine: Engine) -> None:
@@ -64,3 +66,42 @@ async def test_cancel_stops_a_job_running_here(engine: Engine) -> None:
     await wait_job_ended(engine, view.job_id)
     history = [v.status for v in await api.history(view.job_id)]
     assert history == ["new", "active", "error"]
+
+
+async def test_submit_many_is_all_or_none_and_names_the_bad_item(engine: Engine) -> None:
+    api = engine.api
+    specs = [JobSpec(f"!!core.echo message:{i}\n", topic="many") for i in range(4)]
+    bad = [*specs[:2], JobSpec("!!core.echo\n", topic="bad name"), specs[3]]
+    with pytest.raises(JobRefused, match=r"^item 2: topic 'bad name' is not a valid name") as r:
+        await api.submit_many(bad)
+    assert r.value.index == 2
+    # HeroScript problems keep their line, column and problems, under the item's index.
+    script = [*specs[:3], JobSpec("!!core.echo\n!!a.b.c x:1\n", topic="many")]
+    with pytest.raises(JobRefused, match=r"^item 3: line 2, col 3:") as r:
+        await api.submit_many(script)
+    assert (r.value.index, r.value.line, r.value.col) == (3, 2, 3)
+    assert r.value.problems
+    assert await api.jobs(JobFilter(topic="many")) == []
+
+    views = await api.submit_many(specs)
+    assert [v.params for v in views] == [s.params for s in specs]
+    await wait_jobs_ended(engine, [v.job_id for v in views])
+    found = await api.jobs_by_id([views[2].job_id, views[0].job_id])
+    expected = [(views[2].job_id, "done"), (views[0].job_id, "done")]
+    assert [(v.job_id, v.status) for v in found] == expected
+    with pytest.raises(JobNotFound, match="no job with id 424242"):
+        await api.jobs_by_id([views[0].job_id, 424242])
+    with pytest.raises(JobRefused, match="at most 1000"):
+        await api.submit_many([specs[0]] * 1001)
+    assert await api.submit_many([]) == []
+
+
+def test_the_batch_shape_matches_the_job_managers() -> None:
+    # core.api hands create_jobs its own copy of NewJob's fields (it must not import
+    # core.jobs at run time); this keeps the two the same.
+    from core.api.engine_api import _NewJob
+    from core.jobs.manager import NewJob
+
+    assert [f.name for f in dataclasses.fields(_NewJob)] == [
+        f.name for f in dataclasses.fields(NewJob)
+    ]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from core import channel
 from core.engine import Engine
 from core.jobs import keys
 from core.remote import RequestError, call
@@ -62,5 +63,41 @@ async def test_cancel_requeue_pause_and_resume_over_the_channel(engine: Engine) 
         await call(redis, "resume", {"circle": "default", "topic": "held"})
         requeued = await call(redis, "requeue", {"id": job["job_id"]})
         assert requeued["status"] == "new"
+    finally:
+        await redis.aclose()
+
+
+def test_the_channel_names_are_the_job_systems() -> None:
+    # core.channel repeats them so that the client library need not load core.jobs.
+    assert channel.REQUESTS == keys.REQUESTS
+    assert channel.EVENTS_CHANNEL == keys.EVENTS_CHANNEL
+    assert channel.reply_key("abc") == keys.reply_key("abc")
+
+
+async def test_submit_many_and_get_many_over_the_channel(engine: Engine) -> None:
+    redis = engine.redis.client()
+    try:
+        jobs = [{"params": f"!!core.echo message:{i}\n", "topic": "chan"} for i in range(3)]
+        made = await call(redis, "submit_many", {"jobs": jobs})
+        assert [j["params"] for j in made] == [j["params"] for j in jobs]
+        ids = [j["job_id"] for j in made]
+        assert [j["job_id"] for j in await call(redis, "get_many", {"ids": ids[::-1]})] == ids[::-1]
+        for bad, words in [
+            ({"params": "!!core.echo\n", "colour": "red"}, "item 1: unknown field 'colour'"),
+            ({"params": "!!a.b.c x:1\n"}, "item 1: line 1, col 3:"),
+            ("!!core.echo\n", "item 1: a job must be an object"),
+            ({"params": "x", "timeout": "soon"}, "item 1: timeout must be a number"),
+        ]:
+            with pytest.raises(RequestError) as refused:
+                await call(redis, "submit_many", {"jobs": [jobs[0], bad]})
+            assert refused.value.kind == "refused"
+            assert str(refused.value).startswith(words)
+            assert refused.value.reply["index"] == 1
+        assert len(await call(redis, "jobs", {"topic": "chan"})) == 3
+        with pytest.raises(RequestError, match="jobs must be a list"):
+            await call(redis, "submit_many", {"jobs": {}})
+        with pytest.raises(RequestError) as missing:
+            await call(redis, "get_many", {"ids": [*ids, 424242]})
+        assert missing.value.kind == "not_found"
     finally:
         await redis.aclose()

@@ -228,3 +228,52 @@ async def test_stopping_the_engine_ends_open_streams(engine_config: Any) -> None
                     pass
     finally:
         await engine.stop()
+
+
+async def test_batch_as_json_and_as_ndjson(client: httpx.AsyncClient) -> None:
+    items = [{"params": f"!!core.echo message:{i}\n", "topic": "batch"} for i in range(3)]
+    response = await client.post("/api/jobs/batch", json=items)
+    assert response.status_code == 201, response.text
+    made = response.json()
+    assert [j["params"] for j in made] == [i["params"] for i in items]
+    assert set(made[0]) == set(WIRE_FIELDS)
+    ndjson = "\n".join(json.dumps(i) for i in items) + "\n\n"
+    response = await client.post(
+        "/api/jobs/batch", content=ndjson, headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert response.status_code == 201, response.text
+    assert [j["topic"] for j in response.json()] == ["batch"] * 3
+    for job in [*made, *response.json()]:
+        assert (await wait_status(client, job["job_id"]))["status"] == "done"
+
+
+async def test_a_bad_batch_item_is_422_naming_its_index_and_creates_none(
+    client: httpx.AsyncClient,
+) -> None:
+    good = {"params": "!!core.echo\n", "topic": "batch"}
+    response = await client.post("/api/jobs/batch", json=[good, good, {"params": "!!a.b.c x:1\n"}])
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"].startswith("item 2: line 1, col 3:")
+    assert (body["index"], body["line"], body["col"]) == (2, 1, 3)
+    response = await client.post("/api/jobs/batch", json=[good, {"params": 5}])
+    assert response.status_code == 422
+    assert (response.json()["index"], response.json()["detail"][:14]) == (1, "item 1: params")
+    line_2 = json.dumps(good) + "\n" + json.dumps({**good, "topic": "no spaces"})
+    response = await client.post(
+        "/api/jobs/batch", content=line_2, headers={"Content-Type": "application/x-ndjson"}
+    )
+    assert (response.status_code, response.json()["index"]) == (422, 1)
+    assert (await client.get("/api/jobs")).json()["jobs"] == []
+
+    not_json = await client.post(
+        "/api/jobs/batch", content=b"[{", headers={"Content-Type": "application/json"}
+    )
+    assert not_json.status_code == 400
+    assert (await client.post("/api/jobs/batch", json={"params": "x"})).status_code == 422
+    # The batch is no job id: other methods are 405, not a GET of a bad id.
+    listed = await client.get("/api/jobs/batch")
+    assert (listed.status_code, listed.headers["allow"]) == (405, "POST")
+    too_many = await client.post("/api/jobs/batch", json=[good] * 1001)
+    assert too_many.status_code == 422
+    assert "at most 1000 jobs" in too_many.json()["detail"]

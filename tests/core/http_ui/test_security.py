@@ -148,3 +148,12 @@ async def test_listening_socket_says_tcp(ui_engine: Engine) -> None:
     server = ui_engine.services["ui"]._server  # type: ignore[attr-defined]
     (sock,) = server.servers[0].sockets
     assert sock.proto == socket.IPPROTO_TCP
+
+
+async def test_a_batch_over_the_body_limit_is_413(engine_config: Config) -> None:
+    config = ui_config(engine_config, max_body_bytes=1000)
+    async with Engine(config) as engine, httpx.AsyncClient(base_url=ui_url(engine)) as http:
+        batch = [{"params": "!!core.echo\n", "topic": "t"}] * 40
+        response = await http.post("/api/jobs/batch", json=batch)
+        assert response.status_code == 413
+        assert (await http.post("/api/jobs/batch", json=batch[:3])).status_code == 201

@@ -1,0 +1,92 @@
+"""The caller's side of the request channel: its key names, limits, and `call`.
+
+Kept apart from `core.remote` (the engine's side) so that the client library can speak
+the protocol without loading the job manager, OurDB or the HeroScript parser. The key
+names repeat those in `core.jobs.keys`; `tests/core/test_remote.py` keeps them equal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from typing import Any
+
+import redis.asyncio as aioredis
+
+REQUESTS = "heroagent:requests"  # list: JSON requests from the CLI and the client library
+EVENTS_CHANNEL = "heroagent:events"  # pub/sub: JSON job events for other processes
+REPLY_TTL_SECONDS = 60
+BLOCK_SECONDS = 2  # below redis-py's 5 s default socket timeout
+MAX_REQUEST_BYTES = 1024 * 1024
+MAX_LIST_LIMIT = 1_000
+
+
+def reply_key(token: str) -> str:
+    """Where the engine puts the answer to one request."""
+    return f"heroagent:reply:{token}"
+
+
+class RequestError(RuntimeError):
+    """The engine refused a request, or none answered; the message is for people.
+
+    `kind` names the refusal (the engine API's error kinds, or `no_engine` when nobody
+    took the request, `no_reply` when the engine took it and did not answer in time);
+    `reply` is the whole error reply, with `line`, `col`, `index` and `problems` when the
+    engine said where.
+    """
+
+    def __init__(
+        self, message: str, kind: str = "refused", reply: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.reply = reply or {}
+
+
+async def call(
+    redis: aioredis.Redis, op: str, args: dict[str, Any], *, wait_seconds: float = 10.0
+) -> Any:
+    """Send one request to the engine and wait for its answer.
+
+    When nobody takes the request within `wait_seconds`, it is taken back (so it does
+    not run later) and `no_engine` is raised. When the engine took it but is slow to
+    answer (a big batch on a busy machine), the wait goes on for as long again before
+    `no_reply` says the outcome is unknown.
+    """
+    token = secrets.token_hex(12)
+    # The token goes first: the engine answers even a request too big to parse.
+    payload = json.dumps({"token": token, "op": op, "args": args})
+    if len(payload) > MAX_REQUEST_BYTES:
+        raise RequestError(
+            f"request of {len(payload)} bytes; the limit is {MAX_REQUEST_BYTES} "
+            "(send fewer or smaller jobs at once)"
+        )
+    await redis.rpush(REQUESTS, payload)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    taken = False
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            if not taken and await redis.lrem(REQUESTS, 1, payload):
+                raise RequestError(
+                    f"no engine answered within {wait_seconds:g} s; is `heroagent --serve` "
+                    "(or the app) running with this config?",
+                    kind="no_engine",
+                )
+            if taken:
+                raise RequestError(
+                    f"the engine took the {op} request but did not answer within "
+                    f"{2 * wait_seconds:g} s; its outcome is unknown",
+                    kind="no_reply",
+                )
+            taken = True
+            deadline = loop.time() + wait_seconds
+            continue
+        item = await redis.blpop([reply_key(token)], timeout=min(BLOCK_SECONDS, max(left, 0.1)))
+        if item is not None:
+            reply = json.loads(item[1])
+            if "error" in reply:
+                raise RequestError(reply["error"], reply.get("kind", "refused"), reply)
+            return reply["ok"]

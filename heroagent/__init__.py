@@ -1,0 +1,50 @@
+r"""HeroAgent's client library: submit jobs to a running engine, wait for them, read them.
+
+    from heroagent import Client
+
+    with Client() as client:
+        job = client.submit("!!core.echo message:hello\n", topic="demo")
+        print(client.result(job.job_id, timeout=30))
+
+See docs/client.md. Importing this package loads no engine part, no web server and no
+terminal UI: only the config, the Redis client and the engine API's views and errors.
+"""
+
+from core import __version__
+from core.api import (
+    EngineError,
+    EngineUnavailable,
+    JobEnded,
+    JobFilter,
+    JobNotEnded,
+    JobNotFound,
+    JobRefused,
+    JobSpec,
+    JobView,
+    Problem,
+)
+from core.config import ConfigError
+from heroagent.aio import AsyncClient
+from heroagent.errors import ClientError, EngineUnreachable, JobFailed, WaitTimeout
+from heroagent.sync import Client
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "ClientError",
+    "ConfigError",
+    "EngineError",
+    "EngineUnavailable",
+    "EngineUnreachable",
+    "JobEnded",
+    "JobFailed",
+    "JobFilter",
+    "JobNotEnded",
+    "JobNotFound",
+    "JobRefused",
+    "JobSpec",
+    "JobView",
+    "Problem",
+    "WaitTimeout",
+    "__version__",
+]

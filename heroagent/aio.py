@@ -1,0 +1,275 @@
+"""AsyncClient: a running engine's jobs from asyncio code, over its Redis request channel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from core.api import JobFilter, JobSpec, JobView, job_from_wire, spec_wire
+from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, RequestError, call
+from core.config import Config
+from heroagent.connect import client_config, redis_for
+from heroagent.errors import EngineUnreachable, JobFailed, WaitTimeout, typed_error
+
+ENDED = ("done", "error")
+SUBSCRIBE_SECONDS = 5.0
+
+
+class AsyncClient:
+    """The engine's jobs from asyncio code: submit, wait on events, read, change.
+
+    `AsyncClient()` reads the config the way `heroagent` does (the default file or
+    $HEROAGENT_CONFIG, then HEROAGENT_* variables); `AsyncClient(url=..., password=...)`
+    names a Redis server; `AsyncClient.from_config(config)` takes a loaded config.
+    Nothing connects until the first call; use `async with AsyncClient() as client:` or
+    `await client.aclose()`. Calls may run concurrently on one client.
+
+    Errors are typed: the engine's refusals are `JobRefused` (and its `JobNotFound`,
+    `JobEnded`, `JobNotEnded`) with line, column and batch index, a stopped jobs service
+    is `EngineUnavailable`, no engine at all is `EngineUnreachable`.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        password: str | None = None,
+        *,
+        config: Config | None = None,
+        config_file: str | Path | None = None,
+        wait_seconds: float = 10.0,
+    ) -> None:
+        self.config = client_config(url, config=config, config_file=config_file)
+        # How long a request waits for an engine to take it (and then to answer it).
+        self.wait_seconds = wait_seconds
+        self._password = password
+        self._redis: aioredis.Redis | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: Config, *, password: str | None = None, wait_seconds: float = 10.0
+    ) -> Self:
+        """A client for the engine this config describes."""
+        return cls(password=password, config=config, wait_seconds=wait_seconds)
+
+    async def aclose(self) -> None:
+        """Close the connections; the client may be used again (it reconnects)."""
+        if self._redis is not None:
+            redis, self._redis = self._redis, None
+            await redis.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _client(self) -> aioredis.Redis:
+        # Made on first use, in the loop that uses it: a redis-py client is bound to one.
+        if self._redis is None:
+            self._redis = redis_for(self.config, self._password)
+        return self._redis
+
+    async def _call(self, op: str, args: dict[str, Any]) -> Any:
+        try:
+            return await call(self._client(), op, args, wait_seconds=self.wait_seconds)
+        except RequestError as exc:
+            raise typed_error(exc) from None
+        except (RedisError, OSError) as exc:
+            raise _unreachable(exc) from None
+
+    # -- creating ------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        params: str,
+        *,
+        topic: str = "default",
+        circle: str = "default",
+        params_type: str = "heroscript",
+        timeout: float = 60,  # noqa: ASYNC109 - the job's own run-time limit, not this call's
+        log: bool = False,
+    ) -> JobView:
+        """Queue one job; raises JobRefused (with line and column for HeroScript)."""
+        spec = JobSpec(params, topic, circle, params_type, timeout, log)
+        return job_from_wire(await self._call("submit", spec_wire(spec)))
+
+    async def submit_many(
+        self,
+        jobs: Iterable[JobSpec | str],
+        *,
+        topic: str = "default",
+        circle: str = "default",
+        params_type: str = "heroscript",
+        timeout: float = 60,  # noqa: ASYNC109 - the jobs' own run-time limit
+        log: bool = False,
+    ) -> list[JobView]:
+        """Queue a batch in one request: one durable write and one Redis transaction.
+
+        Items are `JobSpec`s, or params strings that take the keyword arguments. All or
+        none: when an item is refused, no job is created and `JobRefused.index` is its
+        place in `jobs` (from 0). A batch holds at most 1,000 jobs and 1 MiB.
+        """
+        specs = [
+            job
+            if isinstance(job, JobSpec)
+            else JobSpec(job, topic, circle, params_type, timeout, log)
+            for job in jobs
+        ]
+        if not specs:
+            return []
+        found = await self._call("submit_many", {"jobs": [spec_wire(s) for s in specs]})
+        return [job_from_wire(data) for data in found]
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def get(self, job_id: int) -> JobView:
+        """A job's current state; raises JobNotFound."""
+        return job_from_wire(await self._call("job", {"id": job_id}))
+
+    async def get_many(self, job_ids: Iterable[int]) -> list[JobView]:
+        """The current state of each job, in the order asked (1,000 per request)."""
+        ids = list(job_ids)
+        views: list[JobView] = []
+        for start in range(0, len(ids), MAX_LIST_LIMIT):
+            found = await self._call("get_many", {"ids": ids[start : start + MAX_LIST_LIMIT]})
+            views.extend(job_from_wire(data) for data in found)
+        return views
+
+    async def history(self, job_id: int) -> list[JobView]:
+        """Every stored version of a job, oldest first."""
+        return [job_from_wire(d) for d in await self._call("history", {"id": job_id})]
+
+    async def jobs(
+        self, flt: JobFilter | None = None, *, limit: int = 50, before_id: int | None = None
+    ) -> list[JobView]:
+        """A page of the history, newest first; pass the last id as `before_id` for more."""
+        flt = flt or JobFilter()
+        args = {
+            "status": flt.status,
+            "circle": flt.circle,
+            "topic": flt.topic,
+            "text": flt.text,
+            "since": flt.since,
+            "until": flt.until,
+            "limit": limit,
+            "before_id": before_id,
+        }
+        return [job_from_wire(d) for d in await self._call("jobs", args)]
+
+    # -- waiting -------------------------------------------------------------------------
+
+    async def wait(self, job_id: int, timeout: float | None = None) -> JobView:  # noqa: ASYNC109
+        """Wait until the job has ended (done or error) and return its final state.
+
+        It waits on the engine's events channel, not by asking again and again; raises
+        WaitTimeout after `timeout` seconds (None waits as long as it takes).
+        """
+        return (await self.wait_many([job_id], timeout))[0]
+
+    async def wait_many(
+        self,
+        job_ids: Iterable[int],
+        timeout: float | None = None,  # noqa: ASYNC109 - mirrors the sync client
+    ) -> list[JobView]:
+        """Wait until every one of these jobs has ended; their final states, in order."""
+        ids = list(job_ids)
+        pending: set[int] = set(ids)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._wait_many(ids, pending)
+        except TimeoutError:
+            left = tuple(sorted(pending))
+            if len(left) == 1:
+                what = f"job {left[0]} did not"
+            elif left:
+                what = f"{len(left)} jobs (job {left[0]} and others) did not"
+            else:
+                what = "reading the ended jobs back did not"
+            raise WaitTimeout(f"{what} end within {timeout:g} s", left) from None
+        except (RedisError, OSError) as exc:
+            raise _unreachable(exc) from None
+
+    async def _wait_many(self, ids: Sequence[int], pending: set[int]) -> list[JobView]:
+        """Subscribe, then read: an end in between is seen in the read, not missed."""
+        pubsub = self._client().pubsub()
+        try:
+            await pubsub.subscribe(EVENTS_CHANNEL)
+            # The subscription is in place once the server confirms it, not when sent.
+            confirmed = await pubsub.get_message(timeout=SUBSCRIBE_SECONDS)
+            if confirmed is None or confirmed.get("type") != "subscribe":
+                raise EngineUnreachable("the engine's Redis server did not confirm a subscribe")
+            views = {view.job_id: view for view in await self.get_many(ids)}
+            pending.intersection_update(i for i, view in views.items() if not view.ended)
+            while pending:
+                ended: list[int] = []
+                while pending:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                    job_id = _ended_job(message)
+                    if job_id in pending:
+                        pending.discard(job_id)
+                        ended.append(job_id)
+                # An event says that a job ended, not its result: read those back in bulk.
+                for view in await self.get_many(ended):
+                    views[view.job_id] = view
+                    if not view.ended:  # requeued since, or an event not from the engine
+                        pending.add(view.job_id)
+            return [views[job_id] for job_id in ids]
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def result(self, job_id: int, timeout: float | None = None) -> str:  # noqa: ASYNC109
+        """Wait for the job and return its result; raises JobFailed when it ended in error."""
+        job = await self.wait(job_id, timeout)
+        if job.status == "error":
+            raise JobFailed(job)
+        return job.result
+
+    # -- changing ------------------------------------------------------------------------
+
+    async def cancel(self, job_id: int) -> JobView:
+        """End a waiting or running job as cancelled; raises JobEnded when it has ended."""
+        return job_from_wire(await self._call("cancel", {"id": job_id}))
+
+    async def requeue(self, job_id: int) -> JobView:
+        """Run an ended job again under its id; raises JobNotEnded while it runs."""
+        return job_from_wire(await self._call("requeue", {"id": job_id}))
+
+    async def pause(self, circle: str, topic: str) -> None:
+        """Stop handing out a queue's jobs; they keep waiting and new ones queue up."""
+        await self._call("pause", {"circle": circle, "topic": topic})
+
+    async def resume(self, circle: str, topic: str) -> None:
+        """Hand out a paused queue's jobs again."""
+        await self._call("resume", {"circle": circle, "topic": topic})
+
+
+def _ended_job(message: dict[str, Any] | None) -> int | None:
+    """The id of the job an events-channel message says has ended, else None."""
+    if message is None or message.get("type") != "message":
+        return None
+    try:
+        event = json.loads(message["data"])
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(event, dict) or event.get("type") != "job":
+        return None
+    job_id = event.get("id")
+    return job_id if isinstance(job_id, int) and event.get("status") in ENDED else None
+
+
+def _unreachable(exc: BaseException) -> EngineUnreachable:
+    return EngineUnreachable(
+        f"cannot reach the engine's Redis server ({exc}); is heroagent running?"
+    )

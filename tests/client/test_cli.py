@@ -1,0 +1,47 @@
+"""`heroagent submit` with several files and --each-line: one batch, through heroagent.Client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.core.jobs.test_cli_and_restart import cli
+from tests.core.test_serve import Serve
+
+
+def test_several_files_are_one_batch(served: Serve, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.hero", tmp_path / "b.hero"
+    first.write_text("!!core.echo message:a\n")
+    second.write_text("!!core.echo message:b\n")
+    made = cli(served, "submit", str(first), str(second), "-t", "files", "--wait", "--json")
+    assert made.returncode == 0, made.stderr
+    jobs = json.loads(made.stdout)
+    assert [(j["params"], j["status"]) for j in jobs] == [
+        ("!!core.echo message:a\n", "done"),
+        ("!!core.echo message:b\n", "done"),
+    ]
+
+    second.write_text("!!a.b.c x:1\n")
+    refused = cli(served, "submit", str(first), str(second), "-t", "files")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"heroagent: {second}: line 1, col 3:")
+    listed = json.loads(cli(served, "jobs", "-t", "files", "--json").stdout)
+    assert len(listed) == 2  # the refused batch added none
+
+
+def test_each_line_of_stdin_is_a_job(served: Serve) -> None:
+    lines = "!!core.echo message:one\n\n!!core.echo message:two\n!!core.echo message:three\n"
+    made = cli(served, "submit", "--each-line", "-t", "lines", "--json", stdin=lines)
+    assert made.returncode == 0, made.stderr
+    assert [j["params"] for j in json.loads(made.stdout)] == [
+        "!!core.echo message:one\n",
+        "!!core.echo message:two\n",
+        "!!core.echo message:three\n",
+    ]
+    bad = "!!core.echo message:fine\n!!core.echo message:fine\n!!a.b.c x:1\n"
+    refused = cli(served, "submit", "--each-line", "-t", "lines", stdin=bad)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("heroagent: stdin line 3: line 1, col 3:")
+    assert len(json.loads(cli(served, "jobs", "-t", "lines", "--json").stdout)) == 3
+    empty = cli(served, "submit", "--each-line", stdin="\n\n")
+    assert (empty.returncode, empty.stderr.strip()) == (1, "heroagent: nothing to submit")

@@ -1,0 +1,180 @@
+"""heroagent.Client and AsyncClient against a real served engine: jobs, waits, typed errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import redis
+
+from core.config import Config
+from heroagent import (
+    AsyncClient,
+    Client,
+    EngineUnreachable,
+    JobEnded,
+    JobFailed,
+    JobFilter,
+    JobNotEnded,
+    JobNotFound,
+    JobRefused,
+    JobSpec,
+    WaitTimeout,
+)
+from heroagent.connect import redis_for
+from tests.core.test_serve import Serve
+from tests.helpers import ValkeyProcess, async_poll, free_port
+
+
+def test_submit_wait_and_result(config: Config) -> None:
+    with Client.from_config(config) as client:
+        job = client.submit("!!core.echo message:hello\n", topic="demo", log=True)
+        assert (job.status, job.queue) == ("new", "default/demo")
+        result = client.result(job.job_id, timeout=30)
+        assert json.loads(result)[0]["result"] == "hello"
+        ended = client.wait(job.job_id, timeout=30)
+        assert ended.status == "done"
+        assert "hello" in ended.log_lines
+        assert [v.status for v in client.history(job.job_id)] == ["new", "active", "done"]
+        listed = client.jobs(JobFilter(topic="demo", status="done"), limit=10)
+        assert job.job_id in [v.job_id for v in listed]
+        # The time bounds reach the engine's index too.
+        assert client.jobs(JobFilter(topic="demo", since=job.time_scheduled + 3600)) == []
+        assert client.jobs(JobFilter(topic="demo", until=job.time_scheduled + 3600))
+
+
+def test_typed_errors(config: Config) -> None:
+    with Client.from_config(config) as client:
+        with pytest.raises(JobNotFound, match="no job with id 424242"):
+            client.get(424242)
+        with pytest.raises(JobRefused) as refused:
+            client.submit("!!a.b.c x:1\n")
+        assert (refused.value.line, refused.value.col) == (1, 3)
+        assert str(refused.value).startswith("line 1, col 3:")
+
+        failing = client.submit("!!fake.return_error message:boom\n")
+        with pytest.raises(JobFailed, match="boom") as failed:
+            client.result(failing.job_id, timeout=30)
+        assert failed.value.job.status == "error"
+        with pytest.raises(JobEnded):
+            client.cancel(failing.job_id)
+
+        client.pause("default", "held")
+        try:
+            held = client.submit("!!core.echo\n", topic="held")
+            with pytest.raises(JobNotEnded):
+                client.requeue(held.job_id)
+            with pytest.raises(WaitTimeout) as late:
+                client.wait(held.job_id, timeout=0.5)
+            assert late.value.pending == (held.job_id,)
+            assert isinstance(late.value, TimeoutError)
+            cancelled = client.cancel(held.job_id)
+            assert (cancelled.status, cancelled.error) == ("error", "cancelled")
+        finally:
+            client.resume("default", "held")
+
+
+def test_a_bad_item_in_a_batch_creates_none(config: Config) -> None:
+    with Client.from_config(config) as client:
+        before = [v.job_id for v in client.jobs(JobFilter(topic="batch"), limit=1000)]
+        items = [JobSpec(f"!!core.echo message:{i}\n", topic="batch") for i in range(5)]
+        items[3] = JobSpec("!!a.b.c x:1\n", topic="batch")
+        with pytest.raises(JobRefused) as refused:
+            client.submit_many(items)
+        assert refused.value.index == 3
+        assert str(refused.value).startswith("item 3: line 1, col 3:")
+        assert (refused.value.line, refused.value.col) == (1, 3)
+        # A malformed item (not a string) is named by its index as well.
+        with pytest.raises(JobRefused, match="item 1: params must be a string"):
+            client.submit_many(["!!core.echo\n", JobSpec(5, topic="batch")])  # type: ignore[arg-type]
+        with pytest.raises(JobRefused, match="item 0: topic"):
+            client.submit_many(["!!core.echo\n"], topic="no spaces")
+        after = [v.job_id for v in client.jobs(JobFilter(topic="batch"), limit=1000)]
+        assert after == before
+
+        made = client.submit_many([*(f"!!core.echo message:{i}\n" for i in range(3))])
+        assert [v.params for v in made] == [f"!!core.echo message:{i}\n" for i in range(3)]
+        assert [v.job_id for v in made] == sorted(v.job_id for v in made)
+        done = client.wait_many([v.job_id for v in made], timeout=30)
+        assert [v.status for v in done] == ["done"] * 3
+        assert client.submit_many([]) == []
+
+
+def test_a_batch_over_the_limit_is_refused(config: Config) -> None:
+    with Client.from_config(config) as client:
+        with pytest.raises(JobRefused, match="at most 1000 jobs, got 1001"):
+            client.submit_many(["!!core.echo\n"] * 1001)
+        with pytest.raises(JobRefused, match="the limit is 1048576"):
+            client.submit_many(["!!core.echo message:" + "x" * 40_000 + "\n"] * 30)
+
+
+async def test_wait_returns_on_the_event_without_asking_again(config: Config) -> None:
+    redis = redis_for(config)
+    async with AsyncClient.from_config(config) as client:
+        await client.pause("default", "evented")
+        try:
+            job = await client.submit("!!core.echo\n", topic="evented")
+            (_, listeners) = (await redis.pubsub_numsub("heroagent:events"))[0]
+            waiting = asyncio.create_task(client.wait(job.job_id, timeout=30))
+
+            async def subscribed() -> bool:
+                return (await redis.pubsub_numsub("heroagent:events"))[0][1] > listeners
+
+            await async_poll(subscribed, 10, "the wait to subscribe")
+            # Every request goes on the request list with RPUSH; while the job is held,
+            # the wait must make none. The pause observes an absence, it waits for no state.
+            pushes = (await redis.info("commandstats"))["cmdstat_rpush"]["calls"]
+            await asyncio.sleep(1.0)
+            assert (await redis.info("commandstats"))["cmdstat_rpush"]["calls"] == pushes
+            assert not waiting.done()
+        finally:
+            await client.resume("default", "evented")
+        ended = await waiting
+        assert ended.status == "done"
+    await redis.aclose()
+
+
+async def test_async_client_runs_calls_concurrently(config: Config) -> None:
+    async with AsyncClient.from_config(config) as client:
+        jobs = await asyncio.gather(
+            *(client.submit(f"!!core.echo message:c{i}\n", topic="concurrent") for i in range(5))
+        )
+        results = await asyncio.gather(*(client.result(j.job_id, timeout=30) for j in jobs))
+        assert [json.loads(r)[0]["result"] for r in results] == [f"c{i}" for i in range(5)]
+
+
+def test_client_by_url(served: Serve) -> None:
+    with Client(url=f"redis://127.0.0.1:{served.port}") as client:
+        job = client.submit("!!core.echo message:by-url\n")
+        assert client.wait(job.job_id, timeout=30).status == "done"
+
+
+def test_no_server_is_engine_unreachable() -> None:
+    with Client(url=f"redis://127.0.0.1:{free_port()}") as client:
+        with pytest.raises(EngineUnreachable, match="cannot reach the engine's Redis server"):
+            client.get(1)
+        with pytest.raises(EngineUnreachable):
+            client.wait(1, timeout=5)
+
+
+def test_a_server_without_an_engine_is_engine_unreachable(valkey: ValkeyProcess) -> None:
+    with (
+        Client(url=valkey.url, wait_seconds=0.3) as client,
+        pytest.raises(EngineUnreachable, match=r"no engine answered within 0\.3 s"),
+    ):
+        client.submit("!!core.echo\n")
+    # The request was taken back: no engine started later runs it.
+    server = redis.Redis.from_url(valkey.url)
+    try:
+        assert server.llen("heroagent:requests") == 0
+    finally:
+        server.close()
+
+
+def test_a_closed_client_refuses_calls(config: Config) -> None:
+    client = Client.from_config(config)
+    client.close()
+    client.close()
+    with pytest.raises(Exception, match="the client is closed"):
+        client.get(1)
