@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from core.api import JobView, QueueView, ServiceStatus, job_wire
 
@@ -14,6 +14,32 @@ NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 MAX_JOB_ID = 2**48 - 1
 ParamsTypeName = Literal["heroscript", "rhaiscript", "openrpc", "ai"]
 StatusName = Literal["new", "active", "done", "error"]
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The index of the first lone surrogate in `text` (UTF-8 cannot carry one), else None.
+
+    JSON lets a client escape half a surrogate pair; Python decodes it to a string that fails only
+    later, when something encodes it, as a 500. Refusing it at the door says why.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _valid_unicode(text: str) -> str:
+    at = lone_surrogate(text)
+    if at is not None:
+        raise ValueError(
+            f"not valid Unicode: a lone surrogate U+{ord(text[at]):04X} at character {at + 1}"
+        )
+    return text
+
+
+# A string that can be stored and sent back: no lone surrogates.
+UnicodeText = Annotated[str, AfterValidator(_valid_unicode)]
 
 
 class Job(BaseModel):
@@ -90,7 +116,7 @@ class Refusal(BaseModel):
 class ValidateRequest(BaseModel):
     """A HeroScript text to check."""
 
-    text: str
+    text: UnicodeText
 
 
 class Validation(BaseModel):
@@ -200,6 +226,11 @@ def rpc_envelope_error(body: bytes) -> dict[str, Any] | None:
         request = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _rpc_error(-32700, "Parse error")
+    text = json.dumps(request, ensure_ascii=False)
+    at = lone_surrogate(text)
+    if at is not None:
+        message = f"Parse error: a string holds a lone surrogate U+{ord(text[at]):04X}"
+        return _rpc_error(-32700, message + ", which is not valid Unicode")
     calls = request if isinstance(request, list) else [request]
     if not calls or not all(_is_call(c) for c in calls):
         return _rpc_error(-32600, "Invalid Request")
