@@ -237,6 +237,42 @@ def rpc_envelope_error(body: bytes) -> dict[str, Any] | None:
     return None
 
 
+def _calls(body: bytes) -> list[Any]:
+    """The calls of a body that passed `rpc_envelope_error`."""
+    request = json.loads(body)
+    return request if isinstance(request, list) else [request]
+
+
+def rpc_methods(body: bytes) -> str:
+    """The methods a request calls, for a log line: `a.b`, or `[a.b, c.d]` for a batch."""
+    request = json.loads(body)
+    if isinstance(request, list):
+        return "[" + ", ".join(str(call.get("method")) for call in request) + "]"
+    return str(request.get("method"))
+
+
+def rpc_outcome(answer: Any) -> str:
+    """How an answered request ended, in a word or two: ok, error -32601, notification."""
+    if answer is None:
+        return "ok (notification)"
+    answers = answer if isinstance(answer, list) else [answer]
+    codes = [str(a["error"].get("code")) for a in answers if isinstance(a.get("error"), dict)]
+    return f"error {', '.join(codes)}" if codes else "ok"
+
+
+def rpc_timeout_answer(body: bytes, seconds: float) -> Any:
+    """The answer to a request whose calls did not end in time: an error for each call.
+
+    Notifications get no answer, as ever; when all calls were notifications, None.
+    """
+    error = {"code": -32000, "message": f"Server error: the call did not end within {seconds:g} s"}
+    calls = _calls(body)
+    answers = [{"jsonrpc": "2.0", "error": error, "id": c["id"]} for c in calls if "id" in c]
+    if not answers:
+        return None
+    return answers if isinstance(json.loads(body), list) else answers[0]
+
+
 def _is_call(call: Any) -> bool:
     if not isinstance(call, dict) or call.get("jsonrpc") != "2.0":
         return False

@@ -17,6 +17,7 @@ from core.events import EventBus, Subscription
 from core.http_ui.access_log import AccessLog
 from core.http_ui.guard import Guard, GuardRules
 from core.http_ui.metrics import JobStats
+from core.http_ui.protocol import header_deadline_protocol
 from core.http_ui.sse import EventStreams
 from core.services import Service, ServiceStartError
 
@@ -104,11 +105,21 @@ class HttpUIService(Service):
         rules = GuardRules.build(
             self.host, token, self.config.ui.max_body_bytes, self.config.ui.allowed_hosts
         )
-        self._streams = EventStreams(lambda size: api.subscribe(size, coalesce=True))
+        self._streams = EventStreams(
+            lambda size: api.subscribe(size, coalesce=True), self.config.ui.max_event_streams
+        )
         self.stats = JobStats()
         self._stats_task = asyncio.create_task(self._count(api.subscribe(50_000)), name="ui-stats")
         app = AccessLog(
-            Guard(build_app(UIContext(api, self._streams, self.stats, rules)), rules), self.bus
+            Guard(
+                build_app(
+                    UIContext(
+                        api, self._streams, self.stats, rules, self.config.ui.rpc_timeout, self.bus
+                    )
+                ),
+                rules,
+            ),
+            self.bus,
         )
         config = uvicorn.Config(
             app,
@@ -118,6 +129,7 @@ class HttpUIService(Service):
             server_header=False,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
             ws="none",
+            http=header_deadline_protocol(self.config.ui.header_timeout),
         )
         self._server = _HostedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="ui-server")
