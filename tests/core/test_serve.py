@@ -16,14 +16,21 @@ import pytest
 from tests.helpers import free_port, pid_running, wait_for
 
 
-def ping(address: tuple[str, int] | str) -> bool:
+def ping(address: tuple[str, int] | str, password: str) -> bool:
+    """PING over a raw socket, logged in with the engine's client password first."""
     family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     try:
         with socket.socket(family) as conn:
             conn.settimeout(1.0)
             conn.connect(address)
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
+            conn.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            answer = b""
+            while answer.count(b"\r\n") < 2:
+                chunk = conn.recv(64)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer == b"+OK\r\n+PONG\r\n"
     except OSError:
         return False
 
@@ -66,6 +73,11 @@ class Serve:
         return self.log.read_text(errors="replace")
 
     @property
+    def password(self) -> str:
+        """The client password the engine keeps in its data dir."""
+        return (self.data / "redis" / "password").read_text().strip()
+
+    @property
     def socket_path(self) -> str:
         return str(self.data / "run" / "valkey.sock")
 
@@ -101,15 +113,18 @@ def serve(short_tmp: Path) -> Iterator[Serve]:
 
 def test_serve_pings_heals_and_stops_clean(serve: Serve) -> None:
     serve.wait_ready()
-    assert ping(("127.0.0.1", serve.port))
-    assert ping(serve.socket_path)
+    assert ping(("127.0.0.1", serve.port), serve.password)
+    assert ping(serve.socket_path, serve.password)
     first = serve.server_pid()
     assert first is not None
 
     os.kill(first, signal.SIGKILL)
     killed_at = time.monotonic()
     wait_for(
-        lambda: serve.server_pid() not in (None, first) and ping(("127.0.0.1", serve.port)),
+        lambda: (
+            serve.server_pid() not in (None, first)
+            and ping(("127.0.0.1", serve.port), serve.password)
+        ),
         3.0,
         "the killed server to be replaced",
     )
