@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -165,11 +166,30 @@ class Engine:
                 result.append(service.status())
         return result
 
+    def _preflight(self, failed: set[str]) -> None:
+        """Ask every service to check its credentials before the first one binds anything."""
+        problems: list[str] = []
+        for name, service in self.services.items():
+            try:
+                service.preflight()
+            except ServiceStartError as exc:
+                service.set_state(ServiceState.FAILED, str(exc))
+                failed.add(name)
+                problems.append(f"{name}: {exc}")
+        if problems and (self.fail_fast or failed & self._essential):
+            first, _, message = problems[0].partition(": ")
+            raise EngineStartError(first, "; ".join([message, *problems[1:]]))
+        for problem in problems:
+            log.error("%s", problem)
+
     async def start(self) -> None:
         """Start every enabled service in order; a service whose needs failed is skipped."""
         failed: set[str] = set()
+        self._preflight(failed)
         needs = {spec.name: spec.requires for spec in self._specs}
         for name, service in self.services.items():
+            if name in failed:
+                continue
             missing = [n for n in needs.get(name, ()) if n in failed]
             if missing:
                 failed.add(name)
@@ -209,13 +229,36 @@ class Engine:
             log.exception("%s did not stop cleanly after failing to start", service.name)
 
     async def stop(self) -> None:
-        """Stop the started services in reverse order; every one is tried."""
-        while self._started:
-            service = self._started.pop()
-            try:
+        """Stop the started services in reverse order, each under its deadline; Redis last.
+
+        Redis goes in a `finally`: a stop that fails, hangs past its deadline or is
+        cancelled (a second Ctrl-C) must not leave the server child running.
+        """
+        redis = self.redis_service
+        try:
+            while self._started:
+                service = self._started.pop()
+                if service is redis:
+                    continue
+                await self._stop_within_deadline(service)
+        finally:
+            if redis is not None and redis.state not in (
+                ServiceState.STOPPED,
+                ServiceState.DISABLED,
+            ):
+                await self._stop_within_deadline(redis)
+
+    @staticmethod
+    async def _stop_within_deadline(service: Service) -> None:
+        try:
+            async with asyncio.timeout(service.stop_timeout):
                 await service.stop()
-            except Exception:
-                log.exception("%s did not stop cleanly", service.name)
+        except TimeoutError:
+            log.error(
+                "%s did not stop within %.0f s; left behind", service.name, service.stop_timeout
+            )
+        except Exception:
+            log.exception("%s did not stop cleanly", service.name)
 
     async def start_service(self, name: str) -> None:
         """Start one service at run time (the TUI's service panel)."""

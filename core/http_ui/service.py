@@ -85,14 +85,18 @@ class HttpUIService(Service):
         sock.setblocking(False)
         return sock
 
-    async def _start(self) -> None:
-        from core.http_ui.app import UIContext, build_app
-
-        token = self.config.ui.token
-        if not token and not is_loopback_host(self.host):
+    def preflight(self) -> None:
+        """Beyond loopback the API needs a token; checked before any service binds."""
+        if not self.config.ui.token and not is_loopback_host(self.host):
             raise ServiceStartError(
                 f"ui on {self.host} needs ui.token; refusing an open API beyond loopback"
             )
+
+    async def _start(self) -> None:
+        from core.http_ui.app import UIContext, build_app
+
+        self.preflight()
+        token = self.config.ui.token
         if not is_loopback_host(self.host):
             self.emit_log(
                 logging.WARNING,

@@ -67,6 +67,8 @@ class RedisService(Service):
     """The engine's Redis-protocol server."""
 
     name = "redis"
+    # Longer than the stop ladder (SHUTDOWN, SIGTERM, SIGKILL), which bounds itself.
+    stop_timeout = 20.0
 
     def __init__(self, config: Config, bus: EventBus) -> None:
         super().__init__(bus)
@@ -395,6 +397,11 @@ class RedisService(Service):
         try:
             code = await stop_process(proc, shutdown)
         finally:
+            if proc.returncode is None:
+                # Cut short (a deadline, a second Ctrl-C): SIGTERM still has valkey fsync its
+                # AOF and exit in milliseconds; the child must not outlive the engine.
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
             await client.aclose()
         self.log.debug("server pid %d stopped with code %s", proc.pid, code)
         self._proc = None

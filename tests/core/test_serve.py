@@ -8,12 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from tests.helpers import free_port, pid_running, wait_for
+from tests.helpers import free_port, pid_running, valkey_pids, wait_for
 
 
 def ping(address: tuple[str, int] | str, password: str) -> bool:
@@ -157,7 +159,10 @@ def test_sigkill_of_heroagent_takes_the_server_with_it(serve: Serve) -> None:
 
 
 def serve_until_exit(data: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
-    """Run `--serve` expecting it to give up; return its ERROR lines."""
+    """Run `--serve` expecting it to give up; return its stderr lines.
+
+    Also checks that it left no server child of its own behind and wrote no traceback.
+    """
     result = subprocess.run(
         serve_argv(data, *args),
         capture_output=True,
@@ -166,7 +171,23 @@ def serve_until_exit(data: Path, *args: str, env: dict[str, str] | None = None) 
         env={**os.environ, **(env or {})},
     )
     assert result.returncode == 1, result.stdout
-    return [line for line in result.stdout.splitlines() if "ERROR" in line]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not [line for line in result.stdout.splitlines() if "ERROR" in line], result.stdout
+    assert servers_of(data) == set()
+    return result.stderr.splitlines()
+
+
+def servers_of(data: Path) -> set[int]:
+    """Running valkey servers started from this data dir (their title names its config)."""
+    mine = set()
+    for pid in valkey_pids():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(data) in cmdline:
+            mine.add(pid)
+    return mine
 
 
 def test_busy_port_exits_non_zero_with_one_line(short_tmp: Path) -> None:
@@ -185,3 +206,68 @@ def test_missing_server_binary_exits_non_zero(short_tmp: Path) -> None:
     )
     assert len(errors) == 1
     assert "redis.server_binary '/nonexistent/valkey-server' is not an executable" in errors[0]
+
+
+def test_busy_ui_port_stops_what_started_with_one_line(short_tmp: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        # The UI starts last: redis, webdav and the rest are running when it fails.
+        errors = serve_until_exit(short_tmp / "data", "--ui-port", str(port))
+    assert errors == [
+        f"heroagent: cannot start: ui: port {port} on 127.0.0.1 is already in use; "
+        "choose another with --ui-port or ui.port"
+    ]
+
+
+def test_corrupt_config_value_is_one_line_and_nothing_binds(short_tmp: Path) -> None:
+    data = short_tmp / "data"
+    errors = serve_until_exit(data, env={"HEROAGENT_WEBDAV_USERS": "bob:not-a-hash"})
+    assert len(errors) == 1
+    assert errors[0].startswith("heroagent: cannot start: webdav: webdav.users.bob: not a scrypt")
+    # Refused before Redis started: no server ever ran from this data dir.
+    assert not (data / "redis" / "valkey.pid").exists()
+
+
+def test_beyond_loopback_without_credentials_binds_nothing(short_tmp: Path) -> None:
+    data = short_tmp / "data"
+    errors = serve_until_exit(data, "--host", "0.0.0.0")
+    assert errors == [
+        "heroagent: cannot start: webdav: webdav on 0.0.0.0 needs webdav.users; refusing "
+        "anonymous access beyond loopback; ui: ui on 0.0.0.0 needs ui.token; refusing an "
+        "open API beyond loopback"
+    ]
+    assert not (data / "redis" / "valkey.pid").exists()
+
+
+def test_second_signal_stops_at_once_and_still_stops_the_server(serve: Serve) -> None:
+    serve.wait_ready()
+    server = serve.server_pid()
+    assert server is not None
+    argv = cast(list[str], serve.proc.args)
+    ui_port = int(argv[argv.index("--ui-port") + 1])
+    # A call that outlasts the UI's graceful stop (3 s) keeps the first stop busy.
+    busy = socket.create_connection(("127.0.0.1", ui_port))
+    body = b'{"jsonrpc": "2.0", "id": 1, "method": "fake.sleep", "params": {"seconds": 30}}'
+    busy.sendall(
+        b"POST /rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    try:
+        # A round trip on another connection: the call, sent before it, has been taken up.
+        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/healthz", timeout=10) as ok:
+            assert ok.status == 200
+        serve.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: "stopping;" in serve.output, 10, "the graceful stop to begin")
+        second = time.monotonic()
+        serve.proc.send_signal(signal.SIGTERM)
+        code = serve.proc.wait(10)
+        took = time.monotonic() - second
+    finally:
+        busy.close()
+    assert code == 1, serve.output
+    assert "second SIGTERM: stopping at once" in serve.output
+    assert "stopped at once" in serve.output
+    assert took < 2.5, serve.output
+    wait_for(lambda: not pid_running(server), 5, "the server child to be gone")
