@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from core.api import EngineAPI
 from core.config import Config
 from core.events import EventBus, ServiceState, ServiceStatus
+from core.filemodes import make_private
 from core.heroscript.tools import ScriptTools
 from core.http_ui.service import HttpUIService
 from core.jobs.history import HistoryService
@@ -184,6 +185,10 @@ class Engine:
 
     async def start(self) -> None:
         """Start every enabled service in order; a service whose needs failed is skipped."""
+        try:
+            make_private(self.config.data_path)
+        except OSError as exc:
+            raise EngineStartError("engine", f"data dir {self.config.data_path}: {exc}") from None
         failed: set[str] = set()
         self._preflight(failed)
         needs = {spec.name: spec.requires for spec in self._specs}

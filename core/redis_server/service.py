@@ -218,7 +218,7 @@ class RedisService(Service):
         self._supervisor = asyncio.create_task(self._supervise(binary), name="redis-supervisor")
 
     def _prepare(self, binary: Path) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
+        self.base.mkdir(parents=True, exist_ok=True, mode=0o700)
         socket_dir = self.socket_path.parent
         socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if len(str(self.socket_path)) > _MAX_SOCKET_PATH:
