@@ -226,12 +226,10 @@ class Engine:
         log.error("%s failed to start: %s", name, message)
         failed.add(name)
 
-    @staticmethod
-    async def _release(service: Service) -> None:
-        try:
-            await service.stop()
-        except Exception:
-            log.exception("%s did not stop cleanly after failing to start", service.name)
+    @classmethod
+    async def _release(cls, service: Service) -> None:
+        # What a service got going before it failed goes, under the same deadline as a stop.
+        await cls._stop_within_deadline(service)
 
     async def stop(self) -> None:
         """Stop the started services in reverse order, each under its deadline; Redis last.
@@ -274,9 +272,10 @@ class Engine:
         self._started.append(service)
 
     async def stop_service(self, name: str) -> None:
-        """Stop one service at run time."""
+        """Stop one service at run time, under its deadline (TimeoutError past it)."""
         service = self.services[name]
-        await service.stop()
+        async with asyncio.timeout(service.stop_timeout):
+            await service.stop()
         if service in self._started:
             self._started.remove(service)
 
