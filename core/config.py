@@ -130,6 +130,12 @@ class UIConfig:
     """Extra names accepted in the Host header (a reverse proxy's name); IP literals always pass."""
     max_body_bytes: int = 1 << 20
     """Largest request body accepted, in bytes (bigger gets 413); 0 means no limit."""
+    header_timeout: float = 10.0
+    """Seconds a client may take to send a request's headers; slower ones are dropped (408)."""
+    max_event_streams: int = 32
+    """Event streams (/events) open at once; one more is refused with 503."""
+    rpc_timeout: float = 60.0
+    """Seconds a /rpc call may run before it is answered with a timeout error."""
 
 
 @dataclass
@@ -353,12 +359,14 @@ def _validate(spec: KeySpec, value: Any) -> None:
         raise ConfigError(f"key '{spec.key}' expects at least 1 attempt, got {value}")
     if spec.key == "jobs.lease_seconds" and value <= 0:
         raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
-    if spec.key == "webdav.header_timeout" and value <= 0:
+    if spec.key in ("webdav.header_timeout", "ui.header_timeout", "ui.rpc_timeout") and value <= 0:
         raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
     if spec.key == "jobs.queue_poll_interval" and value <= 0:
         raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
     if spec.key == "log_level" and value not in _LOG_LEVELS:
         raise ConfigError(f"key 'log_level' expects one of {', '.join(_LOG_LEVELS)}, got {value!r}")
+    if spec.key == "ui.max_event_streams" and value < 1:
+        raise ConfigError(f"key '{spec.key}' expects at least 1 stream, got {value}")
     if spec.key in ("webdav.max_body_bytes", "ui.max_body_bytes") and value < 0:
         raise ConfigError(f"key '{spec.key}' expects 0 (no limit) or more bytes, got {value}")
     if spec.key == "webdav.users":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 from core.api import EngineAPI
 from core.config import Config
 from core.events import EventBus, ServiceState, ServiceStatus
+from core.filemodes import make_private
 from core.heroscript.tools import ScriptTools
 from core.http_ui.service import HttpUIService
 from core.jobs.history import HistoryService
@@ -165,11 +167,34 @@ class Engine:
                 result.append(service.status())
         return result
 
+    def _preflight(self, failed: set[str]) -> None:
+        """Ask every service to check its credentials before the first one binds anything."""
+        problems: list[str] = []
+        for name, service in self.services.items():
+            try:
+                service.preflight()
+            except ServiceStartError as exc:
+                service.set_state(ServiceState.FAILED, str(exc))
+                failed.add(name)
+                problems.append(f"{name}: {exc}")
+        if problems and (self.fail_fast or failed & self._essential):
+            first, _, message = problems[0].partition(": ")
+            raise EngineStartError(first, "; ".join([message, *problems[1:]]))
+        for problem in problems:
+            log.error("%s", problem)
+
     async def start(self) -> None:
         """Start every enabled service in order; a service whose needs failed is skipped."""
+        try:
+            make_private(self.config.data_path)
+        except OSError as exc:
+            raise EngineStartError("engine", f"data dir {self.config.data_path}: {exc}") from None
         failed: set[str] = set()
+        self._preflight(failed)
         needs = {spec.name: spec.requires for spec in self._specs}
         for name, service in self.services.items():
+            if name in failed:
+                continue
             missing = [n for n in needs.get(name, ()) if n in failed]
             if missing:
                 failed.add(name)
@@ -201,21 +226,42 @@ class Engine:
         log.error("%s failed to start: %s", name, message)
         failed.add(name)
 
-    @staticmethod
-    async def _release(service: Service) -> None:
-        try:
-            await service.stop()
-        except Exception:
-            log.exception("%s did not stop cleanly after failing to start", service.name)
+    @classmethod
+    async def _release(cls, service: Service) -> None:
+        # What a service got going before it failed goes, under the same deadline as a stop.
+        await cls._stop_within_deadline(service)
 
     async def stop(self) -> None:
-        """Stop the started services in reverse order; every one is tried."""
-        while self._started:
-            service = self._started.pop()
-            try:
+        """Stop the started services in reverse order, each under its deadline; Redis last.
+
+        Redis goes in a `finally`: a stop that fails, hangs past its deadline or is
+        cancelled (a second Ctrl-C) must not leave the server child running.
+        """
+        redis = self.redis_service
+        try:
+            while self._started:
+                service = self._started.pop()
+                if service is redis:
+                    continue
+                await self._stop_within_deadline(service)
+        finally:
+            if redis is not None and redis.state not in (
+                ServiceState.STOPPED,
+                ServiceState.DISABLED,
+            ):
+                await self._stop_within_deadline(redis)
+
+    @staticmethod
+    async def _stop_within_deadline(service: Service) -> None:
+        try:
+            async with asyncio.timeout(service.stop_timeout):
                 await service.stop()
-            except Exception:
-                log.exception("%s did not stop cleanly", service.name)
+        except TimeoutError:
+            log.error(
+                "%s did not stop within %.0f s; left behind", service.name, service.stop_timeout
+            )
+        except Exception:
+            log.exception("%s did not stop cleanly", service.name)
 
     async def start_service(self, name: str) -> None:
         """Start one service at run time (the TUI's service panel)."""
@@ -226,9 +272,10 @@ class Engine:
         self._started.append(service)
 
     async def stop_service(self, name: str) -> None:
-        """Stop one service at run time."""
+        """Stop one service at run time, under its deadline (TimeoutError past it)."""
         service = self.services[name]
-        await service.stop()
+        async with asyncio.timeout(service.stop_timeout):
+            await service.stop()
         if service in self._started:
             self._started.remove(service)
 

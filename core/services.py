@@ -57,6 +57,8 @@ class Service(ABC):
     """Base for the engine's services; subclasses implement `_start` and `_stop`."""
 
     name: str = "service"
+    # Seconds `Engine.stop` waits for this service's stop before it moves on without it.
+    stop_timeout: float = 15.0
 
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
@@ -119,6 +121,14 @@ class Service(ABC):
         self.bus.publish(
             LogEmitted(source=self.name, level=logging.getLevelName(level).lower(), message=message)
         )
+
+    def preflight(self) -> None:
+        """Check what can be checked before anything binds (credentials); raise ServiceStartError.
+
+        The engine asks every service before starting the first, so a config that would be
+        refused later does not leave a server listening beyond loopback meanwhile.
+        """
+        return None
 
     async def start(self) -> None:
         """Start the service; on failure the state is FAILED and the error is raised."""

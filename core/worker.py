@@ -12,6 +12,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from core.config import Config
+from core.events import EventBus
+from core.redis_server import RedisService, redact_url
 from core.serve import configure_logging
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
@@ -19,16 +21,35 @@ from core.watchdog.service import build_processors, build_registry, watchdog_set
 log = logging.getLogger("core.worker")
 
 
+def _connect(config: Config) -> tuple[aioredis.Redis, str] | None:
+    """A client for the shared server, and where it is (for people), or None if unknown.
+
+    `redis.url` names it (with the password, for an engine on another machine); without
+    one, the data dir of an engine on this machine does: its socket and password file.
+    """
+    if config.redis.url:
+        client = aioredis.Redis.from_url(config.redis.url, retry=Retry(NoBackoff(), 0))
+        return client, redact_url(config.redis.url)
+    service = RedisService(config, EventBus())
+    if service.password is None:
+        return None
+    return service.loop_client(), service.url()
+
+
 async def work(config: Config) -> int:
-    """Run a watchdog against `redis.url` until SIGINT or SIGTERM; return the exit code."""
-    if not config.redis.url:
-        log.error("heroagent worker needs the shared server: pass --redis-url")
+    """Run a watchdog against the shared server until SIGINT or SIGTERM; return the exit code."""
+    connected = _connect(config)
+    if connected is None:
+        log.error(
+            "heroagent worker needs the shared server: pass --redis-url (with the password "
+            "of an engine elsewhere), or the --data-dir of an engine on this machine"
+        )
         return 2
-    redis = aioredis.Redis.from_url(config.redis.url, retry=Retry(NoBackoff(), 0))
+    redis, where = connected
     try:
         await redis.ping()
     except (RedisError, OSError) as exc:
-        log.error("cannot reach %s: %s", config.redis.url, exc)
+        log.error("cannot reach %s: %s", where, exc)
         await redis.aclose()
         return 1
     registry = await asyncio.to_thread(build_registry, config)

@@ -19,6 +19,7 @@ from heroagent_tui.commands.common import GLOBAL_OPTIONS, CliState, state_of
 from heroagent_tui.commands.heroscript import actors_command
 from heroagent_tui.commands.heroscript import app as heroscript_app
 from heroagent_tui.commands.ourdb import app as ourdb_app
+from heroagent_tui.commands.redis import redis_cli
 
 
 class GlobalOptionsGroup(TyperGroup):
@@ -144,9 +145,15 @@ app.command("pause")(jobs_commands.pause_queue)
 app.command("resume")(jobs_commands.resume_queue)
 
 
+app.command(
+    "redis-cli",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)(redis_cli)
+
+
 @app.command("worker")
 def worker(ctx: typer.Context) -> None:
-    """Run only the watchdog, against the shared server given by --redis-url."""
+    """Run only the watchdog: against --redis-url, or the engine of --data-dir on this machine."""
     from core.worker import run
 
     raise typer.Exit(run(state_of(ctx).load().config))

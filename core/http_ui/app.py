@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +15,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 import core
 from core.api import (
@@ -22,6 +27,7 @@ from core.api import (
     JobView,
     job_wire,
 )
+from core.events import EventBus, LogEmitted
 from core.http_ui import models as m
 from core.http_ui.errors import (
     COMMON_RESPONSES,
@@ -52,6 +58,9 @@ _TYPES = "|".join(EVENT_TYPES)
 TYPES_PATTERN = f"^({_TYPES})(,({_TYPES}))*$"
 JobId = Annotated[int, PathParam(ge=1, le=m.MAX_JOB_ID)]
 Name = Annotated[str, PathParam(pattern=m.NAME_PATTERN)]
+log = logging.getLogger("core.ui.rpc")
+# Seconds a client refused for too many event streams is told to wait.
+STREAMS_RETRY_AFTER = 5
 
 
 @dataclass
@@ -62,6 +71,22 @@ class UIContext:
     streams: EventStreams
     stats: JobStats
     rules: GuardRules
+    rpc_timeout: float = 60.0
+    bus: EventBus | None = None
+
+
+class _AdmittedStream(StreamingResponse):
+    """A stream that gives its slot back however it ends, even if it never got going."""
+
+    def __init__(self, release: Callable[[], None], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 def build_app(ctx: UIContext) -> FastAPI:
@@ -230,7 +255,15 @@ def build_app(ctx: UIContext) -> FastAPI:
         malformed = m.rpc_envelope_error(body)
         if malformed is not None:
             return JSONResponse(malformed, status_code=400)
-        answer = await api.rpc(body)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(ctx.rpc_timeout):
+                answer = await api.rpc(body)
+        except TimeoutError:
+            answer = m.rpc_timeout_answer(body, ctx.rpc_timeout)
+            _record_rpc(ctx, body, "timed out", started)
+        else:
+            _record_rpc(ctx, body, m.rpc_outcome(answer), started)
         if answer is None:
             return Response(status_code=204)
         return JSONResponse(answer)
@@ -243,10 +276,22 @@ def build_app(ctx: UIContext) -> FastAPI:
     )
     async def events(
         types: Annotated[str, Query(pattern=TYPES_PATTERN)] = ",".join(sorted(DEFAULT_TYPES)),
-    ) -> StreamingResponse:
-        """Server-sent events: `ready` with the services, then `job`, `job_log`, `service`."""
+    ) -> Response:
+        """Server-sent events: `ready` with the services, then `job`, `job_log`, `service`.
+
+        At most `ui.max_event_streams` are open at once; one more is a 503.
+        """
+        if not ctx.streams.admit():
+            response = refusal(
+                503,
+                f"too many event streams open (ui.max_event_streams is {ctx.streams.limit}); "
+                "close one, or try again later",
+            )
+            response.headers["Retry-After"] = str(STREAMS_RETRY_AFTER)
+            return response
         hello = {"services": [m.Service.of(s).model_dump() for s in api.services()]}
-        return StreamingResponse(
+        return _AdmittedStream(
+            ctx.streams.release,
             ctx.streams.stream(frozenset(types.split(",")), hello),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -278,3 +323,19 @@ def build_app(ctx: UIContext) -> FastAPI:
     if ctx.rules.token:
         declare_bearer(app)
     return app
+
+
+def _record_rpc(ctx: UIContext, body: bytes, outcome: str, started: float) -> None:
+    """One line per /rpc call, in the log and on the bus: the method, how long, how it ended.
+
+    Actions run with the engine's rights, so who ran what, and whether it finished, should
+    be visible afterwards like a job is.
+    """
+    ms = (time.perf_counter() - started) * 1000
+    level = logging.INFO if outcome == "ok" else logging.WARNING
+    message = f"rpc {m.rpc_methods(body)} {outcome} in {ms:.1f} ms"
+    log.log(level, message)
+    if ctx.bus is not None:
+        ctx.bus.publish(
+            LogEmitted(source="rpc", level=logging.getLevelName(level).lower(), message=message)
+        )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from core.api import JobView, QueueView, ServiceStatus
 from core.api.engine_api import MAX_BATCH
@@ -17,6 +17,32 @@ NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 MAX_JOB_ID = 2**48 - 1
 ParamsTypeName = Literal["heroscript", "rhaiscript", "openrpc", "ai"]
 StatusName = Literal["new", "active", "done", "error"]
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The index of the first lone surrogate in `text` (UTF-8 cannot carry one), else None.
+
+    JSON lets a client escape half a surrogate pair; Python decodes it to a string that fails only
+    later, when something encodes it, as a 500. Refusing it at the door says why.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _valid_unicode(text: str) -> str:
+    at = lone_surrogate(text)
+    if at is not None:
+        raise ValueError(
+            f"not valid Unicode: a lone surrogate U+{ord(text[at]):04X} at character {at + 1}"
+        )
+    return text
+
+
+# A string that can be stored and sent back: no lone surrogates.
+UnicodeText = Annotated[str, AfterValidator(_valid_unicode)]
 
 
 class JobPage(BaseModel):
@@ -68,7 +94,7 @@ class Refusal(BaseModel):
 class ValidateRequest(BaseModel):
     """A HeroScript text to check."""
 
-    text: str
+    text: UnicodeText
 
 
 class Validation(BaseModel):
@@ -161,10 +187,51 @@ def rpc_envelope_error(body: bytes) -> dict[str, Any] | None:
         request = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _rpc_error(-32700, "Parse error")
+    text = json.dumps(request, ensure_ascii=False)
+    at = lone_surrogate(text)
+    if at is not None:
+        message = f"Parse error: a string holds a lone surrogate U+{ord(text[at]):04X}"
+        return _rpc_error(-32700, message + ", which is not valid Unicode")
     calls = request if isinstance(request, list) else [request]
     if not calls or not all(_is_call(c) for c in calls):
         return _rpc_error(-32600, "Invalid Request")
     return None
+
+
+def _calls(body: bytes) -> list[Any]:
+    """The calls of a body that passed `rpc_envelope_error`."""
+    request = json.loads(body)
+    return request if isinstance(request, list) else [request]
+
+
+def rpc_methods(body: bytes) -> str:
+    """The methods a request calls, for a log line: `a.b`, or `[a.b, c.d]` for a batch."""
+    request = json.loads(body)
+    if isinstance(request, list):
+        return "[" + ", ".join(str(call.get("method")) for call in request) + "]"
+    return str(request.get("method"))
+
+
+def rpc_outcome(answer: Any) -> str:
+    """How an answered request ended, in a word or two: ok, error -32601, notification."""
+    if answer is None:
+        return "ok (notification)"
+    answers = answer if isinstance(answer, list) else [answer]
+    codes = [str(a["error"].get("code")) for a in answers if isinstance(a.get("error"), dict)]
+    return f"error {', '.join(codes)}" if codes else "ok"
+
+
+def rpc_timeout_answer(body: bytes, seconds: float) -> Any:
+    """The answer to a request whose calls did not end in time: an error for each call.
+
+    Notifications get no answer, as ever; when all calls were notifications, None.
+    """
+    error = {"code": -32000, "message": f"Server error: the call did not end within {seconds:g} s"}
+    calls = _calls(body)
+    answers = [{"jsonrpc": "2.0", "error": error, "id": c["id"]} for c in calls if "id" in c]
+    if not answers:
+        return None
+    return answers if isinstance(json.loads(body), list) else answers[0]
 
 
 def _is_call(call: Any) -> bool:

@@ -17,6 +17,7 @@ from core.events import EventBus, Subscription
 from core.http_ui.access_log import AccessLog
 from core.http_ui.guard import Guard, GuardRules
 from core.http_ui.metrics import JobStats
+from core.http_ui.protocol import header_deadline_protocol
 from core.http_ui.sse import EventStreams
 from core.services import Service, ServiceStartError
 
@@ -84,14 +85,18 @@ class HttpUIService(Service):
         sock.setblocking(False)
         return sock
 
-    async def _start(self) -> None:
-        from core.http_ui.app import UIContext, build_app
-
-        token = self.config.ui.token
-        if not token and not is_loopback_host(self.host):
+    def preflight(self) -> None:
+        """Beyond loopback the API needs a token; checked before any service binds."""
+        if not self.config.ui.token and not is_loopback_host(self.host):
             raise ServiceStartError(
                 f"ui on {self.host} needs ui.token; refusing an open API beyond loopback"
             )
+
+    async def _start(self) -> None:
+        from core.http_ui.app import UIContext, build_app
+
+        self.preflight()
+        token = self.config.ui.token
         if not is_loopback_host(self.host):
             self.emit_log(
                 logging.WARNING,
@@ -104,11 +109,21 @@ class HttpUIService(Service):
         rules = GuardRules.build(
             self.host, token, self.config.ui.max_body_bytes, self.config.ui.allowed_hosts
         )
-        self._streams = EventStreams(lambda size: api.subscribe(size, coalesce=True))
+        self._streams = EventStreams(
+            lambda size: api.subscribe(size, coalesce=True), self.config.ui.max_event_streams
+        )
         self.stats = JobStats()
         self._stats_task = asyncio.create_task(self._count(api.subscribe(50_000)), name="ui-stats")
         app = AccessLog(
-            Guard(build_app(UIContext(api, self._streams, self.stats, rules)), rules), self.bus
+            Guard(
+                build_app(
+                    UIContext(
+                        api, self._streams, self.stats, rules, self.config.ui.rpc_timeout, self.bus
+                    )
+                ),
+                rules,
+            ),
+            self.bus,
         )
         config = uvicorn.Config(
             app,
@@ -118,6 +133,7 @@ class HttpUIService(Service):
             server_header=False,
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
             ws="none",
+            http=header_deadline_protocol(self.config.ui.header_timeout),
         )
         self._server = _HostedServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="ui-server")

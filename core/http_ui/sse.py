@@ -43,17 +43,38 @@ def frame(name: str, data: dict[str, Any]) -> str:
 
 
 class EventStreams:
-    """The open SSE streams of one service, so stopping it can end every one at once."""
+    """The open SSE streams of one service, so stopping it can end every one at once.
 
-    def __init__(self, subscribe: Callable[[int], BusSubscription]) -> None:
+    At most `limit` are admitted at a time: each holds a bus subscription with its own
+    queue and a connection, and nothing else bounds how many a client may open.
+    """
+
+    def __init__(self, subscribe: Callable[[int], BusSubscription], limit: int = 32) -> None:
         self._subscribe = subscribe
         self._open: set[BusSubscription] = set()
+        self.limit = limit
+        self._admitted = 0
         self.closed = False
 
     @property
     def count(self) -> int:
-        """Streams open now."""
-        return len(self._open)
+        """Streams admitted and not yet ended."""
+        return self._admitted
+
+    def admit(self) -> bool:
+        """Take a slot for one more stream; False when all are taken or the service stops.
+
+        Counted before the response starts, so a burst of requests cannot all pass the
+        check before any stream is open; `release` gives the slot back.
+        """
+        if self.closed or self._admitted >= self.limit:
+            return False
+        self._admitted += 1
+        return True
+
+    def release(self) -> None:
+        """Give back the slot `admit` took."""
+        self._admitted -= 1
 
     async def stream(self, types: frozenset[str], hello: dict[str, Any]) -> AsyncIterator[str]:
         """Frames for one client: a `ready` snapshot, then events, with keep-alive comments."""

@@ -78,7 +78,7 @@ class DataFiles:
     def _write_fd(self, file_nr: int) -> int:
         fd = self._write_fds.get(file_nr)
         if fd is None:
-            fd = os.open(self.path(file_nr), os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path(file_nr), os.O_RDWR | os.O_CREAT, 0o600)
             self._write_fds[file_nr] = fd
         return fd
 
@@ -95,7 +95,7 @@ class DataFiles:
 
     def create(self, file_nr: int) -> None:
         """Create a new data file holding the single start byte; refuse to overwrite one."""
-        fd = os.open(self.path(file_nr), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(self.path(file_nr), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         self._write_fds[file_nr] = fd
         write_all(fd, FILE_START, 0)
         self._dirty.add(file_nr)

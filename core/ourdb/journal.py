@@ -193,7 +193,7 @@ class Journal:
         self._data = b""
         self._fd = -1
         if writable:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
 
     def read(self) -> tuple[int, Iterator[tuple[int, bytes]], int]:
         """Generation, frames as (offset, body), and the file size.

@@ -39,7 +39,7 @@ class LookupTable:
             self._map = mmap.mmap(-1, max(self.size, 1))
             return
         flags = os.O_RDWR | os.O_CREAT if writable else os.O_RDONLY
-        fd = os.open(path, flags, 0o644)
+        fd = os.open(path, flags, 0o600)
         self._fd = os.dup(fd) if writable else -1
         self._scan_fd = os.dup(fd)
         try:

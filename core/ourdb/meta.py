@@ -113,7 +113,7 @@ class Meta:
 def atomic_write(path: str, data: bytes, *, sync: bool) -> None:
     """Replace `path` with `data` via temp file, fsync and rename (spec §11 #5, #6)."""
     tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         write_all(fd, data, 0)
         if sync:

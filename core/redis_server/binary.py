@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -61,3 +62,22 @@ def find_server_binary(configured: str = "") -> Path:
         if found:
             return Path(found)
     raise ServerBinaryNotFound(f"no Redis-protocol server found: {HOW_TO_GET_ONE}")
+
+
+def find_cli_binary(configured: str = "") -> Path:
+    """The command-line client matching the server binary: valkey-cli or redis-cli beside it.
+
+    Raises:
+        ServerBinaryNotFound: When neither is beside the server nor on PATH.
+    """
+    with contextlib.suppress(ServerBinaryNotFound):
+        server = find_server_binary(configured)
+        name = "redis-cli" if server.name.startswith("redis") else "valkey-cli"
+        candidate = server.with_name(name)
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    for name in ("valkey-cli", "redis-cli"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    raise ServerBinaryNotFound(f"no valkey-cli or redis-cli found: {HOW_TO_GET_ONE}")

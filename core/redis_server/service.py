@@ -28,9 +28,34 @@ from core.services import Service, ServiceStartError, ServiceState
 _MAX_SOCKET_PATH = 100
 START_TIMEOUT = 10.0
 RESTART_BACKOFF_MAX = 5.0
+# The server's own user for what clients may not do (SHUTDOWN); its password never leaves
+# this process: the config file holds only its SHA-256.
+ADMIN_USER = "engine"
+# Commands no client of the managed server needs, and which would let anyone holding the
+# shared password weaken durability (CONFIG SET appendfsync no), write files where it likes
+# (CONFIG SET dir + SAVE), replicate the data away (REPLICAOF), or stop the server.
+CLIENT_DENIED = (
+    "acl",
+    "bgsave",
+    "cluster",
+    "config",
+    "debug",
+    "failover",
+    "migrate",
+    "module",
+    "monitor",
+    "psync",
+    "replicaof",
+    "restore",
+    "save",
+    "shutdown",
+    "slaveof",
+    "sync",
+)
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """The URL with its password, if any, replaced by ***: fit for logs and screens."""
     parts = urlsplit(url)
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
@@ -42,6 +67,8 @@ class RedisService(Service):
     """The engine's Redis-protocol server."""
 
     name = "redis"
+    # Longer than the stop ladder (SHUTDOWN, SIGTERM, SIGKILL), which bounds itself.
+    stop_timeout = 20.0
 
     def __init__(self, config: Config, bus: EventBus) -> None:
         super().__init__(bus)
@@ -54,6 +81,7 @@ class RedisService(Service):
         self.socket_path = self._socket_path()
         # Read here too, so a CLI command reaches a server an engine already runs.
         self.password: str | None = self._existing_password()
+        self._admin_password = secrets.token_urlsafe(32)
         self.version = ""
         self.restarts = 0
         self._proc: asyncio.subprocess.Process | None = None
@@ -98,18 +126,60 @@ class RedisService(Service):
         """A client that fails at once: probes and SHUTDOWN must not sit in retry backoff."""
         return self.loop_client(socket_connect_timeout=1.0, socket_timeout=5.0)
 
-    def url(self) -> str:
-        """A URL other processes can use to reach this server (password redacted)."""
+    def cli_invocation(self) -> tuple[list[str], dict[str, str]]:
+        """Arguments and environment that point valkey-cli at this server, logged in.
+
+        The password travels in REDISCLI_AUTH, which both valkey-cli and redis-cli read,
+        so it never shows in the process list.
+        """
+        env: dict[str, str] = {}
         if self.external:
-            return _redact(self.config.redis.url)
+            parts = urlsplit(self.config.redis.url)
+            if parts.password:
+                env["REDISCLI_AUTH"] = parts.password
+            if parts.scheme == "unix":
+                args = ["-s", parts.path]
+            else:
+                args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 6379)]
+                if parts.scheme == "rediss":
+                    args.append("--tls")
+            if parts.username:
+                args += ["--user", parts.username]
+            return args, env
+        if self.password:
+            env["REDISCLI_AUTH"] = self.password
+        return ["-s", str(self.socket_path)], env
+
+    def _admin_client(self) -> aioredis.Redis:
+        """A probe client logged in as the admin user, the one allowed to SHUTDOWN."""
+        return aioredis.Redis(
+            unix_socket_path=str(self.socket_path),
+            username=ADMIN_USER,
+            password=self._admin_password,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=1.0,
+            socket_timeout=5.0,
+        )
+
+    def url(self, *, with_password: bool = False) -> str:
+        """A URL other processes can use to reach this server (password left out unless asked).
+
+        `with_password` gives the URL a `heroagent worker --redis-url` on another machine
+        needs; it is a secret, so it is never shown or logged.
+        """
+        if self.external:
+            return self.config.redis.url if with_password else redact_url(self.config.redis.url)
+        secret = f":{self.password}@" if with_password and self.password else ""
         if self.config.redis.tcp_port:
-            return f"redis://{self.config.host}:{self.config.redis.tcp_port}"
+            return f"redis://{secret}{self.config.host}:{self.config.redis.tcp_port}"
+        if secret:
+            return f"unix://{secret}{self.socket_path}"
         return f"unix://{self.socket_path}"
 
     def address(self) -> str:
         """TCP and unix addresses, as shown to people."""
         if self.external:
-            return _redact(self.config.redis.url)
+            return redact_url(self.config.redis.url)
         parts = []
         if self.config.redis.tcp_port:
             parts.append(f"{self.config.host}:{self.config.redis.tcp_port}")
@@ -134,7 +204,9 @@ class RedisService(Service):
     async def _start(self) -> None:
         self._stopping = False
         if self.external:
-            await self._wait_ready(None, f"cannot reach Redis at {_redact(self.config.redis.url)}")
+            await self._wait_ready(
+                None, f"cannot reach Redis at {redact_url(self.config.redis.url)}"
+            )
             return
         try:
             binary = find_server_binary(self.config.redis.server_binary)
@@ -146,7 +218,7 @@ class RedisService(Service):
         self._supervisor = asyncio.create_task(self._supervise(binary), name="redis-supervisor")
 
     def _prepare(self, binary: Path) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
+        self.base.mkdir(parents=True, exist_ok=True, mode=0o700)
         socket_dir = self.socket_path.parent
         socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if len(str(self.socket_path)) > _MAX_SOCKET_PATH:
@@ -154,23 +226,41 @@ class RedisService(Service):
                 f"redis.unix_socket_path {self.socket_path} is longer than {_MAX_SOCKET_PATH} "
                 "characters; choose a shorter path"
             )
-        if not self.config.is_loopback:
-            self.password = self._load_password()
-        self.conf_path.write_text(self._server_conf(), encoding="utf-8")
-        self.conf_path.chmod(0o600)
+        self.password = self._load_password()
+        # Written private from the start: it holds the client password.
+        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self._server_conf())
         self.log.debug("using %s", binary)
 
+    @property
+    def password_file(self) -> Path:
+        """The file holding the client password (0600), for the CLI and local workers."""
+        return self.base / "password"
+
     def _existing_password(self) -> str | None:
-        path = self.base / "password"
-        if self.external or self.config.is_loopback or not path.exists():
+        path = self.password_file
+        if self.external or not path.exists():
             return None
-        return path.read_text(encoding="utf-8").strip()
+        try:
+            return path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            # Not ours to read (another user's engine): the server will say NOAUTH.
+            return None
 
     def _load_password(self) -> str:
-        """A generated password, kept across restarts so other machines' workers keep working."""
-        path = self.base / "password"
+        """A generated password, kept across restarts so CLI commands and workers keep working.
+
+        Also on loopback: without one, any local process could rewrite queued jobs.
+        """
+        path = self.password_file
         if path.exists():
-            return path.read_text(encoding="utf-8").strip()
+            path.chmod(0o600)
+            password = path.read_text(encoding="utf-8").strip()
+            if password:
+                return password
+            path.unlink()
         password = secrets.token_urlsafe(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -197,9 +287,18 @@ class RedisService(Service):
             # The config path in the process title lets a later start recognise an orphan.
             'proc-title-template "{title} {listen-addr} {config-file}"',
             'save ""',
+            # Valkey's defaults, said here because the client user's rules rely on them.
+            "enable-debug-command no",
+            "enable-module-command no",
         ]
-        if self.password:
-            lines.append(f"requirepass {self.password}")
+        admin_hash = hashlib.sha256(self._admin_password.encode()).hexdigest()
+        denied = " ".join(f"-{command}" for command in CLIENT_DENIED)
+        lines += [
+            # Clients (the engine's own work, the CLI, workers) log in as `default` with the
+            # password; the admin user only stops the server.
+            f"user default reset on >{self.password} ~* &* +@all {denied}",
+            f"user {ADMIN_USER} reset on #{admin_hash} ~* &* +@all",
+        ]
         return "\n".join(lines) + "\n"
 
     async def _launch(self, binary: Path) -> None:
@@ -288,7 +387,7 @@ class RedisService(Service):
         proc = self._proc
         if proc is None:
             return
-        client = self._probe_client()
+        client = self._admin_client()
 
         async def shutdown() -> None:
             # SHUTDOWN fsyncs the AOF before exiting; the dropped connection is expected.
@@ -298,6 +397,11 @@ class RedisService(Service):
         try:
             code = await stop_process(proc, shutdown)
         finally:
+            if proc.returncode is None:
+                # Cut short (a deadline, a second Ctrl-C): SIGTERM still has valkey fsync its
+                # AOF and exit in milliseconds; the child must not outlive the engine.
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
             await client.aclose()
         self.log.debug("server pid %d stopped with code %s", proc.pid, code)
         self._proc = None

@@ -61,6 +61,10 @@ class WebDAVService(Service):
         who = "anonymous" if self.anonymous else f"{len(users)} user(s)"
         return f"{self.root} ({mode}, {who})"
 
+    def preflight(self) -> None:
+        """The logins and their hashes, checked before any service binds."""
+        self._check_access()
+
     def _check_access(self) -> tuple[dict[str, str], bool]:
         """The users and whether anonymous access is on; refuses unsafe combinations."""
         users = dict(self.config.webdav.users)

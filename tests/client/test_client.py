@@ -145,7 +145,9 @@ async def test_async_client_runs_calls_concurrently(config: Config) -> None:
 
 
 def test_client_by_url(served: Serve) -> None:
-    with Client(url=f"redis://127.0.0.1:{served.port}") as client:
+    # The managed server asks for the password the engine keeps in its data dir.
+    password = (served.data / "redis" / "password").read_text().strip()
+    with Client(url=f"redis://:{password}@127.0.0.1:{served.port}") as client:
         job = client.submit("!!core.echo message:by-url\n")
         assert client.wait(job.job_id, timeout=30).status == "done"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from core.config import Config
 from core.engine import Engine, EngineStartError
@@ -21,16 +22,16 @@ from core.services import ServiceStartError, ServiceState
 from tests.helpers import ValkeyProcess, async_wait_for, pid_running
 
 
-async def ping_tcp(port: int) -> bool:
-    client = aioredis.Redis(host="127.0.0.1", port=port)
+async def ping_tcp(port: int, password: str | None = None) -> bool:
+    client = aioredis.Redis(host="127.0.0.1", port=port, password=password)
     try:
         return bool(await client.ping())
     finally:
         await client.aclose()
 
 
-async def ping_unix(path: Path) -> bool:
-    client = aioredis.Redis(unix_socket_path=str(path))
+async def ping_unix(path: Path, password: str | None = None) -> bool:
+    client = aioredis.Redis(unix_socket_path=str(path), password=password)
     try:
         return bool(await client.ping())
     finally:
@@ -45,13 +46,12 @@ async def test_start_answers_on_tcp_and_unix_socket_then_stops(engine_config: Co
         assert status.pid is not None
         assert pid_running(status.pid)
         assert service.version.count(".") == 2
-        assert await ping_tcp(engine_config.redis.tcp_port)
-        assert await ping_unix(service.socket_path)
+        assert await ping_tcp(engine_config.redis.tcp_port, service.password)
+        assert await ping_unix(service.socket_path, service.password)
         assert oct(service.socket_path.parent.stat().st_mode & 0o777) == "0o700"
         conf = service.conf_path.read_text()
         assert "appendonly yes" in conf
         assert "appendfsync everysec" in conf
-        assert "requirepass" not in conf
         pid = status.pid
     assert not pid_running(pid)
     assert engine.redis.status().state is ServiceState.STOPPED
@@ -93,8 +93,11 @@ async def test_sigkill_of_the_server_is_healed_and_data_kept(engine_config: Conf
 
 
 def _info_sync(service: RedisService) -> bytes:
+    assert service.password is not None
     with socket.socket(socket.AF_UNIX) as conn:
         conn.connect(str(service.socket_path))
+        conn.sendall(b"AUTH " + service.password.encode() + b"\r\n")
+        assert conn.recv(64) == b"+OK\r\n"
         conn.sendall(b"INFO persistence\r\n")
         return conn.recv(65536)
 
@@ -183,7 +186,7 @@ async def test_stale_pidfile_orphan_is_stopped(engine_config: Config) -> None:
         async with Engine(engine_config) as engine:
             assert engine.redis.pid() != orphan.pid
             assert orphan.poll() is not None
-            assert await ping_tcp(engine_config.redis.tcp_port)
+            assert await ping_tcp(engine_config.redis.tcp_port, engine.redis.password)
     finally:
         if orphan.poll() is None:
             orphan.kill()
@@ -196,10 +199,55 @@ async def test_beyond_loopback_gets_a_password(engine_config: Config) -> None:
     async with Engine(config) as engine:
         service = engine.redis
         assert service.password
-        assert f"requirepass {service.password}" in service.conf_path.read_text()
+        assert f">{service.password} " in service.conf_path.read_text()
         assert oct((service.base / "password").stat().st_mode & 0o777) == "0o600"
         anonymous = aioredis.Redis(host="127.0.0.1", port=config.redis.tcp_port)
         with pytest.raises(Exception, match=r"(?i)auth"):
             await anonymous.set("x", "y")
         await anonymous.aclose()
         assert await service.client().ping()
+
+
+async def test_loopback_server_needs_the_password_too(engine_config: Config) -> None:
+    async with Engine(engine_config) as engine:
+        service = engine.redis
+        assert service.password
+        assert oct(service.password_file.stat().st_mode & 0o777) == "0o600"
+        for anonymous in (
+            aioredis.Redis(host="127.0.0.1", port=engine_config.redis.tcp_port),
+            aioredis.Redis(unix_socket_path=str(service.socket_path)),
+        ):
+            with pytest.raises(Exception, match=r"(?i)auth"):
+                await anonymous.set("ha:job:1", "rewritten")
+            await anonymous.aclose()
+        # A second RedisService over the same data dir (what the CLI builds) gets in.
+        cli = RedisService(engine_config, engine.bus).client()
+        assert await cli.ping()
+        await cli.aclose()
+
+
+async def test_clients_may_not_reconfigure_or_stop_the_server(engine_config: Config) -> None:
+    async with Engine(engine_config) as engine:
+        service = engine.redis
+        client = service.client()
+        try:
+            for command in (
+                ("CONFIG", "SET", "appendfsync", "no"),
+                ("CONFIG", "GET", "dir"),
+                ("DEBUG", "SLEEP", "0"),
+                ("SHUTDOWN", "NOSAVE"),
+                ("REPLICAOF", "127.0.0.1", "1"),
+                ("ACL", "SETUSER", "default", "+@all"),
+            ):
+                with pytest.raises(ResponseError, match=r"no permissions|not allowed"):
+                    await client.execute_command(*command)  # type: ignore[no-untyped-call]
+            assert await client.ping()
+        finally:
+            await client.aclose()
+        # The admin's password is nowhere on disk; the config holds only its hash.
+        assert service._admin_password not in service.conf_path.read_text()
+        pid = service.pid()
+        assert pid is not None
+    # The engine's own stop still works: SHUTDOWN as its admin user, not a SIGTERM.
+    assert not pid_running(pid)
+    assert "User requested shutdown" in (engine.redis.logfile.read_text())

@@ -8,22 +8,31 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from tests.helpers import free_port, pid_running, valkey_pids, wait_for
 
 
-def ping(address: tuple[str, int] | str) -> bool:
+def ping(address: tuple[str, int] | str, password: str) -> bool:
+    """PING over a raw socket, logged in with the engine's client password first."""
     family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     try:
         with socket.socket(family) as conn:
             conn.settimeout(1.0)
             conn.connect(address)
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
+            conn.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            answer = b""
+            while answer.count(b"\r\n") < 2:
+                chunk = conn.recv(64)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer == b"+OK\r\n+PONG\r\n"
     except OSError:
         return False
 
@@ -66,6 +75,11 @@ class Serve:
         return self.log.read_text(errors="replace")
 
     @property
+    def password(self) -> str:
+        """The client password the engine keeps in its data dir."""
+        return (self.data / "redis" / "password").read_text().strip()
+
+    @property
     def socket_path(self) -> str:
         return str(self.data / "run" / "valkey.sock")
 
@@ -101,15 +115,18 @@ def serve(short_tmp: Path) -> Iterator[Serve]:
 
 def test_serve_pings_heals_and_stops_clean(serve: Serve) -> None:
     serve.wait_ready()
-    assert ping(("127.0.0.1", serve.port))
-    assert ping(serve.socket_path)
+    assert ping(("127.0.0.1", serve.port), serve.password)
+    assert ping(serve.socket_path, serve.password)
     first = serve.server_pid()
     assert first is not None
 
     os.kill(first, signal.SIGKILL)
     killed_at = time.monotonic()
     wait_for(
-        lambda: serve.server_pid() not in (None, first) and ping(("127.0.0.1", serve.port)),
+        lambda: (
+            serve.server_pid() not in (None, first)
+            and ping(("127.0.0.1", serve.port), serve.password)
+        ),
         3.0,
         "the killed server to be replaced",
     )
@@ -142,7 +159,10 @@ def test_sigkill_of_heroagent_takes_the_server_with_it(serve: Serve) -> None:
 
 
 def serve_until_exit(data: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
-    """Run `--serve` expecting it to give up; return its ERROR lines."""
+    """Run `--serve` expecting it to give up; return its stderr lines.
+
+    Also checks that it left no server child of its own behind and wrote no traceback.
+    """
     result = subprocess.run(
         serve_argv(data, *args),
         capture_output=True,
@@ -151,7 +171,23 @@ def serve_until_exit(data: Path, *args: str, env: dict[str, str] | None = None) 
         env={**os.environ, **(env or {})},
     )
     assert result.returncode == 1, result.stdout
-    return [line for line in result.stdout.splitlines() if "ERROR" in line]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not [line for line in result.stdout.splitlines() if "ERROR" in line], result.stdout
+    assert servers_of(data) == set()
+    return result.stderr.splitlines()
+
+
+def servers_of(data: Path) -> set[int]:
+    """Running valkey servers started from this data dir (their title names its config)."""
+    mine = set()
+    for pid in valkey_pids():
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(data) in cmdline:
+            mine.add(pid)
+    return mine
 
 
 def test_busy_port_exits_non_zero_with_one_line(short_tmp: Path) -> None:
@@ -193,3 +229,68 @@ def test_a_damaged_history_ends_start_up_with_one_line_and_no_server_left(
     assert "heroagent ourdb repair" in errors[0]
     # Redis (started before the history) was stopped again: nothing of ours is left.
     wait_for(lambda: valkey_pids() <= before, 10, "the valkey child to exit")
+
+
+def test_busy_ui_port_stops_what_started_with_one_line(short_tmp: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        # The UI starts last: redis, webdav and the rest are running when it fails.
+        errors = serve_until_exit(short_tmp / "data", "--ui-port", str(port))
+    assert errors == [
+        f"heroagent: cannot start: ui: port {port} on 127.0.0.1 is already in use; "
+        "choose another with --ui-port or ui.port"
+    ]
+
+
+def test_corrupt_config_value_is_one_line_and_nothing_binds(short_tmp: Path) -> None:
+    data = short_tmp / "data"
+    errors = serve_until_exit(data, env={"HEROAGENT_WEBDAV_USERS": "bob:not-a-hash"})
+    assert len(errors) == 1
+    assert errors[0].startswith("heroagent: cannot start: webdav: webdav.users.bob: not a scrypt")
+    # Refused before Redis started: no server ever ran from this data dir.
+    assert not (data / "redis" / "valkey.pid").exists()
+
+
+def test_beyond_loopback_without_credentials_binds_nothing(short_tmp: Path) -> None:
+    data = short_tmp / "data"
+    errors = serve_until_exit(data, "--host", "0.0.0.0")
+    assert errors == [
+        "heroagent: cannot start: webdav: webdav on 0.0.0.0 needs webdav.users; refusing "
+        "anonymous access beyond loopback; ui: ui on 0.0.0.0 needs ui.token; refusing an "
+        "open API beyond loopback"
+    ]
+    assert not (data / "redis" / "valkey.pid").exists()
+
+
+def test_second_signal_stops_at_once_and_still_stops_the_server(serve: Serve) -> None:
+    serve.wait_ready()
+    server = serve.server_pid()
+    assert server is not None
+    argv = cast(list[str], serve.proc.args)
+    ui_port = int(argv[argv.index("--ui-port") + 1])
+    # A call that outlasts the UI's graceful stop (3 s) keeps the first stop busy.
+    busy = socket.create_connection(("127.0.0.1", ui_port))
+    body = b'{"jsonrpc": "2.0", "id": 1, "method": "fake.sleep", "params": {"seconds": 30}}'
+    busy.sendall(
+        b"POST /rpc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    try:
+        # A round trip on another connection: the call, sent before it, has been taken up.
+        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/healthz", timeout=10) as ok:
+            assert ok.status == 200
+        serve.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: "stopping;" in serve.output, 10, "the graceful stop to begin")
+        second = time.monotonic()
+        serve.proc.send_signal(signal.SIGTERM)
+        code = serve.proc.wait(10)
+        took = time.monotonic() - second
+    finally:
+        busy.close()
+    assert code == 1, serve.output
+    assert "second SIGTERM: stopping at once" in serve.output
+    assert "stopped at once" in serve.output
+    assert took < 2.5, serve.output
+    wait_for(lambda: not pid_running(server), 5, "the server child to be gone")

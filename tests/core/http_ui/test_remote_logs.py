@@ -44,7 +44,7 @@ def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
 async def test_log_lines_of_a_remote_job_reach_the_event_stream(
     owner: Engine, short_tmp: Path
 ) -> None:
-    url = f"redis://127.0.0.1:{owner.config.redis.tcp_port}"
+    url = owner.redis.url(with_password=True)
     worker = spawn_worker(url, short_tmp / "worker-data")
     try:
         async with (

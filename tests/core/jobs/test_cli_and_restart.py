@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from core.remote import call
 
 async def main():
-    redis = aioredis.Redis(port=int(sys.argv[1]))
+    redis = aioredis.Redis(port=int(sys.argv[1]), password=sys.argv[2])
     args = {"topic": "t", "params": "!!fake.sleep seconds:4\\n"}
     print(json.dumps([(await call(redis, "submit", args))["job_id"] for _ in range(6)]))
     await redis.aclose()
@@ -103,7 +103,7 @@ def test_engine_sigkilled_with_jobs_queued_and_running_then_restarted(short_tmp:
     # One process submits all six over the CLI's request channel: six CLI starts can
     # take longer than a job runs on a loaded machine, and then none would still wait.
     made = subprocess.run(
-        [sys.executable, "-c", SUBMIT_SIX, str(first.port)],
+        [sys.executable, "-c", SUBMIT_SIX, str(first.port), first.password],
         capture_output=True,
         text=True,
         timeout=60,

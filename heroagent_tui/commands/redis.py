@@ -1,0 +1,31 @@
+"""`heroagent redis-cli`: valkey-cli pointed at the engine's server, already logged in."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from core.events import EventBus
+from core.redis_server import RedisService, ServerBinaryNotFound, find_cli_binary
+from heroagent_tui.commands.common import fail, state_of
+
+
+def redis_cli(ctx: typer.Context) -> None:
+    """Run valkey-cli (or redis-cli) against the engine's server; extra arguments pass through.
+
+    For example `heroagent redis-cli keys 'ha:*'`, or no arguments for a prompt. The
+    password comes from the data dir and goes in REDISCLI_AUTH, never on the command line.
+    """
+    config = state_of(ctx).load().config
+    service = RedisService(config, EventBus())
+    try:
+        binary = find_cli_binary(config.redis.server_binary)
+    except ServerBinaryNotFound as exc:
+        fail(str(exc))
+    if not service.external and service.password is None:
+        fail(f"no password in {service.password_file}; has an engine run with this data dir?")
+    args, env = service.cli_invocation()
+    argv = [str(binary), *args, *ctx.args]
+    # exec: the client owns the terminal, signals and exit code from here on.
+    os.execve(binary, argv, {**os.environ, **env})
