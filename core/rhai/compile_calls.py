@@ -1,0 +1,377 @@
+"""Compile function calls, method calls, closures and the built-in special forms."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from core.rhai import ast as A
+from core.rhai.compiler import SHORT
+from core.rhai.errors import RhaiError, runtime
+from core.rhai.runtime import Closure, DynScope, Ev, Ref, Runtime, fn_not_found
+from core.rhai.values import Cell, FnPtr, to_debug, to_string, type_name
+
+if TYPE_CHECKING:
+    from core.rhai.compiler import Compiler
+
+_anon = itertools.count(1)
+
+
+def _wrap(ev: Ev, pos: A.Pos) -> Ev:
+    def run(f: Any) -> Any:
+        try:
+            return ev(f)
+        except RhaiError as e:
+            raise e.at(pos) from None
+
+    return run
+
+
+def _args(c: Compiler, nodes: list[A.Node]) -> Ev:
+    evs = [c.expr(n) for n in nodes]
+    if not evs:
+        return lambda f: []
+    if len(evs) == 1:
+        (a,) = evs
+        return lambda f: [a(f)]
+    if len(evs) == 2:
+        a, b = evs
+        return lambda f: [a(f), b(f)]
+    return lambda f: [e(f) for e in evs]
+
+
+def closure(c: Compiler, node: A.Closure) -> Ev:
+    """``|x| body``: a function pointer holding the cells it captured."""
+    from core.rhai.compiler import compile_function
+
+    fndef = node.fn
+    cf = compile_function(c.rt, fndef)
+    cf.name = f"anon${next(_anon):04x}"
+    outer = [o for o, _ in fndef.captures]
+    if c.dynamic:
+        names = [o.name for o in outer]
+
+        def make_dyn(f: Any) -> Any:
+            cells = []
+            for name in names:
+                i = f.index(name)
+                v = f.vals[i] if i >= 0 else None
+                if type(v) is not Cell:
+                    v = Cell(v)
+                    if i >= 0:
+                        f.vals[i] = v
+                v.shared = True
+                cells.append(v)
+            return FnPtr(cf.name, (), Closure(cf, tuple(cells)))
+
+        return make_dyn
+    slots = [o.slot for o in outer]
+
+    def make(f: Any) -> Any:
+        cells = tuple(f[s] for s in slots)
+        for cell in cells:
+            cell.shared = True
+        return FnPtr(cf.name, (), Closure(cf, cells))
+
+    return make
+
+
+def _special(c: Compiler, node: A.Call) -> Ev | None:
+    """``Fn``, ``call``, ``curry``, ``eval``, ``type_of``, ``print`` and friends."""
+    rt, name, pos, n = c.rt, node.name, node.pos, len(node.args)
+    args = _args(c, node.args)
+    if name == "print" or name == "debug":
+        if n > 1:
+            return None
+        show = to_string if name == "print" else to_debug
+        out = rt.on_print if name == "print" else None
+
+        def emit(f: Any) -> Any:
+            text = show(args(f)[0]) if n else ""
+            if out is not None:
+                out(text)
+            else:
+                rt.on_debug(text, pos)
+            return None
+
+        return emit
+    if name == "type_of" and n == 1:
+        return lambda f: type_name(args(f)[0])
+    if name == "Fn" and n == 1:
+
+        def make_fn(f: Any) -> Any:
+            fn_name = args(f)[0]
+            if type(fn_name) is not str:
+                raise runtime("ErrorMismatchDataType", "Fn expects a function name", pos)
+            if not fn_name.isidentifier():
+                raise runtime("ErrorFunctionNotFound", f"Invalid function name: {fn_name}", pos)
+            return FnPtr(fn_name)
+
+        return make_fn
+    if name == "call" and n >= 1:
+
+        def call_ptr(f: Any) -> Any:
+            a = args(f)
+            return rt.call_fnptr(a[0], a[1:], pos=pos)[0]
+
+        return _wrap(call_ptr, pos)
+    if name == "curry" and n >= 1:
+
+        def curry(f: Any) -> Any:
+            a = args(f)
+            return _curry(a[0], a[1:], pos)
+
+        return curry
+    if name == "is_def_fn" and n == 2:
+
+        def is_def_fn(f: Any) -> Any:
+            a = args(f)
+            return rt.has_fn(a[0], a[1])
+
+        return is_def_fn
+    if name == "is_def_var" and n == 1:
+        if c.dynamic:
+            return lambda f: f.index(args(f)[0]) >= 0
+        visible = set(node.visible)
+        return lambda f: args(f)[0] in visible
+    if name == "is_shared" and n == 1:
+        return _is_shared(c, node.args[0])
+    if name == "eval" and n == 1:
+        if not c.dynamic:
+            return None
+
+        def run_eval(f: Any) -> Any:
+            code = args(f)[0]
+            if type(code) is not str:
+                raise runtime("ErrorMismatchDataType", "eval expects a string", pos)
+            return rt.engine.eval_in(rt, code, f)
+
+        return _wrap(run_eval, pos)
+    return None
+
+
+def _curry(fp: Any, extra: list[Any], pos: A.Pos) -> FnPtr:
+    if type(fp) is not FnPtr:
+        raise runtime("ErrorMismatchDataType", f"Expecting a function pointer, got "
+                      f"{type_name(fp)}", pos)
+    return FnPtr(fp.name, (*fp.curry, *extra), fp.fn)
+
+
+def _is_shared(c: Compiler, arg: A.Node) -> Ev:
+    if isinstance(arg, A.Var) and arg.decl is not None and arg.decl.captured and not c.dynamic:
+        slot = arg.decl.slot
+        return lambda f: bool(f[slot].shared)
+    if isinstance(arg, A.Var) and c.dynamic:
+        name = arg.name
+
+        def dyn(f: Any) -> Any:
+            i = f.index(name)
+            return i >= 0 and type(f.vals[i]) is Cell and bool(f.vals[i].shared)
+
+        return dyn
+    ev = c.expr(arg)
+    return lambda f: (ev(f), False)[1]
+
+
+def call(c: Compiler, node: A.Call) -> Ev:
+    """``f(args)``: a script function, a native, or ``ns::f`` from a namespace."""
+    rt, name, pos, n = c.rt, node.name, node.pos, len(node.args)
+    if node.ns:
+        return _namespaced(c, node)
+    if node.bang:
+        return _bang_call(c, node)
+    special = _special(c, node)
+    if special is not None:
+        return special
+    args = _args(c, node.args)
+    if (name, n) in rt.fn_defs:
+        key = (name, n)
+
+        def script(f: Any) -> Any:
+            cf = rt.functions.get(key) or rt.script_fn(name, n)
+            assert cf is not None
+            try:
+                return rt.invoke(cf, None, args(f))[0]
+            except RhaiError as e:
+                raise e.at(pos) from None
+
+        return script
+    nat = rt.natives.get((name, n)) or rt.natives.get((name, -1))
+    if nat is None:
+
+        def missing(f: Any) -> Any:
+            a = args(f)
+            cf = rt.script_fn(name, n)  # defined later by eval
+            if cf is not None:
+                return rt.invoke(cf, None, a)[0]
+            raise fn_not_found(name, a, pos)
+
+        return missing
+    fn, call_native = nat.fn, rt.call_native
+    if nat.mut and n:
+        tget, tset = c.place(node.args[0])
+        rest = _args(c, node.args[1:])
+
+        def mut_native(f: Any) -> Any:
+            obj = tget(f)
+            ref = Ref(obj)
+            r = call_native(nat, name, [ref, *rest(f)], pos)
+            if ref.v is not obj and tset is not None:
+                tset(f, ref.v)
+            return r
+
+        return _wrap(mut_native, pos)
+    if nat.ctx:
+        return _wrap(lambda f: call_native(nat, name, args(f), pos), pos)
+    from core.rhai.runtime import NoMatch
+
+    def native(f: Any) -> Any:
+        a = args(f)
+        try:
+            return fn(*a)
+        except NoMatch:
+            raise fn_not_found(name, a, pos) from None
+        except RhaiError as e:
+            raise e.at(pos) from None
+
+    return native
+
+
+def _namespaced(c: Compiler, node: A.Call) -> Ev:
+    rt, pos = c.rt, node.pos
+    args = _args(c, node.args)
+    ns, name = node.ns, node.name
+    if ns == "global":
+        inner = A.Call(node.pos, name, node.args)
+        return call(c, inner)
+
+    def run(f: Any) -> Any:
+        nat = rt.namespaces(ns, name)
+        if nat is None:
+            raise runtime("ErrorFunctionNotFound", f"Function not found: {ns}::{name}", pos)
+        return rt.call_native(nat, f"{ns}::{name}", args(f), pos)
+
+    return _wrap(run, pos)
+
+
+def _bang_call(c: Compiler, node: A.Call) -> Ev:
+    """``f!(args)``: run a script function in the caller's scope; its lets are dropped."""
+    rt, name, pos = c.rt, node.name, node.pos
+    args = _args(c, node.args)
+    n = len(node.args)
+    dyn_fns: dict[tuple[str, int], Any] = {}
+
+    def body(f: Any) -> Any:
+        key = (name, n)
+        fndef = rt.fn_defs.get(key)
+        if fndef is None:
+            raise fn_not_found(name, args(f), pos)
+        cf = dyn_fns.get(key)
+        if cf is None:
+            from core.rhai.compiler import compile_function
+
+            cf = dyn_fns[key] = compile_function(rt, fndef, dynamic=True)
+        return cf
+
+    if c.dynamic:
+
+        def run_dyn(f: Any) -> Any:
+            cf = body(f)
+            a = args(f)
+            n0 = len(f.names)
+            try:
+                for p, v in zip(cf.fndef.params, a, strict=False):
+                    f.push(p.name, v)
+                return _run_in(rt, cf, f)
+            finally:
+                f.truncate(n0)
+
+        return _wrap(run_dyn, pos)
+    visible = [(nm, d.slot, d.captured) for nm, d in node.visible.items()]
+
+    def run(f: Any) -> Any:
+        cf = body(f)
+        a = args(f)
+        scope = DynScope([nm for nm, _, _ in visible], [f[s] for _, s, _ in visible])
+        scope.this = f[0]
+        for p, v in zip(cf.fndef.params, a, strict=False):
+            scope.push(p.name, v)
+        try:
+            return _run_in(rt, cf, scope)
+        finally:
+            for i, (_, slot, captured) in enumerate(visible):
+                if not captured:
+                    f[slot] = scope.vals[i]
+
+    return _wrap(run, pos)
+
+
+def _run_in(rt: Runtime, cf: Any, scope: DynScope) -> Any:
+    from core.rhai.runtime import ReturnEx
+
+    rt.depth += 1
+    try:
+        if rt.depth > rt.max_depth:
+            from core.rhai.errors import ErrorLimit
+
+            raise ErrorLimit("ErrorStackOverflow", "max_call_levels", "Stack overflow")
+        return cf.body(scope)
+    except ReturnEx as e:
+        return e.value
+    finally:
+        rt.depth -= 1
+
+
+def method_call(c: Compiler, node: A.MethodCall) -> Ev:
+    """``obj.f(args)``: ``this`` is ``obj``, written back when the call changed it."""
+    rt, name, pos, n = c.rt, node.name, node.pos, len(node.args)
+    tget, tset = c.chain_target(node.target)
+    args = _args(c, node.args)
+    safe = node.safe
+    if name == "is_shared" and n == 0:
+        return _is_shared(c, node.target)
+    if name == "type_of" and n == 0:
+        tget0 = tget
+        return c.chain_root(node, lambda f: type_name(tget0(f)) if not (
+            safe and tget0(f) is None) else None)
+    script_key = (name, n) if (name, n) in rt.fn_defs else None
+    nat = rt.natives.get((name, n + 1)) or rt.natives.get((name, -1))
+
+    def run(f: Any) -> Any:
+        obj = tget(f)
+        if safe and obj is None:
+            raise SHORT
+        a = args(f)
+        if name == "call" or name == "curry":
+            if type(obj) is FnPtr:
+                if name == "curry":
+                    return _curry(obj, a, pos)
+                return rt.call_fnptr(obj, a, pos=pos)[0]
+            if name == "call" and a:
+                r, new_this = rt.call_fnptr(a[0], a[1:], obj, True, pos)
+                if new_this is not obj and tset is not None:
+                    tset(f, new_this)
+                return r
+        if script_key is not None:
+            cf = rt.script_fn(name, n)
+            assert cf is not None
+            r, new_this = rt.invoke(cf, obj, a)
+        elif nat is not None:
+            if nat.mut:
+                ref = Ref(obj)
+                r = rt.call_native(nat, name, [ref, *a], pos)
+                new_this = ref.v
+            else:
+                return rt.call_native(nat, name, [obj, *a], pos)
+        elif type(obj) is dict and type(obj.get(name)) is FnPtr:
+            r, new_this = rt.call_fnptr(obj[name], a, obj, True, pos)
+        else:
+            cf = rt.script_fn(name, n)
+            if cf is None:
+                raise fn_not_found(name, [obj, *a], pos)
+            r, new_this = rt.invoke(cf, obj, a)
+        if new_this is not obj and tset is not None:
+            tset(f, new_this)
+        return r
+
+    return c.chain_root(node, _wrap(run, pos))
