@@ -185,6 +185,9 @@ def call(c: Compiler, node: A.Call) -> Ev:
         return special
     args = _args(c, node.args)
     if (name, n) in rt.fn_defs:
+        fast = _fast_script_call(c, node)
+        if fast is not None:
+            return fast
         key = (name, n)
 
         def script(f: Any) -> Any:
@@ -235,6 +238,70 @@ def call(c: Compiler, node: A.Call) -> Ev:
             raise e.at(pos) from None
 
     return native
+
+
+def _fast_script_call(c: Compiler, node: A.Call) -> Ev | None:
+    """A call of a plain script function: the frame is built here, without `Runtime.invoke`."""
+    rt, name, pos, n = c.rt, node.name, node.pos, len(node.args)
+    fndef = rt.fn_defs[(name, n)]
+    if fndef.has_eval or any(p.captured for p in fndef.params) or n > 3:
+        return None
+    from core.rhai.errors import ErrorLimit
+    from core.rhai.runtime import ReturnEx
+    from core.rhai.values import MUTABLE, own
+
+    size = len(fndef.decls) + 1
+    evs = [c.value(a) for a in node.args]
+    holder: list[Any] = []
+
+    def fetch() -> Any:
+        cf = rt.script_fn(name, n)
+        assert cf is not None
+        holder.append(cf.body)
+        return cf.body
+
+    def overflow() -> ErrorLimit:
+        return ErrorLimit("ErrorStackOverflow", "max_call_levels",
+                          f"Stack overflow: more than {rt.limits.max_call_levels} calls deep "
+                          f"in '{name}'", pos)
+
+    make = _CALLS.get(n)
+    if make is None:
+        assign = "\n        ".join(f"fr[{i + 1}] = a{i}(f)" for i in range(n)) or "pass"
+        scope: dict[str, Any] = {}
+        exec(_CALL_TEMPLATE.format(assign=assign), scope)  # noqa: S102 - a fixed template
+        make = _CALLS[n] = scope["make"]
+    a0, a1, a2 = (evs + [None, None, None])[:3]
+    ev: Ev = make(rt, size, holder, fetch, overflow, pos, a0, a1, a2, ReturnEx, RhaiError)
+    return ev
+
+
+_CALLS: dict[int, Any] = {}
+_CALL_TEMPLATE = """
+def make(rt, size, holder, fetch, overflow, pos, a0, a1, a2, ReturnEx, RhaiError):
+    def call(f):
+        fr = [None] * size
+        {assign}
+        rt.ops += 1
+        if rt.ops > rt.max_ops:
+            rt.tick()
+        d = rt.depth + 1
+        if d > rt.max_depth:
+            raise overflow()
+        body = holder[0] if holder else fetch()
+        rt.depth = d
+        try:
+            return body(fr)
+        except ReturnEx as e:
+            return e.value
+        except RhaiError as e:
+            raise e.at(pos) from None
+        except RecursionError:
+            raise overflow() from None
+        finally:
+            rt.depth = d - 1
+    return call
+"""
 
 
 def _namespaced(c: Compiler, node: A.Call) -> Ev:

@@ -327,13 +327,20 @@ class Lexer:
         while True:
             i = self.i
             j = i
-            while j < n and src[j] not in "`$\n":
+            while j < n and src[j] not in "`$\n\\":
                 j += 1
             buf.append(src[i:j])
             if j >= n:
                 raise self.error("UnterminatedString", "Open string is not terminated", line, col)
             c = src[j]
-            if c == "\n":
+            if c == "\\":
+                if src.startswith("${", j + 1):  # \${ is a literal ${
+                    buf.append("${")
+                    self.i = j + 3
+                else:
+                    buf.append("\\")
+                    self.i = j + 1
+            elif c == "\n":
                 self.newline(j)
                 buf.append("\n")
                 self.i = j + 1

@@ -617,7 +617,6 @@ class Parser:
         cases: list[A.SwitchCase] = []
         default: A.Node | None = None
         seen_range = False
-        seen: set[Any] = set()
         while not self.accept("}"):
             tok = self.peek()
             if default is not None:
@@ -661,13 +660,6 @@ class Parser:
             if is_default:
                 default = body
                 continue
-            if cond is None and rng is None:
-                for v in values:
-                    key = (type(v), v)
-                    if key in seen:
-                        raise parse_error("DuplicatedSwitchCase", "Duplicated switch case",
-                                          tok.pos)
-                    seen.add(key)
             cases.append(A.SwitchCase(values, rng, cond, body))
         return A.Switch(start.pos, expr, cases, default)
 
