@@ -389,6 +389,14 @@ def _run_in(rt: Runtime, cf: Any, scope: DynScope) -> Any:
         rt.depth -= 1
 
 
+_TYPE_ALIASES = {
+    "i64": ("int", "i64", "INT"), "f64": ("float", "f64", "FLOAT"),
+    "string": ("string", "String", "str"), "array": ("array", "Array"), "map": ("map", "Map"),
+    "blob": ("blob", "Blob"), "char": ("char",), "bool": ("bool",), "()": ("()", "unit"),
+    "Fn": ("Fn", "FnPtr"), "timestamp": ("timestamp", "Instant"),
+}  # fmt: skip
+
+
 def method_call(c: Compiler, node: A.MethodCall) -> Ev:
     """``obj.f(args)``: ``this`` is ``obj``, written back when the call changed it."""
     rt, name, pos, n = c.rt, node.name, node.pos, len(node.args)
@@ -402,6 +410,8 @@ def method_call(c: Compiler, node: A.MethodCall) -> Ev:
         return c.chain_root(node, lambda f: type_name(tget0(f)) if not (
             safe and tget0(f) is None) else None)
     script_key = (name, n) if (name, n) in rt.fn_defs else None
+    typed = {k[0].partition(".")[0] for k in rt.fn_defs if k[0].endswith("." + name)
+             and k[1] == n}
     nat = rt.natives.get((name, n + 1)) or rt.natives.get((name, -1))
 
     def run(f: Any) -> Any:
@@ -419,6 +429,16 @@ def method_call(c: Compiler, node: A.MethodCall) -> Ev:
                 if new_this is not obj and tset is not None:
                     tset(f, new_this)
                 return r
+        if typed:
+            tname = type_name(obj)
+            for alias in _TYPE_ALIASES.get(tname, (tname,)):
+                if alias in typed:
+                    cf = rt.script_fn(f"{alias}.{name}", n)
+                    assert cf is not None
+                    r, new_this = rt.invoke(cf, obj, a)
+                    if new_this is not obj and tset is not None:
+                        tset(f, new_this)
+                    return r
         if script_key is not None:
             cf = rt.script_fn(name, n)
             assert cf is not None

@@ -22,7 +22,7 @@ _STDLIB = stdlib()
 class Limits:
     """Rhai's Engine limits; 0 means no limit. The defaults suit untrusted scripts."""
 
-    max_operations: int = 50_000_000
+    max_operations: int = 20_000_000
     max_call_levels: int = 64
     max_expr_depth: int = 64
     max_function_expr_depth: int = 32

@@ -163,7 +163,11 @@ class Parser:
         if name_tok.kind != "id":
             raise parse_error("FnMissingName", "Expecting a function name", name_tok.pos)
         self.next()
-        fn = A.FnDef(start.pos, name_tok.val, [], A.Block(start.pos, []))
+        fn_name = name_tok.val
+        if self.peek().kind == ".":  # fn string.calc(x): a method of one type
+            self.next()
+            fn_name = f"{fn_name}.{self.ident('a method name').val}"
+        fn = A.FnDef(start.pos, fn_name, [], A.Block(start.pos, []))
         fn.private = private
         outer, self.scope = self.scope, _FnScope(None, fn, False)
         saved_depth, saved_limit = self.depth, self.limit
