@@ -9,9 +9,32 @@ from core.rhai.ops import wrap64
 from core.rhai.values import Char, Range, own, type_name
 
 GETTERS = frozenset(
-    "bits bytes ceiling chars elapsed end floor fraction int is_anonymous is_empty is_even "
-    "is_exclusive is_finite is_inclusive is_infinite is_nan is_odd is_zero len name round "
-    "start tag".split()
+    [
+        "bits",
+        "bytes",
+        "ceiling",
+        "chars",
+        "elapsed",
+        "end",
+        "floor",
+        "fraction",
+        "int",
+        "is_anonymous",
+        "is_empty",
+        "is_even",
+        "is_exclusive",
+        "is_finite",
+        "is_inclusive",
+        "is_infinite",
+        "is_nan",
+        "is_odd",
+        "is_zero",
+        "len",
+        "name",
+        "round",
+        "start",
+        "tag",
+    ]
 )
 
 
@@ -31,8 +54,7 @@ def bit_range(start: int, bits: int) -> tuple[int, int]:
     if start < 0:
         start += 64
     if not 0 <= start < 64:
-        raise runtime("ErrorBitFieldBounds", f"Bit-field index {start} out of bounds: only 64 "
-                      "bits")
+        raise runtime("ErrorBitFieldBounds", f"Bit-field index {start} out of bounds: only 64 bits")
     bits = max(0, min(bits, 64 - start))
     return start, bits
 
@@ -70,8 +92,9 @@ def index_get(c: Any, i: Any) -> Any:
     tc, ti = type(c), type(i)
     if tc is list:
         if ti is not int:
-            raise runtime("ErrorIndexingType", f"Array index must be an integer, not "
-                          f"{type_name(i)}")
+            raise runtime(
+                "ErrorIndexingType", f"Array index must be an integer, not {type_name(i)}"
+            )
         return c[_norm(i, len(c), "ErrorArrayBounds", "Array")]
     if tc is dict:
         if ti is not str and ti is not Char:
@@ -90,13 +113,13 @@ def index_get(c: Any, i: Any) -> Any:
             return bool((c >> (i % 64)) & 1)
         if ti is Range:
             return get_bits(c, *range_bits(i))
-    elif tc is bytearray:
-        if ti is int:
-            return c[_norm(i, len(c), "ErrorArrayBounds", "Blob")]
+    elif tc is bytearray and ti is int:
+        return c[_norm(i, len(c), "ErrorArrayBounds", "Blob")]
     if tc is type(None):
         raise runtime("ErrorIndexingType", "Cannot index ()")
-    raise runtime("ErrorIndexingType", f"Indexing {type_name(c)} with {type_name(i)} is not "
-                  "supported")
+    raise runtime(
+        "ErrorIndexingType", f"Indexing {type_name(c)} with {type_name(i)} is not supported"
+    )
 
 
 def index_set(c: Any, i: Any, v: Any) -> Any:
@@ -110,8 +133,9 @@ def index_set(c: Any, i: Any, v: Any) -> Any:
         return c
     if tc is bytearray and ti is int:
         if type(v) is not int:
-            raise runtime("ErrorMismatchDataType", f"Blob elements are integers, not "
-                          f"{type_name(v)}")
+            raise runtime(
+                "ErrorMismatchDataType", f"Blob elements are integers, not {type_name(v)}"
+            )
         c[_norm(i, len(c), "ErrorArrayBounds", "Blob")] = v & 0xFF
         return c
     if tc is str or tc is Char:
@@ -122,8 +146,7 @@ def index_set(c: Any, i: Any, v: Any) -> Any:
             return c[:j] + v + c[j + 1 :]
         if ti is Range:
             if type(v) not in (str, Char):
-                raise runtime("ErrorMismatchDataType", f"Expecting a string, got "
-                              f"{type_name(v)}")
+                raise runtime("ErrorMismatchDataType", f"Expecting a string, got {type_name(v)}")
             a, b = i.bounds(len(c))
             return c[:a] + v + c[max(a, b) :]
     if tc is int:
@@ -135,11 +158,11 @@ def index_set(c: Any, i: Any, v: Any) -> Any:
             return set_bits(c, i % 64, 1, int(v))
         if ti is Range:
             if type(v) is not int:
-                raise runtime("ErrorMismatchDataType", f"Expecting an integer, got "
-                              f"{type_name(v)}")
+                raise runtime("ErrorMismatchDataType", f"Expecting an integer, got {type_name(v)}")
             return set_bits(c, *range_bits(i), v)
-    raise runtime("ErrorIndexingType", f"Indexing {type_name(c)} with {type_name(i)} is not "
-                  "supported")
+    raise runtime(
+        "ErrorIndexingType", f"Indexing {type_name(c)} with {type_name(i)} is not supported"
+    )
 
 
 def prop_set(c: Any, name: str, v: Any) -> Any:

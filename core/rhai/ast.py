@@ -214,8 +214,9 @@ class SwitchCase:
 
     __slots__ = ("body", "cond", "range", "values")
 
-    def __init__(self, values: list[Any], rng: tuple[int, int, bool] | None,
-                 cond: Node | None, body: Node) -> None:
+    def __init__(
+        self, values: list[Any], rng: tuple[int, int, bool] | None, cond: Node | None, body: Node
+    ) -> None:
         self.values = values
         self.range = rng
         self.cond = cond

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.rhai import ast as A
 from core.rhai.compiler import SHORT
-from core.rhai.errors import RhaiError, runtime
+from core.rhai.errors import Pos, RhaiError, runtime
 from core.rhai.runtime import Closure, DynScope, Ev, Ref, Runtime, fn_not_found
 from core.rhai.values import Cell, FnPtr, to_debug, to_string, type_name
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 _anon = itertools.count(1)
 
 
-def _wrap(ev: Ev, pos: A.Pos) -> Ev:
+def _wrap(ev: Ev, pos: Pos) -> Ev:
     def run(f: Any) -> Any:
         try:
             return ev(f)
@@ -150,10 +150,11 @@ def _special(c: Compiler, node: A.Call) -> Ev | None:
     return None
 
 
-def _curry(fp: Any, extra: list[Any], pos: A.Pos) -> FnPtr:
+def _curry(fp: Any, extra: list[Any], pos: Pos) -> FnPtr:
     if type(fp) is not FnPtr:
-        raise runtime("ErrorMismatchDataType", f"Expecting a function pointer, got "
-                      f"{type_name(fp)}", pos)
+        raise runtime(
+            "ErrorMismatchDataType", f"Expecting a function pointer, got {type_name(fp)}", pos
+        )
     return FnPtr(fp.name, (*fp.curry, *extra), fp.fn)
 
 
@@ -248,7 +249,6 @@ def _fast_script_call(c: Compiler, node: A.Call) -> Ev | None:
         return None
     from core.rhai.errors import ErrorLimit
     from core.rhai.runtime import ReturnEx
-    from core.rhai.values import MUTABLE, own
 
     size = len(fndef.decls) + 1
     evs = [c.value(a) for a in node.args]
@@ -261,17 +261,20 @@ def _fast_script_call(c: Compiler, node: A.Call) -> Ev | None:
         return cf.body
 
     def overflow() -> ErrorLimit:
-        return ErrorLimit("ErrorStackOverflow", "max_call_levels",
-                          f"Stack overflow: more than {rt.limits.max_call_levels} calls deep "
-                          f"in '{name}'", pos)
+        return ErrorLimit(
+            "ErrorStackOverflow",
+            "max_call_levels",
+            f"Stack overflow: more than {rt.limits.max_call_levels} calls deep in '{name}'",
+            pos,
+        )
 
     make = _CALLS.get(n)
     if make is None:
         assign = "\n        ".join(f"fr[{i + 1}] = a{i}(f)" for i in range(n)) or "pass"
         scope: dict[str, Any] = {}
-        exec(_CALL_TEMPLATE.format(assign=assign), scope)  # noqa: S102 - a fixed template
+        exec(_CALL_TEMPLATE.format(assign=assign), scope)
         make = _CALLS[n] = scope["make"]
-    a0, a1, a2 = (evs + [None, None, None])[:3]
+    a0, a1, a2 = [*evs, None, None, None][:3]
     ev: Ev = make(rt, size, holder, fetch, overflow, pos, a0, a1, a2, ReturnEx, RhaiError)
     return ev
 
@@ -407,11 +410,11 @@ def method_call(c: Compiler, node: A.MethodCall) -> Ev:
         return _is_shared(c, node.target)
     if name == "type_of" and n == 0:
         tget0 = tget
-        return c.chain_root(node, lambda f: type_name(tget0(f)) if not (
-            safe and tget0(f) is None) else None)
+        return c.chain_root(
+            node, lambda f: type_name(tget0(f)) if not (safe and tget0(f) is None) else None
+        )
     script_key = (name, n) if (name, n) in rt.fn_defs else None
-    typed = {k[0].partition(".")[0] for k in rt.fn_defs if k[0].endswith("." + name)
-             and k[1] == n}
+    typed = {k[0].partition(".")[0] for k in rt.fn_defs if k[0].endswith("." + name) and k[1] == n}
     nat = rt.natives.get((name, n + 1)) or rt.natives.get((name, -1))
 
     def run(f: Any) -> Any:

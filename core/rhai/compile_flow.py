@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.rhai import ast as A
 from core.rhai import ops
-from core.rhai.errors import ErrorThrown, RhaiError, RhaiRuntimeError, runtime
+from core.rhai.errors import ErrorThrown, Pos, RhaiError, RhaiRuntimeError, runtime
 from core.rhai.runtime import BreakEx, ContinueEx, Ev, ReturnEx
 from core.rhai.values import INT_MAX, INT_MIN, MUTABLE, Cell, Char, Range, own, to_string
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 _CONTINUE = ContinueEx()
 
 
-def _not_bool(v: Any, pos: A.Pos) -> RhaiError:
+def _not_bool(v: Any, pos: Pos) -> RhaiError:
     from core.rhai.compiler import not_bool
 
     return not_bool(v, pos)
@@ -59,7 +59,8 @@ def c_Binary(c: Compiler, node: A.Binary) -> Ev:
                 raise err.at(pos) from None
 
         return rng
-    assert node.lhs is not None and node.rhs is not None
+    assert node.lhs is not None
+    assert node.rhs is not None
     lhs, rhs = c.expr(node.lhs), c.expr(node.rhs)
     if op in ("&&", "||"):
         want = op == "||"
@@ -85,7 +86,9 @@ def c_Binary(c: Compiler, node: A.Binary) -> Ev:
         return coalesce
     fn = ops.BINARY[op]
     check = c.rt.check_size
-    special = _specialized(c, node, fn if op != "+" else lambda a, b: check(ops.add(a, b)))
+    special = _specialized(
+        c, node, lhs, rhs, fn if op != "+" else lambda a, b: check(ops.add(a, b))
+    )
     if special is not None:
         return special
     if op == "+":
@@ -160,35 +163,37 @@ def make(i, j, c, lhs, rhs, slow, pos, RhaiError):
 _MADE: dict[tuple[str, str, str], Any] = {}
 
 
-def _operand(c: Compiler, node: A.Node | None, which: str) -> tuple[str, Any]:
+def _operand(c: Compiler, node: A.Node | None, which: str, ev: Ev) -> tuple[str, Any]:
     if isinstance(node, A.Lit) and type(node.value) is int:
         return "c", node.value
-    if (isinstance(node, A.Var) and not c.dynamic and node.decl is not None and not node.ns
-            and not node.decl.captured):
+    if (
+        isinstance(node, A.Var)
+        and not c.dynamic
+        and node.decl is not None
+        and not node.ns
+        and not node.decl.captured
+    ):
         return f"f[{which}]", node.decl.slot
-    assert node is not None
-    return f"{'lhs' if which == 'i' else 'rhs'}(f)", c.expr(node)
+    return f"{'lhs' if which == 'i' else 'rhs'}(f)", ev
 
 
-def _specialized(c: Compiler, node: A.Binary, slow: Any) -> Ev | None:
+def _specialized(c: Compiler, node: A.Binary, lhs: Ev, rhs: Ev, slow: Any) -> Ev | None:
     """``x < 2``, ``a + b``: int fast paths without a call per operand (from a template)."""
     fast = _FAST_INT.get(node.op)
     if fast is None:
         return None
-    (ka, va), (kb, vb) = _operand(c, node.lhs, "i"), _operand(c, node.rhs, "j")
+    (ka, va), (kb, vb) = _operand(c, node.lhs, "i", lhs), _operand(c, node.rhs, "j", rhs)
     if ka == "c" and kb == "c":
         return None
     key = (ka, kb, node.op)
     make = _MADE.get(key)
     if make is None:
         scope: dict[str, Any] = {}
-        exec(_TEMPLATE.format(a=ka, b=kb, fast=fast), scope)  # noqa: S102 - fixed templates
+        exec(_TEMPLATE.format(a=ka, b=kb, fast=fast), scope)
         make = _MADE[key] = scope["make"]
     i = va if ka.startswith("f[") else 0
     j = vb if kb.startswith("f[") else 0
     const = va if ka == "c" else vb if kb == "c" else None
-    lhs = va if ka == "lhs(f)" else None
-    rhs = vb if kb == "rhs(f)" else None
     ev: Ev = make(i, j, const, lhs, rhs, slow, node.pos, RhaiError)
     return ev
 
@@ -203,8 +208,7 @@ def c_Assign(c: Compiler, node: A.Assign) -> Ev:
     get, set_ = c.place(node.target)
     assert set_ is not None
     pos = node.pos
-    value = c.value(node.value) if isinstance(node.target, A.Var | A.This) else c.expr(
-        node.value)
+    value = c.value(node.value) if isinstance(node.target, A.Var | A.This) else c.expr(node.value)
     if not node.op:
 
         def assign(f: Any) -> None:
@@ -268,8 +272,9 @@ def c_If(c: Compiler, node: A.If, tail: bool = False) -> Ev:
     elif isinstance(node.orelse, A.Block):
         orelse = c.block(node.orelse.stmts, tail)
     else:
-        orelse = c_If(c, node.orelse, tail) if isinstance(node.orelse, A.If) else c.expr(
-            node.orelse)
+        orelse = (
+            c_If(c, node.orelse, tail) if isinstance(node.orelse, A.If) else c.expr(node.orelse)
+        )
     pos = node.cond.pos
 
     def run(f: Any) -> Any:
@@ -294,7 +299,7 @@ def c_Loop(c: Compiler, node: A.Loop) -> Ev:
         while True:
             rt.ops += 1
             if rt.ops > rt.max_ops:
-                rt.tick()
+                _tick(rt, pos)
             if cond is not None and not post:
                 v = cond(f)
                 if type(v) is not bool:
@@ -315,6 +320,13 @@ def c_Loop(c: Compiler, node: A.Loop) -> Ev:
                     return None
 
     return run
+
+
+def _tick(rt: Any, pos: Pos) -> None:
+    try:
+        rt.tick()
+    except RhaiError as e:
+        raise e.at(pos) from None
 
 
 def iterate(v: Any) -> Any:
@@ -372,7 +384,7 @@ def c_For(c: Compiler, node: A.For) -> Ev:
         for i, x in enumerate(seq):
             rt.ops += 1
             if rt.ops > rt.max_ops:
-                rt.tick()
+                _tick(rt, pos)
             if type(x) in MUTABLE:
                 x = own(x)
             if fast_slot > 0:
@@ -530,5 +542,18 @@ def c_Jump(c: Compiler, node: A.Jump) -> Ev:
     return throw
 
 
-__all__ = ["Cell", "RIter", "c_Assign", "c_Binary", "c_For", "c_If", "c_Jump", "c_Let",
-           "c_Loop", "c_Switch", "c_Try", "c_Unary", "iterate"]
+__all__ = [
+    "Cell",
+    "RIter",
+    "c_Assign",
+    "c_Binary",
+    "c_For",
+    "c_If",
+    "c_Jump",
+    "c_Let",
+    "c_Loop",
+    "c_Switch",
+    "c_Try",
+    "c_Unary",
+    "iterate",
+]

@@ -12,7 +12,7 @@ from typing import Any
 
 from core.rhai import ast as A
 from core.rhai.access import GETTERS, index_get, index_set, prop_set
-from core.rhai.errors import RhaiError, runtime
+from core.rhai.errors import Pos, RhaiError, runtime
 from core.rhai.runtime import (
     BreakEx,
     CompiledFn,
@@ -52,7 +52,7 @@ def _const(v: Any) -> Ev:
     return lambda f: v
 
 
-def _at(ev: Ev, pos: A.Pos) -> Ev:
+def _at(ev: Ev, pos: Pos) -> Ev:
     """Give errors raised by ``ev`` this position when they have none."""
 
     def run(f: Any) -> Any:
@@ -64,10 +64,9 @@ def _at(ev: Ev, pos: A.Pos) -> Ev:
     return run
 
 
-def not_bool(v: Any, pos: A.Pos) -> RhaiError:
+def not_bool(v: Any, pos: Pos) -> RhaiError:
     """ErrorMismatchDataType for a condition that is not a bool."""
-    return runtime("ErrorMismatchDataType", f"Boolean expression expected, got {type_name(v)}",
-                   pos)
+    return runtime("ErrorMismatchDataType", f"Boolean expression expected, got {type_name(v)}", pos)
 
 
 class Compiler:
@@ -202,8 +201,7 @@ class Compiler:
             def glob(f: Any) -> Any:
                 if name in rt.globals:
                     return rt.globals[name]
-                raise runtime("ErrorVariableNotFound", f"Variable not found: global::{name}",
-                              pos)
+                raise runtime("ErrorVariableNotFound", f"Variable not found: global::{name}", pos)
 
             return glob
         if node.ns:
@@ -353,7 +351,7 @@ class Compiler:
         return get, set_
 
     def prop_place(self, node: A.Prop) -> tuple[Ev, Setter | None]:
-        tget, tset = self.chain_target(node.target)
+        tget, _ = self.chain_target(node.target)
         name, pos, safe, rt = node.name, node.pos, node.safe, self.rt
         getter = rt.natives.get((name, 1)) if name in GETTERS else None
 
@@ -389,8 +387,9 @@ class Compiler:
         return self.chain_root(node, self.prop_place(node)[0])
 
 
-def compile_function(rt: Runtime, fndef: A.FnDef, dynamic: bool = False,
-                     is_main: bool = False) -> CompiledFn:
+def compile_function(
+    rt: Runtime, fndef: A.FnDef, dynamic: bool = False, is_main: bool = False
+) -> CompiledFn:
     """Compile a function (or the script's main body) for ``rt``."""
     cf = CompiledFn(fndef.name, len(fndef.params))
     cf.fndef = fndef
@@ -401,9 +400,13 @@ def compile_function(rt: Runtime, fndef: A.FnDef, dynamic: bool = False,
     if limit and len(fndef.decls) > limit:
         from core.rhai.errors import ErrorLimit
 
-        raise ErrorLimit("ErrorTooManyVariables", "max_variables",
-                         f"Too many variables: {len(fndef.decls)} in "
-                         f"'{fndef.name or 'script'}', more than {limit}", fndef.pos)
+        raise ErrorLimit(
+            "ErrorTooManyVariables",
+            "max_variables",
+            f"Too many variables: {len(fndef.decls)} in "
+            f"'{fndef.name or 'script'}', more than {limit}",
+            fndef.pos,
+        )
     for i, d in enumerate(fndef.decls):
         d.slot = i + 1
     cf.size = len(fndef.decls) + 1

@@ -74,10 +74,8 @@ class Engine:
             import inspect
 
             params = inspect.signature(func).parameters.values()
-            if any(p.kind is p.VAR_POSITIONAL for p in params):
-                arity = -1
-            else:
-                arity = len(params)
+            variadic = any(p.kind is p.VAR_POSITIONAL for p in params)
+            arity = -1 if variadic else len(params)
         self.natives[(name, arity)] = Native(func)
 
     def register_namespace(self, ns: str, functions: dict[str, Callable[..., Any]]) -> None:
@@ -123,8 +121,11 @@ class Engine:
             except ReturnEx as e:
                 value = e.value
         except RecursionError:
-            raise ErrorLimit("ErrorStackOverflow", "max_call_levels",
-                             "Stack overflow: the script nests too deeply") from None
+            raise ErrorLimit(
+                "ErrorStackOverflow",
+                "max_call_levels",
+                "Stack overflow: the script nests too deeply",
+            ) from None
         return value
 
     def eval_in(self, rt: Runtime, code: str, scope: DynScope) -> Any:
@@ -142,7 +143,7 @@ class Engine:
         return own(v) if type(v) in MUTABLE else v
 
 
-def eval(script: str) -> Any:  # noqa: A001 - the conformance checker's entry point
+def eval(script: str) -> Any:
     """Run ``script`` with a default `Engine` and return its value as a Python value.
 
     Raises:

@@ -140,8 +140,9 @@ async def run_script(
         except RhaiError as exc:
             outcome = ScriptOutcome(error=exc)
         except Exception as exc:  # an interpreter bug must not leave the job hanging
-            outcome = ScriptOutcome(error=RhaiRuntimeError(f"internal error: "
-                                                            f"{type(exc).__name__}: {exc}"))
+            outcome = ScriptOutcome(
+                error=RhaiRuntimeError(f"internal error: {type(exc).__name__}: {exc}")
+            )
         loop.call_soon_threadsafe(finish, outcome)
 
     thread = threading.Thread(target=work, name="rhai-script", daemon=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from core.rhai.errors import RhaiParseError, parse_error
@@ -28,25 +29,106 @@ class Tok:
 
 
 KEYWORDS = frozenset(
-    "let const if else switch do while until loop for in break continue return throw try "
-    "catch fn private import export as global this true false".split()
+    [
+        "let",
+        "const",
+        "if",
+        "else",
+        "switch",
+        "do",
+        "while",
+        "until",
+        "loop",
+        "for",
+        "in",
+        "break",
+        "continue",
+        "return",
+        "throw",
+        "try",
+        "catch",
+        "fn",
+        "private",
+        "import",
+        "export",
+        "as",
+        "global",
+        "this",
+        "true",
+        "false",
+    ]
 )
 RESERVED = frozenset(
-    "var static shared goto exit match case public protected new use with module package "
-    "super spawn thread go sync async await yield default void null nil".split()
+    [
+        "var",
+        "static",
+        "shared",
+        "goto",
+        "exit",
+        "match",
+        "case",
+        "public",
+        "protected",
+        "new",
+        "use",
+        "with",
+        "module",
+        "package",
+        "super",
+        "spawn",
+        "thread",
+        "go",
+        "sync",
+        "async",
+        "await",
+        "yield",
+        "default",
+        "void",
+        "null",
+        "nil",
+    ]
 )
 SYMBOLS3 = frozenset(["..=", "**=", "<<=", ">>=", "!in"])
 SYMBOLS2 = frozenset(
-    "== != <= >= && || += -= *= /= %= &= |= ^= << >> ** .. => :: ?? ?. ?[ #{ ->".split()
+    [
+        "==",
+        "!=",
+        "<=",
+        ">=",
+        "&&",
+        "||",
+        "+=",
+        "-=",
+        "*=",
+        "/=",
+        "%=",
+        "&=",
+        "|=",
+        "^=",
+        "<<",
+        ">>",
+        "**",
+        "..",
+        "=>",
+        "::",
+        "??",
+        "?.",
+        "?[",
+        "#{",
+        "->",
+    ]
 )
 SYMBOLS1 = frozenset("+-*/%=<>!&|^()[]{},;:.?@")
 _IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _IDENT = _IDENT_START | frozenset("0123456789")
 _DIGITS = frozenset("0123456789")
+# Characters that may start whitespace or a comment (anything else starts a token).
+_SPACE_START = frozenset(" \t\r\n\f\v\ufeff/\u00a0\u2028\u2029\u3000")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _RADIX = {"x": (16, _HEX), "o": (8, frozenset("01234567")), "b": (2, frozenset("01"))}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
 _ESCAPE_LEN = {"x": 2, "u": 4, "U": 8}
+MAX_INTERPOLATION_DEPTH = 32
 
 
 class Lexer:
@@ -57,6 +139,7 @@ class Lexer:
         self.i = 0
         self.line = 1
         self.line_start = 0  # index of the first character of the current line
+        self.nesting = 0  # of ${...} inside back-tick strings
 
     def col(self, i: int | None = None) -> int:
         """1-based column of index ``i`` (default: the current index)."""
@@ -68,23 +151,29 @@ class Lexer:
 
     def tokenize(self, in_interp: bool = False) -> list[Tok]:
         """Tokenize until the end, or (inside ``${``) until the matching ``}``."""
+        return list(self.iter_tokens(in_interp))
+
+    def iter_tokens(self, in_interp: bool = False) -> Iterator[Tok]:
+        """Tokens one at a time, so a parser that fails early stops the lexing too."""
         src, n = self.src, len(self.src)
-        out: list[Tok] = []
         depth = 0
         if not in_interp and src.startswith("#!"):
             while self.i < n and src[self.i] != "\n":
                 self.i += 1
         while True:
-            self.skip_space()
             i = self.i
+            if i < n and src[i] in _SPACE_START:
+                self.skip_space()
+                i = self.i
             if i >= n:
                 if in_interp:
-                    raise self.error("UnterminatedString", "Open string is not terminated",
-                                     self.line, self.col())
-                out.append(Tok("eof", None, self.line, self.col()))
-                return out
+                    raise self.error(
+                        "UnterminatedString", "Open string is not terminated", self.line, self.col()
+                    )
+                yield Tok("eof", None, self.line, self.col())
+                return
             c = src[i]
-            line, col = self.line, self.col()
+            line, col = self.line, i - self.line_start + 1
             if c in _IDENT_START:
                 j = i + 1
                 while j < n and src[j] in _IDENT:
@@ -92,38 +181,24 @@ class Lexer:
                 word = src[i:j]
                 self.i = j
                 if word in KEYWORDS:
-                    out.append(Tok(word, word, line, col))
+                    yield Tok(word, word, line, col)
                 elif word in RESERVED:
                     raise self.error("Reserved", f"'{word}' is a reserved keyword", line, col)
                 else:
-                    out.append(Tok("id", word, line, col))
-            elif c in _DIGITS:
-                out.append(self.number(line, col))
-            elif c == '"':
-                self.i += 1
-                out.append(Tok("str", self.string('"', col), line, col))
-            elif c == "`":
-                self.i += 1
-                out.append(self.backtick(line, col))
-            elif c == "'":
-                self.i += 1
-                text = self.string("'", col)
-                if len(text) != 1:
-                    raise self.error("MalformedChar", f"Invalid character literal: '{text}'",
-                                     line, col)
-                out.append(Tok("char", text, line, col))
-            elif c == "#" and i + 1 < n and src[i + 1] in '#"':
-                out.append(Tok("str", self.raw_string(line, col), line, col))
-            else:
+                    yield Tok("id", word, line, col)
+            elif c in SYMBOLS1 or c == "#":
+                if c == "#" and i + 1 < n and src[i + 1] in '#"':
+                    yield Tok("str", self.raw_string(line, col), line, col)
+                    continue
                 sym = src[i : i + 3]
                 if sym in SYMBOLS3 and not (sym == "!in" and src[i + 3 : i + 4] in _IDENT):
-                    self.i += 3
+                    self.i = i + 3
                 elif sym[:2] in SYMBOLS2:
                     sym = sym[:2]
-                    self.i += 2
-                elif c in SYMBOLS1:
+                    self.i = i + 2
+                elif c != "#":
                     sym = c
-                    self.i += 1
+                    self.i = i + 1
                 else:
                     raise self.error("BadInput", f"Unexpected character '{c}'", line, col)
                 if in_interp:
@@ -131,10 +206,28 @@ class Lexer:
                         depth += 1
                     elif sym == "}":
                         if depth == 0:
-                            out.append(Tok("eof", None, line, col))
-                            return out
+                            yield Tok("eof", None, line, col)
+                            return
                         depth -= 1
-                out.append(Tok(sym, sym, line, col))
+                yield Tok(sym, sym, line, col)
+            elif c in _DIGITS:
+                yield self.number(line, col)
+            elif c == '"':
+                self.i = i + 1
+                yield Tok("str", self.string('"', col), line, col)
+            elif c == "`":
+                self.i = i + 1
+                yield self.backtick(line, col)
+            elif c == "'":
+                self.i = i + 1
+                text = self.string("'", col)
+                if len(text) != 1:
+                    raise self.error(
+                        "MalformedChar", f"Invalid character literal: '{text}'", line, col
+                    )
+                yield Tok("char", text, line, col)
+            else:
+                raise self.error("BadInput", f"Unexpected character '{c}'", line, col)
 
     def newline(self, i: int) -> None:
         """Record that index ``i`` is a newline."""
@@ -162,8 +255,9 @@ class Lexer:
                 while level:
                     if i >= n:
                         self.i = i
-                        raise self.error("UnterminatedComment", "Comment is not terminated",
-                                         line, col)
+                        raise self.error(
+                            "UnterminatedComment", "Comment is not terminated", line, col
+                        )
                     c = src[i]
                     if c == "\n":
                         self.newline(i)
@@ -191,7 +285,7 @@ class Lexer:
                 j += 1
             text = src[i + 2 : j].replace("_", "")
             if not text or (j < n and (src[j] in _IDENT or src[j] == ".")):
-                raise self.error("MalformedNumber", f"Invalid number: {src[i:j + 1]}", line, col)
+                raise self.error("MalformedNumber", f"Invalid number: {src[i : j + 1]}", line, col)
             self.i = j
             value = int(text, base)
             if value >= 1 << 64:
@@ -220,7 +314,7 @@ class Lexer:
         text = src[i:j].replace("_", "")
         self.i = j
         if j < n and src[j] in _IDENT:
-            raise self.error("MalformedNumber", f"Invalid number: {src[i:j + 1]}", line, col)
+            raise self.error("MalformedNumber", f"Invalid number: {src[i : j + 1]}", line, col)
         if is_float:
             return Tok("float", float(text), line, col)
         return Tok("int", int(text), line, col)
@@ -236,16 +330,19 @@ class Lexer:
             width = _ESCAPE_LEN[c]
             digits = src[self.i + 1 : self.i + 1 + width]
             if len(digits) != width or any(d not in _HEX for d in digits):
-                raise self.error("MalformedEscapeSequence", f"Invalid escape sequence: \\{c}"
-                                 f"{digits}", line, col)
+                raise self.error(
+                    "MalformedEscapeSequence", f"Invalid escape sequence: \\{c}{digits}", line, col
+                )
             self.i += 1 + width
             code = int(digits, 16)
             if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-                raise self.error("MalformedEscapeSequence", f"Invalid escape sequence: \\{c}"
-                                 f"{digits}", line, col)
+                raise self.error(
+                    "MalformedEscapeSequence", f"Invalid escape sequence: \\{c}{digits}", line, col
+                )
             return chr(code)
-        raise self.error("MalformedEscapeSequence", f"Invalid escape sequence: \\{c}", line,
-                         self.col())
+        raise self.error(
+            "MalformedEscapeSequence", f"Invalid escape sequence: \\{c}", line, self.col()
+        )
 
     def string(self, quote: str, start_col: int) -> str:
         """The rest of a "..." or '...' literal (the index is past the opening quote)."""
@@ -268,8 +365,9 @@ class Lexer:
             parts.append(src[i:j])
             self.i = j
             if j >= n:
-                raise self.error("UnterminatedString", "Open string is not terminated", line,
-                                 start_col)
+                raise self.error(
+                    "UnterminatedString", "Open string is not terminated", line, start_col
+                )
             c = src[j]
             if c == quote:
                 if quote == '"' and j + 1 < n and src[j + 1] == '"':  # "" is an escaped quote
@@ -280,8 +378,9 @@ class Lexer:
                 self.i = j + 1
                 return "".join(parts)
             if c == "\n":
-                raise self.error("UnterminatedString", "Open string is not terminated", line,
-                                 start_col)
+                raise self.error(
+                    "UnterminatedString", "Open string is not terminated", line, start_col
+                )
             # a backslash
             if j + 1 < n and src[j + 1] == "\n" and quote == '"':
                 self.newline(j + 1)
@@ -350,7 +449,13 @@ class Lexer:
                         parts.append("".join(buf))
                         buf = []
                     self.i = j + 2
+                    self.nesting += 1
+                    if self.nesting > MAX_INTERPOLATION_DEPTH:
+                        raise self.error(
+                            "ExprTooDeep", "Interpolation nests too deeply", self.line, self.col(j)
+                        )
                     parts.append(self.tokenize(in_interp=True))
+                    self.nesting -= 1
                 else:
                     buf.append("$")
                     self.i = j + 1

@@ -99,7 +99,7 @@ def fpow(a: float, b: float) -> float:
     except ValueError:
         return math.nan
     except OverflowError:
-        return math.inf if a > 0 or float(b).is_integer() and int(b) % 2 == 0 else -math.inf
+        return math.inf if a > 0 or (float(b).is_integer() and int(b) % 2 == 0) else -math.inf
 
 
 def fmod(a: float, b: float) -> float:

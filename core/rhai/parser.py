@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from core.rhai import ast as A
 from core.rhai.errors import Pos, RhaiParseError, parse_error
-from core.rhai.lexer import Tok, tokenize
+from core.rhai.lexer import Lexer, Tok
 from core.rhai.values import Char
 
 # Rhai's binary operator precedence; ** binds to the right.
@@ -27,6 +28,8 @@ ASSIGN_OPS = {
     "=": "", "+=": "+", "-=": "-", "*=": "*", "/=": "/", "%=": "%", "**=": "**",
     "<<=": "<<", ">>=": ">>", "&=": "&", "|=": "|", "^=": "^",
 }  # fmt: skip
+# A chain of binary operators may be this many times longer than the nesting limit.
+CHAIN_FACTOR = 16
 # Tokens after which an open-ended range (``a..``) ends.
 _RANGE_END = frozenset(["]", ")", "}", ",", ";", "eof", "=>"])
 _NEEDS_NO_SEMI = (A.If, A.Switch, A.Loop, A.For, A.Block, A.Try)
@@ -47,7 +50,8 @@ class Parser:
     """Parses one script; ``max_expr_depth`` bounds nesting (0: no limit)."""
 
     def __init__(self, src: str, max_expr_depth: int = 64, max_fn_expr_depth: int = 32) -> None:
-        self.toks = tokenize(src)
+        self.toks: list[Tok] = []
+        self.more: Iterator[Tok] | None = Lexer(src).iter_tokens()
         self.p = 0
         self.max_depth = max_expr_depth
         self.max_fn_depth = max_fn_expr_depth
@@ -59,26 +63,37 @@ class Parser:
 
     # -- tokens ----------------------------------------------------------------------------
     def peek(self, k: int = 0) -> Tok:
-        """The token ``k`` ahead."""
+        """The token ``k`` ahead (lexed on demand)."""
         toks = self.toks
-        return toks[min(self.p + k, len(toks) - 1)]
+        idx = self.p + k
+        if idx < len(toks):
+            return toks[idx]
+        if self.more is not None:
+            more = self.more
+            while len(toks) <= idx:
+                tok = next(more)
+                toks.append(tok)
+                if tok.kind == "eof":
+                    self.more = None
+                    break
+        return toks[min(idx, len(toks) - 1)]
 
     def next(self) -> Tok:
         """Consume and return the current token."""
-        tok = self.toks[self.p]
+        tok = self.peek()
         if tok.kind != "eof":
             self.p += 1
         return tok
 
     def accept(self, kind: str) -> Tok | None:
         """Consume the current token if it is ``kind``."""
-        if self.toks[self.p].kind == kind:
+        if self.peek().kind == kind:
             return self.next()
         return None
 
     def expect(self, kind: str, what: str = "") -> Tok:
         """Consume a ``kind`` token or fail naming what was expected."""
-        tok = self.toks[self.p]
+        tok = self.peek()
         if tok.kind != kind:
             raise self.unexpected(tok, what or f"'{kind}'")
         return self.next()
@@ -92,7 +107,7 @@ class Parser:
 
     def ident(self, what: str = "a name") -> Tok:
         """Consume an identifier."""
-        tok = self.toks[self.p]
+        tok = self.peek()
         if tok.kind != "id":
             raise self.unexpected(tok, what)
         return self.next()
@@ -159,7 +174,7 @@ class Parser:
         """``[private] fn name(params) { body }`` at the top level."""
         private = bool(self.accept("private"))
         start = self.expect("fn")
-        name_tok = self.toks[self.p]
+        name_tok = self.peek()
         if name_tok.kind != "id":
             raise parse_error("FnMissingName", "Expecting a function name", name_tok.pos)
         self.next()
@@ -174,32 +189,39 @@ class Parser:
         self.depth, self.limit = 0, self.max_fn_depth
         try:
             if self.peek().kind != "(":
-                raise parse_error("FnMissingParams", f"Expecting parameters for '{fn.name}'",
-                                  self.peek().pos)
+                raise parse_error(
+                    "FnMissingParams", f"Expecting parameters for '{fn.name}'", self.peek().pos
+                )
             self.next()
             names: list[str] = []
             while not self.accept(")"):
                 tok = self.ident("a parameter name")
                 if tok.val in names:
-                    raise parse_error("FnDuplicatedParam",
-                                      f"Duplicated parameter '{tok.val}' in '{fn.name}'", tok.pos)
+                    raise parse_error(
+                        "FnDuplicatedParam",
+                        f"Duplicated parameter '{tok.val}' in '{fn.name}'",
+                        tok.pos,
+                    )
                 names.append(tok.val)
                 fn.params.append(self.declare(tok.val))
                 if not self.accept(","):
                     self.expect(")", "')' or ','")
                     break
             if self.peek().kind != "{":
-                raise parse_error("FnMissingBody", f"Expecting a body for '{fn.name}'",
-                                  self.peek().pos)
+                raise parse_error(
+                    "FnMissingBody", f"Expecting a body for '{fn.name}'", self.peek().pos
+                )
             fn.body = self.parse_block(new_scope=False)
         finally:
             self.scope = outer
             self.depth, self.limit = saved_depth, saved_limit
         key = (fn.name, len(fn.params))
         if key in self.functions:
-            raise parse_error("FnDuplicatedDefinition",
-                              f"Function '{fn.name}' with {key[1]} parameters is defined twice",
-                              start.pos)
+            raise parse_error(
+                "FnDuplicatedDefinition",
+                f"Function '{fn.name}' with {key[1]} parameters is defined twice",
+                start.pos,
+            )
         self.functions[key] = fn
 
     # -- statements ------------------------------------------------------------------------
@@ -220,11 +242,13 @@ class Parser:
                     self.next()
                     continue
                 if tok.kind == "eof":
-                    raise parse_error("MissingToken", "Expecting '}' to close the block",
-                                      start.pos)
+                    raise parse_error("MissingToken", "Expecting '}' to close the block", start.pos)
                 if tok.kind == "fn":
-                    raise parse_error("WrongFnDefinition",
-                                      "Functions can only be defined at global level", tok.pos)
+                    raise parse_error(
+                        "WrongFnDefinition",
+                        "Functions can only be defined at global level",
+                        tok.pos,
+                    )
                 stmts.append(self.parse_stmt())
         finally:
             if new_scope:
@@ -240,8 +264,11 @@ class Parser:
         elif tok.kind in ("}", "eof") or isinstance(node, _NEEDS_NO_SEMI):
             return
         else:
-            raise parse_error("MissingToken", f"Expecting ';' to terminate this statement, "
-                              f"found '{tok.val}'", tok.pos)
+            raise parse_error(
+                "MissingToken",
+                f"Expecting ';' to terminate this statement, found '{tok.val}'",
+                tok.pos,
+            )
 
     def parse_stmt(self, top: bool = False, closure_body: bool = False) -> A.Node:
         """One statement (its terminator consumed)."""
@@ -274,8 +301,9 @@ class Parser:
         elif kind == "export":
             self.next()
             if not top:
-                raise parse_error("WrongExport", "Export statement can only appear at global "
-                                  "level", tok.pos)
+                raise parse_error(
+                    "WrongExport", "Export statement can only appear at global level", tok.pos
+                )
             if self.peek().kind in ("let", "const"):
                 return self.parse_stmt(top)
             self.ident("a variable name")
@@ -299,17 +327,18 @@ class Parser:
     def check_lhs(self, node: A.Node) -> None:
         """Only variables and their properties/elements can be assigned."""
         if isinstance(node, A.Lit | A.Interp):
-            raise parse_error("AssignmentToConstant", "Cannot assign to a constant value",
-                              node.pos)
+            raise parse_error("AssignmentToConstant", "Cannot assign to a constant value", node.pos)
         target = node
         while isinstance(target, A.Index | A.Prop):
             target = target.target
         if isinstance(target, A.Var) and target.decl is not None and target.decl.const:
-            raise parse_error("AssignmentToConstant",
-                              f"Cannot assign to constant '{target.name}'", node.pos)
+            raise parse_error(
+                "AssignmentToConstant", f"Cannot assign to constant '{target.name}'", node.pos
+            )
         if not isinstance(target, A.Var | A.This):
-            raise parse_error("AssignmentToInvalidLHS", "Cannot assign to this expression",
-                              node.pos)
+            raise parse_error(
+                "AssignmentToInvalidLHS", "Cannot assign to this expression", node.pos
+            )
 
     # -- expressions -----------------------------------------------------------------------
     def parse_expr(self) -> A.Node:
@@ -323,12 +352,9 @@ class Parser:
 
     def parse_binary(self, min_prec: int) -> A.Node:
         """Precedence climbing over `PRECEDENCE`."""
-        lhs: A.Node | None
         tok = self.peek()
-        if tok.kind in ("..", "..="):
-            lhs = None
-        else:
-            lhs = self.parse_unary()
+        lhs: A.Node | None = None if tok.kind in ("..", "..=") else self.parse_unary()
+        chain = 0
         while True:
             tok = self.peek()
             prec = PRECEDENCE.get(tok.kind)
@@ -337,6 +363,10 @@ class Parser:
                     raise self.unexpected(tok, "an expression")
                 return lhs
             op = self.next().kind
+            chain += 1
+            if self.limit and chain > CHAIN_FACTOR * self.limit:
+                # Each operator nests the tree one level deeper: bound it like nesting.
+                raise parse_error("ExprTooDeep", "Expression exceeds maximum complexity", tok.pos)
             rhs: A.Node | None
             if op in ("..", "..=") and self.peek().kind in _RANGE_END:
                 rhs = None
@@ -395,8 +425,7 @@ class Parser:
                 self.next()
                 name = self.peek()
                 if name.kind not in ("id",) and name.kind not in ("this",):
-                    raise parse_error("PropertyExpected", "Expecting name of a property",
-                                      name.pos)
+                    raise parse_error("PropertyExpected", "Expecting name of a property", name.pos)
                 self.next()
                 if self.peek().kind == "(":
                     node = A.MethodCall(name.pos, node, name.val, self.parse_args(), kind == "?.")
@@ -420,14 +449,14 @@ class Parser:
         value = index.value if isinstance(index, A.Lit) else ""
         kind = type(value)
         if isinstance(target, A.MapLit) and kind is not str:
-            raise parse_error("MalformedIndexExpr", "Object map expects string index",
-                              index.pos)
-        if isinstance(target, A.ArrayLit) or (
+            raise parse_error("MalformedIndexExpr", "Object map expects string index", index.pos)
+        sequence = isinstance(target, A.ArrayLit) or (
             isinstance(target, A.Lit) and type(target.value) is str
-        ):
-            if kind is not int:
-                raise parse_error("MalformedIndexExpr", "Array or string expects numeric index",
-                                  index.pos)
+        )
+        if sequence and kind is not int:
+            raise parse_error(
+                "MalformedIndexExpr", "Array or string expects numeric index", index.pos
+            )
 
     def parse_primary(self) -> A.Node:
         """Literals, variables, calls, blocks, closures and statement-expressions."""
@@ -489,20 +518,23 @@ class Parser:
             name = self.ident("a constant name")
             return A.Var(name.pos, name.val, None, "global")
         if kind in ("fn", "let", "const"):
-            raise parse_error("WrongFnDefinition" if kind == "fn" else "MissingToken",
-                              f"'{kind}' is not allowed here", pos)
+            raise parse_error(
+                "WrongFnDefinition" if kind == "fn" else "MissingToken",
+                f"'{kind}' is not allowed here",
+                pos,
+            )
         raise self.unexpected(tok, "an expression")
 
     def interpolation(self, tok: Tok) -> A.Node:
         """Parse each ``${...}`` part of a back-tick string in the current scope."""
         parts: list[A.Node] = []
-        saved = self.toks, self.p
+        saved = self.toks, self.p, self.more
         try:
             for part in tok.val:
                 if isinstance(part, str):
                     parts.append(A.Lit(tok.pos, part))
                     continue
-                self.toks, self.p = part, 0
+                self.toks, self.p, self.more = part, 0, None
                 stmts: list[A.Node] = []
                 while self.peek().kind != "eof":
                     if self.accept(";"):
@@ -510,7 +542,7 @@ class Parser:
                     stmts.append(self.parse_stmt())
                 parts.append(A.Block(tok.pos, stmts))
         finally:
-            self.toks, self.p = saved
+            self.toks, self.p, self.more = saved
         return A.Interp(tok.pos, parts)
 
     def parse_name(self) -> A.Node:
@@ -559,8 +591,7 @@ class Parser:
             if key.kind not in ("id", "str") and key.kind not in _KEYWORD_KEYS:
                 raise parse_error("PropertyExpected", "Expecting name of a property", key.pos)
             if key.val in seen:
-                raise parse_error("DuplicatedProperty", f"Duplicated property '{key.val}'",
-                                  key.pos)
+                raise parse_error("DuplicatedProperty", f"Duplicated property '{key.val}'", key.pos)
             seen.add(key.val)
             self.expect(":", "':'")
             items.append((key.val, self.parse_expr()))
@@ -580,8 +611,9 @@ class Parser:
                 while not self.accept("|"):
                     tok = self.ident("a parameter name")
                     if any(p.name == tok.val for p in fn.params):
-                        raise parse_error("FnDuplicatedParam",
-                                          f"Duplicated parameter '{tok.val}'", tok.pos)
+                        raise parse_error(
+                            "FnDuplicatedParam", f"Duplicated parameter '{tok.val}'", tok.pos
+                        )
                     fn.params.append(self.declare(tok.val))
                     if not self.accept(","):
                         self.expect("|", "'|' or ','")
@@ -624,8 +656,9 @@ class Parser:
         while not self.accept("}"):
             tok = self.peek()
             if default is not None:
-                raise parse_error("WrongSwitchDefaultCase", "Default switch case must be last",
-                                  tok.pos)
+                raise parse_error(
+                    "WrongSwitchDefaultCase", "Default switch case must be last", tok.pos
+                )
             values: list[Any] = []
             rng: tuple[int, int, bool] | None = None
             is_default = tok.kind == "id" and tok.val == "_"
@@ -638,29 +671,38 @@ class Parser:
                         incl = self.next().kind == "..="
                         end, _ = self.case_value()
                         if type(value) is not int or type(end) is not int:
-                            raise parse_error("WrongSwitchIntegerCase", "Ranges must be integers",
-                                              node.pos)
+                            raise parse_error(
+                                "WrongSwitchIntegerCase", "Ranges must be integers", node.pos
+                            )
                         rng = (value, end, incl)
                         seen_range = True
                         break
                     if type(value) in (int, float) and seen_range:
-                        raise parse_error("WrongSwitchIntegerCase", "Numeric switch case cannot "
-                                          "follow a range case", node.pos)
+                        raise parse_error(
+                            "WrongSwitchIntegerCase",
+                            "Numeric switch case cannot follow a range case",
+                            node.pos,
+                        )
                     values.append(value)
                     if not self.accept("|"):
                         break
             cond = None
             if self.accept("if"):
                 if is_default:
-                    raise parse_error("WrongSwitchCaseCondition", "Default switch case cannot "
-                                      "have a condition", tok.pos)
+                    raise parse_error(
+                        "WrongSwitchCaseCondition",
+                        "Default switch case cannot have a condition",
+                        tok.pos,
+                    )
                 cond = self.parse_expr()
             self.expect("=>", "'=>'")
-            body = self.parse_block() if self.peek().kind == "{" else self.parse_stmt(
-                closure_body=True)
-            if not self.accept(","):
-                if self.peek().kind != "}" and not isinstance(body, A.Block):
-                    raise self.unexpected(self.peek(), "',' or '}'")
+            body = (
+                self.parse_block()
+                if self.peek().kind == "{"
+                else self.parse_stmt(closure_body=True)
+            )
+            if not self.accept(",") and self.peek().kind != "}" and not isinstance(body, A.Block):
+                raise self.unexpected(self.peek(), "',' or '}'")
             if is_default:
                 default = body
                 continue

@@ -166,8 +166,9 @@ class Runtime:
         else:
             return v
         if limit and n > limit:
-            raise ErrorLimit("ErrorDataTooLarge", what, f"Length of {type_name(v)} is {n}, "
-                             f"more than {limit}")
+            raise ErrorLimit(
+                "ErrorDataTooLarge", what, f"Length of {type_name(v)} is {n}, more than {limit}"
+            )
         return v
 
     # -- functions -------------------------------------------------------------------------
@@ -187,17 +188,21 @@ class Runtime:
             return (name, n) in self.fn_defs
         return any(key[0] == name for key in self.fn_defs)
 
-    def invoke(self, cf: CompiledFn, this: Any, args: list[Any], cells: tuple[Cell, ...] = ()
-               ) -> tuple[Any, Any]:
+    def invoke(
+        self, cf: CompiledFn, this: Any, args: list[Any], cells: tuple[Cell, ...] = ()
+    ) -> tuple[Any, Any]:
         """Run a script function; returns (value, ``this`` after the call)."""
         self.ops += 1
         if self.ops > self.max_ops:
             self.tick()
         depth = self.depth + 1
         if depth > self.max_depth:
-            raise ErrorLimit("ErrorStackOverflow", "max_call_levels",
-                             f"Stack overflow: more than {self.limits.max_call_levels} calls "
-                             f"deep in '{cf.name or 'anonymous function'}'")
+            raise ErrorLimit(
+                "ErrorStackOverflow",
+                "max_call_levels",
+                f"Stack overflow: more than {self.limits.max_call_levels} calls "
+                f"deep in '{cf.name or 'anonymous function'}'",
+            )
         f: list[Any] = [None] * cf.size
         f[0] = this
         for (slot, cell), a in zip(cf.params, args, strict=False):
@@ -212,14 +217,23 @@ class Runtime:
         except ReturnEx as e:
             r = e.value
         except RecursionError:
-            raise ErrorLimit("ErrorStackOverflow", "max_call_levels",
-                             "Stack overflow: the Python stack is exhausted") from None
+            raise ErrorLimit(
+                "ErrorStackOverflow",
+                "max_call_levels",
+                "Stack overflow: the Python stack is exhausted",
+            ) from None
         finally:
             self.depth = depth - 1
         return r, f[0]
 
-    def call_named(self, name: str, args: list[Any], this: Any = None, has_this: bool = False,
-                   pos: Pos | None = None) -> tuple[Any, Any]:
+    def call_named(
+        self,
+        name: str,
+        args: list[Any],
+        this: Any = None,
+        has_this: bool = False,
+        pos: Pos | None = None,
+    ) -> tuple[Any, Any]:
         """Call a function by name: script functions first, then natives."""
         cf = self.script_fn(name, len(args))
         if cf is not None:
@@ -245,12 +259,19 @@ class Runtime:
             shown = [a.v if type(a) is Ref else a for a in args]
             raise fn_not_found(name, shown, pos) from None
 
-    def call_fnptr(self, fp: Any, args: list[Any], this: Any = None, has_this: bool = False,
-                   pos: Pos | None = None) -> tuple[Any, Any]:
+    def call_fnptr(
+        self,
+        fp: Any,
+        args: list[Any],
+        this: Any = None,
+        has_this: bool = False,
+        pos: Pos | None = None,
+    ) -> tuple[Any, Any]:
         """Call a function pointer with ``args`` after its curried ones."""
         if type(fp) is not FnPtr:
-            raise runtime("ErrorMismatchDataType", f"Expecting a function pointer, got "
-                          f"{type_name(fp)}", pos)
+            raise runtime(
+                "ErrorMismatchDataType", f"Expecting a function pointer, got {type_name(fp)}", pos
+            )
         full = [*fp.curry, *args] if fp.curry else args
         if fp.fn is not None:
             clo: Closure = fp.fn
@@ -261,7 +282,7 @@ class Runtime:
         """How many arguments a function pointer still takes, when known."""
         if fp.fn is not None:
             return int(fp.fn.cf.nparams) - len(fp.curry)
-        for (name, n) in self.fn_defs:
+        for name, n in self.fn_defs:
             if name == fp.name:
                 return n - len(fp.curry)
         return None

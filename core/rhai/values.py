@@ -91,10 +91,7 @@ class Range:
         return range(start, end + 1 if self.inclusive else end)
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Range)
-            and self.py_range() == other.py_range()
-        )
+        return isinstance(other, Range) and self.py_range() == other.py_range()
 
     def __hash__(self) -> int:
         return hash((self.start, self.end, self.inclusive))

@@ -16,8 +16,9 @@ class Lib:
     def __init__(self) -> None:
         self.table: Table = {}
 
-    def fn(self, name: str, *arities: int, mut: bool = False, ctx: bool = False
-           ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def fn(
+        self, name: str, *arities: int, mut: bool = False, ctx: bool = False
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register the decorated function under ``name`` for each arity (-1: any)."""
 
         def deco(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -153,8 +153,9 @@ def pad(rt: Runtime, r: Ref, n: Any, v: Any) -> None:
     limit = rt.limits.max_string_size if text else rt.limits.max_array_size
     if limit and k > limit:
         what = "max_string_size" if text else "max_array_size"
-        raise ErrorLimit("ErrorDataTooLarge", what, f"Length of {type_name(r.v)} would be {k}, "
-                         f"more than {limit}")
+        raise ErrorLimit(
+            "ErrorDataTooLarge", what, f"Length of {type_name(r.v)} would be {k}, more than {limit}"
+        )
     if type(r.v) in (str, Char):
         S.str_pad(r, k, v)
         return
@@ -193,7 +194,8 @@ def split(r: Ref, at: Any, segments: Any = None) -> Any:
 def drain(rt: Runtime, r: Ref, what: Any, length: Any = None) -> Any:
     a = _seq(r.v)
     if type(what) in (FnPtr, str) and length is None:
-        out, keep = [], []
+        out: list[Any] = []
+        keep: list[Any] = []
         for i, x in enumerate(a):
             (out if _truthy(rt.call_with(what, x, [i])) else keep).append(x)
         a[:] = keep
@@ -208,7 +210,8 @@ def drain(rt: Runtime, r: Ref, what: Any, length: Any = None) -> Any:
 def retain(rt: Runtime, r: Ref, what: Any, length: Any = None) -> Any:
     a = _seq(r.v)
     if type(what) in (FnPtr, str) and length is None:
-        out, keep = [], []
+        out: list[Any] = []
+        keep: list[Any] = []
         for i, x in enumerate(a):
             (keep if _truthy(rt.call_with(what, x, [i])) else out).append(x)
         a[:] = keep
@@ -278,8 +281,9 @@ def contains(a: Any, v: Any) -> bool:
 
 def _truthy(v: Any) -> bool:
     if type(v) is not bool:
-        raise runtime("ErrorMismatchDataType", f"Expecting a bool from the callback, got "
-                      f"{type_name(v)}")
+        raise runtime(
+            "ErrorMismatchDataType", f"Expecting a bool from the callback, got {type_name(v)}"
+        )
     return v
 
 
@@ -422,8 +426,11 @@ def dedup(rt: Runtime, r: Ref, f: Any = None) -> None:
     out: list[Any] = []
     for x in a:
         if out:
-            same = (values_equal(out[-1], x) if f is None
-                    else _truthy(rt.call_fnptr(_callback(rt, f), [out[-1], x])[0]))
+            same = (
+                values_equal(out[-1], x)
+                if f is None
+                else _truthy(rt.call_fnptr(_callback(rt, f), [out[-1], x])[0])
+            )
             if same:
                 continue
         out.append(x)

@@ -32,8 +32,9 @@ def blob(rt: Runtime, n: Any = 0, value: Any = 0) -> bytearray:
     k, v = max(_i(n), 0), _i(value)
     limit = rt.limits.max_array_size
     if limit and k > limit:
-        raise ErrorLimit("ErrorDataTooLarge", "max_array_size",
-                         f"Length of blob would be {k}, more than {limit}")
+        raise ErrorLimit(
+            "ErrorDataTooLarge", "max_array_size", f"Length of blob would be {k}, more than {limit}"
+        )
     return bytearray([v & 0xFF]) * k
 
 

@@ -41,11 +41,12 @@ def _to_debug(x: Any) -> str:
 def to_int(x: Any) -> int:
     t = type(x)
     if t is int:
-        return x
+        return int(x)
     if t is float:
-        if math.isnan(x) or not INT_MIN <= math.trunc(x) <= INT_MAX:
+        if math.isnan(x) or math.isinf(x) or not INT_MIN <= math.trunc(x) <= INT_MAX:
             raise arithmetic(f"Integer overflow: to_int({to_string(x)})")
-        return math.trunc(x)
+        truncated: int = math.trunc(x)
+        return truncated
     if t is Char:
         return ord(x)
     if t is bool:
@@ -95,8 +96,9 @@ def parse_float(s: Any) -> float:
             raise ValueError
         return float(text)
     except ValueError:
-        raise arithmetic(f"Error parsing floating-point number '{s}': invalid float "
-                         "literal") from None
+        raise arithmetic(
+            f"Error parsing floating-point number '{s}': invalid float literal"
+        ) from None
 
 
 @fn("timestamp", 0)

@@ -43,11 +43,11 @@ def sign(x: Any) -> int:
     raise NoMatch
 
 
-def _float_fn(name: str, func: Callable[[float], float]) -> None:
+def _float_fn(name: str, func: Callable[[float], Any]) -> None:
     def run(x: Any) -> float:
         v = _num(x)
         try:
-            return func(v)
+            return float(func(v))
         except (ValueError, OverflowError):
             return math.nan
 
@@ -61,7 +61,7 @@ for _name, _func in {
     "acosh": math.acosh, "atanh": math.atanh, "to_degrees": math.degrees,
     "to_radians": math.radians, "floor": math.floor, "ceiling": math.ceil,
 }.items():  # fmt: skip
-    _float_fn(_name, lambda v, _f=_func: float(_f(v)))
+    _float_fn(_name, _func)
 
 
 @fn("log", 1, 2)

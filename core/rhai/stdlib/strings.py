@@ -58,7 +58,7 @@ def length(x: Any) -> int:
 
 @fn("is_empty", 1)
 def is_empty(x: Any) -> bool:
-    return length(x) == 0
+    return bool(length(x) == 0)
 
 
 @fn("bytes", 1)
