@@ -288,9 +288,52 @@ def c_If(c: Compiler, node: A.If, tail: bool = False) -> Ev:
     return run
 
 
+_BREAK = object()  # a loop body's value when a guard ``if c { break; }`` fired
+
+
+def _guard(stmt: A.Node) -> tuple[int, A.Node] | None:
+    """``if c { continue; }`` (1) or ``if c { break; }`` (2): no exception needed."""
+    if not isinstance(stmt, A.If) or stmt.orelse is not None:
+        return None
+    then = stmt.then
+    if not isinstance(then, A.Block) or len(then.stmts) != 1:
+        return None
+    jump = then.stmts[0]
+    if isinstance(jump, A.Jump) and jump.value is None and jump.kind in ("continue", "break"):
+        return (1 if jump.kind == "continue" else 2), stmt.cond
+    return None
+
+
+def loop_body(c: Compiler, stmts: list[A.Node]) -> Ev:
+    """A loop body; guards at its top level return early instead of raising."""
+    guards = [_guard(s) for s in stmts]
+    if c.dynamic or not any(guards):
+        return c.block(stmts)
+    items: list[tuple[int, Ev, Pos]] = []
+    for stmt, guard in zip(stmts, guards, strict=True):
+        if guard is None:
+            items.append((0, c.expr(stmt), stmt.pos))
+        else:
+            items.append((guard[0], c.expr(guard[1]), guard[1].pos))
+
+    def run(f: Any) -> Any:
+        for kind, ev, pos in items:
+            if not kind:
+                ev(f)
+                continue
+            v = ev(f)
+            if v is True:
+                return None if kind == 1 else _BREAK
+            if v is not False:
+                raise _not_bool(v, pos)
+        return None
+
+    return run
+
+
 def c_Loop(c: Compiler, node: A.Loop) -> Ev:
     rt = c.rt
-    body = c.block(node.body.stmts)
+    body = loop_body(c, node.body.stmts)
     cond = c.expr(node.cond) if node.cond is not None else None
     until, post = node.until, node.post
     pos = node.cond.pos if node.cond is not None else node.pos
@@ -307,7 +350,8 @@ def c_Loop(c: Compiler, node: A.Loop) -> Ev:
                 if v is until:
                     return None
             try:
-                body(f)
+                if body(f) is _BREAK:
+                    return None
             except ContinueEx:
                 pass
             except BreakEx as e:
@@ -358,7 +402,7 @@ class RIter:
 def c_For(c: Compiler, node: A.For) -> Ev:
     rt = c.rt
     source = c.expr(node.iterable)
-    body = c.block(node.body.stmts)
+    body = loop_body(c, node.body.stmts)
     bind = c.declare(node.var)
     count = c.declare(node.counter) if node.counter is not None else None
     pos = node.iterable.pos
@@ -405,7 +449,8 @@ def c_For(c: Compiler, node: A.For) -> Ev:
                 if count is not None:
                     count(f, i)
             try:
-                body(f)
+                if body(f) is _BREAK:
+                    break
             except ContinueEx:
                 pass
             except BreakEx as e:

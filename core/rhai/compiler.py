@@ -332,17 +332,24 @@ class Compiler:
 
         def get(f: Any) -> Any:
             c = tget(f)
+            i = iget(f)
+            if type(c) is list and type(i) is int and 0 <= i < len(c):
+                return c[i]
             if safe and c is None:
                 raise SHORT
             try:
-                return index_get(c, iget(f))
+                return index_get(c, i)
             except RhaiError as e:
                 raise e.at(pos) from None
 
         def set_(f: Any, v: Any) -> None:
             c = tget(f)
+            i = iget(f)
+            if type(c) is list and type(i) is int and 0 <= i < len(c):
+                c[i] = own(v) if type(v) in MUTABLE else v
+                return
             try:
-                r = index_set(c, iget(f), v)
+                r = index_set(c, i, v)
             except RhaiError as e:
                 raise e.at(pos) from None
             if r is not c and tset is not None:
