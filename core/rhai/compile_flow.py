@@ -144,6 +144,10 @@ _FAST_INT = {
          "                return r",
     "-": "r = a - b\n            if -9223372036854775808 <= r <= 9223372036854775807:\n"
          "                return r",
+    "*": "r = a * b\n            if -9223372036854775808 <= r <= 9223372036854775807:\n"
+         "                return r",
+    "%": "if a >= 0 and b > 0:\n                return a % b",
+    "/": "if a >= 0 and b > 0:\n                return a // b",
     "<": "return a < b", "<=": "return a <= b", ">": "return a > b", ">=": "return a >= b",
     "==": "return a == b", "!=": "return a != b",
 }  # fmt: skip
@@ -218,14 +222,54 @@ def c_Assign(c: Compiler, node: A.Assign) -> Ev:
     fn = ops.COMPOUND[node.op]
     check = c.rt.check_size
     if node.op == "+":
+        limit = c.rt.limits.max_string_size
+        target = node.target
+        if (
+            isinstance(target, A.Var)
+            and target.decl is not None
+            and not target.decl.captured
+            and not c.dynamic
+            and not target.ns
+        ):
+            slot = target.decl.slot
+
+            def add_assign_slot(f: Any) -> None:
+                b = value(f)
+                a = f[slot]
+                ta = type(a)
+                if ta is int and type(b) is int:
+                    r = a + b
+                    if INT_MIN <= r <= INT_MAX:
+                        f[slot] = r
+                        return
+                elif ta is str and type(b) is str:
+                    # Drop the frame's reference first: CPython then appends in place.
+                    f[slot] = None
+                    a += b
+                    f[slot] = a
+                    if limit and len(a) > limit:
+                        check(a)
+                    return
+                try:
+                    f[slot] = check(ops.add_assign(a, b))
+                except RhaiError as err:
+                    raise err.at(pos) from None
+
+            return add_assign_slot
 
         def add_assign(f: Any) -> None:
             b = value(f)
             a = get(f)
-            if type(a) is int and type(b) is int:
+            ta = type(a)
+            if ta is int and type(b) is int:
                 r = a + b
                 if INT_MIN <= r <= INT_MAX:
                     set_(f, r)
+                    return
+            elif ta is str and type(b) is str:
+                s = a + b
+                if not limit or len(s) <= limit:
+                    set_(f, s)
                     return
             try:
                 set_(f, check(ops.add_assign(a, b)))

@@ -407,7 +407,11 @@ def sort(rt: Runtime, r: Ref, f: Any = None) -> None:
         if type(a) is bytearray:
             a[:] = bytearray(sorted(a))
             return
-        a.sort(key=_sort_key)
+        kinds = {type(x) for x in a}
+        if len(kinds) == 1 and kinds <= {int, float, str, Char}:
+            a.sort()
+        else:
+            a.sort(key=_sort_key)
         return
     f = _callback(rt, f)
 
