@@ -139,12 +139,13 @@ def _special(c: Compiler, node: A.Call) -> Ev | None:
     if name == "eval" and n == 1:
         if not c.dynamic:
             return None
+        top = c.is_main and c.nesting == 1
 
         def run_eval(f: Any) -> Any:
             code = args(f)[0]
             if type(code) is not str:
                 raise runtime("ErrorMismatchDataType", "eval expects a string", pos)
-            return rt.engine.eval_in(rt, code, f)
+            return rt.engine.eval_in(rt, code, f, top)
 
         return _wrap(run_eval, pos)
     return None

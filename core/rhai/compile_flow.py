@@ -291,7 +291,7 @@ def c_Assign(c: Compiler, node: A.Assign) -> Ev:
 def c_Let(c: Compiler, node: A.Let) -> Ev:
     bind = c.declare(node.decl)
     value = c.value(node.expr) if node.expr is not None else (lambda f: None)
-    if node.decl.const and c.is_main:
+    if node.decl.const and c.is_main and c.nesting == 1:
         globals_, name = c.rt.globals, node.decl.name
 
         def let_global(f: Any) -> None:

@@ -78,6 +78,7 @@ class Compiler:
         self.dynamic = dynamic
         self.is_main = is_main
         self.chain = 0  # > 0 while compiling the target of a property, index or method
+        self.nesting = 0  # blocks around the statement being compiled (1: the body itself)
         from core.rhai import compile_calls, compile_flow
 
         self.calls = compile_calls
@@ -143,7 +144,11 @@ class Compiler:
     # -- blocks ----------------------------------------------------------------------------
     def block(self, stmts: list[A.Node], tail: bool = False, scoped: bool = True) -> Ev:
         """A statement list; its value is the last statement's value."""
-        evs = [self.stmt(s, tail and i == len(stmts) - 1) for i, s in enumerate(stmts)]
+        self.nesting += 1
+        try:
+            evs = [self.stmt(s, tail and i == len(stmts) - 1) for i, s in enumerate(stmts)]
+        finally:
+            self.nesting -= 1
         ev: Ev
         if not evs:
             ev = _const(None)
@@ -347,6 +352,8 @@ class Compiler:
             i = iget(f)
             if type(c) is list and type(i) is int and 0 <= i < len(c):
                 c[i] = own(v) if type(v) in MUTABLE else v
+                return
+            if safe and c is None:
                 return
             try:
                 r = index_set(c, i, v)

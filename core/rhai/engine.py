@@ -128,13 +128,13 @@ class Engine:
             ) from None
         return value
 
-    def eval_in(self, rt: Runtime, code: str, scope: DynScope) -> Any:
+    def eval_in(self, rt: Runtime, code: str, scope: DynScope, top: bool = False) -> Any:
         """``eval(code)``: run code in the caller's scope, so its variables stay defined."""
         ast = self.compile(code)
         for key, fndef in ast.functions.items():
             rt.fn_defs[key] = fndef
             rt.functions.pop(key, None)
-        comp = Compiler(rt, ast.main, dynamic=True, is_main=rt.depth == 0)
+        comp = Compiler(rt, ast.main, dynamic=True, is_main=top)
         body = comp.block(ast.main.body.stmts, tail=True, scoped=False)
         try:
             v = body(scope)

@@ -444,9 +444,12 @@ class Parser:
 
     def check_index(self, target: A.Node, index: A.Node) -> None:
         """Literal indices of the wrong type on literal arrays, maps and strings."""
-        if not isinstance(index, A.Lit | A.Interp):
+        is_bool = (isinstance(index, A.Binary) and index.op in _BOOL_OPS) or (
+            isinstance(index, A.Unary) and index.op == "!"
+        )
+        if not isinstance(index, A.Lit | A.Interp) and not is_bool:
             return
-        value = index.value if isinstance(index, A.Lit) else ""
+        value = index.value if isinstance(index, A.Lit) else "" if not is_bool else True
         kind = type(value)
         if isinstance(target, A.MapLit) and kind is not str:
             raise parse_error("MalformedIndexExpr", "Object map expects string index", index.pos)
@@ -767,6 +770,7 @@ class Parser:
         return A.Try(start.pos, body, var, catch)
 
 
+_BOOL_OPS = frozenset(["&&", "||", "==", "!=", "<", "<=", ">", ">=", "in", "!in"])
 _KEYWORD_KEYS = frozenset(["this", "fn", "let", "if", "else", "true", "false", "in", "for"])
 
 
