@@ -79,17 +79,22 @@ class Compiler:
         self.is_main = is_main
         self.chain = 0  # > 0 while compiling the target of a property, index or method
         self.nesting = 0  # blocks around the statement being compiled (1: the body itself)
-        from core.rhai import compile_calls, compile_flow
+        from core.rhai import compile_calls, compile_flow, compile_ops
 
         self.calls = compile_calls
         self.flow = compile_flow
+        self.ops = compile_ops
 
     # -- dispatch --------------------------------------------------------------------------
     def expr(self, node: A.Node) -> Ev:
         """Compile any node."""
         name = "c_" + type(node).__name__
         method = getattr(self, name, None)
-        ev: Ev = method(node) if method is not None else getattr(self.flow, name)(self, node)
+        if method is None:
+            method = getattr(self.flow, name, None) or getattr(self.ops, name)
+            ev: Ev = method(self, node)
+        else:
+            ev = method(node)
         return ev
 
     def value(self, node: A.Node) -> Ev:
@@ -133,7 +138,9 @@ class Compiler:
         return self.block(node.stmts)
 
     def c_Closure(self, node: A.Closure) -> Ev:
-        return self.calls.closure(self, node)
+        from core.rhai.compile_special import closure
+
+        return closure(self, node)
 
     def c_Call(self, node: A.Call) -> Ev:
         return self.calls.call(self, node)
