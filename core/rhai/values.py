@@ -153,21 +153,41 @@ def fmt_float(x: float) -> str:
         return "inf" if x > 0 else "-inf"
     ax = abs(x)
     if ax == 0:
-        return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
+        return "0.0"
     if ax > 1e13 or ax < 1e-13:
-        mant, _, exp = f"{x!r}".partition("e") if "e" in repr(x) else (repr(x), "", "")
-        if not exp:
-            mant, _, exp = f"{x:e}".partition("e")
-            mant = repr(float(mant))
-        if mant.endswith(".0"):
-            mant = mant[:-2]
-        return f"{mant}e{int(exp)}"
+        return _exp_form(x)
+    return _positional(x)
+
+
+def _positional(x: float) -> str:
     text = repr(x)
     if "e" in text:
         text = format(Decimal(text), "f")
     if "." not in text:
         text += ".0"
     return text
+
+
+def _exp_form(x: float) -> str:
+    """Rust's ``{:e}``: shortest digits, ``1e20``, ``1.5e-7``."""
+    sign, digits, exp = Decimal(repr(x)).as_tuple()
+    assert isinstance(exp, int)
+    shown = "".join(map(str, digits)).rstrip("0") or "0"
+    power = exp + len(digits) - 1
+    mantissa = shown[0] + ("." + shown[1:] if len(shown) > 1 else "")
+    return f"{'-' if sign else ''}{mantissa}e{power}"
+
+
+def fmt_float_debug(x: float) -> str:
+    """Rust's ``{:?}`` of a float (inside arrays, maps and ``debug``)."""
+    if math.isnan(x) or math.isinf(x):
+        return fmt_float(x)
+    ax = abs(x)
+    if ax == 0:
+        return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
+    if 1e-5 <= ax < 1e16:
+        return _positional(x)
+    return _exp_form(x)
 
 
 def to_string(v: Any) -> str:
@@ -232,7 +252,9 @@ def to_debug(v: Any) -> str:
         return "<timestamp>"
     if t is Cell:
         return to_debug(v.v)
-    return to_string(v) if t in (int, float, bool) else f"<{type_name(v)}>"
+    if t is float:
+        return fmt_float_debug(v)
+    return to_string(v) if t in (int, bool) else f"<{type_name(v)}>"
 
 
 def own(v: Any) -> Any:
