@@ -13,7 +13,7 @@ from core.rhai.errors import ErrorLimit, Pos, RhaiError
 from core.rhai.parser import parse
 from core.rhai.runtime import DynScope, Native, ReturnEx, Runtime
 from core.rhai.stdlib import stdlib
-from core.rhai.values import MUTABLE, own
+from core.rhai.values import COPY_METER, MUTABLE, own
 
 _STDLIB = stdlib()
 
@@ -113,6 +113,7 @@ class Engine:
         needed = (self.limits.max_call_levels or 1000) * 40 + 3000
         if sys.getrecursionlimit() < needed:
             sys.setrecursionlimit(needed)
+        outer, COPY_METER.rt = COPY_METER.rt, rt
         try:
             main = compile_function(rt, ast.main, is_main=True)
             frame: list[Any] = [None] * main.size
@@ -126,6 +127,8 @@ class Engine:
                 "max_call_levels",
                 "Stack overflow: the script nests too deeply",
             ) from None
+        finally:
+            COPY_METER.rt = outer
         return value
 
     def eval_in(self, rt: Runtime, code: str, scope: DynScope, top: bool = False) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -257,9 +258,28 @@ def to_debug(v: Any) -> str:
     return to_string(v) if t in (int, bool) else f"<{type_name(v)}>"
 
 
+class _CopyMeter(threading.local):
+    """The run on this thread: copying containers costs operations (one per element)."""
+
+    rt: Any = None
+
+
+COPY_METER = _CopyMeter()
+
+
 def own(v: Any) -> Any:
-    """A copy that shares nothing mutable with ``v`` (Rhai values are copied on assignment)."""
+    """A copy that shares nothing mutable with ``v`` (Rhai values are copied on assignment).
+
+    Each element copied counts as an operation of the run on this thread, so a script
+    cannot spend unbounded time (or memory) duplicating nested containers.
+    """
     t = type(v)
+    if t is list or t is dict or t is bytearray:
+        rt = COPY_METER.rt
+        if rt is not None:
+            rt.ops += len(v)
+            if rt.ops > rt.max_ops:
+                rt.tick()
     if t is list:
         return [own(x) if type(x) in _MUTABLE else x for x in v]
     if t is dict:

@@ -31,6 +31,9 @@ def breach(script: str, **limits: int) -> ErrorLimit:
          {"max_map_size": 50}, "ErrorDataTooLarge", "max_map_size"),
         ("let a = 1; let b = 2; let c = 3;", {"max_variables": 2}, "ErrorTooManyVariables",
          "max_variables"),
+        # Copying nested arrays costs an operation per element: no exponential blow-up.
+        ("let a = [[1]]; loop { a = [a, a]; }", {"max_operations": 100_000},
+         "ErrorTooManyOperations", "max_operations"),
     ],
 )  # fmt: skip
 def test_limit_breach_names_the_limit(
