@@ -9,7 +9,7 @@ from typing import Any
 
 from core.rhai import ast as A
 from core.rhai.compiler import Compiler, compile_function
-from core.rhai.errors import ErrorLimit, Pos, RhaiError
+from core.rhai.errors import ErrorLimit, Pos, RhaiError, RhaiRuntimeError
 from core.rhai.parser import parse
 from core.rhai.runtime import DynScope, Native, ReturnEx, Runtime
 from core.rhai.stdlib import stdlib
@@ -127,6 +127,16 @@ class Engine:
                 "max_call_levels",
                 "Stack overflow: the script nests too deeply",
             ) from None
+        except MemoryError:
+            raise ErrorLimit(
+                "ErrorDataTooLarge", "memory", "Out of memory building a value"
+            ) from None
+        except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError,
+                ZeroDivisionError) as exc:  # fmt: skip
+            # An interpreter bug: still a Rhai error to the caller, with what went wrong.
+            raise RhaiRuntimeError(
+                f"internal error: {type(exc).__name__}: {exc}", None, "ErrorSystem"
+            ) from exc
         finally:
             COPY_METER.rt = outer
         return value

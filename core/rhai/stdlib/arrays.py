@@ -271,7 +271,7 @@ def contains(a: Any, v: Any) -> bool:
     if type(a) is list:
         return any(values_equal(x, v) for x in a)
     if type(a) is bytearray:
-        return type(v) is int and v in a
+        return type(v) is int and 0 <= v <= 255 and v in a
     if type(a) is dict:
         return S._s(v) in a
     if type(a) is Range:
@@ -414,6 +414,8 @@ def sort(rt: Runtime, r: Ref, f: Any = None) -> None:
             a.sort(key=_sort_key)
         return
     f = _callback(rt, f)
+    if type(a) is bytearray:
+        raise NoMatch
 
     def cmp(x: Any, y: Any) -> int:
         v, _ = rt.call_fnptr(f, [x, y])

@@ -151,7 +151,17 @@ def str_split(text: str, delim: Any, segments: Any = None) -> list[Any]:
     n = -1 if segments is None else _i(segments)
     if n == 0 or n == 1:
         return [text]
-    return list(text.split(sep, n - 1) if n > 0 else text.split(sep))
+    parts = _split_all(text, sep)
+    if n > 0 and len(parts) > n:
+        parts = [*parts[: n - 1], sep.join(parts[n - 1 :])]
+    return parts
+
+
+def _split_all(text: str, sep: str) -> list[Any]:
+    """Rust's ``str::split``: an empty separator splits between every character."""
+    if not sep:
+        return ["", *text, ""]
+    return list(text.split(sep))
 
 
 @fn("split_rev", 2, 3)
@@ -160,8 +170,10 @@ def split_rev(s: Any, delim: Any, segments: Any = None) -> list[Any]:
     n = -1 if segments is None else _i(segments)
     if n == 0 or n == 1:
         return [text]
-    parts = text.rsplit(sep, n - 1) if n > 0 else text.split(sep)
-    return list(reversed(parts))
+    parts = list(reversed(_split_all(text, sep)))
+    if n > 0 and len(parts) > n:
+        parts = [*parts[: n - 1], sep.join(reversed(parts[n - 1 :]))]
+    return parts
 
 
 @fn("chars", 1, 2, 3)
