@@ -171,4 +171,9 @@ def _is_shared(c: Compiler, arg: A.Node) -> Ev:
 
         return dyn
     ev = c.expr(arg)
-    return lambda f: (ev(f), False)[1]
+
+    def not_shared(f: Any) -> bool:
+        ev(f)  # evaluated for its effects; a value (not a variable) is never shared
+        return False
+
+    return not_shared

@@ -14,12 +14,9 @@ from core.rhai import ast as A
 from core.rhai.access import GETTERS, index_get, index_set, prop_set
 from core.rhai.errors import Pos, RhaiError, runtime
 from core.rhai.runtime import (
-    BreakEx,
     CompiledFn,
-    ContinueEx,
     DynScope,
     Ev,
-    ReturnEx,
     Runtime,
 )
 from core.rhai.values import MUTABLE, Cell, own, to_string, type_name
@@ -459,8 +456,3 @@ def _dynamic_entry(fndef: A.FnDef, body: Ev) -> Ev:
             f[0] = scope.this
 
     return run
-
-
-def loop_control() -> tuple[type[BreakEx], type[ContinueEx], type[ReturnEx]]:
-    """The control-flow exceptions (for the flow module)."""
-    return BreakEx, ContinueEx, ReturnEx

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from core.rhai.compile_flow import RIter
-from core.rhai.errors import arithmetic, runtime
+from core.rhai.errors import arithmetic
 from core.rhai.runtime import NoMatch, Runtime
 from core.rhai.stdlib import Lib
 from core.rhai.values import (
@@ -211,12 +211,3 @@ def throw_fn(v: Any) -> None:
     from core.rhai.errors import ErrorThrown
 
     raise ErrorThrown(v, to_string(v))
-
-
-def unsupported(name: str) -> Any:
-    """A function the sandbox leaves out."""
-
-    def run(*args: Any) -> Any:
-        raise runtime("ErrorFunctionNotFound", f"Function not available: {name}")
-
-    return run

@@ -11,7 +11,7 @@ from core.rhai.compile_flow import RIter
 from core.rhai.errors import arithmetic, runtime
 from core.rhai.runtime import NoMatch, Ref
 from core.rhai.stdlib import Lib
-from core.rhai.values import INT_MIN, Range, to_string
+from core.rhai.values import INT_MIN, Range
 
 lib = Lib()
 fn = lib.fn
@@ -239,7 +239,3 @@ def bits(x: Any, start: Any = 0, count: Any = None) -> RIter:
             raise runtime("ErrorBitFieldBounds", f"Bit-field index {s} out of bounds")
         n = 64 - s if count is None else max(0, min(_int(count), 64 - s))
     return RIter(bool((value >> i) & 1) for i in range(s, s + n))
-
-
-def _fmt(x: Any) -> str:
-    return to_string(x)
