@@ -257,6 +257,60 @@ def method_call(c: Compiler, node: A.MethodCall) -> Ev:
     script_key = (name, n) if (name, n) in rt.fn_defs else None
     typed = {k[0].partition(".")[0] for k in rt.fn_defs if k[0].endswith("." + name) and k[1] == n}
     nat = rt.natives.get((name, n + 1)) or rt.natives.get((name, -1))
+    general = _method_run(c, node, tget, tset, args, script_key, typed, nat)
+    simple = isinstance(node.target, A.Var | A.This)  # reading it twice has no side effect
+    fast = name in ("push", "len") and n == (name == "push") and simple
+    if fast and not script_key and not typed:
+        return c.chain_root(node, _list_fast_path(c, node, tget, general))
+    return c.chain_root(node, _wrap(general, pos))
+
+
+def _list_fast_path(c: Compiler, node: A.MethodCall, tget: Ev, general: Ev) -> Ev:
+    """``list.push(x)`` and ``x.len()`` without the general method machinery."""
+    from core.rhai.values import MUTABLE, own
+
+    pos = node.pos
+    limit = c.rt.limits.max_array_size
+    if node.name == "len":
+
+        def length(f: Any) -> Any:
+            obj = tget(f)
+            if type(obj) is list or type(obj) is str:
+                return len(obj)
+            try:
+                return general(f)
+            except RhaiError as e:
+                raise e.at(pos) from None
+
+        return length
+    item = c.expr(node.args[0])
+
+    def push(f: Any) -> Any:
+        obj = tget(f)
+        if type(obj) is list and (not limit or len(obj) < limit):
+            v = item(f)
+            obj.append(own(v) if type(v) in MUTABLE else v)
+            return None
+        try:
+            return general(f)
+        except RhaiError as e:
+            raise e.at(pos) from None
+
+    return push
+
+
+def _method_run(
+    c: Compiler,
+    node: A.MethodCall,
+    tget: Ev,
+    tset: Any,
+    args: Ev,
+    script_key: tuple[str, int] | None,
+    typed: set[str],
+    nat: Any,
+) -> Ev:
+    """The general method call."""
+    rt, name, pos, n, safe = c.rt, node.name, node.pos, len(node.args), node.safe
 
     def run(f: Any) -> Any:
         obj = tget(f)
@@ -305,4 +359,4 @@ def method_call(c: Compiler, node: A.MethodCall) -> Ev:
             tset(f, new_this)
         return r
 
-    return c.chain_root(node, _wrap(run, pos))
+    return run
