@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from core.rhai import ast as A
 from core.rhai.compile_special import _args, _curry, _is_shared, _special, _wrap
 from core.rhai.compiler import SHORT
-from core.rhai.errors import RhaiError, runtime
+from core.rhai.errors import Pos, RhaiError, runtime
 from core.rhai.runtime import DynScope, Ev, Ref, Runtime, fn_not_found
 from core.rhai.values import FnPtr, type_name
 
@@ -57,8 +57,12 @@ def call(c: Compiler, node: A.Call) -> Ev:
         tget, tset = c.place(node.args[0])
         rest = _args(c, node.args[1:])
 
+        constant = _is_constant(node.args[0])
+
         def mut_native(f: Any) -> Any:
             obj = tget(f)
+            if constant:
+                return _on_constant(rt, nat, name, obj, rest(f), pos)
             ref = Ref(obj)
             r = call_native(nat, name, [ref, *rest(f)], pos)
             if ref.v is not obj and tset is not None:
@@ -258,11 +262,37 @@ def method_call(c: Compiler, node: A.MethodCall) -> Ev:
     typed = {k[0].partition(".")[0] for k in rt.fn_defs if k[0].endswith("." + name) and k[1] == n}
     nat = rt.natives.get((name, n + 1)) or rt.natives.get((name, -1))
     general = _method_run(c, node, tget, tset, args, script_key, typed, nat)
-    simple = isinstance(node.target, A.Var | A.This)  # reading it twice has no side effect
+    # Reading the target twice must have no side effect, and constants take the slow path.
+    simple = isinstance(node.target, A.Var | A.This) and not _is_constant(node.target)
     fast = name in ("push", "len") and n == (name == "push") and simple
     if fast and not script_key and not typed:
         return c.chain_root(node, _list_fast_path(c, node, tget, general))
     return c.chain_root(node, _wrap(general, pos))
+
+
+def _is_constant(node: A.Node) -> bool:
+    """A ``const`` variable (or a part of one)."""
+    while isinstance(node, A.Index | A.Prop):
+        node = node.target
+    return isinstance(node, A.Var) and node.decl is not None and node.decl.const
+
+
+def _on_constant(rt: Runtime, nat: Any, name: str, obj: Any, args: list[Any], pos: Pos) -> Any:
+    """Call a native that may change its first argument on a copy of a constant.
+
+    Raises ErrorNonPureMethodCallOnConstant when the call did change it.
+    """
+    from core.rhai.values import own, values_equal
+
+    ref = Ref(own(obj))
+    r = rt.call_native(nat, name, [ref, *args], pos)
+    if not values_equal(ref.v, obj):
+        raise runtime(
+            "ErrorNonPureMethodCallOnConstant",
+            f"Non-pure method '{name}' cannot be called on a constant",
+            pos,
+        )
+    return r
 
 
 def _list_fast_path(c: Compiler, node: A.MethodCall, tget: Ev, general: Ev) -> Ev:
@@ -311,6 +341,7 @@ def _method_run(
 ) -> Ev:
     """The general method call."""
     rt, name, pos, n, safe = c.rt, node.name, node.pos, len(node.args), node.safe
+    constant = _is_constant(node.target)
 
     def run(f: Any) -> Any:
         obj = tget(f)
@@ -343,6 +374,8 @@ def _method_run(
             r, new_this = rt.invoke(cf, obj, a)
         elif nat is not None:
             if nat.mut:
+                if constant:
+                    return _on_constant(rt, nat, name, obj, a, pos)
                 ref = Ref(obj)
                 r = rt.call_native(nat, name, [ref, *a], pos)
                 new_this = ref.v
