@@ -65,7 +65,7 @@ class JobsConfig:
     lease_seconds: float = 10.0
     """A watchdog that misses its heartbeat this long is presumed dead."""
     rhai_command: str = ""
-    """Command that runs RhaiScript from stdin and prints the result; empty: none."""
+    """Command that runs RhaiScript from stdin and prints the result; empty: built-in Rhai."""
 
 
 @dataclass

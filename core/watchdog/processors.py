@@ -29,7 +29,11 @@ class Outcome:
 
 @dataclass(frozen=True)
 class ProcessorSettings:
-    """Where the external runners are; empty means not configured."""
+    """Where the external runners are (empty: not configured) and the Rhai sandbox limits.
+
+    With ``rhai_command`` empty, RhaiScript runs in the embedded interpreter under
+    ``rhai_limits`` (build them from the config with `core.rhai.host.limits_from_config`).
+    """
 
     rhai_command: str = ""
     rhai_limits: Limits = field(default_factory=Limits)
