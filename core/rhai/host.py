@@ -22,6 +22,8 @@ from core.rhai.stdlib.maps import to_json_value
 
 # How often a script waiting on an actor checks that it should stop.
 _POLL_SECONDS = 0.1
+# print/debug lines one script may write to the job log.
+MAX_LOG_LINES = 10_000
 
 
 class ActorCallError(RhaiRuntimeError):
@@ -93,6 +95,32 @@ class ActorBridge:
                 raise ActorCallError(str(exc)) from None
 
 
+class LineBudget:
+    """Passes the first ``limit`` lines to ``log``, then counts the rest.
+
+    Each line hops to the event loop and may be published, so a script printing in a
+    tight loop must not flood the engine.
+    """
+
+    def __init__(self, log: Callable[[str], None], limit: int = MAX_LOG_LINES) -> None:
+        self.log = log
+        self.limit = limit
+        self.sent = 0
+        self.dropped = 0
+
+    def __call__(self, line: str) -> None:
+        if self.sent < self.limit:
+            self.sent += 1
+            self.log(line)
+        else:
+            self.dropped += 1
+
+    def close(self) -> None:
+        """Say how many lines were left out, if any."""
+        if self.dropped:
+            self.log(f"({self.dropped} more print/debug lines not logged)")
+
+
 def make_engine(limits: Limits, log: Callable[[str], None]) -> Engine:
     """An engine whose ``print`` and ``debug`` write lines to ``log``."""
 
@@ -122,7 +150,8 @@ async def run_script(
     operation; the thread then ends by itself.
     """
     loop = asyncio.get_running_loop()
-    engine = make_engine(limits or Limits(), ctx.log)
+    lines = LineBudget(ctx.log)
+    engine = make_engine(limits or Limits(), lines)
     bridge = ActorBridge(registry, ctx, loop)
     engine.namespace_resolver = bridge.resolve
     rt = engine.new_runtime()
@@ -143,6 +172,7 @@ async def run_script(
             outcome = ScriptOutcome(
                 error=RhaiRuntimeError(f"internal error: {type(exc).__name__}: {exc}")
             )
+        lines.close()
         loop.call_soon_threadsafe(finish, outcome)
 
     thread = threading.Thread(target=work, name="rhai-script", daemon=True)

@@ -79,3 +79,13 @@ def test_print_capture_with_an_engine_callback() -> None:
     engine = Engine(on_print=seen.append, on_debug=lambda text, pos: seen.append(f"{pos}{text}"))
     engine.eval('print(`a${1 + 1}`); print(2.0); print(()); debug("q")')
     assert seen == ["a2", "2.0", "", '(1, 44)"q"']
+
+
+async def test_print_flood_is_capped(registry: ActorRegistry) -> None:
+    from core.rhai import host
+
+    script = f"for i in 0..{host.MAX_LOG_LINES + 5} {{ print(i); }} 1"
+    result, _, lines = await run(registry, script)
+    assert result == "1"
+    assert len(lines) == host.MAX_LOG_LINES + 1
+    assert lines[-1] == "(5 more print/debug lines not logged)"
