@@ -204,6 +204,8 @@ def to_string(v: Any) -> str:
         return "true" if v else "false"
     if v is None:
         return ""
+    if t is FnPtr:
+        return f"Fn({v.name})"
     return to_debug(v)
 
 
@@ -244,7 +246,8 @@ def to_debug(v: Any) -> str:
     if t is bytearray:
         return "[" + "".join(f"{b:02x}" for b in v) + "]"
     if t is FnPtr:
-        return f"Fn({v.name})"
+        fields = [_debug_str(v.name), *(to_debug(x) for x in v.curry)]
+        return f"Fn({', '.join(fields)})"
     if t is Range:
         start = "" if v.start is None else str(v.start)
         end = "" if v.end is None else str(v.end)
