@@ -242,7 +242,8 @@ def to_debug(v: Any) -> str:
     if t is list:
         return "[" + ", ".join(to_debug(x) for x in v) + "]"
     if t is dict:
-        return "#{" + ", ".join(f"{_debug_str(k)}: {to_debug(x)}" for k, x in v.items()) + "}"
+        # Rhai's maps are ordered by key.
+        return "#{" + ", ".join(f"{_debug_str(k)}: {to_debug(v[k])}" for k in sorted(v)) + "}"
     if t is bytearray:
         return "[" + "".join(f"{b:02x}" for b in v) + "]"
     if t is FnPtr:

@@ -23,12 +23,14 @@ def _map(m: Any) -> dict[str, Any]:
 
 @fn("keys", 1)
 def keys(m: Any) -> list[Any]:
-    return list(_map(m).keys())
+    # Rhai's maps are ordered by key (a BTreeMap); Python dicts keep insertion order.
+    return sorted(_map(m))
 
 
 @fn("values", 1)
 def values(m: Any) -> list[Any]:
-    return [own(v) for v in _map(m).values()]
+    table = _map(m)
+    return [own(table[k]) for k in sorted(table)]
 
 
 @fn("mixin", 2)
@@ -48,7 +50,7 @@ def to_json_value(v: Any) -> Any:
     """A JSON-ready Python value for a Rhai value (function pointers by name)."""
     t = type(v)
     if t is dict:
-        return {k: to_json_value(x) for k, x in v.items()}
+        return {k: to_json_value(v[k]) for k in sorted(v)}
     if t is list:
         return [to_json_value(x) for x in v]
     if t is bytearray:
