@@ -86,3 +86,14 @@ async def test_timeout_stops_the_script_thread(engine: Engine) -> None:
         return not any(t.name == "rhai-script" and t.is_alive() for t in threading.enumerate())
 
     await async_wait_for(no_script_threads, 5.0, "the script thread to end")
+
+
+async def test_timeout_while_waiting_on_an_actor(engine: Engine) -> None:
+    job = await run_to_end(engine, "fake::sleep(#{seconds: 30}); 1", timeout=0.5)
+    assert job.status is JobStatus.ERROR
+    assert "timeout" in job.error
+
+    def no_script_threads() -> bool:
+        return not any(t.name == "rhai-script" and t.is_alive() for t in threading.enumerate())
+
+    await async_wait_for(no_script_threads, 5.0, "the script thread to end")
