@@ -118,9 +118,15 @@ class ExprParser(ParserBase):
 
     def parse_postfix(self, node: A.Node) -> A.Node:
         """Property access, method calls and indexing."""
+        chain = 0
         while True:
             tok = self.peek()
             kind = tok.kind
+            if kind in (".", "?.", "[", "?["):
+                chain += 1
+                if self.limit and chain > CHAIN_FACTOR * self.limit:
+                    raise parse_error("ExprTooDeep", "Expression exceeds maximum complexity",
+                                      tok.pos)  # fmt: skip
             if kind in (".", "?."):
                 self.next()
                 name = self.peek()
