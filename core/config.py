@@ -67,7 +67,29 @@ class JobsConfig:
     lease_seconds: float = 10.0
     """A watchdog that misses its heartbeat this long is presumed dead."""
     rhai_command: str = ""
-    """Command that runs RhaiScript from stdin and prints the result; empty: none."""
+    """Command that runs RhaiScript from stdin and prints the result; empty: built-in Rhai."""
+
+
+@dataclass
+class RhaiConfig:
+    """Limits of the embedded Rhai interpreter (Rhai's Engine options); 0 means no limit."""
+
+    max_operations: int = 20_000_000
+    """Operations (loop turns and calls) one script may run; stops runaway loops."""
+    max_call_levels: int = 64
+    """How deep function calls may nest."""
+    max_expr_depth: int = 64
+    """How deep expressions may nest at the top level of a script."""
+    max_function_expr_depth: int = 32
+    """How deep expressions may nest inside a function."""
+    max_string_size: int = 10_000_000
+    """Longest string a script may build, in characters."""
+    max_array_size: int = 5_000_000
+    """Most elements in an array (or bytes in a blob)."""
+    max_map_size: int = 100_000
+    """Most properties in an object map."""
+    max_variables: int = 10_000
+    """Most variables one function (or the script body) may declare."""
 
 
 @dataclass
@@ -172,6 +194,7 @@ class Config:
     ui: UIConfig = field(default_factory=UIConfig)
     ai: AIConfig = field(default_factory=AIConfig)
     actors: ActorsConfig = field(default_factory=ActorsConfig)
+    rhai: RhaiConfig = field(default_factory=RhaiConfig)
     tui: TUIConfig = field(default_factory=TUIConfig)
 
     # Derived paths, so every service agrees on where things live.
@@ -367,6 +390,8 @@ def _validate(spec: KeySpec, value: Any) -> None:
         raise ConfigError(f"key 'log_level' expects one of {', '.join(_LOG_LEVELS)}, got {value!r}")
     if spec.key == "ui.max_event_streams" and value < 1:
         raise ConfigError(f"key '{spec.key}' expects at least 1 stream, got {value}")
+    if spec.key.startswith("rhai.") and value < 0:
+        raise ConfigError(f"key '{spec.key}' expects 0 (no limit) or more, got {value}")
     if spec.key in ("webdav.max_body_bytes", "ui.max_body_bytes") and value < 0:
         raise ConfigError(f"key '{spec.key}' expects 0 (no limit) or more bytes, got {value}")
     if spec.key == "webdav.users":

@@ -14,6 +14,7 @@ from core import __version__
 from core.config import ENV_CONFIG_FILE
 from heroagent_tui.commands import config as config_commands
 from heroagent_tui.commands import jobs as jobs_commands
+from heroagent_tui.commands import rhai as rhai_commands
 from heroagent_tui.commands import webdav as webdav_commands
 from heroagent_tui.commands.common import GLOBAL_OPTIONS, CliState, state_of
 from heroagent_tui.commands.heroscript import actors_command
@@ -70,6 +71,7 @@ app = typer.Typer(
 app.add_typer(config_commands.app, name="config")
 app.add_typer(ourdb_app, name="ourdb")
 app.add_typer(heroscript_app, name="heroscript")
+app.add_typer(rhai_commands.app, name="rhai")
 app.command("actors")(actors_command)
 app.add_typer(webdav_commands.app, name="webdav")
 

@@ -9,7 +9,7 @@ import os
 import shlex
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.heroscript import (
@@ -22,6 +22,7 @@ from core.heroscript import (
 )
 from core.heroscript.openrpc import handle_jsonrpc
 from core.jobs.model import Job, JobStatus, ParamsType
+from core.rhai import Limits
 
 # Params up to this size are parsed on the loop (well under a millisecond).
 INLINE_PARSE_CHARS = 4_096
@@ -38,9 +39,14 @@ class Outcome:
 
 @dataclass(frozen=True)
 class ProcessorSettings:
-    """Where the external runners are; empty means not configured."""
+    """Where the external runners are (empty: not configured) and the Rhai sandbox limits.
+
+    With ``rhai_command`` empty, RhaiScript runs in the embedded interpreter under
+    ``rhai_limits`` (build them from the config with `core.rhai.host.limits_from_config`).
+    """
 
     rhai_command: str = ""
+    rhai_limits: Limits = field(default_factory=Limits)
     ai_base_url: str = ""
     ai_model: str = ""
     ai_api_key: str = ""
@@ -90,9 +96,7 @@ class Processors:
     async def _rhaiscript(self, job: Job, ctx: ActionContext) -> Outcome:
         command = self.settings.rhai_command
         if not command:
-            return Outcome(
-                JobStatus.ERROR, error="no RhaiScript runner configured (jobs.rhai_command)"
-            )
+            return await self._rhai_embedded(job, ctx)
         proc = await asyncio.create_subprocess_exec(
             *shlex.split(command),
             stdin=asyncio.subprocess.PIPE,
@@ -113,6 +117,15 @@ class Processors:
             message = f"RhaiScript runner exited with code {proc.returncode}"
             return Outcome(JobStatus.ERROR, error=": ".join([message, *tail][:2]))
         return Outcome(JobStatus.DONE, result=out.decode(errors="replace"))
+
+    async def _rhai_embedded(self, job: Job, ctx: ActionContext) -> Outcome:
+        """Run the script in the embedded interpreter, in a thread, with the actors."""
+        from core.rhai.host import run_script
+
+        outcome = await run_script(job.params, self.registry, ctx, self.settings.rhai_limits)
+        if outcome.error is not None:
+            return Outcome(JobStatus.ERROR, error=f"{outcome.error.kind}: {outcome.error}")
+        return Outcome(JobStatus.DONE, result=outcome.result)
 
     async def _ai(self, job: Job, ctx: ActionContext) -> Outcome:
         settings = self.settings

@@ -9,6 +9,7 @@ from core.events import EventBus
 from core.heroscript import ActorRegistry, ActorsSettings
 from core.heroscript.tools import ScriptTools
 from core.redis_server import RedisService
+from core.rhai.host import limits_from_config
 from core.services import Service
 from core.watchdog.pool import WatchDog, WatchDogSettings
 from core.watchdog.processors import Processors, ProcessorSettings
@@ -33,6 +34,7 @@ def build_processors(config: Config, registry: ActorRegistry) -> Processors:
             ai_base_url=config.ai.base_url,
             ai_model=config.ai.model,
             ai_api_key=config.ai.api_key,
+            rhai_limits=limits_from_config(config.rhai),
         ),
     )
 

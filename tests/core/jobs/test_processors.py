@@ -87,8 +87,10 @@ async def test_ai_calls_the_configured_endpoint(configured: Engine) -> None:
 
 
 async def test_unconfigured_runners_fail_clearly(engine: Engine) -> None:
+    # Without jobs.rhai_command, RhaiScript runs in the embedded interpreter.
     rhai = await run_to_end(engine, "1 + 1", "rhaiscript")
-    assert rhai.error == "no RhaiScript runner configured (jobs.rhai_command)"
+    assert rhai.status is JobStatus.DONE
+    assert rhai.result == "2"
     ai = await run_to_end(engine, "hello", "ai")
     assert ai.error == "no AI endpoint configured (ai.base_url and ai.model)"
 

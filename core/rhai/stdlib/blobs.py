@@ -1,0 +1,141 @@
+"""Blob functions: blob(), parse/write of little- and big-endian numbers, ASCII and UTF-8."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from core.rhai.errors import ErrorLimit
+from core.rhai.runtime import NoMatch, Runtime
+from core.rhai.stdlib import Lib
+from core.rhai.stdlib.strings import span
+from core.rhai.values import Char, Range
+
+lib = Lib()
+fn = lib.fn
+
+
+def _blob(b: Any) -> bytearray:
+    if type(b) is not bytearray:
+        raise NoMatch
+    return b
+
+
+def _i(x: Any) -> int:
+    if type(x) is not int:
+        raise NoMatch
+    return int(x)
+
+
+@fn("blob", 0, 1, 2, ctx=True)
+def blob(rt: Runtime, n: Any = 0, value: Any = 0) -> bytearray:
+    k, v = max(_i(n), 0), _i(value)
+    limit = rt.limits.max_array_size
+    if limit and k > limit:
+        raise ErrorLimit(
+            "ErrorDataTooLarge", "max_array_size", f"Length of blob would be {k}, more than {limit}"
+        )
+    return bytearray([v & 0xFF]) * k
+
+
+@fn("to_array", 1)
+def to_array(b: Any) -> list[Any]:
+    return list(_blob(b))
+
+
+@fn("as_string", 1)
+def as_string(b: Any) -> str:
+    return _blob(b).decode("utf-8", "replace")
+
+
+def _field(b: bytearray, start: Any, length: Any) -> tuple[int, int]:
+    if type(start) is Range and length is None:
+        return span(len(b), start)
+    return span(len(b), start, min(_i(length), 8) if length is not None else None)
+
+
+def _parse_int(b: Any, start: Any, length: Any, order: str) -> int:
+    data = _blob(b)
+    s, e = _field(data, start, length)
+    e = min(e, s + 8)
+    raw = bytes(data[s:e])
+    raw = raw + bytes(8 - len(raw)) if order == "little" else bytes(8 - len(raw)) + raw
+    return int.from_bytes(raw, order, signed=True)  # type: ignore[arg-type]
+
+
+@fn("parse_le_int", 2, 3)
+def parse_le_int(b: Any, start: Any, length: Any = None) -> int:
+    return _parse_int(b, start, length, "little")
+
+
+@fn("parse_be_int", 2, 3)
+def parse_be_int(b: Any, start: Any, length: Any = None) -> int:
+    return _parse_int(b, start, length, "big")
+
+
+def _parse_float(b: Any, start: Any, length: Any, fmt: str) -> float:
+    data = _blob(b)
+    s, e = _field(data, start, length)
+    raw = bytes(data[s : min(e, s + 8)])
+    raw = raw + bytes(8 - len(raw)) if fmt == "<d" else bytes(8 - len(raw)) + raw
+    return float(struct.unpack(fmt, raw)[0])
+
+
+@fn("parse_le_float", 2, 3)
+def parse_le_float(b: Any, start: Any, length: Any = None) -> float:
+    return _parse_float(b, start, length, "<d")
+
+
+@fn("parse_be_float", 2, 3)
+def parse_be_float(b: Any, start: Any, length: Any = None) -> float:
+    return _parse_float(b, start, length, ">d")
+
+
+def _write(b: Any, start: Any, length: Any, value: Any, little: bool) -> None:
+    data = _blob(b)
+    if value is None:
+        start, length, value = start, None, length
+    s, e = _field(data, start, length)
+    e = min(e, s + 8)
+    if type(value) is int:
+        raw = (value & ((1 << 64) - 1)).to_bytes(8, "little")
+    elif type(value) is float:
+        raw = struct.pack("<d", value)
+    else:
+        raise NoMatch
+    if not little:
+        raw = raw[::-1]
+        raw = raw[8 - (e - s) :] if e > s else b""
+    data[s:e] = raw[: e - s]
+
+
+@fn("write_le", 3, 4)
+def write_le(b: Any, start: Any, length: Any, value: Any = None) -> None:
+    _write(b, start, length, value, True)
+
+
+@fn("write_be", 3, 4)
+def write_be(b: Any, start: Any, length: Any, value: Any = None) -> None:
+    _write(b, start, length, value, False)
+
+
+def _write_text(b: Any, start: Any, length: Any, text: Any, ascii_only: bool) -> None:
+    data = _blob(b)
+    if text is None:
+        start, length, text = start, None, length
+    if type(text) not in (str, Char):
+        raise NoMatch
+    s, e = span(len(data), start, length)
+    raw = str(text).encode("ascii", "ignore") if ascii_only else str(text).encode()
+    raw = raw[: e - s]
+    data[s : s + len(raw)] = raw
+
+
+@fn("write_ascii", 3, 4)
+def write_ascii(b: Any, start: Any, length: Any, text: Any = None) -> None:
+    _write_text(b, start, length, text, True)
+
+
+@fn("write_utf8", 3, 4)
+def write_utf8(b: Any, start: Any, length: Any, text: Any = None) -> None:
+    _write_text(b, start, length, text, False)

@@ -1,0 +1,49 @@
+"""`heroagent rhai check` and `heroagent rhai run`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "heroagent_tui", *args],
+        capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(REPO / ".no-home")},
+    )  # fmt: skip
+
+
+def test_check_reports_line_and_column(tmp_path: Path) -> None:
+    good = tmp_path / "good.rhai"
+    good.write_text("let x = 1;\nx + 1\n")
+    bad = tmp_path / "bad.rhai"
+    bad.write_text("let x = 1;\nlet y = (x + ;\n")
+    out = _cli("rhai", "check", str(good), str(bad))
+    assert out.returncode == 1
+    assert f"{bad}:2:14: MissingToken:" in out.stdout
+    assert "             ^" in out.stdout
+    ok = _cli("rhai", "check", str(good))
+    assert (ok.returncode, ok.stdout.strip()) == (0, "1 file(s) OK")
+
+
+def test_run_prints_the_value_and_the_log(tmp_path: Path) -> None:
+    script = tmp_path / "s.rhai"
+    script.write_text('print("hello");\nlet r = fake::return_success(#{message: "m"});\n[r, 42]\n')
+    out = _cli("rhai", "run", str(script))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == ["m", 42]
+    assert "  | hello" in out.stderr
+
+
+def test_run_error_exits_1_with_kind(tmp_path: Path) -> None:
+    script = tmp_path / "loop.rhai"
+    script.write_text("let n = 0;\nloop { n += 1; }\n")
+    out = _cli("rhai", "run", "--max-operations", "500", str(script))
+    assert out.returncode == 1
+    assert f"{script}:2:1: ErrorTooManyOperations:" in out.stderr
+    assert "max_operations" in out.stderr

@@ -1,0 +1,56 @@
+"""Language semantics that the conformance corpus checks only in passing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.rhai import RhaiRuntimeError, eval
+
+
+@pytest.mark.parametrize(
+    ("script", "value"),
+    [
+        # Values are copied on assignment and into functions; closures share what they capture.
+        ("let a = [1]; let b = a; b.push(2); [a.len, b.len]", [1, 2]),
+        ("fn f(x) { x.push(0); x.len } let a = [1]; [f(a), a.len]", [2, 1]),
+        ("let n = 1; let inc = || n += 1; inc.call(); inc.call(); n", 3),
+        # Methods write `this` back to the variable, natives too (strings are values).
+        ("fn grow() { this += 1 } let x = 1; x.grow(); x", 2),
+        ('let s = "abc"; s.pop(); s.make_upper(); s', "AB"),
+        # ?. short-circuits the rest of the chain; ?? takes the right side on ().
+        ("let m = #{a: ()}; m.a?.b.c.len()", None),
+        ("let m = #{}; m.missing ?? 7", 7),
+        # switch with alternatives, ranges and conditions, as an expression.
+        ("let x = 15; switch x { 1 | 2 => 0, 10..20 if x % 2 == 1 => 1, _ => 2 }", 1),
+        # eval adds variables to the caller's scope.
+        ('eval("let z = 41"); z + 1', 42),
+        # i64 semantics: truncating division, remainder sign, wrapping hex literals.
+        ("[-7 / 2, -7 % 2, 0xffffffffffffffff]", [-3, -1, -1]),
+        ("`${1.0} ${1e20} ${[0.5, \"a\", 'c']}`", "1.0 1e20 [0.5, \"a\", 'c']"),
+    ],
+)
+def test_semantics(script: str, value: Any) -> None:
+    assert eval(script) == value
+
+
+@pytest.mark.parametrize(
+    ("script", "kind", "pos"),
+    [
+        ("let x = 1;\nlet y = x / 0;", "ErrorArithmetic", (2, 11)),
+        ("let a = [1, 2];\na[5]", "ErrorArrayBounds", (2, 2)),
+        ("nope(1)", "ErrorFunctionNotFound", (1, 1)),
+        ("let x = 1;\n  y + x", "ErrorVariableNotFound", (2, 3)),
+        ("const a = [1]; a.push(2);", "ErrorNonPureMethodCallOnConstant", (1, 18)),
+        ("if 1 { 2 }", "ErrorMismatchDataType", (1, 4)),
+        ("throw #{code: 7};", "ErrorRuntime", (1, 1)),
+    ],
+)
+def test_runtime_errors_have_kind_and_position(
+    script: str, kind: str, pos: tuple[int, int]
+) -> None:
+    with pytest.raises(RhaiRuntimeError) as info:
+        eval(script)
+    assert info.value.kind == kind
+    assert info.value.pos == pos
