@@ -84,7 +84,7 @@ def install(peer: PeerSpec) -> str:
     """Install the peer's runtime if needed; "" when ready, else why it is not."""
     try:
         peer.argv()
-    except (OSError, subprocess.CalledProcessError) as exc:
+    except (OSError, subprocess.SubprocessError) as exc:
         return f"not installed: {exc}"
     return ""
 

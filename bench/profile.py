@@ -230,7 +230,7 @@ class Profiles:
     def stop(self) -> None:
         """Stop profiling this thread and new threads."""
         self.main.disable()
-        threading.setprofile(None)  # type: ignore[arg-type]
+        threading.setprofile(None)
         after = self._old_threads()
         self.unprofiled = {
             name.split("#")[0]: after[name] - cpu
@@ -375,7 +375,7 @@ def profile(url: str, work: Path, n: int, slots: int, workers: int = 1) -> Resul
     return result
 
 
-def print_profile(result: Result, scale: dict[str, float] | None = None) -> None:
+def rows(result: Result, scale: dict[str, float] | None = None) -> list[list[str]]:
     """The table of µs per job per bucket (and %), engine and worker side by side.
 
     `scale` maps "engine"/"worker" to the µs/job the process used without the
@@ -387,7 +387,7 @@ def print_profile(result: Result, scale: dict[str, float] | None = None) -> None
     head = ["bucket"]
     for name, _, _ in sides:
         head += [f"{name} µs/job", "%"] + ([f"{name} scaled"] if scale and name in scale else [])
-    rows = [head]
+    table = [head]
     totals = {name: sum(b.values()) for name, b, _ in sides}
     for bucket in [*BUCKETS, "total (own time)"]:
         row = [bucket]
@@ -397,19 +397,21 @@ def print_profile(result: Result, scale: dict[str, float] | None = None) -> None
             row += [f"{1e6 * secs / result.n:,.1f}", f"{100 * share:.0f}"]
             if scale and name in scale:
                 row.append(f"{share * scale[name]:,.1f}")
-        rows.append(row)
+        table.append(row)
     row = ["process CPU under the profiler"]
     for name, _, cpu in sides:
         row += [f"{1e6 * cpu / result.n:,.1f}", ""] + ([""] if scale and name in scale else [])
-    rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    for k, r in enumerate(rows):
-        print(
-            "  ".join(
-                v.ljust(w) if i == 0 else v.rjust(w)
-                for i, (v, w) in enumerate(zip(r, widths, strict=True))
-            )
-        )
+    table.append(row)
+    return table
+
+
+def print_profile(result: Result, scale: dict[str, float] | None = None) -> None:
+    """Print the bucket table."""
+    table = rows(result, scale)
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for k, r in enumerate(table):
+        cells = zip(r, widths, strict=True)
+        print("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(cells)))
         if k == 0:
             print("  ".join("-" * w for w in widths))
     print(
