@@ -370,19 +370,15 @@ def tables(systems: list[System]) -> list[tuple[str, list[list[str]]]]:
                     f"{statistics.median(startup):,.0f}" if startup else "-",
                 ]
             )
-    return [
-        ("", main),
-        (
-            "Ratio to the best peer in each column (>1 is more: good for rates, bad for ms "
-            "and CPU)",
-            ratios,
-        ),
-        (
-            "CPU µs per job by process, first result to last (startup ms: CPU of all "
-            "processes before the first result)",
-            procs,
-        ),
-    ]
+    ratio_title = (
+        "Ratio to the best peer in each column (>1 is more: good for rates, bad for ms and CPU)"
+    )
+    procs_title = (
+        "CPU µs per job by process, first result to last (startup ms: CPU of all "
+        "processes before the first result)"
+    )
+    # With no peer measured (--only heroagent) a table of ratios would be all dashes.
+    return [("", main)] + ([(ratio_title, ratios)] if best else []) + [(procs_title, procs)]
 
 
 def render(rows: list[list[str]], markdown: bool = False) -> str:
