@@ -1,16 +1,25 @@
-"""Job throughput and latency: HeroAgent against RQ, arq, Celery, Dramatiq, Huey and SAQ.
+"""Job throughput, latency, enqueue and CPU: HeroAgent against nine Redis job systems.
 
-Run `python -m bench.jobs` (`--quick` for a smoke run, `--only heroagent` to skip the
-peers). Everything runs against one valkey-server started here (no persistence),
+The peers: BullMQ (Node), RQ, arq, Celery, Dramatiq, Huey, SAQ, taskiq and streaq, each
+in its documented configuration (the label says which). Run `python -m bench.jobs`
+(`--quick` for a smoke run, `--only heroagent` to skip the peers, `--readme` to write
+the tables into README.md). Everything runs against one valkey-server started here (no persistence),
 flushed before each run. The workload is a no-op job whose result is stored: for
 HeroAgent `!!fake.return_success` ending `done` in OurDB (durable history, which no
 peer keeps); for the peers a function returning "ok", its result in Redis.
 
-- Drain: N jobs queued first, then timed from starting the worker process(es) to the
-  last result; startup (to the first result) is shown apart. Runs alternate between
-  systems, so load from elsewhere on the machine hits all alike; median [min-max].
+- Drain: N jobs queued first, then timed from starting 1 (and then 2) worker processes
+  to the last result; startup (to the first result) is shown apart. Runs alternate
+  between systems, so load from elsewhere on the machine hits all alike; median
+  [min-max]. HeroAgent's in-process watchdog line is the engine draining alone.
+- CPU µs/job: utime+stime from /proc of every process of the system (the engine, each
+  worker with its children, valkey-server) from the first result to the last, over
+  the jobs done in between; the 1-worker drain's sum is the table's column.
 - Idle latency: one waiting worker, random 50-550 ms gaps, submit -> result in hand.
+- Enqueue: jobs/s one call at a time with no worker running, and with the library's
+  batch API where it has one ("-" where it has none).
 - RSS: a fresh engine process opening a history of many ended jobs.
+- Profile: one more drain under cProfile (bench.profile), HeroAgent's CPU in buckets.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -28,11 +38,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import jobs_hero
-from bench.jobs_peers import PEERS, PeerSpec, run_peer, venv_python
+from bench import jobs_hero, profile
+from bench.jobs_peers import PEERS, PeerSpec, install, run_peer
 from bench.valkey import Valkey, start_valkey
 
 RESULTS = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_START = "<!-- bench:jobs:start -->"
+README_END = "<!-- bench:jobs:end -->"
 # Job slots per `heroagent worker` process. One worker draining 10k jobs on two cores
 # did 1.0k, 1.25k, 1.56k and 1.19k jobs/s with 5, 10, 20 and 50 slots.
 SLOTS = 20
@@ -48,10 +61,13 @@ class Plan:
     runs: int
     samples: int
     rss_jobs: int
+    enqueue: int
+    profile_jobs: int
 
 
-FULL = Plan(jobs=20_000, runs=3, samples=200, rss_jobs=1_000_000)
-QUICK = Plan(jobs=500, runs=1, samples=20, rss_jobs=10_000)
+FULL = Plan(jobs=20_000, runs=3, samples=200, rss_jobs=1_000_000, enqueue=5_000, profile_jobs=5_000)
+QUICK = Plan(jobs=500, runs=1, samples=20, rss_jobs=10_000, enqueue=200, profile_jobs=500)
+DrainFn = Callable[[Valkey, Path, int, int], dict[str, Any]]
 
 
 @dataclass
@@ -61,18 +77,29 @@ class System:
     key: str
     label: str
     peer: bool
-    drain: Callable[[Valkey, Path, int], dict[str, float]]
+    drain: DrainFn | None = None
+    # Worker process counts to drain with; 0 is the engine's own watchdog.
+    workers: tuple[int, ...] = (1, 2)
     latency: Callable[[Valkey, Path, int], list[float]] | None = None
-    runs: list[dict[str, float]] = field(default_factory=list)
+    enqueue: Callable[[Valkey, Path, int], dict[str, Any]] | None = None
+    bulk_api: str = ""
+    note: str = ""  # why nothing (or not everything) was measured
+    runs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     samples: list[float] = field(default_factory=list)
+    enqueued: dict[str, Any] = field(default_factory=dict)
 
-    def rates(self) -> list[float]:
-        """Jobs per second of each run."""
-        return [r["n"] / r["total_s"] for r in self.runs]
+    def column(self, workers: int) -> int:
+        """The drain column (1 or 2 workers) a worker count is shown in."""
+        return max(1, workers)
 
-    def median_rate(self) -> float:
-        """Median jobs per second (0 when nothing ran)."""
-        return statistics.median(self.rates()) if self.runs else 0.0
+    def drains(self, column: int) -> list[dict[str, Any]]:
+        """The drain runs shown in column 1 or 2."""
+        return next((r for w, r in self.runs.items() if self.column(w) == column), [])
+
+    def median_rate(self, column: int = 1) -> float | None:
+        """Median jobs per second in that column (None when nothing ran)."""
+        runs = self.drains(column)
+        return statistics.median(r["n"] / r["total_s"] for r in runs) if runs else None
 
     def p(self, q: float) -> float | None:
         """The q-quantile of the latency samples, in seconds."""
@@ -81,63 +108,142 @@ class System:
         ordered = sorted(self.samples)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
+    def cpu(self, column: int = 1) -> dict[str, float] | None:
+        """Median CPU µs per job of each process in that column's drains, and the total."""
+        runs = [r for r in self.drains(column) if r.get("cpu")]
+        if not runs:
+            return None
+        per: dict[str, list[float]] = {}
+        for r in runs:
+            jobs = max(1, r["cpu_jobs"])
+            for name, seconds in processes(r["cpu"]).items():
+                per.setdefault(name, []).append(1e6 * seconds / jobs)
+        out = {name: statistics.median(v) for name, v in per.items()}
+        out["total"] = sum(out.values())
+        return out
+
+
+def processes(cpu: dict[str, Any]) -> dict[str, float]:
+    """A drain's CPU seconds by process name: engine, worker 1.., valkey."""
+    out = {"engine": cpu["engine"]} if "engine" in cpu else {}
+    for i, seconds in enumerate(cpu["workers"], 1):
+        out[f"worker {i}"] = seconds
+    out["valkey"] = cpu["server"]
+    return out
+
 
 def hero_systems(slots: int) -> list[System]:
-    """HeroAgent with one and two worker processes, and with the engine's own watchdog."""
+    """HeroAgent with `heroagent worker` processes, with the engine's own watchdog, over HTTP."""
 
-    def drain(workers: int) -> Callable[[Valkey, Path, int], dict[str, float]]:
-        def run(server: Valkey, work: Path, n: int) -> dict[str, float]:
-            d = asyncio.run(jobs_hero.drain(server.url, work, n, workers, slots))
-            return {
-                "n": d.n,
-                "enqueue_s": d.enqueue_s,
-                "startup_s": d.startup_s,
-                "total_s": d.total_s,
-            }
-
-        return run
+    def drain(server: Valkey, work: Path, n: int, workers: int) -> dict[str, Any]:
+        d = asyncio.run(jobs_hero.drain(server.url, work, n, workers, slots, server.process.pid))
+        return {
+            "n": d.n,
+            "enqueue_s": d.enqueue_s,
+            "startup_s": d.startup_s,
+            "total_s": d.total_s,
+            "cpu_jobs": d.n - 1,
+            "cpu": d.cpu,
+            "cpu_startup": d.cpu_startup,
+        }
 
     def latency(server: Valkey, work: Path, samples: int) -> list[float]:
         return asyncio.run(jobs_hero.latency(server.url, work, samples, slots))
 
+    def enqueue(server: Valkey, work: Path, n: int) -> dict[str, Any]:
+        return asyncio.run(jobs_hero.enqueue(server.url, work, n))
+
     return [
         System(
-            "heroagent", f"HeroAgent, 1 worker process ({slots} slots)", False, drain(1), latency
+            "heroagent",
+            f"HeroAgent, `heroagent worker` ({slots} slots); enqueue: EngineAPI.submit",
+            False,
+            drain,
+            (1, 2),
+            latency,
+            enqueue,
+            bulk_api="create_jobs x1000",
         ),
-        System("heroagent", f"HeroAgent, 2 worker processes ({slots} slots each)", False, drain(2)),
-        System("heroagent", f"HeroAgent, in-process watchdog ({slots} slots)", False, drain(0)),
+        System("heroagent", f"HeroAgent, in-process watchdog ({slots} slots)", False, drain, (0,)),
+        # Filled from the first line's enqueue run, which times both ways in.
+        System("heroagent", "HeroAgent, HTTP POST /api/jobs (enqueue only)", False, workers=()),
     ]
 
 
 def peer_system(peer: PeerSpec) -> System:
-    """A peer library, run through its script in its own venv."""
+    """A peer library, run through its script in its own venv (or Node folder)."""
 
-    def drain(server: Valkey, work: Path, n: int) -> dict[str, float]:
-        return run_peer(peer, "drain", server.url, work / f"{peer.key}.log", n=n)
+    def drain(server: Valkey, work: Path, n: int, workers: int) -> dict[str, Any]:
+        log = work / f"{peer.key}.log"
+        return run_peer(
+            peer, "drain", server.url, log, n=n, workers=workers, server_pid=server.process.pid
+        )
 
     def latency(server: Valkey, work: Path, samples: int) -> list[float]:
         result = run_peer(peer, "latency", server.url, work / f"{peer.key}.log", samples=samples)
         return [float(s) for s in result["samples"]]
 
-    return System(peer.key, peer.label, True, drain, latency)
+    def enqueue(server: Valkey, work: Path, n: int) -> dict[str, Any]:
+        return run_peer(peer, "enqueue", server.url, work / f"{peer.key}.log", n=n)
+
+    return System(peer.key, peer.label, True, drain, (1, 2), latency, enqueue, bulk_api=peer.bulk)
+
+
+def attempt(system: System, what: str, call: Callable[..., Any], *args: Any) -> Any:
+    """Run one measurement; a failing peer gets a note instead of stopping the bench."""
+    try:
+        return call(*args)
+    except RuntimeError as exc:
+        if not system.peer:
+            raise
+        system.note = system.note or f"{what} failed: {str(exc).strip().splitlines()[-1][:120]}"
+        print(f"   {system.label}: {what} failed:\n{exc}", flush=True)
+        return None
 
 
 def measure(systems: list[System], plan: Plan, server: Valkey, work: Path) -> None:
-    """Drain runs (alternating between systems), then the latency samples."""
+    """Drain runs (alternating between systems), then latency, then enqueue."""
     for run in range(plan.runs):
-        for n, system in enumerate(systems):
-            server.flushall()
-            result = system.drain(server, work / f"run{run}-{n}", plan.jobs)
-            system.runs.append(result)
-            rate = result["n"] / result["total_s"]
-            print(f"   run {run + 1}/{plan.runs} {system.label}: {rate:,.0f} jobs/s", flush=True)
+        for column in (1, 2):
+            for n, system in enumerate(systems):
+                if system.note or system.drain is None:
+                    continue
+                for workers in system.workers:
+                    if system.column(workers) != column:
+                        continue
+                    server.flushall()
+                    where = work / f"run{run}-{n}-{workers}"
+                    result = attempt(
+                        system, "drain", system.drain, server, where, plan.jobs, workers
+                    )
+                    if result is None:
+                        break
+                    system.runs.setdefault(workers, []).append(result)
+                    rate = result["n"] / result["total_s"]
+                    print(
+                        f"   run {run + 1}/{plan.runs} {system.label}, {workers} worker(s): "
+                        f"{rate:,.0f} jobs/s",
+                        flush=True,
+                    )
     for n, system in enumerate(systems):
-        if system.latency is not None:
+        if system.latency is not None and not system.note:
             server.flushall()
-            system.samples = system.latency(server, work / f"latency-{n}", plan.samples)
-            print(
-                f"   latency {system.label}: p50 {1000 * (system.p(0.5) or 0):.1f} ms", flush=True
-            )
+            where = work / f"latency-{n}"
+            samples = attempt(system, "latency", system.latency, server, where, plan.samples)
+            system.samples = samples or []
+            print(f"   latency {system.label}: p50 {ms(system.p(0.5))} ms", flush=True)
+    for n, system in enumerate(systems):
+        if system.enqueue is not None and not system.note:
+            server.flushall()
+            where = work / f"enqueue-{n}"
+            found = attempt(system, "enqueue", system.enqueue, server, where, plan.enqueue)
+            system.enqueued = found or {}
+            print(f"   enqueue {system.label}: {system.enqueued}", flush=True)
+    http = next((s for s in systems if s.label.startswith("HeroAgent, HTTP")), None)
+    first = systems[0] if systems and not systems[0].peer else None
+    if http is not None and first is not None and first.enqueued:
+        http.enqueued = {"one_per_s": first.enqueued.get("http_one_per_s")}
+    server.flushall()
 
 
 def measure_rss(plan: Plan, server: Valkey, work: Path) -> dict[str, float]:
@@ -157,78 +263,184 @@ def ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{1000 * seconds:,.1f}"
 
 
-def print_table(systems: list[System], rss: dict[str, float] | None) -> None:
-    """The table: rate (median [min-max]), steady rate, startup, latencies, ratios."""
-    peers = [s for s in systems if s.peer and s.runs]
-    best = max(peers, key=lambda s: s.median_rate(), default=None)
-    fastest = min((s for s in peers if s.samples), key=lambda s: s.p(0.5) or 0.0, default=None)
-    head = (
-        "system",
-        "jobs/s median [min-max]",
-        "steady/s",
-        "startup s",
-        "p50 ms",
-        "p99 ms",
-        "rate/best peer",
-        "p50/best peer",
-    )
-    cells = [head]
-    for s in systems:
-        rates = s.rates()
-        steady = [
-            (r["n"] - 1) / (r["total_s"] - r["startup_s"])
-            for r in s.runs
-            if r["total_s"] > r["startup_s"]
+def rate_cell(s: System, column: int) -> str:
+    """Median jobs/s of a drain column with its [min-max]."""
+    runs = s.drains(column)
+    if not runs:
+        return "-"
+    rates = [r["n"] / r["total_s"] for r in runs]
+    if len(rates) == 1:
+        return f"{rates[0]:,.0f}"
+    return f"{statistics.median(rates):,.0f} [{min(rates):,.0f}-{max(rates):,.0f}]"
+
+
+def per_s(value: float | None) -> str:
+    """A rate for the table."""
+    return "-" if value is None else f"{value:,.0f}"
+
+
+Metric = Callable[[System], float | None]
+# The figures compared with the best peer: name, how to read it, whether more is better.
+METRICS: list[tuple[str, Metric, bool]] = [
+    ("drain 1 worker", lambda s: s.median_rate(1), True),
+    ("drain 2 workers", lambda s: s.median_rate(2), True),
+    ("p50", lambda s: s.p(0.5), False),
+    ("p99", lambda s: s.p(0.99), False),
+    ("enqueue one", lambda s: s.enqueued.get("one_per_s"), True),
+    ("enqueue bulk", lambda s: s.enqueued.get("bulk_per_s"), True),
+    ("CPU µs/job", lambda s: (s.cpu(1) or {}).get("total"), False),
+]
+
+
+def best_peers(systems: list[System]) -> dict[str, tuple[System, float]]:
+    """For each metric, the best peer and its figure."""
+    out: dict[str, tuple[System, float]] = {}
+    for name, get, more in METRICS:
+        values = [(s, v) for s in systems if s.peer and (v := get(s)) is not None and v > 0]
+        if values:
+            out[name] = (max if more else min)(values, key=lambda sv: sv[1])
+    return out
+
+
+def tables(systems: list[System]) -> list[tuple[str, list[list[str]]]]:
+    """The tables: the figures, their ratios to the best peer, CPU per process."""
+    best = best_peers(systems)
+    main = [
+        [
+            "system",
+            "drain 1 worker jobs/s",
+            "drain 2 workers jobs/s",
+            "startup s",
+            "p50 ms",
+            "p99 ms",
+            "enqueue one/s",
+            "enqueue bulk/s (API)",
+            "CPU µs/job",
         ]
-        rate_ratio = f"{s.median_rate() / best.median_rate():.2f}x" if best and s.runs else "-"
-        p50, best_p50 = s.p(0.5), fastest.p(0.5) if fastest else None
-        lat_ratio = f"{p50 / best_p50:.2f}x" if p50 and best_p50 else "-"
-        cells.append(
-            (
-                s.label,
-                f"{s.median_rate():,.0f} [{min(rates):,.0f}-{max(rates):,.0f}]" if rates else "-",
-                f"{statistics.median(steady):,.0f}" if steady else "-",
-                f"{statistics.median(r['startup_s'] for r in s.runs):.2f}" if s.runs else "-",
-                ms(p50),
+    ]
+    for s in systems:
+        if s.note and not s.runs:
+            main.append([s.label, s.note, *["-"] * 7])
+            continue
+        startups = [r["startup_s"] for r in s.drains(1)]
+        cpu = s.cpu(1)
+        bulk = s.enqueued.get("bulk_per_s")
+        main.append(
+            [
+                s.label + (f" ({s.note})" if s.note else ""),
+                rate_cell(s, 1),
+                rate_cell(s, 2),
+                f"{statistics.median(startups):.2f}" if startups else "-",
+                ms(s.p(0.5)),
                 ms(s.p(0.99)),
-                rate_ratio,
-                lat_ratio,
-            )
+                per_s(s.enqueued.get("one_per_s")),
+                f"{bulk:,.0f} ({s.bulk_api})" if bulk else "-",
+                f"{cpu['total']:,.0f}" if cpu else "-",
+            ]
         )
-    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
-    for n, row in enumerate(cells):
-        print(
+    ratios = [["system"] + [name for name, _, _ in METRICS]]
+    for s in systems:
+        row = [s.label]
+        for name, get, _more in METRICS:
+            value = get(s)
+            if name not in best or value is None or value <= 0:
+                row.append("-")
+            else:
+                row.append(f"{value / best[name][1]:.2f}x")
+        ratios.append(row)
+    ratios.append(["best peer"] + [best[n][0].key if n in best else "-" for n, _, _ in METRICS])
+    procs = [["system, workers", "engine", "worker 1", "worker 2", "valkey", "total", "startup ms"]]
+    for s in systems:
+        for workers in sorted(s.runs):
+            cpu = s.cpu(s.column(workers)) if s.drains(s.column(workers)) else None
+            if cpu is None:
+                continue
+            startup = [
+                1e3 * sum(processes(r["cpu_startup"]).values())
+                for r in s.runs[workers]
+                if r.get("cpu_startup")
+            ]
+            procs.append(
+                [
+                    f"{s.label}, {workers} worker(s)" if workers else f"{s.label}, engine alone",
+                    *[
+                        f"{cpu[k]:,.0f}" if k in cpu else "-"
+                        for k in ("engine", "worker 1", "worker 2", "valkey", "total")
+                    ],
+                    f"{statistics.median(startup):,.0f}" if startup else "-",
+                ]
+            )
+    ratio_title = (
+        "Ratio to the best peer in each column (>1 is more: good for rates, bad for ms and CPU)"
+    )
+    procs_title = (
+        "CPU µs per job by process, first result to last (startup ms: CPU of all "
+        "processes before the first result)"
+    )
+    # With no peer measured (--only heroagent) a table of ratios would be all dashes.
+    return [("", main)] + ([(ratio_title, ratios)] if best else []) + [(procs_title, procs)]
+
+
+def render(rows: list[list[str]], markdown: bool = False) -> str:
+    """A table as aligned text, or as a Markdown table."""
+    if markdown:
+        lines = ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * len(rows[0])]
+        lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append(
             "  ".join(
                 v.ljust(w) if i == 0 else v.rjust(w)
                 for i, (v, w) in enumerate(zip(row, widths, strict=True))
-            )
+            ).rstrip()
         )
         if n == 0:
-            print("  ".join("-" * w for w in widths))
-    print("rate/best peer: >1 is faster than the fastest peer; p50/best peer: <1 is quicker.")
-    print("HeroAgent counts a job when its end is durable in OurDB; peers when Redis has it.")
-    verdicts(systems, best, fastest, rss)
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
-def verdicts(
-    systems: list[System], best: System | None, fastest: System | None, rss: dict[str, float] | None
-) -> None:
+NOTES = [
+    "HeroAgent counts a job when its end is durable in OurDB; peers when Redis has it.",
+    "CPU: utime+stime from /proc of the engine (the bench process: it owns OurDB, and "
+    "counts the bus events), each worker process with its children, and valkey-server.",
+]
+
+
+def print_table(systems: list[System], rss: dict[str, float] | None) -> None:
+    """The tables, the notes and the verdicts."""
+    for title, rows in tables(systems):
+        if title:
+            print(title)
+        print(render(rows))
+        print()
+    for note in NOTES:
+        print(note)
+    verdicts(systems, rss)
+
+
+def verdicts(systems: list[System], rss: dict[str, float] | None) -> None:
     """The issue's targets, each met or missed, with the figures."""
+    best = best_peers(systems)
     hero = [s for s in systems if not s.peer and s.runs]
-    if hero and best is not None:
-        top = max(hero, key=lambda s: s.median_rate())
-        ratio = top.median_rate() / best.median_rate()
+    if hero and "drain 1 worker" in best:
+        peer, theirs = best["drain 1 worker"]
+        top = max(hero, key=lambda s: max(s.median_rate(c) or 0.0 for c in (1, 2)))
+        ours = max(top.median_rate(c) or 0.0 for c in (1, 2))
+        ratio = ours / theirs
         mark = "met" if ratio >= TARGET_RATIO else "MISSED"
         print(
-            f"target throughput >= {TARGET_RATIO:g}x best peer ({best.label}): {mark}, "
+            f"target throughput >= {TARGET_RATIO:g}x best peer ({peer.label}): {mark}, "
             f"{ratio:.2f}x ({top.label})"
         )
     hero_lat = next((s for s in hero if s.samples), None)
-    if hero_lat is not None and fastest is not None:
-        ours, theirs = hero_lat.p(0.5) or 0.0, fastest.p(0.5) or 0.0
+    if hero_lat is not None and "p50" in best:
+        peer, theirs = best["p50"]
+        ours = hero_lat.p(0.5) or 0.0
         mark = "met" if ours <= theirs else "MISSED"
         print(
-            f"target p50 latency <= best peer ({fastest.label}, {ms(theirs)} ms): {mark}, "
+            f"target p50 latency <= best peer ({peer.label}, {ms(theirs)} ms): {mark}, "
             f"{ms(ours)} ms"
         )
     if rss is not None:
@@ -244,8 +456,98 @@ def verdicts(
         )
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def machine() -> str:
+    """Cores and CPU model, for the README block."""
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}"
+
+
+def run_profile(plan: Plan, server: Valkey, work: Path, slots: int) -> profile.Result | None:
+    """The extra profiled drain, with one `heroagent worker`."""
+    if not plan.profile_jobs:
+        return None
+    server.flushall()
+    return profile.profile(server.url, work / "profile", plan.profile_jobs, slots, 1)
+
+
+def profile_scale(systems: list[System]) -> dict[str, float] | None:
+    """The engine's and the worker's CPU µs/job in the unprofiled 1-worker drains."""
+    cpu = systems[0].cpu(1) if systems and not systems[0].peer else None
+    return {"engine": cpu["engine"], "worker": cpu["worker 1"]} if cpu else None
+
+
+def print_profile(result: profile.Result, systems: list[System]) -> None:
+    """The profile's buckets, scaled to the CPU the 1-worker drains used per job."""
+    print("Where HeroAgent's CPU goes: a separate drain, 1 worker, under cProfile")
+    print("(python -m bench.profile; one process's own time per bucket)")
+    profile.print_profile(result, profile_scale(systems))
+
+
+def rewrite_readme(
+    systems: list[System],
+    plan: Plan,
+    quick: bool,
+    load_before: str,
+    readme: Path = README,
+    prof: profile.Result | None = None,
+) -> None:
+    """Replace the marked block of README.md with this run's tables."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"{readme} has no {README_START} ... {README_END} block")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    smoke = (
+        "**Smoke run (`--quick`): too few jobs to mean anything; `make bench-readme` on a "
+        "quiet machine replaces it.** "
+        if quick
+        else ""
+    )
+    lines = [
+        README_START,
+        "",
+        f"{smoke}`python -m bench.jobs{' --quick' if quick else ''}` on "
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}: {plan.jobs:,} jobs per drain, "
+        f"{plan.runs} run(s) (median [min-max]), {plan.samples} latency samples, "
+        f"{plan.enqueue:,} jobs per enqueue figure. Machine: {machine()}; load average "
+        f"{load_before} at the start, {load_average()} at the end.",
+        "Only ratios within one run compare: the absolute figures move with the machine "
+        "and its load.",
+        "",
+    ]
+    for title, rows in tables(systems):
+        if title:
+            lines += [title + ":", ""]
+        lines += [render(rows, markdown=True), ""]
+    if prof is not None:
+        lines += [
+            f"Where HeroAgent's CPU goes ({prof.n:,} jobs, 1 worker, under cProfile; "
+            "µs/job under the profiler, its share, and the share of the unprofiled "
+            "CPU per job):",
+            "",
+            render(profile.rows(prof, profile_scale(systems)), markdown=True),
+            "",
+        ]
+    lines += [f"- {note}" for note in NOTES]
+    lines += ["", README_END]
+    readme.write_text(head + "\n".join(lines) + tail)
+    print(f"   rewrote the {README_START} block of {readme}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Measure the chosen systems and print the table."""
+    """Measure the chosen systems and print the tables."""
     parser = argparse.ArgumentParser(
         prog="python -m bench.jobs",
         description=__doc__,
@@ -258,8 +560,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="drain runs per system")
     parser.add_argument("--samples", type=int, help="latency samples per system")
     parser.add_argument("--rss-jobs", type=int, help="jobs in the history for RSS (0: skip)")
+    parser.add_argument("--enqueue", type=int, help="jobs per enqueue figure")
+    parser.add_argument("--profile-jobs", type=int, help="jobs in the profiled drain (0: skip)")
     parser.add_argument("--slots", type=int, default=SLOTS, help="job slots per HeroAgent worker")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--readme", action="store_true", help="rewrite the README's bench block")
     args = parser.parse_args(argv)
     base = QUICK if args.quick else FULL
     plan = Plan(
@@ -267,43 +572,80 @@ def main(argv: list[str] | None = None) -> int:
         runs=args.runs or base.runs,
         samples=args.samples or base.samples,
         rss_jobs=base.rss_jobs if args.rss_jobs is None else args.rss_jobs,
+        enqueue=args.enqueue or base.enqueue,
+        profile_jobs=base.profile_jobs if args.profile_jobs is None else args.profile_jobs,
     )
     chosen = set(args.only.split(",")) if args.only else set(names)
     if unknown := chosen - set(names):
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
-    systems = hero_systems(args.slots) if "heroagent" in chosen else []
-    systems += [peer_system(p) for p in PEERS if p.key in chosen]
+    hero = "heroagent" in chosen
+    systems = hero_systems(args.slots) if hero else []
     for peer in PEERS:
         if peer.key in chosen:
-            venv_python(peer.venv)  # build venvs before anything is timed
+            system = peer_system(peer)
+            # Venvs and the npm folder are built before anything is timed.
+            system.note = install(peer)
+            systems.append(system)
     RESULTS.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="jobs-", dir=RESULTS))
     server = start_valkey(work / "valkey")
+    load_before = load_average()
     print(
         f"   {plan.jobs:,} jobs x {plan.runs} runs, {plan.samples} latency samples, "
-        f"valkey on {server.url}",
+        f"valkey on {server.url}; {machine()}, load average {load_before}",
         flush=True,
     )
     started = time.monotonic()
     try:
         measure(systems, plan, server, work)
-        rss = measure_rss(plan, server, work) if "heroagent" in chosen and plan.rss_jobs else None
+        rss = measure_rss(plan, server, work) if hero and plan.rss_jobs else None
+        prof = run_profile(plan, server, work, args.slots) if hero else None
     finally:
         server.stop()
     print_table(systems, rss)
-    print(f"   ({time.monotonic() - started:.0f} s)")
+    if prof is not None:
+        print()
+        print_profile(prof, systems)
+    print(f"   ({time.monotonic() - started:.0f} s; load average at the end {load_average()})")
     if args.json:
-        args.json.write_text(json.dumps(summary(systems, rss, plan), indent=2))
+        args.json.write_text(json.dumps(summary(systems, rss, plan, prof), indent=2))
+    if args.readme:
+        rewrite_readme(systems, plan, args.quick, load_before, prof=prof)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
-def summary(systems: list[System], rss: dict[str, float] | None, plan: Plan) -> dict[str, Any]:
+def summary(
+    systems: list[System],
+    rss: dict[str, float] | None,
+    plan: Plan,
+    prof: profile.Result | None = None,
+) -> dict[str, Any]:
     """Everything measured, for --json."""
     return {
         "plan": plan.__dict__,
-        "systems": [{"label": s.label, "runs": s.runs, "latency_s": s.samples} for s in systems],
+        "machine": machine(),
+        "systems": [
+            {
+                "label": s.label,
+                "note": s.note,
+                "runs": {str(w): r for w, r in s.runs.items()},
+                "latency_s": s.samples,
+                "enqueue": s.enqueued,
+                "cpu_us_per_job": s.cpu(1),
+            }
+            for s in systems
+        ],
         "rss": rss,
+        "profile": None
+        if prof is None
+        else {
+            "jobs": prof.n,
+            "engine_s": prof.engine,
+            "worker_s": prof.worker,
+            "engine_cpu_s": prof.engine_cpu,
+            "worker_cpu_s": prof.worker_cpu,
+        },
     }
 
 

@@ -7,6 +7,11 @@ the engine's persister has written its end to OurDB: the persister publishes
 JobStateChanged on the bus after the write, and this module counts those events.
 Run as `python -m bench.jobs_hero rss DATA_DIR URL` it is the fresh engine process
 whose RSS the benchmark reports.
+
+CPU per process: the engine is this (the bench's) process, so its figure includes the
+bench counting the bus events (a set insert per job); each worker is a child started
+here, and valkey-server's pid comes from the caller. All are read from /proc at the
+first and at the last job done.
 """
 
 from __future__ import annotations
@@ -19,9 +24,12 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from bench.peers.common import CpuMeter
 from core.api import JobFilter
 from core.config import Config, JobsConfig, RedisConfig
 from core.engine import Engine
@@ -46,6 +54,9 @@ class Drain:
     enqueue_s: float
     startup_s: float
     total_s: float
+    # CPU seconds between the first and the last job done: engine, each worker, server.
+    cpu: dict[str, Any] = field(default_factory=dict)
+    cpu_startup: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -71,14 +82,20 @@ def engine_config(data_dir: Path, url: str, worker_count: int = 0) -> Config:
     )
 
 
-def start_workers(count: int, url: str, work: Path, slots: int) -> list[subprocess.Popen[bytes]]:
-    """Start `count` `heroagent worker` processes with `slots` job slots each."""
+def start_workers(
+    count: int, url: str, work: Path, slots: int, launcher: list[str] | None = None
+) -> list[subprocess.Popen[bytes]]:
+    """Start `count` `heroagent worker` processes with `slots` job slots each.
+
+    `launcher` replaces `python -m heroagent_tui` (the profiler's shim runs it so).
+    """
     env = os.environ | {"HEROAGENT_JOBS_WORKER_COUNT": str(slots), "HEROAGENT_LOG_LEVEL": "warning"}
     procs = []
     for i in range(count):
         data = work / f"worker{i}"
         data.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "heroagent_tui", "--config", "/dev/null"]
+        argv = list(launcher or [sys.executable, "-m", "heroagent_tui"])
+        argv += ["--config", "/dev/null"]
         argv += ["--data-dir", str(data), "--redis-url", url, "worker"]
         with (data / "worker.log").open("ab") as log:
             procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=log))
@@ -98,7 +115,9 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait(10)
 
 
-async def count_ended(sub: Subscription, n: int, seconds: float) -> tuple[float, float]:
+async def count_ended(
+    sub: Subscription, n: int, seconds: float, on_first: Callable[[], None] | None = None
+) -> tuple[float, float]:
     """Wait for `n` jobs to end in OurDB; perf_counter times of the first and the last."""
     ended: set[int] = set()
     errors = 0
@@ -109,6 +128,8 @@ async def count_ended(sub: Subscription, n: int, seconds: float) -> tuple[float,
                 if isinstance(event, JobStateChanged) and event.status in ("done", "error"):
                     if not ended:
                         first = time.perf_counter()
+                        if on_first is not None:
+                            on_first()
                     ended.add(event.job_id)
                     errors += event.status == "error"
     if errors:
@@ -126,7 +147,9 @@ async def queue_jobs(engine: Engine, n: int) -> list[int]:
     return ids
 
 
-async def drain(url: str, work: Path, n: int, workers: int, slots: int) -> Drain:
+async def drain(
+    url: str, work: Path, n: int, workers: int, slots: int, server_pid: int | None = None
+) -> Drain:
     """Queue `n` jobs, then time `workers` worker processes (0: in-process) to drain them."""
     async with Engine(engine_config(work / "engine", url)) as engine:
         with engine.bus.subscribe(maxsize=4 * n + 1_000) as sub:
@@ -142,13 +165,53 @@ async def drain(url: str, work: Path, n: int, workers: int, slots: int) -> Drain
             else:
                 dog = local_watchdog(engine, slots)
                 await dog.start()
+            meter = CpuMeter([p.pid for p in procs], server_pid, alone=(os.getpid(),))
+            meter.mark()
             try:
-                first, last = await count_ended(sub, n, DRAIN_TIMEOUT)
+                first, last = await count_ended(sub, n, DRAIN_TIMEOUT, meter.mark)
+                meter.mark()
             finally:
                 if dog is not None:
                     await dog.stop()
                 stop_workers(procs)
-    return Drain(n, enqueue_s, first - start, last - start)
+    return Drain(
+        n,
+        enqueue_s,
+        first - start,
+        last - start,
+        split(meter.between(1, 2)),
+        split(meter.between(0, 1)),
+    )
+
+
+def split(cpu: dict[str, Any]) -> dict[str, Any]:
+    """CpuMeter's figures named: the engine first, then the workers, then the server."""
+    engine, *workers = cpu["workers"]
+    return {"engine": engine, "workers": workers, "server": cpu["server"]}
+
+
+async def enqueue(url: str, work: Path, n: int) -> dict[str, float]:
+    """Jobs/s queued one call at a time (EngineAPI.submit; HTTP POST) and in batches of 1,000.
+
+    No worker runs: the jobs stay queued, and the caller flushes the server after.
+    The HTTP client is a separate process (bench.http's), one keep-alive connection.
+    """
+    from bench.http import over_http
+    from bench.valkey import free_port
+
+    base = engine_config(work / "engine", url)
+    config = replace(base, enable_ui=True, ui=replace(base.ui, host="127.0.0.1", port=free_port()))
+    async with Engine(config) as engine:
+        await queue_jobs(engine, min(n, 100))  # warm the path up
+        start = time.perf_counter()
+        for _ in range(n):
+            await engine.api.submit(SCRIPT, topic=TOPIC)
+        api_one = n / (time.perf_counter() - start)
+        http_one = (await over_http(config.ui.port, "submit", n)).per_second
+        start = time.perf_counter()
+        await queue_jobs(engine, n)
+        bulk = n / (time.perf_counter() - start)
+    return {"n": n, "one_per_s": api_one, "http_one_per_s": http_one, "bulk_per_s": bulk}
 
 
 def local_watchdog(engine: Engine, slots: int) -> WatchDog:

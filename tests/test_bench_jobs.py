@@ -7,27 +7,67 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench import jobs, profile
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_jobs_bench_quick_heroagent_only(tmp_path: Path) -> None:
     out = tmp_path / "jobs.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.jobs", "--quick", "--only", "heroagent", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    argv = [sys.executable, "-m", "bench.jobs", "--quick", "--only", "heroagent"]
+    argv += ["--enqueue", "50", "--profile-jobs", "200", "--json", str(out)]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    header = next(line for line in lines if line.startswith("system"))
-    assert "jobs/s median [min-max]" in header
-    assert "p99 ms" in header
-    for label in ("1 worker process", "2 worker processes", "in-process watchdog"):
+    header = next(line for line in lines if line.startswith("system  "))
+    for column in ("drain 1 worker jobs/s", "drain 2 workers jobs/s", "p99 ms", "CPU µs/job"):
+        assert column in header
+    for label in ("`heroagent worker`", "in-process watchdog", "HTTP POST /api/jobs"):
         assert any(line.startswith(f"HeroAgent, {label}") for line in lines), label
     assert "engine RSS with 10,000 jobs in history" in result.stdout
+    # The profile's buckets, engine and worker side by side.
+    bucket_rows = {line.split()[0] for line in lines if line.split()}
+    assert {"fetch", "run", "report", "persist", "index", "events", "asyncio"} <= bucket_rows
     summary = json.loads(out.read_text())
-    assert [len(s["runs"]) for s in summary["systems"]] == [1, 1, 1]
-    assert len(summary["systems"][0]["latency_s"]) == 20
+    first, inproc, http = summary["systems"]
+    assert [len(r) for r in first["runs"].values()] == [1, 1]
+    assert list(inproc["runs"]) == ["0"]
+    assert len(first["latency_s"]) == 20
+    assert first["enqueue"]["one_per_s"] > 0
+    assert first["enqueue"]["bulk_per_s"] > 0
+    assert http["enqueue"]["one_per_s"] > 0
+    cpu = first["cpu_us_per_job"]
+    assert cpu["engine"] > 0
+    assert cpu["worker 1"] > 0
+    assert cpu["total"] == sum(v for k, v in cpu.items() if k != "total")
     assert summary["rss"]["rss_mb"] > 0
+    assert summary["profile"]["jobs"] == 199
+
+
+def test_profile_buckets_by_module_and_function() -> None:
+    core = str(ROOT / "core")
+    assert profile.bucket_of((f"{core}/jobs/queue.py", 76, "fetch_many")) == "fetch"
+    assert profile.bucket_of((f"{core}/jobs/queue.py", 104, "complete_many")) == "report"
+    reporter = profile.REPORTER.start
+    assert profile.bucket_of((f"{core}/watchdog/pool.py", reporter + 1, "_flush")) == "report"
+    assert profile.bucket_of((f"{core}/ourdb/db.py", 1, "set")) == "persist"
+    assert profile.bucket_of(("~", 0, "<method 'execute' of 'sqlite3.Connection' objects>")) == (
+        "index"
+    )
+    # A plain builtin has no bucket of its own: its callers' buckets share its time.
+    assert profile.bucket_of(("~", 0, "<method 'append' of 'list' objects>")) is None
+
+
+def test_readme_block_rewritten(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"# x\n\n## Benchmarks\n\n{jobs.README_START}\nold\n{jobs.README_END}\ntail\n"
+    )
+    peer = jobs.System("rq", "RQ", True, note="not installed: no network")
+    jobs.rewrite_readme([peer], jobs.QUICK, True, "1.00, 1.00, 1.00", readme)
+    text = readme.read_text()
+    assert "old" not in text
+    assert text.endswith(f"{jobs.README_END}\ntail\n")
+    assert "Smoke run" in text
+    assert "Only ratios within one run compare" in text
+    assert "| RQ | not installed: no network |" in text

@@ -34,6 +34,10 @@ class RQPeer:
             ids += [job.id for job in jobs]
         return ids
 
+    # RQ's batch API (Queue.enqueue_many in one pipeline) is what enqueue_many uses.
+    def enqueue_bulk(self, n: int) -> list[Any]:
+        return self.enqueue_many(n)
+
     def done_many(self, handles: list[Any]) -> list[bool]:
         pipe = self.redis.pipeline(transaction=False)
         for job_id in handles:
