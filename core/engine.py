@@ -19,6 +19,7 @@ from core.jobs.history import HistoryService
 from core.jobs.relay import EventRelay
 from core.redis_server import RedisService
 from core.remote import RequestServer
+from core.rhai.tools import RhaiTools
 from core.services import Service, ServiceStartError
 from core.watchdog.service import ActorsService, WatchDogService
 from core.webdav.inbox import Inbox
@@ -137,6 +138,7 @@ class Engine:
                 bus=self.bus,
                 history=self.history,
                 scripts=self.scripts,
+                rhai=RhaiTools(),
                 watchdog=self.watchdog,
                 redis=self.redis_service,
             )

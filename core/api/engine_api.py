@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from core.jobs.history import HistoryService
     from core.jobs.manager import JobManager, NewJob
     from core.redis_server import RedisService
+    from core.rhai.tools import RhaiTools
     from core.watchdog.service import WatchDogService
 
 DEFAULT_LIMIT = 50
@@ -114,6 +115,7 @@ class EngineAPI:
         bus: EventBus,
         history: HistoryService | None,
         scripts: ScriptTools,
+        rhai: RhaiTools | None = None,
         watchdog: WatchDogService | None = None,
         redis: RedisService | None = None,
     ) -> None:
@@ -121,6 +123,7 @@ class EngineAPI:
         self._bus = bus
         self._history = history
         self._scripts = scripts
+        self._rhai = rhai
         self._watchdog = watchdog
         self._redis = redis
 
@@ -352,24 +355,40 @@ class EngineAPI:
 
     # -- HeroScript and the actor registry ------------------------------------------------
 
-    async def validate(self, text: str) -> list[Problem]:
-        """Every problem of a HeroScript text, against the engine's actors (nothing runs).
+    async def validate(self, text: str, params_type: str = "heroscript") -> list[Problem]:
+        """The problems of a HeroScript or RhaiScript text (nothing runs).
+
+        HeroScript is checked against the engine's actors, every problem; Rhai stops at its
+        first parse error. Other params types have no editor checks.
 
         Parsing takes about a microsecond per byte: a long text is parsed in a thread, so
         the event loop (which the TUI shares) never waits for it.
         """
+        check = self._checker(params_type)
+        if check is None:
+            return []
         if len(text) > INLINE_PARSE_CHARS:
-            found = await asyncio.to_thread(self._scripts.validate, text)
+            found = await asyncio.to_thread(check, text)
         else:
-            found = self._scripts.validate(text)
+            found = check(text)
         return [_problem(d) for d in found]
 
-    def highlight(self, text: str) -> list[HighlightSpan]:
-        """Spans to colour a HeroScript text with; never raises."""
-        return [
-            HighlightSpan(s.line, s.start, s.end, s.kind.value)
-            for s in self._scripts.highlight(text)
-        ]
+    def highlight(self, text: str, params_type: str = "heroscript") -> list[HighlightSpan]:
+        """Spans to colour a HeroScript or RhaiScript text with; never raises."""
+        if params_type == "rhaiscript":
+            spans = self._rhai.highlight(text) if self._rhai is not None else []
+        elif params_type == "heroscript":
+            spans = self._scripts.highlight(text)
+        else:
+            spans = []
+        return [HighlightSpan(s.line, s.start, s.end, s.kind.value) for s in spans]
+
+    def _checker(self, params_type: str) -> Callable[[str], Sequence[Any]] | None:
+        if params_type == "heroscript":
+            return self._scripts.validate
+        if params_type == "rhaiscript" and self._rhai is not None:
+            return self._rhai.validate
+        return None
 
     def actions(self) -> list[ActionView]:
         """Every action the engine can run (none until the actors are loaded)."""

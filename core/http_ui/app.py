@@ -311,7 +311,7 @@ def build_app(ctx: UIContext) -> FastAPI:
             queue_views = []
         states = {s.name: s.state.value for s in api.services()}
         return PlainTextResponse(
-            render_prometheus(ctx.stats, queue_views, states),
+            render_prometheus(ctx.stats, queue_views, states, api.health()),
             media_type="text/plain; version=0.0.4",
         )
 

@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
-from core.api import QueueView
+from core.api import HealthView, QueueView
 from core.events import Event, JobStateChanged
 
 # Seconds of completions kept for rates; a minute is what dashboards show, five smooth it.
@@ -97,7 +97,9 @@ def _num(value: float) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
-def render_prometheus(stats: JobStats, queues: list[QueueView], services: dict[str, str]) -> str:
+def render_prometheus(
+    stats: JobStats, queues: list[QueueView], services: dict[str, str], health: HealthView
+) -> str:
     """The Prometheus text exposition (format 0.0.4) of jobs, queues, rates and services."""
     out: list[str] = []
 
@@ -130,6 +132,14 @@ def render_prometheus(stats: JobStats, queues: list[QueueView], services: dict[s
     out.append(f'heroagent_job_latency_seconds_bucket{{le="+Inf"}} {stats.latency_count}')
     out.append(f"heroagent_job_latency_seconds_sum {_num(stats.latency_sum)}")
     out.append(f"heroagent_job_latency_seconds_count {stats.latency_count}")
+    metric("heroagent_slots", "gauge", "Job slots of this engine's watchdog, by use.")
+    out.append(f'heroagent_slots{{use="total"}} {health.slots}')
+    out.append(f'heroagent_slots{{use="busy"}} {health.busy_slots}')
+    out.append(f'heroagent_slots{{use="abandoned"}} {health.abandoned_slots}')
+    metric(
+        "heroagent_damaged_reads_total", "counter", "History records that could not be read back."
+    )
+    out.append(f"heroagent_damaged_reads_total {health.damaged_reads}")
     metric("heroagent_service_up", "gauge", "1 when a service is running.")
     for name, state in services.items():
         up = 1 if state == "running" else 0

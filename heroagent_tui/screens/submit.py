@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
 
-from core.api import Problem
+from core.api import HighlightSpan, Problem
 from heroagent_tui.messages import JobOpenRequested
 from heroagent_tui.screens.base import EngineScreen
 from heroagent_tui.screens.pickers import PathPrompt, TemplatePicker
@@ -21,6 +21,8 @@ from heroagent_tui.widgets.view_bar import ViewBar
 
 PARAMS_TYPES = ("heroscript", "rhaiscript", "openrpc", "ai")
 EXAMPLE = "!!fake.return_success message: 'hello from the editor'\n"
+# The params types the editor checks as you type, with the name it shows.
+CHECKED = {"heroscript": "HeroScript", "rhaiscript": "Rhai"}
 
 
 class SubmitScreen(EngineScreen):
@@ -37,6 +39,8 @@ class SubmitScreen(EngineScreen):
         # The editor takes every printable key; escape leaves it so `1`…`7` and `q` work.
         Binding("escape", "leave_editor", "Leave editor", id="submit.leave"),
     ]
+
+    _kind = "heroscript"
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -62,7 +66,7 @@ class SubmitScreen(EngineScreen):
                     yield Label("timeout (s)", classes="field-label")
                     yield Input("60", placeholder="timeout s", id="timeout", type="number")
             yield HeroScriptArea(
-                EXAMPLE, highlighter=self.ctx.api.highlight, id="editor", show_line_numbers=True
+                EXAMPLE, highlighter=self._highlight, id="editor", show_line_numbers=True
             )
             yield Static("", id="diagnostics")
         yield Footer()
@@ -100,16 +104,27 @@ class SubmitScreen(EngineScreen):
         """Show every problem with its line and column (the newest text wins)."""
         await self._check()
 
+    def _highlight(self, text: str) -> list[HighlightSpan]:
+        # The editor colours its text while it is built, before the type selector exists.
+        return self.ctx.api.highlight(text, self._kind)
+
+    @on(Select.Changed, "#params-type")
+    def _type_changed(self, event: Select.Changed) -> None:
+        self._kind = str(event.value)
+        self.query_one(HeroScriptArea).rehighlight()
+        self._validate()
+
     async def _check(self) -> list[Problem]:
         """Show every problem with its line and column, and return them."""
         box = self.query_one("#diagnostics", Static)
-        if self.query_one("#params-type", Select).value != "heroscript":
+        kind = self._kind
+        if kind not in CHECKED:
             box.update("")
             return []
-        problems = await self.ctx.api.validate(self.query_one(HeroScriptArea).text)
+        problems = await self.ctx.api.validate(self.query_one(HeroScriptArea).text, kind)
         box.set_class(bool(problems), "-invalid")
         if not problems:
-            box.update("✓ valid HeroScript")
+            box.update(f"✓ valid {CHECKED[kind]}")
         else:
             box.update("\n".join(f"{d.line}:{d.col}  {d.message}" for d in problems[:6]))
         return problems

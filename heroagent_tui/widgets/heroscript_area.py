@@ -39,6 +39,11 @@ class HeroScriptArea(TextArea):
         self._highlighter = highlighter
         super().__init__(text, **options)
 
+    def rehighlight(self) -> None:
+        """Colour the text again (the highlighter's language changed)."""
+        self._build_highlight_map()
+        self.refresh()
+
     def on_mount(self) -> None:
         self._apply_theme(self.app.current_theme)
         self.app.theme_changed_signal.subscribe(self, self._apply_theme)

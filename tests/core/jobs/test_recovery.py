@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+import httpx
 import pytest
 
 from core.api import JobRefused
@@ -129,3 +130,24 @@ async def test_damaged_records_show_as_damaged_rows(config: Config) -> None:
         assert engine.jobs.damaged_reads >= 5
         assert f"{engine.jobs.damaged_reads} damaged records read" == engine.history.detail()
         assert engine.api.health().damaged_reads == engine.jobs.damaged_reads
+
+
+async def test_damaged_reads_show_in_services_metrics_and_the_page_renders(
+    config: Config,
+) -> None:
+    (garbled,) = await run_jobs(config, 1)
+    with OurDB(config.ourdb_dir) as db:
+        db.set(b"\xff not a job", garbled)
+    async with Engine(replace(config, enable_ui=True)) as engine:
+        base = engine.services["ui"].address().rstrip("/")
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            page = await http.get("/api/jobs")
+            assert page.status_code == 200
+            (row,) = page.json()["jobs"]
+            assert row["error"].startswith("damaged record: ")
+            services = {s["name"]: s for s in (await http.get("/api/services")).json()}
+            assert "damaged records read" in services["jobs"]["detail"]
+            metrics = (await http.get("/metrics")).text
+    reads = [line for line in metrics.splitlines() if line.startswith("heroagent_damaged_reads")]
+    assert reads, metrics
+    assert int(reads[0].split()[-1]) >= 1
