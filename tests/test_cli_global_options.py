@@ -107,7 +107,9 @@ def served(short_tmp: Path) -> Iterator[Serve]:
 
 
 def test_submit_with_redis_url_after_the_sub_command(served: Serve, short_tmp: Path) -> None:
-    url = f"redis://127.0.0.1:{served.port}"
+    # The managed server asks for the password the engine keeps in its data dir.
+    password = (served.data / "redis" / "password").read_text().strip()
+    url = f"redis://:{password}@127.0.0.1:{served.port}"
     done = subprocess.run(
         [
             *(sys.executable, "-m", "heroagent_tui", "--data-dir", str(short_tmp / "cli")),

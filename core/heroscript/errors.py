@@ -28,14 +28,35 @@ def printable(text: str) -> str:
     return LONE_SURROGATE_RE.sub("\ufffd", text)
 
 
+# Messages and the line shown under them stay this short, whatever the input: a 1 MB key
+# must not become a 1 MB error in a log, a reply or a terminal.
+MAX_MESSAGE_CHARS = 300
+CARET_CONTEXT = 60
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text`, cut in the middle (saying how much) when it is longer than `limit`."""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    return f"{text[:keep]}…[{len(text) - 2 * keep:,} characters]…{text[-keep:]}"
+
+
 def caret_view(source_line: str, col: int) -> str:
     """Return the source line and a caret under column ``col`` (1-based).
 
     Tabs before the caret are copied so that the caret lines up in a terminal; lone
-    surrogates are shown as U+FFFD so that the view can always be printed.
+    surrogates are shown as U+FFFD so that the view can always be printed. A long line
+    is shown as a window around the column.
     """
-    pad = "".join("\t" if ch == "\t" else " " for ch in source_line[: max(col - 1, 0)])
-    return f"{printable(source_line)}\n{pad}^"
+    at = max(col - 1, 0)
+    start = max(0, at - CARET_CONTEXT)
+    end = at + CARET_CONTEXT
+    prefix = "…" if start else ""
+    suffix = "…" if len(source_line) > end else ""
+    before = prefix + source_line[start:at]
+    pad = "".join("\t" if ch == "\t" else " " for ch in before)
+    return f"{prefix}{printable(source_line[start:end])}{suffix}\n{pad}^"
 
 
 @dataclass(frozen=True)
@@ -63,7 +84,7 @@ class HeroScriptError(Exception):
     """
 
     def __init__(self, message: str, line: int = 0, col: int = 0, source_line: str = "") -> None:
-        self.message = message
+        self.message = shorten(message)
         self.line = line
         self.col = col
         self.source_line = source_line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from core.heroscript import ActorRegistry, validate
+from core.heroscript.errors import caret_view, shorten
 from core.jobs.manager import JobError, Validator
 from core.jobs.model import ParamsType
 
@@ -22,13 +23,14 @@ def make_validator(registry: ActorRegistry | None) -> Validator:
         if kind is ParamsType.HEROSCRIPT:
             problems = validate(params, registry)
             if problems:
-                lines = params.splitlines()
+                # Lines as the parser counts them (splitlines also splits on \v, \f, …).
+                lines = params.split("\n")
                 first = problems[0]
                 source = lines[first.line - 1] if 0 < first.line <= len(lines) else ""
                 more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-                pad = " " * max(first.col - 1, 0)
+                view = caret_view(source, first.col).replace("\n", "\n  ")
                 raise InvalidParamsError(
-                    f"{first}{more}\n  {source}\n  {pad}^",
+                    f"{shorten(str(first))}{more}\n  {view}",
                     line=first.line,
                     col=first.col,
                     problems=problems,
