@@ -294,3 +294,33 @@ def test_second_signal_stops_at_once_and_still_stops_the_server(serve: Serve) ->
     assert "stopped at once" in serve.output
     assert took < 2.5, serve.output
     wait_for(lambda: not pid_running(server), 5, "the server child to be gone")
+
+
+def test_sigterm_with_stalled_and_trickling_uploads_exits_within_five_seconds(
+    short_tmp: Path,
+) -> None:
+    from tests.core.webdav.test_stop import open_put
+
+    dav_port = free_port()
+    server = Serve(short_tmp / "data", "--webdav-port", str(dav_port))
+    server.wait_ready()
+    valkey = server.server_pid()
+    assert valkey is not None, server.output
+    stalled = [open_put(dav_port, f"stalled-{i}.bin") for i in range(16)]
+    trickling = [open_put(dav_port, f"trickle-{i}.bin") for i in range(16)]
+    try:
+        for conn in trickling:  # a byte more on each, as a slow client sends them
+            conn.send(b"x")
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(10)
+        elapsed = time.monotonic() - started
+        wait_for(lambda: not pid_running(valkey), 5, "the valkey child to exit")
+    finally:
+        for conn in stalled + trickling:
+            conn.close()
+        server.close()
+        if pid_running(valkey):
+            os.kill(valkey, signal.SIGKILL)
+    assert elapsed < 5.0, server.output
+    assert server.proc.returncode == 0, server.output
