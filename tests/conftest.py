@@ -55,6 +55,20 @@ async def engine(engine_config: Config) -> AsyncIterator[Engine]:
 
 
 @pytest.fixture
+async def idle_engine(engine_config: Config, valkey: ValkeyProcess) -> AsyncIterator[Engine]:
+    """An engine that runs no jobs itself, on an external valkey: the test brings workers."""
+    config = replace(
+        engine_config,
+        enable_webdav=False,
+        enable_ui=False,
+        redis=replace(engine_config.redis, url=valkey.url),
+        jobs=replace(engine_config.jobs, worker_count=0),
+    )
+    async with Engine(config) as running:
+        yield running
+
+
+@pytest.fixture
 async def ui_engine(engine_config: Config) -> AsyncIterator[Engine]:
     """A running engine with the HTTP UI on a free loopback port (and no WebDAV)."""
     config = replace(engine_config, enable_webdav=False)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from core.config import RhaiConfig
 from core.rhai import ast as A
 from core.rhai.compiler import Compiler, compile_function
 from core.rhai.errors import ErrorLimit, Pos, RhaiError, RhaiRuntimeError
@@ -18,18 +18,9 @@ from core.rhai.values import COPY_METER, MUTABLE, own
 _STDLIB = stdlib()
 
 
-@dataclass
-class Limits:
-    """Rhai's Engine limits; 0 means no limit. The defaults suit untrusted scripts."""
-
-    max_operations: int = 20_000_000
-    max_call_levels: int = 64
-    max_expr_depth: int = 64
-    max_function_expr_depth: int = 32
-    max_string_size: int = 10_000_000
-    max_array_size: int = 5_000_000
-    max_map_size: int = 100_000
-    max_variables: int = 10_000
+# Rhai's Engine limits are the config's [rhai] section itself (0 means no limit; the
+# defaults suit untrusted scripts): one list of limits, documented once.
+Limits = RhaiConfig
 
 
 # Rhai's own defaults (Engine::new()): no operation or size limits, bounded nesting.

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.config import RhaiConfig
 from core.heroscript.actors.registry import ActorRegistry, BoundAction
 from core.heroscript.context import ActionContext
 from core.heroscript.errors import ActionError
@@ -185,8 +186,6 @@ async def run_script(
         raise
 
 
-def limits_from_config(config: Any) -> Limits:
-    """`Limits` from the config's ``[rhai]`` section (a `core.config.RhaiConfig`)."""
-    import dataclasses
-
-    return Limits(**dataclasses.asdict(config))
+def limits_from_config(config: RhaiConfig) -> Limits:
+    """`Limits` from the config's ``[rhai]`` section (they are the same dataclass)."""
+    return config

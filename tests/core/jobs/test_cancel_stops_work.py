@@ -30,20 +30,6 @@ from tests.helpers import (
 )
 
 
-@pytest.fixture
-async def shared(engine_config: Config, valkey: ValkeyProcess) -> AsyncIterator[Engine]:
-    """An engine that runs no jobs itself, on an external valkey."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        redis=replace(engine_config.redis, url=valkey.url),
-        jobs=replace(engine_config.jobs, worker_count=0),
-    )
-    async with Engine(config) as engine:
-        yield engine
-
-
 def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
     """A real `heroagent worker` with one slot and a long lease.
 
@@ -66,9 +52,9 @@ def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
 
 
 async def test_cancel_stops_a_job_on_a_remote_worker(
-    shared: Engine, valkey: ValkeyProcess, short_tmp: Path
+    idle_engine: Engine, valkey: ValkeyProcess, short_tmp: Path
 ) -> None:
-    engine = shared
+    engine = idle_engine
     data = short_tmp / "worker"
     written = data / "webdav" / "side-effect.txt"
     after = data / "webdav" / "after.txt"
@@ -229,9 +215,9 @@ async def test_watchdog_loop_that_crashes_comes_back(one_slot: Engine) -> None:
     assert (await wait_job_ended(one_slot, job.job_id)).status == "done"
 
 
-async def test_a_job_whose_fence_is_gone_stops_without_a_message(shared: Engine) -> None:
+async def test_a_job_whose_fence_is_gone_stops_without_a_message(idle_engine: Engine) -> None:
     """The backstop for a missed cancel message: the heartbeat sees the fence gone."""
-    engine = shared
+    engine = idle_engine
     config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=1))
     dog = WatchDog(
         engine.redis.loop_client(),

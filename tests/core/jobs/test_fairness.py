@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
-import pytest
 import redis.asyncio as aioredis
 
-from core.config import Config
 from core.engine import Engine
 from core.jobs import JobStatus, NewJob
 from core.jobs import keys as job_keys
@@ -17,38 +15,24 @@ from core.jobs.queue import Completion, JobQueue
 from core.watchdog import WatchDog
 from core.watchdog.pool import Reporter
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
-from tests.helpers import ValkeyProcess, wait_jobs_ended
+from tests.helpers import wait_jobs_ended
 
 QUEUES = ("q1", "q2", "q3", "q4")
 
 
-@pytest.fixture
-async def owner(engine_config: Config, valkey: ValkeyProcess) -> AsyncIterator[Engine]:
-    """An engine that runs no jobs itself, so the test decides when work starts."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        redis=replace(engine_config.redis, url=valkey.url),
-        jobs=replace(engine_config.jobs, worker_count=0),
-    )
-    async with Engine(config) as engine:
-        yield engine
-
-
-async def test_four_busy_queues_are_served_in_turn(owner: Engine) -> None:
+async def test_four_busy_queues_are_served_in_turn(idle_engine: Engine) -> None:
     made = []
     for topic in QUEUES:  # one queue after the other: the worst order for fairness
-        made += await owner.jobs.create_jobs(
+        made += await idle_engine.jobs.create_jobs(
             [NewJob(topic, "!!fake.sleep seconds:0.01\n") for _ in range(500)]
         )
-    config = replace(owner.config, jobs=replace(owner.config.jobs, worker_count=5))
+    config = replace(idle_engine.config, jobs=replace(idle_engine.config.jobs, worker_count=5))
     dog = WatchDog(
-        owner.redis.loop_client(),
+        idle_engine.redis.loop_client(),
         build_processors(config, build_registry(config)),
         watchdog_settings(config),
     )
-    redis = owner.redis.client()
+    redis = idle_engine.redis.client()
     left: dict[str, int] = {}
     await dog.start()
     try:
@@ -62,7 +46,7 @@ async def test_four_busy_queues_are_served_in_turn(owner: Engine) -> None:
                     left = dict(zip(QUEUES, depths, strict=True))
                     break
                 await asyncio.sleep(0.005)
-        await wait_jobs_ended(owner, [job.job_id for job in made], 60)
+        await wait_jobs_ended(idle_engine, [job.job_id for job in made], 60)
     finally:
         await dog.stop()
         await dog.redis.aclose()
@@ -74,11 +58,11 @@ async def test_four_busy_queues_are_served_in_turn(owner: Engine) -> None:
 
 
 async def test_consecutive_fetches_never_serve_a_queue_twice_while_others_wait(
-    owner: Engine,
+    idle_engine: Engine,
 ) -> None:
     for topic in QUEUES:
-        await owner.jobs.create_jobs([NewJob(topic, "!!core.echo\n") for _ in range(10)])
-    queue = JobQueue(owner.redis.loop_client())
+        await idle_engine.jobs.create_jobs([NewJob(topic, "!!core.echo\n") for _ in range(10)])
+    queue = JobQueue(idle_engine.redis.loop_client())
     served: list[str] = []
     try:
         for _ in range(8):  # two jobs per fetch, as a worker with two free slots asks
@@ -103,10 +87,10 @@ class CountingQueue(JobQueue):
 
 
 async def test_the_reporter_sends_outcomes_that_finish_together_in_one_round_trip(
-    owner: Engine,
+    idle_engine: Engine,
 ) -> None:
-    await owner.jobs.create_jobs([NewJob("r", "!!core.echo\n") for _ in range(51)])
-    queue = CountingQueue(owner.redis.loop_client())
+    await idle_engine.jobs.create_jobs([NewJob("r", "!!core.echo\n") for _ in range(51)])
+    queue = CountingQueue(idle_engine.redis.loop_client())
     try:
         leases = await queue.fetch_many("reporter-test", 51)
         assert len(leases) == 51

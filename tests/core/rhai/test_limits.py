@@ -59,14 +59,6 @@ def test_stop_from_outside_terminates() -> None:
     assert info.value.kind == "ErrorTerminated"
 
 
-def test_limits_and_config_defaults_agree() -> None:
-    import dataclasses
-
-    from core.config import RhaiConfig
-
-    assert dataclasses.asdict(RhaiConfig()) == dataclasses.asdict(Limits())
-
-
 def test_no_file_or_process_access_without_registered_functions() -> None:
     for script in ('open("/etc/passwd")', 'system("ls")', 'import "os" as os;', "exec(1)"):
         with pytest.raises(RhaiError, match=r"(?i)not"):
