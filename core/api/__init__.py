@@ -11,6 +11,7 @@ from core.api.errors import (
     JobNotEnded,
     JobNotFound,
     JobRefused,
+    ScheduleNotFound,
 )
 from core.api.filters import JobFilter
 from core.api.specs import JobSpec
@@ -22,6 +23,7 @@ from core.api.views import (
     Problem,
     QueueView,
     RedisView,
+    ScheduleView,
     ServiceState,
     ServiceStatus,
 )
@@ -44,6 +46,8 @@ __all__ = [
     "Problem",
     "QueueView",
     "RedisView",
+    "ScheduleNotFound",
+    "ScheduleView",
     "ServiceHost",
     "ServiceState",
     "ServiceStatus",
