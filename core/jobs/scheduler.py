@@ -51,7 +51,7 @@ from core.config import Config, ScheduleConfig
 from core.events import EventBus
 from core.jobs import keys
 from core.jobs.manager import JobManager, NewJob
-from core.jobs.model import NAME_PATTERN
+from core.jobs.model import NAME_PATTERN, Job
 from core.services import Service, ServiceStartError
 
 log = logging.getLogger(__name__)
@@ -296,6 +296,8 @@ class SchedulerService(Service):
         self._changed = asyncio.Event()
         self._lock = asyncio.Lock()
         self._claim: Any = None
+        # True until the first pass after start, which finishes this engine's own claims.
+        self._recovering = True
         # Fires this engine created jobs for since start, by schedule (for /metrics).
         self.fired: dict[str, int] = {}
 
@@ -438,6 +440,8 @@ class SchedulerService(Service):
                 if state.paused:
                     continue
                 fires = due_fires(schedule, state.last_fire, now)
+                if self._recovering:
+                    fires = await self._own_unfinished(schedule, state.last_fire, now, fires)
                 if not fires and schedule.next_fire(state.last_fire) <= now:
                     # Missed fires the policy drops are handled all the same.
                     state.last_fire = now
@@ -450,9 +454,29 @@ class SchedulerService(Service):
                         state.last_job = job_id
                     state.last_fire = fire
                     changed = True
+            self._recovering = False
             if changed:
                 await asyncio.to_thread(self.store.save)
         return created
+
+    async def _own_unfinished(
+        self, schedule: Schedule, last: float, now: float, chosen: list[float]
+    ) -> list[float]:
+        """`chosen` plus the fires the policy drops that this engine claimed before it stopped.
+
+        Only on the first pass after start: such a claim is this engine's alone to finish
+        (its job may be in this engine's history), so the missed policy does not drop it.
+        """
+        redis = self._manager_redis()
+        mine = f"claim:{self.store.engine_id}".encode()
+        dropped = [t for t in schedule.fires_between(last, now) if t not in chosen]
+        if not dropped:
+            return chosen
+        try:
+            values = await redis.mget([keys.fired_key(schedule.name, t) for t in dropped])
+        except RedisError:
+            return chosen
+        return sorted({*chosen, *(t for t, v in zip(dropped, values, strict=True) if v == mine)})
 
     async def _fire(self, schedule: Schedule, fire: float, now: float) -> int:
         """Claim one fire; create its job when the claim is ours. The job id, or 0."""
@@ -514,11 +538,17 @@ class SchedulerService(Service):
 
     @staticmethod
     async def _find_job(manager: JobManager, schedule: Schedule, fire: float) -> int:
-        """The id of this schedule's job for `fire` among the queue's newest jobs, or 0."""
-        jobs = await manager.list_jobs(
-            _QueueNarrowing(circle=schedule.circle, topic=schedule.topic), limit=200
-        )
-        for job in jobs:
+        """The id of this schedule's job for `fire` among the queue's newest jobs, or 0.
+
+        Read from this engine's own history, not Redis: another engine on the same Redis
+        counts its ids on its own, so a live job under the same id may be its.
+        """
+        narrowing = _QueueNarrowing(circle=schedule.circle, topic=schedule.topic)
+
+        def newest() -> dict[int, Job]:
+            return manager.read_many(manager.index.query(narrowing, limit=200, before_id=None))
+
+        for job in (await asyncio.to_thread(newest)).values():
             if job.schedule == schedule.name and abs(job.fire_time - fire) < 1e-3:
                 return job.job_id
         return 0

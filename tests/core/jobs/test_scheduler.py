@@ -224,3 +224,19 @@ async def test_pause_resume_and_remove(engine: Engine, short_tmp: Path) -> None:
     with pytest.raises(KeyError):
         await a.remove("p")
     assert a.infos() == []
+
+
+async def test_a_restart_finishes_its_own_claim_the_missed_policy_would_drop(
+    engine: Engine, short_tmp: Path
+) -> None:
+    clock = Clock(T0)
+    a = await _scheduler(engine, short_tmp / "a", clock)
+    await a.add(replace(tick("10s"), name="orphan", topic="sched"))
+    # Claimed at T0 + 10, then the engine died; it comes back at T0 + 95.
+    await engine.jobs.queue.redis.set(
+        keys.fired_key("orphan", T0 + 10), f"claim:{a.store.engine_id}"
+    )
+    clock.now = T0 + 95
+    again = await _scheduler(engine, short_tmp / "a", clock)
+    assert await again.fire_due() == 2
+    assert await _scheduled_jobs(engine) == [("orphan", T0 + 10), ("orphan", T0 + 90)]
