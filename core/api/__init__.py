@@ -27,7 +27,14 @@ from core.api.views import (
     ServiceState,
     ServiceStatus,
 )
-from core.api.wire import job_from_wire, job_wire, spec_from_wire, spec_wire
+from core.api.wire import (
+    job_from_wire,
+    job_wire,
+    schedule_from_wire,
+    schedule_wire,
+    spec_from_wire,
+    spec_wire,
+)
 
 __all__ = [
     "ActionView",
@@ -53,6 +60,8 @@ __all__ = [
     "ServiceStatus",
     "job_from_wire",
     "job_wire",
+    "schedule_from_wire",
+    "schedule_wire",
     "spec_from_wire",
     "spec_wire",
 ]
