@@ -407,6 +407,8 @@ class EngineAPI:
         try:
             info = await self._schedules().add_fields(fields)
         except ValueError as exc:
+            if getattr(exc, "kind", None):  # the job manager's refusal of the params
+                _raise_typed(exc)
             raise JobRefused(str(exc)) from None
         return _schedule_view(info)
 

@@ -326,7 +326,14 @@ class SchedulerService(Service):
         if manager is None:
             raise ServiceStartError("the jobs service is not running")
         self._claim = manager.queue.redis.register_script(_CLAIM)
+        for schedule in configured.values():
+            try:
+                self._check_job(manager, schedule)
+            except ValueError as exc:
+                raise ServiceStartError(f"schedule {schedule.name!r}: {exc}") from None
         now = self.clock()
+        for name in set(self.store.states) - set(self.all()):
+            del self.store.states[name]  # a schedule gone from the config
         for name in self.all():
             # A schedule seen for the first time starts now: nothing before it is missed.
             self.store.states.setdefault(name, ScheduleState(last_fire=now))
@@ -369,12 +376,33 @@ class SchedulerService(Service):
         schedule = replace(schedule, source="runtime").check()
         if schedule.name in self.configured:
             raise ScheduleError(f"schedule {schedule.name!r} is defined in the config")
+        manager = self._manager()
+        if manager is not None:
+            # Refused now, with line and column, rather than at every fire.
+            self._check_job(manager, schedule)
         async with self._lock:
             self.store.runtime[schedule.name] = schedule
             self.store.states[schedule.name] = ScheduleState(last_fire=self.clock())
             await asyncio.to_thread(self.store.save)
         self._changed.set()
         return self.info(schedule.name)
+
+    @staticmethod
+    def _new_job(schedule: Schedule, fire: float = 0.0) -> NewJob:
+        return NewJob(
+            schedule.topic,
+            schedule.params,
+            schedule.circle,
+            schedule.params_type,
+            schedule.timeout,
+            schedule=schedule.name,
+            fire_time=fire,
+        )
+
+    @classmethod
+    def _check_job(cls, manager: JobManager, schedule: Schedule) -> None:
+        """Refuse a schedule whose jobs the manager would refuse (bad params, queue name)."""
+        manager._check(cls._new_job(schedule))
 
     def info(self, name: str) -> ScheduleInfo:
         """One schedule with its state; KeyError when there is none of that name."""
@@ -503,21 +531,13 @@ class SchedulerService(Service):
             if found:
                 await self._note(schedule, fire, found, retention)
                 return 0
-        job = (
-            await manager.create_jobs(
-                [
-                    NewJob(
-                        schedule.topic,
-                        schedule.params,
-                        schedule.circle,
-                        schedule.params_type,
-                        schedule.timeout,
-                        schedule=schedule.name,
-                        fire_time=fire,
-                    )
-                ]
-            )
-        )[0]
+        try:
+            job = (await manager.create_jobs([self._new_job(schedule, fire)]))[0]
+        except ValueError as exc:
+            # Refused (an actor gone since the schedule was added): the fire is lost, said
+            # once here, rather than retried at every pass.
+            self.emit_log(logging.ERROR, f"schedule {schedule.name}: job refused: {exc}")
+            return 0
         await self._note(schedule, fire, job.job_id, retention)
         self.fired[schedule.name] = self.fired.get(schedule.name, 0) + 1
         return job.job_id

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.config import ConfigError, load_config
-from core.engine import Engine
+from core.api import JobRefused
+from core.config import Config, ConfigError, ScheduleConfig, load_config
+from core.engine import Engine, EngineStartError
 from core.jobs import NewJob, keys
 from core.jobs.scheduler import (
     _CLAIM,
@@ -240,3 +241,24 @@ async def test_a_restart_finishes_its_own_claim_the_missed_policy_would_drop(
     again = await _scheduler(engine, short_tmp / "a", clock)
     assert await again.fire_due() == 2
     assert await _scheduled_jobs(engine) == [("orphan", T0 + 10), ("orphan", T0 + 90)]
+
+
+async def test_params_the_job_manager_would_refuse_are_refused_when_added(
+    engine: Engine,
+) -> None:
+    with pytest.raises(JobRefused) as refused:
+        await engine.api.add_schedule("x", topic="t", params="!!no.such_action\n", every="1s")
+    assert refused.value.line == 1
+    with pytest.raises(JobRefused, match="not a valid name"):
+        await engine.api.add_schedule("x", topic="a b", params="!!core.echo\n", every="1s")
+    assert engine.api.schedules() == []
+
+
+async def test_a_config_schedule_with_bad_params_stops_the_start(engine_config: Config) -> None:
+    section = ScheduleConfig(params="!!no.such_action\n", topic="t", every="1s")
+    config = replace(
+        engine_config, enable_webdav=False, enable_ui=False, schedules={"bad": section}
+    )
+    with pytest.raises(EngineStartError, match="scheduler: schedule 'bad'"):
+        async with Engine(config):
+            pass
