@@ -155,14 +155,26 @@ class Schedule:
         return float(croniter(self.cron, start).get_next(float))
 
     def fires_between(self, after: float, until: float, limit: int = MAX_CATCH_UP) -> list[float]:
-        """Fire times in (after, until], oldest first; the newest `limit` when there are more."""
+        """Fire times in (after, until], oldest first; the newest `limit` when there are more.
+
+        Counted back from `until`, so a long downtime costs `limit` steps, not one per fire.
+        """
+        if until <= after:
+            return []
+        if self.every:
+            step = parse_every(self.every)
+            first = math.floor(after / step + 1e-9) + 1
+            last = math.floor(until / step + 1e-9)
+            return [k * step for k in range(max(first, last - limit + 1), last + 1)]
         found: list[float] = []
-        t = self.next_fire(after)
-        while t <= until:
-            found.append(t)
-            if len(found) > limit:
-                found.pop(0)
-            t = self.next_fire(t)
+        it = croniter(self.cron, datetime.fromtimestamp(until + 0.001, self.zone()))
+        while len(found) < limit:
+            t = float(it.get_prev(float))
+            if t <= after:
+                break
+            if t <= until:
+                found.append(t)
+        found.reverse()
         return found
 
     def retention(self, now: float) -> float:

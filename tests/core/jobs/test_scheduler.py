@@ -262,3 +262,13 @@ async def test_a_config_schedule_with_bad_params_stops_the_start(engine_config: 
     with pytest.raises(EngineStartError, match="scheduler: schedule 'bad'"):
         async with Engine(config):
             pass
+
+
+def test_a_long_downtime_is_counted_back_from_now_not_fire_by_fire() -> None:
+    week = 7 * 86_400.0
+    seconds = replace(tick(), every="", cron="* * * * * *").check()
+    assert due_fires(seconds, T0, T0 + week + 0.5) == [T0 + week]
+    caught_up = due_fires(replace(seconds, missed="all"), T0, T0 + week)
+    assert len(caught_up) == 1_000
+    assert caught_up[-1] == T0 + week
+    assert due_fires(replace(tick("100ms"), missed="all"), T0, T0 + week)[-1] == T0 + week
