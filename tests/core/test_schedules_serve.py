@@ -60,8 +60,12 @@ class Engine:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        wait_for(lambda: "ready" in self.output or self.proc.poll() is not None, 30, "ready")  # type: ignore[union-attr]
-        assert self.proc.poll() is None, self.output
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None
+        proc = self.proc
+        wait_for(lambda: "ready" in self.output or proc.poll() is not None, 30, "ready")
+        assert proc.poll() is None, self.output
 
     @property
     def output(self) -> str:
@@ -117,12 +121,16 @@ def _run(engines: tuple[Engine, Engine], valkey: ValkeyProcess, phase: int) -> N
     a, b = engines
     client = redis.Redis.from_url(valkey.url)
     began = time.time()
+    # Both start at once: each is ready in a second or two, and they race for the fires.
     b.start()
     a.start()
+    b.wait_ready()
+    a.wait_ready()
     _wait_fires(client, phase, phase + 5)
     a.kill()  # mid-way: B goes on alone, A's history and schedules.json stay as they were
     _wait_fires(client, phase, phase + 5)
     a.start()  # the same data dir: A finishes any claim it left behind
+    a.wait_ready()
     _wait_fires(client, phase, phase + 5)
     # Between fires: a FLUSHALL in the milliseconds while both engines claim the same
     # fire erases the first claim before the second is tried (docs/schedules.md).
