@@ -171,6 +171,21 @@ class TUIConfig:
 
 
 @dataclass
+class ScheduleConfig:
+    """One `[schedules.<name>]` table: a periodic job (see docs/schedules.md)."""
+
+    params: str = ""
+    topic: str = ""
+    cron: str = ""
+    every: str = ""
+    circle: str = "default"
+    params_type: str = "heroscript"
+    timeout: float = 60.0
+    tz: str = "UTC"
+    missed: str = "latest"
+
+
+@dataclass
 class Config:
     """The effective configuration of one engine."""
 
@@ -196,6 +211,10 @@ class Config:
     actors: ActorsConfig = field(default_factory=ActorsConfig)
     rhai: RhaiConfig = field(default_factory=RhaiConfig)
     tui: TUIConfig = field(default_factory=TUIConfig)
+    # `[schedules.<name>]` tables: named, so not part of the fixed keys below.
+    schedules: dict[str, ScheduleConfig] = field(
+        default_factory=dict, metadata={"named_tables": True}
+    )
 
     # Derived paths, so every service agrees on where things live.
     @property
@@ -290,6 +309,8 @@ def _field_docs(cls: type) -> dict[str, str]:
 def _walk_keys(cls: type, prefix: str = "") -> Iterator[KeySpec]:
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if f.metadata.get("named_tables"):
+            continue
         hint = hints[f.name]
         if dataclasses.is_dataclass(hint):
             yield from _walk_keys(typing.cast(type, hint), f"{prefix}{f.name}.")
@@ -488,6 +509,10 @@ def load_config(
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            config.schedules = _schedules(table.pop("schedules", {}))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         for key, raw in _flatten(table):
             try:
                 spec = KEYS.get(key)
@@ -532,6 +557,41 @@ def load_config(
         sources[key] = Source.FLAG
 
     return LoadedConfig(config, sources, used_file)
+
+
+_SCHEDULE_TYPES = {
+    f.name: f.type for f in dataclasses.fields(ScheduleConfig)
+}  # the field types as written ("str", "float"): stringified by `from __future__`
+
+
+def _schedules(table: Any) -> dict[str, ScheduleConfig]:
+    """Read the `[schedules.<name>]` tables; the scheduler checks cron and intervals."""
+    if not isinstance(table, dict):
+        raise ConfigError("key 'schedules' must be a table of [schedules.<name>] tables")
+    found: dict[str, ScheduleConfig] = {}
+    for name, item in table.items():
+        if not isinstance(item, dict):
+            raise ConfigError(f"key 'schedules.{name}' must be a table")
+        values: dict[str, Any] = {}
+        for key, value in item.items():
+            kind = _SCHEDULE_TYPES.get(key)
+            if kind is None:
+                close = difflib.get_close_matches(key, list(_SCHEDULE_TYPES), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ConfigError(f"key 'schedules.{name}.{key}' is unknown{hint}")
+            if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+                value = float(value)
+            elif kind == "str" and isinstance(value, str):
+                pass
+            else:
+                raise ConfigError(f"key 'schedules.{name}.{key}' expects a {kind}, got {value!r}")
+            values[key] = value
+        if bool(values.get("cron")) == bool(values.get("every")):
+            raise ConfigError(f"schedule '{name}' needs exactly one of 'cron' or 'every'")
+        if not values.get("topic"):
+            raise ConfigError(f"schedule '{name}' needs a 'topic'")
+        found[name] = ScheduleConfig(**values)
+    return found
 
 
 def _toml_value(value: Any) -> str:

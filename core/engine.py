@@ -17,6 +17,7 @@ from core.heroscript.tools import ScriptTools
 from core.http_ui.service import HttpUIService
 from core.jobs.history import HistoryService
 from core.jobs.relay import EventRelay
+from core.jobs.scheduler import SchedulerService
 from core.redis_server import RedisService
 from core.remote import RequestServer
 from core.rhai.tools import RhaiTools
@@ -54,6 +55,14 @@ def _history(engine: Engine) -> Service:
     return engine.history
 
 
+def _scheduler(engine: Engine) -> Service:
+    history = engine.history
+    engine.scheduler = SchedulerService(
+        engine.config, engine.bus, lambda: history.manager if history is not None else None
+    )
+    return engine.scheduler
+
+
 def _watchdog(engine: Engine) -> Service:
     engine.watchdog = WatchDogService(engine.config, engine.bus, engine.redis, engine.scripts)
     return engine.watchdog
@@ -81,6 +90,7 @@ def default_services() -> list[ServiceSpec]:
         ServiceSpec(
             "relay", lambda c: c.enable_jobs, lambda e: EventRelay(e.bus, e.redis), ("jobs",)
         ),
+        ServiceSpec("scheduler", lambda c: c.enable_jobs, _scheduler, ("jobs",)),
         ServiceSpec("watchdog", lambda c: c.jobs.worker_count > 0, _watchdog, ("jobs",)),
         ServiceSpec("requests", lambda c: True, _requests, ("jobs",)),
         ServiceSpec("inbox", lambda c: True, _inbox, ("jobs", "webdav")),
@@ -120,6 +130,7 @@ class Engine:
         self.redis_service: RedisService | None = None
         self.history: HistoryService | None = None
         self.watchdog: WatchDogService | None = None
+        self.scheduler: SchedulerService | None = None
         self._specs = list(services if services is not None else default_services())
         self._essential = {spec.name for spec in self._specs if spec.essential}
         self.services: dict[str, Service] = {}
@@ -141,6 +152,7 @@ class Engine:
                 rhai=RhaiTools(),
                 watchdog=self.watchdog,
                 redis=self.redis_service,
+                scheduler=self.scheduler,
             )
         return self._api
 

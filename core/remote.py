@@ -24,6 +24,7 @@ from core.api import (
     JobFilter,
     JobRefused,
     job_wire,
+    schedule_wire,
     spec_from_wire,
 )
 from core.channel import (
@@ -106,6 +107,11 @@ class RequestServer(Service):
             "requeue": self._requeue,
             "pause": self._pause,
             "resume": self._resume,
+            "schedules": self._schedules,
+            "add_schedule": self._add_schedule,
+            "pause_schedule": self._pause_schedule,
+            "resume_schedule": self._resume_schedule,
+            "remove_schedule": self._remove_schedule,
         }
 
     async def _start(self) -> None:
@@ -246,6 +252,34 @@ class RequestServer(Service):
 
     async def _resume(self, args: dict[str, Any]) -> Any:
         await self.api.resume_queue(_text(args, "circle", "default"), _text(args, "topic"))
+        return None
+
+    async def _schedules(self, args: dict[str, Any]) -> Any:
+        return [schedule_wire(v) for v in self.api.schedules()]
+
+    async def _add_schedule(self, args: dict[str, Any]) -> Any:
+        view = await self.api.add_schedule(
+            _text(args, "name"),
+            topic=_text(args, "topic"),
+            params=_text(args, "params"),
+            cron=_text(args, "cron", ""),
+            every=_text(args, "every", ""),
+            circle=_text(args, "circle", "default"),
+            params_type=_text(args, "params_type", "heroscript"),
+            job_timeout=_number(args, "timeout", 60.0),
+            tz=_text(args, "tz", "UTC"),
+            missed=_text(args, "missed", "latest"),
+        )
+        return schedule_wire(view)
+
+    async def _pause_schedule(self, args: dict[str, Any]) -> Any:
+        return schedule_wire(await self.api.pause_schedule(_text(args, "name")))
+
+    async def _resume_schedule(self, args: dict[str, Any]) -> Any:
+        return schedule_wire(await self.api.resume_schedule(_text(args, "name")))
+
+    async def _remove_schedule(self, args: dict[str, Any]) -> Any:
+        await self.api.remove_schedule(_text(args, "name"))
         return None
 
 

@@ -22,6 +22,8 @@ from core.api import (
     JobSpec,
     JobView,
     Problem,
+    ScheduleNotFound,
+    ScheduleView,
 )
 from core.config import ConfigError
 from heroagent.aio import AsyncClient
@@ -45,6 +47,8 @@ __all__ = [
     "JobSpec",
     "JobView",
     "Problem",
+    "ScheduleNotFound",
+    "ScheduleView",
     "WaitTimeout",
     "__version__",
 ]

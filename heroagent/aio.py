@@ -12,7 +12,15 @@ from typing import Any, Self
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from core.api import JobFilter, JobSpec, JobView, job_from_wire, spec_wire
+from core.api import (
+    JobFilter,
+    JobSpec,
+    JobView,
+    ScheduleView,
+    job_from_wire,
+    schedule_from_wire,
+    spec_wire,
+)
 from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, RequestError, call
 from core.config import Config
 from heroagent.connect import client_config, redis_for
@@ -253,6 +261,51 @@ class AsyncClient:
     async def resume(self, circle: str, topic: str) -> None:
         """Hand out a paused queue's jobs again."""
         await self._call("resume", {"circle": circle, "topic": topic})
+
+    async def schedules(self) -> list[ScheduleView]:
+        """The engine's schedules (periodic jobs), with their last and next fire."""
+        return [schedule_from_wire(d) for d in await self._call("schedules", {})]
+
+    async def add_schedule(
+        self,
+        name: str,
+        params: str,
+        *,
+        topic: str,
+        cron: str = "",
+        every: str = "",
+        circle: str = "default",
+        params_type: str = "heroscript",
+        timeout: float = 60.0,  # noqa: ASYNC109 - the job's own limit, as in submit
+        tz: str = "UTC",
+        missed: str = "latest",
+    ) -> ScheduleView:
+        """Add (or replace) a schedule: `cron="0 9 * * *"` or `every="10s"`, not both."""
+        args = {
+            "name": name,
+            "params": params,
+            "topic": topic,
+            "cron": cron,
+            "every": every,
+            "circle": circle,
+            "params_type": params_type,
+            "timeout": timeout,
+            "tz": tz,
+            "missed": missed,
+        }
+        return schedule_from_wire(await self._call("add_schedule", args))
+
+    async def pause_schedule(self, name: str) -> ScheduleView:
+        """Stop a schedule firing (ScheduleNotFound when there is none of that name)."""
+        return schedule_from_wire(await self._call("pause_schedule", {"name": name}))
+
+    async def resume_schedule(self, name: str) -> ScheduleView:
+        """Fire a paused schedule again, from its next fire after now."""
+        return schedule_from_wire(await self._call("resume_schedule", {"name": name}))
+
+    async def remove_schedule(self, name: str) -> None:
+        """Remove a schedule added at run time."""
+        await self._call("remove_schedule", {"name": name})
 
 
 def _ended_job(message: dict[str, Any] | None) -> int | None:

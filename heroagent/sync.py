@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from core.api import JobFilter, JobSpec, JobView
+from core.api import JobFilter, JobSpec, JobView, ScheduleView
 from core.config import Config
 from heroagent.aio import AsyncClient
 from heroagent.errors import ClientError
@@ -193,3 +193,49 @@ class Client:
     def resume(self, circle: str, topic: str) -> None:
         """Hand out a paused queue's jobs again."""
         self._run(self._aio.resume(circle, topic))
+
+    def schedules(self) -> list[ScheduleView]:
+        """The engine's schedules (periodic jobs), with their last and next fire."""
+        return self._run(self._aio.schedules())
+
+    def add_schedule(
+        self,
+        name: str,
+        params: str,
+        *,
+        topic: str,
+        cron: str = "",
+        every: str = "",
+        circle: str = "default",
+        params_type: str = "heroscript",
+        timeout: float = 60.0,
+        tz: str = "UTC",
+        missed: str = "latest",
+    ) -> ScheduleView:
+        """Add (or replace) a schedule: `cron="0 9 * * *"` or `every="10s"`, not both."""
+        return self._run(
+            self._aio.add_schedule(
+                name,
+                params,
+                topic=topic,
+                cron=cron,
+                every=every,
+                circle=circle,
+                params_type=params_type,
+                timeout=timeout,
+                tz=tz,
+                missed=missed,
+            )
+        )
+
+    def pause_schedule(self, name: str) -> ScheduleView:
+        """Stop a schedule firing (ScheduleNotFound when there is none of that name)."""
+        return self._run(self._aio.pause_schedule(name))
+
+    def resume_schedule(self, name: str) -> ScheduleView:
+        """Fire a paused schedule again, from its next fire after now."""
+        return self._run(self._aio.resume_schedule(name))
+
+    def remove_schedule(self, name: str) -> None:
+        """Remove a schedule added at run time."""
+        self._run(self._aio.remove_schedule(name))

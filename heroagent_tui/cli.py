@@ -15,6 +15,7 @@ from core.config import ENV_CONFIG_FILE
 from heroagent_tui.commands import config as config_commands
 from heroagent_tui.commands import jobs as jobs_commands
 from heroagent_tui.commands import rhai as rhai_commands
+from heroagent_tui.commands import schedules as schedule_commands
 from heroagent_tui.commands import webdav as webdav_commands
 from heroagent_tui.commands.common import GLOBAL_OPTIONS, CliState, state_of
 from heroagent_tui.commands.heroscript import actors_command
@@ -74,6 +75,7 @@ app.add_typer(heroscript_app, name="heroscript")
 app.add_typer(rhai_commands.app, name="rhai")
 app.command("actors")(actors_command)
 app.add_typer(webdav_commands.app, name="webdav")
+app.add_typer(schedule_commands.app, name="schedule")
 
 
 def _version(value: bool) -> None:

@@ -11,6 +11,7 @@ from core.api.errors import (
     JobNotEnded,
     JobNotFound,
     JobRefused,
+    ScheduleNotFound,
 )
 from core.api.filters import JobFilter
 from core.api.specs import JobSpec
@@ -22,10 +23,18 @@ from core.api.views import (
     Problem,
     QueueView,
     RedisView,
+    ScheduleView,
     ServiceState,
     ServiceStatus,
 )
-from core.api.wire import job_from_wire, job_wire, spec_from_wire, spec_wire
+from core.api.wire import (
+    job_from_wire,
+    job_wire,
+    schedule_from_wire,
+    schedule_wire,
+    spec_from_wire,
+    spec_wire,
+)
 
 __all__ = [
     "ActionView",
@@ -44,11 +53,15 @@ __all__ = [
     "Problem",
     "QueueView",
     "RedisView",
+    "ScheduleNotFound",
+    "ScheduleView",
     "ServiceHost",
     "ServiceState",
     "ServiceStatus",
     "job_from_wire",
     "job_wire",
+    "schedule_from_wire",
+    "schedule_wire",
     "spec_from_wire",
     "spec_wire",
 ]

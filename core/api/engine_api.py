@@ -8,7 +8,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
-from core.api.errors import ERRORS_BY_KIND, EngineUnavailable, JobNotFound, JobRefused
+from core.api.errors import (
+    ERRORS_BY_KIND,
+    EngineUnavailable,
+    JobNotFound,
+    JobRefused,
+    ScheduleNotFound,
+)
 from core.api.filters import JobFilter
 from core.api.specs import JobSpec
 from core.api.views import (
@@ -19,14 +25,16 @@ from core.api.views import (
     Problem,
     QueueView,
     RedisView,
+    ScheduleView,
     ServiceStatus,
 )
-from core.events import EventBus, Subscription
+from core.events import EventBus, ServiceState, Subscription
 
 if TYPE_CHECKING:
     from core.heroscript.tools import ScriptTools
     from core.jobs.history import HistoryService
     from core.jobs.manager import JobManager, NewJob
+    from core.jobs.scheduler import ScheduleInfo, SchedulerService
     from core.redis_server import RedisService
     from core.rhai.tools import RhaiTools
     from core.watchdog.service import WatchDogService
@@ -56,6 +64,8 @@ class _NewJob:
     timeout: float
     session_key: str | None
     log: bool
+    schedule: str = ""
+    fire_time: float = 0.0
 
 
 class ServiceHost(Protocol):
@@ -118,7 +128,9 @@ class EngineAPI:
         rhai: RhaiTools | None = None,
         watchdog: WatchDogService | None = None,
         redis: RedisService | None = None,
+        scheduler: SchedulerService | None = None,
     ) -> None:
+        self._scheduler = scheduler
         self._host = host
         self._bus = bus
         self._history = history
@@ -353,6 +365,79 @@ class EngineAPI:
         """Hand out a paused queue's jobs again."""
         await self._jobs().resume_queue(circle, topic)
 
+    # -- schedules (periodic jobs) ---------------------------------------------------------
+
+    def _schedules(self) -> SchedulerService:
+        scheduler = self._scheduler
+        if scheduler is None or scheduler.state is not ServiceState.RUNNING:
+            raise EngineUnavailable("the scheduler service is not running")
+        return scheduler
+
+    def schedules(self) -> list[ScheduleView]:
+        """Every schedule (the config's and the run-time ones), by name."""
+        return [_schedule_view(info) for info in self._schedules().infos()]
+
+    async def add_schedule(
+        self,
+        name: str,
+        *,
+        topic: str,
+        params: str,
+        cron: str = "",
+        every: str = "",
+        circle: str = "default",
+        params_type: str = "heroscript",
+        job_timeout: float = 60.0,
+        tz: str = "UTC",
+        missed: str = "latest",
+    ) -> ScheduleView:
+        """Add (or replace) a run-time schedule; raises JobRefused for a bad definition.
+
+        It is kept in this engine's data dir and fires from the next fire after now.
+        """
+        fields = {
+            "name": name,
+            "topic": topic,
+            "params": params,
+            "cron": cron,
+            "every": every,
+            "circle": circle,
+            "params_type": params_type,
+            "timeout": job_timeout,
+            "tz": tz,
+            "missed": missed,
+        }
+        try:
+            info = await self._schedules().add_fields(fields)
+        except ValueError as exc:
+            if getattr(exc, "kind", None):  # the job manager's refusal of the params
+                _raise_typed(exc)
+            raise JobRefused(str(exc)) from None
+        return _schedule_view(info)
+
+    async def pause_schedule(self, name: str) -> ScheduleView:
+        """Stop firing a schedule; raises ScheduleNotFound."""
+        return await self._set_paused(name, True)
+
+    async def resume_schedule(self, name: str) -> ScheduleView:
+        """Fire a paused schedule again, from its next fire after now (no catch-up)."""
+        return await self._set_paused(name, False)
+
+    async def _set_paused(self, name: str, paused: bool) -> ScheduleView:
+        try:
+            return _schedule_view(await self._schedules().set_paused(name, paused))
+        except KeyError:
+            raise ScheduleNotFound(f"no schedule named {name!r}") from None
+
+    async def remove_schedule(self, name: str) -> None:
+        """Remove a run-time schedule; one from the config is refused (JobRefused)."""
+        try:
+            await self._schedules().remove(name)
+        except KeyError:
+            raise ScheduleNotFound(f"no schedule named {name!r}") from None
+        except ValueError as exc:
+            raise JobRefused(str(exc)) from None
+
     # -- HeroScript and the actor registry ------------------------------------------------
 
     async def validate(self, text: str, params_type: str = "heroscript") -> list[Problem]:
@@ -418,3 +503,25 @@ class EngineAPI:
             return self._scripts.discover()
         except LookupError as exc:
             raise EngineUnavailable(str(exc)) from None
+
+
+def _schedule_view(info: ScheduleInfo) -> ScheduleView:
+    s = info.schedule
+    return ScheduleView(
+        name=s.name,
+        cron=s.cron,
+        every=s.every,
+        tz=s.tz,
+        missed=s.missed,
+        circle=s.circle,
+        topic=s.topic,
+        params=s.params,
+        params_type=s.params_type,
+        timeout=s.timeout,
+        source=s.source,
+        paused=info.paused,
+        last_fire=info.last_fire,
+        next_fire=info.next_fire,
+        fires=info.fires,
+        last_job=info.last_job,
+    )

@@ -61,7 +61,21 @@ class JobNotEnded(JobRefused):
     kind = "not_ended"
 
 
+class ScheduleNotFound(JobRefused, LookupError):
+    """No schedule has this name."""
+
+    kind = "schedule_not_found"
+
+
 ERRORS_BY_KIND: dict[str, type[EngineError]] = {
     cls.kind: cls
-    for cls in (EngineError, EngineUnavailable, JobRefused, JobNotFound, JobEnded, JobNotEnded)
+    for cls in (
+        EngineError,
+        EngineUnavailable,
+        JobRefused,
+        JobNotFound,
+        JobEnded,
+        JobNotEnded,
+        ScheduleNotFound,
+    )
 }

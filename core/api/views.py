@@ -37,6 +37,9 @@ class JobView:
     attempts: int = 0
     worker: str = ""
     log_lines: tuple[str, ...] = ()
+    # The schedule whose fire (a Unix time) made this job; empty for jobs made by hand.
+    schedule: str = ""
+    fire_time: float = 0.0
 
     @classmethod
     def of(cls, job: Job) -> JobView:
@@ -58,6 +61,8 @@ class JobView:
             attempts=job.attempts,
             worker=job.worker,
             log_lines=tuple(job.log_lines),
+            schedule=job.schedule,
+            fire_time=job.fire_time,
         )
 
     @property
@@ -157,3 +162,29 @@ class HighlightSpan:
     start: int
     end: int
     kind: str
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    """A periodic job: when it fires (`cron` or `every`), the job it makes, and its state.
+
+    `source` is "config" (a `[schedules.<name>]` table) or "runtime" (added through the
+    API); times are Unix times, `last_fire` 0 before the first fire.
+    """
+
+    name: str
+    cron: str
+    every: str
+    tz: str
+    missed: str
+    circle: str
+    topic: str
+    params: str
+    params_type: str
+    timeout: float
+    source: str
+    paused: bool
+    last_fire: float
+    next_fire: float
+    fires: int
+    last_job: int

@@ -6,10 +6,11 @@ import dataclasses
 from typing import Any
 
 from core.api.specs import JobSpec
-from core.api.views import JobView
+from core.api.views import JobView, ScheduleView
 
 WIRE_FIELDS = tuple(f.name for f in dataclasses.fields(JobView))
 SPEC_FIELDS = {f.name: f for f in dataclasses.fields(JobSpec)}
+SCHEDULE_FIELDS = tuple(f.name for f in dataclasses.fields(ScheduleView))
 
 
 def job_wire(view: JobView) -> dict[str, Any]:
@@ -53,3 +54,13 @@ def spec_from_wire(data: object) -> JobSpec:
     if "log" in data and not isinstance(data["log"], bool):
         raise ValueError(f"log must be true or false, got {data['log']!r}")
     return JobSpec(**{**data, "timeout": float(timeout)})
+
+
+def schedule_wire(view: ScheduleView) -> dict[str, Any]:
+    """A schedule as JSON-ready data (what `heroagent schedule list` and the HTTP API show)."""
+    return dataclasses.asdict(view)
+
+
+def schedule_from_wire(data: dict[str, Any]) -> ScheduleView:
+    """A schedule view back from its wire form; unknown keys (a newer engine's) are ignored."""
+    return ScheduleView(**{name: data[name] for name in SCHEDULE_FIELDS if name in data})

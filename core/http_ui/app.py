@@ -25,6 +25,8 @@ from core.api import (
     JobRefused,
     JobSpec,
     JobView,
+    ScheduleNotFound,
+    ScheduleView,
     job_wire,
 )
 from core.events import EventBus, LogEmitted
@@ -215,6 +217,82 @@ def build_app(ctx: UIContext) -> FastAPI:
         """Hand out a paused queue's jobs again."""
         await api.resume_queue(circle, topic)
 
+    @app.get("/api/schedules", tags=["schedules"])
+    async def schedules() -> list[ScheduleView]:
+        """Every schedule (periodic job) with its state and its last and next fire."""
+        return api.schedules()
+
+    @app.post(
+        "/api/schedules",
+        status_code=201,
+        response_model=ScheduleView,
+        responses={422: {"model": m.Refusal, "description": "A bad cron, interval or zone"}},
+        tags=["schedules"],
+    )
+    async def add_schedule(body: m.ScheduleRequest) -> Any:
+        """Add (or replace) a run-time schedule, kept in the engine's data dir."""
+        try:
+            return await api.add_schedule(
+                body.name,
+                topic=body.topic,
+                params=body.params,
+                cron=body.cron,
+                every=body.every,
+                circle=body.circle,
+                params_type=body.params_type,
+                job_timeout=body.timeout,
+                tz=body.tz,
+                missed=body.missed,
+            )
+        except JobRefused as exc:
+            return refusal(422, str(exc))
+
+    schedule_responses: dict[int | str, dict[str, Any]] = {
+        404: {"model": m.Refusal, "description": "No such schedule"}
+    }
+
+    @app.post(
+        "/api/schedules/{name}/pause",
+        response_model=ScheduleView,
+        responses=schedule_responses,
+        tags=["schedules"],
+    )
+    async def pause_schedule(name: Name) -> Any:
+        """Stop a schedule firing."""
+        try:
+            return await api.pause_schedule(name)
+        except ScheduleNotFound as exc:
+            return refusal(404, str(exc))
+
+    @app.post(
+        "/api/schedules/{name}/resume",
+        response_model=ScheduleView,
+        responses=schedule_responses,
+        tags=["schedules"],
+    )
+    async def resume_schedule(name: Name) -> Any:
+        """Fire a paused schedule again, from its next fire after now."""
+        try:
+            return await api.resume_schedule(name)
+        except ScheduleNotFound as exc:
+            return refusal(404, str(exc))
+
+    @app.delete(
+        "/api/schedules/{name}",
+        status_code=204,
+        responses={**schedule_responses, **CONFLICT},
+        tags=["schedules"],
+    )
+    async def remove_schedule(name: Name) -> Response:
+        """Remove a run-time schedule (one from the config is a 409)."""
+        try:
+            await api.remove_schedule(name)
+        except ScheduleNotFound as exc:
+            return refusal(404, str(exc))
+        except JobRefused as exc:
+            return refusal(409, str(exc))
+        return Response(status_code=204)
+
     @app.get("/api/services", tags=["services"])
     async def services() -> list[m.Service]:
         """Every engine service with its state."""
@@ -310,8 +388,12 @@ def build_app(ctx: UIContext) -> FastAPI:
         except EngineUnavailable:
             queue_views = []
         states = {s.name: s.state.value for s in api.services()}
+        try:
+            schedule_views = api.schedules()
+        except EngineUnavailable:
+            schedule_views = []
         return PlainTextResponse(
-            render_prometheus(ctx.stats, queue_views, states, api.health()),
+            render_prometheus(ctx.stats, queue_views, states, api.health(), schedule_views),
             media_type="text/plain; version=0.0.4",
         )
 

@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
-from core.api import HealthView, QueueView
+from core.api import HealthView, QueueView, ScheduleView
 from core.events import Event, JobStateChanged
 
 # Seconds of completions kept for rates; a minute is what dashboards show, five smooth it.
@@ -98,7 +98,11 @@ def _num(value: float) -> str:
 
 
 def render_prometheus(
-    stats: JobStats, queues: list[QueueView], services: dict[str, str], health: HealthView
+    stats: JobStats,
+    queues: list[QueueView],
+    services: dict[str, str],
+    health: HealthView,
+    schedules: Iterable[ScheduleView] = (),
 ) -> str:
     """The Prometheus text exposition (format 0.0.4) of jobs, queues, rates and services."""
     out: list[str] = []
@@ -144,4 +148,13 @@ def render_prometheus(
     for name, state in services.items():
         up = 1 if state == "running" else 0
         out.append(f'heroagent_service_up{{service="{_label(name)}",state="{state}"}} {up}')
+    metric(
+        "heroagent_schedule_fires_total",
+        "counter",
+        "Jobs this engine created for a schedule's fires (kept across restarts).",
+    )
+    for schedule in schedules:
+        out.append(
+            f'heroagent_schedule_fires_total{{schedule="{_label(schedule.name)}"}} {schedule.fires}'
+        )
     return "\n".join(out) + "\n"

@@ -72,6 +72,23 @@ class SubmitRequest(BaseModel):
     log: bool = False
 
 
+class ScheduleRequest(BaseModel):
+    """A new periodic job: exactly one of `cron` or `every`, and the job each fire makes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    params: str = Field(description="The params of each job the schedule makes")
+    topic: str = Field(pattern=NAME_PATTERN)
+    circle: str = Field("default", pattern=NAME_PATTERN)
+    cron: str = Field("", description='"m h dom mon dow", or with a sixth field for seconds')
+    every: str = Field("", description="A fixed interval: 10s, 5m, 1h, 1d")
+    tz: str = Field("UTC", description="The time zone the cron fields are read in")
+    missed: Literal["latest", "all", "skip"] = "latest"
+    params_type: ParamsTypeName = "heroscript"
+    timeout: float = Field(60.0, gt=0, le=7 * 24 * 3600, description="seconds")
+
+
 class Problem(BaseModel):
     """One problem of a HeroScript text, 1-based line and column."""
 

@@ -53,3 +53,13 @@ REQUESTS = "heroagent:requests"  # list: JSON requests from `heroagent submit|jo
 def reply_key(token: str) -> str:
     """Where the engine puts the answer to one request."""
     return f"heroagent:reply:{token}"
+
+
+def fired_key(schedule: str, fire_time: float) -> str:
+    """The claim on one fire of a schedule: whoever sets it first creates that fire's job."""
+    return f"heroagent:fired:{schedule}:{fire_time:.3f}"
+
+
+def schedule_mark_key(schedule: str) -> str:
+    """The newest fire time any engine claimed for a schedule (guards fires whose claim expired)."""
+    return f"heroagent:schedule:{schedule}:newest"

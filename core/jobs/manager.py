@@ -80,6 +80,8 @@ class NewJob:
     timeout: float = 60.0
     session_key: str | None = None
     log: bool = False
+    schedule: str = ""
+    fire_time: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,8 @@ class JobManager:
             session_key=spec.session_key or "",
             time_scheduled=time.time(),
             log=spec.log,
+            schedule=spec.schedule,
+            fire_time=spec.fire_time,
         )
 
     async def create_job(

@@ -62,6 +62,9 @@ class Job:
     log_lines: list[str] = field(default_factory=list)
     # Set when the result was too large for one OurDB record and lives in a file instead.
     result_file: str = ""
+    # The schedule that fired this job and the fire time it was made for (empty: by hand).
+    schedule: str = ""
+    fire_time: float = 0.0
 
     @property
     def queue(self) -> str:
@@ -168,6 +171,7 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
     "time_scheduled": float,
     "time_start": float,
     "time_end": float,
+    "fire_time": float,
     "log": lambda text: text == "1",
     "log_lines": _list,
 }

@@ -1,4 +1,4 @@
-"""Queues: every circle/topic with its counts per status and its rate, live."""
+"""Queues: every circle/topic with its counts per status and its rate, live; and the schedules."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header
 
-from core.api import QueueView
+from core.api import QueueView, ScheduleView
 from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.messages import JobsFilterRequested
 from heroagent_tui.rates import EndRates
@@ -21,6 +21,9 @@ ENDED = ("done", "error")
 RECONCILE_AFTER = 1.0
 # The rate column is redrawn this often, however many events come.
 RATE_REFRESH = 1.0
+# Schedules send no events of their own: their list is read again this often.
+SCHEDULES_REFRESH = 5.0
+SCHEDULE_COLUMNS = ("schedule", "when", "queue", "next fire", "last fire", "fires", "state")
 
 
 class QueuesScreen(EngineScreen):
@@ -38,6 +41,10 @@ class QueuesScreen(EngineScreen):
         yield Header()
         yield ViewBar("queues")
         yield DataTable(id="queues", cursor_type="row")
+        # Shown once there is a schedule; its next fires count down every second.
+        schedules: DataTable[str] = DataTable(id="schedules", cursor_type="none")
+        schedules.display = False
+        yield schedules
         yield Footer()
 
     def on_mount(self) -> None:
@@ -48,6 +55,11 @@ class QueuesScreen(EngineScreen):
         for name in ("queue", *COUNTS, "rate/s", "paused"):
             table.add_column(name, key=name)
         self.set_interval(RATE_REFRESH, self._show_rates)
+        self._schedules: list[ScheduleView] = []
+        schedules = self.query_one("#schedules", DataTable)
+        for name in SCHEDULE_COLUMNS:
+            schedules.add_column(name, key=name)
+        self.set_interval(SCHEDULES_REFRESH, self._load_schedules)
 
     def load_snapshot(self) -> None:
         self._load()
@@ -61,6 +73,39 @@ class QueuesScreen(EngineScreen):
         for q in queues:
             self._set(q)
         self._show_rates()
+        self._load_schedules()
+
+    def _load_schedules(self) -> None:
+        try:
+            self._schedules = self.ctx.api.schedules()
+        except Exception:  # the scheduler may be stopped or starting
+            self._schedules = []
+        table = self.query_one("#schedules", DataTable)
+        table.display = bool(self._schedules)
+        table.clear()
+        for s in self._schedules:
+            every = s.every if s.every.lower().startswith("every") else f"every {s.every}"
+            when = every if s.every else f"{s.cron} {s.tz}"
+            table.add_row(
+                s.name,
+                when,
+                f"{s.circle}/{s.topic}",
+                self._countdown(s),
+                self.ctx.fmt.timestamp(s.last_fire) if s.last_fire else "",
+                str(s.fires),
+                "paused" if s.paused else "",
+                key=s.name,
+            )
+
+    def _countdown(self, s: ScheduleView) -> str:
+        if s.paused:
+            return ""
+        left = max(0, round(s.next_fire - self.ctx.fmt.now()))
+        minutes, seconds = divmod(left, 60)
+        hours, minutes = divmod(minutes, 60)
+        if hours:
+            return f"in {hours}h {minutes:02d}m"
+        return f"in {minutes}m {seconds:02d}s" if minutes else f"in {seconds}s"
 
     def _set(self, q: QueueView) -> None:
         counts = {name: int(getattr(q, name)) for name in COUNTS}
@@ -88,6 +133,10 @@ class QueuesScreen(EngineScreen):
         for name in self._counts:
             if name in table.rows:
                 table.update_cell(name, "rate/s", self._rate(name))
+        schedules = self.query_one("#schedules", DataTable)
+        for s in self._schedules:
+            if s.name in schedules.rows:
+                schedules.update_cell(s.name, "next fire", self._countdown(s))
 
     def on_engine_batch(self, batch: EngineBatch) -> None:
         if not batch.jobs:
@@ -144,4 +193,5 @@ class QueuesScreen(EngineScreen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.action_open_queue()
+        if event.data_table.id == "queues":
+            self.action_open_queue()

@@ -271,3 +271,24 @@ async def test_template_from_the_actor_registry(engine_config: Config) -> None:
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="back in Submit")
         assert editor.text.startswith("!!")
+
+
+async def test_queues_show_the_schedules_with_a_countdown(engine_config: Config) -> None:
+    now = [time.time()]
+    fmt = DisplayFormat(clock=lambda: now[0])
+    async with running_app(engine_config, fmt=fmt) as (engine, app, pilot):
+        await pilot.press("2")
+        table = app.screen.query_one("#schedules", DataTable)
+        assert not table.display  # no schedule, no table
+        added = await engine.api.add_schedule(
+            "nightly", topic="backup", params="!!core.echo\n", cron="0 2 * * *"
+        )
+        await until(pilot, lambda: "nightly" in table.rows, seconds=10, what="the schedule row")
+        assert table.display
+        now[0] = added.next_fire - 65
+        await until(
+            pilot,
+            lambda: str(table.get_cell("nightly", "next fire")) == "in 1m 05s",
+            what=f"a countdown, not {table.get_cell('nightly', 'next fire')}",
+        )
+        assert str(table.get_cell("nightly", "when")) == "0 2 * * * UTC"

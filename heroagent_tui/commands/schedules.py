@@ -1,0 +1,143 @@
+"""`heroagent schedule add|list|pause|resume|remove`: periodic jobs, over the request channel."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from heroagent_tui.commands.jobs import _read, _run
+
+if TYPE_CHECKING:
+    from heroagent import ScheduleView
+
+app = typer.Typer(
+    help="Periodic jobs: add, list, pause, resume and remove schedules.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _wire(view: ScheduleView) -> dict[str, Any]:
+    from core.api import schedule_wire
+
+    return schedule_wire(view)
+
+
+def _stamp(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else ""
+
+
+def _print(views: list[ScheduleView]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="schedules", title_justify="left")
+    for column in ("name", "when", "queue", "missed", "state", "last fire", "next fire", "fires"):
+        table.add_column(column)
+    for s in views:
+        every = s.every if s.every.lower().startswith("every") else f"every {s.every}"
+        when = every if s.every else f"{s.cron} ({s.tz})"
+        state = "paused" if s.paused else "active"
+        table.add_row(
+            s.name,
+            when,
+            f"{s.circle}/{s.topic}",
+            s.missed,
+            f"{state}, {s.source}",
+            _stamp(s.last_fire),
+            "" if s.paused else _stamp(s.next_fire),
+            str(s.fires),
+        )
+    Console(file=sys.stdout).print(table)
+
+
+def _show(view: ScheduleView, as_json: bool, words: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(_wire(view)))
+    else:
+        typer.echo(f"schedule {view.name} {words}; next fire {_stamp(view.next_fire)}")
+
+
+@app.command("list")
+def list_schedules(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON list.")
+) -> None:
+    """Every schedule of the engine, with its last and next fire."""
+    views = _run(ctx, lambda client: client.schedules())
+    if as_json:
+        typer.echo(json.dumps([_wire(v) for v in views]))
+    else:
+        _print(views)
+
+
+@app.command("add")
+def add_schedule(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The schedule's name (letters, digits, _ . -)."),
+    file: str = typer.Argument("-", help="The params file, or - for stdin."),
+    topic: str = typer.Option(..., "--topic", "-t", help="The queue's topic."),
+    circle: str = typer.Option("default", "--circle", "-c", help="The queue's circle."),
+    cron: str = typer.Option("", "--cron", help='A cron expression, "m h dom mon dow [sec]".'),
+    every: str = typer.Option("", "--every", help="A fixed interval: 10s, 5m, 1h, 1d."),
+    tz: str = typer.Option("UTC", "--tz", help="The time zone cron fields are read in."),
+    missed: str = typer.Option("latest", "--missed", help="Missed fires: latest, all or skip."),
+    params_type: str = typer.Option("heroscript", "--type", help="heroscript, rhaiscript, ..."),
+    timeout: float = typer.Option(60.0, "--timeout", help="Each job's time limit in seconds."),
+    as_json: bool = typer.Option(False, "--json", help="Print the schedule as JSON."),
+) -> None:
+    """Add (or replace) a schedule: give exactly one of --cron or --every."""
+    params = _read(file)
+    view = _run(
+        ctx,
+        lambda client: client.add_schedule(
+            name,
+            params,
+            topic=topic,
+            cron=cron,
+            every=every,
+            circle=circle,
+            params_type=params_type,
+            timeout=timeout,
+            tz=tz,
+            missed=missed,
+        ),
+    )
+    _show(view, as_json, "added")
+
+
+@app.command("pause")
+def pause_schedule(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The schedule's name."),
+    as_json: bool = typer.Option(False, "--json", help="Print the schedule as JSON."),
+) -> None:
+    """Stop a schedule firing until it is resumed."""
+    view = _run(ctx, lambda client: client.pause_schedule(name))
+    if as_json:
+        typer.echo(json.dumps(_wire(view)))
+    else:
+        typer.echo(f"schedule {name} paused")
+
+
+@app.command("resume")
+def resume_schedule(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The schedule's name."),
+    as_json: bool = typer.Option(False, "--json", help="Print the schedule as JSON."),
+) -> None:
+    """Fire a paused schedule again (fires that fell while paused are not made up for)."""
+    view = _run(ctx, lambda client: client.resume_schedule(name))
+    _show(view, as_json, "resumed")
+
+
+@app.command("remove")
+def remove_schedule(
+    ctx: typer.Context, name: str = typer.Argument(..., help="The schedule's name.")
+) -> None:
+    """Remove a schedule added at run time (config ones live in the config file)."""
+    _run(ctx, lambda client: client.remove_schedule(name))
+    typer.echo(f"schedule {name} removed")
