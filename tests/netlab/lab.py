@@ -191,6 +191,7 @@ class Host:
                 out.close()
         self.processes.append(process)
         self.lab.started.append(process.pid)
+        self.lab.running.append((self, process))
         return process
 
     def run(
@@ -243,6 +244,9 @@ class Lab:
         self.hosts: dict[str, Host] = {}
         # Every pid the lab ever started, for the check that none outlives it.
         self.started: list[int] = []
+        # Processes in the order they started: they stop in reverse, so workers go
+        # before the engine they talk to, as a person would stop them.
+        self.running: list[tuple[Host, subprocess.Popen[bytes]]] = []
         wanted = hosts if hosts is not None else HOSTS
         try:
             clean_stale()
@@ -281,13 +285,20 @@ class Lab:
 
     def stop_processes(self) -> None:
         """Stop every process of every host (between tests), and restore cut links."""
+        self._stop_running()
         for host in self.hosts.values():
             host.stop_all()
             if host.link in link_names():
                 host.restore()
 
+    def _stop_running(self) -> None:
+        while self.running:
+            host, process = self.running.pop()
+            host.stop(process)
+
     def close(self) -> None:
         """Stop everything the lab started and remove its namespaces, links and bridge."""
+        self._stop_running()
         for host in self.hosts.values():
             host.stop_all()
         remove_names(leftovers(self.owner))
