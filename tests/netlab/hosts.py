@@ -98,7 +98,16 @@ class LabEngine:
 class LabWorker:
     """`heroagent worker --redis-url …` on a lab host."""
 
-    def __init__(self, host: Host, url: str, data: Path, *, lease: float, slots: int = 5) -> None:
+    def __init__(
+        self,
+        host: Host,
+        url: str,
+        data: Path,
+        *,
+        lease: float,
+        slots: int = 5,
+        wait: bool = True,
+    ) -> None:
         self.host = host
         self.log = data.parent / f"{host.tag}-worker.log"
         self.process = host.popen(
@@ -112,6 +121,11 @@ class LabWorker:
             ),
             log=self.log,
         )
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Return once the worker has registered with the engine's server."""
         _wait_line(self.log, self.process, "ready", 30)
 
     @property

@@ -204,11 +204,24 @@ class Host:
         return result
 
     def cut(self) -> None:
-        """Take the host off the network: its link goes down, packets to and from it drop."""
+        """Take the host off the network: its link goes down, packets to and from it drop.
+
+        The host sees its carrier go: connects fail fast once its neighbours' addresses
+        cannot be resolved ("no route to host").
+        """
         ip("link", "set", self.link, "down")
 
+    def blackhole(self) -> None:
+        """Drop the host's traffic silently, its link still up: a partition beyond a router.
+
+        Our end leaves the bridge, so what the host sends goes nowhere and nothing comes
+        back: connects and reads run into their timeouts instead of failing at once.
+        """
+        ip("link", "set", self.link, "nomaster")
+
     def restore(self) -> None:
-        """Put the host back on the network."""
+        """Put the host back on the network (after `cut` or `blackhole`)."""
+        ip("link", "set", self.link, "master", self.lab.bridge)
         ip("link", "set", self.link, "up")
 
     @property

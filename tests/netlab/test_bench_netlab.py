@@ -1,4 +1,4 @@
-"""The lab bench runs in quick form and prints a 2-host/1-host ratio for each workload."""
+"""The lab bench runs in small form and prints a 2-host/1-host ratio for each workload."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Slow: three engine and worker starts on two shared cores; the default lab tests
+# already run the same hosts.
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="the network lab needs root")
 def test_netlab_bench_quick() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bench.netlab", "--quick"],
+        [sys.executable, "-m", "bench.netlab", "--jobs", "150"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip

@@ -39,6 +39,12 @@ def test_hosts_reach_each_other_until_a_link_is_cut(lab: Lab) -> None:
     assert lab["w1"].link_up
     assert reaches(lab, "w1", "eng")
 
+    lab["w2"].blackhole()
+    assert lab["w2"].link_up, "a blackholed host keeps its link"
+    assert not reaches(lab, "w2", "eng")
+    lab["w2"].restore()
+    assert reaches(lab, "w2", "eng")
+
 
 def test_every_name_carries_the_owner_pid(lab: Lab) -> None:
     names = leftovers(lab.owner)

@@ -86,15 +86,18 @@ async def test_500_jobs_run_on_both_hosts_logs_reach_the_engine_and_cancel_stops
 
 
 @pytest.mark.parametrize(
-    "outage",
+    ("fault", "outage"),
     [
-        pytest.param(3 * LEASE, id="3-leases"),
+        pytest.param("cut", 3 * LEASE, id="link-down-3-leases"),
+        # Packets vanish with the link up: timeouts, not fast errors, end each attempt.
+        pytest.param("blackhole", 3 * LEASE, id="blackhole-3-leases"),
         # Long enough for every retry loop to go round many times: the CPU check bites.
-        pytest.param(20 * LEASE, id="20-leases", marks=pytest.mark.slow),
+        pytest.param("cut", 20 * LEASE, id="link-down-20-leases", marks=pytest.mark.slow),
+        pytest.param("blackhole", 20 * LEASE, id="blackhole-20-leases", marks=pytest.mark.slow),
     ],
 )
 async def test_a_cut_worker_host_loses_its_jobs_is_fenced_and_rejoins(
-    cluster: Cluster, lab: Lab, outage: float
+    cluster: Cluster, lab: Lab, fault: str, outage: float
 ) -> None:
     client, (w1, w2) = cluster.client, cluster.workers
     # Long enough that w1 is still running some when it is cut, short enough to be quick.
@@ -109,7 +112,10 @@ async def test_a_cut_worker_host_loses_its_jobs_is_fenced_and_rejoins(
         v.job_id for v in await client.get_many(ids) if v.status == "active" and w1.owns(v.worker)
     ]
     cpu_before = cpu_seconds(w1.pid)
-    lab["w1"].cut()
+    if fault == "cut":
+        lab["w1"].cut()
+    else:
+        lab["w1"].blackhole()
     # The fault itself: the link stays down for a set time, several leases.
     await asyncio.sleep(outage)
     cpu_during = cpu_seconds(w1.pid) - cpu_before
