@@ -91,6 +91,11 @@ class LabEngine:
         """
         return load_config(Path(os.devnull), env={}, flags={"data_dir": str(self.data)}).config
 
+    def cli(self, *args: str, timeout: float = 30) -> str:
+        """Run `heroagent ARGS` on the engine's host, as a person there would; its stdout."""
+        command = heroagent_argv(self.data, *args)
+        return self.host.run(command, env=_env({}), timeout=timeout).stdout
+
     def client(self) -> AsyncClient:
         return AsyncClient.from_config(self.config(), wait_seconds=20)
 

@@ -195,10 +195,21 @@ class Host:
         return process
 
     def run(
-        self, command: Sequence[str], *, timeout: float = 30, check: bool = True
+        self,
+        command: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        timeout: float = 30,
+        check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
         """Run a command inside this host to its end; return its output."""
-        result = subprocess.run(self.argv(command), capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            self.argv(command),
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
             raise LabError(f"{self.tag}: {' '.join(command)}: {result.stderr.strip()}")
         return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -59,8 +60,11 @@ async def test_500_jobs_run_on_both_hosts_logs_reach_the_engine_and_cancel_stops
     assert ran_on["w1"] > 0
     assert ran_on["w2"] > 0, ran_on
 
-    logged = await client.submit("!!core.echo message:hello-from-a-worker-host\n", log=True)
-    ended = await client.wait(logged.job_id, timeout=20)
+    # This one from the CLI on the engine's host, as a person logged in there would.
+    params = cluster.engine.data.parent / "echo.hero"
+    params.write_text("!!core.echo message:hello-from-a-worker-host\n")
+    out = await asyncio.to_thread(cluster.engine.cli, "submit", "--log", "--json", str(params))
+    ended = await client.wait(json.loads(out)["job_id"], timeout=20)
     assert ended.status == "done"
     assert "hello-from-a-worker-host" in ended.log_lines
     assert w1.owns(ended.worker) or w2.owns(ended.worker)
