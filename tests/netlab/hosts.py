@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 from core.config import Config, load_config
+from core.events import EventBus
+from core.redis_server import RedisService
 from heroagent import AsyncClient
 from tests.netlab.lab import Host
 
@@ -80,8 +82,19 @@ class LabEngine:
 
     @property
     def url(self) -> str:
-        """What a worker on another host is given: only this, no data dir of the engine."""
-        return f"redis://:{self.password}@{self.host.address}:{REDIS_PORT}"
+        """What a worker on another host is given: only this, no data dir of the engine.
+
+        Built by the engine's own helper, as a person would be told to get it.
+        """
+        flags = {
+            "data_dir": str(self.data),
+            "host": self.host.address,
+            "redis.tcp_port": REDIS_PORT,
+        }
+        config = load_config(Path(os.devnull), env={}, flags=flags).config
+        url = RedisService(config, EventBus()).url(with_password=True)
+        assert url == f"redis://:{self.password}@{self.host.address}:{REDIS_PORT}", url
+        return url
 
     def config(self) -> Config:
         """A client config for the engine's unix socket.
