@@ -6,6 +6,7 @@ set -euo pipefail
 needed=(
   litmus:litmus
   chromium:chromium
+  ip:iproute2
 )
 
 missing=()

@@ -1,0 +1,164 @@
+"""HeroAgent on lab hosts: an engine bound to its lab address, workers that reach it by URL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.config import Config, load_config
+from core.events import EventBus
+from core.redis_server import RedisService
+from heroagent import AsyncClient
+from tests.netlab.lab import Host
+
+# Inside its own namespace every port is free: the engine's valkey can have a fixed one.
+REDIS_PORT = 6390
+ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def heroagent_argv(data: Path, *args: str) -> list[str]:
+    """`heroagent` from this checkout, with no user config and its own data dir."""
+    return [
+        sys.executable,
+        "-m",
+        "heroagent_tui",
+        "--config",
+        os.devnull,
+        "--data-dir",
+        str(data),
+        *args,
+    ]
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    return {"PYTHONPATH": ROOT, **extra}
+
+
+def _wait_line(log: Path, process: subprocess.Popen[bytes], text: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        output = log.read_text(errors="replace") if log.exists() else ""
+        if text in output:
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"exited {process.returncode} before {text!r}:\n{output}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {text!r} within {seconds} s:\n{output}")
+        time.sleep(0.05)
+
+
+class LabEngine:
+    """`heroagent --serve` on a lab host: valkey on its lab address, with its password.
+
+    WebDAV and the UI are off (binding them beyond loopback needs their own credentials),
+    and the engine runs no jobs itself, so every job runs on a worker host.
+    """
+
+    def __init__(self, host: Host, data: Path, *, worker_count: int = 0) -> None:
+        self.host = host
+        self.data = data
+        self.log = data.parent / f"{host.tag}-engine.log"
+        self.process = host.popen(
+            heroagent_argv(
+                data, "--host", host.address, "--redis-port", str(REDIS_PORT), "--serve"
+            ),
+            env=_env(
+                {
+                    "HEROAGENT_ENABLE_WEBDAV": "false",
+                    "HEROAGENT_ENABLE_UI": "false",
+                    "HEROAGENT_JOBS_WORKER_COUNT": str(worker_count),
+                }
+            ),
+            log=self.log,
+        )
+        _wait_line(self.log, self.process, "ready", 30)
+
+    @property
+    def password(self) -> str:
+        return (self.data / "redis" / "password").read_text().strip()
+
+    @property
+    def url(self) -> str:
+        """What a worker on another host is given: only this, no data dir of the engine.
+
+        Built by the engine's own helper, as a person would be told to get it.
+        """
+        flags = {
+            "data_dir": str(self.data),
+            "host": self.host.address,
+            "redis.tcp_port": REDIS_PORT,
+        }
+        config = load_config(Path(os.devnull), env={}, flags=flags).config
+        url = RedisService(config, EventBus()).url(with_password=True)
+        assert url == f"redis://:{self.password}@{self.host.address}:{REDIS_PORT}", url
+        return url
+
+    def config(self) -> Config:
+        """A client config for the engine's unix socket.
+
+        A socket path is no network address: the test process, in the root namespace,
+        reaches the engine host's valkey through it without an address of its own.
+        """
+        return load_config(Path(os.devnull), env={}, flags={"data_dir": str(self.data)}).config
+
+    def cli(self, *args: str, timeout: float = 30) -> str:
+        """Run `heroagent ARGS` on the engine's host, as a person there would; its stdout."""
+        command = heroagent_argv(self.data, *args)
+        return self.host.run(command, env=_env({}), timeout=timeout).stdout
+
+    def client(self) -> AsyncClient:
+        return AsyncClient.from_config(self.config(), wait_seconds=20)
+
+
+class LabWorker:
+    """`heroagent worker --redis-url …` on a lab host."""
+
+    def __init__(
+        self,
+        host: Host,
+        url: str,
+        data: Path,
+        *,
+        lease: float,
+        slots: int = 5,
+        wait: bool = True,
+    ) -> None:
+        self.host = host
+        self.log = data.parent / f"{host.tag}-worker.log"
+        self.process = host.popen(
+            heroagent_argv(data, "--redis-url", url, "worker"),
+            env=_env(
+                {
+                    "HEROAGENT_JOBS_LEASE_SECONDS": f"{lease:g}",
+                    "HEROAGENT_JOBS_WORKER_COUNT": str(slots),
+                    "HEROAGENT_JOBS_MAX_ATTEMPTS": "50",
+                }
+            ),
+            log=self.log,
+        )
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Return once the worker has registered with the engine's server."""
+        _wait_line(self.log, self.process, "ready", 30)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def owns(self, worker: str) -> bool:
+        """True when a job's `worker` field names this process (host:pid:suffix).
+
+        The hosts share the machine's hostname (only the network is separate), so the
+        pid tells them apart.
+        """
+        parts = worker.split(":")
+        return len(parts) >= 2 and parts[1] == str(self.pid)
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
