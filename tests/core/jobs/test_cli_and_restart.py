@@ -99,27 +99,31 @@ def test_engine_sigkilled_with_jobs_queued_and_running_then_restarted(short_tmp:
     data = short_tmp / "data"
     env = {"HEROAGENT_JOBS_LEASE_SECONDS": "1", "HEROAGENT_JOBS_WORKER_COUNT": "2"}
     first = Serve(data, env=env)
-    first.wait_ready()
-    # One process submits all six over the CLI's request channel: six CLI starts can
-    # take longer than a job runs on a loaded machine, and then none would still wait.
-    made = subprocess.run(
-        [sys.executable, "-c", SUBMIT_SIX, str(first.port), first.password],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **first.env},
-    )
-    assert made.returncode == 0, made.stderr
-    ids = json.loads(made.stdout)
-    states = {j["status"] for j in json.loads(cli(first, "jobs", "--json").stdout)}
-    assert {"active", "new"} <= states, states
-    # Kill while two run and the rest wait; the server dies with the engine.
-    server = first.server_pid()
-    first.proc.kill()
-    first.proc.wait(10)
-    first.close()
-    if server is not None:
-        wait_for(lambda: not pid_running(server), 10, "the old server to exit")
+    server = None
+    try:
+        first.wait_ready()
+        server = first.server_pid()
+        # One process submits all six over the CLI's request channel: six CLI starts can
+        # take longer than a job runs on a loaded machine, and then none would still wait.
+        made = subprocess.run(
+            [sys.executable, "-c", SUBMIT_SIX, str(first.port), first.password],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **first.env},
+        )
+        assert made.returncode == 0, made.stderr
+        ids = json.loads(made.stdout)
+        states = {j["status"] for j in json.loads(cli(first, "jobs", "--json").stdout)}
+        assert {"active", "new"} <= states, states
+        # Kill while two run and the rest wait; the server dies with the engine.
+        first.proc.kill()
+        first.proc.wait(10)
+    finally:
+        first.close()
+        if server is not None:
+            # Also when an assertion above failed: no server of this test outlives it.
+            wait_for(lambda: not pid_running(server), 10, "the old server to exit")
 
     second = Serve(data, env=env)
     try:
