@@ -118,7 +118,6 @@ class JobManager:
         # Reads of a version that is damaged (fails its CRC, or is not a job): each one
         # shows as a "damaged" job instead of failing the page or request it is part of.
         self.damaged_reads = 0
-        self._remove_ended = queue.redis.register_script(scripts.REMOVE_ENDED_MANY)
 
     # -- creating ------------------------------------------------------------------------
 
@@ -398,17 +397,29 @@ class JobManager:
 
     # -- persisting ----------------------------------------------------------------------
 
-    async def persist(self, versions: Sequence[Job], *, skip_duplicates: bool = False) -> None:
-        """Write job versions to OurDB (one sync), index them, drop ended ones from Redis."""
+    async def persist(
+        self,
+        versions: Sequence[Job],
+        *,
+        skip_duplicates: bool = False,
+        acknowledge: Sequence[bytes | str] = (),
+    ) -> None:
+        """Write job versions to OurDB (one sync), index them, drop ended ones from Redis.
+
+        `acknowledge` names stream entries to acknowledge and delete once the versions
+        are durable, in the same round trip as the rest of the Redis work.
+        """
         if skip_duplicates:
             versions = [job for job in versions if not await self._already_stored(job)]
-        if not versions:
+        if versions:
+            records = [(await self._record(job), job.job_id) for job in versions]
+            await self.db.set_many(records)
+            # The last version of a job in this batch is the one its index row shows.
+            crcs = {job_id: zlib.crc32(record) for record, job_id in records}
+            if not self.index.upsert_now(versions, crcs):
+                await asyncio.to_thread(self.index.upsert, versions, crcs)
+        elif not acknowledge:
             return
-        records = [(await self._record(job), job.job_id) for job in versions]
-        await self.db.set_many(records)
-        # The last version of a job in this batch is the one its index row shows.
-        crcs = {job_id: zlib.crc32(record) for record, job_id in records}
-        await asyncio.to_thread(self.index.upsert, versions, crcs)
         # One round trip, one script run and one message for the whole batch, however
         # many jobs ended: per job, Redis work was most of the engine's CPU.
         ended: list[str | int] = []
@@ -421,8 +432,13 @@ class JobManager:
                 )
         async with self.queue.redis.pipeline(transaction=False) as pipe:
             if ended:
-                await self._remove_ended(keys=[keys.JOB_LOCATION], args=ended, client=pipe)
+                # EVAL, not a registered script: that would cost a SCRIPT EXISTS round
+                # trip per batch; the server caches the script by its hash anyway.
+                pipe.eval(scripts.REMOVE_ENDED_MANY, 1, keys.JOB_LOCATION, *ended)
             self._publish(versions, pipe)
+            if acknowledge:
+                pipe.xack(keys.STREAM, keys.STREAM_GROUP, *acknowledge)
+                pipe.xdel(keys.STREAM, *acknowledge)
             await pipe.execute()
         # Told after every effect: whoever reads the job on its event finds the new state.
         self._tell_bus(versions)
@@ -435,7 +451,8 @@ class JobManager:
 
     async def _record(self, job: Job) -> bytes:
         """The OurDB record; a result too big for one record goes to a file, whole."""
-        job = replace(job, log_lines=job.log_lines[-MAX_LOG_LINES:])
+        if len(job.log_lines) > MAX_LOG_LINES:
+            job = replace(job, log_lines=job.log_lines[-MAX_LOG_LINES:])
         data = job.to_json()
         if len(data) <= MAX_RECORD_BYTES:
             return data

@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 CONSUMER = "engine"
 BATCH = 1_000
 BLOCK_MS = 1_000
+# How often, at most, a busy persister asks whether the server still has our epoch. A
+# server that lost its data shows first as NOGROUP on the next read anyway; the epoch is
+# the backstop, and a GET after every small batch was a round trip per batch.
+EPOCH_CHECK_SECONDS = 0.25
 
 
 def _text(value: bytes | str) -> str:
@@ -59,11 +63,15 @@ class Persister:
     async def run(self) -> None:
         """Persist until cancelled: first what an earlier engine left pending, then new."""
         await self.drain_pending()
+        loop = asyncio.get_running_loop()
+        next_check = 0.0
         while not self.stopping:
             try:
-                await self._step(">")
-                if await self.redis.get(keys.EPOCH) is None:
-                    await self._recover()
+                read = await self._step(">")
+                if not read or loop.time() >= next_check:
+                    next_check = loop.time() + EPOCH_CHECK_SECONDS
+                    if await self.redis.get(keys.EPOCH) is None:
+                        await self._recover()
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -102,11 +110,9 @@ class Persister:
         entries: list[tuple[bytes, dict[bytes, bytes]]] = cast(Any, reply)[0][1]
         if not entries:
             return 0
-        versions = [Job.from_hash(fields) for _, fields in entries]
-        await self.manager.persist(versions, skip_duplicates=skip_duplicates)
+        versions = [Job.from_stream(fields) for _, fields in entries]
         ids = [entry_id for entry_id, _ in entries]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(keys.STREAM, keys.STREAM_GROUP, *ids)
-            pipe.xdel(keys.STREAM, *ids)
-            await pipe.execute()
+        # The entries are acknowledged in the round trip that drops the ended jobs, after
+        # OurDB has every version: one round trip per batch instead of two.
+        await self.manager.persist(versions, skip_duplicates=skip_duplicates, acknowledge=ids)
         return len(entries)

@@ -15,7 +15,7 @@ from core.events import EventBus, JobStateChanged
 from core.jobs import keys
 from core.jobs.index import JobIndex
 from core.jobs.manager import JobManager, NewJob
-from core.jobs.model import JobStatus
+from core.jobs.model import Job, JobStatus, ParamsType
 from core.jobs.queue import JobQueue
 from core.ourdb import AsyncOurDB
 from tests.helpers import ValkeyProcess
@@ -116,3 +116,35 @@ async def test_a_single_change_is_still_one_plain_object(setup: Setup) -> None:
     assert message is not None
     event = orjson.loads(message["data"])
     assert (event["type"], event["id"], event["status"]) == ("job", job.job_id, "new")
+
+
+def test_a_stream_entry_reads_as_its_hash_does() -> None:
+    job = Job(
+        job_id=12,
+        topic="t",
+        params='{"a": 1}',
+        circle_id="c",
+        params_type=ParamsType.RHAISCRIPT,
+        status=JobStatus.ERROR,
+        timeout=2.5,
+        session_key="s",
+        time_scheduled=1.25,
+        time_start=2.5,
+        time_end=3.75,
+        error="boom é",
+        result="r",
+        log=True,
+        attempts=3,
+        worker="w1",
+        log_lines=["one", "twö"],
+        result_file="/x",
+    )
+    # As FETCH/COMPLETE write it: every hash field as bytes, plus some the job lacks.
+    entry = {k.encode(): v.encode() for k, v in job.to_hash().items()} | {b"fence": b"9"}
+    assert Job.from_stream(entry) == job == Job.from_hash(entry)
+    assert Job.from_stream(entry).status is JobStatus.ERROR
+    fresh = Job(job_id=1, topic="t", params="")
+    fresh_entry = {k.encode(): v.encode() for k, v in fresh.to_hash().items()}
+    assert Job.from_stream(fresh_entry) == fresh
+    with pytest.raises(ValueError, match="nope"):
+        Job.from_stream({**entry, b"status": b"nope"})
