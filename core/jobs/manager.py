@@ -420,26 +420,27 @@ class JobManager:
                 await asyncio.to_thread(self.index.upsert, versions, crcs)
         elif not acknowledge:
             return
-        # One round trip, one script run and one message for the whole batch, however
-        # many jobs ended: per job, Redis work was most of the engine's CPU.
-        ended: list[str | int] = []
-        for job in versions:
-            if job.status.ended:
-                ended += (
-                    job.job_id,
-                    keys.job_key(job.circle_id, job.topic, job.job_id),
-                    job.status,
-                )
-        async with self.queue.redis.pipeline(transaction=False) as pipe:
-            if ended:
-                # EVAL, not a registered script: that would cost a SCRIPT EXISTS round
-                # trip per batch; the server caches the script by its hash anyway.
-                pipe.eval(scripts.REMOVE_ENDED_MANY, 1, keys.JOB_LOCATION, *ended)
-            self._publish(versions, pipe)
-            if acknowledge:
-                pipe.xack(keys.STREAM, keys.STREAM_GROUP, *acknowledge)
-                pipe.xdel(keys.STREAM, *acknowledge)
-            await pipe.execute()
+        # One command for the whole batch, however many jobs ended: drop the ended jobs,
+        # acknowledge the entries, publish the events. Per job, Redis work was most of
+        # the engine's CPU. EVAL, not a registered script: redis-py would send a SCRIPT
+        # EXISTS first each time; the server caches the script by its hash anyway.
+        ended = [
+            (str(job.job_id), keys.job_key(job.circle_id, job.topic, job.job_id), job.status)
+            for job in versions
+            if job.status.ended
+        ]
+        entries = [_text(entry) for entry in acknowledge]
+        await self.queue.redis.eval(
+            scripts.PERSISTED,
+            2,
+            keys.JOB_LOCATION,
+            keys.STREAM,
+            keys.STREAM_GROUP,
+            orjson.dumps(ended),
+            orjson.dumps(entries),
+            _events_message(versions),
+            keys.EVENTS_CHANNEL,
+        )
         # Told after every effect: whoever reads the job on its event finds the new state.
         self._tell_bus(versions)
 
@@ -485,25 +486,35 @@ class JobManager:
 
     @staticmethod
     def _publish(jobs: Sequence[Job], pipe: Pipeline) -> None:
-        """Queue the jobs' state changes on `pipe` for the events channel, as one message.
+        """Queue the jobs' state changes on `pipe` for the events channel, as one message."""
+        message = _events_message(jobs)
+        if message:
+            pipe.publish(keys.EVENTS_CHANNEL, message)
 
-        One job's change is one JSON object (the form readers always knew); several go as
-        one JSON array of those objects, so a batch costs one PUBLISH, not one per job.
-        """
-        payloads = [
-            {
-                "type": "job",
-                "id": job.job_id,
-                "queue": job.queue,
-                "status": job.status.value,
-                "origin": PROCESS_ORIGIN,
-            }
-            for job in jobs
-        ]
-        if payloads:
-            pipe.publish(
-                keys.EVENTS_CHANNEL, orjson.dumps(payloads[0] if len(payloads) == 1 else payloads)
-            )
+
+def _events_message(jobs: Sequence[Job]) -> bytes:
+    """The events-channel message for these jobs' state changes (empty for no jobs).
+
+    One job's change is one JSON object (the form readers always knew); several go as
+    one JSON array of those objects, so a batch costs one message, not one per job.
+    """
+    payloads = [
+        {
+            "type": "job",
+            "id": job.job_id,
+            "queue": job.queue,
+            "status": job.status.value,
+            "origin": PROCESS_ORIGIN,
+        }
+        for job in jobs
+    ]
+    if not payloads:
+        return b""
+    return orjson.dumps(payloads[0] if len(payloads) == 1 else payloads)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _write_durably(path: Path, text: str) -> None:
