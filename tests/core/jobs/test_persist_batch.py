@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -148,3 +148,29 @@ def test_a_stream_entry_reads_as_its_hash_does() -> None:
     assert Job.from_stream(fresh_entry) == fresh
     with pytest.raises(ValueError, match="nope"):
         Job.from_stream({**entry, b"status": b"nope"})
+
+
+async def test_the_batch_entries_are_acknowledged_and_deleted_in_the_same_script_run(
+    setup: Setup,
+) -> None:
+    manager, redis = setup.manager, setup.redis
+    jobs = await manager.create_jobs([NewJob("t", "!!fake.return_success\n")] * 3)
+    await redis.xgroup_create(keys.STREAM, keys.STREAM_GROUP, id="0", mkstream=True)
+    for job in jobs:
+        await redis.xadd(keys.STREAM, {k: v for k, v in job.to_hash().items()})
+    reply = await redis.xreadgroup(keys.STREAM_GROUP, "engine", {keys.STREAM: ">"}, count=10)
+    # As the persister reads it (redis-py's reply type does not say which form it is).
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = cast(Any, reply)[0][1]
+    before = await command_calls(redis)
+    await manager.persist(
+        [Job.from_stream(fields) for _, fields in entries],
+        acknowledge=[entry_id for entry_id, _ in entries],
+    )
+    after = await command_calls(redis)
+    assert after["eval"] - before.get("eval", 0) == 1
+    assert after["xack"] - before.get("xack", 0) == 1
+    assert await redis.xlen(keys.STREAM) == 0
+    assert (await redis.xpending(keys.STREAM, keys.STREAM_GROUP))["pending"] == 0
+    # Nothing ended: every job stays in Redis.
+    for job in jobs:
+        assert await redis.exists(keys.job_key(job.circle_id, job.topic, job.job_id))
