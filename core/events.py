@@ -118,6 +118,29 @@ def event_from_wire(data: dict[str, Any]) -> Event | None:
     return None
 
 
+def wire_messages(data: object) -> list[dict[str, Any]]:
+    """The event objects in one events-channel message: a lone object, or an array of them.
+
+    The engine sends a persisted batch's job changes as one array (one PUBLISH per batch);
+    everything else, and older senders, send one object per message.
+    """
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        return [item for item in data if isinstance(item, dict)]
+    return []
+
+
+def events_from_wire(data: object) -> list[Event]:
+    """The bus events of one events-channel message (decoded JSON) from another process."""
+    events = []
+    for item in wire_messages(data):
+        event = event_from_wire(item)
+        if event is not None:
+            events.append(event)
+    return events
+
+
 @dataclass(frozen=True, kw_only=True)
 class LogEmitted(Event):
     """A log line from the engine or one of its services."""

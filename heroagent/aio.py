@@ -23,6 +23,7 @@ from core.api import (
 )
 from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, RequestError, call
 from core.config import Config
+from core.events import wire_messages
 from heroagent.connect import client_config, redis_for
 from heroagent.errors import EngineUnreachable, JobFailed, WaitTimeout, typed_error
 
@@ -224,10 +225,11 @@ class AsyncClient:
                 ended: list[int] = []
                 while pending:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-                    job_id = _ended_job(message)
-                    if job_id in pending:
-                        pending.discard(job_id)
-                        ended.append(job_id)
+                    # One message may tell of many jobs (a batch the engine persisted).
+                    for job_id in _ended_jobs(message):
+                        if job_id in pending:
+                            pending.discard(job_id)
+                            ended.append(job_id)
                 # An event says that a job ended, not its result: read those back in bulk.
                 for view in await self.get_many(ended):
                     views[view.job_id] = view
@@ -308,18 +310,24 @@ class AsyncClient:
         await self._call("remove_schedule", {"name": name})
 
 
-def _ended_job(message: dict[str, Any] | None) -> int | None:
-    """The id of the job an events-channel message says has ended, else None."""
+def _ended_jobs(message: dict[str, Any] | None) -> list[int]:
+    """The ids of the jobs an events-channel message says have ended.
+
+    A message is one event object, or an array of them (a batch the engine persisted).
+    """
     if message is None or message.get("type") != "message":
-        return None
+        return []
     try:
-        event = json.loads(message["data"])
+        decoded = json.loads(message["data"])
     except (ValueError, TypeError):
-        return None
-    if not isinstance(event, dict) or event.get("type") != "job":
-        return None
-    job_id = event.get("id")
-    return job_id if isinstance(job_id, int) and event.get("status") in ENDED else None
+        return []
+    return [
+        event["id"]
+        for event in wire_messages(decoded)
+        if event.get("type") == "job"
+        and isinstance(event.get("id"), int)
+        and event.get("status") in ENDED
+    ]
 
 
 def _unreachable(exc: BaseException) -> EngineUnreachable:

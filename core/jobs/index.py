@@ -12,6 +12,8 @@ from core.jobs.model import Job
 
 SCHEMA_VERSION = 2
 _TEXT_CHARS = 400  # how much of params/error the text filter searches
+# Batches up to this many rows are indexed on the caller's thread (`upsert_now`).
+INLINE_ROWS = 64
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS jobs (
@@ -110,8 +112,32 @@ class JobIndex:
         `crcs` gives the CRC-32 of the OurDB record each job was stored as; a job without
         one is indexed with an unknown CRC.
         """
+        rows = self._rows(jobs, crcs)
+        with self._lock:
+            self._write(rows)
+
+    def upsert_now(self, jobs: Iterable[Job], crcs: Mapping[int, int] | None = None) -> bool:
+        """`upsert` on the calling thread if that is quick, else False and nothing done.
+
+        Quick means a small batch and the lock free at once: then the engine's loop skips
+        a thread hop per persisted batch; it never waits here behind a long listing.
+        """
+        rows = self._rows(jobs, crcs)
+        if len(rows) > INLINE_ROWS or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._write(rows)
+        finally:
+            self._lock.release()
+        return True
+
+    @staticmethod
+    def _rows(jobs: Iterable[Job], crcs: Mapping[int, int] | None) -> list[tuple[object, ...]]:
         crcs = crcs or {}
-        rows = [
+        # Only a job's last version in the batch counts: its row ends up the same, and a
+        # batch often holds a job's active version and its end.
+        latest = {job.job_id: job for job in jobs}
+        return [
             (
                 job.job_id,
                 job.status.value,
@@ -123,19 +149,21 @@ class JobIndex:
                 (job.params[:_TEXT_CHARS] + "\n" + job.error[:_TEXT_CHARS]).lower(),
                 crcs.get(job.job_id),
             )
-            for job in jobs
+            for job in latest.values()
         ]
-        with self._lock:
-            self._db.execute("BEGIN")
-            # An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the triggers.
-            self._db.executemany(
-                "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
-                "status = excluded.status, circle = excluded.circle, topic = excluded.topic, "
-                "params_type = excluded.params_type, time_scheduled = excluded.time_scheduled, "
-                "time_end = excluded.time_end, text = excluded.text, crc = excluded.crc",
-                rows,
-            )
-            self._db.execute("COMMIT")
+
+    def _write(self, rows: list[tuple[object, ...]]) -> None:
+        """Upsert rows in one transaction; the caller holds the lock."""
+        self._db.execute("BEGIN")
+        # An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the triggers.
+        self._db.executemany(
+            "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+            "status = excluded.status, circle = excluded.circle, topic = excluded.topic, "
+            "params_type = excluded.params_type, time_scheduled = excluded.time_scheduled, "
+            "time_end = excluded.time_end, text = excluded.text, crc = excluded.crc",
+            rows,
+        )
+        self._db.execute("COMMIT")
 
     def delete(self, job_ids: Sequence[int]) -> None:
         """Forget these jobs (OurDB has no record of them)."""

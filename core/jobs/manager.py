@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -13,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 from redis.asyncio.client import Pipeline
 
 from core.events import PROCESS_ORIGIN, EventBus, JobStateChanged
@@ -120,7 +120,6 @@ class JobManager:
         # Reads of a version that is damaged (fails its CRC, or is not a job): each one
         # shows as a "damaged" job instead of failing the page or request it is part of.
         self.damaged_reads = 0
-        self._remove_ended = queue.redis.register_script(scripts.REMOVE_ENDED)
 
     # -- creating ------------------------------------------------------------------------
 
@@ -402,31 +401,50 @@ class JobManager:
 
     # -- persisting ----------------------------------------------------------------------
 
-    async def persist(self, versions: Sequence[Job], *, skip_duplicates: bool = False) -> None:
-        """Write job versions to OurDB (one sync), index them, drop ended ones from Redis."""
+    async def persist(
+        self,
+        versions: Sequence[Job],
+        *,
+        skip_duplicates: bool = False,
+        acknowledge: Sequence[bytes | str] = (),
+    ) -> None:
+        """Write job versions to OurDB (one sync), index them, drop ended ones from Redis.
+
+        `acknowledge` names stream entries to acknowledge and delete once the versions
+        are durable, in the same round trip as the rest of the Redis work.
+        """
         if skip_duplicates:
             versions = [job for job in versions if not await self._already_stored(job)]
-        if not versions:
+        if versions:
+            records = [(await self._record(job), job.job_id) for job in versions]
+            await self.db.set_many(records)
+            # The last version of a job in this batch is the one its index row shows.
+            crcs = {job_id: zlib.crc32(record) for record, job_id in records}
+            if not self.index.upsert_now(versions, crcs):
+                await asyncio.to_thread(self.index.upsert, versions, crcs)
+        elif not acknowledge:
             return
-        records = [(await self._record(job), job.job_id) for job in versions]
-        await self.db.set_many(records)
-        # The last version of a job in this batch is the one its index row shows.
-        crcs = {job_id: zlib.crc32(record) for record, job_id in records}
-        await asyncio.to_thread(self.index.upsert, versions, crcs)
-        # One round trip drops ended jobs from Redis and tells other processes.
-        async with self.queue.redis.pipeline(transaction=False) as pipe:
-            for job in versions:
-                if job.status.ended:
-                    await self._remove_ended(
-                        keys=[
-                            keys.job_key(job.circle_id, job.topic, job.job_id),
-                            keys.JOB_LOCATION,
-                        ],
-                        args=[job.job_id, job.status.value],
-                        client=pipe,
-                    )
-            self._publish(versions, pipe)
-            await pipe.execute()
+        # One command for the whole batch, however many jobs ended: drop the ended jobs,
+        # acknowledge the entries, publish the events. Per job, Redis work was most of
+        # the engine's CPU. EVAL, not a registered script: redis-py would send a SCRIPT
+        # EXISTS first each time; the server caches the script by its hash anyway.
+        ended = [
+            (str(job.job_id), keys.job_key(job.circle_id, job.topic, job.job_id), job.status)
+            for job in versions
+            if job.status.ended
+        ]
+        entries = [_text(entry) for entry in acknowledge]
+        await self.queue.redis.eval(
+            scripts.PERSISTED,
+            2,
+            keys.JOB_LOCATION,
+            keys.STREAM,
+            keys.STREAM_GROUP,
+            orjson.dumps(ended),
+            orjson.dumps(entries),
+            _events_message(versions),
+            keys.EVENTS_CHANNEL,
+        )
         # Told after every effect: whoever reads the job on its event finds the new state.
         self._tell_bus(versions)
 
@@ -438,7 +456,8 @@ class JobManager:
 
     async def _record(self, job: Job) -> bytes:
         """The OurDB record; a result too big for one record goes to a file, whole."""
-        job = replace(job, log_lines=job.log_lines[-MAX_LOG_LINES:])
+        if len(job.log_lines) > MAX_LOG_LINES:
+            job = replace(job, log_lines=job.log_lines[-MAX_LOG_LINES:])
         data = job.to_json()
         if len(data) <= MAX_RECORD_BYTES:
             return data
@@ -471,16 +490,35 @@ class JobManager:
 
     @staticmethod
     def _publish(jobs: Sequence[Job], pipe: Pipeline) -> None:
-        """Queue the jobs' state changes on `pipe` for the events channel."""
-        for job in jobs:
-            payload = {
-                "type": "job",
-                "id": job.job_id,
-                "queue": job.queue,
-                "status": job.status,
-                "origin": PROCESS_ORIGIN,
-            }
-            pipe.publish(keys.EVENTS_CHANNEL, json.dumps(payload))
+        """Queue the jobs' state changes on `pipe` for the events channel, as one message."""
+        message = _events_message(jobs)
+        if message:
+            pipe.publish(keys.EVENTS_CHANNEL, message)
+
+
+def _events_message(jobs: Sequence[Job]) -> bytes:
+    """The events-channel message for these jobs' state changes (empty for no jobs).
+
+    One job's change is one JSON object (the form readers always knew); several go as
+    one JSON array of those objects, so a batch costs one message, not one per job.
+    """
+    payloads = [
+        {
+            "type": "job",
+            "id": job.job_id,
+            "queue": job.queue,
+            "status": job.status.value,
+            "origin": PROCESS_ORIGIN,
+        }
+        for job in jobs
+    ]
+    if not payloads:
+        return b""
+    return orjson.dumps(payloads[0] if len(payloads) == 1 else payloads)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _write_durably(path: Path, text: str) -> None:

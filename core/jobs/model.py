@@ -123,6 +123,26 @@ class Job:
                 data[name] = read(value.decode() if isinstance(value, bytes) else value)
         return cls.from_dict(data)
 
+    @classmethod
+    def from_stream(cls, fields: Mapping[bytes, bytes]) -> Job:
+        """Read a version from a stream entry (bytes field names and values), as `from_hash`.
+
+        The persister reads up to a thousand per batch, so this is `from_hash` without its
+        per-field type tests and str round trips: names are looked up as bytes, and
+        numbers, statuses and lists parse straight from the bytes.
+        """
+        data: dict[str, Any] = {}
+        for key, value in fields.items():
+            known = _FROM_BYTES.get(key)
+            if known is not None:
+                data[known[0]] = known[1](value)
+        job = cls(**data)
+        if not isinstance(job.params_type, ParamsType):
+            job.params_type = ParamsType(job.params_type)
+        if not isinstance(job.status, JobStatus):
+            job.status = JobStatus(job.status)
+        return job
+
 
 DAMAGED_PREFIX = "damaged record: "
 
@@ -175,3 +195,31 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
     "log": lambda text: text == "1",
     "log_lines": _list,
 }
+
+
+def _enum_reader(kind: type[StrEnum]) -> Callable[[bytes], Any]:
+    members = {member.value.encode(): member for member in kind}
+
+    def read(raw: bytes) -> Any:
+        member = members.get(raw)
+        return member if member is not None else kind(raw.decode())
+
+    return read
+
+
+def _bytes_reader(read: Callable[[str], Any]) -> Callable[[bytes], Any]:
+    """The bytes form of a `_FROM_TEXT` reader: int and float take bytes as they are."""
+    if read is str:
+        return bytes.decode
+    if read is int or read is float:
+        return read
+    return lambda raw: read(raw.decode())
+
+
+# `_FROM_TEXT` keyed and fed by bytes, for `Job.from_stream`.
+_FROM_BYTES: dict[bytes, tuple[str, Callable[[bytes], Any]]] = {
+    name.encode(): (name, _bytes_reader(read)) for name, read in _FROM_TEXT.items()
+}
+_FROM_BYTES[b"status"] = ("status", _enum_reader(JobStatus))
+_FROM_BYTES[b"params_type"] = ("params_type", _enum_reader(ParamsType))
+_FROM_BYTES[b"log_lines"] = ("log_lines", lambda raw: list(orjson.loads(raw)) if raw else [])

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from core.events import EventBus, event_from_wire
+from core.events import EventBus, events_from_wire
 from core.jobs import keys
 from core.redis_server import RedisService
 from core.services import Service
@@ -73,10 +73,10 @@ class EventRelay(Service):
 
     def _relay(self, data: object) -> None:
         try:
-            decoded = json.loads(data) if isinstance(data, bytes | str) else None
-        except ValueError:
+            decoded = orjson.loads(data) if isinstance(data, bytes | str) else None
+        except orjson.JSONDecodeError:
             return
-        event = event_from_wire(decoded) if isinstance(decoded, dict) else None
-        if event is not None:
+        # One message may carry a whole batch of events (an array).
+        for event in events_from_wire(decoded):
             self.relayed += 1
             self.bus.publish(event)

@@ -121,3 +121,29 @@ redis.call('DEL', KEYS[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
 """
+
+# KEYS: jobloc, stream
+# ARGV: group, ended (JSON: [[id, job key, ended status persisted], ...]),
+#       entries (JSON: [stream entry id, ...]), events message ('' for none), channel
+# Everything Redis does once a persisted batch is durable in OurDB, in one call: drops
+# each ended job (as REMOVE_ENDED does: unless it was requeued meanwhile), acknowledges
+# and deletes the batch's stream entries, and publishes the batch's events message.
+# The lists travel as one JSON argument each: the client then encodes a handful of
+# arguments per batch, not several per job. Returns how many jobs it dropped.
+PERSISTED = """
+local dropped = 0
+for _, job in ipairs(cjson.decode(ARGV[2])) do
+  if redis.call('HGET', job[2], 'status') == job[3] then
+    redis.call('DEL', job[2])
+    redis.call('HDEL', KEYS[1], job[1])
+    dropped = dropped + 1
+  end
+end
+local entries = cjson.decode(ARGV[3])
+if #entries > 0 then
+  redis.call('XACK', KEYS[2], ARGV[1], unpack(entries))
+  redis.call('XDEL', KEYS[2], unpack(entries))
+end
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
+return dropped
+"""

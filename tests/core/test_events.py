@@ -11,7 +11,9 @@ from core.events import (
     JobStateChanged,
     LogEmitted,
     event_from_wire,
+    events_from_wire,
     job_log_wire,
+    wire_messages,
 )
 
 
@@ -73,3 +75,18 @@ def test_log_lines_cross_processes_but_not_back_to_their_sender() -> None:
     assert mine["origin"] == PROCESS_ORIGIN
     for junk in ({}, {"type": "log"}, {"type": "log", "id": "7", "line": "x"}, {"type": "x"}):
         assert event_from_wire({**junk, "origin": "elsewhere"}) is None
+
+
+def test_a_message_may_carry_a_batch_of_events() -> None:
+    theirs = [{**job_log_wire(i, f"line {i}"), "origin": "elsewhere"} for i in (1, 2)]
+    mine = job_log_wire(3, "mine")
+    batch = [*theirs, mine, "junk", {"type": "job", "id": 4, "status": "done"}]
+    events = events_from_wire(json.loads(json.dumps(batch)))
+    assert [(e.job_id, e.line) for e in events if isinstance(e, JobLogLine)] == [
+        (1, "line 1"),
+        (2, "line 2"),
+    ]
+    assert len(events) == 2
+    assert [e.job_id for e in events_from_wire(theirs[0]) if isinstance(e, JobLogLine)] == [1]
+    assert wire_messages("junk") == []
+    assert wire_messages(batch) == [*theirs, mine, batch[-1]]

@@ -1,0 +1,176 @@
+"""A persisted batch leaves Redis and reaches other processes in one script run and one message."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from core.events import EventBus, JobStateChanged
+from core.jobs import keys
+from core.jobs.index import JobIndex
+from core.jobs.manager import JobManager, NewJob
+from core.jobs.model import Job, JobStatus, ParamsType
+from core.jobs.queue import JobQueue
+from core.ourdb import AsyncOurDB
+from tests.helpers import ValkeyProcess
+
+JOBS = 500
+
+
+@dataclass
+class Setup:
+    manager: JobManager
+    redis: aioredis.Redis
+    bus: EventBus
+    url: str
+
+
+@pytest.fixture
+async def setup(valkey: ValkeyProcess, short_tmp: Path) -> AsyncIterator[Setup]:
+    """A JobManager alone on its own valkey: no watchdog or persister sends commands."""
+    redis = aioredis.Redis.from_url(valkey.url)
+    db = await AsyncOurDB(short_tmp / "ourdb").open()
+    index = JobIndex(short_tmp / "index.sqlite")
+    bus = EventBus()
+    manager = JobManager(db, index, JobQueue(redis), bus, short_tmp / "results")
+    try:
+        yield Setup(manager, redis, bus, valkey.url)
+    finally:
+        await db.close()
+        index.close()
+        await redis.aclose()
+
+
+async def command_calls(redis: aioredis.Redis) -> dict[str, int]:
+    stats: dict[str, Any] = await redis.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(row["calls"]) for name, row in stats.items()}
+
+
+async def subscribed(url: str) -> tuple[aioredis.Redis, Any]:
+    """A second client subscribed to the events channel, once the server confirmed it."""
+    listener = aioredis.Redis.from_url(url)
+    pubsub = listener.pubsub()
+    await pubsub.subscribe(keys.EVENTS_CHANNEL)
+    confirmed = await pubsub.get_message(timeout=5)
+    assert confirmed is not None
+    assert confirmed["type"] == "subscribe"
+    return listener, pubsub
+
+
+async def test_a_batch_of_ended_jobs_leaves_redis_in_one_script_run_and_one_message(
+    setup: Setup,
+) -> None:
+    manager, redis = setup.manager, setup.redis
+    jobs = await manager.create_jobs([NewJob("t", "!!fake.return_success\n")] * JOBS)
+    # What a worker's COMPLETE leaves in Redis: the hash ended, its version in the stream.
+    ended = [replace(job, status=JobStatus.DONE, result="ok") for job in jobs]
+    async with redis.pipeline(transaction=False) as pipe:
+        for job in ended:
+            pipe.hset(keys.job_key(job.circle_id, job.topic, job.job_id), "status", "done")
+        await pipe.execute()
+    # One job was requeued meanwhile: its hash says new, so it must stay.
+    kept = ended[7]
+    await redis.hset(keys.job_key(kept.circle_id, kept.topic, kept.job_id), "status", "new")
+
+    listener, pubsub = await subscribed(setup.url)
+    with setup.bus.subscribe() as events:
+        before = await command_calls(redis)
+        await manager.persist(ended)
+        after = await command_calls(redis)
+        told = [e for e in events.drain() if isinstance(e, JobStateChanged)]
+    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+    await pubsub.aclose()
+    await listener.aclose()
+
+    def delta(name: str) -> int:
+        return after.get(name, 0) - before.get(name, 0)
+
+    assert delta("evalsha") + delta("eval") == 1
+    assert delta("publish") == 1
+    assert delta("hget") == JOBS  # the script's checks, one per job, all in that one run
+    assert message is not None
+    batch = orjson.loads(message["data"])
+    assert [(e["id"], e["status"]) for e in batch] == [(j.job_id, "done") for j in ended]
+    assert [(e.job_id, e.status) for e in told] == [(j.job_id, "done") for j in ended]
+    for job in ended:
+        live = await redis.exists(keys.job_key(job.circle_id, job.topic, job.job_id))
+        located = await redis.hexists(keys.JOB_LOCATION, str(job.job_id))
+        assert (live, located) == ((1, True) if job is kept else (0, False))
+        history = await manager.job_history(job.job_id)
+        assert [v.status for v in history] == [JobStatus.NEW, JobStatus.DONE]
+
+
+async def test_a_single_change_is_still_one_plain_object(setup: Setup) -> None:
+    """Readers that only know the one-object form still understand single changes."""
+    listener, pubsub = await subscribed(setup.url)
+    job = await setup.manager.create_job("t", "!!fake.return_success\n")
+    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+    await pubsub.aclose()
+    await listener.aclose()
+    assert message is not None
+    event = orjson.loads(message["data"])
+    assert (event["type"], event["id"], event["status"]) == ("job", job.job_id, "new")
+
+
+def test_a_stream_entry_reads_as_its_hash_does() -> None:
+    job = Job(
+        job_id=12,
+        topic="t",
+        params='{"a": 1}',
+        circle_id="c",
+        params_type=ParamsType.RHAISCRIPT,
+        status=JobStatus.ERROR,
+        timeout=2.5,
+        session_key="s",
+        time_scheduled=1.25,
+        time_start=2.5,
+        time_end=3.75,
+        error="boom é",
+        result="r",
+        log=True,
+        attempts=3,
+        worker="w1",
+        log_lines=["one", "twö"],
+        result_file="/x",
+    )
+    # As FETCH/COMPLETE write it: every hash field as bytes, plus some the job lacks.
+    entry = {k.encode(): v.encode() for k, v in job.to_hash().items()} | {b"fence": b"9"}
+    assert Job.from_stream(entry) == job == Job.from_hash(entry)
+    assert Job.from_stream(entry).status is JobStatus.ERROR
+    fresh = Job(job_id=1, topic="t", params="")
+    fresh_entry = {k.encode(): v.encode() for k, v in fresh.to_hash().items()}
+    assert Job.from_stream(fresh_entry) == fresh
+    with pytest.raises(ValueError, match="nope"):
+        Job.from_stream({**entry, b"status": b"nope"})
+
+
+async def test_the_batch_entries_are_acknowledged_and_deleted_in_the_same_script_run(
+    setup: Setup,
+) -> None:
+    manager, redis = setup.manager, setup.redis
+    jobs = await manager.create_jobs([NewJob("t", "!!fake.return_success\n")] * 3)
+    await redis.xgroup_create(keys.STREAM, keys.STREAM_GROUP, id="0", mkstream=True)
+    for job in jobs:
+        await redis.xadd(keys.STREAM, {k: v for k, v in job.to_hash().items()})
+    reply = await redis.xreadgroup(keys.STREAM_GROUP, "engine", {keys.STREAM: ">"}, count=10)
+    # As the persister reads it (redis-py's reply type does not say which form it is).
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = cast(Any, reply)[0][1]
+    before = await command_calls(redis)
+    await manager.persist(
+        [Job.from_stream(fields) for _, fields in entries],
+        acknowledge=[entry_id for entry_id, _ in entries],
+    )
+    after = await command_calls(redis)
+    assert after["eval"] - before.get("eval", 0) == 1
+    assert after["xack"] - before.get("xack", 0) == 1
+    assert await redis.xlen(keys.STREAM) == 0
+    assert (await redis.xpending(keys.STREAM, keys.STREAM_GROUP))["pending"] == 0
+    # Nothing ended: every job stays in Redis.
+    for job in jobs:
+        assert await redis.exists(keys.job_key(job.circle_id, job.topic, job.job_id))
