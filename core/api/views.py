@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from core.jobs import Job
 
 ENDED_STATUSES = ("done", "error")
+DEAD_KINDS = ("failed", "timeout", "worker_lost", "dependency_failed")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,14 @@ class JobView:
     attempts: int = 0
     worker: str = ""
     log_lines: tuple[str, ...] = ()
+    # When a scheduled job is due (epoch seconds; 0: not waiting for a time).
+    run_at: float = 0.0
+    # Why the last attempt failed: failed, timeout, cancelled, worker_lost, ...
+    error_kind: str = ""
+    retries: int = 0
+    backoff: str = "fixed"
+    backoff_base: float = 1.0
+    backoff_max: float = 300.0
 
     @classmethod
     def of(cls, job: Job) -> JobView:
@@ -58,6 +67,12 @@ class JobView:
             attempts=job.attempts,
             worker=job.worker,
             log_lines=tuple(job.log_lines),
+            run_at=job.run_at,
+            error_kind=job.error_kind,
+            retries=job.retries,
+            backoff=job.backoff,
+            backoff_base=job.backoff_base,
+            backoff_max=job.backoff_max,
         )
 
     @property
@@ -69,6 +84,11 @@ class JobView:
     def ended(self) -> bool:
         """True once the job is done or failed."""
         return self.status in ENDED_STATUSES
+
+    @property
+    def dead(self) -> bool:
+        """A dead letter: ended in error after its last allowed attempt (not cancelled)."""
+        return self.status == "error" and self.error_kind in DEAD_KINDS
 
     @property
     def duration(self) -> float | None:

@@ -52,4 +52,24 @@ def spec_from_wire(data: object) -> JobSpec:
         raise ValueError(f"timeout must be a number, got {timeout!r}")
     if "log" in data and not isinstance(data["log"], bool):
         raise ValueError(f"log must be true or false, got {data['log']!r}")
-    return JobSpec(**{**data, "timeout": float(timeout)})
+    numbers: dict[str, Any] = {"timeout": float(timeout)}
+    for name in ("delay", "run_at", "backoff_base", "backoff_max"):
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        numbers[name] = float(value)
+    retries = data.get("retries")
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int)):
+        raise ValueError(f"retries must be a whole number, got {retries!r}")
+    if data.get("backoff") is not None and not isinstance(data["backoff"], str):
+        raise ValueError(f"backoff must be a string, got {data['backoff']!r}")
+    retry_on = data.get("retry_on")
+    if retry_on is not None:
+        if not isinstance(retry_on, list | tuple) or not all(isinstance(k, str) for k in retry_on):
+            raise ValueError(f"retry_on must be a list of error kinds, got {retry_on!r}")
+        numbers["retry_on"] = tuple(retry_on)
+    if "delay" in numbers and numbers["delay"] < 0:
+        raise ValueError("delay must not be negative")
+    return JobSpec(**{**data, **numbers})

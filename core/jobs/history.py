@@ -82,6 +82,7 @@ class HistoryService(Service):
             self.bus,
             config.data_path / "results",
             validate=make_validator(self.scripts.registry),
+            queue_defaults=config.queues,
         )
         # Whether the last run closed the index after its last write; cleared durably
         # before any write of this run, so a crash from here on is seen at next start.
@@ -142,7 +143,8 @@ class HistoryService(Service):
           seconds in a thread for 1M jobs); rows that differ are read and re-indexed;
         * every job the index marks new or active is read from OurDB; one whose latest
           version is new or active and that Redis holds nowhere is queued again (an
-          active one as new, and that version is stored).
+          active one as new, and that version is stored); a scheduled one goes back into
+          the scheduled set at its `run_at`.
 
         A clean restart costs the COUNTs plus a read per job not ended. Everything runs in
         batches in threads; the event loop only sees one batch's Redis round trips.
@@ -164,7 +166,9 @@ class HistoryService(Service):
                 stale += await asyncio.to_thread(self._stale_rows, first, end)
             if stale:
                 self.emit_log(logging.WARNING, f"re-indexing {len(stale)} jobs OurDB disagrees on")
-        pending = await asyncio.to_thread(index.ids_with_status, ("new", "active"))
+        # Scheduled jobs too: after Redis lost its data they go back into the scheduled
+        # set at their `run_at`, which their latest durable version carries.
+        pending = await asyncio.to_thread(index.ids_with_status, ("new", "scheduled", "active"))
         suspects = sorted(set(missing) | set(stale) | set(pending))
         requeue: list[Job] = []
         interrupted: list[Job] = []
