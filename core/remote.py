@@ -115,6 +115,7 @@ class RequestServer(Service):
             "jobs": self._jobs,
             "cancel": self._cancel,
             "requeue": self._requeue,
+            "requeue_many": self._requeue_many,
             "pause": self._pause,
             "resume": self._resume,
         }
@@ -241,14 +242,7 @@ class RequestServer(Service):
         return [job_wire(v) for v in await self.api.history(_job_id(args))]
 
     async def _jobs(self, args: dict[str, Any]) -> Any:
-        flt = JobFilter(
-            status=_optional_text(args, "status"),
-            circle=_optional_text(args, "circle"),
-            topic=_optional_text(args, "topic"),
-            text=_optional_text(args, "text"),
-            since=_optional_number(args, "since"),
-            until=_optional_number(args, "until"),
-        )
+        flt = _filter(args)
         limit = int(_number(args, "limit", 50))
         if not 0 < limit <= MAX_LIST_LIMIT:
             raise ValueError(f"limit must be 1..{MAX_LIST_LIMIT}, got {limit}")
@@ -262,6 +256,9 @@ class RequestServer(Service):
     async def _requeue(self, args: dict[str, Any]) -> Any:
         return job_wire(await self.api.requeue(_job_id(args)))
 
+    async def _requeue_many(self, args: dict[str, Any]) -> Any:
+        return [job_wire(v) for v in await self.api.requeue_many(_filter(args))]
+
     async def _pause(self, args: dict[str, Any]) -> Any:
         await self.api.pause_queue(_text(args, "circle", "default"), _text(args, "topic"))
         return None
@@ -269,6 +266,22 @@ class RequestServer(Service):
     async def _resume(self, args: dict[str, Any]) -> Any:
         await self.api.resume_queue(_text(args, "circle", "default"), _text(args, "topic"))
         return None
+
+
+def _filter(args: dict[str, Any]) -> JobFilter:
+    """The JobFilter a `jobs` or `requeue_many` request narrows by."""
+    dead = args.get("dead")
+    if dead is not None and not isinstance(dead, bool):
+        raise ValueError(f"dead must be true or false, got {dead!r}")
+    return JobFilter(
+        status=_optional_text(args, "status"),
+        circle=_optional_text(args, "circle"),
+        topic=_optional_text(args, "topic"),
+        text=_optional_text(args, "text"),
+        since=_optional_number(args, "since"),
+        until=_optional_number(args, "until"),
+        dead=dead,
+    )
 
 
 def _token_of(raw: bytes | str) -> str | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from core.heroscript import ActionContext, ActionFailed, NoRetry, RetryLater
 
 
-def _attempt(folder: str, job_id: int) -> int:
+def _attempt(folder: str, job_id: int | None) -> int:
     """Count this attempt in `<folder>/<job id>` and return its number (1 for the first)."""
     path = Path(folder) / str(job_id)
     with path.open("a", encoding="utf-8") as handle:

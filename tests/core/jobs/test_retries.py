@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.api import JobFilter
+from core.api import JobFilter, JobView
 from core.config import Config
 from core.engine import Engine
 from tests.helpers import wait_job_ended
@@ -27,8 +27,8 @@ async def flaky_engine(engine_config: Config) -> AsyncIterator[Engine]:
         yield running
 
 
-def statuses(history: list[object]) -> list[str]:
-    return [getattr(v, "status") for v in history]  # noqa: B009 - views of either kind
+def statuses(history: list[JobView]) -> list[str]:
+    return [v.status for v in history]
 
 
 async def test_fails_twice_then_succeeds_with_exponential_backoff(

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -127,7 +128,10 @@ async def test_scheduled_jobs_come_back_with_their_times_after_flushall(
         await redis.flushall()
 
         async def back() -> bool:
-            found = await redis.zrange(keys.SCHEDULED, 0, -1, withscores=True)
+            found = cast(
+                "list[tuple[bytes, float]]",
+                await redis.zrange(keys.SCHEDULED, 0, -1, withscores=True),
+            )
             return {k.decode(): v for k, v in found} == times
 
         # The persister sees the data loss and reconciles from OurDB.
