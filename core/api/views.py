@@ -38,7 +38,7 @@ class JobView:
     attempts: int = 0
     worker: str = ""
     log_lines: tuple[str, ...] = ()
-    # When a scheduled job is due (epoch seconds; 0: not waiting for a time).
+    # When the job is (or its last attempt was) due, epoch seconds; 0: never waited for one.
     run_at: float = 0.0
     # Why the last attempt failed: failed, timeout, cancelled, worker_lost, ...
     error_kind: str = ""

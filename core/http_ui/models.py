@@ -105,7 +105,8 @@ class SubmitRequest(BaseModel):
 class DeadRequeueRequest(BaseModel):
     """Which dead letters to run again: these ids, or with `all` every one (narrowed)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `"all": 0` is a mistake to refuse, not a false to guess.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     ids: list[Annotated[int, Field(ge=1, le=MAX_JOB_ID)]] = Field([], max_length=1000)
     all: bool = False

@@ -81,7 +81,7 @@ class Job:
     log_lines: list[str] = field(default_factory=list)
     # Set when the result was too large for one OurDB record and lives in a file instead.
     result_file: str = ""
-    # When a scheduled job is due (epoch seconds); 0 when it is not waiting for a time.
+    # When the job is (or its last attempt was) due, epoch seconds; 0: never waited for one.
     run_at: float = 0.0
     # Why the last attempt ended in error (an ErrorKind value); empty otherwise.
     error_kind: str = ""

@@ -76,10 +76,11 @@ local held = redis.call('LREM', KEYS[2], 1, ARGV[1])
 if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[2] then return 0 end
 if held == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'result', ARGV[4], 'error', ARGV[5],
-           'time_end', ARGV[6], 'log_lines', ARGV[7], 'error_kind', ARGV[8],
-           'run_at', ARGV[9])
+           'time_end', ARGV[6], 'log_lines', ARGV[7], 'error_kind', ARGV[8])
 redis.call('HDEL', KEYS[1], 'fence')
 if ARGV[3] == 'scheduled' then
+  -- Other outcomes keep the run_at the attempt was due at, so lateness stays visible.
+  redis.call('HSET', KEYS[1], 'run_at', ARGV[9])
   redis.call('ZADD', KEYS[4], ARGV[9], ARGV[1])
   redis.call('RPUSH', KEYS[5], '1')
 end
