@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.heroscript import ActionContext, ActionFailed, NoRetry, RetryLater
+from core.heroscript.child import in_process
 
 
 def _attempt(folder: str, job_id: int | None) -> int:
@@ -31,6 +32,11 @@ class FlakyActor:
         if attempt == 1:
             raise RetryLater(seconds)
         return attempt
+
+    @in_process
+    def later_in_child(self, ctx: ActionContext, seconds: float, folder: str) -> int:
+        """`later`, in a child process: the wish crosses the process boundary."""
+        return self.later(ctx, seconds, folder)
 
     def never(self) -> None:
         """Fail for good, whatever retries the job has."""

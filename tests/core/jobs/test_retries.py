@@ -74,7 +74,10 @@ async def test_fixed_backoff_gaps_and_retry_later(flaky_engine: Engine, short_tm
     later = await api.submit(
         f"!!flaky.later seconds:0.4 folder:'{short_tmp}'\n", topic="retry", retries=1
     )
-    for view, gap in ((fixed, 0.3), (later, 0.4)):
+    child = await api.submit(
+        f"!!flaky.later_in_child seconds:0.2 folder:'{short_tmp}'\n", topic="retry", retries=1
+    )
+    for view, gap in ((fixed, 0.3), (later, 0.4), (child, 0.2)):
         done = await wait_job_ended(flaky_engine, view.job_id, 20)
         assert done.status == "done", done.error
         history = await api.history(view.job_id)
