@@ -23,9 +23,10 @@ class Completion:
     result: str = ""
     error: str = ""
     log_lines: tuple[str, ...] = ()
-    # Why an error attempt failed (an ErrorKind value), and for `scheduled` when it reruns.
+    # Why an error attempt failed (an ErrorKind value), and for `scheduled` how long until
+    # it reruns (counted from the time_end the report is stamped with).
     error_kind: str = ""
-    run_at: float = 0.0
+    retry_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ class JobQueue:
     async def complete_many(self, outcomes: Sequence[Completion]) -> list[bool]:
         """Record many outcomes in one round trip; each is fenced on its own."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            now = repr(time.time())
+            stamp = time.time()
+            now = repr(stamp)
             for done in outcomes:
                 job = done.lease.job
                 await self._complete(
@@ -140,7 +142,7 @@ class JobQueue:
                         now,
                         json.dumps(list(done.log_lines)),
                         done.error_kind,
-                        repr(done.run_at),
+                        repr(stamp + done.retry_delay),
                     ],
                     client=pipe,
                 )

@@ -9,7 +9,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -335,7 +334,7 @@ def completion(lease: Lease, outcome: Outcome, lines: tuple[str, ...]) -> Comple
             outcome.error,
             lines,
             error_kind=kind,
-            run_at=time.time() + delay,
+            retry_delay=delay,
         )
     return Completion(lease, JobStatus.ERROR, outcome.result, outcome.error, lines, error_kind=kind)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.api import JobFilter, JobView
-from core.config import Config
+from core.config import Config, QueueConfig
 from core.engine import Engine
 from tests.helpers import wait_job_ended
 
@@ -132,3 +132,20 @@ async def test_last_attempt_makes_a_dead_letter_and_bulk_requeue_revives_it(
         done = await wait_job_ended(flaky_engine, view.job_id, 20)
         assert done.status == "done", done.error
     assert await api.dead(JobFilter(topic="dlq")) == []
+
+
+async def test_the_queue_default_policy_is_resolved_at_submit(engine_config: Config) -> None:
+    config = replace(
+        engine_config,
+        enable_webdav=False,
+        enable_ui=False,
+        queues={"default/mail": QueueConfig(retries=2, backoff="exponential", backoff_max=9.0)},
+    )
+    async with Engine(config) as engine:
+        api = engine.api
+        queued = await api.submit("!!fake.return_success\n", topic="mail")
+        assert (queued.retries, queued.backoff, queued.backoff_max) == (2, "exponential", 9.0)
+        own = await api.submit("!!fake.return_success\n", topic="mail", retries=0)
+        assert own.retries == 0
+        other = await api.submit("!!fake.return_success\n", topic="other")
+        assert (other.retries, other.backoff) == (0, "fixed")
