@@ -16,7 +16,6 @@ from core.filemodes import make_private
 from core.heroscript.tools import ScriptTools
 from core.http_ui.service import HttpUIService
 from core.jobs.history import HistoryService
-from core.jobs.promoter import PromoterService
 from core.jobs.relay import EventRelay
 from core.redis_server import RedisService
 from core.remote import RequestServer
@@ -80,12 +79,6 @@ def default_services() -> list[ServiceSpec]:
         ServiceSpec("jobs", lambda c: c.enable_jobs, _history, requires=("redis", "actors")),
         ServiceSpec(
             "relay", lambda c: c.enable_jobs, lambda e: EventRelay(e.bus, e.redis), ("jobs",)
-        ),
-        ServiceSpec(
-            "promoter",
-            lambda c: c.enable_jobs,
-            lambda e: PromoterService(e.bus, e.redis),
-            ("jobs",),
         ),
         ServiceSpec("watchdog", lambda c: c.jobs.worker_count > 0, _watchdog, ("jobs",)),
         ServiceSpec("requests", lambda c: True, _requests, ("jobs",)),

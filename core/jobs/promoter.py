@@ -12,12 +12,10 @@ import time
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from core.events import EventBus
 from core.jobs import keys, scripts
 from core.jobs.queue import JobQueue
-from core.redis_server import RedisService
 from core.redis_server.blocking import cancel_blocked
-from core.services import Service, supervised_task
+from core.services import supervised_task
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +32,9 @@ MIN_BLOCK = 0.01
 
 class Promoter:
     """Moves due jobs from the scheduled set to their queues while it holds the lock.
+
+    The jobs service of every engine runs one, and so does every `heroagent worker`
+    (through `start_promoter`), so a system with no engine running still promotes.
 
     Any number may run (engines, `heroagent worker`s): the lock picks one, and the
     PROMOTE script's ZREM makes a double move impossible even if two held it at once.
@@ -87,38 +88,6 @@ class Promoter:
         with contextlib.suppress(RedisError, OSError):
             await self._release(keys=[keys.PROMOTER_LOCK], args=[self.token])
         self.holding = False
-
-
-class PromoterService(Service):
-    """Runs a `Promoter` in the engine; `heroagent worker` runs one too (see core.worker)."""
-
-    name = "promoter"
-
-    def __init__(self, bus: EventBus, redis: RedisService) -> None:
-        super().__init__(bus)
-        self.redis_service = redis
-        self.promoter: Promoter | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def detail(self) -> str:
-        """Whether this one holds the lock, and how many jobs it queued."""
-        if self.promoter is None:
-            return ""
-        role = "active" if self.promoter.holding else "standby"
-        return f"{role}, {self.promoter.moved} promoted"
-
-    async def _start(self) -> None:
-        self.promoter = Promoter(self.redis_service.loop_client())
-        self.supervise("promoter", self.promoter.run)
-
-    async def _stop(self) -> None:
-        promoter, self.promoter = self.promoter, None
-        tasks = list(self._supervised)
-        self._supervised = []
-        if promoter is not None:
-            await cancel_blocked(tasks, promoter.redis)
-            await promoter.release()
-            await promoter.redis.aclose()
 
 
 async def start_promoter(redis: aioredis.Redis) -> tuple[Promoter, asyncio.Task[None]]:

@@ -33,7 +33,6 @@ async def test_health_services_and_openapi(client: httpx.AsyncClient) -> None:
         "actors": "running",
         "jobs": "running",
         "relay": "running",
-        "promoter": "running",
         "watchdog": "running",
         "requests": "running",
         "inbox": "disabled",
