@@ -26,9 +26,28 @@ def job_from_wire(data: dict[str, Any]) -> JobView:
     return JobView(**known)
 
 
+# Timing and retry fields, sent only when set: an engine from before them refuses a
+# batch item with a key it does not know.
+_LIFECYCLE_FIELDS = (
+    "delay",
+    "run_at",
+    "retries",
+    "backoff",
+    "backoff_base",
+    "backoff_max",
+    "retry_on",
+)
+
+
 def spec_wire(spec: JobSpec) -> dict[str, Any]:
     """A job spec as JSON-ready data (a submit request's args, a batch's item)."""
-    return dataclasses.asdict(spec)
+    data = dataclasses.asdict(spec)
+    for name in _LIFECYCLE_FIELDS:
+        if data[name] == SPEC_FIELDS[name].default:
+            del data[name]
+    if "retry_on" in data:
+        data["retry_on"] = list(data["retry_on"])
+    return data
 
 
 def spec_from_wire(data: object) -> JobSpec:
