@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 from core.api import JobFilter, JobView
 from core.config import Config, QueueConfig
 from core.engine import Engine
+from core.jobs.model import Job
+from core.jobs.retry import backoff_delay, should_retry
 from tests.core.jobs.test_scheduled import STAMP_SLACK
 from tests.helpers import wait_job_ended
 
@@ -150,3 +153,17 @@ async def test_the_queue_default_policy_is_resolved_at_submit(engine_config: Con
         assert own.retries == 0
         other = await api.submit("!!fake.return_success\n", topic="other")
         assert (other.retries, other.backoff) == (0, "fixed")
+
+
+def test_backoff_delays_and_retry_decisions() -> None:
+    job = Job(job_id=1, topic="t", params="", retries=2, backoff_base=0.5, backoff_max=4.0)
+    assert backoff_delay(job, 1) == backoff_delay(job, 7) == 0.5  # fixed
+    job = replace(job, backoff="exponential")
+    rand = random.Random(3)
+    for attempt in range(1, 80):
+        cap = min(4.0, 0.5 * 2 ** (attempt - 1))
+        assert 0.0 <= backoff_delay(job, attempt, rand=rand) <= cap
+    assert should_retry(replace(job, attempts=2), "failed")
+    assert not should_retry(replace(job, attempts=3), "failed")
+    assert not should_retry(replace(job, attempts=1), "cancelled")
+    assert not should_retry(replace(job, attempts=1, retry_on="timeout"), "failed")
