@@ -163,6 +163,9 @@ def submit(
     backoff_max: str | None = typer.Option(
         None, "--backoff-max", help="The longest wait between attempts (5m)."
     ),
+    retry_on: str | None = typer.Option(
+        None, "--retry-on", help="Error kinds retried, comma-separated: failed,timeout,..."
+    ),
     wait: bool = typer.Option(False, "--wait", help="Wait for the end; exit 1 on error."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
@@ -183,6 +186,9 @@ def submit(
         "backoff": backoff,
         "backoff_base": parse_duration(backoff_base, "--backoff-base") if backoff_base else None,
         "backoff_max": parse_duration(backoff_max, "--backoff-max") if backoff_max else None,
+        "retry_on": tuple(k.strip() for k in retry_on.split(",") if k.strip())
+        if retry_on is not None
+        else None,
     }
     specs = [
         JobSpec(params, topic, circle, params_type, timeout, log, **timing) for _, params in items

@@ -71,5 +71,11 @@ def test_delay_at_retries_and_dead_letters_from_the_cli(served: Serve) -> None:
     back = cli(served, "dead", "requeue", "--all", "-t", "cli-dead", "--json")
     assert back.returncode == 0, back.stderr
     assert [j["job_id"] for j in json.loads(back.stdout)] == [dead[0]["job_id"]]
+    picky = cli(served, "submit", "-t", "cli-dead", "--retries", "3", "--retry-on", "timeout",
+                "--wait", stdin="!!fake.return_error message:boom\n")  # fmt: skip
+    assert picky.returncode == 1
+    wrong = cli(served, "submit", "--retry-on", "cancelled", stdin="!!core.echo message:x\n")
+    assert wrong.returncode == 1
+    assert "cannot be retried" in wrong.stderr
     neither = cli(served, "dead", "requeue")
     assert neither.returncode == 1
