@@ -186,6 +186,52 @@ class ScheduleConfig:
 
 
 @dataclass
+class QueueConfig:
+    """Defaults for the jobs of one `[queues."<circle>/<topic>"]` queue; a job may override."""
+
+    retries: int = 0
+    """Attempts after the first that a failing job gets."""
+    backoff: str = "fixed"
+    """fixed (wait backoff_base) or exponential (full jitter up to backoff_max)."""
+    backoff_base: float = 1.0
+    """Seconds: the fixed wait, or the first exponential step."""
+    backoff_max: float = 300.0
+    """Seconds: the longest wait between attempts."""
+    retry_on: list[str] = field(default_factory=lambda: ["failed", "timeout", "worker_lost"])
+    """Error kinds that are retried (cancelled never is)."""
+
+
+_RETRY_KINDS = ("failed", "timeout", "worker_lost", "dependency_failed")
+
+
+def _queue_config(name: str, table: Any) -> QueueConfig:
+    """One `[queues."<circle>/<topic>"]` table, checked."""
+    where = f'queues."{name}"'
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    known = {f.name for f in dataclasses.fields(QueueConfig)}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"key '{where}.{key}' is unknown; use one of {', '.join(known)}")
+    try:
+        queue = QueueConfig(**table)
+        queue.retries = int(queue.retries)
+        queue.backoff_base = float(queue.backoff_base)
+        queue.backoff_max = float(queue.backoff_max)
+        queue.retry_on = [str(kind) for kind in queue.retry_on]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if queue.retries < 0 or queue.backoff_base < 0 or queue.backoff_max < 0:
+        raise ConfigError(f"{where}: retries and backoff times must not be negative")
+    if queue.backoff not in ("fixed", "exponential"):
+        raise ConfigError(f"{where}.backoff must be fixed or exponential, not {queue.backoff!r}")
+    for kind in queue.retry_on:
+        if kind not in _RETRY_KINDS:
+            raise ConfigError(f"{where}.retry_on: {kind!r} is not one of {', '.join(_RETRY_KINDS)}")
+    return queue
+
+
+@dataclass
 class Config:
     """The effective configuration of one engine."""
 
@@ -215,6 +261,9 @@ class Config:
     schedules: dict[str, ScheduleConfig] = field(
         default_factory=dict, metadata={"named_tables": True}
     )
+    # Per-queue job defaults by "<circle>/<topic>", read from the file's [queues] tables
+    # only (not a dotted key: queue names are open-ended).
+    queues: dict[str, QueueConfig] = field(default_factory=dict, metadata={"named_tables": True})
 
     # Derived paths, so every service agrees on where things live.
     @property
@@ -309,6 +358,8 @@ def _field_docs(cls: type) -> dict[str, str]:
 def _walk_keys(cls: type, prefix: str = "") -> Iterator[KeySpec]:
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        # Named tables ([schedules.<name>], [queues."<circle>/<topic>"]) have open-ended
+        # keys: they are read from the file's tables, not walked as fixed keys.
         if f.metadata.get("named_tables"):
             continue
         hint = hints[f.name]
@@ -509,8 +560,12 @@ def load_config(
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        queues = table.pop("queues", {})
         try:
             config.schedules = _schedules(table.pop("schedules", {}))
+            if not isinstance(queues, dict):
+                raise ConfigError("queues must be a table of queue tables")
+            config.queues = {name: _queue_config(name, t) for name, t in queues.items()}
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
         for key, raw in _flatten(table):

@@ -74,6 +74,17 @@ def _optional_number(args: dict[str, Any], name: str) -> float | None:
     return None if value is None else _number(args, name, 0.0)
 
 
+_TIMING_FIELDS = (
+    "delay",
+    "run_at",
+    "retries",
+    "backoff",
+    "backoff_base",
+    "backoff_max",
+    "retry_on",
+)
+
+
 def _number(args: dict[str, Any], name: str, default: float) -> float:
     value = args.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -105,6 +116,7 @@ class RequestServer(Service):
             "jobs": self._jobs,
             "cancel": self._cancel,
             "requeue": self._requeue,
+            "requeue_many": self._requeue_many,
             "pause": self._pause,
             "resume": self._resume,
             "schedules": self._schedules,
@@ -189,6 +201,10 @@ class RequestServer(Service):
             return {"error": f"the engine failed: {type(exc).__name__}: {exc}", "kind": "internal"}
 
     async def _submit(self, args: dict[str, Any]) -> Any:
+        # The timing and retry fields are checked as a batch item's are.
+        timing = spec_from_wire(
+            {"params": "", **{k: args[k] for k in _TIMING_FIELDS if args.get(k) is not None}}
+        )
         view = await self.api.submit(
             _text(args, "params"),
             topic=_text(args, "topic", "default"),
@@ -196,6 +212,13 @@ class RequestServer(Service):
             params_type=_text(args, "params_type", "heroscript"),
             job_timeout=_number(args, "timeout", 60.0),
             log=bool(args.get("log", False)),
+            delay=timing.delay,
+            run_at=timing.run_at,
+            retries=timing.retries,
+            backoff=timing.backoff,
+            backoff_base=timing.backoff_base,
+            backoff_max=timing.backoff_max,
+            retry_on=timing.retry_on,
         )
         return job_wire(view)
 
@@ -225,14 +248,7 @@ class RequestServer(Service):
         return [job_wire(v) for v in await self.api.history(_job_id(args))]
 
     async def _jobs(self, args: dict[str, Any]) -> Any:
-        flt = JobFilter(
-            status=_optional_text(args, "status"),
-            circle=_optional_text(args, "circle"),
-            topic=_optional_text(args, "topic"),
-            text=_optional_text(args, "text"),
-            since=_optional_number(args, "since"),
-            until=_optional_number(args, "until"),
-        )
+        flt = _filter(args)
         limit = int(_number(args, "limit", 50))
         if not 0 < limit <= MAX_LIST_LIMIT:
             raise ValueError(f"limit must be 1..{MAX_LIST_LIMIT}, got {limit}")
@@ -245,6 +261,9 @@ class RequestServer(Service):
 
     async def _requeue(self, args: dict[str, Any]) -> Any:
         return job_wire(await self.api.requeue(_job_id(args)))
+
+    async def _requeue_many(self, args: dict[str, Any]) -> Any:
+        return [job_wire(v) for v in await self.api.requeue_many(_filter(args))]
 
     async def _pause(self, args: dict[str, Any]) -> Any:
         await self.api.pause_queue(_text(args, "circle", "default"), _text(args, "topic"))
@@ -281,6 +300,22 @@ class RequestServer(Service):
     async def _remove_schedule(self, args: dict[str, Any]) -> Any:
         await self.api.remove_schedule(_text(args, "name"))
         return None
+
+
+def _filter(args: dict[str, Any]) -> JobFilter:
+    """The JobFilter a `jobs` or `requeue_many` request narrows by."""
+    dead = args.get("dead")
+    if dead is not None and not isinstance(dead, bool):
+        raise ValueError(f"dead must be true or false, got {dead!r}")
+    return JobFilter(
+        status=_optional_text(args, "status"),
+        circle=_optional_text(args, "circle"),
+        topic=_optional_text(args, "topic"),
+        text=_optional_text(args, "text"),
+        since=_optional_number(args, "since"),
+        until=_optional_number(args, "until"),
+        dead=dead,
+    )
 
 
 def _token_of(raw: bytes | str) -> str | None:

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from core.config import Config
 from core.events import EventBus
+from core.jobs.promoter import start_promoter, stop_promoter
 from core.redis_server import RedisService, redact_url
 from core.serve import configure_logging
 from core.watchdog import WatchDog
@@ -64,11 +65,14 @@ async def work(config: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await dog.start()
+    # A system with no engine running still queues its delayed and retried jobs.
+    promoter, promoting = await start_promoter(redis)
     log.info("worker %s ready", dog.worker_id)
     try:
         await stop.wait()
     finally:
         log.info("stopping; jobs still running go back to their queues")
+        await stop_promoter(promoter, promoting)
         await dog.stop()
         await redis.aclose()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -109,9 +110,34 @@ class AsyncClient:
         params_type: str = "heroscript",
         timeout: float = 60,  # noqa: ASYNC109 - the job's own run-time limit, not this call's
         log: bool = False,
+        delay: float = 0.0,
+        run_at: float = 0.0,
+        retries: int | None = None,
+        backoff: str | None = None,
+        backoff_base: float | None = None,
+        backoff_max: float | None = None,
+        retry_on: Sequence[str] | None = None,
     ) -> JobView:
-        """Queue one job; raises JobRefused (with line and column for HeroScript)."""
-        spec = JobSpec(params, topic, circle, params_type, timeout, log)
+        """Queue one job; raises JobRefused (with line and column for HeroScript).
+
+        With `delay` (seconds) or `run_at` (epoch seconds) it waits as `scheduled`; retry
+        fields left None take the queue's defaults in the engine's config.
+        """
+        spec = JobSpec(
+            params,
+            topic,
+            circle,
+            params_type,
+            timeout,
+            log,
+            delay=delay,
+            run_at=run_at,
+            retries=retries,
+            backoff=backoff,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            retry_on=tuple(retry_on) if retry_on is not None else None,
+        )
         return job_from_wire(await self._call("submit", spec_wire(spec)))
 
     async def submit_many(
@@ -172,10 +198,34 @@ class AsyncClient:
             "text": flt.text,
             "since": flt.since,
             "until": flt.until,
+            "dead": flt.dead,
             "limit": limit,
             "before_id": before_id,
         }
         return [job_from_wire(d) for d in await self._call("jobs", args)]
+
+    async def dead(
+        self, flt: JobFilter | None = None, *, limit: int = 50, before_id: int | None = None
+    ) -> list[JobView]:
+        """Dead letters, newest first: jobs that ended in error after their last attempt."""
+        flt = dataclasses.replace(flt or JobFilter(), dead=True)
+        return await self.jobs(flt, limit=limit, before_id=before_id)
+
+    async def requeue_many(self, flt: JobFilter) -> list[JobView]:
+        """Run again every ended job the filter finds; each keeps its id and history.
+
+        `JobFilter(dead=True)` requeues every dead letter.
+        """
+        args = {
+            "status": flt.status,
+            "circle": flt.circle,
+            "topic": flt.topic,
+            "text": flt.text,
+            "since": flt.since,
+            "until": flt.until,
+            "dead": flt.dead,
+        }
+        return [job_from_wire(d) for d in await self._call("requeue_many", args)]
 
     # -- waiting -------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -113,8 +113,15 @@ class Client:
         params_type: str = "heroscript",
         timeout: float = 60,
         log: bool = False,
+        delay: float = 0.0,
+        run_at: float = 0.0,
+        retries: int | None = None,
+        backoff: str | None = None,
+        backoff_base: float | None = None,
+        backoff_max: float | None = None,
+        retry_on: Sequence[str] | None = None,
     ) -> JobView:
-        """Queue one job; raises JobRefused (with line and column for HeroScript)."""
+        """Queue one job; raises JobRefused (see `AsyncClient.submit` for the timing fields)."""
         return self._run(
             self._aio.submit(
                 params,
@@ -123,6 +130,13 @@ class Client:
                 params_type=params_type,
                 timeout=timeout,
                 log=log,
+                delay=delay,
+                run_at=run_at,
+                retries=retries,
+                backoff=backoff,
+                backoff_base=backoff_base,
+                backoff_max=backoff_max,
+                retry_on=retry_on,
             )
         )
 
@@ -165,6 +179,16 @@ class Client:
     ) -> list[JobView]:
         """A page of the history, newest first; pass the last id as `before_id` for more."""
         return self._run(self._aio.jobs(flt, limit=limit, before_id=before_id))
+
+    def dead(
+        self, flt: JobFilter | None = None, *, limit: int = 50, before_id: int | None = None
+    ) -> list[JobView]:
+        """Dead letters, newest first: jobs that ended in error after their last attempt."""
+        return self._run(self._aio.dead(flt, limit=limit, before_id=before_id))
+
+    def requeue_many(self, flt: JobFilter) -> list[JobView]:
+        """Run again every ended job the filter finds (e.g. `JobFilter(dead=True)`)."""
+        return self._run(self._aio.requeue_many(flt))
 
     def wait(self, job_id: int, timeout: float | None = None) -> JobView:
         """Wait on the events channel until the job has ended; its final state."""

@@ -147,6 +147,7 @@ app.command("cancel")(jobs_commands.cancel_job)
 app.command("requeue")(jobs_commands.requeue_job)
 app.command("pause")(jobs_commands.pause_queue)
 app.command("resume")(jobs_commands.resume_queue)
+app.add_typer(jobs_commands.dead_app, name="dead")
 
 
 app.command(

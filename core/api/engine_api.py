@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
@@ -66,6 +67,13 @@ class _NewJob:
     log: bool
     schedule: str = ""
     fire_time: float = 0.0
+    delay: float = 0.0
+    run_at: float = 0.0
+    retries: int | None = None
+    backoff: str | None = None
+    backoff_base: float | None = None
+    backoff_max: float | None = None
+    retry_on: Sequence[str] | None = None
 
 
 class ServiceHost(Protocol):
@@ -213,19 +221,38 @@ class EngineAPI:
         job_timeout: float = 60.0,
         log: bool = False,
         session_key: str | None = None,
+        delay: float = 0.0,
+        run_at: float = 0.0,
+        retries: int | None = None,
+        backoff: str | None = None,
+        backoff_base: float | None = None,
+        backoff_max: float | None = None,
+        retry_on: Sequence[str] | None = None,
     ) -> JobView:
-        """Create a job; raises JobRefused (with line and column for HeroScript)."""
+        """Create a job; raises JobRefused (with line and column for HeroScript).
+
+        With `delay` (seconds) or `run_at` (epoch seconds) it waits as `scheduled` until
+        then. The retry fields left None take the queue's defaults from the config.
+        """
+        spec = _NewJob(
+            topic,
+            params,
+            circle,
+            params_type,
+            job_timeout,
+            session_key,
+            log,
+            delay=delay,
+            run_at=run_at,
+            retries=retries,
+            backoff=backoff,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            retry_on=tuple(retry_on) if retry_on is not None else None,
+        )
         with _typed_errors():
-            job = await self._jobs().create_job(
-                topic,
-                params,
-                circle=circle,
-                params_type=params_type,
-                timeout=job_timeout,
-                log=log,
-                session_key=session_key,
-            )
-        return JobView.of(job)
+            jobs = await self._jobs().create_jobs(cast("list[NewJob]", [spec]))
+        return JobView.of(jobs[0])
 
     async def submit_many(
         self, specs: Sequence[JobSpec], *, session_key: str | None = None
@@ -251,6 +278,13 @@ class EngineAPI:
                 spec.timeout,
                 session_key,
                 spec.log,
+                delay=spec.delay,
+                run_at=spec.run_at,
+                retries=spec.retries,
+                backoff=spec.backoff,
+                backoff_base=spec.backoff_base,
+                backoff_max=spec.backoff_max,
+                retry_on=spec.retry_on,
             )
             for spec in specs
         ]
@@ -338,6 +372,25 @@ class EngineAPI:
         """Run an ended job again under its id; raises JobNotEnded while it runs."""
         with _typed_errors():
             return JobView.of(await self._jobs().requeue_job(job_id))
+
+    async def dead(
+        self,
+        flt: JobFilter | None = None,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        before_id: int | None = None,
+    ) -> list[JobView]:
+        """Dead letters, newest first: jobs that ended in error after their last attempt."""
+        narrowed = dataclasses.replace(flt or JobFilter(), dead=True)
+        return await self.jobs(narrowed, limit=limit, before_id=before_id)
+
+    async def requeue_many(self, flt: JobFilter) -> list[JobView]:
+        """Run again every ended job the filter finds; jobs not ended are skipped.
+
+        `JobFilter(dead=True)` requeues every dead letter. Each keeps its id and history.
+        """
+        with _typed_errors():
+            return [JobView.of(job) for job in await self._jobs().requeue_many(flt)]
 
     async def queues(self) -> list[QueueView]:
         """Every queue with its counts."""

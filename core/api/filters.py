@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from core.events import JobStateChanged
 
-STATUSES = ("new", "active", "done", "error")
+STATUSES = ("new", "scheduled", "active", "done", "error")
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class JobFilter:
     text: str | None = None
     since: float | None = None
     until: float | None = None
+    # True: only dead letters (ended in error after their last allowed attempt).
+    dead: bool | None = None
 
     def __post_init__(self) -> None:
         if self.status is not None and self.status not in STATUSES:
@@ -51,6 +53,7 @@ class JobFilter:
             self.text is None
             and self.since is None
             and self.until is None
+            and self.dead is None
             and self.status in (None, event.status)
             and self.circle in (None, event.circle)
             and self.topic in (None, event.topic)

@@ -19,3 +19,12 @@ class JobSpec:
     params_type: str = "heroscript"
     timeout: float = 60.0
     log: bool = False
+    # Wait `delay` seconds, or until the epoch time `run_at`, before it is queued.
+    delay: float = 0.0
+    run_at: float = 0.0
+    # The retry policy; None takes the queue's default from the config.
+    retries: int | None = None
+    backoff: str | None = None
+    backoff_base: float | None = None
+    backoff_max: float | None = None
+    retry_on: tuple[str, ...] | None = None

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from core.jobs import Job
 
 ENDED_STATUSES = ("done", "error")
+DEAD_KINDS = ("failed", "timeout", "worker_lost", "dependency_failed")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,14 @@ class JobView:
     # The schedule whose fire (a Unix time) made this job; empty for jobs made by hand.
     schedule: str = ""
     fire_time: float = 0.0
+    # When the job is (or its last attempt was) due, epoch seconds; 0: never waited for one.
+    run_at: float = 0.0
+    # Why the last attempt failed: failed, timeout, cancelled, worker_lost, ...
+    error_kind: str = ""
+    retries: int = 0
+    backoff: str = "fixed"
+    backoff_base: float = 1.0
+    backoff_max: float = 300.0
 
     @classmethod
     def of(cls, job: Job) -> JobView:
@@ -63,6 +72,12 @@ class JobView:
             log_lines=tuple(job.log_lines),
             schedule=job.schedule,
             fire_time=job.fire_time,
+            run_at=job.run_at,
+            error_kind=job.error_kind,
+            retries=job.retries,
+            backoff=job.backoff,
+            backoff_base=job.backoff_base,
+            backoff_max=job.backoff_max,
         )
 
     @property
@@ -74,6 +89,11 @@ class JobView:
     def ended(self) -> bool:
         """True once the job is done or failed."""
         return self.status in ENDED_STATUSES
+
+    @property
+    def dead(self) -> bool:
+        """A dead letter: ended in error after its last allowed attempt (not cancelled)."""
+        return self.status == "error" and self.error_kind in DEAD_KINDS
 
     @property
     def duration(self) -> float | None:

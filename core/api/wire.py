@@ -27,9 +27,28 @@ def job_from_wire(data: dict[str, Any]) -> JobView:
     return JobView(**known)
 
 
+# Timing and retry fields, sent only when set: an engine from before them refuses a
+# batch item with a key it does not know.
+_LIFECYCLE_FIELDS = (
+    "delay",
+    "run_at",
+    "retries",
+    "backoff",
+    "backoff_base",
+    "backoff_max",
+    "retry_on",
+)
+
+
 def spec_wire(spec: JobSpec) -> dict[str, Any]:
     """A job spec as JSON-ready data (a submit request's args, a batch's item)."""
-    return dataclasses.asdict(spec)
+    data = dataclasses.asdict(spec)
+    for name in _LIFECYCLE_FIELDS:
+        if data[name] == SPEC_FIELDS[name].default:
+            del data[name]
+    if "retry_on" in data:
+        data["retry_on"] = list(data["retry_on"])
+    return data
 
 
 def spec_from_wire(data: object) -> JobSpec:
@@ -53,7 +72,27 @@ def spec_from_wire(data: object) -> JobSpec:
         raise ValueError(f"timeout must be a number, got {timeout!r}")
     if "log" in data and not isinstance(data["log"], bool):
         raise ValueError(f"log must be true or false, got {data['log']!r}")
-    return JobSpec(**{**data, "timeout": float(timeout)})
+    numbers: dict[str, Any] = {"timeout": float(timeout)}
+    for name in ("delay", "run_at", "backoff_base", "backoff_max"):
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+        numbers[name] = float(value)
+    retries = data.get("retries")
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int)):
+        raise ValueError(f"retries must be a whole number, got {retries!r}")
+    if data.get("backoff") is not None and not isinstance(data["backoff"], str):
+        raise ValueError(f"backoff must be a string, got {data['backoff']!r}")
+    retry_on = data.get("retry_on")
+    if retry_on is not None:
+        if not isinstance(retry_on, list | tuple) or not all(isinstance(k, str) for k in retry_on):
+            raise ValueError(f"retry_on must be a list of error kinds, got {retry_on!r}")
+        numbers["retry_on"] = tuple(retry_on)
+    if "delay" in numbers and numbers["delay"] < 0:
+        raise ValueError("delay must not be negative")
+    return JobSpec(**{**data, **numbers})
 
 
 def schedule_wire(view: ScheduleView) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from core.heroscript.errors import (
     ActionFailed,
     Diagnostic,
     HeroScriptError,
+    NoRetry,
+    RetryLater,
     Severity,
 )
 from core.heroscript.formatter import FormatError, format_action, format_playbook, format_text
@@ -48,11 +50,13 @@ __all__ = [
     "Diagnostic",
     "FormatError",
     "HeroScriptError",
+    "NoRetry",
     "ParamError",
     "Params",
     "Percent",
     "Playbook",
     "PlaybookResult",
+    "RetryLater",
     "ScriptTooLargeError",
     "Severity",
     "Span",

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
 from core.heroscript.context import ActionContext
-from core.heroscript.errors import ActionFailed
+from core.heroscript.errors import ActionFailed, NoRetry, RetryLater
 
 RUN_IN_CHILD = "run_in_child"
 _FRAME = struct.Struct(">I")
@@ -98,6 +98,11 @@ async def run_in_child(
                 ctx.log(str(value))
             elif kind == "ok":
                 return value
+            elif kind == "retry_later":
+                delay, message = value
+                raise RetryLater(float(delay), str(message))
+            elif kind == "no_retry":
+                raise NoRetry(str(value))
             else:
                 raise ActionFailed(str(value))
     except BaseException:
@@ -141,6 +146,11 @@ def _run_call(call: Any, send: Callable[[str, Any], None], out: IO[bytes]) -> No
         if inspect.iscoroutine(value):
             value = asyncio.run(value)
         send("ok", value)
+    except RetryLater as exc:
+        # Sent as its own kind so the job's retry sees the action's wish, not a failure.
+        send("retry_later", (exc.delay, str(exc)))
+    except NoRetry as exc:
+        send("no_retry", str(exc))
     except ActionFailed as exc:
         send("failed", str(exc))
     except BaseException as exc:

@@ -130,6 +130,8 @@ class ActionError(Exception):
         self.col = col
         self.param = param
         self.suggestion = suggestion
+        # What the action asked of the job's retries: a RetryLater or NoRetry it raised.
+        self.directive: RetryLater | NoRetry | None = None
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -143,3 +145,18 @@ class ActionError(Exception):
 
 class ActionFailed(Exception):
     """Raised by an action to fail with a plain message (no traceback in the job log)."""
+
+
+class RetryLater(ActionFailed):
+    """Raised by an action: this attempt failed, try again after `delay` seconds.
+
+    It counts as an attempt of the job's `retries`; with none left the job ends in error.
+    """
+
+    def __init__(self, delay: float, message: str = "") -> None:
+        self.delay = max(0.0, float(delay))
+        super().__init__(message or f"retry in {self.delay:g}s")
+
+
+class NoRetry(ActionFailed):
+    """Raised by an action: this failure is final, whatever retries the job has left."""

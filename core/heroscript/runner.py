@@ -14,7 +14,7 @@ from typing import Any
 from core.heroscript.actors.registry import ActorRegistry, BoundAction
 from core.heroscript.child import run_in_child
 from core.heroscript.context import ActionContext
-from core.heroscript.errors import ActionError, ActionFailed
+from core.heroscript.errors import ActionError, ActionFailed, NoRetry, RetryLater
 from core.heroscript.model import Action, Playbook
 
 
@@ -103,7 +103,10 @@ async def call_action(
     except ActionError:
         raise
     except ActionFailed as exc:
-        raise ActionError(info.method, str(exc), line) from None
+        error = ActionError(info.method, str(exc), line)
+        # Kept so the watchdog can honour "retry later" and "don't retry".
+        error.directive = exc if isinstance(exc, RetryLater | NoRetry) else None
+        raise error from None
     except Exception as exc:
         raise ActionError(info.method, f"{type(exc).__name__}: {exc}", line) from exc
     return _json_ready(info.method, line, value)

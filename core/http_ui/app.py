@@ -23,7 +23,6 @@ from core.api import (
     EngineUnavailable,
     JobFilter,
     JobRefused,
-    JobSpec,
     JobView,
     ScheduleNotFound,
     ScheduleView,
@@ -148,9 +147,7 @@ def build_app(ctx: UIContext) -> FastAPI:
             items = m.batch_items(await request.body(), ndjson=ndjson)
         except m.BatchError as exc:
             return refusal(exc.status, str(exc), index=exc.index)
-        specs = [
-            JobSpec(b.params, b.topic, b.circle, b.params_type, b.timeout, b.log) for b in items
-        ]
+        specs = [b.spec() for b in items]
         try:
             views = await api.submit_many(specs)
         except JobRefused as exc:
@@ -178,14 +175,22 @@ def build_app(ctx: UIContext) -> FastAPI:
     @app.post("/api/jobs", status_code=201, response_model=JobView, tags=["jobs"])
     async def submit(body: m.SubmitRequest) -> Any:
         """Create a job; refused params are a 422 naming line and column."""
+        spec = body.spec()
         try:
             view = await api.submit(
-                body.params,
-                topic=body.topic,
-                circle=body.circle,
-                params_type=body.params_type,
-                job_timeout=body.timeout,
-                log=body.log,
+                spec.params,
+                topic=spec.topic,
+                circle=spec.circle,
+                params_type=spec.params_type,
+                job_timeout=spec.timeout,
+                log=spec.log,
+                delay=spec.delay,
+                run_at=spec.run_at,
+                retries=spec.retries,
+                backoff=spec.backoff,
+                backoff_base=spec.backoff_base,
+                backoff_max=spec.backoff_max,
+                retry_on=spec.retry_on,
             )
         except JobRefused as exc:
             return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
@@ -200,6 +205,35 @@ def build_app(ctx: UIContext) -> FastAPI:
     async def requeue(job_id: JobId) -> JobView:
         """Run an ended job again under its id."""
         return await changing(api.requeue(job_id))
+
+    @app.get("/api/dead", response_model=m.JobPage, tags=["jobs"])
+    async def list_dead(
+        circle: Annotated[str | None, Query(pattern=m.NAME_PATTERN)] = None,
+        topic: Annotated[str | None, Query(pattern=m.NAME_PATTERN)] = None,
+        text: Annotated[str | None, Query(max_length=200)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before_id: Annotated[int | None, Query(ge=1, le=m.MAX_JOB_ID)] = None,
+    ) -> Response:
+        """Dead letters, newest first: jobs that ended in error after their last attempt."""
+        flt = JobFilter(circle=circle, topic=topic, text=text)
+        views = await api.dead(flt, limit=limit, before_id=before_id)
+        more = views[-1].job_id if len(views) == limit else None
+        return JSONResponse({"jobs": [job_wire(v) for v in views], "next_before_id": more})
+
+    @app.post("/api/dead/requeue", response_model=list[JobView], responses=NOT_FOUND, tags=["jobs"])
+    async def requeue_dead(body: m.DeadRequeueRequest) -> Response:
+        """Run dead letters again under their ids: those listed, or with `all` every one."""
+        if body.all:
+            flt = JobFilter(dead=True, circle=body.circle, topic=body.topic)
+            views = await api.requeue_many(flt)
+        else:
+            views = []
+            for job_id in body.ids:
+                view = await api.job(job_id)
+                # Only dead letters: a done job listed here by mistake is left alone.
+                if view.dead:
+                    views.append(await api.requeue(job_id))
+        return JSONResponse([job_wire(v) for v in views])
 
     @app.get("/api/queues", tags=["queues"])
     async def queues() -> list[m.Queue]:

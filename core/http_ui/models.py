@@ -9,14 +9,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from core.api import JobView, QueueView, ServiceStatus
+from core.api import JobSpec, JobView, QueueView, ServiceStatus
 from core.api.engine_api import MAX_BATCH
 
 # The engine's own rules, repeated in the schema so clients (and schemathesis) know them.
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 MAX_JOB_ID = 2**48 - 1
 ParamsTypeName = Literal["heroscript", "rhaiscript", "openrpc", "ai"]
-StatusName = Literal["new", "active", "done", "error"]
+StatusName = Literal["new", "scheduled", "active", "done", "error"]
+BackoffName = Literal["fixed", "exponential"]
+RetryKind = Literal["failed", "timeout", "worker_lost", "dependency_failed"]
+# Far enough for any real schedule, near enough that a typo (ms for s) is refused.
+MAX_DELAY = 366 * 24 * 3600.0
+MAX_RUN_AT = 32_503_680_000.0  # the year 3000
 
 
 def lone_surrogate(text: str) -> int | None:
@@ -70,6 +75,43 @@ class SubmitRequest(BaseModel):
     params_type: ParamsTypeName = "heroscript"
     timeout: float = Field(60.0, gt=0, le=7 * 24 * 3600, description="seconds")
     log: bool = False
+    delay: float = Field(0.0, ge=0, le=MAX_DELAY, description="seconds to wait before queueing")
+    run_at: float = Field(0.0, ge=0, le=MAX_RUN_AT, description="epoch seconds to queue at")
+    retries: int | None = Field(None, ge=0, le=1000, description="None: the queue's default")
+    backoff: BackoffName | None = None
+    backoff_base: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds")
+    backoff_max: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds")
+    retry_on: list[RetryKind] | None = Field(None, max_length=4)
+
+    def spec(self) -> JobSpec:
+        """The engine's form of this submission."""
+        return JobSpec(
+            self.params,
+            self.topic,
+            self.circle,
+            self.params_type,
+            self.timeout,
+            self.log,
+            delay=self.delay,
+            run_at=self.run_at,
+            retries=self.retries,
+            backoff=self.backoff,
+            backoff_base=self.backoff_base,
+            backoff_max=self.backoff_max,
+            retry_on=tuple(self.retry_on) if self.retry_on is not None else None,
+        )
+
+
+class DeadRequeueRequest(BaseModel):
+    """Which dead letters to run again: these ids, or with `all` every one (narrowed)."""
+
+    # Strict: `"all": 0` is a mistake to refuse, not a false to guess.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    ids: list[Annotated[int, Field(ge=1, le=MAX_JOB_ID)]] = Field([], max_length=1000)
+    all: bool = False
+    circle: str | None = Field(None, pattern=NAME_PATTERN)
+    topic: str | None = Field(None, pattern=NAME_PATTERN)
 
 
 class ScheduleRequest(BaseModel):

@@ -15,6 +15,7 @@ from core.jobs.index import JobIndex
 from core.jobs.manager import MAX_PARAMS_BYTES, JobManager
 from core.jobs.model import Job, JobStatus
 from core.jobs.persister import Persister
+from core.jobs.promoter import Promoter
 from core.jobs.queue import JobQueue
 from core.jobs.validation import make_validator
 from core.ourdb import AsyncOurDB, OurDBError
@@ -48,6 +49,7 @@ class HistoryService(Service):
         self._db: AsyncOurDB | None = None
         self._index: JobIndex | None = None
         self._persister: Persister | None = None
+        self.promoter: Promoter | None = None
 
     def address(self) -> str:
         """Where the history lives."""
@@ -59,9 +61,14 @@ class HistoryService(Service):
         return self.manager.damaged_reads if self.manager is not None else 0
 
     def detail(self) -> str:
-        """Damaged records read, when there were any."""
+        """Damaged records read, when there were any, and scheduled jobs this one queued."""
+        parts = []
         damaged = self.damaged_reads
-        return f"{damaged} damaged records read" if damaged else ""
+        if damaged:
+            parts.append(f"{damaged} damaged records read")
+        if self.promoter is not None and self.promoter.moved:
+            parts.append(f"{self.promoter.moved} scheduled jobs queued")
+        return ", ".join(parts)
 
     async def _start(self) -> None:
         config = self.config
@@ -82,6 +89,7 @@ class HistoryService(Service):
             self.bus,
             config.data_path / "results",
             validate=make_validator(self.scripts.registry),
+            queue_defaults=config.queues,
         )
         # Whether the last run closed the index after its last write; cleared durably
         # before any write of this run, so a crash from here on is seen at next start.
@@ -94,6 +102,9 @@ class HistoryService(Service):
         await self.reconcile(verify=not clean or bool(self._db.db.warnings))
         self._persister = persister
         self.supervise("persister", persister.run)
+        # Every engine offers to promote due scheduled jobs; the lock picks one at a time.
+        self.promoter = Promoter(redis)
+        self.supervise("promoter", self.promoter.run)
 
     async def _stop(self) -> None:
         persister = self._persister
@@ -102,6 +113,9 @@ class HistoryService(Service):
             tasks = list(self._supervised)
             self._supervised = []
             await cancel_blocked(tasks, persister.redis)
+            if self.promoter is not None:
+                # Handed over at once rather than when the lease runs out.
+                await self.promoter.release()
             # What the watchdogs reported while stopping is persisted before the files close.
             try:
                 await persister.drain_new()
@@ -122,6 +136,7 @@ class HistoryService(Service):
                 self.log.exception("could not %s", what)
         self.manager = None
         self._persister = None
+        self.promoter = None
 
     @staticmethod
     def _close_index(index: JobIndex) -> None:
@@ -142,7 +157,8 @@ class HistoryService(Service):
           seconds in a thread for 1M jobs); rows that differ are read and re-indexed;
         * every job the index marks new or active is read from OurDB; one whose latest
           version is new or active and that Redis holds nowhere is queued again (an
-          active one as new, and that version is stored).
+          active one as new, and that version is stored); a scheduled one goes back into
+          the scheduled set at its `run_at`.
 
         A clean restart costs the COUNTs plus a read per job not ended. Everything runs in
         batches in threads; the event loop only sees one batch's Redis round trips.
@@ -164,7 +180,9 @@ class HistoryService(Service):
                 stale += await asyncio.to_thread(self._stale_rows, first, end)
             if stale:
                 self.emit_log(logging.WARNING, f"re-indexing {len(stale)} jobs OurDB disagrees on")
-        pending = await asyncio.to_thread(index.ids_with_status, ("new", "active"))
+        # Scheduled jobs too: after Redis lost its data they go back into the scheduled
+        # set at their `run_at`, which their latest durable version carries.
+        pending = await asyncio.to_thread(index.ids_with_status, ("new", "scheduled", "active"))
         suspects = sorted(set(missing) | set(stale) | set(pending))
         requeue: list[Job] = []
         interrupted: list[Job] = []

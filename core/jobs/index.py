@@ -27,7 +27,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     text TEXT NOT NULL,
     -- CRC-32 of the OurDB record this row was made from (NULL: unknown), so a check
     -- against OurDB needs no parsing.
-    crc INTEGER
+    crc INTEGER,
+    -- 1 for a dead letter: ended in error after its last allowed attempt.
+    dead INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, id);
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (circle, topic, id);
@@ -93,6 +95,9 @@ class JobIndex:
             # An index of schema 1: its rows get their CRC when reconcile checks them.
             self._db.execute("ALTER TABLE jobs ADD COLUMN crc INTEGER")
             self._db.execute(f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema'")
+        if columns and "dead" not in columns:
+            # Rows from before dead letters: none is one until its next version.
+            self._db.execute("ALTER TABLE jobs ADD COLUMN dead INTEGER NOT NULL DEFAULT 0")
         self._db.executescript(_SCHEMA)
         # An index written before the counts table existed: count it once.
         if self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM counts)").fetchone()[0]:
@@ -148,6 +153,7 @@ class JobIndex:
                 job.time_end,
                 (job.params[:_TEXT_CHARS] + "\n" + job.error[:_TEXT_CHARS]).lower(),
                 crcs.get(job.job_id),
+                int(job.dead),
             )
             for job in latest.values()
         ]
@@ -157,10 +163,11 @@ class JobIndex:
         self._db.execute("BEGIN")
         # An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the triggers.
         self._db.executemany(
-            "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+            "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
             "status = excluded.status, circle = excluded.circle, topic = excluded.topic, "
             "params_type = excluded.params_type, time_scheduled = excluded.time_scheduled, "
-            "time_end = excluded.time_end, text = excluded.text, crc = excluded.crc",
+            "time_end = excluded.time_end, text = excluded.text, crc = excluded.crc, "
+            "dead = excluded.dead",
             rows,
         )
         self._db.execute("COMMIT")
@@ -253,6 +260,11 @@ class JobIndex:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        # Not every narrowing knows dead letters; those that do not list everything.
+        dead = getattr(flt, "dead", None)
+        if dead is not None:
+            where.append("dead = ?")
+            args.append(int(bool(dead)))
         if flt.since is not None:
             where.append("time_scheduled >= ?")
             args.append(flt.since)

@@ -18,6 +18,12 @@ STREAM_GROUP = "persist"
 EVENTS_CHANNEL = "heroagent:events"  # pub/sub: JSON job events for other processes
 EPOCH = "heroagent:epoch"  # set by the engine; gone means the server lost its data
 PAUSED = "heroagent:paused"  # set of "<circle>:<topic>" queues not handed out
+# sorted set: ids of jobs waiting for a time (score: run_at); no worker holds them.
+SCHEDULED = "heroagent:scheduled"
+# list: a token per newly scheduled job, so the promoter wakes for an earlier due time.
+SCHEDULE_BELL = "heroagent:schedbell"
+# a leased lock (SET NX PX): the one promoter that moves due jobs to their queues.
+PROMOTER_LOCK = "heroagent:promoter"
 # pub/sub: the id of a job the engine ended by hand; the watchdog running it stops it.
 CANCEL_CHANNEL = "heroagent:cancel"
 

@@ -7,7 +7,7 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,10 +15,22 @@ from typing import Any
 import orjson
 from redis.asyncio.client import Pipeline
 
+from core.config import QueueConfig
 from core.events import PROCESS_ORIGIN, EventBus, JobStateChanged
 from core.jobs import keys, scripts
 from core.jobs.index import JobIndex, Narrowing
-from core.jobs.model import NAME_PATTERN, Job, JobStatus, ParamsType, damaged_job, is_damaged
+from core.jobs.model import (
+    BACKOFFS,
+    DEAD_KINDS,
+    DEFAULT_RETRY_ON,
+    NAME_PATTERN,
+    ErrorKind,
+    Job,
+    JobStatus,
+    ParamsType,
+    damaged_job,
+    is_damaged,
+)
 from core.jobs.queue import JobQueue
 from core.ourdb import AsyncOurDB, CorruptRecordError, InvalidIdError, RecordNotFoundError
 
@@ -82,6 +94,15 @@ class NewJob:
     log: bool = False
     schedule: str = ""
     fire_time: float = 0.0
+    # Run no sooner than `delay` seconds from now, or than the epoch time `run_at`.
+    delay: float = 0.0
+    run_at: float = 0.0
+    # The retry policy; None takes the queue's default (`[queues."<circle>/<topic>"]`).
+    retries: int | None = None
+    backoff: str | None = None
+    backoff_base: float | None = None
+    backoff_max: float | None = None
+    retry_on: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +131,7 @@ class JobManager:
         results_dir: Path,
         *,
         validate: Validator = _no_validation,
+        queue_defaults: Mapping[str, QueueConfig] | None = None,
     ) -> None:
         self.db = db
         self.index = index
@@ -117,6 +139,8 @@ class JobManager:
         self.bus = bus
         self.results_dir = results_dir
         self.validate = validate
+        # Retry defaults by "<circle>/<topic>", resolved into each job at submit.
+        self.queue_defaults = dict(queue_defaults or {})
         # Reads of a version that is damaged (fails its CRC, or is not a job): each one
         # shows as a "damaged" job instead of failing the page or request it is part of.
         self.damaged_reads = 0
@@ -148,6 +172,13 @@ class JobManager:
         if not spec.timeout > 0:
             raise JobError(f"timeout must be a positive number of seconds, got {spec.timeout}")
         self.validate(kind, spec.params)
+        now = time.time()
+        policy = self._policy(spec)
+        if not spec.delay >= 0:
+            raise JobError(f"delay must be zero or a positive number of seconds, got {spec.delay}")
+        run_at = max(float(spec.run_at), now + float(spec.delay)) if spec.delay else spec.run_at
+        # A time already past runs at once, like no time at all.
+        scheduled = run_at > now
         return Job(
             job_id=0,
             topic=spec.topic,
@@ -156,11 +187,42 @@ class JobManager:
             params_type=kind,
             timeout=float(spec.timeout),
             session_key=spec.session_key or "",
-            time_scheduled=time.time(),
+            time_scheduled=now,
             log=spec.log,
             schedule=spec.schedule,
             fire_time=spec.fire_time,
+            status=JobStatus.SCHEDULED if scheduled else JobStatus.NEW,
+            run_at=float(run_at) if scheduled else 0.0,
+            **policy,
         )
+
+    def _policy(self, spec: NewJob) -> dict[str, Any]:
+        """The job's retry policy: its own fields, else its queue's defaults, checked."""
+        default = self.queue_defaults.get(f"{spec.circle}/{spec.topic}") or QueueConfig()
+        retries = default.retries if spec.retries is None else spec.retries
+        backoff = spec.backoff or default.backoff
+        base = default.backoff_base if spec.backoff_base is None else spec.backoff_base
+        ceiling = default.backoff_max if spec.backoff_max is None else spec.backoff_max
+        kinds = list(default.retry_on if spec.retry_on is None else spec.retry_on)
+        if not isinstance(retries, int) or retries < 0:
+            raise JobError(f"retries must be a whole number, 0 or more, got {retries!r}")
+        if backoff not in BACKOFFS:
+            raise JobError(f"backoff {backoff!r} is unknown; use one of {', '.join(BACKOFFS)}")
+        if not (base >= 0 and ceiling >= 0):
+            raise JobError("backoff_base and backoff_max must not be negative")
+        bad = [k for k in kinds if k not in DEAD_KINDS]
+        if bad:
+            raise JobError(
+                f"retry_on: {bad[0]!r} cannot be retried; use some of {', '.join(DEAD_KINDS)}"
+            )
+        return {
+            "retries": retries,
+            "backoff": backoff,
+            "backoff_base": float(base),
+            "backoff_max": float(ceiling),
+            # The usual set is left empty, so most records do not carry it.
+            "retry_on": "" if tuple(kinds) == DEFAULT_RETRY_ON else ",".join(kinds),
+        }
 
     async def create_job(
         self,
@@ -331,7 +393,9 @@ class JobManager:
 
     async def cancel_job(self, job_id: int) -> Job:
         """End a waiting or running job with the error "cancelled"."""
-        return await self._end(job_id, JobStatus.ERROR, error="cancelled")
+        return await self._end(
+            job_id, JobStatus.ERROR, error="cancelled", error_kind=ErrorKind.CANCELLED
+        )
 
     async def update_job_status(self, job_id: int, status: JobStatus | str) -> Job:
         """Move a job to a status: new requeues it, done/error end it, active marks it."""
@@ -374,13 +438,36 @@ class JobManager:
             time_start=0.0,
             time_end=0.0,
             time_scheduled=time.time(),
+            error_kind="",
+            run_at=0.0,
         )
         await self.persist([job])
         await self.queue.enqueue([job])
         return job
 
+    async def requeue_many(self, flt: Narrowing, *, limit: int = 10_000) -> list[Job]:
+        """Run again every ended job the filter finds (e.g. all dead letters), newest first.
+
+        Each one goes back as `requeue_job` does; jobs that are not ended (or damaged)
+        are skipped rather than failing the rest.
+        """
+        ids = await asyncio.to_thread(self.index.query, flt, limit=limit, before_id=None)
+        done: list[Job] = []
+        for job_id in ids:
+            try:
+                done.append(await self.requeue_job(job_id))
+            except JobError as exc:
+                log.info("job %d not requeued: %s", job_id, exc)
+        return done
+
     async def _end(
-        self, job_id: int, status: JobStatus, *, result: str = "", error: str = ""
+        self,
+        job_id: int,
+        status: JobStatus,
+        *,
+        result: str = "",
+        error: str = "",
+        error_kind: str = "",
     ) -> Job:
         job = await self.get_job(job_id)
         if job.status.ended:
@@ -390,12 +477,21 @@ class JobManager:
             # Dropping the fence means the worker that may hold it can no longer complete it.
             pipe.hdel(keys.job_key(job.circle_id, job.topic, job_id), "fence", "worker")
             pipe.lrem(keys.queue_key(job.circle_id, job.topic), 0, str(job_id))
+            pipe.zrem(keys.SCHEDULED, str(job_id))
             pipe.hset(keys.job_key(job.circle_id, job.topic, job_id), "status", status.value)
             if job.status is JobStatus.ACTIVE:
                 # Whichever watchdog runs it, here or on another machine, stops the work.
                 pipe.publish(keys.CANCEL_CHANNEL, str(job_id))
             await pipe.execute()
-        ended = replace(job, status=status, result=result, error=error, time_end=time.time())
+        ended = replace(
+            job,
+            status=status,
+            result=result,
+            error=error,
+            error_kind=error_kind,
+            run_at=0.0,
+            time_end=time.time(),
+        )
         await self.persist([ended])
         return ended
 

@@ -16,6 +16,8 @@ class JobStatus(StrEnum):
     """Where a job is in its life."""
 
     NEW = "new"
+    # Waiting for a time (a delay, or a retry's backoff) in the scheduled sorted set.
+    SCHEDULED = "scheduled"
     ACTIVE = "active"
     DONE = "done"
     ERROR = "error"
@@ -24,6 +26,23 @@ class JobStatus(StrEnum):
     def ended(self) -> bool:
         """True for the two final states."""
         return self in (JobStatus.DONE, JobStatus.ERROR)
+
+
+class ErrorKind(StrEnum):
+    """Why an attempt ended in error; decides whether it is retried."""
+
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    WORKER_LOST = "worker_lost"
+    DEPENDENCY_FAILED = "dependency_failed"
+
+
+# Kinds retried when a job's `retry_on` is empty; cancelled never is.
+DEFAULT_RETRY_ON = ("failed", "timeout", "worker_lost")
+# Kinds that make an ended error a dead letter (cancelled is a decision, not a failure).
+DEAD_KINDS = ("failed", "timeout", "worker_lost", "dependency_failed")
+BACKOFFS = ("fixed", "exponential")
 
 
 class ParamsType(StrEnum):
@@ -65,11 +84,32 @@ class Job:
     # The schedule that fired this job and the fire time it was made for (empty: by hand).
     schedule: str = ""
     fire_time: float = 0.0
+    # When the job is (or its last attempt was) due, epoch seconds; 0: never waited for one.
+    run_at: float = 0.0
+    # Why the last attempt ended in error (an ErrorKind value); empty otherwise.
+    error_kind: str = ""
+    # The retry policy, resolved at submit so a remote worker needs nothing else.
+    retries: int = 0
+    backoff: str = "fixed"
+    backoff_base: float = 1.0
+    backoff_max: float = 300.0
+    # Comma-separated kinds that are retried; empty means DEFAULT_RETRY_ON.
+    retry_on: str = ""
 
     @property
     def queue(self) -> str:
         """The "<circle>:<topic>" queue name."""
         return f"{self.circle_id}:{self.topic}"
+
+    @property
+    def dead(self) -> bool:
+        """A dead letter: it ended in error after its last allowed attempt."""
+        return self.status is JobStatus.ERROR and self.error_kind in DEAD_KINDS
+
+    def retryable(self, kind: str) -> bool:
+        """Whether an attempt that ended with this kind may be tried again."""
+        kinds = [k for k in self.retry_on.split(",") if k] or list(DEFAULT_RETRY_ON)
+        return kind != ErrorKind.CANCELLED and kind in kinds
 
     def to_json(self) -> bytes:
         """Compact JSON for OurDB: the id is the record's key, and defaults are left out."""
@@ -187,7 +227,11 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
     **dict.fromkeys(_FIELD_NAMES, str),
     "job_id": int,
     "attempts": int,
+    "retries": int,
     "timeout": float,
+    "run_at": float,
+    "backoff_base": float,
+    "backoff_max": float,
     "time_scheduled": float,
     "time_start": float,
     "time_end": float,

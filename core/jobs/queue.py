@@ -23,6 +23,10 @@ class Completion:
     result: str = ""
     error: str = ""
     log_lines: tuple[str, ...] = ()
+    # Why an error attempt failed (an ErrorKind value), and for `scheduled` how long until
+    # it reruns (counted from the time_end the report is stamped with).
+    error_kind: str = ""
+    retry_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -50,20 +54,30 @@ class JobQueue:
         self._fetch = redis.register_script(scripts.FETCH)
         self._complete = redis.register_script(scripts.COMPLETE)
         self._reap = redis.register_script(scripts.REAP)
+        self._promote = redis.register_script(scripts.PROMOTE)
 
     async def enqueue(self, jobs: Iterable[Job], *, front: bool = False) -> None:
-        """Store jobs and queue them, all in one transaction."""
+        """Store jobs and queue them, all in one transaction.
+
+        A `scheduled` job goes into the scheduled set at its `run_at` instead of a queue,
+        and rings the promoter's bell so it wakes if this one is due sooner.
+        """
         jobs = list(jobs)
         if not jobs:
             return  # an empty pipeline is never executed, and redis-py warns of it
         async with self.redis.pipeline(transaction=True) as pipe:
             count = 0
+            scheduled = 0
             for job in jobs:
                 fields = cast(dict[Any, Any], job.to_hash())
                 pipe.hset(keys.job_key(job.circle_id, job.topic, job.job_id), mapping=fields)
                 pipe.hset(keys.JOB_LOCATION, str(job.job_id), job.queue)
                 pipe.sadd(keys.QUEUES, job.queue)
                 queue = keys.queue_key(job.circle_id, job.topic)
+                if job.status is JobStatus.SCHEDULED:
+                    pipe.zadd(keys.SCHEDULED, {str(job.job_id): job.run_at})
+                    scheduled += 1
+                    continue
                 if front:
                     pipe.lpush(queue, job.job_id)
                 else:
@@ -71,7 +85,10 @@ class JobQueue:
                 count += 1
             if count:
                 pipe.rpush(keys.DOORBELL, *([1] * count))
-                await pipe.execute()
+            if scheduled:
+                # One token is enough: the promoter re-reads the earliest due time.
+                pipe.rpush(keys.SCHEDULE_BELL, 1)
+            await pipe.execute()
 
     async def fetch_many(self, worker: str, count: int) -> list[Lease]:
         """Move up to `count` jobs, across the queues in turn, into the processing list."""
@@ -104,7 +121,8 @@ class JobQueue:
     async def complete_many(self, outcomes: Sequence[Completion]) -> list[bool]:
         """Record many outcomes in one round trip; each is fenced on its own."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            now = repr(time.time())
+            stamp = time.time()
+            now = repr(stamp)
             for done in outcomes:
                 job = done.lease.job
                 await self._complete(
@@ -112,6 +130,8 @@ class JobQueue:
                         keys.job_key(job.circle_id, job.topic, job.job_id),
                         keys.processing_key(done.lease.worker),
                         keys.STREAM,
+                        keys.SCHEDULED,
+                        keys.SCHEDULE_BELL,
                     ],
                     args=[
                         job.job_id,
@@ -121,10 +141,20 @@ class JobQueue:
                         done.error,
                         now,
                         json.dumps(list(done.log_lines)),
+                        done.error_kind,
+                        repr(stamp + done.retry_delay),
                     ],
                     client=pipe,
                 )
             return [bool(recorded) for recorded in await pipe.execute()]
+
+    async def promote_due(self, limit: int = 1_000) -> tuple[int, float | None]:
+        """Queue up to `limit` due scheduled jobs; returns how many, and the next due time."""
+        moved, first = await self._promote(
+            keys=[keys.SCHEDULED, keys.JOB_LOCATION, keys.DOORBELL, keys.SCHEDULE_BELL],
+            args=[repr(time.time()), limit],
+        )
+        return int(moved), (float(_text(first)) if first is not None else None)
 
     async def register(self, worker: str, lease_seconds: float) -> None:
         """Announce a watchdog and start its lease."""

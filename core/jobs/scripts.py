@@ -64,18 +64,26 @@ if got < want then redis.call('DEL', KEYS[2]) end
 return out
 """
 
-# KEYS: job key, processing, stream
-# ARGV: id, fence, status, result, error, now, log_lines(json)
+# KEYS: job key, processing, stream, scheduled, schedule bell
+# ARGV: id, fence, status, result, error, now, log_lines(json), error_kind, run_at
 # Returns 1 when recorded, 0 when the job is no longer this worker's (fenced off).
 # Either way the worker's entry leaves its processing list: a fenced-off job is not
 # this worker's to hold, and a stale entry would show a busy slot that is free.
+# A `scheduled` outcome is a failed attempt to run again at `run_at`: in the same step
+# the job joins the scheduled set (it stays live in Redis) and the promoter is woken.
 COMPLETE = """
 local held = redis.call('LREM', KEYS[2], 1, ARGV[1])
 if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[2] then return 0 end
 if held == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'result', ARGV[4], 'error', ARGV[5],
-           'time_end', ARGV[6], 'log_lines', ARGV[7])
+           'time_end', ARGV[6], 'log_lines', ARGV[7], 'error_kind', ARGV[8])
 redis.call('HDEL', KEYS[1], 'fence')
+if ARGV[3] == 'scheduled' then
+  -- Other outcomes keep the run_at the attempt was due at, so lateness stays visible.
+  redis.call('HSET', KEYS[1], 'run_at', ARGV[9])
+  redis.call('ZADD', KEYS[4], ARGV[9], ARGV[1])
+  redis.call('RPUSH', KEYS[5], '1')
+end
 redis.call('XADD', KEYS[3], '*', unpack(redis.call('HGETALL', KEYS[1])))
 return 1
 """
@@ -97,7 +105,7 @@ for _, id in ipairs(ids) do
     redis.call('HDEL', key, 'fence', 'worker')
     if attempts >= tonumber(ARGV[2]) then
       redis.call('HSET', key, 'status', 'error', 'time_end', ARGV[3],
-                 'error', 'worker lost ' .. attempts .. ' times')
+                 'error', 'worker lost ' .. attempts .. ' times', 'error_kind', 'worker_lost')
     else
       redis.call('HSET', key, 'status', 'new', 'time_start', '0')
       redis.call('LPUSH', 'heroqueue:' .. q, id)
@@ -146,4 +154,50 @@ if #entries > 0 then
 end
 if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
 return dropped
+"""
+
+# KEYS: scheduled, jobloc, doorbell, schedule bell
+# ARGV: now, limit
+# Moves up to `limit` due jobs to the back of their queues and rings the doorbell for
+# each. ZREM is the claim: an id leaves the set once, so however many promoters race,
+# a job is queued once. Ids whose job is gone or no longer scheduled (cancelled
+# meanwhile) are just dropped. The bell is cleared first, in the same atomic step, so
+# a job scheduled after this call rings it again. Returns {moved, earliest due score
+# left (or false)}.
+PROMOTE = """
+redis.call('DEL', KEYS[4])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local moved = 0
+for _, id in ipairs(due) do
+  redis.call('ZREM', KEYS[1], id)
+  local q = redis.call('HGET', KEYS[2], id)
+  local key = q and ('herojobs:' .. q .. ':' .. id)
+  if key and redis.call('HGET', key, 'status') == 'scheduled' then
+    redis.call('HSET', key, 'status', 'new')
+    redis.call('RPUSH', 'heroqueue:' .. q, id)
+    redis.call('RPUSH', KEYS[3], '1')
+    moved = moved + 1
+  end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {moved, first[2] or false}
+"""
+
+# KEYS: lock; ARGV: token, ttl ms
+# Takes the promoter lock, or renews it when this token holds it. Returns 1 when held.
+LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# KEYS: lock; ARGV: token. Gives the lock up, only when this token holds it.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """

@@ -20,8 +20,9 @@ from redis.exceptions import RedisError
 from core.events import EventBus, JobLogLine, job_log_wire
 from core.heroscript import ActionContext
 from core.jobs import keys
-from core.jobs.model import JobStatus
+from core.jobs.model import ErrorKind, JobStatus
 from core.jobs.queue import Completion, JobQueue, Lease
+from core.jobs.retry import backoff_delay, should_retry
 from core.redis_server.blocking import cancel_blocked
 from core.services import supervised_task
 from core.watchdog.processors import Outcome, Processors
@@ -246,14 +247,12 @@ class WatchDog:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise  # the pool is stopping: the job goes back to its queue
-            outcome = Outcome(JobStatus.ERROR, error="cancelled")
+            outcome = Outcome(JobStatus.ERROR, error="cancelled", kind=ErrorKind.CANCELLED)
         finally:
             self.running.pop(job.job_id, None)
             self._leases.pop(job.job_id, None)
         try:
-            await self._report(
-                Completion(lease, outcome.status, outcome.result, outcome.error, tuple(lines))
-            )
+            await self._report(completion(lease, outcome, tuple(lines)))
         finally:
             await self._hold_slot(ctx)
 
@@ -294,7 +293,9 @@ class WatchDog:
                 return await self.processors.run(job, ctx)
         except TimeoutError:
             ctx.cancelled.set()
-            return Outcome(JobStatus.ERROR, error=f"timeout after {job.timeout:g}s")
+            return Outcome(
+                JobStatus.ERROR, error=f"timeout after {job.timeout:g}s", kind=ErrorKind.TIMEOUT
+            )
         except Exception as exc:
             log.exception("job %d crashed its processor", job.job_id)
             return Outcome(JobStatus.ERROR, error=f"{type(exc).__name__}: {exc}")
@@ -309,6 +310,33 @@ class WatchDog:
 
     def _logger(self, job_id: int, keep: bool, lines: deque[str]) -> _JobLog:
         return _JobLog(self, job_id, keep, lines)
+
+
+def completion(lease: Lease, outcome: Outcome, lines: tuple[str, ...]) -> Completion:
+    """The report of one attempt: an error with a retry left becomes `scheduled`.
+
+    The attempt's error and kind stay on the scheduled version, so the job's history
+    shows each failed attempt and, in `run_at`, when the next one starts.
+    """
+    job = lease.job
+    if outcome.status is not JobStatus.ERROR:
+        return Completion(lease, outcome.status, outcome.result, outcome.error, lines)
+    kind = outcome.kind or ErrorKind.FAILED
+    if not outcome.no_retry and should_retry(job, kind):
+        if outcome.retry_after is not None:
+            delay = outcome.retry_after
+        else:
+            delay = backoff_delay(job, job.attempts)
+        return Completion(
+            lease,
+            JobStatus.SCHEDULED,
+            outcome.result,
+            outcome.error,
+            lines,
+            error_kind=kind,
+            retry_delay=delay,
+        )
+    return Completion(lease, JobStatus.ERROR, outcome.result, outcome.error, lines, error_kind=kind)
 
 
 class Reporter:

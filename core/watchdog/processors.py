@@ -16,6 +16,8 @@ from core.heroscript import (
     ActionContext,
     ActorRegistry,
     HeroScriptError,
+    NoRetry,
+    RetryLater,
     check_size,
     parse,
     run_playbook,
@@ -35,6 +37,11 @@ class Outcome:
     status: JobStatus
     result: str = ""
     error: str = ""
+    # Set when the action raised RetryLater (its delay) or NoRetry (final).
+    retry_after: float | None = None
+    no_retry: bool = False
+    # The ErrorKind of an error outcome; empty reads as "failed".
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,14 @@ class Processors:
         outcome = await run_playbook(playbook, self.registry, ctx)
         result = json.dumps([r.to_dict() for r in outcome.results], ensure_ascii=False)
         if outcome.error is not None:
-            return Outcome(JobStatus.ERROR, result=result, error=str(outcome.error))
+            directive = outcome.error.directive
+            return Outcome(
+                JobStatus.ERROR,
+                result=result,
+                error=str(outcome.error),
+                retry_after=directive.delay if isinstance(directive, RetryLater) else None,
+                no_retry=isinstance(directive, NoRetry),
+            )
         return Outcome(JobStatus.DONE, result=result)
 
     async def _openrpc(self, job: Job, ctx: ActionContext) -> Outcome:

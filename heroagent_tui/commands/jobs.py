@@ -1,4 +1,4 @@
-"""`heroagent submit|job|jobs|cancel|requeue|pause|resume`: the engine via heroagent.Client."""
+"""`heroagent submit|job|jobs|cancel|requeue|pause|resume|dead`: the engine via heroagent.Client."""
 
 from __future__ import annotations
 
@@ -84,6 +84,33 @@ def _print_job(job: JobView) -> None:
         typer.echo(f"{'log':>14}: {line}")
 
 
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """Seconds from `30`, `30s`, `1.5m`, `2h` or `1d`; ends the program on anything else."""
+    text = text.strip().lower()
+    scale = _UNITS.get(text[-1:], 0.0)
+    number = text[:-1] if scale else text
+    try:
+        value = float(number) * (scale or 1.0)
+    except ValueError:
+        fail(f"{option}: {text!r} is not a duration (like 30, 30s, 5m, 2h or 1d)")
+    if not value >= 0:
+        fail(f"{option}: {text!r} must not be negative")
+    return value
+
+
+def parse_time(text: str) -> float:
+    """Epoch seconds from an ISO time; without an offset it is this machine's local time."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        fail(f"--at: {text!r} is not a time like 2026-12-24T08:00")
+
+
 def _read(name: str) -> str:
     try:
         return sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
@@ -120,6 +147,25 @@ def submit(
     ),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds the job may run."),
     log: bool = typer.Option(False, "--log", help="Keep the job's log lines."),
+    delay: str | None = typer.Option(
+        None, "--delay", help="Wait this long before queueing: 30, 30s, 5m, 2h or 1d."
+    ),
+    at: str | None = typer.Option(
+        None, "--at", help="Queue at this local time (or with an offset): 2026-12-24T08:00."
+    ),
+    retries: int | None = typer.Option(
+        None, "--retries", min=0, help="Attempts after the first (default: the queue's)."
+    ),
+    backoff: str | None = typer.Option(None, "--backoff", help="fixed or exponential."),
+    backoff_base: str | None = typer.Option(
+        None, "--backoff-base", help="The fixed wait, or the first exponential step (30s)."
+    ),
+    backoff_max: str | None = typer.Option(
+        None, "--backoff-max", help="The longest wait between attempts (5m)."
+    ),
+    retry_on: str | None = typer.Option(
+        None, "--retry-on", help="Error kinds retried, comma-separated: failed,timeout,..."
+    ),
     wait: bool = typer.Option(False, "--wait", help="Wait for the end; exit 1 on error."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
@@ -133,7 +179,20 @@ def submit(
     if not items:
         fail("nothing to submit")
     several = each_line or len(items) > 1
-    specs = [JobSpec(params, topic, circle, params_type, timeout, log) for _, params in items]
+    timing: dict[str, Any] = {
+        "delay": parse_duration(delay, "--delay") if delay else 0.0,
+        "run_at": parse_time(at) if at else 0.0,
+        "retries": retries,
+        "backoff": backoff,
+        "backoff_base": parse_duration(backoff_base, "--backoff-base") if backoff_base else None,
+        "backoff_max": parse_duration(backoff_max, "--backoff-max") if backoff_max else None,
+        "retry_on": tuple(k.strip() for k in retry_on.split(",") if k.strip())
+        if retry_on is not None
+        else None,
+    }
+    specs = [
+        JobSpec(params, topic, circle, params_type, timeout, log, **timing) for _, params in items
+    ]
 
     def work(client: Client) -> list[JobView]:
         try:
@@ -153,7 +212,10 @@ def submit(
             _print_job(job)
     else:
         for job in jobs:
-            typer.echo(f"job {job.job_id} queued in {job.queue}")
+            if job.status == "scheduled":
+                typer.echo(f"job {job.job_id} scheduled in {job.queue} for {_stamp(job.run_at)}")
+            else:
+                typer.echo(f"job {job.job_id} queued in {job.queue}")
     if wait and any(job.status == "error" for job in jobs):
         raise typer.Exit(1)
 
@@ -226,6 +288,81 @@ def requeue_job(
 ) -> None:
     """Run an ended job again under its id; its history continues."""
     _change(ctx, lambda client: client.requeue(job_id), as_json)
+
+
+dead_app = typer.Typer(
+    help="Dead letters: jobs that ended in error after their last allowed attempt.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+@dead_app.callback()
+def list_dead(
+    ctx: typer.Context,
+    topic: str | None = typer.Option(None, "--topic", "-t"),
+    circle: str | None = typer.Option(None, "--circle"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List dead letters, newest first, with why they failed and their attempts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from heroagent import JobFilter
+
+    flt = JobFilter(circle=circle, topic=topic)
+    found = _run(ctx, lambda client: client.dead(flt, limit=limit))
+    if as_json:
+        typer.echo(json.dumps([_wire(j) for j in found]))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(found)} dead letters", title_justify="left")
+    for column in ("id", "queue", "attempts", "reason", "ended", "error"):
+        table.add_column(column, justify="right" if column in ("id", "attempts") else "left")
+    for job in found:
+        table.add_row(
+            str(job.job_id),
+            job.queue,
+            str(job.attempts),
+            job.error_kind,
+            _stamp(job.time_end),
+            job.error[:60],
+        )
+    Console(file=sys.stdout).print(table)
+
+
+@dead_app.command("requeue")
+def requeue_dead(
+    ctx: typer.Context,
+    job_ids: list[int] = typer.Argument(None, help="Dead letters to run again."),
+    every: bool = typer.Option(False, "--all", help="Every dead letter (narrowed below)."),
+    topic: str | None = typer.Option(None, "--topic", "-t", help="With --all: this topic."),
+    circle: str | None = typer.Option(None, "--circle", help="With --all: this circle."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Run dead letters again under their ids (their history continues)."""
+    from heroagent import JobFilter
+
+    if every == bool(job_ids):
+        fail("give job ids or --all (not both)")
+
+    def work(client: Client) -> list[JobView]:
+        if every:
+            return client.requeue_many(JobFilter(dead=True, circle=circle, topic=topic))
+        back = []
+        for job_id in job_ids:
+            if not client.get(job_id).dead:
+                fail(f"job {job_id} is not a dead letter")
+            back.append(client.requeue(job_id))
+        return back
+
+    found = _run(ctx, work)
+    if as_json:
+        typer.echo(json.dumps([_wire(j) for j in found]))
+    else:
+        typer.echo(f"{len(found)} dead letters requeued")
 
 
 def _queue(name: str) -> tuple[str, str]:

@@ -45,3 +45,37 @@ def test_each_line_of_stdin_is_a_job(served: Serve) -> None:
     assert len(json.loads(cli(served, "jobs", "-t", "lines", "--json").stdout)) == 3
     empty = cli(served, "submit", "--each-line", stdin="\n\n")
     assert (empty.returncode, empty.stderr.strip()) == (1, "heroagent: nothing to submit")
+
+
+def test_delay_at_retries_and_dead_letters_from_the_cli(served: Serve) -> None:
+    made = cli(served, "submit", "-t", "cli-timed", "--delay", "0.3s", "--wait", "--json",
+               stdin="!!core.echo message:later\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    job = json.loads(made.stdout)
+    assert job["status"] == "done"
+    assert job["run_at"] > 0
+    assert job["time_start"] >= job["run_at"]
+    later = cli(served, "submit", "-t", "cli-at", "--at", "2999-12-24T08:00", "--json",
+                stdin="!!core.echo message:far\n")  # fmt: skip
+    assert json.loads(later.stdout)["status"] == "scheduled"
+    bad = cli(served, "submit", "--delay", "soon", stdin="!!core.echo message:x\n")
+    assert bad.returncode == 1
+    assert "not a duration" in bad.stderr
+    failing = cli(served, "submit", "-t", "cli-dead", "--retries", "1", "--backoff-base", "0.05",
+                  "--wait", stdin="!!fake.return_error message:boom\n")  # fmt: skip
+    assert failing.returncode == 1
+    dead = json.loads(cli(served, "dead", "-t", "cli-dead", "--json").stdout)
+    assert [(j["attempts"], j["error_kind"]) for j in dead] == [(2, "failed")]
+    table = cli(served, "dead", "-t", "cli-dead")
+    assert "failed" in table.stdout
+    back = cli(served, "dead", "requeue", "--all", "-t", "cli-dead", "--json")
+    assert back.returncode == 0, back.stderr
+    assert [j["job_id"] for j in json.loads(back.stdout)] == [dead[0]["job_id"]]
+    picky = cli(served, "submit", "-t", "cli-dead", "--retries", "3", "--retry-on", "timeout",
+                "--wait", stdin="!!fake.return_error message:boom\n")  # fmt: skip
+    assert picky.returncode == 1
+    wrong = cli(served, "submit", "--retry-on", "cancelled", stdin="!!core.echo message:x\n")
+    assert wrong.returncode == 1
+    assert "cannot be retried" in wrong.stderr
+    neither = cli(served, "dead", "requeue")
+    assert neither.returncode == 1

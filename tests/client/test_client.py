@@ -180,3 +180,25 @@ def test_a_closed_client_refuses_calls(config: Config) -> None:
     client.close()
     with pytest.raises(Exception, match="the client is closed"):
         client.get(1)
+
+
+def test_delayed_retried_and_dead_jobs_through_the_client(config: Config) -> None:
+    with Client.from_config(config) as client:
+        later = client.submit("!!core.echo message:later\n", topic="timed", delay=0.3)
+        assert later.status == "scheduled"
+        assert later.run_at >= later.time_scheduled + 0.3
+        ended = client.wait(later.job_id, timeout=30)
+        assert ended.status == "done"
+        assert ended.time_start >= later.run_at - 0.02  # stamped before its FETCH is sent
+        failing = client.submit(
+            "!!fake.return_error message:boom\n", topic="timed", retries=1, backoff_base=0.05
+        )
+        assert failing.retries == 1
+        assert client.wait(failing.job_id, timeout=30).status == "error"
+        steps = [v.status for v in client.history(failing.job_id)]
+        assert steps == ["new", "active", "scheduled", "active", "error"]
+        assert [v.job_id for v in client.dead(JobFilter(topic="timed"))] == [failing.job_id]
+        back = client.requeue_many(JobFilter(dead=True, topic="timed"))
+        assert [v.job_id for v in back] == [failing.job_id]
+        with pytest.raises(JobRefused, match="backoff"):
+            client.submit("!!core.echo message:x\n", backoff="sometimes")

@@ -200,3 +200,31 @@ def test_tui_section_reads_theme_and_keymap(tmp_path: Path) -> None:
     config = load_config(file, env={}).config
     assert config.tui.theme == "heroagent-light"
     assert config.tui.keymap == {"jobs.filter": "slash,f"}
+
+
+def test_queue_tables_give_retry_defaults(tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "c.toml",
+        '[queues."default/email"]\nretries = 3\nbackoff = "exponential"\n'
+        'backoff_base = 2\nbackoff_max = 60\nretry_on = ["failed", "timeout"]\n',
+    )
+    queue = load_config(file, env={}).config.queues["default/email"]
+    assert (queue.retries, queue.backoff, queue.backoff_base, queue.backoff_max) == (
+        3, "exponential", 2.0, 60.0
+    )  # fmt: skip
+    assert queue.retry_on == ["failed", "timeout"]
+    assert "queues" not in {key.split(".")[0] for key in KEYS}
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[queues."a/b"]\nretries = -1\n', "must not be negative"),
+        ('[queues."a/b"]\nbackoff = "random"\n', "fixed or exponential"),
+        ('[queues."a/b"]\nretry_on = ["cancelled"]\n', "'cancelled' is not one of"),
+        ('[queues."a/b"]\nretires = 1\n', "'queues.\"a/b\".retires' is unknown"),
+    ],
+)
+def test_bad_queue_tables_are_refused(tmp_path: Path, toml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path / "c.toml", toml), env={})

@@ -278,3 +278,30 @@ async def test_a_bad_batch_item_is_422_naming_its_index_and_creates_none(
     too_many = await client.post("/api/jobs/batch", json=[good] * 1001)
     assert too_many.status_code == 422
     assert "at most 1000 jobs" in too_many.json()["detail"]
+
+
+async def test_delayed_retried_and_dead_jobs_over_http(client: httpx.AsyncClient) -> None:
+    later = await submit(client, topic="timed", delay=0.2)
+    assert later["status"] == "scheduled"
+    done = await wait_status(client, later["job_id"])
+    assert done["status"] == "done"
+    assert done["time_start"] >= later["run_at"]
+    failing = await submit(
+        client, "!!fake.return_error message:boom\n", topic="timed", retries=1, backoff_base=0.05
+    )
+    await wait_status(client, failing["job_id"])
+    detail = (await client.get(f"/api/jobs/{failing['job_id']}")).json()
+    steps = [v["status"] for v in detail["history"]]
+    assert steps == ["new", "active", "scheduled", "active", "error"]
+    assert detail["history"][2]["error_kind"] == "failed"
+    dead = (await client.get("/api/dead", params={"topic": "timed"})).json()
+    assert [j["job_id"] for j in dead["jobs"]] == [failing["job_id"]]
+    # A done job listed by mistake is left alone.
+    ids = [failing["job_id"], later["job_id"]]
+    back = (await client.post("/api/dead/requeue", json={"ids": ids})).json()
+    assert [j["job_id"] for j in back] == [failing["job_id"]]
+    await wait_status(client, failing["job_id"])
+    again = await client.post("/api/dead/requeue", json={"all": True, "topic": "timed"})
+    assert [j["job_id"] for j in again.json()] == [failing["job_id"]]
+    bad = await client.post("/api/jobs", json={"params": OK, "backoff": "sometimes"})
+    assert bad.status_code == 422
