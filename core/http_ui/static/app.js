@@ -132,6 +132,10 @@ function jobRow(job) {
   return tr;
 }
 
+function newestShown(body) {
+  return body.rows.length ? Number(body.rows[0].dataset.job) || 0 : 0;
+}
+
 function jobChanged(e) {
   const body = $("jobs-table").tBodies[0];
   const old = body.querySelector(`tr[data-job="${e.job_id}"]`);
@@ -141,7 +145,9 @@ function jobChanged(e) {
     old.cells[2].replaceChildren(el("span", e.status, `status-${e.status}`));
     old.cells[4].textContent = e.error || "";
     if (wanted && wanted !== e.status) old.remove();
-  } else if (!filtered && e.status === "new") {
+  } else if (!filtered && e.job_id > newestShown(body)) {
+    // Any newer job counts, not only a `new` one: the stream sends each job's latest
+    // state, so a quick job may first show up as active or done.
     const row = jobRow({ job_id: e.job_id, circle: e.circle, topic: e.topic, status: e.status, time_scheduled: e.ts, error: e.error });
     row.classList.add("fresh");
     body.prepend(row);
