@@ -293,10 +293,7 @@ def build_app(ctx: UIContext) -> FastAPI:
     )
     async def pause_schedule(name: Name) -> Any:
         """Stop a schedule firing."""
-        try:
-            return await api.pause_schedule(name)
-        except ScheduleNotFound as exc:
-            return refusal(404, str(exc))
+        return await api.pause_schedule(name)
 
     @app.post(
         "/api/schedules/{name}/resume",
@@ -306,10 +303,7 @@ def build_app(ctx: UIContext) -> FastAPI:
     )
     async def resume_schedule(name: Name) -> Any:
         """Fire a paused schedule again, from its next fire after now."""
-        try:
-            return await api.resume_schedule(name)
-        except ScheduleNotFound as exc:
-            return refusal(404, str(exc))
+        return await api.resume_schedule(name)
 
     @app.delete(
         "/api/schedules/{name}",
@@ -319,10 +313,11 @@ def build_app(ctx: UIContext) -> FastAPI:
     )
     async def remove_schedule(name: Name) -> Response:
         """Remove a run-time schedule (one from the config is a 409)."""
+        # A missing schedule is a 404 (the app's handler); one from the config is a 409.
         try:
             await api.remove_schedule(name)
-        except ScheduleNotFound as exc:
-            return refusal(404, str(exc))
+        except ScheduleNotFound:
+            raise
         except JobRefused as exc:
             return refusal(409, str(exc))
         return Response(status_code=204)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from core.api import EngineUnavailable, JobNotFound, JobRefused, Problem
+from core.api import EngineUnavailable, JobNotFound, JobRefused, Problem, ScheduleNotFound
 from core.http_ui import models as m
 
 T = TypeVar("T")
@@ -57,6 +57,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(JobNotFound)
     async def not_found(_: Request, exc: JobNotFound) -> JSONResponse:
+        return refusal(404, str(exc))
+
+    @app.exception_handler(ScheduleNotFound)
+    async def no_schedule(_: Request, exc: ScheduleNotFound) -> JSONResponse:
         return refusal(404, str(exc))
 
     @app.exception_handler(EngineUnavailable)

@@ -8,13 +8,11 @@ import random
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from core.config import Config
 from core.engine import Engine
 from core.jobs import JobStatus, NewJob
 from core.watchdog import WatchDog
@@ -23,19 +21,9 @@ from tests.helpers import ValkeyProcess, start_valkey, wait_jobs_ended
 
 
 @pytest.fixture
-async def shared(
-    engine_config: Config, valkey: ValkeyProcess
-) -> AsyncIterator[tuple[Engine, ValkeyProcess]]:
-    """An engine that runs no jobs itself, on an external valkey without persistence."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        redis=replace(engine_config.redis, url=valkey.url),
-        jobs=replace(engine_config.jobs, worker_count=0, lease_seconds=1.0),
-    )
-    async with Engine(config) as engine:
-        yield engine, valkey
+def shared(idle_engine: Engine, valkey: ValkeyProcess) -> tuple[Engine, ValkeyProcess]:
+    """An engine that runs no jobs itself, and the external valkey it uses."""
+    return idle_engine, valkey
 
 
 async def test_valkey_restarted_empty_with_500_queued(

@@ -7,7 +7,6 @@ import itertools
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import cast
@@ -15,7 +14,6 @@ from typing import cast
 import pytest
 import redis.asyncio as aioredis
 
-from core.config import Config
 from core.engine import Engine
 from core.jobs import JobStatus, NewJob, keys
 from core.jobs.promoter import start_promoter, stop_promoter
@@ -32,19 +30,9 @@ STAMP_SLACK = 0.02
 
 
 @pytest.fixture
-async def shared(
-    engine_config: Config, valkey: ValkeyProcess
-) -> AsyncIterator[tuple[Engine, ValkeyProcess]]:
-    """An engine that runs no jobs itself (but promotes), on an external valkey."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        redis=replace(engine_config.redis, url=valkey.url),
-        jobs=replace(engine_config.jobs, worker_count=0, lease_seconds=1.0),
-    )
-    async with Engine(config) as engine:
-        yield engine, valkey
+def shared(idle_engine: Engine, valkey: ValkeyProcess) -> tuple[Engine, ValkeyProcess]:
+    """An engine that runs no jobs itself, and the external valkey it uses."""
+    return idle_engine, valkey
 
 
 async def delayed_under_faults(
