@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -10,16 +9,12 @@ from typing import Any
 
 from core.engine import Engine
 from core.jobs import Job, JobStatus
-from tests.helpers import async_wait_for
+from tests.helpers import async_wait_for, wait_jobs_ended
 
 
 async def run_to_end(engine: Engine, params: str, seconds: float = 30.0, **kw: Any) -> Job:
     job = await engine.jobs.create_job("t", params, params_type="rhaiscript", **kw)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not (await engine.jobs.stored_job(job.job_id)).status.ended:
-        assert loop.time() < deadline, "job did not end"
-        await asyncio.sleep(0.01)
+    await wait_jobs_ended(engine, [job.job_id], seconds)
     return await engine.jobs.get_job(job.job_id)
 
 
@@ -66,10 +61,7 @@ async def test_endless_loop_stops_at_the_operations_limit(engine: Engine) -> Non
     quick = await run_to_end(engine, "1 + 1", seconds=10)
     assert quick.status is JobStatus.DONE
     assert quick.result == "2"
-    deadline = asyncio.get_running_loop().time() + 60
-    while not (await engine.jobs.stored_job(spinning.job_id)).status.ended:
-        assert asyncio.get_running_loop().time() < deadline, "loop {} did not stop"
-        await asyncio.sleep(0.05)
+    await wait_jobs_ended(engine, [spinning.job_id], 60)
     job = await engine.jobs.get_job(spinning.job_id)
     assert job.status is JobStatus.ERROR
     assert "ErrorTooManyOperations" in job.error
