@@ -123,9 +123,11 @@ class ScheduleRequest(BaseModel):
     params: str = Field(description="The params of each job the schedule makes")
     topic: str = Field(pattern=NAME_PATTERN)
     circle: str = Field("default", pattern=NAME_PATTERN)
-    cron: str = Field("", description='"m h dom mon dow", or with a sixth field for seconds')
-    every: str = Field("", description="A fixed interval: 10s, 5m, 1h, 1d")
-    tz: str = Field("UTC", description="The time zone the cron fields are read in")
+    cron: str = Field(
+        "", max_length=200, description='"m h dom mon dow", or with a sixth field for seconds'
+    )
+    every: str = Field("", max_length=40, description="A fixed interval: 10s, 5m, 1h, 1d")
+    tz: str = Field("UTC", max_length=64, description="The time zone the cron fields are read in")
     missed: Literal["latest", "all", "skip"] = "latest"
     params_type: ParamsTypeName = "heroscript"
     timeout: float = Field(60.0, gt=0, le=7 * 24 * 3600, description="seconds")
