@@ -120,21 +120,11 @@ redis.call('SREM', KEYS[3], ARGV[1])
 return handled
 """
 
-# KEYS: job key, jobloc
-# ARGV: id, the ended status that was persisted
-# Drops a job from Redis once its end is in OurDB, unless it was requeued meanwhile.
-REMOVE_ENDED = """
-if redis.call('HGET', KEYS[1], 'status') ~= ARGV[2] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 1
-"""
-
 # KEYS: jobloc, stream
 # ARGV: group, ended (JSON: [[id, job key, ended status persisted], ...]),
 #       entries (JSON: [stream entry id, ...]), events message ('' for none), channel
 # Everything Redis does once a persisted batch is durable in OurDB, in one call: drops
-# each ended job (as REMOVE_ENDED does: unless it was requeued meanwhile), acknowledges
+# each ended job (unless it was requeued meanwhile), acknowledges
 # and deletes the batch's stream entries, and publishes the batch's events message.
 # The lists travel as one JSON argument each: the client then encodes a handful of
 # arguments per batch, not several per job. Returns how many jobs it dropped.
