@@ -122,9 +122,9 @@ async def in_process(api: object, what: str, count: int) -> Sample:
 
 
 async def run(plan: Plan, work: Path) -> dict[str, dict[str, Sample]]:
+    from core.api import JobSpec
     from core.config import load_config
     from core.engine import Engine
-    from core.jobs import NewJob
 
     flags = {
         "data_dir": str(work / "data"),
@@ -138,7 +138,7 @@ async def run(plan: Plan, work: Path) -> dict[str, dict[str, Sample]]:
         started = time.perf_counter()
         for first in range(0, plan.jobs, 1_000):
             size = min(1_000, plan.jobs - first)
-            spec = NewJob("history", f"!!fake.return_success message:'job {first}'\n")
+            spec = JobSpec(f"!!fake.return_success message:'job {first}'\n", topic="history")
             await engine.jobs.create_jobs([spec] * size)
         print(f"created {plan.jobs:,} jobs in {time.perf_counter() - started:.1f} s", flush=True)
         api = engine.api

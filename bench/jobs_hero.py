@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.peers.common import CpuMeter
-from core.api import JobFilter
+from core.api import JobFilter, JobSpec
 from core.config import Config, JobsConfig, RedisConfig
 from core.engine import Engine
 from core.events import JobStateChanged, Subscription
-from core.jobs import JobStatus, NewJob
+from core.jobs import JobStatus
 from core.jobs import keys as job_keys
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
@@ -140,7 +140,7 @@ async def count_ended(
 async def queue_jobs(engine: Engine, n: int) -> list[int]:
     """Create `n` no-op jobs in batches of CREATE_BATCH; their ids."""
     ids: list[int] = []
-    spec = NewJob(TOPIC, SCRIPT)
+    spec = JobSpec(SCRIPT, topic=TOPIC)
     for start in range(0, n, CREATE_BATCH):
         jobs = await engine.jobs.create_jobs([spec] * min(CREATE_BATCH, n - start))
         ids += [job.job_id for job in jobs]
@@ -269,7 +269,7 @@ async def fill_history(url: str, data_dir: Path, total: int, batch: int = 10_000
     async with Engine(engine_config(data_dir, url)) as engine:
         manager = engine.jobs
         redis = manager.queue.redis
-        spec = NewJob(TOPIC, SCRIPT)
+        spec = JobSpec(SCRIPT, topic=TOPIC)
         for first in range(0, total, batch):
             jobs = await manager.create_jobs([spec] * min(batch, total - first))
             now = time.time()

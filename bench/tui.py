@@ -24,10 +24,10 @@ from typing import Any
 import redis.exceptions
 from textual import events
 
+from core.api import JobSpec
 from core.config import Config, load_config
 from core.engine import Engine
 from core.events import JobStateChanged
-from core.jobs import NewJob
 
 FIRST_SCREEN_TARGET = 1.5
 BATCH = 20
@@ -118,7 +118,7 @@ async def _seed(engine: Engine, jobs: int) -> float:
     ended = 0
     with engine.bus.subscribe(maxsize=1_000_000) as events:
         for first in range(0, jobs, BATCH):
-            batch = [NewJob("seed", "!!fake.return_success")] * min(BATCH, jobs - first)
+            batch = [JobSpec("!!fake.return_success", topic="seed")] * min(BATCH, jobs - first)
             await _create(engine, batch)
             await asyncio.sleep(0.01)  # about 2k jobs/s offered: more than the workers drain
         deadline = time.perf_counter() + 60 + jobs / 200
@@ -130,7 +130,7 @@ async def _seed(engine: Engine, jobs: int) -> float:
     return time.perf_counter() - started
 
 
-async def _create(engine: Engine, batch: list[NewJob]) -> None:
+async def _create(engine: Engine, batch: list[JobSpec]) -> None:
     # The engine publishes one Redis message per job from its own task; a big batch can
     # run redis-py's pool (100 connections) dry, so batches stay small and retry.
     for _ in range(50):
@@ -149,7 +149,7 @@ async def _flow(engine: Engine, per_second: int, stop: asyncio.Event) -> int:
     per_tick = max(1, per_second // 50)
     next_at = time.perf_counter()
     while not stop.is_set():
-        await _create(engine, [NewJob("flow", "!!fake.return_success")] * per_tick)
+        await _create(engine, [JobSpec("!!fake.return_success", topic="flow")] * per_tick)
         sent += per_tick
         next_at += tick
         await asyncio.sleep(max(0.0, next_at - time.perf_counter()))

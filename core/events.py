@@ -1,4 +1,8 @@
-"""Engine events, service states, and the bus that fans events out with bounded queues."""
+"""Engine events, service states, the bus that fans events out, and the shape of a new job.
+
+Everything here is a plain value every layer may import: the job manager reads a
+`JobSpec` as the API hands it over, so there is one shape of a new job, not a copy per layer.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +52,31 @@ class ServiceStatus:
         if self.state is not ServiceState.RUNNING or self.started_at is None:
             return None
         return max(0.0, time.time() - self.started_at)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job to create: its params and where and how it runs.
+
+    The engine checks it (names, params type, size, timeout, the HeroScript itself) when
+    it is submitted; building one checks nothing.
+    """
+
+    params: str
+    topic: str = "default"
+    circle: str = "default"
+    params_type: str = "heroscript"
+    timeout: float = 60.0
+    log: bool = False
+    # Wait `delay` seconds, or until the epoch time `run_at`, before it is queued.
+    delay: float = 0.0
+    run_at: float = 0.0
+    # The retry policy; None takes the queue's default from the config.
+    retries: int | None = None
+    backoff: str | None = None
+    backoff_base: float | None = None
+    backoff_max: float | None = None
+    retry_on: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

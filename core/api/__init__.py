@@ -14,7 +14,6 @@ from core.api.errors import (
     ScheduleNotFound,
 )
 from core.api.filters import JobFilter
-from core.api.specs import JobSpec
 from core.api.views import (
     ActionView,
     HealthView,
@@ -35,6 +34,7 @@ from core.api.wire import (
     spec_from_wire,
     spec_wire,
 )
+from core.events import JobSpec
 
 __all__ = [
     "ActionView",

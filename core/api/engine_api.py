@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from core.api.errors import (
     ERRORS_BY_KIND,
@@ -17,7 +16,6 @@ from core.api.errors import (
     ScheduleNotFound,
 )
 from core.api.filters import JobFilter
-from core.api.specs import JobSpec
 from core.api.views import (
     ActionView,
     HealthView,
@@ -29,12 +27,12 @@ from core.api.views import (
     ScheduleView,
     ServiceStatus,
 )
-from core.events import EventBus, ServiceState, Subscription
+from core.events import EventBus, JobSpec, ServiceState, Subscription
 
 if TYPE_CHECKING:
     from core.heroscript.tools import ScriptTools
     from core.jobs.history import HistoryService
-    from core.jobs.manager import JobManager, NewJob
+    from core.jobs.manager import JobManager
     from core.jobs.scheduler import ScheduleInfo, SchedulerService
     from core.redis_server import RedisService
     from core.rhai.tools import RhaiTools
@@ -45,35 +43,6 @@ DEFAULT_LIMIT = 50
 INLINE_PARSE_CHARS = 4_096
 # Jobs in one batch: a request channel message and an HTTP body both stay near 1 MiB.
 MAX_BATCH = 1_000
-# A batch whose params are longer than this is checked off the event loop.
-INLINE_CHECK_CHARS = 4_096
-
-
-@dataclass(frozen=True)
-class _NewJob:
-    """The fields of `core.jobs.NewJob`, which `create_jobs` reads and nothing more.
-
-    core.api does not import core.jobs at run time (a screen that imports the API must
-    not load the job manager; import-linter checks it), so a batch is handed over in
-    this shape; a test keeps its fields equal to NewJob's.
-    """
-
-    topic: str
-    params: str
-    circle: str
-    params_type: str
-    timeout: float
-    session_key: str | None
-    log: bool
-    schedule: str = ""
-    fire_time: float = 0.0
-    delay: float = 0.0
-    run_at: float = 0.0
-    retries: int | None = None
-    backoff: str | None = None
-    backoff_base: float | None = None
-    backoff_max: float | None = None
-    retry_on: Sequence[str] | None = None
 
 
 class ServiceHost(Protocol):
@@ -234,13 +203,12 @@ class EngineAPI:
         With `delay` (seconds) or `run_at` (epoch seconds) it waits as `scheduled` until
         then. The retry fields left None take the queue's defaults from the config.
         """
-        spec = _NewJob(
-            topic,
+        spec = JobSpec(
             params,
+            topic,
             circle,
             params_type,
             job_timeout,
-            session_key,
             log,
             delay=delay,
             run_at=run_at,
@@ -251,7 +219,7 @@ class EngineAPI:
             retry_on=tuple(retry_on) if retry_on is not None else None,
         )
         with _typed_errors():
-            jobs = await self._jobs().create_jobs(cast("list[NewJob]", [spec]))
+            jobs = await self._jobs().create_jobs([spec], session_key=session_key)
         return JobView.of(jobs[0])
 
     async def submit_many(
@@ -268,57 +236,11 @@ class EngineAPI:
             raise JobRefused(f"a batch holds at most {MAX_BATCH} jobs, got {len(specs)}")
         if not specs:
             return []
-        manager = self._jobs()
-        drafts = [
-            _NewJob(
-                spec.topic,
-                spec.params,
-                spec.circle,
-                spec.params_type,
-                spec.timeout,
-                session_key,
-                spec.log,
-                delay=spec.delay,
-                run_at=spec.run_at,
-                retries=spec.retries,
-                backoff=spec.backoff,
-                backoff_base=spec.backoff_base,
-                backoff_max=spec.backoff_max,
-                retry_on=spec.retry_on,
-            )
-            for spec in specs
-        ]
-        news = cast("list[NewJob]", drafts)
         try:
-            jobs = await manager.create_jobs(news)
+            jobs = await self._jobs().create_jobs(specs, session_key=session_key)
         except ValueError as exc:
-            await self._name_refused_item(manager, news)
-            _raise_typed(exc)
+            _raise_typed(exc, getattr(exc, "index", None))
         return [JobView.of(job) for job in jobs]
-
-    @staticmethod
-    async def _name_refused_item(manager: JobManager, news: list[NewJob]) -> None:
-        """Raise the typed refusal of the first bad item of a refused batch, with its index.
-
-        `create_jobs` checks the items in order and stores nothing when one is bad, but
-        its error does not say which; the same check, item by item, names it. Only a
-        refused batch pays for this second pass.
-        """
-
-        def first_refused() -> tuple[int, ValueError] | None:
-            for index, spec in enumerate(news):
-                try:
-                    manager._check(spec)
-                except ValueError as exc:
-                    return index, exc
-            return None
-
-        if sum(len(spec.params) for spec in news) > INLINE_CHECK_CHARS:
-            found = await asyncio.to_thread(first_refused)
-        else:
-            found = first_refused()
-        if found is not None:
-            _raise_typed(found[1], found[0])
 
     async def job(self, job_id: int) -> JobView:
         """One job's current state; raises JobNotFound."""

@@ -4,7 +4,6 @@ from core.jobs.manager import (
     JobError,
     JobManager,
     JobNotFoundError,
-    NewJob,
     QueueStats,
 )
 from core.jobs.model import Job, JobStatus, ParamsType
@@ -15,7 +14,6 @@ __all__ = [
     "JobManager",
     "JobNotFoundError",
     "JobStatus",
-    "NewJob",
     "ParamsType",
     "QueueStats",
 ]

@@ -16,7 +16,7 @@ import orjson
 from redis.asyncio.client import Pipeline
 
 from core.config import QueueConfig
-from core.events import PROCESS_ORIGIN, EventBus, JobStateChanged
+from core.events import PROCESS_ORIGIN, EventBus, JobSpec, JobStateChanged
 from core.jobs import keys, scripts
 from core.jobs.index import JobIndex, Narrowing
 from core.jobs.model import (
@@ -70,6 +70,8 @@ class JobError(ValueError):
         self.col = col
         # Every problem found in the params (HeroScript diagnostics), first one first.
         self.problems = tuple(problems)
+        # The refused item's place in a batch (None outside a batch).
+        self.index: int | None = None
 
 
 class JobNotFoundError(JobError, LookupError):
@@ -82,27 +84,12 @@ Validator = Callable[[ParamsType, str], None]
 
 
 @dataclass(frozen=True)
-class NewJob:
-    """The caller-supplied part of a job, for `create_jobs`."""
+class _Origin:
+    """Where new jobs come from, set by the engine, never by the caller's spec."""
 
-    topic: str
-    params: str
-    circle: str = "default"
-    params_type: ParamsType | str = ParamsType.HEROSCRIPT
-    timeout: float = 60.0
     session_key: str | None = None
-    log: bool = False
     schedule: str = ""
     fire_time: float = 0.0
-    # Run no sooner than `delay` seconds from now, or than the epoch time `run_at`.
-    delay: float = 0.0
-    run_at: float = 0.0
-    # The retry policy; None takes the queue's default (`[queues."<circle>/<topic>"]`).
-    retries: int | None = None
-    backoff: str | None = None
-    backoff_base: float | None = None
-    backoff_max: float | None = None
-    retry_on: Sequence[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,7 +134,7 @@ class JobManager:
 
     # -- creating ------------------------------------------------------------------------
 
-    def _check(self, spec: NewJob) -> Job:
+    def _check(self, spec: JobSpec, origin: _Origin = _Origin()) -> Job:
         """Refuse a bad submission before anything is stored."""
         for what, name in (("circle", spec.circle), ("topic", spec.topic)):
             if not NAME_PATTERN.match(name):
@@ -186,17 +173,17 @@ class JobManager:
             circle_id=spec.circle,
             params_type=kind,
             timeout=float(spec.timeout),
-            session_key=spec.session_key or "",
+            session_key=origin.session_key or "",
             time_scheduled=now,
             log=spec.log,
-            schedule=spec.schedule,
-            fire_time=spec.fire_time,
+            schedule=origin.schedule,
+            fire_time=origin.fire_time,
             status=JobStatus.SCHEDULED if scheduled else JobStatus.NEW,
             run_at=float(run_at) if scheduled else 0.0,
             **policy,
         )
 
-    def _policy(self, spec: NewJob) -> dict[str, Any]:
+    def _policy(self, spec: JobSpec) -> dict[str, Any]:
         """The job's retry policy: its own fields, else its queue's defaults, checked."""
         default = self.queue_defaults.get(f"{spec.circle}/{spec.topic}") or QueueConfig()
         retries = default.retries if spec.retries is None else spec.retries
@@ -236,16 +223,39 @@ class JobManager:
         log: bool = False,
     ) -> Job:
         """Validate, store in OurDB (which gives the id), then queue in Redis."""
-        spec = NewJob(topic, params, circle, params_type, timeout, session_key, log)
-        return (await self.create_jobs([spec]))[0]
+        spec = JobSpec(params, topic, circle, params_type, timeout, log)
+        return (await self.create_jobs([spec], session_key=session_key))[0]
 
-    async def create_jobs(self, specs: Sequence[NewJob]) -> list[Job]:
-        """Create many jobs with one durable write and one Redis transaction."""
+    async def create_jobs(
+        self,
+        specs: Sequence[JobSpec],
+        *,
+        session_key: str | None = None,
+        schedule: str = "",
+        fire_time: float = 0.0,
+    ) -> list[Job]:
+        """Create many jobs with one durable write and one Redis transaction.
+
+        All or none: a refused item raises JobError with its place in `specs` as
+        `index`, and nothing is stored. `schedule` and `fire_time` mark a schedule's fire.
+        """
+        origin = _Origin(session_key, schedule, fire_time)
+
+        def check_all() -> list[Job]:
+            drafts = []
+            for index, spec in enumerate(specs):
+                try:
+                    drafts.append(self._check(spec, origin))
+                except JobError as exc:
+                    exc.index = index
+                    raise
+            return drafts
+
         if sum(len(spec.params) for spec in specs) > INLINE_CHECK_CHARS:
             # Parsing a large text takes milliseconds: never on the event loop.
-            drafts = await asyncio.to_thread(lambda: [self._check(spec) for spec in specs])
+            drafts = await asyncio.to_thread(check_all)
         else:
-            drafts = [self._check(spec) for spec in specs]
+            drafts = check_all()
         records = [job.to_json() for job in drafts]
         ids = await self.db.set_many([(record, None) for record in records])
         jobs = [replace(job, job_id=job_id) for job, job_id in zip(drafts, ids, strict=True)]

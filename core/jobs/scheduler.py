@@ -48,9 +48,9 @@ from croniter import croniter
 from redis.exceptions import RedisError
 
 from core.config import Config, ScheduleConfig
-from core.events import EventBus
+from core.events import EventBus, JobSpec
 from core.jobs import keys
-from core.jobs.manager import JobManager, NewJob
+from core.jobs.manager import JobManager
 from core.jobs.model import NAME_PATTERN, Job
 from core.services import Service, ServiceStartError
 
@@ -114,6 +114,10 @@ class Schedule:
     missed: str = "latest"
     # "config" for `[schedules.<name>]`, "runtime" for ones added through the API.
     source: str = "runtime"
+
+    def job_spec(self) -> JobSpec:
+        """The job each fire creates."""
+        return JobSpec(self.params, self.topic, self.circle, self.params_type, self.timeout)
 
     def check(self) -> Schedule:
         """Refuse a bad definition (raise ScheduleError); return self."""
@@ -400,21 +404,9 @@ class SchedulerService(Service):
         return self.info(schedule.name)
 
     @staticmethod
-    def _new_job(schedule: Schedule, fire: float = 0.0) -> NewJob:
-        return NewJob(
-            schedule.topic,
-            schedule.params,
-            schedule.circle,
-            schedule.params_type,
-            schedule.timeout,
-            schedule=schedule.name,
-            fire_time=fire,
-        )
-
-    @classmethod
-    def _check_job(cls, manager: JobManager, schedule: Schedule) -> None:
+    def _check_job(manager: JobManager, schedule: Schedule) -> None:
         """Refuse a schedule whose jobs the manager would refuse (bad params, queue name)."""
-        manager._check(cls._new_job(schedule))
+        manager._check(schedule.job_spec())
 
     def info(self, name: str) -> ScheduleInfo:
         """One schedule with its state; KeyError when there is none of that name."""
@@ -544,7 +536,8 @@ class SchedulerService(Service):
                 await self._note(schedule, fire, found, retention)
                 return 0
         try:
-            job = (await manager.create_jobs([self._new_job(schedule, fire)]))[0]
+            specs = [schedule.job_spec()]
+            job = (await manager.create_jobs(specs, schedule=schedule.name, fire_time=fire))[0]
         except ValueError as exc:
             # Refused (an actor gone since the schedule was added): the fire is lost, said
             # once here, rather than retried at every pass.

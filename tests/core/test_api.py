@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from core.api import JobFilter, JobNotFound, JobRefused, JobSpec, job_wire
@@ -94,14 +92,3 @@ async def test_submit_many_is_all_or_none_and_names_the_bad_item(engine: Engine)
     with pytest.raises(JobRefused, match="at most 1000"):
         await api.submit_many([specs[0]] * 1001)
     assert await api.submit_many([]) == []
-
-
-def test_the_batch_shape_matches_the_job_managers() -> None:
-    # core.api hands create_jobs its own copy of NewJob's fields (it must not import
-    # core.jobs at run time); this keeps the two the same.
-    from core.api.engine_api import _NewJob
-    from core.jobs.manager import NewJob
-
-    assert [f.name for f in dataclasses.fields(_NewJob)] == [
-        f.name for f in dataclasses.fields(NewJob)
-    ]

@@ -8,8 +8,9 @@ from dataclasses import replace
 
 import redis.asyncio as aioredis
 
+from core.api import JobSpec
 from core.engine import Engine
-from core.jobs import JobStatus, NewJob
+from core.jobs import JobStatus
 from core.jobs import keys as job_keys
 from core.jobs.queue import Completion, JobQueue
 from core.watchdog import WatchDog
@@ -24,7 +25,7 @@ async def test_four_busy_queues_are_served_in_turn(idle_engine: Engine) -> None:
     made = []
     for topic in QUEUES:  # one queue after the other: the worst order for fairness
         made += await idle_engine.jobs.create_jobs(
-            [NewJob(topic, "!!fake.sleep seconds:0.01\n") for _ in range(500)]
+            [JobSpec("!!fake.sleep seconds:0.01\n", topic=topic) for _ in range(500)]
         )
     config = replace(idle_engine.config, jobs=replace(idle_engine.config.jobs, worker_count=5))
     dog = WatchDog(
@@ -61,7 +62,9 @@ async def test_consecutive_fetches_never_serve_a_queue_twice_while_others_wait(
     idle_engine: Engine,
 ) -> None:
     for topic in QUEUES:
-        await idle_engine.jobs.create_jobs([NewJob(topic, "!!core.echo\n") for _ in range(10)])
+        await idle_engine.jobs.create_jobs(
+            [JobSpec("!!core.echo\n", topic=topic) for _ in range(10)]
+        )
     queue = JobQueue(idle_engine.redis.loop_client())
     served: list[str] = []
     try:
@@ -89,7 +92,7 @@ class CountingQueue(JobQueue):
 async def test_the_reporter_sends_outcomes_that_finish_together_in_one_round_trip(
     idle_engine: Engine,
 ) -> None:
-    await idle_engine.jobs.create_jobs([NewJob("r", "!!core.echo\n") for _ in range(51)])
+    await idle_engine.jobs.create_jobs([JobSpec("!!core.echo\n", topic="r") for _ in range(51)])
     queue = CountingQueue(idle_engine.redis.loop_client())
     try:
         leases = await queue.fetch_many("reporter-test", 51)

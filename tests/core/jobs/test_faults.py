@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from core.api import JobSpec
 from core.engine import Engine
-from core.jobs import JobStatus, NewJob
+from core.jobs import JobStatus
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
 from tests.helpers import ValkeyProcess, start_valkey, wait_jobs_ended
@@ -31,7 +32,7 @@ async def test_valkey_restarted_empty_with_500_queued(
 ) -> None:
     engine, valkey = shared
     jobs = await engine.jobs.create_jobs(
-        [NewJob("flaky", f"!!fake.return_success message:n{i}\n") for i in range(500)]
+        [JobSpec(f"!!fake.return_success message:n{i}\n", topic="flaky") for i in range(500)]
     )
     valkey.process.kill()
     valkey.process.wait(5)
@@ -77,7 +78,7 @@ async def kill_workers_under_load(
     engine: Engine, valkey: ValkeyProcess, data: Path, jobs_count: int, kills: int
 ) -> None:
     jobs = await engine.jobs.create_jobs(
-        [NewJob("load", "!!fake.sleep seconds:0.005\n") for _ in range(jobs_count)]
+        [JobSpec("!!fake.sleep seconds:0.005\n", topic="load") for _ in range(jobs_count)]
     )
     ids = [j.job_id for j in jobs]
     rng = random.Random(7)

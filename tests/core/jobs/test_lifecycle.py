@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from core.api import JobFilter
+from core.api import JobFilter, JobSpec
 from core.engine import Engine
 from core.events import JobStateChanged
-from core.jobs import JobError, JobNotFoundError, JobStatus, NewJob
+from core.jobs import JobError, JobNotFoundError, JobStatus
 from core.jobs.manager import MAX_PARAMS_BYTES
 from tests.helpers import async_poll, wait_jobs_ended
 
@@ -175,7 +175,7 @@ async def test_cancel_and_requeue(engine: Engine) -> None:
 async def test_a_burst_of_a_thousand_jobs_all_complete(engine: Engine) -> None:
     # Each job's events once cost a connection of their own; a burst exhausted the pool.
     made = await engine.jobs.create_jobs(
-        [NewJob("burst", f"!!fake.return_success message:b{i}\n") for i in range(1000)]
+        [JobSpec(f"!!fake.return_success message:b{i}\n", topic="burst") for i in range(1000)]
     )
     await wait_jobs_ended(engine, [job.job_id for job in made], seconds=60)
     stats = {(s.circle, s.topic): s for s in await engine.jobs.queue_stats()}

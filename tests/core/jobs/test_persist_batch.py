@@ -11,10 +11,11 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from core.api import JobSpec
 from core.events import EventBus, JobStateChanged
 from core.jobs import keys
 from core.jobs.index import JobIndex
-from core.jobs.manager import JobManager, NewJob
+from core.jobs.manager import JobManager
 from core.jobs.model import Job, JobStatus, ParamsType
 from core.jobs.queue import JobQueue
 from core.ourdb import AsyncOurDB
@@ -67,7 +68,7 @@ async def test_a_batch_of_ended_jobs_leaves_redis_in_one_script_run_and_one_mess
     setup: Setup,
 ) -> None:
     manager, redis = setup.manager, setup.redis
-    jobs = await manager.create_jobs([NewJob("t", "!!fake.return_success\n")] * JOBS)
+    jobs = await manager.create_jobs([JobSpec("!!fake.return_success\n", topic="t")] * JOBS)
     # What a worker's COMPLETE leaves in Redis: the hash ended, its version in the stream.
     ended = [replace(job, status=JobStatus.DONE, result="ok") for job in jobs]
     async with redis.pipeline(transaction=False) as pipe:
@@ -154,7 +155,7 @@ async def test_the_batch_entries_are_acknowledged_and_deleted_in_the_same_script
     setup: Setup,
 ) -> None:
     manager, redis = setup.manager, setup.redis
-    jobs = await manager.create_jobs([NewJob("t", "!!fake.return_success\n")] * 3)
+    jobs = await manager.create_jobs([JobSpec("!!fake.return_success\n", topic="t")] * 3)
     await redis.xgroup_create(keys.STREAM, keys.STREAM_GROUP, id="0", mkstream=True)
     for job in jobs:
         await redis.xadd(keys.STREAM, {k: v for k, v in job.to_hash().items()})

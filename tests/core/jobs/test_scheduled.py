@@ -14,8 +14,9 @@ from typing import cast
 import pytest
 import redis.asyncio as aioredis
 
+from core.api import JobSpec
 from core.engine import Engine
-from core.jobs import JobStatus, NewJob, keys
+from core.jobs import JobStatus, keys
 from core.jobs.promoter import start_promoter, stop_promoter
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
@@ -48,7 +49,7 @@ async def delayed_under_faults(
 
         await async_poll(registered, 30, "three workers registered")
         specs = [
-            NewJob("later", "!!fake.sleep seconds:0.02\n", delay=0.5 + spread * i / count)
+            JobSpec("!!fake.sleep seconds:0.02\n", topic="later", delay=0.5 + spread * i / count)
             for i in range(count)
         ]
         jobs = await engine.jobs.create_jobs(specs)
@@ -114,7 +115,10 @@ async def test_scheduled_jobs_come_back_with_their_times_after_flushall(
     try:
         at = time.time() + 3.0
         jobs = await engine.jobs.create_jobs(
-            [NewJob("flush", "!!fake.return_success\n", run_at=at + i * 0.1) for i in range(20)]
+            [
+                JobSpec("!!fake.return_success\n", topic="flush", run_at=at + i * 0.1)
+                for i in range(20)
+            ]
         )
         times = {str(job.job_id): job.run_at for job in jobs}
         await redis.flushall()

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.api import JobRefused
+from core.api import JobRefused, JobSpec
 from core.config import Config, ConfigError, ScheduleConfig, load_config
 from core.engine import Engine, EngineStartError
-from core.jobs import NewJob, keys
+from core.jobs import keys
 from core.jobs.scheduler import (
     _CLAIM,
     Schedule,
@@ -187,7 +187,7 @@ async def test_an_unfinished_claim_of_this_engine_is_made_good_once(
     # A crash after the job and before noting it: the job is found, not made again.
     await redis.set(keys.fired_key("crashy", T0 + 20), f"claim:{a.store.engine_id}")
     await engine.jobs.create_jobs(
-        [NewJob("sched", "!!core.echo\n", schedule="crashy", fire_time=T0 + 20)]
+        [JobSpec("!!core.echo\n", topic="sched")], schedule="crashy", fire_time=T0 + 20
     )
     clock.now = T0 + 20.01
     assert await a.fire_due() == 0
