@@ -11,10 +11,10 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,28 @@ class JobSpec:
     backoff: str | None = None
     backoff_base: float | None = None
     backoff_max: float | None = None
-    retry_on: tuple[str, ...] | None = None
+    retry_on: Sequence[str] | None = None
+
+
+class JobOptions(TypedDict, total=False):
+    """JobSpec's fields but params, as keyword arguments: `submit(params, **options)`.
+
+    Every submit that takes keywords (EngineAPI, AsyncClient, Client) takes these, so a
+    new option is added here and on JobSpec, and nowhere else.
+    """
+
+    topic: str
+    circle: str
+    params_type: str
+    timeout: float
+    log: bool
+    delay: float
+    run_at: float
+    retries: int | None
+    backoff: str | None
+    backoff_base: float | None
+    backoff_max: float | None
+    retry_on: Sequence[str] | None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -74,17 +74,6 @@ def _optional_number(args: dict[str, Any], name: str) -> float | None:
     return None if value is None else _number(args, name, 0.0)
 
 
-_TIMING_FIELDS = (
-    "delay",
-    "run_at",
-    "retries",
-    "backoff",
-    "backoff_base",
-    "backoff_max",
-    "retry_on",
-)
-
-
 def _number(args: dict[str, Any], name: str, default: float) -> float:
     value = args.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -201,26 +190,7 @@ class RequestServer(Service):
             return {"error": f"the engine failed: {type(exc).__name__}: {exc}", "kind": "internal"}
 
     async def _submit(self, args: dict[str, Any]) -> Any:
-        # The timing and retry fields are checked as a batch item's are.
-        timing = spec_from_wire(
-            {"params": "", **{k: args[k] for k in _TIMING_FIELDS if args.get(k) is not None}}
-        )
-        view = await self.api.submit(
-            _text(args, "params"),
-            topic=_text(args, "topic", "default"),
-            circle=_text(args, "circle", "default"),
-            params_type=_text(args, "params_type", "heroscript"),
-            job_timeout=_number(args, "timeout", 60.0),
-            log=bool(args.get("log", False)),
-            delay=timing.delay,
-            run_at=timing.run_at,
-            retries=timing.retries,
-            backoff=timing.backoff,
-            backoff_base=timing.backoff_base,
-            backoff_max=timing.backoff_max,
-            retry_on=timing.retry_on,
-        )
-        return job_wire(view)
+        return job_wire(await self.api.submit_spec(spec_from_wire(args)))
 
     async def _submit_many(self, args: dict[str, Any]) -> Any:
         items = args.get("jobs")

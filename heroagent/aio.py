@@ -8,13 +8,14 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, Unpack
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from core.api import (
     JobFilter,
+    JobOptions,
     JobSpec,
     JobView,
     ScheduleView,
@@ -101,43 +102,15 @@ class AsyncClient:
 
     # -- creating ------------------------------------------------------------------------
 
-    async def submit(
-        self,
-        params: str,
-        *,
-        topic: str = "default",
-        circle: str = "default",
-        params_type: str = "heroscript",
-        timeout: float = 60,  # noqa: ASYNC109 - the job's own run-time limit, not this call's
-        log: bool = False,
-        delay: float = 0.0,
-        run_at: float = 0.0,
-        retries: int | None = None,
-        backoff: str | None = None,
-        backoff_base: float | None = None,
-        backoff_max: float | None = None,
-        retry_on: Sequence[str] | None = None,
-    ) -> JobView:
+    async def submit(self, params: str, **options: Unpack[JobOptions]) -> JobView:
         """Queue one job; raises JobRefused (with line and column for HeroScript).
 
-        With `delay` (seconds) or `run_at` (epoch seconds) it waits as `scheduled`; retry
-        fields left None take the queue's defaults in the engine's config.
+        The options are JobSpec's fields: topic, circle, params_type, timeout, log, and
+        the timing and retry fields. With `delay` (seconds) or `run_at` (epoch seconds)
+        it waits as `scheduled`; retry fields left None take the queue's defaults in the
+        engine's config.
         """
-        spec = JobSpec(
-            params,
-            topic,
-            circle,
-            params_type,
-            timeout,
-            log,
-            delay=delay,
-            run_at=run_at,
-            retries=retries,
-            backoff=backoff,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            retry_on=tuple(retry_on) if retry_on is not None else None,
-        )
+        spec = JobSpec(params, **options)
         return job_from_wire(await self._call("submit", spec_wire(spec)))
 
     async def submit_many(

@@ -34,7 +34,7 @@ from core.api.wire import (
     spec_from_wire,
     spec_wire,
 )
-from core.events import JobSpec
+from core.events import JobOptions, JobSpec
 
 __all__ = [
     "ActionView",
@@ -47,6 +47,7 @@ __all__ = [
     "JobFilter",
     "JobNotEnded",
     "JobNotFound",
+    "JobOptions",
     "JobRefused",
     "JobSpec",
     "JobView",

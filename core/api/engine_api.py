@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Unpack
 
 from core.api.errors import (
     ERRORS_BY_KIND,
@@ -27,7 +27,7 @@ from core.api.views import (
     ScheduleView,
     ServiceStatus,
 )
-from core.events import EventBus, JobSpec, ServiceState, Subscription
+from core.events import EventBus, JobOptions, JobSpec, ServiceState, Subscription
 
 if TYPE_CHECKING:
     from core.heroscript.tools import ScriptTools
@@ -181,43 +181,18 @@ class EngineAPI:
         return self._history.max_params_bytes
 
     async def submit(
-        self,
-        params: str,
-        *,
-        topic: str,
-        circle: str = "default",
-        params_type: str = "heroscript",
-        job_timeout: float = 60.0,
-        log: bool = False,
-        session_key: str | None = None,
-        delay: float = 0.0,
-        run_at: float = 0.0,
-        retries: int | None = None,
-        backoff: str | None = None,
-        backoff_base: float | None = None,
-        backoff_max: float | None = None,
-        retry_on: Sequence[str] | None = None,
+        self, params: str, *, session_key: str | None = None, **options: Unpack[JobOptions]
     ) -> JobView:
         """Create a job; raises JobRefused (with line and column for HeroScript).
 
-        With `delay` (seconds) or `run_at` (epoch seconds) it waits as `scheduled` until
-        then. The retry fields left None take the queue's defaults from the config.
+        The options are JobSpec's fields. With `delay` (seconds) or `run_at` (epoch
+        seconds) it waits as `scheduled` until then; the retry fields left None take the
+        queue's defaults from the config.
         """
-        spec = JobSpec(
-            params,
-            topic,
-            circle,
-            params_type,
-            job_timeout,
-            log,
-            delay=delay,
-            run_at=run_at,
-            retries=retries,
-            backoff=backoff,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            retry_on=tuple(retry_on) if retry_on is not None else None,
-        )
+        return await self.submit_spec(JobSpec(params, **options), session_key=session_key)
+
+    async def submit_spec(self, spec: JobSpec, *, session_key: str | None = None) -> JobView:
+        """Create the job a JobSpec describes (see `submit`)."""
         with _typed_errors():
             jobs = await self._jobs().create_jobs([spec], session_key=session_key)
         return JobView.of(jobs[0])

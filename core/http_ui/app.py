@@ -175,23 +175,8 @@ def build_app(ctx: UIContext) -> FastAPI:
     @app.post("/api/jobs", status_code=201, response_model=JobView, tags=["jobs"])
     async def submit(body: m.SubmitRequest) -> Any:
         """Create a job; refused params are a 422 naming line and column."""
-        spec = body.spec()
         try:
-            view = await api.submit(
-                spec.params,
-                topic=spec.topic,
-                circle=spec.circle,
-                params_type=spec.params_type,
-                job_timeout=spec.timeout,
-                log=spec.log,
-                delay=spec.delay,
-                run_at=spec.run_at,
-                retries=spec.retries,
-                backoff=spec.backoff,
-                backoff_base=spec.backoff_base,
-                backoff_max=spec.backoff_max,
-                retry_on=spec.retry_on,
-            )
+            view = await api.submit_spec(body.spec())
         except JobRefused as exc:
             return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
         return view

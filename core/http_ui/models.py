@@ -84,22 +84,8 @@ class SubmitRequest(BaseModel):
     retry_on: list[RetryKind] | None = Field(None, max_length=4)
 
     def spec(self) -> JobSpec:
-        """The engine's form of this submission."""
-        return JobSpec(
-            self.params,
-            self.topic,
-            self.circle,
-            self.params_type,
-            self.timeout,
-            self.log,
-            delay=self.delay,
-            run_at=self.run_at,
-            retries=self.retries,
-            backoff=self.backoff,
-            backoff_base=self.backoff_base,
-            backoff_max=self.backoff_max,
-            retry_on=tuple(self.retry_on) if self.retry_on is not None else None,
-        )
+        """The engine's form of this submission (the fields are JobSpec's, by name)."""
+        return JobSpec(**self.model_dump())
 
 
 class DeadRequeueRequest(BaseModel):

@@ -152,7 +152,7 @@ class SubmitScreen(EngineScreen):
                 circle=self.query_one("#circle", Input).value.strip() or "default",
                 topic=self.query_one("#topic", Input).value.strip() or "default",
                 params_type=str(self.query_one("#params-type", Select).value),
-                job_timeout=timeout,
+                timeout=timeout,
             )
         except Exception as exc:  # JobError says what is wrong, with line and column
             self.notify(str(exc), severity="error", title="not submitted")

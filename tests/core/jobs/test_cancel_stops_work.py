@@ -64,7 +64,7 @@ async def test_cancel_stops_a_job_on_a_remote_worker(
         slow = await engine.api.submit(
             "!!fake.sleep seconds:2\n!!file.write path:side-effect.txt content:oops\n",
             topic="t",
-            job_timeout=60,
+            timeout=60,
         )
 
         async def held() -> list[bytes | str]:
@@ -124,7 +124,7 @@ async def test_timed_out_sync_action_keeps_its_slot_until_its_thread_ends(
 ) -> None:
     engine = one_slot
     assert engine.watchdog is not None
-    blocked = await engine.api.submit("!!blocking.block seconds:2\n", topic="t", job_timeout=0.5)
+    blocked = await engine.api.submit("!!blocking.block seconds:2\n", topic="t", timeout=0.5)
     queued = await engine.api.submit("!!fake.return_success\n", topic="t")
     ended = await wait_job_ended(engine, blocked.job_id)
     assert ended.status == "error"
@@ -146,7 +146,7 @@ async def test_action_in_a_child_process_is_killed_at_the_timeout(one_slot: Engi
     engine = one_slot
     assert engine.watchdog is not None
     job = await engine.api.submit(
-        "!!blocking.block_in_child seconds:30\n", topic="t", job_timeout=2, log=True
+        "!!blocking.block_in_child seconds:30\n", topic="t", timeout=2, log=True
     )
     ended = await wait_job_ended(engine, job.job_id, 15)
     assert ended.status == "error"
