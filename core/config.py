@@ -170,7 +170,7 @@ class TUIConfig:
     """Key remaps as `binding-id = "keys"`, for example `"jobs.filter" = "slash,f"`."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScheduleConfig:
     """One `[schedules.<name>]` table: a periodic job (see docs/schedules.md)."""
 

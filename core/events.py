@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar, Required, TypedDict
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,22 @@ class JobOptions(TypedDict, total=False):
     backoff_base: float | None
     backoff_max: float | None
     retry_on: Sequence[str] | None
+
+
+class ScheduleOptions(TypedDict, total=False):
+    """How a schedule fires and the job each fire makes: `add_schedule(name, params, **options)`.
+
+    Exactly one of `cron` and `every`; the rest as in `[schedules.<name>]` of the config.
+    """
+
+    topic: Required[str]
+    cron: str
+    every: str
+    circle: str
+    params_type: str
+    timeout: float
+    tz: str
+    missed: str
 
 
 @dataclass(frozen=True, kw_only=True)

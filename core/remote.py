@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -23,6 +23,7 @@ from core.api import (
     EngineError,
     JobFilter,
     JobRefused,
+    ScheduleOptions,
     job_wire,
     schedule_wire,
     spec_from_wire,
@@ -247,18 +248,8 @@ class RequestServer(Service):
         return [schedule_wire(v) for v in self.api.schedules()]
 
     async def _add_schedule(self, args: dict[str, Any]) -> Any:
-        view = await self.api.add_schedule(
-            _text(args, "name"),
-            topic=_text(args, "topic"),
-            params=_text(args, "params"),
-            cron=_text(args, "cron", ""),
-            every=_text(args, "every", ""),
-            circle=_text(args, "circle", "default"),
-            params_type=_text(args, "params_type", "heroscript"),
-            job_timeout=_number(args, "timeout", 60.0),
-            tz=_text(args, "tz", "UTC"),
-            missed=_text(args, "missed", "latest"),
-        )
+        options = cast(ScheduleOptions, _schedule_options(args))
+        view = await self.api.add_schedule(_text(args, "name"), _text(args, "params"), **options)
         return schedule_wire(view)
 
     async def _pause_schedule(self, args: dict[str, Any]) -> Any:
@@ -286,6 +277,18 @@ def _filter(args: dict[str, Any]) -> JobFilter:
         until=_optional_number(args, "until"),
         dead=dead,
     )
+
+
+def _schedule_options(args: dict[str, Any]) -> dict[str, Any]:
+    """The options of an `add_schedule` request, each of its type; the engine checks the rest."""
+    known = ScheduleOptions.__required_keys__ | ScheduleOptions.__optional_keys__
+    unknown = sorted(set(args) - known - {"name", "params"})
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}")
+    options: dict[str, Any] = {"topic": _text(args, "topic")}
+    for name in sorted(known & set(args)):
+        options[name] = _number(args, name, 60.0) if name == "timeout" else _text(args, name)
+    return options
 
 
 def _token_of(raw: bytes | str) -> str | None:

@@ -18,6 +18,7 @@ from core.api import (
     JobOptions,
     JobSpec,
     JobView,
+    ScheduleOptions,
     ScheduleView,
     job_from_wire,
     schedule_from_wire,
@@ -292,32 +293,10 @@ class AsyncClient:
         return [schedule_from_wire(d) for d in await self._call("schedules", {})]
 
     async def add_schedule(
-        self,
-        name: str,
-        params: str,
-        *,
-        topic: str,
-        cron: str = "",
-        every: str = "",
-        circle: str = "default",
-        params_type: str = "heroscript",
-        timeout: float = 60.0,  # noqa: ASYNC109 - the job's own limit, as in submit
-        tz: str = "UTC",
-        missed: str = "latest",
+        self, name: str, params: str, **options: Unpack[ScheduleOptions]
     ) -> ScheduleView:
         """Add (or replace) a schedule: `cron="0 9 * * *"` or `every="10s"`, not both."""
-        args = {
-            "name": name,
-            "params": params,
-            "topic": topic,
-            "cron": cron,
-            "every": every,
-            "circle": circle,
-            "params_type": params_type,
-            "timeout": timeout,
-            "tz": tz,
-            "missed": missed,
-        }
+        args = {"name": name, "params": params, **options}
         return schedule_from_wire(await self._call("add_schedule", args))
 
     async def pause_schedule(self, name: str) -> ScheduleView:

@@ -34,7 +34,7 @@ from core.api.wire import (
     spec_from_wire,
     spec_wire,
 )
-from core.events import JobOptions, JobSpec
+from core.events import JobOptions, JobSpec, ScheduleOptions
 
 __all__ = [
     "ActionView",
@@ -55,6 +55,7 @@ __all__ = [
     "QueueView",
     "RedisView",
     "ScheduleNotFound",
+    "ScheduleOptions",
     "ScheduleView",
     "ServiceHost",
     "ServiceState",

@@ -27,7 +27,14 @@ from core.api.views import (
     ScheduleView,
     ServiceStatus,
 )
-from core.events import EventBus, JobOptions, JobSpec, ServiceState, Subscription
+from core.events import (
+    EventBus,
+    JobOptions,
+    JobSpec,
+    ScheduleOptions,
+    ServiceState,
+    Subscription,
+)
 
 if TYPE_CHECKING:
     from core.heroscript.tools import ScriptTools
@@ -328,35 +335,13 @@ class EngineAPI:
         return [_schedule_view(info) for info in self._schedules().infos()]
 
     async def add_schedule(
-        self,
-        name: str,
-        *,
-        topic: str,
-        params: str,
-        cron: str = "",
-        every: str = "",
-        circle: str = "default",
-        params_type: str = "heroscript",
-        job_timeout: float = 60.0,
-        tz: str = "UTC",
-        missed: str = "latest",
+        self, name: str, params: str, **options: Unpack[ScheduleOptions]
     ) -> ScheduleView:
         """Add (or replace) a run-time schedule; raises JobRefused for a bad definition.
 
         It is kept in this engine's data dir and fires from the next fire after now.
         """
-        fields = {
-            "name": name,
-            "topic": topic,
-            "params": params,
-            "cron": cron,
-            "every": every,
-            "circle": circle,
-            "params_type": params_type,
-            "timeout": job_timeout,
-            "tz": tz,
-            "missed": missed,
-        }
+        fields = {"name": name, "params": params, **options}
         try:
             info = await self._schedules().add_fields(fields)
         except ValueError as exc:
@@ -456,19 +441,8 @@ class EngineAPI:
 
 
 def _schedule_view(info: ScheduleInfo) -> ScheduleView:
-    s = info.schedule
     return ScheduleView(
-        name=s.name,
-        cron=s.cron,
-        every=s.every,
-        tz=s.tz,
-        missed=s.missed,
-        circle=s.circle,
-        topic=s.topic,
-        params=s.params,
-        params_type=s.params_type,
-        timeout=s.timeout,
-        source=s.source,
+        **dataclasses.asdict(info.schedule),
         paused=info.paused,
         last_fire=info.last_fire,
         next_fire=info.next_fire,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -25,6 +25,7 @@ from core.api import (
     JobRefused,
     JobView,
     ScheduleNotFound,
+    ScheduleOptions,
     ScheduleView,
     job_wire,
 )
@@ -251,18 +252,8 @@ def build_app(ctx: UIContext) -> FastAPI:
     async def add_schedule(body: m.ScheduleRequest) -> Any:
         """Add (or replace) a run-time schedule, kept in the engine's data dir."""
         try:
-            return await api.add_schedule(
-                body.name,
-                topic=body.topic,
-                params=body.params,
-                cron=body.cron,
-                every=body.every,
-                circle=body.circle,
-                params_type=body.params_type,
-                job_timeout=body.timeout,
-                tz=body.tz,
-                missed=body.missed,
-            )
+            options = cast(ScheduleOptions, body.model_dump(exclude={"name", "params"}))
+            return await api.add_schedule(body.name, body.params, **options)
         except JobRefused as exc:
             return refusal(422, str(exc))
 
