@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -262,23 +262,15 @@ def build_app(ctx: UIContext) -> FastAPI:
     }
 
     @app.post(
-        "/api/schedules/{name}/pause",
+        "/api/schedules/{name}/{action}",
         response_model=ScheduleView,
         responses=schedule_responses,
         tags=["schedules"],
     )
-    async def pause_schedule(name: Name) -> Any:
-        """Stop a schedule firing."""
-        return await api.pause_schedule(name)
-
-    @app.post(
-        "/api/schedules/{name}/resume",
-        response_model=ScheduleView,
-        responses=schedule_responses,
-        tags=["schedules"],
-    )
-    async def resume_schedule(name: Name) -> Any:
-        """Fire a paused schedule again, from its next fire after now."""
+    async def pause_or_resume_schedule(name: Name, action: Literal["pause", "resume"]) -> Any:
+        """`pause` stops a schedule firing; `resume` fires it again from its next fire after now."""
+        if action == "pause":
+            return await api.pause_schedule(name)
         return await api.resume_schedule(name)
 
     @app.delete(
