@@ -20,6 +20,7 @@ from core.api import (
     JobView,
     ScheduleOptions,
     ScheduleView,
+    filter_wire,
     job_from_wire,
     schedule_from_wire,
     spec_wire,
@@ -164,18 +165,7 @@ class AsyncClient:
         self, flt: JobFilter | None = None, *, limit: int = 50, before_id: int | None = None
     ) -> list[JobView]:
         """A page of the history, newest first; pass the last id as `before_id` for more."""
-        flt = flt or JobFilter()
-        args = {
-            "status": flt.status,
-            "circle": flt.circle,
-            "topic": flt.topic,
-            "text": flt.text,
-            "since": flt.since,
-            "until": flt.until,
-            "dead": flt.dead,
-            "limit": limit,
-            "before_id": before_id,
-        }
+        args = {**filter_wire(flt or JobFilter()), "limit": limit, "before_id": before_id}
         return [job_from_wire(d) for d in await self._call("jobs", args)]
 
     async def dead(
@@ -190,16 +180,8 @@ class AsyncClient:
 
         `JobFilter(dead=True)` requeues every dead letter.
         """
-        args = {
-            "status": flt.status,
-            "circle": flt.circle,
-            "topic": flt.topic,
-            "text": flt.text,
-            "since": flt.since,
-            "until": flt.until,
-            "dead": flt.dead,
-        }
-        return [job_from_wire(d) for d in await self._call("requeue_many", args)]
+        found = await self._call("requeue_many", filter_wire(flt))
+        return [job_from_wire(d) for d in found]
 
     # -- waiting -------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from core.api.views import (
     ServiceStatus,
 )
 from core.api.wire import (
+    filter_wire,
     job_from_wire,
     job_wire,
     schedule_from_wire,
@@ -60,6 +61,7 @@ __all__ = [
     "ServiceHost",
     "ServiceState",
     "ServiceStatus",
+    "filter_wire",
     "job_from_wire",
     "job_wire",
     "schedule_from_wire",
