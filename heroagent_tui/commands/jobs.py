@@ -7,12 +7,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from heroagent_tui.commands.common import fail, state_of
+from heroagent_tui.commands.common import fail, read_input, state_of
 
 # The client (and with it redis-py) loads when a command runs, not for `--help` or for
 # the other commands.
@@ -111,22 +110,15 @@ def parse_time(text: str) -> float:
         fail(f"--at: {text!r} is not a time like 2026-12-24T08:00")
 
 
-def _read(name: str) -> str:
-    try:
-        return sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"{name}: {exc.strerror}")
-
-
 def _items(files: list[str], each_line: bool) -> list[tuple[str, str]]:
     """(label, params) of every job to submit, in order; labels name them in errors."""
     sources = files or ["-"]
     if not each_line:
-        return [("stdin" if name == "-" else name, _read(name)) for name in sources]
+        return [("stdin" if name == "-" else name, read_input(name)) for name in sources]
     items = []
     for name in sources:
         where = "stdin" if name == "-" else name
-        for number, line in enumerate(_read(name).splitlines(), 1):
+        for number, line in enumerate(read_input(name).splitlines(), 1):
             if line.strip():  # blank lines separate, they are not jobs
                 items.append((f"{where} line {number}", line + "\n"))
     return items
