@@ -103,6 +103,8 @@ async def test_no_retry_and_cancel_are_never_retried(flaky_engine: Engine) -> No
     assert cancelled.error_kind == "cancelled"
     assert not cancelled.dead
     assert [v.job_id for v in await api.dead()] == [view.job_id]
+    # Counted for /metrics: one dead letter; neither NoRetry nor a cancel is a retry.
+    assert (api.health().job_retries, api.health().dead_letters) == (0, 1)
 
 
 async def test_last_attempt_makes_a_dead_letter_and_bulk_requeue_revives_it(
@@ -130,12 +132,15 @@ async def test_last_attempt_makes_a_dead_letter_and_bulk_requeue_revives_it(
         assert "attempt 2 fails" in history[4].error
     dead = await api.dead(JobFilter(topic="dlq"))
     assert sorted(v.job_id for v in dead) == sorted(v.job_id for v in views)
+    assert (api.health().job_retries, api.health().dead_letters) == (3, 3)
     back = await api.requeue_many(JobFilter(dead=True, topic="dlq"))
     assert sorted(v.job_id for v in back) == sorted(v.job_id for v in views)
     for view in views:
         done = await wait_job_ended(flaky_engine, view.job_id, 20)
         assert done.status == "done", done.error
     assert await api.dead(JobFilter(topic="dlq")) == []
+    # A requeue and a success are neither: the counts stand.
+    assert (api.health().job_retries, api.health().dead_letters) == (3, 3)
 
 
 async def test_the_queue_default_policy_is_resolved_at_submit(engine_config: Config) -> None:
