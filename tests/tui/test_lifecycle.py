@@ -111,6 +111,11 @@ async def test_dead_letters_requeued_one_and_all(engine_config: Config, short_tm
         assert "3 dead letters" in str(status.render())
 
         table.move_cursor(row=table.get_row_index(str(first)))
+        detail = await open_detail(pilot, first)
+        outcome = detail.query_one("#job-outcome", Static)
+        await until(pilot, lambda: "error (failed)" in str(outcome.render()), what="its error")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen, what="back in Dead")
         await pilot.press("R")
         await until(pilot, lambda: app.screen is not screen, what="the question")
         await pilot.press("y")
