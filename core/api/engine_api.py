@@ -161,13 +161,16 @@ class EngineAPI:
         )
 
     def health(self) -> HealthView:
-        """Job slots (busy, held by abandoned threads) and damaged history reads."""
+        """Job slots (busy, held by abandoned threads), damaged reads, retries, dead letters."""
         dog = self._watchdog
+        manager = self._history.manager if self._history is not None else None
         return HealthView(
             slots=dog.config.jobs.worker_count if dog is not None else 0,
             busy_slots=dog.busy_slots if dog is not None else 0,
             abandoned_slots=dog.abandoned_slots if dog is not None else 0,
             damaged_reads=self._history.damaged_reads if self._history is not None else 0,
+            job_retries=manager.retries_total if manager is not None else 0,
+            dead_letters=manager.dead_letters_total if manager is not None else 0,
         )
 
     def subscribe(self, maxsize: int = 10_000, *, coalesce: bool = False) -> Subscription:

@@ -129,16 +129,20 @@ class RedisView:
 
 @dataclass(frozen=True)
 class HealthView:
-    """Counts worth watching: this engine's job slots, and damaged history reads.
+    """Counts worth watching: this engine's job slots, damaged history reads, retries.
 
     `abandoned_slots` are held by a sync action's thread that outlived its job's timeout
-    or cancel; they come free when the thread returns.
+    or cancel; they come free when the thread returns. `job_retries` (failed attempts
+    scheduled to run again) and `dead_letters` count every worker's decisions that this
+    engine persisted since its jobs service started.
     """
 
     slots: int
     busy_slots: int
     abandoned_slots: int
     damaged_reads: int
+    job_retries: int = 0
+    dead_letters: int = 0
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,10 @@ class JobManager:
         # Reads of a version that is damaged (fails its CRC, or is not a job): each one
         # shows as a "damaged" job instead of failing the page or request it is part of.
         self.damaged_reads = 0
+        # Decisions of every worker, local or remote, counted once each as their version
+        # becomes durable here: failed attempts scheduled to run again, and dead letters.
+        self.retries_total = 0
+        self.dead_letters_total = 0
 
     # -- creating ------------------------------------------------------------------------
 
@@ -522,6 +526,7 @@ class JobManager:
         if skip_duplicates:
             versions = [job for job in versions if not await self._already_stored(job)]
         if versions:
+            self._count_outcomes(versions)
             records = [(await self._record(job), job.job_id) for job in versions]
             await self.db.set_many(records)
             # The last version of a job in this batch is the one its index row shows.
@@ -553,6 +558,13 @@ class JobManager:
         )
         # Told after every effect: whoever reads the job on its event finds the new state.
         self._tell_bus(versions)
+
+    def _count_outcomes(self, versions: Sequence[Job]) -> None:
+        for job in versions:
+            if job.status is JobStatus.SCHEDULED and job.error_kind:
+                self.retries_total += 1
+            elif job.dead:
+                self.dead_letters_total += 1
 
     async def _already_stored(self, job: Job) -> bool:
         try:
