@@ -6,10 +6,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.rhai.errors import ErrorLimit, ErrorTerminated, Pos, RhaiRuntimeError, runtime
+from core.rhai.errors import ErrorLimit, ErrorTerminated, Pos, RhaiError, RhaiRuntimeError, runtime
 from core.rhai.values import MUTABLE, Cell, FnPtr, own, type_name
 
 Ev = Callable[[Any], Any]
+
+
+def at_pos(ev: Ev, pos: Pos) -> Ev:
+    """Give errors raised by ``ev`` this position when they have none."""
+
+    def run(f: Any) -> Any:
+        try:
+            return ev(f)
+        except RhaiError as e:
+            raise e.at(pos) from None
+
+    return run
 
 
 class BreakEx(Exception):
