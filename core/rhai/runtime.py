@@ -24,6 +24,11 @@ def at_pos(ev: Ev, pos: Pos) -> Ev:
     return run
 
 
+def stack_overflow(why: str) -> ErrorLimit:
+    """The error of a script that nests deeper than the interpreter can follow."""
+    return ErrorLimit("ErrorStackOverflow", "max_call_levels", f"Stack overflow: {why}")
+
+
 class BreakEx(Exception):
     """``break [value]``."""
 
@@ -229,11 +234,7 @@ class Runtime:
         except ReturnEx as e:
             r = e.value
         except RecursionError:
-            raise ErrorLimit(
-                "ErrorStackOverflow",
-                "max_call_levels",
-                "Stack overflow: the Python stack is exhausted",
-            ) from None
+            raise stack_overflow("the Python stack is exhausted") from None
         finally:
             self.depth = depth - 1
         return r, f[0]
