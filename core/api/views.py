@@ -155,6 +155,8 @@ class HealthView:
     busy_slots: int
     abandoned_slots: int
     damaged_reads: int
+    # Ended jobs purged from the history since start (by hand or by retention).
+    purged: int = 0
 
 
 @dataclass(frozen=True)

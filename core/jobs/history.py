@@ -11,11 +11,12 @@ from dataclasses import replace
 from core.config import Config
 from core.events import EventBus
 from core.heroscript.tools import ScriptTools
-from core.jobs.index import JobIndex
+from core.jobs.index import JobIndex, Narrowing
 from core.jobs.manager import MAX_PARAMS_BYTES, JobManager
 from core.jobs.model import Job, JobStatus
 from core.jobs.persister import Persister
 from core.jobs.promoter import Promoter
+from core.jobs.purge import Progress, purge
 from core.jobs.queue import JobQueue
 from core.jobs.validation import make_validator
 from core.ourdb import AsyncOurDB, OurDBError
@@ -59,6 +60,32 @@ class HistoryService(Service):
     def damaged_reads(self) -> int:
         """Reads of damaged job versions since start (each shown as a damaged job)."""
         return self.manager.damaged_reads if self.manager is not None else 0
+
+    @property
+    def purged(self) -> int:
+        """Jobs purged from the history since start."""
+        return self.manager.purged if self.manager is not None else 0
+
+    async def purge(
+        self,
+        flt: Narrowing,
+        *,
+        ended_before: float | None = None,
+        keep: int = 0,
+        limit: int | None = None,
+        progress: Progress | None = None,
+    ) -> int:
+        """Delete ended jobs from the history; see `core.jobs.purge.purge`."""
+        if self.manager is None:
+            raise ServiceStartError("the jobs service is not running")
+        return await purge(
+            self.manager,
+            flt,
+            ended_before=ended_before,
+            keep=keep,
+            limit=limit,
+            progress=progress,
+        )
 
     def detail(self) -> str:
         """Damaged records read, when there were any, and scheduled jobs this one queued."""

@@ -144,6 +144,11 @@ class JobManager:
         # Reads of a version that is damaged (fails its CRC, or is not a job): each one
         # shows as a "damaged" job instead of failing the page or request it is part of.
         self.damaged_reads = 0
+        # Held while a purge checks and deletes a batch, and while a requeue brings an
+        # ended job back: a purge never deletes a job that a requeue has made live.
+        self.ended_lock = asyncio.Lock()
+        # Jobs purged from the history since start (`core.jobs.purge`).
+        self.purged = 0
 
     # -- creating ------------------------------------------------------------------------
 
@@ -418,6 +423,10 @@ class JobManager:
 
     async def requeue_job(self, job_id: int) -> Job:
         """Run an ended job again under the same id; its history continues."""
+        async with self.ended_lock:
+            return await self._requeue(job_id)
+
+    async def _requeue(self, job_id: int) -> Job:
         job = await self.get_job(job_id)
         if is_damaged(job):
             # Its circle, topic and params are unknown: there is nothing to run again.

@@ -222,6 +222,15 @@ class OurDB:
         """
         self._single([DeleteRequest(id, erase_history)])
 
+    def delete_many(self, ids: Iterable[int], *, erase_history: bool = True) -> None:
+        """Delete every one of `ids` with one journal write and one sync; all or nothing.
+
+        An id without a record fails the whole call with RecordNotFoundError.
+        """
+        reqs: list[Request] = [DeleteRequest(record_id, erase_history) for record_id in ids]
+        if reqs:
+            self._single(reqs)
+
     def _single(self, reqs: list[Request]) -> int:
         result = self.commit([reqs])[0]
         if isinstance(result, OurDBError):
