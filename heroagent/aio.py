@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -22,7 +22,7 @@ from core.api import (
     schedule_from_wire,
     spec_wire,
 )
-from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, RequestError, call
+from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, MAX_PURGE_PER_REQUEST, RequestError, call
 from core.config import Config
 from core.events import wire_messages
 from heroagent.connect import client_config, redis_for
@@ -190,18 +190,7 @@ class AsyncClient:
         self, flt: JobFilter | None = None, *, limit: int = 50, before_id: int | None = None
     ) -> list[JobView]:
         """A page of the history, newest first; pass the last id as `before_id` for more."""
-        flt = flt or JobFilter()
-        args = {
-            "status": flt.status,
-            "circle": flt.circle,
-            "topic": flt.topic,
-            "text": flt.text,
-            "since": flt.since,
-            "until": flt.until,
-            "dead": flt.dead,
-            "limit": limit,
-            "before_id": before_id,
-        }
+        args = {**_filter_args(flt or JobFilter()), "limit": limit, "before_id": before_id}
         return [job_from_wire(d) for d in await self._call("jobs", args)]
 
     async def dead(
@@ -216,16 +205,33 @@ class AsyncClient:
 
         `JobFilter(dead=True)` requeues every dead letter.
         """
-        args = {
-            "status": flt.status,
-            "circle": flt.circle,
-            "topic": flt.topic,
-            "text": flt.text,
-            "since": flt.since,
-            "until": flt.until,
-            "dead": flt.dead,
-        }
-        return [job_from_wire(d) for d in await self._call("requeue_many", args)]
+        return [job_from_wire(d) for d in await self._call("requeue_many", _filter_args(flt))]
+
+    async def purge(
+        self,
+        flt: JobFilter | None = None,
+        *,
+        before: float | None = None,
+        keep: int = 0,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Delete ended jobs from the history (see `EngineAPI.purge`); how many went.
+
+        Only done and error jobs go, those that ended before `before` (epoch seconds)
+        when given, all but the newest `keep`. `JobFilter(dead=True)` purges dead letters.
+        It asks in steps of up to 5,000 jobs, so other requests are answered in between;
+        `progress` gets the running count after each step.
+        """
+        args = {**_filter_args(flt or JobFilter()), "before": before, "keep": keep}
+        args["limit"] = MAX_PURGE_PER_REQUEST
+        total = 0
+        while True:
+            purged = int(await self._call("purge", args))
+            total += purged
+            if progress is not None:
+                progress(total)
+            if purged < MAX_PURGE_PER_REQUEST:
+                return total
 
     # -- waiting -------------------------------------------------------------------------
 
@@ -384,3 +390,16 @@ def _unreachable(exc: BaseException) -> EngineUnreachable:
     return EngineUnreachable(
         f"cannot reach the engine's Redis server ({exc}); is heroagent running?"
     )
+
+
+def _filter_args(flt: JobFilter) -> dict[str, Any]:
+    """A filter's fields as request arguments."""
+    return {
+        "status": flt.status,
+        "circle": flt.circle,
+        "topic": flt.topic,
+        "text": flt.text,
+        "since": flt.since,
+        "until": flt.until,
+        "dead": flt.dead,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -189,6 +189,17 @@ class Client:
     def requeue_many(self, flt: JobFilter) -> list[JobView]:
         """Run again every ended job the filter finds (e.g. `JobFilter(dead=True)`)."""
         return self._run(self._aio.requeue_many(flt))
+
+    def purge(
+        self,
+        flt: JobFilter | None = None,
+        *,
+        before: float | None = None,
+        keep: int = 0,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Delete ended jobs from the history (done/error only); how many went."""
+        return self._run(self._aio.purge(flt, before=before, keep=keep, progress=progress))
 
     def wait(self, job_id: int, timeout: float | None = None) -> JobView:
         """Wait on the events channel until the job has ended; its final state."""
