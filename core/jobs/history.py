@@ -18,6 +18,7 @@ from core.jobs.persister import Persister
 from core.jobs.promoter import Promoter
 from core.jobs.purge import Progress, purge
 from core.jobs.queue import JobQueue
+from core.jobs.retention import RetentionSweep
 from core.jobs.validation import make_validator
 from core.ourdb import AsyncOurDB, OurDBError
 from core.redis_server import RedisService
@@ -95,6 +96,8 @@ class HistoryService(Service):
             parts.append(f"{damaged} damaged records read")
         if self.promoter is not None and self.promoter.moved:
             parts.append(f"{self.promoter.moved} scheduled jobs queued")
+        if self.purged:
+            parts.append(f"{self.purged} jobs purged")
         return ", ".join(parts)
 
     async def _start(self) -> None:
@@ -132,6 +135,9 @@ class HistoryService(Service):
         # Every engine offers to promote due scheduled jobs; the lock picks one at a time.
         self.promoter = Promoter(redis)
         self.supervise("promoter", self.promoter.run)
+        sweep = RetentionSweep(lambda: self.manager, config.jobs.retention, self.emit_log)
+        if sweep.rules:
+            self.supervise("retention", sweep.run)
 
     async def _stop(self) -> None:
         persister = self._persister
@@ -148,6 +154,9 @@ class HistoryService(Service):
                 await persister.drain_new()
             except Exception as exc:  # the next start drains what is left
                 self.log.warning("could not persist the last reports: %s", exc)
+        if self.manager is not None and self.manager.purge_batches:
+            # A purge batch deletes from OurDB and the index together: let it finish.
+            await asyncio.gather(*self.manager.purge_batches, return_exceptions=True)
         steps = []
         if self._db is not None:
             steps.append(("close OurDB", self._db.close()))

@@ -147,8 +147,10 @@ class JobManager:
         # Held while a purge checks and deletes a batch, and while a requeue brings an
         # ended job back: a purge never deletes a job that a requeue has made live.
         self.ended_lock = asyncio.Lock()
-        # Jobs purged from the history since start (`core.jobs.purge`).
+        # Jobs purged from the history since start (`core.jobs.purge`), and the purge
+        # batches under way, which closing the history waits for.
         self.purged = 0
+        self.purge_batches: set[asyncio.Future[int]] = set()
 
     # -- creating ------------------------------------------------------------------------
 

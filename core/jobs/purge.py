@@ -59,23 +59,40 @@ async def purge(
         if not ids:
             break
         after = ids[-1]
-        async with manager.ended_lock:
-            live = await manager.queue.get_live_many(ids)
-            doomed, gone = await asyncio.to_thread(
-                _check, manager, [i for i in ids if i not in live], ended_before
-            )
-            await manager.db.delete_many(doomed)
-            await asyncio.to_thread(manager.index.delete, doomed + gone)
-        files = [path for job_id in doomed for path in results.get(job_id, ())]
-        if files:
-            await asyncio.to_thread(_remove, files)
-        purged += len(doomed)
-        manager.purged += len(doomed)
+        # A batch runs to its end even when the purge is cancelled (a stopping engine,
+        # a client gone): OurDB and the index must not disagree on what went. The jobs
+        # service waits for it before it closes them.
+        batch = asyncio.ensure_future(_batch(manager, ids, ended_before, results))
+        manager.purge_batches.add(batch)
+        batch.add_done_callback(manager.purge_batches.discard)
+        count = await asyncio.shield(batch)
+        purged += count
         if progress is not None:
             progress(purged)
     if purged:
         log.info("purged %d ended jobs from the history", purged)
     return purged
+
+
+async def _batch(
+    manager: JobManager,
+    ids: Sequence[int],
+    ended_before: float | None,
+    results: dict[int, list[Path]],
+) -> int:
+    """Check and delete one batch; how many went."""
+    async with manager.ended_lock:
+        live = await manager.queue.get_live_many(ids)
+        doomed, gone = await asyncio.to_thread(
+            _check, manager, [i for i in ids if i not in live], ended_before
+        )
+        await manager.db.delete_many(doomed)
+        await asyncio.to_thread(manager.index.delete, doomed + gone)
+    manager.purged += len(doomed)
+    files = [path for job_id in doomed for path in results.get(job_id, ())]
+    if files:
+        await asyncio.to_thread(_remove, files)
+    return len(doomed)
 
 
 def _check(

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from core.api import JobFilter, JobNotFound, JobRefused
+from core.config import Config, ConfigError, RetentionConfig, load_config, parse_retention
 from core.engine import Engine
+from core.jobs.manager import JobManager
 from core.jobs.model import JobStatus
 from core.ourdb.repair import check
 from tests.core.jobs.seed import seed_ended
+from tests.helpers import ValkeyProcess, async_poll
 
 
 async def _histories(engine: Engine, job_ids: list[int]) -> dict[int, list[bytes]]:
@@ -88,3 +93,54 @@ async def test_purge_keeps_the_newest_and_dead_letters_alone(idle_engine: Engine
     assert await idle_engine.api.dead() == []
     with pytest.raises(JobNotFound):
         await idle_engine.api.history(dead[0])
+
+
+async def test_retention_sweep_purges_past_age_and_count(
+    engine_config: Config, valkey: ValkeyProcess
+) -> None:
+    retention = RetentionConfig(done="1h", error="3", interval=0.1)
+    config = replace(
+        engine_config,
+        enable_webdav=False,
+        enable_ui=False,
+        redis=replace(engine_config.redis, url=valkey.url),
+        jobs=replace(engine_config.jobs, worker_count=0, retention=retention),
+    )
+    async with Engine(config) as engine:
+        manager = engine.jobs
+        old = await seed_ended(manager, 20, ended_at=time.time() - 7200)
+        young = await seed_ended(manager, 5)
+        errors = await seed_ended(manager, 10, status=JobStatus.ERROR, ended_at=time.time() - 7200)
+
+        await async_poll(lambda: _count(manager, 27), what="the sweep to purge 27 jobs")
+
+        done = await engine.api.jobs(JobFilter(status="done"), limit=100)
+        assert sorted(v.job_id for v in done) == young
+        failed = await engine.api.jobs(JobFilter(status="error"), limit=100)
+        assert sorted(v.job_id for v in failed) == errors[-3:]
+        with pytest.raises(JobNotFound):
+            await engine.api.job(old[-1])
+        assert engine.history is not None
+        assert "27 jobs purged" in engine.history.detail()
+
+
+async def _count(manager: JobManager, expected: int) -> bool:
+    return manager.purged >= expected
+
+
+def test_retention_config(tmp_path: Path) -> None:
+    file = tmp_path / "config.toml"
+    file.write_text('[jobs.retention]\ndone = 100000\nerror = "90d"\ninterval = 60\n')
+    retention = load_config(file, env={}).config.jobs.retention
+    assert (retention.done, retention.error, retention.interval) == ("100000", "90d", 60.0)
+    file.write_text('[jobs.retention]\ndone = "soon"\n')
+    with pytest.raises(ConfigError, match=r"jobs\.retention\.done': 'soon' is neither"):
+        load_config(file, env={})
+    env = {"HEROAGENT_JOBS_RETENTION_ERROR": "12h"}
+    assert load_config(file.with_name("none.toml"), env=env).config.jobs.retention.error == "12h"
+    assert parse_retention("30d") == ("age", 30 * 86400.0)
+    assert parse_retention("100000") == ("keep", 100000.0)
+    assert parse_retention(" ") is None
+    for bad in ("0", "soon", "-1d", "30 days"):
+        with pytest.raises(ValueError, match=r"count|neither"):
+            parse_retention(bad)
