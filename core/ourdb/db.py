@@ -296,6 +296,17 @@ class OurDB:
                 self.checkpoint()
             return self._state.next_id
 
+    def skip_ids_to(self, next_id: int) -> None:
+        """Let the next new record take `next_id` (never lower), without a checkpoint.
+
+        For rewrites that put records back under their own ids (compaction): the
+        counter moves in memory only, which is durable once a record with a higher id
+        is written. Everyone else wants `reserve_ids_above`.
+        """
+        with self._wlock:
+            self._check_writable()
+            self._raise_next_id(next_id - 1)
+
     def _raise_next_id(self, last_used: int) -> bool:
         """Move the id counter past `last_used`; True when it moved."""
         if not self.layout.incremental:

@@ -14,6 +14,8 @@ from core.config import Config, ConfigError, RetentionConfig, load_config, parse
 from core.engine import Engine
 from core.jobs.manager import JobManager
 from core.jobs.model import JobStatus
+from core.ourdb import OurDB
+from core.ourdb.compact import compact
 from core.ourdb.repair import check
 from tests.core.jobs.seed import seed_ended
 from tests.helpers import ValkeyProcess, async_poll
@@ -59,7 +61,16 @@ async def _purge_done(engine: Engine, count: int) -> None:
     # A purged id counts as known: a restart does not look for it again.
     assert await asyncio.to_thread(index.missing_ids, max(kept)) == []
     await engine.jobs.db.close()
-    assert check(str(engine.config.ourdb_dir)) == []
+    path = str(engine.config.ourdb_dir)
+    assert check(path) == []
+    # Purge zeroes the records in place; compaction gives their disk back.
+    report = await asyncio.to_thread(compact, path)
+    print(f"{count} purged: {report.bytes_before} bytes on disk, {report.bytes_after} compacted")
+    assert report.bytes_after < report.bytes_before
+    assert check(path) == []
+    with OurDB(path, readonly=True) as db:
+        assert {i: db.get_history(i, 10) for i in kept} == before
+        assert list(db) == sorted(kept)
 
 
 async def test_purge_done_jobs(idle_engine: Engine) -> None:
