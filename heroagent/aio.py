@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -29,6 +29,16 @@ from heroagent.connect import client_config, redis_for
 from heroagent.errors import EngineUnreachable, JobFailed, WaitTimeout, typed_error
 
 ENDED = ("done", "error")
+
+
+class PurgeOptions(TypedDict, total=False):
+    """What `purge` takes after the filter (the sync client passes them on)."""
+
+    before: float | None
+    keep: int
+    progress: Callable[[int], None] | None
+
+
 SUBSCRIBE_SECONDS = 5.0
 
 
@@ -207,14 +217,7 @@ class AsyncClient:
         """
         return [job_from_wire(d) for d in await self._call("requeue_many", _filter_args(flt))]
 
-    async def purge(
-        self,
-        flt: JobFilter | None = None,
-        *,
-        before: float | None = None,
-        keep: int = 0,
-        progress: Callable[[int], None] | None = None,
-    ) -> int:
+    async def purge(self, flt: JobFilter | None = None, **options: Unpack[PurgeOptions]) -> int:
         """Delete ended jobs from the history (see `EngineAPI.purge`); how many went.
 
         Only done and error jobs go, those that ended before `before` (epoch seconds)
@@ -222,8 +225,13 @@ class AsyncClient:
         It asks in steps of up to 5,000 jobs, so other requests are answered in between;
         `progress` gets the running count after each step.
         """
-        args = {**_filter_args(flt or JobFilter()), "before": before, "keep": keep}
-        args["limit"] = MAX_PURGE_PER_REQUEST
+        progress = options.get("progress")
+        args = {
+            **_filter_args(flt or JobFilter()),
+            "before": options.get("before"),
+            "keep": options.get("keep", 0),
+            "limit": MAX_PURGE_PER_REQUEST,
+        }
         total = 0
         while True:
             purged = int(await self._call("purge", args))

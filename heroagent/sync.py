@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, Unpack
 
 from core.api import JobFilter, JobSpec, JobView, ScheduleView
 from core.config import Config
-from heroagent.aio import AsyncClient
+from heroagent.aio import AsyncClient, PurgeOptions
 from heroagent.errors import ClientError
 
 T = TypeVar("T")
@@ -190,16 +190,12 @@ class Client:
         """Run again every ended job the filter finds (e.g. `JobFilter(dead=True)`)."""
         return self._run(self._aio.requeue_many(flt))
 
-    def purge(
-        self,
-        flt: JobFilter | None = None,
-        *,
-        before: float | None = None,
-        keep: int = 0,
-        progress: Callable[[int], None] | None = None,
-    ) -> int:
-        """Delete ended jobs from the history (done/error only); how many went."""
-        return self._run(self._aio.purge(flt, before=before, keep=keep, progress=progress))
+    def purge(self, flt: JobFilter | None = None, **options: Unpack[PurgeOptions]) -> int:
+        """Delete ended jobs from the history (done/error only); how many went.
+
+        `before` (epoch seconds), `keep` and `progress` as in `AsyncClient.purge`.
+        """
+        return self._run(self._aio.purge(flt, **options))
 
     def wait(self, job_id: int, timeout: float | None = None) -> JobView:
         """Wait on the events channel until the job has ended; its final state."""

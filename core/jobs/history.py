@@ -7,6 +7,7 @@ import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Unpack
 
 from core.config import Config
 from core.events import EventBus
@@ -16,7 +17,7 @@ from core.jobs.manager import MAX_PARAMS_BYTES, JobManager
 from core.jobs.model import Job, JobStatus
 from core.jobs.persister import Persister
 from core.jobs.promoter import Promoter
-from core.jobs.purge import Progress, purge
+from core.jobs.purge import PurgeOptions, purge
 from core.jobs.queue import JobQueue
 from core.jobs.retention import RetentionSweep
 from core.jobs.validation import make_validator
@@ -67,26 +68,11 @@ class HistoryService(Service):
         """Jobs purged from the history since start."""
         return self.manager.purged if self.manager is not None else 0
 
-    async def purge(
-        self,
-        flt: Narrowing,
-        *,
-        ended_before: float | None = None,
-        keep: int = 0,
-        limit: int | None = None,
-        progress: Progress | None = None,
-    ) -> int:
+    async def purge(self, flt: Narrowing, **options: Unpack[PurgeOptions]) -> int:
         """Delete ended jobs from the history; see `core.jobs.purge.purge`."""
         if self.manager is None:
             raise ServiceStartError("the jobs service is not running")
-        return await purge(
-            self.manager,
-            flt,
-            ended_before=ended_before,
-            keep=keep,
-            limit=limit,
-            progress=progress,
-        )
+        return await purge(self.manager, flt, **options)
 
     def detail(self) -> str:
         """Damaged records read, when there were any, and scheduled jobs this one queued."""

@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypedDict
 
 from core.jobs.index import Narrowing
 from core.jobs.manager import JobManager
@@ -22,6 +23,15 @@ PURGE_BATCH = 1_000
 _RESULT_FILE = re.compile(r"(\d+)-\d+\.txt")
 
 Progress = Callable[[int], None]
+
+
+class PurgeOptions(TypedDict, total=False):
+    """The keyword arguments of `purge` after the filter, for those that pass them on."""
+
+    ended_before: float | None
+    keep: int
+    limit: int | None
+    progress: Progress | None
 
 
 async def purge(
