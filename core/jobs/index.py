@@ -246,9 +246,12 @@ class JobIndex:
                 self._db.execute("PRAGMA synchronous=OFF")
 
     def max_id(self) -> int:
-        """The highest indexed id (0 when empty)."""
+        """The highest id the index has seen, purged ones included (0 when none)."""
         with self._lock:
-            row = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()
+            row = self._db.execute(
+                "SELECT MAX((SELECT COALESCE(MAX(id), 0) FROM jobs),"
+                " (SELECT COALESCE(MAX(id), 0) FROM gone))"
+            ).fetchone()
         return int(row[0])
 
     def ids_with_status(self, statuses: Sequence[str]) -> list[int]:
