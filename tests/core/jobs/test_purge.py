@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -162,3 +163,28 @@ def test_retention_config(tmp_path: Path) -> None:
     for bad in ("0", "soon", "-1d", "30 days"):
         with pytest.raises(ValueError, match=r"count|neither"):
             parse_retention(bad)
+
+
+async def test_purged_jobs_stay_gone_across_a_restart(
+    engine_config: Config, valkey: ValkeyProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = replace(
+        engine_config,
+        enable_webdav=False,
+        enable_ui=False,
+        redis=replace(engine_config.redis, url=valkey.url),
+        jobs=replace(engine_config.jobs, worker_count=0),
+    )
+    async with Engine(config) as engine:
+        kept = await seed_ended(engine.jobs, 5, status=JobStatus.ERROR)
+        done = await seed_ended(engine.jobs, 200)
+        assert await engine.api.purge(JobFilter(status="done")) == 200
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    async with Engine(config) as engine:
+        with pytest.raises(JobNotFound):
+            await engine.api.job(done[-1])
+        assert [v.job_id for v in await engine.api.jobs()] == kept[::-1]
+        job = await engine.api.submit("!!fake.return_success\n", topic="after")
+        assert job.job_id > done[-1]
+    assert "the index lacked" not in caplog.text
