@@ -19,7 +19,7 @@ from core.ourdb import OurDB
 from core.ourdb.compact import compact
 from core.ourdb.repair import check
 from tests.core.jobs.seed import seed_ended
-from tests.helpers import ValkeyProcess, async_poll
+from tests.helpers import ValkeyProcess, async_poll, async_wait_for
 
 
 async def _histories(engine: Engine, job_ids: list[int]) -> dict[int, list[bytes]]:
@@ -188,3 +188,21 @@ async def test_purged_jobs_stay_gone_across_a_restart(
         job = await engine.api.submit("!!fake.return_success\n", topic="after")
         assert job.job_id > done[-1]
     assert "the index lacked" not in caplog.text
+
+
+async def test_a_job_requeued_while_a_purge_waits_is_not_purged(idle_engine: Engine) -> None:
+    manager = idle_engine.jobs
+    done = await seed_ended(manager, 10)
+    async with manager.ended_lock:
+        # Both wait for the lock, the requeue first: it makes the job live again. An
+        # asyncio.Lock wakes its waiters (`_waiters`) in the order they came.
+        requeue = asyncio.create_task(idle_engine.api.requeue(done[3]))
+        await async_wait_for(lambda: manager.ended_lock._waiters, what="the requeue to wait")
+        purge = asyncio.create_task(idle_engine.api.purge(JobFilter(status="done")))
+        await async_wait_for(
+            lambda: len(manager.ended_lock._waiters or ()) == 2, what="the purge to wait"
+        )
+    assert (await requeue).status == "new"
+    assert await purge == 9
+    assert (await idle_engine.api.job(done[3])).status == "new"
+    assert [v.status for v in await idle_engine.api.history(done[3])] == ["new", "done", "new"]
