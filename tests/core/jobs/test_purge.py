@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from core.ourdb import OurDB
 from core.ourdb.compact import compact
 from core.ourdb.repair import check
 from tests.core.jobs.seed import seed_ended
-from tests.helpers import ValkeyProcess, async_poll, async_wait_for
+from tests.helpers import ValkeyProcess, async_poll, async_wait_for, idle_config
 
 
 async def _histories(engine: Engine, job_ids: list[int]) -> dict[int, list[bytes]]:
@@ -118,13 +117,7 @@ async def test_retention_sweep_purges_past_age_and_count(
     engine_config: Config, valkey: ValkeyProcess
 ) -> None:
     retention = RetentionConfig(done="1h", error="3", interval=0.1)
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        redis=replace(engine_config.redis, url=valkey.url),
-        jobs=replace(engine_config.jobs, worker_count=0, retention=retention),
-    )
+    config = idle_config(engine_config, valkey, retention=retention)
     async with Engine(config) as engine:
         manager = engine.jobs
         old = await seed_ended(manager, 20, ended_at=time.time() - 7200)
@@ -168,13 +161,7 @@ def test_retention_config(tmp_path: Path) -> None:
 async def test_purged_jobs_stay_gone_across_a_restart(
     engine_config: Config, valkey: ValkeyProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        redis=replace(engine_config.redis, url=valkey.url),
-        jobs=replace(engine_config.jobs, worker_count=0),
-    )
+    config = idle_config(engine_config, valkey)
     async with Engine(config) as engine:
         kept = await seed_ended(engine.jobs, 5, status=JobStatus.ERROR)
         done = await seed_ended(engine.jobs, 200)
