@@ -31,6 +31,7 @@ from core.api import (
 from core.channel import (
     BLOCK_SECONDS,
     MAX_LIST_LIMIT,
+    MAX_PURGE_PER_REQUEST,
     MAX_REQUEST_BYTES,
     REPLY_TTL_SECONDS,
     REQUESTS,
@@ -107,6 +108,7 @@ class RequestServer(Service):
             "cancel": self._cancel,
             "requeue": self._requeue,
             "requeue_many": self._requeue_many,
+            "purge": self._purge,
             "pause": self._pause,
             "resume": self._resume,
             "schedules": self._schedules,
@@ -235,6 +237,14 @@ class RequestServer(Service):
 
     async def _requeue_many(self, args: dict[str, Any]) -> Any:
         return [job_wire(v) for v in await self.api.requeue_many(_filter(args))]
+
+    async def _purge(self, args: dict[str, Any]) -> Any:
+        limit = int(_number(args, "limit", MAX_PURGE_PER_REQUEST))
+        if not 0 < limit <= MAX_PURGE_PER_REQUEST:
+            raise ValueError(f"limit must be 1..{MAX_PURGE_PER_REQUEST}, got {limit}")
+        keep = int(_number(args, "keep", 0))
+        before = _optional_number(args, "before")
+        return await self.api.purge(_filter(args), before=before, keep=keep, limit=limit)
 
     async def _pause(self, args: dict[str, Any]) -> Any:
         await self.api.pause_queue(_text(args, "circle", "default"), _text(args, "topic"))

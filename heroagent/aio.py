@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import Any, Self, TypedDict, Unpack
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -25,13 +25,23 @@ from core.api import (
     schedule_from_wire,
     spec_wire,
 )
-from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, RequestError, call
+from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, MAX_PURGE_PER_REQUEST, RequestError, call
 from core.config import Config
 from core.events import wire_messages
 from heroagent.connect import client_config, redis_for
 from heroagent.errors import EngineUnreachable, JobFailed, WaitTimeout, typed_error
 
 ENDED = ("done", "error")
+
+
+class PurgeOptions(TypedDict, total=False):
+    """What `purge` takes after the filter."""
+
+    before: float | None
+    keep: int
+    progress: Callable[[int], None] | None
+
+
 SUBSCRIBE_SECONDS = 5.0
 
 
@@ -182,6 +192,30 @@ class AsyncClient:
         """
         found = await self._call("requeue_many", filter_wire(flt))
         return [job_from_wire(d) for d in found]
+
+    async def purge(self, flt: JobFilter | None = None, **options: Unpack[PurgeOptions]) -> int:
+        """Delete ended jobs from the history (see `EngineAPI.purge`); how many went.
+
+        Only done and error jobs go, those that ended before `before` (epoch seconds)
+        when given, all but the newest `keep`. `JobFilter(dead=True)` purges dead letters.
+        It asks in steps of up to 5,000 jobs, so other requests are answered in between;
+        `progress` gets the running count after each step.
+        """
+        progress = options.get("progress")
+        args = {
+            **filter_wire(flt or JobFilter()),
+            "before": options.get("before"),
+            "keep": options.get("keep", 0),
+            "limit": MAX_PURGE_PER_REQUEST,
+        }
+        total = 0
+        while True:
+            purged = int(await self._call("purge", args))
+            total += purged
+            if progress is not None:
+                progress(total)
+            if purged < MAX_PURGE_PER_REQUEST:
+                return total
 
     # -- waiting -------------------------------------------------------------------------
 

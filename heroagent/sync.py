@@ -131,6 +131,7 @@ class Client:
     jobs = _blocking(AsyncClient.jobs)
     dead = _blocking(AsyncClient.dead)
     requeue_many = _blocking(AsyncClient.requeue_many)
+    purge = _blocking(AsyncClient.purge)
     wait = _blocking(AsyncClient.wait)
     wait_many = _blocking(AsyncClient.wait_many)
     result = _blocking(AsyncClient.result)

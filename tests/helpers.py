@@ -9,11 +9,12 @@ import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.api import JobView
+from core.config import Config
 from core.events import JobStateChanged
 from core.redis_server import find_server_binary
 
@@ -201,3 +202,14 @@ def _pings(port: int) -> bool:
             return conn.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def idle_config(engine_config: Config, valkey: ValkeyProcess, **jobs: Any) -> Config:
+    """The config of `idle_engine`; `jobs` sets more `[jobs]` keys."""
+    return replace(
+        engine_config,
+        enable_webdav=False,
+        enable_ui=False,
+        redis=replace(engine_config.redis, url=valkey.url),
+        jobs=replace(engine_config.jobs, worker_count=0, **jobs),
+    )

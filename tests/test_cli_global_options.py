@@ -75,6 +75,8 @@ def test_after_the_sub_command_wins_and_before_still_counts(tmp_path: Path) -> N
 
 def _leaves(command: object, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     if isinstance(command, TyperGroup):
+        if path and command.invoke_without_command:
+            yield path  # a group that acts itself, `heroagent jobs` or `heroagent dead`
         for name, sub in command.commands.items():
             yield from _leaves(sub, (*path, name))
     else:
@@ -85,6 +87,7 @@ def test_every_sub_command_lists_the_global_options_in_its_help() -> None:
     leaves = list(_leaves(typer.main.get_command(app)))
     assert ("submit",) in leaves
     assert ("config", "show") in leaves
+    assert {("jobs",), ("jobs", "purge"), ("dead",), ("dead", "purge")} <= set(leaves)
     for path in leaves:
         result = runner.invoke(app, [*path, "--help"], terminal_width=200)
         assert result.exit_code == 0, (path, result.output)

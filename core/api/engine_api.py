@@ -171,6 +171,7 @@ class EngineAPI:
             damaged_reads=self._history.damaged_reads if self._history is not None else 0,
             job_retries=manager.retries_total if manager is not None else 0,
             dead_letters=manager.dead_letters_total if manager is not None else 0,
+            purged=self._history.purged if self._history is not None else 0,
         )
 
     def subscribe(self, maxsize: int = 10_000, *, coalesce: bool = False) -> Subscription:
@@ -298,6 +299,36 @@ class EngineAPI:
         """
         with _typed_errors():
             return [JobView.of(job) for job in await self._jobs().requeue_many(flt)]
+
+    async def purge(
+        self,
+        flt: JobFilter | None = None,
+        *,
+        before: float | None = None,
+        keep: int = 0,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Delete ended jobs from the history, oldest first; returns how many went.
+
+        Only done and error jobs are taken (a filter on another status is refused), and
+        only those that ended before `before` (epoch seconds) when it is given; `keep`
+        spares the newest `keep` matches, `limit` stops after that many. A purged job
+        leaves the listing, the index and OurDB (every version): reading it raises
+        JobNotFound. `JobFilter(dead=True)` purges dead letters. `progress` gets the
+        running count after each batch of 1,000.
+        """
+        flt = flt or JobFilter()
+        if flt.status not in (None, "done", "error"):
+            raise JobRefused(f"status {flt.status!r} is not ended; purge takes done or error jobs")
+        if keep < 0 or (limit is not None and limit < 1):
+            raise JobRefused("keep must not be negative, and limit must be at least 1")
+        history = self._history
+        if history is None or history.manager is None:
+            raise EngineUnavailable("the jobs service is not running")
+        return await history.purge(
+            flt, ended_before=before, keep=keep, limit=limit, progress=progress
+        )
 
     async def queues(self) -> list[QueueView]:
         """Every queue with its counts."""

@@ -143,6 +143,8 @@ class HealthView:
     damaged_reads: int
     job_retries: int = 0
     dead_letters: int = 0
+    # Ended jobs purged from the history since start (by hand or by retention).
+    purged: int = 0
 
 
 @dataclass(frozen=True)

@@ -155,16 +155,29 @@ def build_app(ctx: UIContext) -> FastAPI:
             return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
         return JSONResponse([job_wire(view) for view in views], status_code=201)
 
-    @app.api_route(
-        "/api/jobs/batch",
-        methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
-        include_in_schema=False,
-    )
-    async def batch_other_methods() -> Response:
-        # Without this, GET /api/jobs/batch would reach GET /api/jobs/{job_id} as a bad id.
-        response = refusal(405, "Method Not Allowed")
-        response.headers["Allow"] = "POST"
-        return response
+    @app.post("/api/jobs/purge", tags=["jobs"])
+    async def purge(body: m.PurgeRequest) -> m.PurgeResult:
+        """Delete ended jobs (done, error) from the history for good, oldest first.
+
+        Every version of each goes; reading one afterwards is a 404. Jobs not ended are
+        never taken. `before` keeps jobs that ended later, `keep` the newest matches.
+        """
+        flt = JobFilter(status=body.status, circle=body.circle, topic=body.topic, dead=body.dead)
+        count = await api.purge(flt, before=body.before, keep=body.keep, limit=body.limit)
+        return m.PurgeResult(purged=count)
+
+    for path in ("/api/jobs/batch", "/api/jobs/purge"):
+
+        @app.api_route(
+            path,
+            methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+            include_in_schema=False,
+        )
+        async def post_only() -> Response:
+            # Without this, GET /api/jobs/batch (or /purge) would reach GET /api/jobs/{job_id}.
+            response = refusal(405, "Method Not Allowed")
+            response.headers["Allow"] = "POST"
+            return response
 
     @app.get("/api/jobs/{job_id}", responses=NOT_FOUND, tags=["jobs"])
     async def get_job(job_id: JobId) -> m.JobDetail:

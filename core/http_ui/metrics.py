@@ -157,6 +157,12 @@ def render_prometheus(
         "started.",
     )
     out.append(f"heroagent_dead_letters_total {health.dead_letters}")
+    metric(
+        "heroagent_jobs_purged_total",
+        "counter",
+        "Ended jobs deleted from the history since start (by hand or by retention).",
+    )
+    out.append(f"heroagent_jobs_purged_total {health.purged}")
     metric("heroagent_service_up", "gauge", "1 when a service is running.")
     for name, state in services.items():
         up = 1 if state == "running" else 0

@@ -100,6 +100,29 @@ class DeadRequeueRequest(BaseModel):
     topic: str | None = Field(None, pattern=NAME_PATTERN)
 
 
+class PurgeRequest(BaseModel):
+    """Which ended jobs to delete from the history for good; `confirm` must be true."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    confirm: Literal[True] = Field(description="true: a purge cannot be undone")
+    status: Literal["done", "error"] | None = Field(None, description="None: both")
+    circle: str | None = Field(None, pattern=NAME_PATTERN)
+    topic: str | None = Field(None, pattern=NAME_PATTERN)
+    dead: bool | None = Field(None, description="true: only dead letters")
+    before: float | None = Field(
+        None, ge=0, le=MAX_RUN_AT, description="epoch seconds: only jobs that ended before"
+    )
+    keep: int = Field(0, ge=0, le=MAX_JOB_ID, description="spare the newest this many")
+    limit: int | None = Field(None, ge=1, le=MAX_JOB_ID, description="purge at most this many")
+
+
+class PurgeResult(BaseModel):
+    """How many jobs a purge deleted."""
+
+    purged: int
+
+
 class ScheduleRequest(BaseModel):
     """A new periodic job: exactly one of `cron` or `every`, and the job each fire makes."""
 

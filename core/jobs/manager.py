@@ -135,6 +135,13 @@ class JobManager:
         # becomes durable here: failed attempts scheduled to run again, and dead letters.
         self.retries_total = 0
         self.dead_letters_total = 0
+        # Held while a purge checks and deletes a batch, and while a requeue brings an
+        # ended job back: a purge never deletes a job that a requeue has made live.
+        self.ended_lock = asyncio.Lock()
+        # Jobs purged from the history since start (`core.jobs.purge`), and the purge
+        # batches under way, which closing the history waits for.
+        self.purged = 0
+        self.purge_batches: set[asyncio.Future[int]] = set()
 
     # -- creating ------------------------------------------------------------------------
 
@@ -432,6 +439,10 @@ class JobManager:
 
     async def requeue_job(self, job_id: int) -> Job:
         """Run an ended job again under the same id; its history continues."""
+        async with self.ended_lock:
+            return await self._requeue(job_id)
+
+    async def _requeue(self, job_id: int) -> Job:
         job = await self.get_job(job_id)
         if is_damaged(job):
             # Its circle, topic and params are unknown: there is nothing to run again.
