@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from bench.launch import heroagent_argv
 from core.api import JobView
 from core.events import JobStateChanged
 from core.redis_server import find_server_binary
@@ -112,6 +113,16 @@ async def _drop_stored_ends(engine: Engine, pending: set[int]) -> None:
     for job_id in list(pending):
         if (await engine.jobs.stored_job(job_id)).status.ended:
             pending.discard(job_id)
+
+
+def spawn_worker(url: str, data: Path, **env: str) -> subprocess.Popen[bytes]:
+    """A real `heroagent worker` on the engine at `url`, with `env` added to its environment."""
+    return subprocess.Popen(
+        heroagent_argv(data, "--redis-url", url, "worker"),
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def pid_running(pid: int) -> bool:

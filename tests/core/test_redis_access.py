@@ -6,24 +6,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bench.launch import heroagent_argv
 from core.config import Config
 from core.engine import Engine
 from tests.core.test_serve import Serve
 from tests.helpers import pid_running, wait_job_ended
-
-
-def heroagent(data: Path, *args: str) -> list[str]:
-    return [
-        *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-        *("--data-dir", str(data), *args),
-    ]
 
 
 def test_redis_cli_helper_is_logged_in_without_the_password_in_argv(short_tmp: Path) -> None:
@@ -31,7 +24,7 @@ def test_redis_cli_helper_is_logged_in_without_the_password_in_argv(short_tmp: P
     try:
         serve.wait_ready()
         result = subprocess.run(
-            heroagent(serve.data, "redis-cli", "ping"),
+            heroagent_argv(serve.data, "redis-cli", "ping"),
             capture_output=True,
             text=True,
             timeout=30,
@@ -41,7 +34,7 @@ def test_redis_cli_helper_is_logged_in_without_the_password_in_argv(short_tmp: P
         assert "Warning" not in result.stderr  # no "-a on the command line" warning
         # What clients may not do, the helper may not either.
         denied = subprocess.run(
-            heroagent(serve.data, "redis-cli", "config", "set", "appendfsync", "no"),
+            heroagent_argv(serve.data, "redis-cli", "config", "set", "appendfsync", "no"),
             capture_output=True,
             text=True,
             timeout=30,
@@ -56,7 +49,7 @@ def test_redis_cli_helper_is_logged_in_without_the_password_in_argv(short_tmp: P
 
 def test_redis_cli_helper_without_an_engine_says_so(short_tmp: Path) -> None:
     result = subprocess.run(
-        heroagent(short_tmp / "empty", "redis-cli", "ping"),
+        heroagent_argv(short_tmp / "empty", "redis-cli", "ping"),
         capture_output=True,
         text=True,
         timeout=30,
@@ -80,7 +73,7 @@ async def owner(engine_config: Config) -> AsyncIterator[Engine]:
 
 async def test_worker_given_the_engines_data_dir_runs_its_jobs(owner: Engine) -> None:
     worker = subprocess.Popen(
-        heroagent(
+        heroagent_argv(
             owner.config.data_path, "--redis-port", str(owner.config.redis.tcp_port), "worker"
         ),
         stdout=subprocess.DEVNULL,
@@ -99,7 +92,7 @@ async def test_worker_given_the_engines_data_dir_runs_its_jobs(owner: Engine) ->
 
 def test_worker_with_neither_url_nor_engine_data_dir_explains(short_tmp: Path) -> None:
     result = subprocess.run(
-        heroagent(short_tmp / "empty", "worker"), capture_output=True, text=True, timeout=30
+        heroagent_argv(short_tmp / "empty", "worker"), capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 2
     assert "--data-dir of an engine on this machine" in result.stdout + result.stderr

@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from typing import cast
 
 import pytest
 
+from bench.launch import heroagent_argv
 from tests.helpers import free_port, pid_running, valkey_pids, wait_for
 
 
@@ -39,19 +39,9 @@ def ping(address: tuple[str, int] | str, password: str) -> bool:
 
 def serve_argv(data: Path, *args: str) -> list[str]:
     """`heroagent --serve` with this test's data dir, no user config and free ports."""
-    return [
-        *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-        *(
-            "--data-dir",
-            str(data),
-            "--webdav-port",
-            str(free_port()),
-            "--ui-port",
-            str(free_port()),
-            *args,
-            "--serve",
-        ),
-    ]
+    return heroagent_argv(
+        data, "--webdav-port", str(free_port()), "--ui-port", str(free_port()), *args, "--serve"
+    )
 
 
 class Serve:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +19,7 @@ from core.jobs import keys
 from core.services import supervised_task
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
+from tests import helpers
 from tests.helpers import (
     ValkeyProcess,
     async_poll,
@@ -36,18 +35,8 @@ def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
     The lease is long on purpose: the heartbeat's fence check would stop a cancelled job
     too, within a third of it; this test is about the cancel message, which is faster.
     """
-    return subprocess.Popen(
-        [
-            *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-            *("--data-dir", str(data), "--redis-url", url, "worker"),
-        ],
-        env={
-            **os.environ,
-            "HEROAGENT_JOBS_WORKER_COUNT": "1",
-            "HEROAGENT_JOBS_LEASE_SECONDS": "30",
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return helpers.spawn_worker(
+        url, data, HEROAGENT_JOBS_WORKER_COUNT="1", HEROAGENT_JOBS_LEASE_SECONDS="30"
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.launch import heroagent_argv
 from tests.core.test_serve import Serve
 from tests.helpers import pid_running, wait_for
 
@@ -32,10 +33,7 @@ asyncio.run(main())
 
 def cli(serve: Serve, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-            *("--data-dir", str(serve.data), "--redis-port", str(serve.port), *args),
-        ],
+        heroagent_argv(serve.data, "--redis-port", str(serve.port), *args),
         input=stdin,
         capture_output=True,
         text=True,

@@ -7,7 +7,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from core.engine import Engine
 from core.jobs import JobStatus
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
+from tests import helpers
 from tests.helpers import ValkeyProcess, start_valkey, wait_jobs_ended
 
 
@@ -59,18 +59,9 @@ async def test_valkey_restarted_empty_with_500_queued(
 
 
 def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-            *("--data-dir", str(data), "--redis-url", url, "worker"),
-        ],
-        env={
-            **os.environ,
-            "HEROAGENT_JOBS_LEASE_SECONDS": "1",
-            "HEROAGENT_JOBS_MAX_ATTEMPTS": "50",
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    """A worker whose jobs a short lease hands back soon after it is killed."""
+    return helpers.spawn_worker(
+        url, data, HEROAGENT_JOBS_LEASE_SECONDS="1", HEROAGENT_JOBS_MAX_ATTEMPTS="50"
     )
 
 
