@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,14 +13,12 @@ import pytest
 from bench.launch import heroagent_argv
 from core.config import Config
 from core.engine import Engine
-from tests.core.test_serve import Serve
-from tests.helpers import pid_running, wait_job_ended
+from tests.core.test_serve import serving
+from tests.helpers import headless_config, wait_job_ended
 
 
 def test_redis_cli_helper_is_logged_in_without_the_password_in_argv(short_tmp: Path) -> None:
-    serve = Serve(short_tmp / "data")
-    try:
-        serve.wait_ready()
+    with serving(short_tmp / "data") as serve:
         result = subprocess.run(
             heroagent_argv(serve.data, "redis-cli", "ping"),
             capture_output=True,
@@ -40,11 +36,6 @@ def test_redis_cli_helper_is_logged_in_without_the_password_in_argv(short_tmp: P
             timeout=30,
         )
         assert "no permissions" in denied.stdout + denied.stderr
-    finally:
-        pid = serve.server_pid()
-        serve.close()
-        if pid is not None and pid_running(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_redis_cli_helper_without_an_engine_says_so(short_tmp: Path) -> None:
@@ -61,13 +52,7 @@ def test_redis_cli_helper_without_an_engine_says_so(short_tmp: Path) -> None:
 @pytest.fixture
 async def owner(engine_config: Config) -> AsyncIterator[Engine]:
     """An engine that runs no jobs itself."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        jobs=replace(engine_config.jobs, worker_count=0),
-    )
-    async with Engine(config) as engine:
+    async with Engine(headless_config(engine_config, worker_count=0)) as engine:
         yield engine
 
 

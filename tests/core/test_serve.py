@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
@@ -90,6 +91,24 @@ class Serve:
             self.proc.wait(10)
         self._out.close()
 
+    def stop(self) -> None:
+        """Close, and kill the valkey child too if it outlived the engine."""
+        pid = self.server_pid()
+        self.close()
+        if pid is not None and pid_running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@contextmanager
+def serving(data: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[Serve]:
+    """A ready `Serve`, stopped with its valkey child on the way out."""
+    server = Serve(data, *extra, env=env)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
 
 @pytest.fixture
 def serve(short_tmp: Path) -> Iterator[Serve]:
@@ -97,10 +116,7 @@ def serve(short_tmp: Path) -> Iterator[Serve]:
     try:
         yield server
     finally:
-        pid = server.server_pid()
-        server.close()
-        if pid is not None and pid_running(pid):
-            os.kill(pid, signal.SIGKILL)
+        server.stop()
 
 
 def test_serve_pings_heals_and_stops_clean(serve: Serve) -> None:
