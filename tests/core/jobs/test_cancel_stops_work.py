@@ -24,6 +24,7 @@ from tests.helpers import (
     ValkeyProcess,
     async_poll,
     async_wait_for,
+    headless_config,
     pid_running,
     wait_job_ended,
 )
@@ -97,12 +98,9 @@ async def _empty(redis: aioredis.Redis, key: bytes) -> bool:
 @pytest.fixture
 async def one_slot(engine_config: Config) -> AsyncIterator[Engine]:
     """An engine with one local job slot and the blocking actors."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        jobs=replace(engine_config.jobs, worker_count=1, lease_seconds=1.0),
-        actors=replace(engine_config.actors, modules=["tests.core.jobs.blocking_actors"]),
+    modules = ["tests.core.jobs.blocking_actors"]
+    config = headless_config(
+        engine_config, actor_modules=modules, worker_count=1, lease_seconds=1.0
     )
     async with Engine(config) as engine:
         yield engine
