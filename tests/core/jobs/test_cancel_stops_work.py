@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,10 +19,12 @@ from core.jobs import keys
 from core.services import supervised_task
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
+from tests import helpers
 from tests.helpers import (
     ValkeyProcess,
     async_poll,
     async_wait_for,
+    headless_config,
     pid_running,
     wait_job_ended,
 )
@@ -36,18 +36,8 @@ def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
     The lease is long on purpose: the heartbeat's fence check would stop a cancelled job
     too, within a third of it; this test is about the cancel message, which is faster.
     """
-    return subprocess.Popen(
-        [
-            *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-            *("--data-dir", str(data), "--redis-url", url, "worker"),
-        ],
-        env={
-            **os.environ,
-            "HEROAGENT_JOBS_WORKER_COUNT": "1",
-            "HEROAGENT_JOBS_LEASE_SECONDS": "30",
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return helpers.spawn_worker(
+        url, data, HEROAGENT_JOBS_WORKER_COUNT="1", HEROAGENT_JOBS_LEASE_SECONDS="30"
     )
 
 
@@ -108,12 +98,9 @@ async def _empty(redis: aioredis.Redis, key: bytes) -> bool:
 @pytest.fixture
 async def one_slot(engine_config: Config) -> AsyncIterator[Engine]:
     """An engine with one local job slot and the blocking actors."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        jobs=replace(engine_config.jobs, worker_count=1, lease_seconds=1.0),
-        actors=replace(engine_config.actors, modules=["tests.core.jobs.blocking_actors"]),
+    modules = ["tests.core.jobs.blocking_actors"]
+    config = headless_config(
+        engine_config, actor_modules=modules, worker_count=1, lease_seconds=1.0
     )
     async with Engine(config) as engine:
         yield engine

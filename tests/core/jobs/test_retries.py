@@ -6,6 +6,7 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,20 +18,23 @@ from core.jobs.retry import backoff_delay, should_retry
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
 from tests.core.jobs.test_scheduled import STAMP_SLACK
-from tests.helpers import wait_job_ended
+from tests.helpers import headless_config, wait_job_ended
 
 
 @pytest.fixture
 async def flaky_engine(engine_config: Config) -> AsyncIterator[Engine]:
     """An engine whose actors include `flaky`."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        actors=replace(engine_config.actors, modules=["tests.core.jobs.flaky_actors"]),
-    )
-    async with Engine(config) as running:
+    modules = ["tests.core.jobs.flaky_actors"]
+    async with Engine(headless_config(engine_config, actor_modules=modules)) as running:
         yield running
+
+
+async def fail_first(
+    engine: Engine, folder: Path, times: int, topic: str = "retry", **retry: Any
+) -> JobView:
+    """Submit a job whose first `times` attempts fail (counted in `folder`), with `retry`."""
+    params = f"!!flaky.fail_first times:{times} folder:'{folder}'\n"
+    return await engine.api.submit(params, topic=topic, **retry)
 
 
 def statuses(history: list[JobView]) -> list[str]:
@@ -41,9 +45,10 @@ async def test_fails_twice_then_succeeds_with_exponential_backoff(
     flaky_engine: Engine, short_tmp: Path
 ) -> None:
     api = flaky_engine.api
-    view = await api.submit(
-        f"!!flaky.fail_first times:2 folder:'{short_tmp}'\n",
-        topic="retry",
+    view = await fail_first(
+        flaky_engine,
+        short_tmp,
+        2,
         retries=3,
         backoff="exponential",
         backoff_base=0.2,
@@ -70,12 +75,8 @@ async def test_fails_twice_then_succeeds_with_exponential_backoff(
 
 async def test_fixed_backoff_gaps_and_retry_later(flaky_engine: Engine, short_tmp: Path) -> None:
     api = flaky_engine.api
-    fixed = await api.submit(
-        f"!!flaky.fail_first times:1 folder:'{short_tmp}'\n",
-        topic="retry",
-        retries=2,
-        backoff="fixed",
-        backoff_base=0.3,
+    fixed = await fail_first(
+        flaky_engine, short_tmp, 1, retries=2, backoff="fixed", backoff_base=0.3
     )
     later = await api.submit(
         f"!!flaky.later seconds:0.4 folder:'{short_tmp}'\n", topic="retry", retries=1
@@ -114,12 +115,7 @@ async def test_last_attempt_makes_a_dead_letter_and_bulk_requeue_revives_it(
 ) -> None:
     api = flaky_engine.api
     views = [
-        await api.submit(
-            f"!!flaky.fail_first times:2 folder:'{short_tmp}'\n",
-            topic="dlq",
-            retries=1,
-            backoff_base=0.05,
-        )
+        await fail_first(flaky_engine, short_tmp, 2, topic="dlq", retries=1, backoff_base=0.05)
         for _ in range(3)
     ]
     for view in views:
