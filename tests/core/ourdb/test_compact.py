@@ -9,7 +9,7 @@ import pytest
 from core.ourdb import LockedError, OurDB, OurDBConfig, RecordNotFoundError
 from core.ourdb.compact import CompactError, compact, disk_bytes
 from core.ourdb.repair import check
-from tests.core.ourdb.test_cli import cli
+from tests.core.ourdb.conftest import cli
 
 
 def _histories(db: OurDB) -> dict[int, list[bytes]]:
