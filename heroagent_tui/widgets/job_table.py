@@ -10,10 +10,10 @@ from textual.theme import Theme
 from textual.widgets import DataTable
 
 from core.api import JobFilter, JobView
-from core.events import JobStateChanged
+from core.events import JobProgress, JobStateChanged
 from heroagent_tui.format import DisplayFormat
 
-COLUMNS = ("id", "status", "queue", "type", "scheduled", "took", "error")
+COLUMNS = ("id", "status", "progress", "queue", "type", "scheduled", "took", "error")
 # Rows kept when live inserts push old ones out at the bottom (paging brings them back).
 MAX_LIVE_ROWS = 2_000
 
@@ -69,6 +69,7 @@ class JobTable(DataTable[object]):
         return (
             job.job_id,
             self._status(job.status),
+            self.fmt.progress(job.progress) if job.status == "active" else "",
             f"{job.circle}/{job.topic}",
             job.params_type,
             self.fmt.timestamp(job.time_scheduled),
@@ -84,12 +85,21 @@ class JobTable(DataTable[object]):
             key = str(event.job_id)
             if key in self.rows:
                 self.update_cell(key, "status", self._status(event.status))
+                if event.status != "active":
+                    self.update_cell(key, "progress", "")  # a bar only while it runs
                 if event.error:
                     self.update_cell(key, "error", Text(event.error.splitlines()[0][:60]))
             # A fast job may be done before its first batch: any newer id counts, not only `new`.
             elif event.job_id > top and flt.matches(event):
                 newer.append(event)
         return newer
+
+    def apply_progress(self, events: list[JobProgress]) -> None:
+        """Put the newest progress of shown jobs into their rows."""
+        for event in events:
+            key = str(event.job_id)
+            if key in self.rows:
+                self.update_cell(key, "progress", self.fmt.progress(event.fraction))
 
     def insert_newer(self, events: list[JobStateChanged]) -> None:
         """Add rows for jobs newer than any shown, keep newest first, drop the oldest rows."""
@@ -101,6 +111,7 @@ class JobTable(DataTable[object]):
             cells = (
                 event.job_id,
                 self._status(event.status),
+                "",
                 f"{event.circle}/{event.topic}",
                 "",
                 self.fmt.timestamp(event.ts),
@@ -127,7 +138,7 @@ class JobTable(DataTable[object]):
             self.fill_details(job)
 
     def fill_details(self, job: JobView) -> None:
-        """Put a shown job's type, scheduled time and duration into its row.
+        """Put a shown job's type, scheduled time, duration and progress into its row.
 
         Status and error stay as events set them: events newer than `job` may have come
         while it was read.
@@ -139,6 +150,9 @@ class JobTable(DataTable[object]):
         self.update_cell(key, "scheduled", self.fmt.timestamp(job.time_scheduled))
         if job.duration is not None:
             self.update_cell(key, "took", self.fmt.duration(job.duration))
+        if job.status == "active" and job.progress is not None:
+            # A report that came before the row did.
+            self.update_cell(key, "progress", self.fmt.progress(job.progress))
 
     def highest_id(self) -> int:
         """The newest job shown (0 when none)."""
