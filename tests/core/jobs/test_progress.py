@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from itertools import pairwise
 
 import pytest
@@ -12,7 +11,7 @@ from core.config import Config
 from core.engine import Engine
 from core.events import JobProgress
 from core.watchdog.pool import PROGRESS_SECONDS
-from tests.helpers import async_poll, wait_job_ended
+from tests.helpers import async_poll, engine_with_actors, wait_job_ended
 
 # Event stamps are wall-clock and the spacing is kept on the loop's clock: allow for
 # the two drifting by a little.
@@ -22,13 +21,7 @@ CLOCK_SLACK = 0.01
 @pytest.fixture
 async def progress_engine(engine_config: Config) -> AsyncIterator[Engine]:
     """An engine with the progress test actors."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        actors=replace(engine_config.actors, modules=["tests.core.jobs.progress_actors"]),
-    )
-    async with Engine(config) as engine:
+    async with engine_with_actors(engine_config, "tests.core.jobs.progress_actors") as engine:
         yield engine
 
 

@@ -15,19 +15,13 @@ from core.engine import Engine
 from core.jobs.model import Job
 from core.jobs.retry import backoff_delay, should_retry
 from tests.core.jobs.test_scheduled import STAMP_SLACK
-from tests.helpers import wait_job_ended
+from tests.helpers import engine_with_actors, wait_job_ended
 
 
 @pytest.fixture
 async def flaky_engine(engine_config: Config) -> AsyncIterator[Engine]:
     """An engine whose actors include `flaky`."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        actors=replace(engine_config.actors, modules=["tests.core.jobs.flaky_actors"]),
-    )
-    async with Engine(config) as running:
+    async with engine_with_actors(engine_config, "tests.core.jobs.flaky_actors") as running:
         yield running
 
 
