@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from itertools import pairwise
 
 import pytest
 
+from core.api import JobView
 from core.config import Config
 from core.engine import Engine
 from core.events import JobProgress
 from core.watchdog.pool import PROGRESS_SECONDS
+from heroagent_tui.commands.jobs import _print_job, _print_jobs
 from tests.helpers import async_poll, engine_with_actors, wait_job_ended
 
 # Event stamps are wall-clock and the spacing is kept on the loop's clock: allow for
@@ -108,3 +111,23 @@ async def test_a_rhai_script_reports_progress(engine: Engine) -> None:
     failed = await wait_job_ended(engine, bad.job_id)
     assert failed.status == "error"
     assert "progress: fraction must be a number" in failed.error
+
+
+def test_the_cli_shows_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    running = JobView(
+        job_id=7,
+        circle="c",
+        topic="t",
+        params="",
+        params_type="heroscript",
+        status="active",
+        progress=0.456,
+        progress_message="step 3",
+    )
+    _print_job(running)
+    _print_jobs([running, replace(running, job_id=8, status="done", progress=1.0)], "jobs")
+    out = capsys.readouterr().out
+    assert "progress: 46% step 3" in out
+    assert "active 46%" in out
+    # Only running jobs show it in the list: an ended one's last value is in `job ID`.
+    assert "done 100%" not in out
