@@ -69,7 +69,12 @@ async def test_a_running_job_shows_its_progress(progress_engine: Engine) -> None
     listed = await engine.api.jobs_by_id([job.job_id])
     assert listed[0].progress == 0.5
     await engine.api.cancel(job.job_id)
-    await wait_job_ended(engine, job.job_id)
+    cancelled = await wait_job_ended(engine, job.job_id)
+    # Cancelled midway, it keeps how far it got; run again, it starts without any.
+    assert (cancelled.status, cancelled.progress) == ("error", 0.5)
+    await engine.api.requeue(job.job_id)
+    assert (await engine.api.history(job.job_id))[-1].progress is None
+    await engine.api.cancel(job.job_id)
 
 
 async def test_a_child_process_reports_progress(progress_engine: Engine) -> None:
