@@ -108,6 +108,8 @@ def job_log_wire(job_id: int, line: str) -> dict[str, Any]:
 
 # A progress message is a status line, not a log: longer ones are cut to this many chars.
 MAX_PROGRESS_MESSAGE = 200
+# Control characters (newlines among them) become spaces, so the message stays one line.
+_ONE_LINE = {code: " " for code in (*range(32), 127)}
 
 
 def clean_progress(fraction: object, message: object = "") -> tuple[float, str]:
@@ -127,7 +129,7 @@ def clean_progress(fraction: object, message: object = "") -> tuple[float, str]:
         raise ValueError("progress: fraction must be a number from 0 to 1, got NaN")
     if len(message) > MAX_PROGRESS_MESSAGE:
         message = message[: MAX_PROGRESS_MESSAGE - 1] + "…"
-    return min(1.0, max(0.0, value)), message
+    return min(1.0, max(0.0, value)), message.translate(_ONE_LINE)
 
 
 @dataclass(frozen=True, kw_only=True)

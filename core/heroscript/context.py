@@ -50,9 +50,10 @@ class ActionContext:
     def progress(self, fraction: float, message: str = "") -> None:
         """Say how far the action is: `fraction` from 0 to 1 and a short message.
 
-        Out-of-range fractions are clamped to 0..1 and messages longer than 200
-        characters are cut. Call it as often as you like from any thread: reports are
-        sent at a bounded rate, and the last one always arrives.
+        Out-of-range fractions are clamped to 0..1; messages longer than 200
+        characters are cut, and control characters become spaces. Call it as often as
+        you like from any thread: reports are sent at a bounded rate, and the last one
+        always arrives.
 
         Raises:
             TypeError: the fraction is not a number, or the message is not a string.

@@ -108,6 +108,7 @@ def test_progress_is_clamped_and_its_message_capped() -> None:
     assert fraction == 1.0
     assert len(message) == MAX_PROGRESS_MESSAGE
     assert message.endswith("…")
+    assert clean_progress(0.5, "two\nlines\x1b[31m") == (0.5, "two lines [31m")
 
 
 @pytest.mark.parametrize(
