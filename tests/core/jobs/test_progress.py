@@ -8,7 +8,7 @@ from itertools import pairwise
 
 import pytest
 
-from core.api import JobView
+from core.api import JobFilter, JobView
 from core.config import Config
 from core.engine import Engine
 from core.events import JobProgress
@@ -66,8 +66,10 @@ async def test_a_running_job_shows_its_progress(progress_engine: Engine) -> None
     await async_poll(halfway, 10, "the live job to show its progress")
     live = await engine.api.job(job.job_id)
     assert live.progress_message == "halfway"
-    listed = await engine.api.jobs_by_id([job.job_id])
-    assert listed[0].progress == 0.5
+    assert (await engine.api.jobs_by_id([job.job_id]))[0].progress == 0.5
+    # The history page shows live jobs as they are now, progress included.
+    listed = await engine.api.jobs(JobFilter(), limit=10)
+    assert [(v.job_id, v.progress) for v in listed] == [(job.job_id, 0.5)]
     await engine.api.cancel(job.job_id)
     cancelled = await wait_job_ended(engine, job.job_id)
     # Cancelled midway, it keeps how far it got; run again, it starts without any.
