@@ -465,6 +465,9 @@ class JobManager:
             time_scheduled=time.time(),
             error_kind="",
             run_at=0.0,
+            # The new run reports its own; the old value stays in the earlier versions.
+            progress=None,
+            progress_message="",
         )
         await self.persist([job])
         await self.queue.enqueue([job])

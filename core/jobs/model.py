@@ -95,6 +95,9 @@ class Job:
     backoff_max: float = 300.0
     # Comma-separated kinds that are retried; empty means DEFAULT_RETRY_ON.
     retry_on: str = ""
+    # The last progress the running attempt reported (0..1) and its message; None: none.
+    progress: float | None = None
+    progress_message: str = ""
 
     @property
     def queue(self) -> str:
@@ -142,6 +145,8 @@ class Job:
         out: dict[str, str] = {}
         for name in _FIELD_NAMES:
             value = getattr(self, name)
+            if value is None:
+                continue  # unset (progress): an absent field reads back as None
             if isinstance(value, bool):
                 out[name] = "1" if value else "0"
             elif isinstance(value, list):
@@ -236,6 +241,7 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
     "time_start": float,
     "time_end": float,
     "fire_time": float,
+    "progress": float,
     "log": lambda text: text == "1",
     "log_lines": _list,
 }

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 
+from core.events import job_progress_wire
 from core.jobs import keys, scripts
 from core.jobs.model import Job, JobStatus
 
@@ -55,6 +56,7 @@ class JobQueue:
         self._complete = redis.register_script(scripts.COMPLETE)
         self._reap = redis.register_script(scripts.REAP)
         self._promote = redis.register_script(scripts.PROMOTE)
+        self._progress = redis.register_script(scripts.PROGRESS)
 
     async def enqueue(self, jobs: Iterable[Job], *, front: bool = False) -> None:
         """Store jobs and queue them, all in one transaction.
@@ -147,6 +149,16 @@ class JobQueue:
                     client=pipe,
                 )
             return [bool(recorded) for recorded in await pipe.execute()]
+
+    async def report_progress(self, lease: Lease, fraction: float, message: str) -> bool:
+        """Keep a running job's progress on its hash and publish it; False when fenced off."""
+        job = lease.job
+        wire = json.dumps(job_progress_wire(job.job_id, fraction, message))
+        recorded = await self._progress(
+            keys=[keys.job_key(job.circle_id, job.topic, job.job_id)],
+            args=[lease.fence, repr(fraction), message, keys.EVENTS_CHANNEL, wire],
+        )
+        return bool(recorded)
 
     async def promote_due(self, limit: int = 1_000) -> tuple[int, float | None]:
         """Queue up to `limit` due scheduled jobs; returns how many, and the next due time."""

@@ -42,6 +42,8 @@ if n > 0 then
       local key = 'herojobs:' .. q .. ':' .. id
       local fence = redis.call('INCR', KEYS[4])
       redis.call('HINCRBY', key, 'attempts', 1)
+      -- Each attempt reports its own progress: the last one's would mislead.
+      redis.call('HDEL', key, 'progress', 'progress_message')
       redis.call('HSET', key, 'status', 'active', 'time_start', ARGV[2],
                  'worker', ARGV[1], 'fence', fence)
       local fields = redis.call('HGETALL', key)
@@ -85,6 +87,17 @@ if ARGV[3] == 'scheduled' then
   redis.call('RPUSH', KEYS[5], '1')
 end
 redis.call('XADD', KEYS[3], '*', unpack(redis.call('HGETALL', KEYS[1])))
+return 1
+"""
+
+# KEYS: job key
+# ARGV: fence, fraction, message, channel, events message
+# Keeps a running job's progress on its hash and announces it, only while the job is
+# still this worker's. Returns 1 when recorded, 0 when fenced off.
+PROGRESS = """
+if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'progress', ARGV[2], 'progress_message', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 """
 

@@ -18,14 +18,13 @@ from core.jobs.retry import backoff_delay, should_retry
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
 from tests.core.jobs.test_scheduled import STAMP_SLACK
-from tests.helpers import headless_config, wait_job_ended
+from tests.helpers import engine_with_actors, wait_job_ended
 
 
 @pytest.fixture
 async def flaky_engine(engine_config: Config) -> AsyncIterator[Engine]:
     """An engine whose actors include `flaky`."""
-    modules = ["tests.core.jobs.flaky_actors"]
-    async with Engine(headless_config(engine_config, actor_modules=modules)) as running:
+    async with engine_with_actors(engine_config, "tests.core.jobs.flaky_actors") as running:
         yield running
 
 
