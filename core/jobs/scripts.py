@@ -73,6 +73,43 @@ return out
 # this worker's to hold, and a stale entry would show a busy slot that is free.
 # A `scheduled` outcome is a failed attempt to run again at `run_at`: in the same step
 # the job joins the scheduled set (it stays live in Redis) and the promoter is woken.
+# KEYS: locations, queues, doorbell, scheduled, schedule bell, then each job's hash key
+# ARGV: for each job five values: its hash fields as a JSON object of strings, its id,
+# its queue ("circle/topic"), the list it waits in ("" while scheduled), its run_at
+# Stores and queues a batch of new jobs in one atomic step. Each job's fields travel as
+# one JSON text, decoded here: packing thirty-odd HSET arguments per job in the client
+# cost more than the rest of a batch together.
+ENQUEUE = """
+local rung = 0
+local due = false
+for i = 6, #KEYS do
+  local a = (i - 6) * 5
+  local flat = {}
+  for name, value in pairs(cjson.decode(ARGV[a + 1])) do
+    flat[#flat + 1] = name
+    flat[#flat + 1] = value
+  end
+  redis.call('HSET', KEYS[i], unpack(flat))
+  redis.call('HSET', KEYS[1], ARGV[a + 2], ARGV[a + 3])
+  redis.call('SADD', KEYS[2], ARGV[a + 3])
+  if ARGV[a + 4] == '' then
+    redis.call('ZADD', KEYS[4], ARGV[a + 5], ARGV[a + 2])
+    due = true
+  else
+    redis.call('RPUSH', ARGV[a + 4], ARGV[a + 2])
+    rung = rung + 1
+  end
+end
+for _ = 1, rung do
+  redis.call('RPUSH', KEYS[3], 1)
+end
+if due then
+  -- One token is enough: the promoter re-reads the earliest due time.
+  redis.call('RPUSH', KEYS[5], 1)
+end
+return rung
+"""
+
 COMPLETE = """
 local held = redis.call('LREM', KEYS[2], 1, ARGV[1])
 if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[2] then return 0 end
