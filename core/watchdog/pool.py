@@ -23,6 +23,7 @@ from core.jobs import keys
 from core.jobs.model import ErrorKind, JobStatus
 from core.jobs.queue import Completion, JobQueue, Lease
 from core.jobs.retry import backoff_delay, should_retry
+from core.redis_server.backoff import Backoff
 from core.redis_server.blocking import cancel_blocked
 from core.services import supervised_task
 from core.watchdog.processors import Outcome, Processors
@@ -163,10 +164,12 @@ class WatchDog:
 
     async def _listen_cancels(self) -> None:
         """Stop the jobs the engine cancels, wherever this watchdog runs."""
+        backoff = Backoff()
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(keys.CANCEL_CHANNEL)
+                backoff.reset()
                 while True:
                     message = await pubsub.get_message(timeout=CANCEL_READ_SECONDS)
                     if message is not None:
@@ -176,7 +179,7 @@ class WatchDog:
                     return
                 # Meanwhile the heartbeat's fence check still stops cancelled jobs.
                 log.warning("cancel channel unreadable (%s); subscribing again", exc)
-                await asyncio.sleep(0.5)
+                await backoff.wait()
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -202,6 +205,7 @@ class WatchDog:
 
     async def _dispatch(self) -> None:
         """Fetch as many jobs as there are free slots, in one round trip, and start them."""
+        backoff = Backoff()
         while not self._stopping:
             try:
                 free = self.settings.worker_count - len(self._jobs)
@@ -210,6 +214,7 @@ class WatchDog:
                     await self._slot_freed.wait()
                     continue
                 leases = await self.queue.fetch_many(self.worker_id, free)
+                backoff.reset()
                 if not leases:
                     await self.queue.wait_for_work(IDLE_BLOCK_SECONDS)
                     continue
@@ -222,7 +227,7 @@ class WatchDog:
                     return
                 level = logging.WARNING if isinstance(exc, RedisConnectionError) else logging.ERROR
                 log.log(level, "fetching jobs: %s; retrying", exc)
-                await asyncio.sleep(0.2)
+                await backoff.wait()
 
     def _job_finished(self, task: asyncio.Task[None]) -> None:
         self._jobs.discard(task)
@@ -269,6 +274,7 @@ class WatchDog:
 
     async def _report(self, done: Completion) -> None:
         job = done.lease.job
+        backoff = Backoff()
         while True:
             try:
                 recorded = await self._reporter.report(done)
@@ -280,7 +286,7 @@ class WatchDog:
                 if self._stopping:
                     return
                 log.warning("reporting job %d: %s; retrying", job.job_id, exc)
-                await asyncio.sleep(0.2)
+                await backoff.wait()
         if recorded:
             self.completed += 1
         else:
