@@ -267,19 +267,26 @@ class AsyncClient:
             raise _unreachable(exc) from None
 
     async def _wait_following(self, ids: Sequence[int], pending: set[int]) -> list[JobView]:
-        """`_wait_many`, subscribing again when the connection breaks, for a while."""
+        """`_wait_many`, subscribing again when the connection breaks, for a while.
+
+        Only once it has been subscribed: a server not there at all is unreachable at once.
+        """
         loop = asyncio.get_running_loop()
         backoff = Backoff()
         lost_since: list[float] = []
+        ever: list[bool] = []
 
         def subscribed() -> None:
             backoff.reset()
             lost_since.clear()
+            ever.append(True)
 
         while True:
             try:
                 return await self._wait_many(ids, pending, subscribed)
             except (RedisConnectionError, OSError):
+                if not ever:
+                    raise
                 if not lost_since:
                     lost_since.append(loop.time())
                 if loop.time() - lost_since[0] > FOLLOW_SECONDS:

@@ -18,7 +18,7 @@ from core.engine import Engine
 from core.events import EventBus
 from core.redis_server import RedisService
 from heroagent import AsyncClient, Client
-from tests.helpers import free_port
+from tests.helpers import async_poll, free_port
 from tests.sentinels import SentinelSet, local_launcher, local_set
 
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -97,6 +97,12 @@ def sentinel_set(short_tmp: Path) -> Iterator[SentinelSet]:
         nodes.stop()
 
 
+def _subscribers(nodes: SentinelSet) -> int:
+    """Subscribers of the events channel on the primary."""
+    with nodes.primary.client(nodes.password) as primary:
+        return int(primary.pubsub_numsub("heroagent:events")[0][1])
+
+
 def _cli(data: Path, env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
         [
@@ -139,8 +145,18 @@ async def test_engine_client_and_cli_follow_a_failover(
             before = await client.submit("!!core.echo message:before\n")
             assert (await client.wait(before.job_id, timeout=20)).status == "done"
 
+            # A wait under way when the primary dies subscribes again on the new one.
+            running = await client.submit("!!fake.sleep seconds:2\n")
+            subscribers = await asyncio.to_thread(_subscribers, sentinel_set)
+            waiting = asyncio.create_task(client.wait(running.job_id, timeout=60))
+            await async_poll(
+                lambda: asyncio.to_thread(lambda: _subscribers(sentinel_set) > subscribers),
+                10,
+                "the wait to subscribe",
+            )
             sentinel_set.primary.kill()
             await asyncio.to_thread(sentinel_set.wait_promoted)
+            assert (await waiting).status == "done"
 
             after = await client.submit("!!core.echo message:after\n")
             assert (await client.wait(after.job_id, timeout=30)).status == "done"
