@@ -69,6 +69,7 @@ class Persister:
         self.server_id: str | None = None
         # Set at the first change of server, for the rest of the run.
         self.after_change = False
+        # Changes of server repaired (counted once each repair is complete).
         self.server_changes = 0
 
     async def prepare(self) -> None:
@@ -123,7 +124,6 @@ class Persister:
     async def _server_changed(self) -> None:
         log.warning("the Redis server changed (a failover or a restart); repairing it from OurDB")
         self.after_change = True
-        self.server_changes += 1
         try:
             await self.prepare()
             await self.drain_pending()
@@ -132,6 +132,7 @@ class Persister:
             # Cut short (the server went away again): the next check repairs again.
             self.server_id = None
             raise
+        self.server_changes += 1
 
     async def drain_new(self) -> None:
         """Persist whatever is waiting now, without blocking (used when stopping)."""
