@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,6 +19,7 @@ from core.redis_server import find_server_binary
 
 if TYPE_CHECKING:
     from core.engine import Engine
+    from core.watchdog import WatchDog
 
 T = TypeVar("T")
 
@@ -201,3 +202,16 @@ def _pings(port: int) -> bool:
             return conn.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def one_slot_watchdog(engine: Engine, lease_seconds: float) -> WatchDog:
+    """A watchdog of one slot on the engine's server, with a short lease; not started."""
+    from core.watchdog import WatchDog
+    from core.watchdog.service import build_processors, build_registry, watchdog_settings
+
+    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=1))
+    return WatchDog(
+        engine.redis.loop_client(),
+        build_processors(config, build_registry(config)),
+        replace(watchdog_settings(config), lease_seconds=lease_seconds),
+    )

@@ -83,6 +83,11 @@ class WatchDog:
         # Background loops that crashed and were restarted.
         self.restarts = 0
         self._leases: dict[int, Lease] = {}
+        # Jobs fetched and not yet reported: what our processing list should show.
+        self._held: set[int] = set()
+        # Ids the list showed at the last heartbeat that we do not hold.
+        self._orphans: set[int] = set()
+        self.orphans_released = 0
         # One thread per slot: a held slot holds its thread, so sync actions never wait
         # for threads, and never starve the loop's default executor of its own.
         self._threads = ThreadPoolExecutor(
@@ -137,8 +142,26 @@ class WatchDog:
                 # After a server restart without data our registration is gone too.
                 await self.redis.sadd(keys.WORKERS, self.worker_id)
                 await self._stop_fenced_off()
+                await self._release_orphans()
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
+
+    async def _release_orphans(self) -> None:
+        """Hand back jobs our processing list shows that this process does not hold.
+
+        A server promoted by a failover (or restarted from its AOF) may lack our report of
+        a job's end and still show the job as ours; we keep our heartbeat, so no reaper
+        would ever take it. An id must show twice in a row: the first time, the reply of
+        the fetch that handed it to us may still be on its way.
+        """
+        listed = await self.queue.held_ids(self.worker_id)
+        orphans = listed - self._held
+        twice = orphans & self._orphans
+        self._orphans = orphans - twice
+        if twice:
+            handed = await self.queue.release_orphans(self.worker_id, sorted(twice))
+            self.orphans_released += handed
+            log.warning("handed back %d jobs the server showed as ours but we do not run", handed)
 
     async def _stop_fenced_off(self) -> None:
         """Stop jobs that are no longer ours: the backstop for a missed cancel message.
@@ -214,6 +237,7 @@ class WatchDog:
                     await self._slot_freed.wait()
                     continue
                 leases = await self.queue.fetch_many(self.worker_id, free)
+                self._held.update(lease.job.job_id for lease in leases)
                 backoff.reset()
                 if not leases:
                     await self.queue.wait_for_work(IDLE_BLOCK_SECONDS)
@@ -259,6 +283,7 @@ class WatchDog:
         try:
             await self._report(completion(lease, outcome, tuple(lines)))
         finally:
+            self._held.discard(job.job_id)
             await self._hold_slot(ctx)
 
     async def _hold_slot(self, ctx: ActionContext) -> None:

@@ -19,12 +19,11 @@ from core.config import Config
 from core.engine import Engine
 from core.jobs import keys
 from core.services import supervised_task
-from core.watchdog import WatchDog
-from core.watchdog.service import build_processors, build_registry, watchdog_settings
 from tests.helpers import (
     ValkeyProcess,
     async_poll,
     async_wait_for,
+    one_slot_watchdog,
     pid_running,
     wait_job_ended,
 )
@@ -218,12 +217,7 @@ async def test_watchdog_loop_that_crashes_comes_back(one_slot: Engine) -> None:
 async def test_a_job_whose_fence_is_gone_stops_without_a_message(idle_engine: Engine) -> None:
     """The backstop for a missed cancel message: the heartbeat sees the fence gone."""
     engine = idle_engine
-    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=1))
-    dog = WatchDog(
-        engine.redis.loop_client(),
-        build_processors(config, build_registry(config)),
-        replace(watchdog_settings(config), lease_seconds=1.0),
-    )
+    dog = one_slot_watchdog(engine, lease_seconds=1.0)
     await dog.start()
     try:
         job = await engine.jobs.create_job("t", "!!fake.sleep seconds:30\n")
