@@ -146,6 +146,10 @@ class Persister:
 
     async def _recover(self) -> None:
         log.warning("the Redis server lost its data; rebuilding queues from OurDB")
+        if await self._server_id() != self.server_id:
+            # Another server too (a failover to a replica that had not even our group):
+            # reports of jobs whose end is durable may still come from its workers.
+            self.after_change = True
         await self.prepare()
         await self.on_data_lost()
 
