@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -19,6 +20,7 @@ from core.redis_server import find_server_binary
 
 if TYPE_CHECKING:
     from core.engine import Engine
+    from core.jobs.model import Job
     from core.watchdog import WatchDog
 
 T = TypeVar("T")
@@ -204,14 +206,34 @@ def _pings(port: int) -> bool:
         return False
 
 
-def one_slot_watchdog(engine: Engine, lease_seconds: float) -> WatchDog:
-    """A watchdog of one slot on the engine's server, with a short lease; not started."""
+@contextlib.asynccontextmanager
+async def one_slot_busy(engine: Engine, lease_seconds: float) -> AsyncIterator[BusySlot]:
+    """A started one-slot watchdog on the engine's server, running a 30 s sleep job.
+
+    The lease is short, so its heartbeat checks come quickly; stopped at the end.
+    """
     from core.watchdog import WatchDog
     from core.watchdog.service import build_processors, build_registry, watchdog_settings
 
     config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=1))
-    return WatchDog(
+    dog = WatchDog(
         engine.redis.loop_client(),
         build_processors(config, build_registry(config)),
         replace(watchdog_settings(config), lease_seconds=lease_seconds),
     )
+    await dog.start()
+    try:
+        job = await engine.jobs.create_job("t", "!!fake.sleep seconds:30\n")
+        await async_wait_for(lambda: job.job_id in dog.running, 10, "the slot to be busy")
+        yield BusySlot(dog, job)
+    finally:
+        await dog.stop()
+        await dog.redis.aclose()
+
+
+@dataclass
+class BusySlot:
+    """A watchdog and the job that keeps its one slot busy."""
+
+    dog: WatchDog
+    job: Job

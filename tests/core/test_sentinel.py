@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,9 +18,8 @@ from core.events import EventBus
 from core.redis_server import RedisService
 from heroagent import AsyncClient, Client
 from tests.helpers import async_poll, free_port
+from tests.netlab.hosts import ROOT, heroagent_argv
 from tests.sentinels import SentinelSet, local_launcher, local_set
-
-ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def _load(env: dict[str, str]) -> object:
@@ -105,16 +103,7 @@ def _subscribers(nodes: SentinelSet) -> int:
 
 def _cli(data: Path, env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "heroagent_tui",
-            "--config",
-            os.devnull,
-            "--data-dir",
-            str(data),
-            *args,
-        ],
+        heroagent_argv(data, *args),
         env={**os.environ, "PYTHONPATH": ROOT, **env},
         capture_output=True,
         text=True,

@@ -23,7 +23,7 @@ from tests.helpers import (
     ValkeyProcess,
     async_poll,
     async_wait_for,
-    one_slot_watchdog,
+    one_slot_busy,
     pid_running,
     wait_job_ended,
 )
@@ -216,16 +216,9 @@ async def test_watchdog_loop_that_crashes_comes_back(one_slot: Engine) -> None:
 
 async def test_a_job_whose_fence_is_gone_stops_without_a_message(idle_engine: Engine) -> None:
     """The backstop for a missed cancel message: the heartbeat sees the fence gone."""
-    engine = idle_engine
-    dog = one_slot_watchdog(engine, lease_seconds=1.0)
-    await dog.start()
-    try:
-        job = await engine.jobs.create_job("t", "!!fake.sleep seconds:30\n")
-        await async_wait_for(lambda: job.job_id in dog.running, 10, "the job to run")
+    async with one_slot_busy(idle_engine, lease_seconds=1.0) as busy:
+        dog, job = busy.dog, busy.job
         # What cancel does to Redis, without the message on heroagent:cancel.
         await dog.redis.hdel(keys.job_key(job.circle_id, job.topic, job.job_id), "fence")
         await async_wait_for(lambda: job.job_id not in dog.running, 2, "the job to stop")
         await async_wait_for(lambda: dog.busy == 0, 2, "the slot to free")
-    finally:
-        await dog.stop()
-        await dog.redis.aclose()

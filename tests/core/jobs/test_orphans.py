@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.engine import Engine
 from core.jobs import keys
 from core.jobs.queue import JobQueue
-from tests.helpers import async_poll, async_wait_for, one_slot_watchdog, wait_job_ended
+from tests.helpers import async_poll, one_slot_busy, wait_job_ended
 
 
 async def test_a_job_the_server_shows_as_ours_but_we_do_not_run_goes_back(
@@ -13,11 +13,8 @@ async def test_a_job_the_server_shows_as_ours_but_we_do_not_run_goes_back(
 ) -> None:
     """What a failover leaves when the promoted replica lacked a worker's report."""
     engine = idle_engine
-    dog = one_slot_watchdog(engine, lease_seconds=0.6)
-    await dog.start()
-    try:
-        busy = await engine.jobs.create_job("t", "!!fake.sleep seconds:30\n")
-        await async_wait_for(lambda: busy.job_id in dog.running, 10, "the slot to be busy")
+    async with one_slot_busy(engine, lease_seconds=0.6) as slot:
+        dog, busy = slot.dog, slot.job
         orphan = await engine.jobs.create_job("t", "!!fake.return_success\n")
         # Handed to the dog on the server, with the reply never reaching it.
         leases = await JobQueue(dog.redis).fetch_many(dog.worker_id, 1)
@@ -39,6 +36,3 @@ async def test_a_job_the_server_shows_as_ours_but_we_do_not_run_goes_back(
         assert (await wait_job_ended(engine, orphan.job_id)).status == "done"
         history = await engine.jobs.job_history(orphan.job_id)
         assert [v.status.value for v in history].count("done") == 1
-    finally:
-        await dog.stop()
-        await dog.redis.aclose()
