@@ -160,16 +160,19 @@ class RedisService(Service):
             unix_socket_path=str(self.socket_path), password=self.password, **options
         )
 
+    def _sentinel_options(self) -> dict[str, Any]:
+        """How to reach the Sentinels themselves (not the servers they name)."""
+        return {
+            "password": self.config.redis.sentinel_password or None,
+            "socket_connect_timeout": SENTINEL_TIMEOUT,
+            "socket_timeout": SENTINEL_TIMEOUT,
+        }
+
     def _sentinel_client(self, **options: Any) -> aioredis.Redis:
         redis_cfg = self.config.redis
         sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
             sentinel_addresses(self.config),
-            sentinel_kwargs={
-                "password": redis_cfg.sentinel_password or None,
-                "socket_connect_timeout": SENTINEL_TIMEOUT,
-                "socket_timeout": SENTINEL_TIMEOUT,
-                "retry": Retry(NoBackoff(), 0),
-            },
+            sentinel_kwargs={**self._sentinel_options(), "retry": Retry(NoBackoff(), 0)},
         )
         options.setdefault("password", redis_cfg.password or None)
         client = cast(
@@ -188,12 +191,7 @@ class RedisService(Service):
 
         redis_cfg = self.config.redis
         sentinel = BlockingSentinel(  # type: ignore[no-untyped-call]  # untyped in redis-py
-            sentinel_addresses(self.config),
-            sentinel_kwargs={
-                "password": redis_cfg.sentinel_password or None,
-                "socket_connect_timeout": SENTINEL_TIMEOUT,
-                "socket_timeout": SENTINEL_TIMEOUT,
-            },
+            sentinel_addresses(self.config), sentinel_kwargs=self._sentinel_options()
         )
         try:
             found = sentinel.discover_master(redis_cfg.sentinel_master)  # type: ignore[no-untyped-call]
