@@ -50,6 +50,14 @@ class RedisConfig:
     """redis://, rediss:// or unix:// URL of an external server; set, no child is started."""
     server_binary: str = ""
     """Path of valkey-server/redis-server; empty means the bundled one, else PATH."""
+    sentinels: list[str] = field(default_factory=list)
+    """Sentinels ("host:port") that name the primary; set, no child is started."""
+    sentinel_master: str = ""
+    """The name the Sentinels monitor the primary under (`sentinel monitor NAME ...`)."""
+    sentinel_password: str = ""
+    """Password of the Sentinels themselves, when they have one (`requirepass`)."""
+    password: str = ""
+    """Password of the primary and replicas that the Sentinels name."""
 
 
 @dataclass
@@ -524,6 +532,55 @@ def _validate(spec: KeySpec, value: Any) -> None:
         raise ConfigError(
             f"key 'redis.url' expects a redis://, rediss:// or unix:// URL, got {value!r}"
         )
+    if spec.key == "redis.sentinels":
+        _check_sentinels(value)
+    if spec.key == "redis.sentinel_master" and not re.fullmatch(r"[\w.-]{0,64}", value):
+        raise ConfigError(
+            "key 'redis.sentinel_master' expects a name of letters, digits, '.', '_' or '-' "
+            f"(64 at most), got {value[:100]!r}"
+        )
+
+
+MAX_SENTINELS = 32
+
+
+def _check_sentinels(addresses: list[str]) -> None:
+    if len(addresses) > MAX_SENTINELS:
+        raise ConfigError(
+            f"key 'redis.sentinels' expects at most {MAX_SENTINELS} addresses, got {len(addresses)}"
+        )
+    for address in addresses:
+        host, port = split_host_port(address)
+        if not host or port is None:
+            raise ConfigError(
+                f"key 'redis.sentinels' expects host:port addresses, got {address[:100]!r}"
+            )
+
+
+def split_host_port(address: str) -> tuple[str, int | None]:
+    """`host:port` (or `[v6]:port`) as its host and port; None for a port that is no port."""
+    host, _, port = address.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not re.fullmatch(r"\d{1,5}", port) or not 0 < int(port) <= 65535:
+        return host, None
+    return host, int(port)
+
+
+def _check_whole(config: Config) -> None:
+    """Checks across keys, once every source is read: one line naming the keys."""
+    redis = config.redis
+    if redis.sentinels and not redis.sentinel_master:
+        raise ConfigError(
+            "key 'redis.sentinels' needs 'redis.sentinel_master', the name the Sentinels "
+            "monitor the primary under"
+        )
+    if redis.sentinel_master and not redis.sentinels:
+        raise ConfigError("key 'redis.sentinel_master' needs 'redis.sentinels' (host:port list)")
+    if redis.sentinels and redis.url:
+        raise ConfigError(
+            "keys 'redis.url' and 'redis.sentinels' are both set; use one: the Sentinels "
+            "name the server"
+        )
 
 
 def _unknown(key: str) -> ConfigError:
@@ -656,6 +713,7 @@ def load_config(
         _set(config, key, value)
         sources[key] = Source.FLAG
 
+    _check_whole(config)
     return LoadedConfig(config, sources, used_file)
 
 

@@ -7,7 +7,6 @@ Requests and replies are JSON; jobs travel in their one wire form (`core.api.job
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -39,6 +38,7 @@ from core.channel import (
     call,
     reply_key,
 )
+from core.redis_server.backoff import Backoff
 from core.redis_server.blocking import cancel_blocked
 from core.services import Service
 
@@ -134,14 +134,16 @@ class RequestServer(Service):
     async def serve(self) -> None:
         """Serve until `stopping` is set (checked every couple of seconds)."""
         assert self.redis is not None
+        backoff = Backoff()
         while not self.stopping:
             try:
                 item = await self.redis.blpop([REQUESTS], timeout=BLOCK_SECONDS)
+                backoff.reset()
             except (RedisError, OSError) as exc:
                 if self.stopping:
                     return
                 log.warning("request list unreadable (%s); retrying", exc)
-                await asyncio.sleep(0.5)
+                await backoff.wait()
                 continue
             if item is not None:
                 await self.answer(item[1])

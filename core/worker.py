@@ -7,14 +7,12 @@ import logging
 import signal
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from core.config import Config
 from core.events import EventBus
 from core.jobs.promoter import start_promoter, stop_promoter
-from core.redis_server import RedisService, redact_url
+from core.redis_server import RedisService
 from core.serve import configure_logging
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
@@ -25,14 +23,12 @@ log = logging.getLogger("core.worker")
 def _connect(config: Config) -> tuple[aioredis.Redis, str] | None:
     """A client for the shared server, and where it is (for people), or None if unknown.
 
-    `redis.url` names it (with the password, for an engine on another machine); without
-    one, the data dir of an engine on this machine does: its socket and password file.
+    `redis.url` names it (with the password, for an engine on another machine), or
+    `redis.sentinels` do; without either, the data dir of an engine on this machine does:
+    its socket and password file.
     """
-    if config.redis.url:
-        client = aioredis.Redis.from_url(config.redis.url, retry=Retry(NoBackoff(), 0))
-        return client, redact_url(config.redis.url)
     service = RedisService(config, EventBus())
-    if service.password is None:
+    if not service.external and service.password is None:
         return None
     return service.loop_client(), service.url()
 
@@ -43,7 +39,8 @@ async def work(config: Config) -> int:
     if connected is None:
         log.error(
             "heroagent worker needs the shared server: pass --redis-url (with the password "
-            "of an engine elsewhere), or the --data-dir of an engine on this machine"
+            "of an engine elsewhere), set redis.sentinels and redis.sentinel_master, or "
+            "pass the --data-dir of an engine on this machine"
         )
         return 2
     redis, where = connected

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any, Self, TypedDict, Unpack
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from core.api import (
@@ -28,6 +29,7 @@ from core.api import (
 from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, MAX_PURGE_PER_REQUEST, RequestError, call
 from core.config import Config
 from core.events import wire_messages
+from core.redis_server.backoff import Backoff
 from heroagent.connect import client_config, redis_for
 from heroagent.errors import EngineUnreachable, JobFailed, WaitTimeout, typed_error
 
@@ -43,6 +45,10 @@ class PurgeOptions(TypedDict, total=False):
 
 
 SUBSCRIBE_SECONDS = 5.0
+# A wait whose connection breaks (a Sentinel failover, a restart) subscribes again for
+# this long before it gives up as unreachable; the read after each subscribe catches
+# the ends it missed meanwhile.
+FOLLOW_SECONDS = 30.0
 
 
 class AsyncClient:
@@ -237,7 +243,7 @@ class AsyncClient:
         pending: set[int] = set(ids)
         try:
             async with asyncio.timeout(timeout):
-                return await self._wait_many(ids, pending)
+                return await self._wait_following(ids, pending)
         except TimeoutError:
             left = tuple(sorted(pending))
             if len(left) == 1:
@@ -250,7 +256,36 @@ class AsyncClient:
         except (RedisError, OSError) as exc:
             raise _unreachable(exc) from None
 
-    async def _wait_many(self, ids: Sequence[int], pending: set[int]) -> list[JobView]:
+    async def _wait_following(self, ids: Sequence[int], pending: set[int]) -> list[JobView]:
+        """`_wait_many`, subscribing again when the connection breaks, for a while.
+
+        Only once it has been subscribed: a server not there at all is unreachable at once.
+        """
+        loop = asyncio.get_running_loop()
+        backoff = Backoff()
+        lost_since: list[float] = []
+        ever: list[bool] = []
+
+        def subscribed() -> None:
+            backoff.reset()
+            lost_since.clear()
+            ever.append(True)
+
+        while True:
+            try:
+                return await self._wait_many(ids, pending, subscribed)
+            except (RedisConnectionError, OSError):
+                if not ever:
+                    raise
+                if not lost_since:
+                    lost_since.append(loop.time())
+                if loop.time() - lost_since[0] > FOLLOW_SECONDS:
+                    raise
+                await backoff.wait()
+
+    async def _wait_many(
+        self, ids: Sequence[int], pending: set[int], subscribed: Callable[[], None]
+    ) -> list[JobView]:
         """Subscribe, then read: an end in between is seen in the read, not missed."""
         pubsub = self._client().pubsub()
         try:
@@ -259,6 +294,7 @@ class AsyncClient:
             confirmed = await pubsub.get_message(timeout=SUBSCRIBE_SECONDS)
             if confirmed is None or confirmed.get("type") != "subscribe":
                 raise EngineUnreachable("the engine's Redis server did not confirm a subscribe")
+            subscribed()
             views = {view.job_id: view for view in await self.get_many(ids)}
             pending.intersection_update(i for i, view in views.items() if not view.ended)
             while pending:

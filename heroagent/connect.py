@@ -28,7 +28,12 @@ def client_config(
     HEROAGENT_* environment, as the command line reads them; a named file must exist.
     """
     if config is not None:
-        return replace(config, redis=replace(config.redis, url=url)) if url else config
+        if not url:
+            return config
+        # A URL given names the server: it wins over Sentinels the config may name.
+        return replace(
+            config, redis=replace(config.redis, url=url, sentinels=[], sentinel_master="")
+        )
     if url:
         return Config(redis=RedisConfig(url=url))
     if config_file is None and os.environ.get(ENV_CONFIG_FILE):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -26,6 +27,8 @@ from core.redis_server import find_server_binary
 if TYPE_CHECKING:
     from core.config import Config
     from core.engine import Engine
+    from core.jobs.model import Job
+    from core.watchdog import WatchDog
 
 T = TypeVar("T")
 
@@ -303,3 +306,36 @@ def idle_config(engine_config: Config, valkey: ValkeyProcess, **jobs: Any) -> Co
         redis=replace(engine_config.redis, url=valkey.url),
         jobs=replace(engine_config.jobs, worker_count=0, **jobs),
     )
+
+
+@contextlib.asynccontextmanager
+async def one_slot_busy(engine: Engine, lease_seconds: float) -> AsyncIterator[BusySlot]:
+    """A started one-slot watchdog on the engine's server, running a 30 s sleep job.
+
+    The lease is short, so its heartbeat checks come quickly; stopped at the end.
+    """
+    from core.watchdog import WatchDog
+    from core.watchdog.service import build_processors, build_registry, watchdog_settings
+
+    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=1))
+    dog = WatchDog(
+        engine.redis.loop_client(),
+        build_processors(config, build_registry(config)),
+        replace(watchdog_settings(config), lease_seconds=lease_seconds),
+    )
+    await dog.start()
+    try:
+        job = await engine.jobs.create_job("t", "!!fake.sleep seconds:30\n")
+        await async_wait_for(lambda: job.job_id in dog.running, 10, "the slot to be busy")
+        yield BusySlot(dog, job)
+    finally:
+        await dog.stop()
+        await dog.redis.aclose()
+
+
+@dataclass
+class BusySlot:
+    """A watchdog and the job that keeps its one slot busy."""
+
+    dog: WatchDog
+    job: Job

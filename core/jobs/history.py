@@ -7,11 +7,12 @@ import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Unpack
+from typing import Unpack, cast
 
 from core.config import Config
 from core.events import EventBus
 from core.heroscript.tools import ScriptTools
+from core.jobs import keys
 from core.jobs.index import JobIndex, Narrowing
 from core.jobs.manager import MAX_PARAMS_BYTES, JobManager
 from core.jobs.model import Job, JobStatus
@@ -111,7 +112,7 @@ class HistoryService(Service):
         # before any write of this run, so a crash from here on is seen at next start.
         clean = await asyncio.to_thread(self._index.was_clean)
         await asyncio.to_thread(self._index.mark_clean, False)
-        persister = Persister(redis, self.manager, self.reconcile)
+        persister = Persister(redis, self.manager, self.reconcile, self.repair)
         await persister.prepare()
         await persister.drain_pending()
         # OurDB cut a torn tail or repaired something: versions the index shows may be gone.
@@ -216,6 +217,57 @@ class HistoryService(Service):
             # A run cut short is part of the job's story: record that it went back.
             await manager.persist(interrupted)
             await manager.queue.enqueue(requeue)
+
+    async def repair(self) -> None:
+        """Make a server that may lack the last acknowledged writes agree with OurDB.
+
+        After a failover the promoted replica lacks what the old primary had not yet
+        sent it; after a restart from the AOF, up to its last second. `reconcile` queues
+        again every job OurDB has pending that Redis lacks; then every job Redis still
+        holds whose durable version has ended is dropped there (a leftover whose end the
+        server never got: a worker would run it again).
+        """
+        await self.reconcile()
+        dropped = await self._drop_ended_leftovers()
+        if dropped:
+            self.emit_log(
+                logging.WARNING, f"dropped {dropped} jobs from Redis that OurDB has ended"
+            )
+
+    async def _drop_ended_leftovers(self) -> int:
+        manager = self.manager
+        index = self._index
+        assert manager is not None
+        assert index is not None
+        redis = manager.queue.redis
+        dropped = 0
+        cursor = 0
+        while True:
+            cursor, places = await redis.hscan(keys.JOB_LOCATION, cursor, count=REINDEX_BATCH)
+            # Keys and values are ASCII (ids and "<circle>:<topic>"), whatever the decoding.
+            found = {
+                int(job_id): str(queue, "ascii") if isinstance(queue, bytes) else queue
+                for job_id, queue in cast(dict[bytes | str, bytes | str], places).items()
+            }
+            ended = await asyncio.to_thread(index.ended_among, sorted(found))
+            if ended:
+                workers = [
+                    w.decode() if isinstance(w, bytes) else w
+                    for w in await redis.smembers(keys.WORKERS)
+                ]
+                async with redis.pipeline(transaction=False) as pipe:
+                    for job_id in sorted(ended):
+                        circle, _, topic = found[job_id].partition(":")
+                        pipe.delete(keys.job_key(circle, topic, job_id))
+                        pipe.hdel(keys.JOB_LOCATION, str(job_id))
+                        pipe.lrem(keys.queue_key(circle, topic), 0, str(job_id))
+                        pipe.zrem(keys.SCHEDULED, str(job_id))
+                        for worker in workers:
+                            pipe.lrem(keys.processing_key(worker), 0, str(job_id))
+                    await pipe.execute()
+                dropped += len(ended)
+            if not cursor:
+                return dropped
 
     def _stale_rows(self, first: int, last: int) -> list[int]:
         """Ids in `first..last` whose index row may not show OurDB's latest version.

@@ -263,6 +263,20 @@ class JobIndex:
             ).fetchall()
         return [int(r[0]) for r in rows]
 
+    def ended_among(self, job_ids: Sequence[int], batch: int = 900) -> set[int]:
+        """The ones among these ids whose indexed status is done or error."""
+        ended: set[int] = set()
+        with self._lock:
+            for start in range(0, len(job_ids), batch):
+                chunk = tuple(job_ids[start : start + batch])
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT id FROM jobs WHERE status IN ('done', 'error') AND id IN ({marks})",
+                    chunk,
+                ).fetchall()
+                ended.update(int(r[0]) for r in rows)
+        return ended
+
     def query(self, flt: Narrowing, *, limit: int, before_id: int | None = None) -> list[int]:
         """Ids matching the filter, newest first, at most `limit`, below `before_id`."""
         where, args = _where(flt)

@@ -531,14 +531,21 @@ class JobManager:
         *,
         skip_duplicates: bool = False,
         acknowledge: Sequence[bytes | str] = (),
+        after_end: bool = False,
     ) -> None:
         """Write job versions to OurDB (one sync), index them, drop ended ones from Redis.
 
         `acknowledge` names stream entries to acknowledge and delete once the versions
-        are durable, in the same round trip as the rest of the Redis work.
+        are durable, in the same round trip as the rest of the Redis work. With
+        `after_end`, a reported version of a job whose last durable version has ended is
+        dropped: after a failover, a worker may run again a job whose end the promoted
+        replica never got, and that run must not be a second end in its history.
         """
         if skip_duplicates:
             versions = [job for job in versions if not await self._already_stored(job)]
+        stale: list[Job] = []
+        if after_end and versions:
+            versions, stale = await self._split_after_end(versions)
         if versions:
             self._count_outcomes(versions)
             records = [(await self._record(job), job.job_id) for job in versions]
@@ -547,15 +554,16 @@ class JobManager:
             crcs = {job_id: zlib.crc32(record) for record, job_id in records}
             if not self.index.upsert_now(versions, crcs):
                 await asyncio.to_thread(self.index.upsert, versions, crcs)
-        elif not acknowledge:
+        elif not acknowledge and not stale:
             return
         # One command for the whole batch, however many jobs ended: drop the ended jobs,
         # acknowledge the entries, publish the events. Per job, Redis work was most of
         # the engine's CPU. EVAL, not a registered script: redis-py would send a SCRIPT
         # EXISTS first each time; the server caches the script by its hash anyway.
+        # Stale ends are dropped from Redis too: the job's hash there is a leftover.
         ended = [
             (str(job.job_id), keys.job_key(job.circle_id, job.topic, job.job_id), job.status)
-            for job in versions
+            for job in (*versions, *stale)
             if job.status.ended
         ]
         entries = [_text(entry) for entry in acknowledge]
@@ -579,6 +587,22 @@ class JobManager:
                 self.retries_total += 1
             elif job.dead:
                 self.dead_letters_total += 1
+
+    async def _split_after_end(self, versions: Sequence[Job]) -> tuple[list[Job], list[Job]]:
+        """The versions to keep, and those reported after their job's durable end."""
+        ended = await asyncio.to_thread(
+            self.index.ended_among, sorted({j.job_id for j in versions})
+        )
+        keep: list[Job] = []
+        stale: list[Job] = []
+        for job in versions:
+            (stale if job.job_id in ended else keep).append(job)
+            if job.status.ended:
+                # A second end of the same job later in this batch is stale too.
+                ended.add(job.job_id)
+        if stale:
+            log.warning("dropped %d versions reported after their job had ended", len(stale))
+        return keep, stale
 
     async def _already_stored(self, job: Job) -> bool:
         try:

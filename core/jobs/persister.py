@@ -16,6 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from core.jobs import keys
 from core.jobs.manager import JobManager
 from core.jobs.model import Job
+from core.redis_server.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,12 @@ class Persister:
     """The one consumer of `heroagent:stream`; an entry is acknowledged after OurDB has it.
 
     It also keeps the epoch key: when the key vanishes (FLUSHALL, a restart without
-    persistence), `on_data_lost` runs so the engine can rebuild Redis from OurDB.
+    persistence), `on_data_lost` runs so the engine can rebuild Redis from OurDB. And it
+    watches the server's run id: another one (a Sentinel failover promoted a replica, or
+    the server restarted from its AOF) may lack the last writes the old one acknowledged,
+    so `on_server_changed` runs to repair Redis from OurDB, and from then on a version
+    reported after its job's durable end is dropped (a job the new server still had
+    queued may run twice; its history ends once).
     """
 
     def __init__(
@@ -52,12 +58,19 @@ class Persister:
         redis: aioredis.Redis,
         manager: JobManager,
         on_data_lost: Callable[[], Awaitable[None]],
+        on_server_changed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.redis = redis
         self.manager = manager
         self.on_data_lost = on_data_lost
+        self.on_server_changed = on_server_changed or on_data_lost
         self.epoch = secrets.token_hex(8)
         self.stopping = False
+        self.server_id: str | None = None
+        # Set at the first change of server, for the rest of the run.
+        self.after_change = False
+        # Changes of server repaired (counted once each repair is complete).
+        self.server_changes = 0
 
     async def prepare(self) -> None:
         """Create the consumer group and mark the server with our epoch."""
@@ -67,6 +80,11 @@ class Persister:
             if "BUSYGROUP" not in str(exc):
                 raise
         await self.redis.set(keys.EPOCH, self.epoch)
+        self.server_id = await self._server_id()
+
+    async def _server_id(self) -> str:
+        info = await self.redis.info("server")
+        return str(info.get("run_id", ""))
 
     async def run(self) -> None:
         """Persist until cancelled: first what an earlier engine left pending, then new."""
@@ -74,6 +92,7 @@ class Persister:
         loop = asyncio.get_running_loop()
         next_check = 0.0
         previous = 0
+        backoff = Backoff()
         while not self.stopping:
             try:
                 read = await self._step(">")
@@ -82,8 +101,8 @@ class Persister:
                 previous = read
                 if not read or loop.time() >= next_check:
                     next_check = loop.time() + EPOCH_CHECK_SECONDS
-                    if await self.redis.get(keys.EPOCH) is None:
-                        await self._recover()
+                    await self._check_server()
+                backoff.reset()
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -92,7 +111,28 @@ class Persister:
                 if self.stopping:
                     return
                 log.warning("persister lost the server (%s); retrying", exc)
-                await asyncio.sleep(0.5)
+                # Back on a server, check at once whether it is the same one.
+                next_check = 0.0
+                await backoff.wait()
+
+    async def _check_server(self) -> None:
+        if await self.redis.get(keys.EPOCH) is None:
+            await self._recover()
+        elif await self._server_id() != self.server_id:
+            await self._server_changed()
+
+    async def _server_changed(self) -> None:
+        log.warning("the Redis server changed (a failover or a restart); repairing it from OurDB")
+        self.after_change = True
+        try:
+            await self.prepare()
+            await self.drain_pending()
+            await self.on_server_changed()
+        except BaseException:
+            # Cut short (the server went away again): the next check repairs again.
+            self.server_id = None
+            raise
+        self.server_changes += 1
 
     async def drain_new(self) -> None:
         """Persist whatever is waiting now, without blocking (used when stopping)."""
@@ -106,6 +146,10 @@ class Persister:
 
     async def _recover(self) -> None:
         log.warning("the Redis server lost its data; rebuilding queues from OurDB")
+        if await self._server_id() != self.server_id:
+            # Another server too (a failover to a replica that had not even our group):
+            # reports of jobs whose end is durable may still come from its workers.
+            self.after_change = True
         await self.prepare()
         await self.on_data_lost()
 
@@ -126,5 +170,10 @@ class Persister:
         ids = [entry_id for entry_id, _ in entries]
         # The entries are acknowledged in the round trip that drops the ended jobs, after
         # OurDB has every version: one round trip per batch instead of two.
-        await self.manager.persist(versions, skip_duplicates=skip_duplicates, acknowledge=ids)
+        await self.manager.persist(
+            versions,
+            skip_duplicates=skip_duplicates,
+            acknowledge=ids,
+            after_end=self.after_change,
+        )
         return len(entries)

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from core.jobs import keys, scripts
 from core.jobs.queue import JobQueue
+from core.redis_server.backoff import Backoff
 from core.redis_server.blocking import cancel_blocked
 from core.services import supervised_task
 
@@ -53,13 +54,15 @@ class Promoter:
 
     async def run(self) -> None:
         """The loop: take or renew the lock, promote what is due, sleep until next due."""
+        backoff = Backoff()
         while True:
             try:
                 await self.step()
+                backoff.reset()
             except (RedisError, OSError) as exc:
                 self.holding = False
                 log.warning("promoter: %s; retrying", exc)
-                await asyncio.sleep(0.5)
+                await backoff.wait()
 
     async def step(self) -> None:
         """One turn of the loop."""

@@ -56,6 +56,7 @@ class JobQueue:
         self._fetch = redis.register_script(scripts.FETCH)
         self._complete = redis.register_script(scripts.COMPLETE)
         self._reap = redis.register_script(scripts.REAP)
+        self._release_orphans = redis.register_script(scripts.RELEASE_ORPHANS)
         self._promote = redis.register_script(scripts.PROMOTE)
         self._progress = redis.register_script(scripts.PROGRESS)
 
@@ -188,6 +189,26 @@ class JobQueue:
                     keys.STREAM,
                 ],
                 args=[worker, max_attempts, repr(time.time())],
+            )
+        )
+
+    async def held_ids(self, worker: str) -> set[int]:
+        """The ids a watchdog's processing list holds."""
+        return {int(i) for i in await self.redis.lrange(keys.processing_key(worker), 0, -1)}
+
+    async def release_orphans(self, worker: str, job_ids: Sequence[int]) -> int:
+        """Hand back jobs a live watchdog's list shows but it does not run; how many went."""
+        if not job_ids:
+            return 0
+        return int(
+            await self._release_orphans(
+                keys=[
+                    keys.processing_key(worker),
+                    keys.JOB_LOCATION,
+                    keys.DOORBELL,
+                    keys.STREAM,
+                ],
+                args=[worker, repr(time.time()), *(str(i) for i in job_ids)],
             )
         )
 

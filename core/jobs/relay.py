@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import orjson
@@ -12,6 +11,7 @@ from redis.exceptions import RedisError
 from core.events import EventBus, events_from_wire
 from core.jobs import keys
 from core.redis_server import RedisService
+from core.redis_server.backoff import Backoff
 from core.services import Service
 
 log = logging.getLogger(__name__)
@@ -52,18 +52,20 @@ class EventRelay(Service):
             self._client = None
 
     async def _listen(self) -> None:
+        backoff = Backoff()
         while True:
             try:
-                await self._read_channel()
+                await self._read_channel(backoff)
             except (RedisError, OSError) as exc:
                 log.warning("events channel unreadable (%s); subscribing again", exc)
-                await asyncio.sleep(0.5)
+                await backoff.wait()
 
-    async def _read_channel(self) -> None:
+    async def _read_channel(self, backoff: Backoff) -> None:
         assert self._client is not None
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(keys.EVENTS_CHANNEL)
+            backoff.reset()
             while True:
                 message = await pubsub.get_message(timeout=READ_SECONDS)
                 if message is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from core.jobs.model import Job
+from core.redis_server.backoff import full_jitter
 
 
 def backoff_delay(job: Job, attempt: int, *, rand: random.Random | None = None) -> float:
@@ -20,9 +21,7 @@ def backoff_delay(job: Job, attempt: int, *, rand: random.Random | None = None) 
     ceiling = max(0.0, job.backoff_max)
     if job.backoff != "exponential":
         return min(base, ceiling) if ceiling else base
-    # The exponent is capped: past 2**60 the ceiling wins anyway, and floats stay finite.
-    cap = min(ceiling, base * 2.0 ** min(max(0, attempt - 1), 60))
-    return (rand or random).uniform(0.0, cap)
+    return full_jitter(base, ceiling, attempt, rand)
 
 
 def should_retry(job: Job, kind: str) -> bool:

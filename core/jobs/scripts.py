@@ -138,37 +138,68 @@ redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 """
 
+# hand_back(id, worker, jobloc, doorbell, stream, max_attempts, now): a job `worker`
+# holds goes back to the front of its queue (or fails as worker_lost once it has used
+# `max_attempts`), reported on the stream. Only a job this worker still holds: a stale
+# id may be someone else's by now. Returns 1 when it handed the job back, else 0.
+_HAND_BACK = """
+local function hand_back(id, worker, jobloc, doorbell, stream, max_attempts, now)
+  local q = redis.call('HGET', jobloc, id)
+  local key = q and ('herojobs:' .. q .. ':' .. id)
+  if not key or redis.call('HGET', key, 'status') ~= 'active'
+      or redis.call('HGET', key, 'worker') ~= worker then
+    return 0
+  end
+  local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
+  redis.call('HDEL', key, 'fence', 'worker')
+  if attempts >= max_attempts then
+    redis.call('HSET', key, 'status', 'error', 'time_end', now,
+               'error', 'worker lost ' .. attempts .. ' times', 'error_kind', 'worker_lost')
+  else
+    redis.call('HSET', key, 'status', 'new', 'time_start', '0')
+    redis.call('LPUSH', 'heroqueue:' .. q, id)
+    redis.call('RPUSH', doorbell, '1')
+  end
+  redis.call('XADD', stream, '*', unpack(redis.call('HGETALL', key)))
+  return 1
+end
+"""
+
 # KEYS: heartbeat, processing, workers, jobloc, doorbell, stream
 # ARGV: worker, max_attempts, now
 # Returns the number of jobs handed back (or failed), or -1 when the worker is alive.
-REAP = """
+REAP = (
+    _HAND_BACK
+    + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-local ids = redis.call('LRANGE', KEYS[2], 0, -1)
 local handled = 0
-for _, id in ipairs(ids) do
-  local q = redis.call('HGET', KEYS[4], id)
-  local key = q and ('herojobs:' .. q .. ':' .. id)
-  -- Only jobs this worker still holds: a stale id may be someone else's by now.
-  if key and redis.call('HGET', key, 'status') == 'active'
-      and redis.call('HGET', key, 'worker') == ARGV[1] then
-    local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
-    redis.call('HDEL', key, 'fence', 'worker')
-    if attempts >= tonumber(ARGV[2]) then
-      redis.call('HSET', key, 'status', 'error', 'time_end', ARGV[3],
-                 'error', 'worker lost ' .. attempts .. ' times', 'error_kind', 'worker_lost')
-    else
-      redis.call('HSET', key, 'status', 'new', 'time_start', '0')
-      redis.call('LPUSH', 'heroqueue:' .. q, id)
-      redis.call('RPUSH', KEYS[5], '1')
-    end
-    redis.call('XADD', KEYS[6], '*', unpack(redis.call('HGETALL', key)))
-    handled = handled + 1
-  end
+for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  handled = handled + hand_back(id, ARGV[1], KEYS[4], KEYS[5], KEYS[6], tonumber(ARGV[2]), ARGV[3])
 end
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[3], ARGV[1])
 return handled
 """
+)
+
+# KEYS: processing, jobloc, doorbell, stream
+# ARGV: worker, now, id...
+# A live worker hands back jobs its processing list shows that it does not run: after a
+# failover (or a restart from the AOF) the server may lack the worker's report of their
+# end. Each goes back to its queue, as from a lost worker, without using up an attempt
+# limit (the attempt ended; its report was lost). Returns how many went back.
+RELEASE_ORPHANS = (
+    _HAND_BACK
+    + """
+local handed = 0
+for i = 3, #ARGV do
+  if redis.call('LREM', KEYS[1], 0, ARGV[i]) > 0 then
+    handed = handed + hand_back(ARGV[i], ARGV[1], KEYS[2], KEYS[3], KEYS[4], math.huge, ARGV[2])
+  end
+end
+return handed
+"""
+)
 
 # KEYS: jobloc, stream
 # ARGV: group, ended (JSON: [[id, job key, ended status persisted], ...]),

@@ -10,15 +10,16 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from core.config import Config
+from core.config import Config, split_host_port
 from core.events import EventBus
 from core.redis_server.binary import ServerBinaryNotFound, find_server_binary
 from core.redis_server.process import clear_stale_pidfile, port_in_use, spawn, stop_process
@@ -63,6 +64,40 @@ def redact_url(url: str) -> str:
     return url
 
 
+# Each Sentinel asked for the primary's address gets this long to answer; a dead or cut
+# off one is skipped for the next. Short: every reconnect after a failover asks.
+SENTINEL_TIMEOUT = 1.0
+
+
+class SentinelRedis(aioredis.Redis):
+    """A client of the primary the Sentinels name; closing it closes its Sentinel clients.
+
+    redis-py's pool asks the Sentinels for the primary's address on every new
+    connection, so after a failover the next connect reaches the promoted replica.
+    """
+
+    sentinel_manager: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        """Close the connections to the primary and to the Sentinels."""
+        try:
+            await super().aclose(close_connection_pool)
+        finally:
+            if self.sentinel_manager is not None:
+                for client in self.sentinel_manager.sentinels:
+                    await client.aclose()
+
+
+def sentinel_addresses(config: Config) -> list[tuple[str, int]]:
+    """The configured Sentinels as (host, port) pairs (the config checked them)."""
+    pairs = []
+    for address in config.redis.sentinels:
+        host, port = split_host_port(address)
+        if port is not None:
+            pairs.append((host, port))
+    return pairs
+
+
 class RedisService(Service):
     """The engine's Redis-protocol server."""
 
@@ -91,7 +126,12 @@ class RedisService(Service):
     @property
     def external(self) -> bool:
         """True when the engine uses a server it did not start."""
-        return bool(self.config.redis.url)
+        return bool(self.config.redis.url or self.config.redis.sentinels)
+
+    @property
+    def sentinel(self) -> bool:
+        """True when the Sentinels name the server (and follow it through a failover)."""
+        return bool(self.config.redis.sentinels)
 
     def _socket_path(self) -> Path:
         configured = self.config.redis.unix_socket_path
@@ -107,12 +147,59 @@ class RedisService(Service):
     # -- what the rest of the engine uses ---------------------------------------------
 
     def client(self, **options: Any) -> aioredis.Redis:
-        """A new asyncio client for this server (unix socket when local: fewer syscalls)."""
+        """A new asyncio client for this server (unix socket when local: fewer syscalls).
+
+        The one place the engine, `heroagent worker`, the CLI and the client library
+        build their connections, so all of them follow a Sentinel failover.
+        """
+        if self.sentinel:
+            return self._sentinel_client(**options)
         if self.external:
             return aioredis.Redis.from_url(self.config.redis.url, **options)
         return aioredis.Redis(
             unix_socket_path=str(self.socket_path), password=self.password, **options
         )
+
+    def _sentinel_options(self) -> dict[str, Any]:
+        """How to reach the Sentinels themselves (not the servers they name)."""
+        return {
+            "password": self.config.redis.sentinel_password or None,
+            "socket_connect_timeout": SENTINEL_TIMEOUT,
+            "socket_timeout": SENTINEL_TIMEOUT,
+        }
+
+    def _sentinel_client(self, **options: Any) -> aioredis.Redis:
+        redis_cfg = self.config.redis
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            sentinel_addresses(self.config),
+            sentinel_kwargs={**self._sentinel_options(), "retry": Retry(NoBackoff(), 0)},
+        )
+        options.setdefault("password", redis_cfg.password or None)
+        client = cast(
+            SentinelRedis,
+            sentinel.master_for(redis_cfg.sentinel_master, redis_class=SentinelRedis, **options),
+        )
+        client.sentinel_manager = sentinel
+        return client
+
+    def master_address(self) -> tuple[str, int]:
+        """Where the Sentinels say the primary is now, asked with blocking calls (CLI use).
+
+        Raises redis' MasterNotFoundError (a ConnectionError) when none of them knows.
+        """
+        from redis.sentinel import Sentinel as BlockingSentinel
+
+        redis_cfg = self.config.redis
+        sentinel = BlockingSentinel(  # type: ignore[no-untyped-call]  # untyped in redis-py
+            sentinel_addresses(self.config), sentinel_kwargs=self._sentinel_options()
+        )
+        try:
+            found = sentinel.discover_master(redis_cfg.sentinel_master)  # type: ignore[no-untyped-call]
+            host, port = found
+        finally:
+            for client in sentinel.sentinels:
+                client.close()
+        return str(host), int(port)
 
     def loop_client(self, **options: Any) -> aioredis.Redis:
         """A client for code that runs its own retry loop (and must stop when cancelled).
@@ -133,6 +220,11 @@ class RedisService(Service):
         so it never shows in the process list.
         """
         env: dict[str, str] = {}
+        if self.sentinel:
+            host, port = self.master_address()
+            if self.config.redis.password:
+                env["REDISCLI_AUTH"] = self.config.redis.password
+            return ["-h", host, "-p", str(port)], env
         if self.external:
             parts = urlsplit(self.config.redis.url)
             if parts.password:
@@ -167,6 +259,9 @@ class RedisService(Service):
         `with_password` gives the URL a `heroagent worker --redis-url` on another machine
         needs; it is a secret, so it is never shown or logged.
         """
+        if self.sentinel:
+            # No URL names a server that moves: tell where the Sentinels are instead.
+            return self.address()
         if self.external:
             return self.config.redis.url if with_password else redact_url(self.config.redis.url)
         secret = f":{self.password}@" if with_password and self.password else ""
@@ -178,6 +273,9 @@ class RedisService(Service):
 
     def address(self) -> str:
         """TCP and unix addresses, as shown to people."""
+        if self.sentinel:
+            redis_cfg = self.config.redis
+            return f"sentinel:{redis_cfg.sentinel_master}@{','.join(redis_cfg.sentinels)}"
         if self.external:
             return redact_url(self.config.redis.url)
         parts = []
@@ -204,9 +302,7 @@ class RedisService(Service):
     async def _start(self) -> None:
         self._stopping = False
         if self.external:
-            await self._wait_ready(
-                None, f"cannot reach Redis at {redact_url(self.config.redis.url)}"
-            )
+            await self._wait_ready(None, f"cannot reach Redis at {self.address()}")
             return
         try:
             binary = find_server_binary(self.config.redis.server_binary)

@@ -24,6 +24,7 @@ from core.jobs import keys
 from core.jobs.model import ErrorKind, JobStatus
 from core.jobs.queue import Completion, JobQueue, Lease
 from core.jobs.retry import backoff_delay, should_retry
+from core.redis_server.backoff import Backoff
 from core.redis_server.blocking import cancel_blocked
 from core.services import supervised_task
 from core.watchdog.processors import Outcome, Processors
@@ -86,6 +87,11 @@ class WatchDog:
         # Background loops that crashed and were restarted.
         self.restarts = 0
         self._leases: dict[int, Lease] = {}
+        # Jobs fetched and not yet reported: what our processing list should show.
+        self._held: set[int] = set()
+        # Ids the list showed at the last heartbeat that we do not hold.
+        self._orphans: set[int] = set()
+        self.orphans_released = 0
         # One thread per slot: a held slot holds its thread, so sync actions never wait
         # for threads, and never starve the loop's default executor of its own.
         self._threads = ThreadPoolExecutor(
@@ -140,8 +146,26 @@ class WatchDog:
                 # After a server restart without data our registration is gone too.
                 await self.redis.sadd(keys.WORKERS, self.worker_id)
                 await self._stop_fenced_off()
+                await self._release_orphans()
             except RedisError as exc:
                 log.warning("heartbeat failed: %s", exc)
+
+    async def _release_orphans(self) -> None:
+        """Hand back jobs our processing list shows that this process does not hold.
+
+        A server promoted by a failover (or restarted from its AOF) may lack our report of
+        a job's end and still show the job as ours; we keep our heartbeat, so no reaper
+        would ever take it. An id must show twice in a row: the first time, the reply of
+        the fetch that handed it to us may still be on its way.
+        """
+        listed = await self.queue.held_ids(self.worker_id)
+        orphans = listed - self._held
+        twice = orphans & self._orphans
+        self._orphans = orphans - twice
+        if twice:
+            handed = await self.queue.release_orphans(self.worker_id, sorted(twice))
+            self.orphans_released += handed
+            log.warning("handed back %d jobs the server showed as ours but we do not run", handed)
 
     async def _stop_fenced_off(self) -> None:
         """Stop jobs that are no longer ours: the backstop for a missed cancel message.
@@ -167,10 +191,12 @@ class WatchDog:
 
     async def _listen_cancels(self) -> None:
         """Stop the jobs the engine cancels, wherever this watchdog runs."""
+        backoff = Backoff()
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(keys.CANCEL_CHANNEL)
+                backoff.reset()
                 while True:
                     message = await pubsub.get_message(timeout=CANCEL_READ_SECONDS)
                     if message is not None:
@@ -180,7 +206,7 @@ class WatchDog:
                     return
                 # Meanwhile the heartbeat's fence check still stops cancelled jobs.
                 log.warning("cancel channel unreadable (%s); subscribing again", exc)
-                await asyncio.sleep(0.5)
+                await backoff.wait()
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -206,6 +232,7 @@ class WatchDog:
 
     async def _dispatch(self) -> None:
         """Fetch as many jobs as there are free slots, in one round trip, and start them."""
+        backoff = Backoff()
         while not self._stopping:
             try:
                 free = self.settings.worker_count - len(self._jobs)
@@ -214,6 +241,8 @@ class WatchDog:
                     await self._slot_freed.wait()
                     continue
                 leases = await self.queue.fetch_many(self.worker_id, free)
+                self._held.update(lease.job.job_id for lease in leases)
+                backoff.reset()
                 if not leases:
                     await self.queue.wait_for_work(IDLE_BLOCK_SECONDS)
                     continue
@@ -226,7 +255,7 @@ class WatchDog:
                     return
                 level = logging.WARNING if isinstance(exc, RedisConnectionError) else logging.ERROR
                 log.log(level, "fetching jobs: %s; retrying", exc)
-                await asyncio.sleep(0.2)
+                await backoff.wait()
 
     def _job_finished(self, task: asyncio.Task[None]) -> None:
         self._jobs.discard(task)
@@ -262,6 +291,7 @@ class WatchDog:
             await progress.close()
             await self._report(completion(lease, outcome, tuple(lines)))
         finally:
+            self._held.discard(job.job_id)
             await self._hold_slot(ctx)
 
     async def _hold_slot(self, ctx: ActionContext) -> None:
@@ -277,6 +307,7 @@ class WatchDog:
 
     async def _report(self, done: Completion) -> None:
         job = done.lease.job
+        backoff = Backoff()
         while True:
             try:
                 recorded = await self._reporter.report(done)
@@ -288,7 +319,7 @@ class WatchDog:
                 if self._stopping:
                     return
                 log.warning("reporting job %d: %s; retrying", job.job_id, exc)
-                await asyncio.sleep(0.2)
+                await backoff.wait()
         if recorded:
             self.completed += 1
         else:

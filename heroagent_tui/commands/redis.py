@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import typer
+from redis.exceptions import RedisError
 
 from core.events import EventBus
 from core.redis_server import RedisService, ServerBinaryNotFound, find_cli_binary
@@ -25,7 +26,10 @@ def redis_cli(ctx: typer.Context) -> None:
         fail(str(exc))
     if not service.external and service.password is None:
         fail(f"no password in {service.password_file}; has an engine run with this data dir?")
-    args, env = service.cli_invocation()
+    try:
+        args, env = service.cli_invocation()
+    except RedisError as exc:  # no Sentinel answered, or none knows the primary
+        fail(f"cannot find the primary through {service.address()}: {exc}")
     argv = [str(binary), *args, *ctx.args]
     # exec: the client owns the terminal, signals and exit code from here on.
     os.execve(binary, argv, {**os.environ, **env})

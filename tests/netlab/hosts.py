@@ -43,7 +43,15 @@ class LabEngine:
     and the engine runs no jobs itself, so every job runs on a worker host.
     """
 
-    def __init__(self, host: Host, data: Path, *, worker_count: int = 0) -> None:
+    def __init__(
+        self,
+        host: Host,
+        data: Path,
+        *,
+        worker_count: int = 0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`env` adds HEROAGENT_* settings: the Sentinels' instead of a valkey of its own."""
         self.host = host
         self.data = data
         self.log = data.parent / f"{host.tag}-engine.log"
@@ -56,6 +64,7 @@ class LabEngine:
                     "HEROAGENT_ENABLE_WEBDAV": "false",
                     "HEROAGENT_ENABLE_UI": "false",
                     "HEROAGENT_JOBS_WORKER_COUNT": str(worker_count),
+                    **(env or {}),
                 }
             ),
             log=self.log,
@@ -100,27 +109,30 @@ class LabEngine:
 
 
 class LabWorker:
-    """`heroagent worker --redis-url …` on a lab host."""
+    """`heroagent worker --redis-url …` on a lab host (or with the Sentinels in `env`)."""
 
     def __init__(
         self,
         host: Host,
-        url: str,
+        url: str | None,
         data: Path,
         *,
         lease: float,
         slots: int = 5,
         wait: bool = True,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.host = host
         self.log = data.parent / f"{host.tag}-worker.log"
+        where = ("--redis-url", url) if url else ()
         self.process = host.popen(
-            heroagent_argv(data, "--redis-url", url, "worker"),
+            heroagent_argv(data, *where, "worker"),
             env=_env(
                 {
                     "HEROAGENT_JOBS_LEASE_SECONDS": f"{lease:g}",
                     "HEROAGENT_JOBS_WORKER_COUNT": str(slots),
                     "HEROAGENT_JOBS_MAX_ATTEMPTS": "50",
+                    **(env or {}),
                 }
             ),
             log=self.log,

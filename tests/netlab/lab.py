@@ -24,8 +24,9 @@ SUBNET = "10.77.0"
 MAX_TAG = 4
 STOP_SECONDS = 5.0
 
-# The lab's hosts and their addresses: the engine and two workers now; the Valkey
-# primary, its replica and three Sentinels get hosts of their own later (issue 18).
+# The lab's hosts and their addresses: the engine and two workers; the Valkey primary,
+# its replica and three Sentinels get hosts of their own when a test adds them
+# (tests/netlab/test_sentinel.py).
 HOSTS: dict[str, int] = {"eng": 1, "w1": 11, "w2": 12}
 LATER_HOSTS: dict[str, int] = {"vp": 21, "vr": 22, "s1": 31, "s2": 32, "s3": 33}
 

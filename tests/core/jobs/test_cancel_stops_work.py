@@ -7,7 +7,6 @@ import logging
 import signal
 import subprocess
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,13 @@ from core.config import Config
 from core.engine import Engine
 from core.jobs import keys
 from core.services import supervised_task
-from core.watchdog import WatchDog
-from core.watchdog.service import build_processors, build_registry, watchdog_settings
 from tests import helpers
 from tests.helpers import (
     ValkeyProcess,
     async_poll,
     async_wait_for,
     headless_config,
+    one_slot_busy,
     pid_running,
     wait_job_ended,
 )
@@ -204,21 +202,9 @@ async def test_watchdog_loop_that_crashes_comes_back(one_slot: Engine) -> None:
 
 async def test_a_job_whose_fence_is_gone_stops_without_a_message(idle_engine: Engine) -> None:
     """The backstop for a missed cancel message: the heartbeat sees the fence gone."""
-    engine = idle_engine
-    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=1))
-    dog = WatchDog(
-        engine.redis.loop_client(),
-        build_processors(config, build_registry(config)),
-        replace(watchdog_settings(config), lease_seconds=1.0),
-    )
-    await dog.start()
-    try:
-        job = await engine.jobs.create_job("t", "!!fake.sleep seconds:30\n")
-        await async_wait_for(lambda: job.job_id in dog.running, 10, "the job to run")
+    async with one_slot_busy(idle_engine, lease_seconds=1.0) as busy:
+        dog, job = busy.dog, busy.job
         # What cancel does to Redis, without the message on heroagent:cancel.
         await dog.redis.hdel(keys.job_key(job.circle_id, job.topic, job.job_id), "fence")
         await async_wait_for(lambda: job.job_id not in dog.running, 2, "the job to stop")
         await async_wait_for(lambda: dog.busy == 0, 2, "the slot to free")
-    finally:
-        await dog.stop()
-        await dog.redis.aclose()
