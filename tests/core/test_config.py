@@ -168,6 +168,27 @@ def test_cli_config_show_reports_sources(tmp_path: Path) -> None:
     assert shown["keys"]["enable_ui"] == {"value": True, "source": "default"}
 
 
+def test_cli_config_show_masks_credentials_unless_asked(tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "c.toml",
+        '[redis]\nurl = "redis://app:s3cret@db.example:6380/0"\n'
+        '[ui]\ntoken = "tok-123"\n[ai]\napi_key = "sk-abc"\n',
+    )
+    shown = run_cli("--config", str(file), "config", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    keys = json.loads(shown.stdout)["keys"]
+    assert keys["redis.url"]["value"] == "redis://app:********@db.example:6380/0"
+    assert keys["ui.token"]["value"] == keys["ai.api_key"]["value"] == "********"
+    assert keys["redis.password"]["value"] == ""  # unset stays visibly unset
+    for secret in ("s3cret", "tok-123", "sk-abc"):
+        assert secret not in shown.stdout
+    table = run_cli("--config", str(file), "config", "show")
+    assert "s3cret" not in table.stdout
+    assert "tok-123" not in table.stdout
+    revealed = run_cli("--config", str(file), "config", "show", "--json", "--show-secrets")
+    assert json.loads(revealed.stdout)["keys"]["ui.token"]["value"] == "tok-123"
+
+
 def test_cli_config_init_writes_a_loadable_file(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "config.toml"
     result = run_cli("--config", str(target), "config", "init")
