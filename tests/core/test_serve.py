@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
@@ -101,9 +102,10 @@ class Serve:
         self._out.close()
 
 
-@pytest.fixture
-def serve(short_tmp: Path) -> Iterator[Serve]:
-    server = Serve(short_tmp / "data")
+@contextmanager
+def serving(data: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[Serve]:
+    """A `Serve` that is gone at the end, with its valkey child, however the test went."""
+    server = Serve(data, *extra, env=env)
     try:
         yield server
     finally:
@@ -111,6 +113,12 @@ def serve(short_tmp: Path) -> Iterator[Serve]:
         server.close()
         if pid is not None and pid_running(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def serve(short_tmp: Path) -> Iterator[Serve]:
+    with serving(short_tmp / "data") as server:
+        yield server
 
 
 def test_serve_pings_heals_and_stops_clean(serve: Serve) -> None:
