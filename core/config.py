@@ -106,6 +106,8 @@ class JobsConfig:
     """Times a job is handed out before a lost worker makes it fail."""
     lease_seconds: float = 10.0
     """A watchdog that misses its heartbeat this long is presumed dead."""
+    drain_seconds: float = 10.0
+    """On a stop, how long running jobs may finish before they go back to their queues."""
     rhai_command: str = ""
     """Command that runs RhaiScript from stdin and prints the result; empty: built-in Rhai."""
     retention: RetentionConfig = field(default_factory=RetentionConfig)
@@ -506,6 +508,8 @@ def _validate(spec: KeySpec, value: Any) -> None:
         raise ConfigError(f"key '{spec.key}' expects 0 or more workers, got {value}")
     if spec.key == "jobs.max_attempts" and value < 1:
         raise ConfigError(f"key '{spec.key}' expects at least 1 attempt, got {value}")
+    if spec.key == "jobs.drain_seconds" and value < 0:
+        raise ConfigError(f"key '{spec.key}' expects 0 (no wait) or more seconds, got {value}")
     if spec.key == "jobs.lease_seconds" and value <= 0:
         raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
     if spec.key in ("webdav.header_timeout", "ui.header_timeout", "ui.rpc_timeout") and value <= 0:

@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -102,6 +103,11 @@ class WatchDog:
         self._slot_freed = asyncio.Event()
         self._reporter = Reporter(self.queue)
         self._stopping = False
+        self._draining = False
+        # Jobs taken and not yet reported; the drain waits for this to reach 0.
+        self._unreported = 0
+        self._all_reported = asyncio.Event()
+        self._all_reported.set()
 
     async def start(self) -> None:
         """Register with the server and start fetching, the heartbeat and the reaper."""
@@ -129,6 +135,36 @@ class WatchDog:
         self._threads.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(RedisError):
             await self.queue.unregister(self.worker_id)
+
+    async def drain(
+        self,
+        seconds: float,
+        *,
+        hint: str = "signal again to stop now",
+        say: Callable[[str], None] = log.info,
+    ) -> int:
+        """Take no more jobs and let the running ones finish, for up to `seconds`.
+
+        Returns at once when no job runs (or `seconds` is 0), else when the last one is
+        reported or the time is up; returns how many still run, which `stop` hands back.
+        Cancelling it only ends the wait. `say` gets a line at the start and at the end.
+        """
+        self._draining = True
+        running = self._unreported
+        if running == 0:
+            return 0
+        if seconds <= 0:
+            say(f"{running} running jobs go back to their queues")
+            return running
+        say(f"draining {running} running jobs for up to {seconds:g}s; {hint}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_reported.wait(), seconds)
+        left = self._unreported
+        if left:
+            say(f"drain time up: {left} of {running} jobs still running go back to their queues")
+        else:
+            say(f"drained: all {running} running jobs finished")
+        return left
 
     @property
     def busy(self) -> int:
@@ -233,7 +269,7 @@ class WatchDog:
     async def _dispatch(self) -> None:
         """Fetch as many jobs as there are free slots, in one round trip, and start them."""
         backoff = Backoff()
-        while not self._stopping:
+        while not self._stopping and not self._draining:
             try:
                 free = self.settings.worker_count - len(self._jobs)
                 if free <= 0:
@@ -244,8 +280,13 @@ class WatchDog:
                 self._held.update(lease.job.job_id for lease in leases)
                 backoff.reset()
                 if not leases:
-                    await self.queue.wait_for_work(IDLE_BLOCK_SECONDS)
+                    woken = await self.queue.wait_for_work(IDLE_BLOCK_SECONDS)
+                    if woken and self._draining:
+                        # The wake-up was meant for a worker that still takes jobs.
+                        await self.queue.ring()
                     continue
+                self._unreported += len(leases)
+                self._all_reported.clear()
                 for lease in leases:
                     task = asyncio.create_task(self._run(lease), name=f"job-{lease.job.job_id}")
                     self._jobs.add(task)
@@ -292,6 +333,9 @@ class WatchDog:
             await self._report(completion(lease, outcome, tuple(lines)))
         finally:
             self._held.discard(job.job_id)
+            self._unreported -= 1
+            if self._unreported == 0:
+                self._all_reported.set()
             await self._hold_slot(ctx)
 
     async def _hold_slot(self, ctx: ActionContext) -> None:

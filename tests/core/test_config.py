@@ -83,6 +83,7 @@ def test_unknown_section_is_an_error(tmp_path: Path) -> None:
         ("[redis]\ntcp_port = true\n", "key 'redis.tcp_port' expects an integer, got True"),
         ("[redis]\ntcp_port = 70000\n", "expects a port number 0-65535, got 70000"),
         ("[jobs]\nworker_count = -1\n", "expects 0 or more workers"),
+        ("[jobs]\ndrain_seconds = -1\n", "key 'jobs.drain_seconds' expects 0 (no wait) or more"),
         ('log_level = "loud"\n', "expects one of debug, info, warning, error"),
         ('[redis]\nurl = "http://x"\n', "expects a redis://, rediss:// or unix:// URL"),
     ],
