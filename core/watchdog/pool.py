@@ -27,6 +27,7 @@ from core.jobs.queue import Completion, JobQueue, Lease
 from core.jobs.retry import backoff_delay, should_retry
 from core.redis_server.backoff import Backoff
 from core.redis_server.blocking import cancel_blocked
+from core.redis_server.channels import follow_channel
 from core.services import supervised_task
 from core.watchdog.processors import Outcome, Processors
 
@@ -226,26 +227,17 @@ class WatchDog:
                 log.info("job %d is no longer ours; stopped it", job_id)
 
     async def _listen_cancels(self) -> None:
-        """Stop the jobs the engine cancels, wherever this watchdog runs."""
-        backoff = Backoff()
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(keys.CANCEL_CHANNEL)
-                backoff.reset()
-                while True:
-                    message = await pubsub.get_message(timeout=CANCEL_READ_SECONDS)
-                    if message is not None:
-                        self._cancel_message(message.get("data"))
-            except (RedisError, OSError) as exc:
-                if self._stopping:
-                    return
-                # Meanwhile the heartbeat's fence check still stops cancelled jobs.
-                log.warning("cancel channel unreadable (%s); subscribing again", exc)
-                await backoff.wait()
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        """Stop the jobs the engine cancels, wherever this watchdog runs.
+
+        While the channel is unreadable, the heartbeat's fence check still stops them.
+        """
+        await follow_channel(
+            lambda: self.redis,
+            keys.CANCEL_CHANNEL,
+            self._cancel_message,
+            read_seconds=CANCEL_READ_SECONDS,
+            stopping=lambda: self._stopping,
+        )
 
     def _cancel_message(self, data: object) -> None:
         try:
