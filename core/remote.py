@@ -24,9 +24,11 @@ from core.api import (
     JobFilter,
     JobRefused,
     job_wire,
+    limits_wire,
     schedule_wire,
     spec_from_wire,
 )
+from core.api.wire import LIFECYCLE_FIELDS
 from core.channel import (
     BLOCK_SECONDS,
     MAX_LIST_LIMIT,
@@ -74,17 +76,6 @@ def _optional_number(args: dict[str, Any], name: str) -> float | None:
     return None if value is None else _number(args, name, 0.0)
 
 
-_TIMING_FIELDS = (
-    "delay",
-    "run_at",
-    "retries",
-    "backoff",
-    "backoff_base",
-    "backoff_max",
-    "retry_on",
-)
-
-
 def _number(args: dict[str, Any], name: str, default: float) -> float:
     value = args.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -119,6 +110,8 @@ class RequestServer(Service):
             "requeue_many": self._requeue_many,
             "pause": self._pause,
             "resume": self._resume,
+            "limits": self._limits,
+            "set_limits": self._set_limits,
             "schedules": self._schedules,
             "add_schedule": self._add_schedule,
             "pause_schedule": self._pause_schedule,
@@ -201,9 +194,9 @@ class RequestServer(Service):
             return {"error": f"the engine failed: {type(exc).__name__}: {exc}", "kind": "internal"}
 
     async def _submit(self, args: dict[str, Any]) -> Any:
-        # The timing and retry fields are checked as a batch item's are.
+        # The timing, retry and priority fields are checked as a batch item's are.
         timing = spec_from_wire(
-            {"params": "", **{k: args[k] for k in _TIMING_FIELDS if args.get(k) is not None}}
+            {"params": "", **{k: args[k] for k in LIFECYCLE_FIELDS if args.get(k) is not None}}
         )
         view = await self.api.submit(
             _text(args, "params"),
@@ -219,6 +212,7 @@ class RequestServer(Service):
             backoff_base=timing.backoff_base,
             backoff_max=timing.backoff_max,
             retry_on=timing.retry_on,
+            priority=timing.priority,
         )
         return job_wire(view)
 
@@ -272,6 +266,21 @@ class RequestServer(Service):
     async def _resume(self, args: dict[str, Any]) -> Any:
         await self.api.resume_queue(_text(args, "circle", "default"), _text(args, "topic"))
         return None
+
+    async def _limits(self, args: dict[str, Any]) -> Any:
+        return [limits_wire(v) for v in await self.api.queue_limits()]
+
+    async def _set_limits(self, args: dict[str, Any]) -> Any:
+        max_active = args.get("max_active", 0)
+        if isinstance(max_active, bool) or not isinstance(max_active, int):
+            raise ValueError(f"max_active must be a whole number, got {max_active!r}")
+        view = await self.api.set_queue_limits(
+            _text(args, "circle", "default"),
+            _text(args, "topic"),
+            max_active=max_active,
+            rate=_text(args, "rate", ""),
+        )
+        return limits_wire(view)
 
     async def _schedules(self, args: dict[str, Any]) -> Any:
         return [schedule_wire(v) for v in self.api.schedules()]

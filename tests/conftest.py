@@ -54,16 +54,21 @@ async def engine(engine_config: Config) -> AsyncIterator[Engine]:
         yield running
 
 
-@pytest.fixture
-async def idle_engine(engine_config: Config, valkey: ValkeyProcess) -> AsyncIterator[Engine]:
-    """An engine that runs no jobs itself, on an external valkey: the test brings workers."""
-    config = replace(
+def idle_config(engine_config: Config, valkey: ValkeyProcess) -> Config:
+    """The config of an engine that runs no jobs itself, on an external valkey."""
+    return replace(
         engine_config,
         enable_webdav=False,
         enable_ui=False,
         redis=replace(engine_config.redis, url=valkey.url),
         jobs=replace(engine_config.jobs, worker_count=0),
     )
+
+
+@pytest.fixture
+async def idle_engine(engine_config: Config, valkey: ValkeyProcess) -> AsyncIterator[Engine]:
+    """An engine that runs no jobs itself, on an external valkey: the test brings workers."""
+    config = idle_config(engine_config, valkey)
     async with Engine(config) as running:
         yield running
 

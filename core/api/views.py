@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.events import LimitsView as LimitsView
 from core.events import ServiceState as ServiceState
 from core.events import ServiceStatus as ServiceStatus
 
@@ -49,6 +50,7 @@ class JobView:
     backoff: str = "fixed"
     backoff_base: float = 1.0
     backoff_max: float = 300.0
+    priority: int = 0
 
     @classmethod
     def of(cls, job: Job) -> JobView:
@@ -78,6 +80,7 @@ class JobView:
             backoff=job.backoff,
             backoff_base=job.backoff_base,
             backoff_max=job.backoff_max,
+            priority=job.priority,
         )
 
     @property
@@ -115,6 +118,11 @@ class QueueView:
     done: int
     error: int
     paused: bool
+    # Its limits over every worker (0 and "" for none), and why its jobs wait when a
+    # limit holds them ("max_active 2", "rate 20/s"; empty otherwise).
+    max_active: int = 0
+    rate: str = ""
+    held: str = ""
 
     @property
     def name(self) -> str:

@@ -95,6 +95,8 @@ class Job:
     backoff_max: float = 300.0
     # Comma-separated kinds that are retried; empty means DEFAULT_RETRY_ON.
     retry_on: str = ""
+    # 0-9, higher first: the level of its queue it waits in (FIFO within a level).
+    priority: int = 0
 
     @property
     def queue(self) -> str:
@@ -228,6 +230,7 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
     "job_id": int,
     "attempts": int,
     "retries": int,
+    "priority": int,
     "timeout": float,
     "run_at": float,
     "backoff_base": float,

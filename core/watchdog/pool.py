@@ -209,11 +209,13 @@ class WatchDog:
                     self._slot_freed.clear()
                     await self._slot_freed.wait()
                     continue
-                leases = await self.queue.fetch_many(self.worker_id, free)
-                if not leases:
-                    await self.queue.wait_for_work(IDLE_BLOCK_SECONDS)
+                fetched = await self.queue.fetch(self.worker_id, free)
+                if not fetched.leases:
+                    # A queue held by its rate wakes no one when it may go on: wait no more.
+                    wait = min(fetched.retry_in or IDLE_BLOCK_SECONDS, IDLE_BLOCK_SECONDS)
+                    await self.queue.wait_for_work(wait)
                     continue
-                for lease in leases:
+                for lease in fetched.leases:
                     task = asyncio.create_task(self._run(lease), name=f"job-{lease.job.job_id}")
                     self._jobs.add(task)
                     task.add_done_callback(self._job_finished)

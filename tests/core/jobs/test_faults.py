@@ -58,7 +58,8 @@ async def test_valkey_restarted_empty_with_500_queued(
         fresh.stop()
 
 
-def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
+def spawn_worker(url: str, data: Path, slots: int | None = None) -> subprocess.Popen[bytes]:
+    """A real `heroagent worker` process with a 1 s lease (and `slots` job slots if given)."""
     return subprocess.Popen(
         [
             *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
@@ -68,6 +69,7 @@ def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
             **os.environ,
             "HEROAGENT_JOBS_LEASE_SECONDS": "1",
             "HEROAGENT_JOBS_MAX_ATTEMPTS": "50",
+            **({"HEROAGENT_JOBS_WORKER_COUNT": str(slots)} if slots else {}),
         },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
