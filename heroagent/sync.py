@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from core.api import JobFilter, JobSpec, JobView, ScheduleView
+from core.api import JobFilter, JobSpec, JobView, LimitsView, ScheduleView
 from core.config import Config
 from heroagent.aio import AsyncClient
 from heroagent.errors import ClientError
@@ -120,6 +120,7 @@ class Client:
         backoff_base: float | None = None,
         backoff_max: float | None = None,
         retry_on: Sequence[str] | None = None,
+        priority: int | None = None,
     ) -> JobView:
         """Queue one job; raises JobRefused (see `AsyncClient.submit` for the timing fields)."""
         return self._run(
@@ -137,6 +138,7 @@ class Client:
                 backoff_base=backoff_base,
                 backoff_max=backoff_max,
                 retry_on=retry_on,
+                priority=priority,
             )
         )
 
@@ -217,6 +219,16 @@ class Client:
     def resume(self, circle: str, topic: str) -> None:
         """Hand out a paused queue's jobs again."""
         self._run(self._aio.resume(circle, topic))
+
+    def limits(self) -> list[LimitsView]:
+        """Every queue that has limits, with its active jobs and what holds it now."""
+        return self._run(self._aio.limits())
+
+    def set_limits(
+        self, circle: str, topic: str, *, max_active: int = 0, rate: str = ""
+    ) -> LimitsView:
+        """Set a queue's limits for every worker at once (see `AsyncClient.set_limits`)."""
+        return self._run(self._aio.set_limits(circle, topic, max_active=max_active, rate=rate))
 
     def schedules(self) -> list[ScheduleView]:
         """The engine's schedules (periodic jobs), with their last and next fire."""
