@@ -12,10 +12,10 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Required, TypedDict
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class JobSpec:
     backoff: str | None = None
     backoff_base: float | None = None
     backoff_max: float | None = None
-    retry_on: tuple[str, ...] | None = None
+    retry_on: Sequence[str] | None = None
     # 0-9, higher runs first; None takes the queue's default (0 unless configured).
     priority: int | None = None
 
@@ -101,6 +101,44 @@ class LimitsView:
     def name(self) -> str:
         """`circle/topic`, as people write it."""
         return f"{self.circle}/{self.topic}"
+
+
+class JobOptions(TypedDict, total=False):
+    """JobSpec's fields but params, as keyword arguments: `submit(params, **options)`.
+
+    Every submit that takes keywords (EngineAPI, AsyncClient, Client) takes these, so a
+    new option is added here and on JobSpec, and nowhere else.
+    """
+
+    topic: str
+    circle: str
+    params_type: str
+    timeout: float
+    log: bool
+    delay: float
+    run_at: float
+    retries: int | None
+    backoff: str | None
+    backoff_base: float | None
+    backoff_max: float | None
+    retry_on: Sequence[str] | None
+    priority: int | None
+
+
+class ScheduleOptions(TypedDict, total=False):
+    """How a schedule fires and the job each fire makes: `add_schedule(name, params, **options)`.
+
+    Exactly one of `cron` and `every`; the rest as in `[schedules.<name>]` of the config.
+    """
+
+    topic: Required[str]
+    cron: str
+    every: str
+    circle: str
+    params_type: str
+    timeout: float
+    tz: str
+    missed: str
 
 
 @dataclass(frozen=True, kw_only=True)

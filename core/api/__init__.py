@@ -28,6 +28,7 @@ from core.api.views import (
     ServiceStatus,
 )
 from core.api.wire import (
+    filter_wire,
     job_from_wire,
     job_wire,
     limits_from_wire,
@@ -37,7 +38,7 @@ from core.api.wire import (
     spec_from_wire,
     spec_wire,
 )
-from core.events import JobSpec
+from core.events import JobOptions, JobSpec, ScheduleOptions
 
 __all__ = [
     "ActionView",
@@ -50,6 +51,7 @@ __all__ = [
     "JobFilter",
     "JobNotEnded",
     "JobNotFound",
+    "JobOptions",
     "JobRefused",
     "JobSpec",
     "JobView",
@@ -58,10 +60,12 @@ __all__ = [
     "QueueView",
     "RedisView",
     "ScheduleNotFound",
+    "ScheduleOptions",
     "ScheduleView",
     "ServiceHost",
     "ServiceState",
     "ServiceStatus",
+    "filter_wire",
     "job_from_wire",
     "job_wire",
     "limits_from_wire",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from core.events import LimitsView as LimitsView
@@ -54,34 +54,13 @@ class JobView:
 
     @classmethod
     def of(cls, job: Job) -> JobView:
-        """The view of a job record."""
-        return cls(
-            job_id=job.job_id,
-            circle=job.circle_id,
-            topic=job.topic,
-            params=job.params,
-            params_type=job.params_type.value,
-            status=job.status.value,
-            timeout=job.timeout,
-            time_scheduled=job.time_scheduled,
-            time_start=job.time_start,
-            time_end=job.time_end,
-            error=job.error,
-            result=job.result,
-            log=job.log,
-            attempts=job.attempts,
-            worker=job.worker,
-            log_lines=tuple(job.log_lines),
-            schedule=job.schedule,
-            fire_time=job.fire_time,
-            run_at=job.run_at,
-            error_kind=job.error_kind,
-            retries=job.retries,
-            backoff=job.backoff,
-            backoff_base=job.backoff_base,
-            backoff_max=job.backoff_max,
-            priority=job.priority,
-        )
+        """The view of a job record: its fields of the same name, the enums as their values."""
+        values = {name: getattr(job, name) for name in _JOB_FIELDS}
+        values["circle"] = job.circle_id
+        values["params_type"] = job.params_type.value
+        values["status"] = job.status.value
+        values["log_lines"] = tuple(job.log_lines)
+        return cls(**values)
 
     @property
     def queue(self) -> str:
@@ -104,6 +83,10 @@ class JobView:
         if not self.time_start or not self.time_end:
             return None
         return max(0.0, self.time_end - self.time_start)
+
+
+# The view's fields that the job record has under the same name (all but `circle`).
+_JOB_FIELDS = tuple(f.name for f in fields(JobView) if f.name != "circle")
 
 
 @dataclass(frozen=True)
@@ -153,16 +136,22 @@ class RedisView:
 
 @dataclass(frozen=True)
 class HealthView:
-    """Counts worth watching: this engine's job slots, and damaged history reads.
+    """Counts worth watching: this engine's job slots, damaged history reads, retries.
 
     `abandoned_slots` are held by a sync action's thread that outlived its job's timeout
-    or cancel; they come free when the thread returns.
+    or cancel; they come free when the thread returns. `job_retries` (failed attempts
+    scheduled to run again) and `dead_letters` count every worker's decisions that this
+    engine persisted since its jobs service started.
     """
 
     slots: int
     busy_slots: int
     abandoned_slots: int
     damaged_reads: int
+    job_retries: int = 0
+    dead_letters: int = 0
+    # Ended jobs purged from the history since start (by hand or by retention).
+    purged: int = 0
 
 
 @dataclass(frozen=True)

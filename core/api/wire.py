@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from core.api.filters import JobFilter
 from core.api.views import JobView, LimitsView, ScheduleView
 from core.events import JobSpec
 
@@ -30,7 +31,7 @@ def job_from_wire(data: dict[str, Any]) -> JobView:
 
 # Timing, retry and priority fields, sent only when set: an engine from before them
 # refuses a batch item with a key it does not know.
-LIFECYCLE_FIELDS = (
+_LIFECYCLE_FIELDS = (
     "delay",
     "run_at",
     "retries",
@@ -45,7 +46,7 @@ LIFECYCLE_FIELDS = (
 def spec_wire(spec: JobSpec) -> dict[str, Any]:
     """A job spec as JSON-ready data (a submit request's args, a batch's item)."""
     data = dataclasses.asdict(spec)
-    for name in LIFECYCLE_FIELDS:
+    for name in _LIFECYCLE_FIELDS:
         if data[name] == SPEC_FIELDS[name].default:
             del data[name]
     if "retry_on" in data:
@@ -98,6 +99,11 @@ def spec_from_wire(data: object) -> JobSpec:
     if "delay" in numbers and numbers["delay"] < 0:
         raise ValueError("delay must not be negative")
     return JobSpec(**{**data, **numbers})
+
+
+def filter_wire(flt: JobFilter) -> dict[str, Any]:
+    """A filter as JSON-ready data (the args of a `jobs` or `requeue_many` request)."""
+    return dataclasses.asdict(flt)
 
 
 def schedule_wire(view: ScheduleView) -> dict[str, Any]:

@@ -20,16 +20,24 @@ from core.engine import Engine
 from core.jobs import Job, JobStatus, keys
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
-from tests.conftest import idle_config
-from tests.core.jobs.test_faults import spawn_worker
-from tests.helpers import ValkeyProcess, async_poll, wait_jobs_ended
+from tests import helpers
+from tests.helpers import ValkeyProcess, async_poll, idle_config, wait_jobs_ended
 
 
 async def with_workers(
     redis: aioredis.Redis, url: str, data: Path, count: int, slots: int
 ) -> list[subprocess.Popen[bytes]]:
     """Start `count` worker processes and wait until every one has registered."""
-    workers = [spawn_worker(url, data / str(n), slots) for n in range(count)]
+    workers = [
+        helpers.spawn_worker(
+            url,
+            data / str(n),
+            HEROAGENT_JOBS_LEASE_SECONDS="1",
+            HEROAGENT_JOBS_MAX_ATTEMPTS="50",
+            HEROAGENT_JOBS_WORKER_COUNT=str(slots),
+        )
+        for n in range(count)
+    ]
 
     async def registered() -> bool:
         return int(await redis.scard(keys.WORKERS)) >= count
@@ -43,7 +51,7 @@ def stop_workers(workers: Sequence[subprocess.Popen[bytes]]) -> None:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
     for worker in workers:
-        worker.wait(15)
+        worker.wait(30)  # a deadline: a loaded machine stops a process slowly
 
 
 async def ran_once(engine: Engine, ids: Sequence[int]) -> list[Job]:
