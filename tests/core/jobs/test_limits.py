@@ -18,9 +18,8 @@ from core.api import JobRefused, JobSpec
 from core.config import Config, ConfigError, QueueConfig, load_config, parse_rate
 from core.engine import Engine
 from core.jobs import Job, JobStatus, keys
-from core.watchdog import WatchDog
-from core.watchdog.service import build_processors, build_registry, watchdog_settings
 from tests import helpers
+from tests.core.jobs.conftest import running_watchdog
 from tests.helpers import ValkeyProcess, async_poll, idle_config, wait_jobs_ended
 
 
@@ -175,25 +174,15 @@ async def test_a_worker_killed_holding_the_slots_frees_them(
     await ran_once(engine, [j.job_id for j in jobs])
 
 
-def one_dog(engine: Engine, slots: int) -> WatchDog:
-    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=slots))
-    return WatchDog(
-        engine.redis.loop_client(),
-        build_processors(config, build_registry(config)),
-        watchdog_settings(config),
-    )
-
-
 async def test_limits_show_what_holds_a_queue_and_count_jobs_running_before(
     idle_engine: Engine,
 ) -> None:
     api = idle_engine.api
+    # Long enough that all six still run when the limit is set, on a loaded machine too.
     jobs = await idle_engine.jobs.create_jobs(
-        [JobSpec("!!fake.sleep seconds:0.5\n", topic="shown") for _ in range(6)]
+        [JobSpec("!!fake.sleep seconds:3\n", topic="shown") for _ in range(6)]
     )
-    dog = one_dog(idle_engine, 10)
-    await dog.start()
-    try:
+    async with running_watchdog(idle_engine, 10) as dog:
 
         async def busy(count: int) -> bool:
             return dog.busy >= count
@@ -218,9 +207,6 @@ async def test_limits_show_what_holds_a_queue_and_count_jobs_running_before(
         await api.set_queue_limits("default", "shown")
         assert await api.queue_limits() == []
         await wait_jobs_ended(idle_engine, [j.job_id for j in jobs + more], 30)
-    finally:
-        await dog.stop()
-        await dog.redis.aclose()
 
 
 @pytest.mark.parametrize(

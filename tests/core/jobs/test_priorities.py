@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,29 +12,14 @@ from core.engine import Engine
 from core.jobs import JobStatus, keys
 from core.jobs.manager import JobError
 from core.jobs.queue import JobQueue
-from core.watchdog import WatchDog
-from core.watchdog.service import build_processors, build_registry, watchdog_settings
+from tests.core.jobs.conftest import running_watchdog
 from tests.helpers import async_poll, wait_jobs_ended
-
-
-def one_slot_dog(engine: Engine) -> WatchDog:
-    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=1))
-    return WatchDog(
-        engine.redis.loop_client(),
-        build_processors(config, build_registry(config)),
-        watchdog_settings(config),
-    )
 
 
 async def run_order(engine: Engine, ids: list[int]) -> list[int]:
     """Run the queued jobs on one slot; the ids in the order they started."""
-    dog = one_slot_dog(engine)
-    await dog.start()
-    try:
+    async with running_watchdog(engine, 1):
         await wait_jobs_ended(engine, ids, 60)
-    finally:
-        await dog.stop()
-        await dog.redis.aclose()
     stored = await asyncio.to_thread(engine.jobs.read_many, ids)
     return sorted(ids, key=lambda job_id: stored[job_id].time_start)
 
