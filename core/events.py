@@ -77,6 +77,16 @@ class JobSpec:
     backoff_base: float | None = None
     backoff_max: float | None = None
     retry_on: tuple[str, ...] | None = None
+    # Unique jobs: while a job with this key is not ended in the same circle/topic (and
+    # `unique_for` seconds after it ended), submitting the key answers with that job.
+    unique_key: str = ""
+    unique_for: float = 0.0
+    # Parents that must be done first: job ids, or the `name`s of items of the same batch.
+    # "fail" ends the job as dependency_failed when a parent ends in error; "run" runs it.
+    depends_on: tuple[int | str, ...] = ()
+    on_parent_error: str = "fail"
+    # The item's name in its batch, so later items can name it in `depends_on`.
+    name: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -83,6 +83,8 @@ _TIMING_FIELDS = (
     "backoff_max",
     "retry_on",
 )
+# Unique-job and dependency fields of a submit, checked as a batch item's are too.
+_LINK_FIELDS = ("unique_key", "unique_for", "depends_on", "on_parent_error")
 
 
 def _number(args: dict[str, Any], name: str, default: float) -> float:
@@ -110,6 +112,7 @@ class RequestServer(Service):
         self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "submit": self._submit,
             "submit_many": self._submit_many,
+            "submit_graph": self._submit_graph,
             "job": self._job,
             "get_many": self._get_many,
             "history": self._history,
@@ -202,9 +205,12 @@ class RequestServer(Service):
 
     async def _submit(self, args: dict[str, Any]) -> Any:
         # The timing and retry fields are checked as a batch item's are.
+        given = (*_TIMING_FIELDS, *_LINK_FIELDS)
         timing = spec_from_wire(
-            {"params": "", **{k: args[k] for k in _TIMING_FIELDS if args.get(k) is not None}}
+            {"params": "", **{k: args[k] for k in given if args.get(k) is not None}}
         )
+        if any(isinstance(p, str) for p in timing.depends_on):
+            raise ValueError("depends_on of a single submit takes job ids, not names")
         view = await self.api.submit(
             _text(args, "params"),
             topic=_text(args, "topic", "default"),
@@ -219,6 +225,10 @@ class RequestServer(Service):
             backoff_base=timing.backoff_base,
             backoff_max=timing.backoff_max,
             retry_on=timing.retry_on,
+            unique_key=timing.unique_key,
+            unique_for=timing.unique_for,
+            depends_on=[int(p) for p in timing.depends_on],
+            on_parent_error=timing.on_parent_error,
         )
         return job_wire(view)
 
@@ -233,6 +243,9 @@ class RequestServer(Service):
             except ValueError as exc:
                 raise JobRefused(f"item {index}: {exc}", index=index) from None
         return [job_wire(v) for v in await self.api.submit_many(specs)]
+
+    async def _submit_graph(self, args: dict[str, Any]) -> Any:
+        return [job_wire(v) for v in await self.api.submit_graph(_text(args, "text"))]
 
     async def _job(self, args: dict[str, Any]) -> Any:
         return job_wire(await self.api.job(_job_id(args)))

@@ -49,10 +49,22 @@ class JobView:
     backoff: str = "fixed"
     backoff_base: float = 1.0
     backoff_max: float = 300.0
+    unique_key: str = ""
+    unique_for: float = 0.0
+    # Parent job ids that had to be done first, and those it still waits for (while
+    # `scheduled` for them); on_parent_error "run" runs it even when a parent failed.
+    depends_on: tuple[int, ...] = ()
+    wait_for: tuple[int, ...] = ()
+    on_parent_error: str = "fail"
+    # Its name in the graph it was submitted with.
+    name: str = ""
+    # Only on a submit's answer: True when the unique key was held, so this is the
+    # existing job that holds it, not a new one.
+    duplicate: bool = False
 
     @classmethod
-    def of(cls, job: Job) -> JobView:
-        """The view of a job record."""
+    def of(cls, job: Job, *, duplicate: bool = False) -> JobView:
+        """The view of a job record (`duplicate`: a submit answered with an existing job)."""
         return cls(
             job_id=job.job_id,
             circle=job.circle_id,
@@ -78,6 +90,13 @@ class JobView:
             backoff=job.backoff,
             backoff_base=job.backoff_base,
             backoff_max=job.backoff_max,
+            unique_key=job.unique_key,
+            unique_for=job.unique_for,
+            depends_on=tuple(job.depends_on),
+            wait_for=tuple(int(i) for i in job.wait_for.split(",") if i),
+            on_parent_error=job.on_parent_error or "fail",
+            name=job.name,
+            duplicate=duplicate,
         )
 
     @property

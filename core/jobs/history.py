@@ -194,6 +194,7 @@ class HistoryService(Service):
             # A run cut short is part of the job's story: record that it went back.
             await manager.persist(interrupted)
             await manager.queue.enqueue(requeue)
+            await manager.restore_links(requeue)
 
     def _stale_rows(self, first: int, last: int) -> list[int]:
         """Ids in `first..last` whose index row may not show OurDB's latest version.

@@ -95,11 +95,28 @@ class Job:
     backoff_max: float = 300.0
     # Comma-separated kinds that are retried; empty means DEFAULT_RETRY_ON.
     retry_on: str = ""
+    # While a job with this key is not ended (and `unique_for` seconds after), submitting
+    # the same key in its circle/topic answers with this job instead of a new one.
+    unique_key: str = ""
+    unique_for: float = 0.0
+    # Parent job ids that must be done before this one runs (kept durably for
+    # reconciliation); "run" in `on_parent_error` runs it even when a parent failed.
+    depends_on: list[int] = field(default_factory=list)
+    on_parent_error: str = ""
+    # While it waits for parents: their ids, comma-separated (empty once released).
+    wait_for: str = ""
+    # The job's name in the graph it was submitted with (empty outside a graph).
+    name: str = ""
 
     @property
     def queue(self) -> str:
         """The "<circle>:<topic>" queue name."""
         return f"{self.circle_id}:{self.topic}"
+
+    @property
+    def waiting(self) -> bool:
+        """Held back until its parents are done (in Redis, not in a queue or the time set)."""
+        return self.status is JobStatus.SCHEDULED and bool(self.wait_for)
 
     @property
     def dead(self) -> bool:
@@ -236,6 +253,8 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
     "time_start": float,
     "time_end": float,
     "fire_time": float,
+    "unique_for": float,
+    "depends_on": _list,
     "log": lambda text: text == "1",
     "log_lines": _list,
 }
@@ -267,3 +286,4 @@ _FROM_BYTES: dict[bytes, tuple[str, Callable[[bytes], Any]]] = {
 _FROM_BYTES[b"status"] = ("status", _enum_reader(JobStatus))
 _FROM_BYTES[b"params_type"] = ("params_type", _enum_reader(ParamsType))
 _FROM_BYTES[b"log_lines"] = ("log_lines", lambda raw: list(orjson.loads(raw)) if raw else [])
+_FROM_BYTES[b"depends_on"] = ("depends_on", lambda raw: list(orjson.loads(raw)) if raw else [])

@@ -74,6 +74,8 @@ class JobQueue:
                 pipe.hset(keys.JOB_LOCATION, str(job.job_id), job.queue)
                 pipe.sadd(keys.QUEUES, job.queue)
                 queue = keys.queue_key(job.circle_id, job.topic)
+                if job.waiting:
+                    continue  # released by its parents' ends, not by a time
                 if job.status is JobStatus.SCHEDULED:
                     pipe.zadd(keys.SCHEDULED, {str(job.job_id): job.run_at})
                     scheduled += 1

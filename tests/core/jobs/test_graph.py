@@ -1,0 +1,244 @@
+"""Unique jobs and job dependencies: claims, release, cascades, graphs; real engine, valkey."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from core.api import JobRefused, JobSpec
+from core.engine import Engine
+from core.jobs import keys
+from core.watchdog import WatchDog
+from core.watchdog.service import build_processors, build_registry, watchdog_settings
+from tests.core.jobs.test_scheduled import STAMP_SLACK
+from tests.helpers import async_poll, wait_job_ended, wait_jobs_ended
+
+OK = "!!fake.return_success\n"
+FAIL = "!!fake.return_error message:'on purpose'\n"
+SLOW = "!!fake.sleep seconds:0.3\n"
+
+DIAMOND = """
+!!job.define name:a topic:graph
+!!fake.sleep seconds:0.1
+
+!!job.define name:b topic:graph after:a
+!!fake.sleep seconds:0.1
+
+!!job.define name:c topic:graph after:a
+{c}
+
+!!job.define name:d topic:graph after:'b, c'
+!!fake.return_success message:last
+"""
+
+
+async def test_a_held_unique_key_answers_with_the_holder_then_is_released(engine: Engine) -> None:
+    api = engine.api
+    first = await api.submit(SLOW, topic="uniq", unique_key="report:42")
+    again = await api.submit(OK, topic="uniq", unique_key="report:42")
+    assert not first.duplicate
+    assert again.duplicate
+    assert again.job_id == first.job_id
+    # Another topic is another key space.
+    other = await api.submit(OK, topic="uniq2", unique_key="report:42")
+    assert not other.duplicate
+    await wait_jobs_ended(engine, [first.job_id, other.job_id])
+    # Ended: the key is free, a new submit makes a new job.
+    after = await api.submit(OK, topic="uniq", unique_key="report:42")
+    assert not after.duplicate
+    assert after.job_id != first.job_id
+    assert after.unique_key == "report:42"
+
+
+async def test_unique_for_keeps_the_key_after_the_end(engine: Engine) -> None:
+    api = engine.api
+    first = await api.submit(OK, topic="debounce", unique_key="k", unique_for=60)
+    await wait_job_ended(engine, first.job_id)
+    again = await api.submit(OK, topic="debounce", unique_key="k", unique_for=60)
+    assert again.duplicate
+    assert again.job_id == first.job_id
+    assert again.status == "done"
+    redis = engine.redis.loop_client()
+    try:
+        ttl = await redis.pttl(keys.unique_claim_key("default", "debounce", "k"))
+    finally:
+        await redis.aclose()
+    assert 0 < ttl <= 60_000
+
+
+async def test_same_key_twice_in_one_batch_is_one_job(engine: Engine) -> None:
+    views = await engine.api.submit_many(
+        [
+            JobSpec(SLOW, topic="batchuniq", unique_key="x"),
+            JobSpec(OK, topic="batchuniq"),
+            JobSpec(OK, topic="batchuniq", unique_key="x"),
+        ]
+    )
+    assert views[0].job_id == views[2].job_id
+    assert [v.duplicate for v in views] == [False, False, True]
+    assert views[1].job_id != views[0].job_id
+
+
+async def test_bad_unique_fields_are_refused(engine: Engine) -> None:
+    api = engine.api
+    for key in ("has space", "x" * 201, "ünï"):
+        with pytest.raises(JobRefused, match="unique_key"):
+            await api.submit(OK, topic="t", unique_key=key)
+    with pytest.raises(JobRefused, match="unique_for needs"):
+        await api.submit(OK, topic="t", unique_for=5)
+
+
+async def test_a_stale_placeholder_expires_and_a_stale_holder_is_replaced(engine: Engine) -> None:
+    redis = engine.redis.loop_client()
+    claim = keys.unique_claim_key("default", "stale", "k")
+    try:
+        # A submitter that died between its claim and its write: the key is free once
+        # its placeholder expires, never stuck.
+        await redis.set(claim, "pending:dead", px=200)
+        view = await engine.api.submit(OK, topic="stale", unique_key="k")
+        assert not view.duplicate
+        await wait_job_ended(engine, view.job_id)
+        # An engine that died between a job's end and giving its key up left the id.
+        await redis.set(claim, str(view.job_id))
+        fresh = await engine.api.submit(OK, topic="stale", unique_key="k")
+        assert not fresh.duplicate
+        assert await redis.get(claim) == str(fresh.job_id).encode()
+    finally:
+        await redis.aclose()
+
+
+async def test_diamond_runs_in_order(engine: Engine) -> None:
+    views = await engine.api.submit_graph(DIAMOND.format(c="!!fake.sleep seconds:0.05"))
+    a, b, c, d = views
+    assert [v.name for v in views] == ["a", "b", "c", "d"]
+    assert a.status == "new"
+    assert (b.status, b.depends_on, b.wait_for) == ("scheduled", (a.job_id,), (a.job_id,))
+    assert d.depends_on == (b.job_id, c.job_id)
+    await wait_jobs_ended(engine, [v.job_id for v in views], 20)
+    ended = {v.name: await engine.api.job(v.job_id) for v in views}
+    assert all(v.status == "done" for v in ended.values())
+    for child, parents in (("b", "a"), ("c", "a"), ("d", "bc")):
+        for parent in parents:
+            assert ended[child].time_start >= ended[parent].time_end - STAMP_SLACK
+    assert ended["d"].wait_for == ()
+
+
+async def test_a_failed_parent_fails_its_dependants_transitively(engine: Engine) -> None:
+    api = engine.api
+    views = await api.submit_graph(DIAMOND.format(c=FAIL.strip()))
+    c = views[2]
+    await wait_jobs_ended(engine, [v.job_id for v in views], 20)
+    ended = [await api.job(v.job_id) for v in views]
+    assert [v.status for v in ended] == ["done", "done", "error", "error"]
+    assert ended[3].error_kind == "dependency_failed"
+    assert f"parent job {c.job_id}" in ended[3].error
+    assert ended[3].attempts == 0
+    # Transitively: a grandchild of the failed job fails as well.
+    root = await api.submit(FAIL, topic="chain")
+    child = await api.submit(OK, topic="chain", depends_on=[root.job_id])
+    grandchild = await api.submit(OK, topic="chain", depends_on=[child.job_id])
+    last = await wait_job_ended(engine, grandchild.job_id)
+    assert (last.status, last.error_kind) == ("error", "dependency_failed")
+    assert f"parent job {child.job_id}" in last.error
+    assert last.dead
+
+
+async def test_on_parent_error_run_runs_anyway(engine: Engine) -> None:
+    api = engine.api
+    parent = await api.submit(FAIL, topic="run")
+    child = await api.submit(OK, topic="run", depends_on=[parent.job_id], on_parent_error="run")
+    ended = await wait_job_ended(engine, child.job_id)
+    assert ended.status == "done"
+    assert ended.on_parent_error == "run"
+
+
+async def test_parents_already_ended_count_at_submit(engine: Engine) -> None:
+    api = engine.api
+    done = await api.submit(OK, topic="late")
+    failed = await api.submit(FAIL, topic="late")
+    await wait_jobs_ended(engine, [done.job_id, failed.job_id])
+    runs = await api.submit(OK, topic="late", depends_on=[done.job_id])
+    assert (await wait_job_ended(engine, runs.job_id)).status == "done"
+    fails = await api.submit(OK, topic="late", depends_on=[done.job_id, failed.job_id])
+    ended = await wait_job_ended(engine, fails.job_id)
+    assert ended.error_kind == "dependency_failed"
+
+
+async def test_unknown_parents_and_cycles_are_refused(engine: Engine) -> None:
+    api = engine.api
+    with pytest.raises(JobRefused, match="no job with id 999999"):
+        await api.submit(OK, topic="t", depends_on=[999_999])
+    cycle = """
+!!job.define name:fetch after:store
+!!fake.return_success
+
+!!job.define name:parse after:fetch
+!!fake.return_success
+
+!!job.define name:store after:parse
+!!fake.return_success
+"""
+    with pytest.raises(JobRefused, match="cycle: fetch -> store -> parse -> fetch") as refused:
+        await api.submit_graph(cycle)
+    assert refused.value.index == 0
+    with pytest.raises(JobRefused, match="no job of this batch is named 'nope'"):
+        await api.submit_graph("!!job.define name:x after:nope\n!!fake.return_success\n")
+    with pytest.raises(JobRefused, match=r"before any !!job\.define"):
+        await api.submit_graph("!!fake.return_success\n")
+    with pytest.raises(JobRefused, match="does not take 'colour'"):
+        await api.submit_graph("!!job.define name:x colour:red\n!!fake.return_success\n")
+    assert await api.jobs() == []
+
+
+async def test_waiting_dependants_survive_a_flushall(idle_engine: Engine) -> None:
+    """With no worker, a parent and two dependants wait; Redis loses everything."""
+    engine = idle_engine
+    views = await engine.api.submit_graph(
+        "!!job.define name:p topic:flush\n!!fake.return_success\n\n"
+        "!!job.define name:q topic:flush after:p\n!!fake.return_success\n\n"
+        "!!job.define name:r topic:flush after:q unique_key:only-r\n!!fake.return_success\n"
+    )
+    p, q, r = views
+    redis = engine.redis.loop_client()
+    try:
+        await redis.flushall()
+
+        async def rebuilt() -> bool:
+            children = await redis.smembers(keys.CHILDREN_PREFIX + str(p.job_id))
+            return children == {str(q.job_id).encode()}
+
+        await async_poll(rebuilt, 10, "the dependants wired again")
+        assert (await engine.api.job(r.job_id)).wait_for == (q.job_id,)
+        again = await engine.api.submit(OK, topic="flush", unique_key="only-r")
+        assert again.job_id == r.job_id
+    finally:
+        await redis.aclose()
+    await _run_with_a_worker(engine, [v.job_id for v in views])
+    ended = [await engine.api.job(v.job_id) for v in views]
+    assert [v.status for v in ended] == ["done", "done", "done"]
+
+
+async def _run_with_a_worker(engine: Engine, job_ids: list[int]) -> None:
+    dog = WatchDog(
+        engine.redis.loop_client(),
+        build_processors(engine.config, build_registry(engine.config)),
+        watchdog_settings(replace(engine.config, jobs=replace(engine.config.jobs, worker_count=2))),
+    )
+    await dog.start()
+    try:
+        await wait_jobs_ended(engine, job_ids, 20)
+    finally:
+        await dog.stop()
+        await dog.redis.aclose()
+
+
+async def test_two_parents_ending_at_once_release_the_child_once(engine: Engine) -> None:
+    api = engine.api
+    for _ in range(5):
+        parents = await api.submit_many([JobSpec(OK, topic="race") for _ in range(8)])
+        child = await api.submit(OK, topic="race", depends_on=[v.job_id for v in parents])
+        ended = await wait_job_ended(engine, child.job_id)
+        assert ended.status == "done"
+        history = await api.history(child.job_id)
+        assert [v.status for v in history].count("active") == 1
