@@ -117,11 +117,21 @@ class AsyncClient:
         backoff_base: float | None = None,
         backoff_max: float | None = None,
         retry_on: Sequence[str] | None = None,
+        unique_key: str = "",
+        unique_for: float = 0.0,
+        depends_on: Sequence[int] = (),
+        on_parent_error: str = "fail",
     ) -> JobView:
         """Queue one job; raises JobRefused (with line and column for HeroScript).
 
         With `delay` (seconds) or `run_at` (epoch seconds) it waits as `scheduled`; retry
         fields left None take the queue's defaults in the engine's config.
+
+        With `unique_key`, a job of the same circle/topic and key that has not ended
+        (or ended less than `unique_for` seconds ago) comes back instead of a new one:
+        the answer's `duplicate` is True then. With `depends_on` (job ids) it waits as
+        `scheduled` until they are done; a parent ending in error ends it in error
+        (`dependency_failed`) unless `on_parent_error="run"`.
         """
         spec = JobSpec(
             params,
@@ -137,6 +147,10 @@ class AsyncClient:
             backoff_base=backoff_base,
             backoff_max=backoff_max,
             retry_on=tuple(retry_on) if retry_on is not None else None,
+            unique_key=unique_key,
+            unique_for=unique_for,
+            depends_on=tuple(depends_on),
+            on_parent_error=on_parent_error,
         )
         return job_from_wire(await self._call("submit", spec_wire(spec)))
 
@@ -166,6 +180,14 @@ class AsyncClient:
             return []
         found = await self._call("submit_many", {"jobs": [spec_wire(s) for s in specs]})
         return [job_from_wire(data) for data in found]
+
+    async def submit_graph(self, text: str) -> list[JobView]:
+        """Queue the jobs of a HeroScript graph (`!!job.define name:… after:…`) as one batch.
+
+        The jobs come back in the order the text defines them; all or none (a syntax
+        error, an unknown name or a cycle is a `JobRefused` naming it).
+        """
+        return [job_from_wire(data) for data in await self._call("submit_graph", {"text": text})]
 
     # -- reading -------------------------------------------------------------------------
 

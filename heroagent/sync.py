@@ -120,8 +120,12 @@ class Client:
         backoff_base: float | None = None,
         backoff_max: float | None = None,
         retry_on: Sequence[str] | None = None,
+        unique_key: str = "",
+        unique_for: float = 0.0,
+        depends_on: Sequence[int] = (),
+        on_parent_error: str = "fail",
     ) -> JobView:
-        """Queue one job; raises JobRefused (see `AsyncClient.submit` for the timing fields)."""
+        """Queue one job; raises JobRefused (see `AsyncClient.submit` for the other fields)."""
         return self._run(
             self._aio.submit(
                 params,
@@ -137,8 +141,16 @@ class Client:
                 backoff_base=backoff_base,
                 backoff_max=backoff_max,
                 retry_on=retry_on,
+                unique_key=unique_key,
+                unique_for=unique_for,
+                depends_on=depends_on,
+                on_parent_error=on_parent_error,
             )
         )
+
+    def submit_graph(self, text: str) -> list[JobView]:
+        """Queue the jobs of a HeroScript graph as one batch (see `AsyncClient.submit_graph`)."""
+        return self._run(self._aio.submit_graph(text))
 
     def submit_many(
         self,

@@ -154,8 +154,25 @@ def build_app(ctx: UIContext) -> FastAPI:
             return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
         return JSONResponse([job_wire(view) for view in views], status_code=201)
 
+    @app.post("/api/jobs/graph", status_code=201, response_model=list[JobView], tags=["jobs"])
+    async def submit_graph(body: m.GraphRequest) -> Any:
+        """Create the jobs of a HeroScript graph and their edges, as one batch.
+
+        All or none: a syntax error, an unknown name or a cycle is a 422 naming it.
+        """
+        try:
+            views = await api.submit_graph(body.text)
+        except JobRefused as exc:
+            return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
+        return JSONResponse([job_wire(view) for view in views], status_code=201)
+
     @app.api_route(
         "/api/jobs/batch",
+        methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+        include_in_schema=False,
+    )
+    @app.api_route(
+        "/api/jobs/graph",
         methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
         include_in_schema=False,
     )
@@ -191,6 +208,10 @@ def build_app(ctx: UIContext) -> FastAPI:
                 backoff_base=spec.backoff_base,
                 backoff_max=spec.backoff_max,
                 retry_on=spec.retry_on,
+                unique_key=spec.unique_key,
+                unique_for=spec.unique_for,
+                depends_on=[int(p) for p in spec.depends_on],
+                on_parent_error=spec.on_parent_error,
             )
         except JobRefused as exc:
             return JSONResponse(refused_submission(exc).model_dump(), status_code=422)

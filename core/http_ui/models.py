@@ -22,6 +22,10 @@ RetryKind = Literal["failed", "timeout", "worker_lost", "dependency_failed"]
 # Far enough for any real schedule, near enough that a typo (ms for s) is refused.
 MAX_DELAY = 366 * 24 * 3600.0
 MAX_RUN_AT = 32_503_680_000.0  # the year 3000
+UNIQUE_KEY_PATTERN = r"^([A-Za-z0-9_.:/@=+-]{1,200})?$"
+MAX_PARENTS = 100
+# The engine measures a graph in UTF-8 bytes (1 MiB); characters are at most that.
+MAX_GRAPH_CHARS = 1024 * 1024
 
 
 def lone_surrogate(text: str) -> int | None:
@@ -82,6 +86,18 @@ class SubmitRequest(BaseModel):
     backoff_base: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds")
     backoff_max: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds")
     retry_on: list[RetryKind] | None = Field(None, max_length=4)
+    unique_key: str = Field(
+        "",
+        pattern=UNIQUE_KEY_PATTERN,
+        description="While a job with this key has not ended, answer with it (duplicate)",
+    )
+    unique_for: float = Field(
+        0.0, ge=0, le=MAX_DELAY, description="seconds the key is kept after the job ends"
+    )
+    depends_on: list[Annotated[int, Field(ge=1, le=MAX_JOB_ID)]] = Field(
+        [], max_length=MAX_PARENTS, description="Job ids that must be done first"
+    )
+    on_parent_error: Literal["fail", "run"] = "fail"
 
     def spec(self) -> JobSpec:
         """The engine's form of this submission."""
@@ -99,7 +115,19 @@ class SubmitRequest(BaseModel):
             backoff_base=self.backoff_base,
             backoff_max=self.backoff_max,
             retry_on=tuple(self.retry_on) if self.retry_on is not None else None,
+            unique_key=self.unique_key,
+            unique_for=self.unique_for,
+            depends_on=tuple(self.depends_on),
+            on_parent_error=self.on_parent_error,
         )
+
+
+class GraphRequest(BaseModel):
+    """A HeroScript job graph: `!!job.define name:… after:…` actions (docs/heroscript.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: UnicodeText = Field(max_length=MAX_GRAPH_CHARS)
 
 
 class DeadRequeueRequest(BaseModel):
