@@ -159,6 +159,8 @@ class Job:
         out: dict[str, str] = {}
         for name in _FIELD_NAMES:
             value = getattr(self, name)
+            if name in _SPARSE and value == _DEFAULTS[name]:
+                continue
             if isinstance(value, bool):
                 out[name] = "1" if value else "0"
             elif isinstance(value, list):
@@ -233,6 +235,10 @@ _DEFAULTS: dict[str, Any] = {
     if f.name != "job_id"
 }
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Job))
+# Fields most jobs leave at their default and that never change while the job is in
+# Redis: its hash leaves them out then, so every hand-out and stream entry stays as
+# small as before they existed (a missing field reads back as its default).
+_SPARSE = frozenset({"unique_key", "unique_for", "depends_on", "on_parent_error", "name"})
 
 
 def _list(text: str) -> list[str]:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from core.api import JobRefused, JobSpec
 from core.engine import Engine
 from core.jobs import keys
+from core.jobs.graph import MAX_GRAPH_BYTES, graph_specs
+from core.jobs.manager import JobError, _batch_parents
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
 from tests.core.jobs.test_scheduled import STAMP_SLACK
 from tests.helpers import async_poll, wait_job_ended, wait_jobs_ended
 
+ROOT = Path(__file__).resolve().parents[3]
 OK = "!!fake.return_success\n"
 FAIL = "!!fake.return_error message:'on purpose'\n"
 SLOW = "!!fake.sleep seconds:0.3\n"
@@ -242,3 +246,39 @@ async def test_two_parents_ending_at_once_release_the_child_once(engine: Engine)
         assert ended.status == "done"
         history = await api.history(child.job_id)
         assert [v.status for v in history].count("active") == 1
+
+
+def test_the_graph_of_the_docs_parses_into_its_jobs() -> None:
+    doc = (ROOT / "docs" / "heroscript.md").read_text(encoding="utf-8")
+    text = doc.split("## Job graphs", 1)[1].split("```", 2)[1]
+    specs = graph_specs(text)
+    assert [(s.name, s.depends_on) for s in specs] == [
+        ("fetch", ()), ("clean", ("fetch",)), ("stats", ("fetch",)),
+        ("report", ("clean", "stats")), ("notify", ("report",)),
+    ]  # fmt: skip
+    assert specs[1].retries == 2
+    assert specs[3].unique_key == "daily-report"
+    assert (specs[4].params_type, specs[4].params) == ("rhaiscript", 'notify("report finished")')
+    assert specs[4].on_parent_error == "run"
+    assert specs[0].params.startswith("!!http.get url:")
+
+
+def test_graph_text_is_measured_before_it_is_parsed() -> None:
+    huge = "!!job.define name:x\n!!core.echo message:'" + "x" * MAX_GRAPH_BYTES + "'\n"
+    with pytest.raises(JobError, match="limit is 1,048,576 bytes"):
+        graph_specs(huge)
+    with pytest.raises(JobError, match=r"line 2: job 'x': .*retries"):
+        graph_specs("!!job.define name:x\n    retries:many\n!!core.echo\n")
+    with pytest.raises(JobError, match="both params"):
+        graph_specs("!!job.define name:x params:'!!core.echo'\n!!core.echo\n")
+
+
+def test_a_long_cycle_is_found_and_named_in_order() -> None:
+    specs = [JobSpec(OK, name=f"j{i}", depends_on=(f"j{(i + 1) % 50}",)) for i in range(50)]
+    with pytest.raises(JobError) as refused:
+        _batch_parents(specs)
+    names = str(refused.value).split("cycle: ", 1)[1].split(" -> ")
+    assert len(names) == 51
+    assert names[0] == names[-1]
+    acyclic = [JobSpec(OK, name=f"j{i}", depends_on=(f"j{i + 1}",)) for i in range(49)]
+    assert len(_batch_parents([*acyclic, JobSpec(OK, name="j49")])) == 50
