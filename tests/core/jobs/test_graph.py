@@ -282,3 +282,37 @@ def test_a_long_cycle_is_found_and_named_in_order() -> None:
     assert names[0] == names[-1]
     acyclic = [JobSpec(OK, name=f"j{i}", depends_on=(f"j{i + 1}",)) for i in range(49)]
     assert len(_batch_parents([*acyclic, JobSpec(OK, name="j49")])) == 50
+
+
+async def test_only_a_final_error_fails_dependants_and_a_cancelled_one_stays_so(
+    flaky_engine: Engine, short_tmp: Path
+) -> None:
+    api = flaky_engine.api
+    # Fails its first attempt, then succeeds on its retry: the dependant runs.
+    retried = await api.submit(
+        f"!!flaky.fail_first times:1 folder:'{short_tmp}'\n",
+        topic="final",
+        retries=1,
+        backoff_base=0.05,
+    )
+    runs = await api.submit(OK, topic="final", depends_on=[retried.job_id])
+    # Fails both attempts: the dependant fails only once the last one has.
+    dead = await api.submit(
+        f"!!flaky.fail_first times:2 folder:'{short_tmp}'\n",
+        topic="final",
+        retries=1,
+        backoff_base=0.05,
+    )
+    fails = await api.submit(OK, topic="final", depends_on=[dead.job_id])
+    assert (await wait_job_ended(flaky_engine, runs.job_id, 20)).status == "done"
+    failed = await wait_job_ended(flaky_engine, fails.job_id, 20)
+    assert failed.error_kind == "dependency_failed"
+    assert (await api.job(dead.job_id)).attempts == 2
+    assert [v.status for v in await api.history(retried.job_id)].count("scheduled") == 1
+    # A dependant cancelled while it waits stays cancelled when its parent ends.
+    slow = await api.submit(SLOW, topic="final")
+    waiting = await api.submit(OK, topic="final", depends_on=[slow.job_id])
+    cancelled = await api.cancel(waiting.job_id)
+    assert cancelled.error_kind == "cancelled"
+    await wait_jobs_ended(flaky_engine, [slow.job_id, waiting.job_id])
+    assert [v.status for v in await api.history(waiting.job_id)] == ["scheduled", "error"]

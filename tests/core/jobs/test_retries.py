@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,19 +15,6 @@ from core.jobs.model import Job
 from core.jobs.retry import backoff_delay, should_retry
 from tests.core.jobs.test_scheduled import STAMP_SLACK
 from tests.helpers import wait_job_ended
-
-
-@pytest.fixture
-async def flaky_engine(engine_config: Config) -> AsyncIterator[Engine]:
-    """An engine whose actors include `flaky`."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        actors=replace(engine_config.actors, modules=["tests.core.jobs.flaky_actors"]),
-    )
-    async with Engine(config) as running:
-        yield running
 
 
 def statuses(history: list[JobView]) -> list[str]:
