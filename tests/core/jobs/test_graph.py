@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from dataclasses import replace
 from pathlib import Path
 
@@ -316,3 +318,33 @@ async def test_only_a_final_error_fails_dependants_and_a_cancelled_one_stays_so(
     assert cancelled.error_kind == "cancelled"
     await wait_jobs_ended(flaky_engine, [slow.job_id, waiting.job_id])
     assert [v.status for v in await api.history(waiting.job_id)] == ["scheduled", "error"]
+
+
+async def churn(engine: Engine, rounds: int, per_round: int) -> None:
+    """Submit one key over and over while its holders run and end: never two at once."""
+    api = engine.api
+    answers = []
+    for _ in range(rounds):
+        answers += await asyncio.gather(
+            *(api.submit(OK, topic="churn", unique_key="k") for _ in range(per_round))
+        )
+    made = sorted({v.job_id for v in answers})
+    print(f"{len(made)} holders in turn for {len(answers)} submits")
+    assert sum(not v.duplicate for v in answers) == len(made)
+    await wait_jobs_ended(engine, made, 30)
+    ended = [await api.job(job_id) for job_id in made]
+    assert all(v.status == "done" for v in ended)
+    # A new holder is made only after the last one ended and gave the key up.
+    for before, after in itertools.pairwise(ended):
+        assert after.time_start >= before.time_end
+
+
+async def test_a_key_submitted_while_its_holders_end_has_one_holder_at_a_time(
+    engine: Engine,
+) -> None:
+    await churn(engine, rounds=10, per_round=20)
+
+
+@pytest.mark.slow
+async def test_a_key_churned_for_long_has_one_holder_at_a_time(engine: Engine) -> None:
+    await churn(engine, rounds=300, per_round=20)
