@@ -7,10 +7,8 @@ at least 50k small actions parsed per second on one core.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
+from bench.timing import best
 from core.heroscript import parse, validate
 
 TARGET_PER_SECOND = 50_000
@@ -38,15 +36,6 @@ def job_texts(jobs: int) -> list[str]:
     return [f"!!fake.return_success message:'job {i}' n:{i}\n" for i in range(jobs)]
 
 
-def _best(runs: int, work: Callable[[], None]) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times) if runs < 3 else statistics.median(times)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print actions per second."""
     parser = argparse.ArgumentParser(prog="python -m bench.heroscript", description=__doc__)
@@ -57,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
 
     text = playbook_text(1_000)
     assert len(parse(text)) == 1_000
-    seconds = _best(runs, lambda: parse(text))
+    seconds = best(runs, lambda: parse(text))
     print(f"1,000-action playbook: {seconds * 1000:.1f} ms, {1_000 / seconds:,.0f} actions/s")
 
-    seconds = _best(runs, lambda: validate(text))
+    seconds = best(runs, lambda: validate(text))
     print(f"  validate (syntax) : {seconds * 1000:.1f} ms, {1_000 / seconds:,.0f} actions/s")
 
     texts = job_texts(jobs)
@@ -69,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         for one in texts:
             parse(one)
 
-    seconds = _best(runs, parse_jobs)
+    seconds = best(runs, parse_jobs)
     rate = jobs / seconds
     print(f"{jobs:,} one-action jobs : {seconds * 1000:.1f} ms, {rate:,.0f} jobs/s")
     verdict = "met" if rate >= TARGET_PER_SECOND else "NOT met"

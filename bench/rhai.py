@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import functools
 import random
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.timing import best
 from core.rhai import Engine, Limits
 
 TARGET_RATIO = 30.0
@@ -92,15 +91,6 @@ def workloads(quick: bool) -> list[Workload]:
     ]  # fmt: skip
 
 
-def _best(runs: int, work: Callable[[], object]) -> float:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times) if runs < 3 else statistics.median(times)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run every workload and print Rhai and CPython operations per second."""
     parser = argparse.ArgumentParser(prog="python -m bench.rhai", description=__doc__)
@@ -117,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         if got != expected:
             print(f"{w.name}: Rhai returned {got!r}, CPython {expected!r}")
             return 1
-        rhai = _best(runs, functools.partial(engine.run_ast, ast))
-        py = _best(runs, w.python)
+        rhai = best(runs, functools.partial(engine.run_ast, ast))
+        py = best(runs, w.python)
         ratio = rhai / py
         worst = max(worst, ratio)
         print(f"{w.name:40s} {w.ops / rhai:>14,.0f} {w.ops / py:>14,.0f} {ratio:>6.1f}x")

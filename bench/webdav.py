@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.launch import heroagent_argv
+
 SMALL_SIZE = 4096
 CHUNK = 1 << 20
 
@@ -97,20 +99,7 @@ def process(
 
 
 def heroagent_webdav(data: Path, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "heroagent_tui",
-        "--config",
-        os.devnull,
-        "--data-dir",
-        str(data),
-        "--webdav-port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--serve",
-    ]
+    return heroagent_argv(data, "--webdav-port", str(port), "--log-level", "warning", "--serve")
 
 
 # Only WebDAV: the bench measures file serving, not Redis or the UI.

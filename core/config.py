@@ -53,6 +53,37 @@ class RedisConfig:
 
 
 @dataclass
+class RetentionConfig:
+    """How long ended jobs stay in the history; a sweep purges the rest (docs/ourdb.md)."""
+
+    done: str = ""
+    """Done jobs kept: an age ("30d", "12h") or a count of the newest ("100000"); empty: all."""
+    error: str = ""
+    """Error jobs (dead letters too) kept: an age ("90d") or a count; empty: all."""
+    interval: float = 3600.0
+    """Seconds between retention sweeps."""
+
+
+# Units of a retention age.
+_AGE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
+
+
+def parse_retention(text: str) -> tuple[str, float] | None:
+    """("age", seconds) for "30d", ("keep", n) for "100000", None for ""; else ValueError."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        if int(text) < 1:
+            raise ValueError("a count keeps at least 1 job (leave it empty to keep every job)")
+        return ("keep", float(int(text)))
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", text, re.IGNORECASE)
+    if match is None:
+        raise ValueError(f"{text!r} is neither an age (30d, 12h, 2w) nor a count (100000)")
+    return ("age", float(match[1]) * _AGE_UNITS[match[2].lower()])
+
+
+@dataclass
 class JobsConfig:
     """The job store and the watchdog."""
 
@@ -68,6 +99,7 @@ class JobsConfig:
     """A watchdog that misses its heartbeat this long is presumed dead."""
     rhai_command: str = ""
     """Command that runs RhaiScript from stdin and prints the result; empty: built-in Rhai."""
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 @dataclass
@@ -170,7 +202,7 @@ class TUIConfig:
     """Key remaps as `binding-id = "keys"`, for example `"jobs.filter" = "slash,f"`."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScheduleConfig:
     """One `[schedules.<name>]` table: a periodic job (see docs/schedules.md)."""
 
@@ -370,7 +402,8 @@ def _walk_keys(cls: type, prefix: str = "") -> Iterator[KeySpec]:
 
 
 KEYS: dict[str, KeySpec] = {spec.key: spec for spec in _walk_keys(Config)}
-SECTIONS = frozenset(k.split(".")[0] for k in KEYS if "." in k)
+# Every table a key lives in, nested ones too (`jobs`, `jobs.retention`).
+SECTIONS = frozenset(k.rsplit(".", i)[0] for k in KEYS for i in range(1, k.count(".") + 1))
 _ENV_KEYS = {spec.env_name: spec for spec in KEYS.values()}
 
 
@@ -439,13 +472,25 @@ def _coerce(spec: KeySpec, value: Any, *, from_text: bool) -> Any:
             return value
     elif tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    elif spec.key in _RETENTION_KEYS and type(value) is int:
+        return str(value)  # `done = 100000` in TOML: a count is as good as its text
     elif isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
         return value
     raise ConfigError(f"key '{spec.key}' expects {_type_name(tp)}, got {value!r}")
 
 
+_RETENTION_KEYS = ("jobs.retention.done", "jobs.retention.error")
+
+
 def _validate(spec: KeySpec, value: Any) -> None:
     """Range checks that a type alone cannot express."""
+    if spec.key in _RETENTION_KEYS:
+        try:
+            parse_retention(value)
+        except ValueError as exc:
+            raise ConfigError(f"key '{spec.key}': {exc}") from None
+    if spec.key == "jobs.retention.interval" and value <= 0:
+        raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
     if spec.key.endswith("port") and not 0 <= value <= 65535:
         raise ConfigError(f"key '{spec.key}' expects a port number 0-65535, got {value}")
     if spec.key == "jobs.worker_count" and value < 0:

@@ -11,10 +11,10 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Required, TypedDict
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +76,59 @@ class JobSpec:
     backoff: str | None = None
     backoff_base: float | None = None
     backoff_max: float | None = None
-    retry_on: tuple[str, ...] | None = None
+    retry_on: Sequence[str] | None = None
     # Unique jobs: while a job with this key is not ended in the same circle/topic (and
     # `unique_for` seconds after it ended), submitting the key answers with that job.
     unique_key: str = ""
     unique_for: float = 0.0
     # Parents that must be done first: job ids, or the `name`s of items of the same batch.
     # "fail" ends the job as dependency_failed when a parent ends in error; "run" runs it.
-    depends_on: tuple[int | str, ...] = ()
+    depends_on: Sequence[int | str] = ()
     on_parent_error: str = "fail"
     # The item's name in its batch, so later items can name it in `depends_on`.
     name: str = ""
+
+
+class JobOptions(TypedDict, total=False):
+    """JobSpec's fields but params, as keyword arguments: `submit(params, **options)`.
+
+    Every submit that takes keywords (EngineAPI, AsyncClient, Client) takes these, so a
+    new option is added here and on JobSpec, and nowhere else.
+    """
+
+    topic: str
+    circle: str
+    params_type: str
+    timeout: float
+    log: bool
+    delay: float
+    run_at: float
+    retries: int | None
+    backoff: str | None
+    backoff_base: float | None
+    backoff_max: float | None
+    retry_on: Sequence[str] | None
+    unique_key: str
+    unique_for: float
+    depends_on: Sequence[int | str]
+    on_parent_error: str
+    name: str
+
+
+class ScheduleOptions(TypedDict, total=False):
+    """How a schedule fires and the job each fire makes: `add_schedule(name, params, **options)`.
+
+    Exactly one of `cron` and `every`; the rest as in `[schedules.<name>]` of the config.
+    """
+
+    topic: Required[str]
+    cron: str
+    every: str
+    circle: str
+    params_type: str
+    timeout: float
+    tz: str
+    missed: str
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -23,6 +23,7 @@ from core.api import (
     EngineError,
     JobFilter,
     JobRefused,
+    ScheduleOptions,
     job_wire,
     schedule_wire,
     spec_from_wire,
@@ -30,6 +31,7 @@ from core.api import (
 from core.channel import (
     BLOCK_SECONDS,
     MAX_LIST_LIMIT,
+    MAX_PURGE_PER_REQUEST,
     MAX_REQUEST_BYTES,
     REPLY_TTL_SECONDS,
     REQUESTS,
@@ -74,19 +76,6 @@ def _optional_number(args: dict[str, Any], name: str) -> float | None:
     return None if value is None else _number(args, name, 0.0)
 
 
-_TIMING_FIELDS = (
-    "delay",
-    "run_at",
-    "retries",
-    "backoff",
-    "backoff_base",
-    "backoff_max",
-    "retry_on",
-)
-# Unique-job and dependency fields of a submit, checked as a batch item's are too.
-_LINK_FIELDS = ("unique_key", "unique_for", "depends_on", "on_parent_error")
-
-
 def _number(args: dict[str, Any], name: str, default: float) -> float:
     value = args.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -120,6 +109,7 @@ class RequestServer(Service):
             "cancel": self._cancel,
             "requeue": self._requeue,
             "requeue_many": self._requeue_many,
+            "purge": self._purge,
             "pause": self._pause,
             "resume": self._resume,
             "schedules": self._schedules,
@@ -204,33 +194,7 @@ class RequestServer(Service):
             return {"error": f"the engine failed: {type(exc).__name__}: {exc}", "kind": "internal"}
 
     async def _submit(self, args: dict[str, Any]) -> Any:
-        # The timing and retry fields are checked as a batch item's are.
-        given = (*_TIMING_FIELDS, *_LINK_FIELDS)
-        timing = spec_from_wire(
-            {"params": "", **{k: args[k] for k in given if args.get(k) is not None}}
-        )
-        if any(isinstance(p, str) for p in timing.depends_on):
-            raise ValueError("depends_on of a single submit takes job ids, not names")
-        view = await self.api.submit(
-            _text(args, "params"),
-            topic=_text(args, "topic", "default"),
-            circle=_text(args, "circle", "default"),
-            params_type=_text(args, "params_type", "heroscript"),
-            job_timeout=_number(args, "timeout", 60.0),
-            log=bool(args.get("log", False)),
-            delay=timing.delay,
-            run_at=timing.run_at,
-            retries=timing.retries,
-            backoff=timing.backoff,
-            backoff_base=timing.backoff_base,
-            backoff_max=timing.backoff_max,
-            retry_on=timing.retry_on,
-            unique_key=timing.unique_key,
-            unique_for=timing.unique_for,
-            depends_on=[int(p) for p in timing.depends_on],
-            on_parent_error=timing.on_parent_error,
-        )
-        return job_wire(view)
+        return job_wire(await self.api.submit_spec(spec_from_wire(args)))
 
     async def _submit_many(self, args: dict[str, Any]) -> Any:
         items = args.get("jobs")
@@ -278,6 +242,14 @@ class RequestServer(Service):
     async def _requeue_many(self, args: dict[str, Any]) -> Any:
         return [job_wire(v) for v in await self.api.requeue_many(_filter(args))]
 
+    async def _purge(self, args: dict[str, Any]) -> Any:
+        limit = int(_number(args, "limit", MAX_PURGE_PER_REQUEST))
+        if not 0 < limit <= MAX_PURGE_PER_REQUEST:
+            raise ValueError(f"limit must be 1..{MAX_PURGE_PER_REQUEST}, got {limit}")
+        keep = int(_number(args, "keep", 0))
+        before = _optional_number(args, "before")
+        return await self.api.purge(_filter(args), before=before, keep=keep, limit=limit)
+
     async def _pause(self, args: dict[str, Any]) -> Any:
         await self.api.pause_queue(_text(args, "circle", "default"), _text(args, "topic"))
         return None
@@ -290,18 +262,8 @@ class RequestServer(Service):
         return [schedule_wire(v) for v in self.api.schedules()]
 
     async def _add_schedule(self, args: dict[str, Any]) -> Any:
-        view = await self.api.add_schedule(
-            _text(args, "name"),
-            topic=_text(args, "topic"),
-            params=_text(args, "params"),
-            cron=_text(args, "cron", ""),
-            every=_text(args, "every", ""),
-            circle=_text(args, "circle", "default"),
-            params_type=_text(args, "params_type", "heroscript"),
-            job_timeout=_number(args, "timeout", 60.0),
-            tz=_text(args, "tz", "UTC"),
-            missed=_text(args, "missed", "latest"),
-        )
+        options = cast(ScheduleOptions, _schedule_options(args))
+        view = await self.api.add_schedule(_text(args, "name"), _text(args, "params"), **options)
         return schedule_wire(view)
 
     async def _pause_schedule(self, args: dict[str, Any]) -> Any:
@@ -329,6 +291,18 @@ def _filter(args: dict[str, Any]) -> JobFilter:
         until=_optional_number(args, "until"),
         dead=dead,
     )
+
+
+def _schedule_options(args: dict[str, Any]) -> dict[str, Any]:
+    """The options of an `add_schedule` request, each of its type; the engine checks the rest."""
+    known = ScheduleOptions.__required_keys__ | ScheduleOptions.__optional_keys__
+    unknown = sorted(set(args) - known - {"name", "params"})
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}")
+    options: dict[str, Any] = {"topic": _text(args, "topic")}
+    for name in sorted(known & set(args)):
+        options[name] = _number(args, name, 60.0) if name == "timeout" else _text(args, name)
+    return options
 
 
 def _token_of(raw: bytes | str) -> str | None:

@@ -5,30 +5,43 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from core.api import (
     JobFilter,
+    JobOptions,
     JobSpec,
     JobView,
+    ScheduleOptions,
     ScheduleView,
+    filter_wire,
     job_from_wire,
     schedule_from_wire,
     spec_wire,
 )
-from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, RequestError, call
+from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, MAX_PURGE_PER_REQUEST, RequestError, call
 from core.config import Config
 from core.events import wire_messages
 from heroagent.connect import client_config, redis_for
 from heroagent.errors import EngineUnreachable, JobFailed, WaitTimeout, typed_error
 
 ENDED = ("done", "error")
+
+
+class PurgeOptions(TypedDict, total=False):
+    """What `purge` takes after the filter."""
+
+    before: float | None
+    keep: int
+    progress: Callable[[int], None] | None
+
+
 SUBSCRIBE_SECONDS = 5.0
 
 
@@ -101,31 +114,13 @@ class AsyncClient:
 
     # -- creating ------------------------------------------------------------------------
 
-    async def submit(
-        self,
-        params: str,
-        *,
-        topic: str = "default",
-        circle: str = "default",
-        params_type: str = "heroscript",
-        timeout: float = 60,  # noqa: ASYNC109 - the job's own run-time limit, not this call's
-        log: bool = False,
-        delay: float = 0.0,
-        run_at: float = 0.0,
-        retries: int | None = None,
-        backoff: str | None = None,
-        backoff_base: float | None = None,
-        backoff_max: float | None = None,
-        retry_on: Sequence[str] | None = None,
-        unique_key: str = "",
-        unique_for: float = 0.0,
-        depends_on: Sequence[int] = (),
-        on_parent_error: str = "fail",
-    ) -> JobView:
+    async def submit(self, params: str, **options: Unpack[JobOptions]) -> JobView:
         """Queue one job; raises JobRefused (with line and column for HeroScript).
 
-        With `delay` (seconds) or `run_at` (epoch seconds) it waits as `scheduled`; retry
-        fields left None take the queue's defaults in the engine's config.
+        The options are JobSpec's fields: topic, circle, params_type, timeout, log, and
+        the timing and retry fields. With `delay` (seconds) or `run_at` (epoch seconds)
+        it waits as `scheduled`; retry fields left None take the queue's defaults in the
+        engine's config.
 
         With `unique_key`, a job of the same circle/topic and key that has not ended
         (or ended less than `unique_for` seconds ago) comes back instead of a new one:
@@ -133,25 +128,7 @@ class AsyncClient:
         `scheduled` until they are done; a parent ending in error ends it in error
         (`dependency_failed`) unless `on_parent_error="run"`.
         """
-        spec = JobSpec(
-            params,
-            topic,
-            circle,
-            params_type,
-            timeout,
-            log,
-            delay=delay,
-            run_at=run_at,
-            retries=retries,
-            backoff=backoff,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            retry_on=tuple(retry_on) if retry_on is not None else None,
-            unique_key=unique_key,
-            unique_for=unique_for,
-            depends_on=tuple(depends_on),
-            on_parent_error=on_parent_error,
-        )
+        spec = JobSpec(params, **options)
         return job_from_wire(await self._call("submit", spec_wire(spec)))
 
     async def submit_many(
@@ -212,18 +189,7 @@ class AsyncClient:
         self, flt: JobFilter | None = None, *, limit: int = 50, before_id: int | None = None
     ) -> list[JobView]:
         """A page of the history, newest first; pass the last id as `before_id` for more."""
-        flt = flt or JobFilter()
-        args = {
-            "status": flt.status,
-            "circle": flt.circle,
-            "topic": flt.topic,
-            "text": flt.text,
-            "since": flt.since,
-            "until": flt.until,
-            "dead": flt.dead,
-            "limit": limit,
-            "before_id": before_id,
-        }
+        args = {**filter_wire(flt or JobFilter()), "limit": limit, "before_id": before_id}
         return [job_from_wire(d) for d in await self._call("jobs", args)]
 
     async def dead(
@@ -238,16 +204,32 @@ class AsyncClient:
 
         `JobFilter(dead=True)` requeues every dead letter.
         """
+        found = await self._call("requeue_many", filter_wire(flt))
+        return [job_from_wire(d) for d in found]
+
+    async def purge(self, flt: JobFilter | None = None, **options: Unpack[PurgeOptions]) -> int:
+        """Delete ended jobs from the history (see `EngineAPI.purge`); how many went.
+
+        Only done and error jobs go, those that ended before `before` (epoch seconds)
+        when given, all but the newest `keep`. `JobFilter(dead=True)` purges dead letters.
+        It asks in steps of up to 5,000 jobs, so other requests are answered in between;
+        `progress` gets the running count after each step.
+        """
+        progress = options.get("progress")
         args = {
-            "status": flt.status,
-            "circle": flt.circle,
-            "topic": flt.topic,
-            "text": flt.text,
-            "since": flt.since,
-            "until": flt.until,
-            "dead": flt.dead,
+            **filter_wire(flt or JobFilter()),
+            "before": options.get("before"),
+            "keep": options.get("keep", 0),
+            "limit": MAX_PURGE_PER_REQUEST,
         }
-        return [job_from_wire(d) for d in await self._call("requeue_many", args)]
+        total = 0
+        while True:
+            purged = int(await self._call("purge", args))
+            total += purged
+            if progress is not None:
+                progress(total)
+            if purged < MAX_PURGE_PER_REQUEST:
+                return total
 
     # -- waiting -------------------------------------------------------------------------
 
@@ -341,32 +323,10 @@ class AsyncClient:
         return [schedule_from_wire(d) for d in await self._call("schedules", {})]
 
     async def add_schedule(
-        self,
-        name: str,
-        params: str,
-        *,
-        topic: str,
-        cron: str = "",
-        every: str = "",
-        circle: str = "default",
-        params_type: str = "heroscript",
-        timeout: float = 60.0,  # noqa: ASYNC109 - the job's own limit, as in submit
-        tz: str = "UTC",
-        missed: str = "latest",
+        self, name: str, params: str, **options: Unpack[ScheduleOptions]
     ) -> ScheduleView:
         """Add (or replace) a schedule: `cron="0 9 * * *"` or `every="10s"`, not both."""
-        args = {
-            "name": name,
-            "params": params,
-            "topic": topic,
-            "cron": cron,
-            "every": every,
-            "circle": circle,
-            "params_type": params_type,
-            "timeout": timeout,
-            "tz": tz,
-            "missed": missed,
-        }
+        args = {"name": name, "params": params, **options}
         return schedule_from_wire(await self._call("add_schedule", args))
 
     async def pause_schedule(self, name: str) -> ScheduleView:

@@ -25,10 +25,12 @@ from heroagent_tui.messages import JobOpenRequested, JobsFilterRequested, Submit
 from heroagent_tui.palette import HeroAgentCommands
 from heroagent_tui.screens.confirm import ConfirmScreen
 from heroagent_tui.screens.dashboard import DashboardScreen
+from heroagent_tui.screens.dead import DeadScreen
 from heroagent_tui.screens.job_detail import JobDetailScreen
 from heroagent_tui.screens.jobs import JobsScreen
 from heroagent_tui.screens.logs import LogsScreen
 from heroagent_tui.screens.queues import QueuesScreen
+from heroagent_tui.screens.scheduled import ScheduledScreen
 from heroagent_tui.screens.service_panel import ServicePanelScreen
 from heroagent_tui.screens.submit import SubmitScreen
 from heroagent_tui.state import STATE_FILE, TUIState, load_state, save_state
@@ -52,6 +54,8 @@ class HeroAgentApp(App[int]):
         "submit": ("Submit", "5"),
         "webdav": ("WebDAV", "6"),
         "http": ("HTTP", "7"),
+        "scheduled": ("Scheduled", "8"),
+        "dead": ("Dead", "9"),
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         *(
@@ -100,6 +104,8 @@ class HeroAgentApp(App[int]):
             "submit": lambda: SubmitScreen(ctx),
             "webdav": lambda: ServicePanelScreen(ctx, "webdav", "WebDAV"),
             "http": lambda: ServicePanelScreen(ctx, "ui", "HTTP UI"),
+            "scheduled": lambda: ScheduledScreen(ctx),
+            "dead": lambda: DeadScreen(ctx),
         }
         return factories[mode]
 
@@ -131,7 +137,7 @@ class HeroAgentApp(App[int]):
     # -- navigation (screens ask through messages; the app owns modes) -------------------------
 
     def action_view(self, mode: str) -> None:
-        """Show one of the seven views."""
+        """Show one of the views (`1`…`9`)."""
         self.switch_mode(mode)
 
     async def show_jobs(self, query: str) -> None:

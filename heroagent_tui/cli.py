@@ -44,7 +44,9 @@ def _add_global_options(command: Any, shared: list[TyperOption]) -> None:
     if isinstance(command, TyperGroup):
         for sub in command.commands.values():
             _add_global_options(sub, shared)
-        return
+        if not command.invoke_without_command:
+            return
+        # A group that acts itself (`heroagent jobs`, `heroagent dead`) takes them too.
     for option in shared:
         late = copy.copy(option)
         late.expose_value = False  # the command's function never sees it: the CliState does
@@ -142,7 +144,7 @@ def root(
 
 app.command("submit")(jobs_commands.submit)
 app.command("job")(jobs_commands.show_job)
-app.command("jobs")(jobs_commands.list_jobs)
+app.add_typer(jobs_commands.jobs_app, name="jobs")
 app.command("cancel")(jobs_commands.cancel_job)
 app.command("requeue")(jobs_commands.requeue_job)
 app.command("pause")(jobs_commands.pause_queue)

@@ -61,6 +61,17 @@ class DisplayFormat:
             return f"{seconds * 1000:.0f} ms"
         return f"{seconds:.2f} s"
 
+    def countdown(self, ts: float) -> str:
+        """Time left until `ts`: in 9s, in 1m 05s, in 2h 03m; due once it has come."""
+        left = round(ts - self.now())
+        if left <= 0:
+            return "due"
+        minutes, seconds = divmod(left, 60)
+        hours, minutes = divmod(minutes, 60)
+        if hours:
+            return f"in {hours}h {minutes:02d}m"
+        return f"in {minutes}m {seconds:02d}s" if minutes else f"in {seconds}s"
+
     def size(self, n: int) -> str:
         """Bytes in a human unit."""
         value = float(n)

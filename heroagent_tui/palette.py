@@ -27,7 +27,7 @@ class HeroAgentCommands(Provider):
         commands: list[tuple[str, Callable[[], object], str]] = []
         for mode, (title, _key) in app.VIEWS.items():
             commands.append((f"view: {mode}", partial(app.action_view, mode), f"Show {title}"))
-        for status in ("new", "active", "done", "error"):
+        for status in ("new", "scheduled", "active", "done", "error"):
             commands.append(
                 (
                     f"jobs: {status}",

@@ -11,7 +11,7 @@ import pytest
 
 from core.config import Config, load_config
 from core.engine import Engine
-from tests.helpers import ValkeyProcess, free_port, start_valkey
+from tests.helpers import ValkeyProcess, free_port, idle_config, start_valkey
 
 
 @pytest.fixture
@@ -57,14 +57,7 @@ async def engine(engine_config: Config) -> AsyncIterator[Engine]:
 @pytest.fixture
 async def idle_engine(engine_config: Config, valkey: ValkeyProcess) -> AsyncIterator[Engine]:
     """An engine that runs no jobs itself, on an external valkey: the test brings workers."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        redis=replace(engine_config.redis, url=valkey.url),
-        jobs=replace(engine_config.jobs, worker_count=0),
-    )
-    async with Engine(config) as running:
+    async with Engine(idle_config(engine_config, valkey)) as running:
         yield running
 
 

@@ -7,13 +7,18 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import pytest
+
+from bench.launch import heroagent_argv
 from core.api import JobView
+from core.config import Config
 from core.events import JobStateChanged
 from core.redis_server import find_server_binary
 
@@ -28,6 +33,26 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def short_and_soak(
+    names: Sequence[str], short: tuple[object, ...], soak: tuple[object, ...]
+) -> pytest.MarkDecorator:
+    """Parametrize a test with a short case for the default run and a long soak marked slow."""
+    cases = [pytest.param(*short), pytest.param(*soak, marks=pytest.mark.slow)]
+    return pytest.mark.parametrize(names, cases)
+
+
+def headless_config(
+    config: Config, *, actor_modules: list[str] | None = None, **jobs: Any
+) -> Config:
+    """`config` without WebDAV and the UI, with these `jobs` fields and actor modules."""
+    config = replace(
+        config, enable_webdav=False, enable_ui=False, jobs=replace(config.jobs, **jobs)
+    )
+    if actor_modules is None:
+        return config
+    return replace(config, actors=replace(config.actors, modules=actor_modules))
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
@@ -112,6 +137,55 @@ async def _drop_stored_ends(engine: Engine, pending: set[int]) -> None:
     for job_id in list(pending):
         if (await engine.jobs.stored_job(job_id)).status.ended:
             pending.discard(job_id)
+
+
+def run_heroagent(
+    *args: str,
+    python: str = sys.executable,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """`heroagent *args` in a child process, with its output captured as text."""
+    return subprocess.run(
+        [python, "-m", "heroagent_tui", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def check_fails_then_passes(
+    run: Callable[..., subprocess.CompletedProcess[str]],
+    language: str,
+    bad: tuple[Path, str],
+    good: tuple[Path, str],
+) -> str:
+    """`heroagent <language> check` fails on the bad and the good file, passes on the good one.
+
+    Both are (path, text) pairs, written first; the failing check's stdout is returned.
+    """
+    for path, text in (bad, good):
+        path.write_text(text)
+    out = run(language, "check", str(bad[0]), str(good[0]))
+    assert out.returncode == 1
+    ok = run(language, "check", str(good[0]))
+    assert (ok.returncode, ok.stdout.strip()) == (0, "1 file(s) OK")
+    return out.stdout
+
+
+def spawn_worker(url: str, data: Path, **env: str) -> subprocess.Popen[bytes]:
+    """A real `heroagent worker` on the engine at `url`, with `env` added to its environment."""
+    return subprocess.Popen(
+        heroagent_argv(data, "--redis-url", url, "worker"),
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def pid_running(pid: int) -> bool:
@@ -201,3 +275,14 @@ def _pings(port: int) -> bool:
             return conn.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def idle_config(engine_config: Config, valkey: ValkeyProcess, **jobs: Any) -> Config:
+    """The config of `idle_engine`; `jobs` sets more `[jobs]` keys."""
+    return replace(
+        engine_config,
+        enable_webdav=False,
+        enable_ui=False,
+        redis=replace(engine_config.redis, url=valkey.url),
+        jobs=replace(engine_config.jobs, worker_count=0, **jobs),
+    )

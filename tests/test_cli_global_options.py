@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +13,8 @@ from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from heroagent_tui.cli import app
-from tests.core.test_serve import Serve
-from tests.helpers import pid_running
+from tests.core.test_serve import Serve, serving
+from tests.helpers import run_heroagent
 
 runner = CliRunner()
 
@@ -75,6 +72,8 @@ def test_after_the_sub_command_wins_and_before_still_counts(tmp_path: Path) -> N
 
 def _leaves(command: object, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     if isinstance(command, TyperGroup):
+        if path and command.invoke_without_command:
+            yield path  # a group that acts itself, `heroagent jobs` or `heroagent dead`
         for name, sub in command.commands.items():
             yield from _leaves(sub, (*path, name))
     else:
@@ -85,6 +84,7 @@ def test_every_sub_command_lists_the_global_options_in_its_help() -> None:
     leaves = list(_leaves(typer.main.get_command(app)))
     assert ("submit",) in leaves
     assert ("config", "show") in leaves
+    assert {("jobs",), ("jobs", "purge"), ("dead",), ("dead", "purge")} <= set(leaves)
     for path in leaves:
         result = runner.invoke(app, [*path, "--help"], terminal_width=200)
         assert result.exit_code == 0, (path, result.output)
@@ -95,32 +95,20 @@ def test_every_sub_command_lists_the_global_options_in_its_help() -> None:
 
 @pytest.fixture
 def served(short_tmp: Path) -> Iterator[Serve]:
-    server = Serve(short_tmp / "data")
-    try:
-        server.wait_ready()
+    with serving(short_tmp / "data") as server:
         yield server
-    finally:
-        pid = server.server_pid()
-        server.close()
-        if pid is not None and pid_running(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_submit_with_redis_url_after_the_sub_command(served: Serve, short_tmp: Path) -> None:
     # The managed server asks for the password the engine keeps in its data dir.
     password = (served.data / "redis" / "password").read_text().strip()
     url = f"redis://:{password}@127.0.0.1:{served.port}"
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "heroagent_tui", "--data-dir", str(short_tmp / "cli")),
-            # A wrong server before the sub-command: the one after it must win.
-            *("--redis-url", "redis://127.0.0.1:1", "submit", "-", "--redis-url", url),
-            *("--topic", "t", "--wait", "--json", "-c", os.devnull),
-        ],
-        input="!!fake.return_success message:'after the sub-command'\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = run_heroagent(
+        *("--data-dir", str(short_tmp / "cli")),
+        # A wrong server before the sub-command: the one after it must win.
+        *("--redis-url", "redis://127.0.0.1:1", "submit", "-", "--redis-url", url),
+        *("--topic", "t", "--wait", "--json", "-c", os.devnull),
+        stdin="!!fake.return_success message:'after the sub-command'\n",
         env={**os.environ, "HEROAGENT_CONFIG": ""},
     )
     assert done.returncode == 0, done.stderr

@@ -27,6 +27,7 @@ from core.api.views import (
     ServiceStatus,
 )
 from core.api.wire import (
+    filter_wire,
     job_from_wire,
     job_wire,
     schedule_from_wire,
@@ -34,7 +35,7 @@ from core.api.wire import (
     spec_from_wire,
     spec_wire,
 )
-from core.events import JobSpec
+from core.events import JobOptions, JobSpec, ScheduleOptions
 
 __all__ = [
     "ActionView",
@@ -47,6 +48,7 @@ __all__ = [
     "JobFilter",
     "JobNotEnded",
     "JobNotFound",
+    "JobOptions",
     "JobRefused",
     "JobSpec",
     "JobView",
@@ -54,10 +56,12 @@ __all__ = [
     "QueueView",
     "RedisView",
     "ScheduleNotFound",
+    "ScheduleOptions",
     "ScheduleView",
     "ServiceHost",
     "ServiceState",
     "ServiceStatus",
+    "filter_wire",
     "job_from_wire",
     "job_wire",
     "schedule_from_wire",

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Unpack
 
 from core.api.errors import (
     ERRORS_BY_KIND,
@@ -27,7 +27,14 @@ from core.api.views import (
     ScheduleView,
     ServiceStatus,
 )
-from core.events import EventBus, JobSpec, ServiceState, Subscription
+from core.events import (
+    EventBus,
+    JobOptions,
+    JobSpec,
+    ScheduleOptions,
+    ServiceState,
+    Subscription,
+)
 
 if TYPE_CHECKING:
     from core.heroscript.tools import ScriptTools
@@ -170,13 +177,17 @@ class EngineAPI:
         )
 
     def health(self) -> HealthView:
-        """Job slots (busy, held by abandoned threads) and damaged history reads."""
+        """Job slots (busy, held by abandoned threads), damaged reads, retries, dead letters."""
         dog = self._watchdog
+        manager = self._history.manager if self._history is not None else None
         return HealthView(
             slots=dog.config.jobs.worker_count if dog is not None else 0,
             busy_slots=dog.busy_slots if dog is not None else 0,
             abandoned_slots=dog.abandoned_slots if dog is not None else 0,
             damaged_reads=self._history.damaged_reads if self._history is not None else 0,
+            job_retries=manager.retries_total if manager is not None else 0,
+            dead_letters=manager.dead_letters_total if manager is not None else 0,
+            purged=self._history.purged if self._history is not None else 0,
         )
 
     def subscribe(self, maxsize: int = 10_000, *, coalesce: bool = False) -> Subscription:
@@ -197,54 +208,20 @@ class EngineAPI:
         return self._history.max_params_bytes
 
     async def submit(
-        self,
-        params: str,
-        *,
-        topic: str,
-        circle: str = "default",
-        params_type: str = "heroscript",
-        job_timeout: float = 60.0,
-        log: bool = False,
-        session_key: str | None = None,
-        delay: float = 0.0,
-        run_at: float = 0.0,
-        retries: int | None = None,
-        backoff: str | None = None,
-        backoff_base: float | None = None,
-        backoff_max: float | None = None,
-        retry_on: Sequence[str] | None = None,
-        unique_key: str = "",
-        unique_for: float = 0.0,
-        depends_on: Sequence[int] = (),
-        on_parent_error: str = "fail",
+        self, params: str, *, session_key: str | None = None, **options: Unpack[JobOptions]
     ) -> JobView:
         """Create a job; raises JobRefused (with line and column for HeroScript).
 
-        With `delay` (seconds) or `run_at` (epoch seconds) it waits as `scheduled` until
-        then. The retry fields left None take the queue's defaults from the config.
-        With `unique_key`, an existing job holding the key comes back instead, its view's
-        `duplicate` True. With `depends_on`, it waits as `scheduled` until those jobs are
-        done (see docs/client.md).
+        The options are JobSpec's fields. With `delay` (seconds) or `run_at` (epoch
+        seconds) it waits as `scheduled` until then; the retry fields left None take the
+        queue's defaults from the config. With `unique_key`, an existing job holding the
+        key comes back instead, its view's `duplicate` True. With `depends_on`, it waits
+        as `scheduled` until those jobs are done (see docs/client.md).
         """
-        spec = JobSpec(
-            params,
-            topic,
-            circle,
-            params_type,
-            job_timeout,
-            log,
-            delay=delay,
-            run_at=run_at,
-            retries=retries,
-            backoff=backoff,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            retry_on=tuple(retry_on) if retry_on is not None else None,
-            unique_key=unique_key,
-            unique_for=unique_for,
-            depends_on=tuple(depends_on),
-            on_parent_error=on_parent_error,
-        )
+        return await self.submit_spec(JobSpec(params, **options), session_key=session_key)
+
+    async def submit_spec(self, spec: JobSpec, *, session_key: str | None = None) -> JobView:
+        """Create the job a JobSpec describes (see `submit`)."""
         with _typed_errors():
             made = await self._jobs().submit_jobs([spec], session_key=session_key)
         return _submitted(made)[0]
@@ -369,6 +346,36 @@ class EngineAPI:
         with _typed_errors():
             return [JobView.of(job) for job in await self._jobs().requeue_many(flt)]
 
+    async def purge(
+        self,
+        flt: JobFilter | None = None,
+        *,
+        before: float | None = None,
+        keep: int = 0,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Delete ended jobs from the history, oldest first; returns how many went.
+
+        Only done and error jobs are taken (a filter on another status is refused), and
+        only those that ended before `before` (epoch seconds) when it is given; `keep`
+        spares the newest `keep` matches, `limit` stops after that many. A purged job
+        leaves the listing, the index and OurDB (every version): reading it raises
+        JobNotFound. `JobFilter(dead=True)` purges dead letters. `progress` gets the
+        running count after each batch of 1,000.
+        """
+        flt = flt or JobFilter()
+        if flt.status not in (None, "done", "error"):
+            raise JobRefused(f"status {flt.status!r} is not ended; purge takes done or error jobs")
+        if keep < 0 or (limit is not None and limit < 1):
+            raise JobRefused("keep must not be negative, and limit must be at least 1")
+        history = self._history
+        if history is None or history.manager is None:
+            raise EngineUnavailable("the jobs service is not running")
+        return await history.purge(
+            flt, ended_before=before, keep=keep, limit=limit, progress=progress
+        )
+
     async def queues(self) -> list[QueueView]:
         """Every queue with its counts."""
         manager = self._jobs()
@@ -408,35 +415,13 @@ class EngineAPI:
         return [_schedule_view(info) for info in self._schedules().infos()]
 
     async def add_schedule(
-        self,
-        name: str,
-        *,
-        topic: str,
-        params: str,
-        cron: str = "",
-        every: str = "",
-        circle: str = "default",
-        params_type: str = "heroscript",
-        job_timeout: float = 60.0,
-        tz: str = "UTC",
-        missed: str = "latest",
+        self, name: str, params: str, **options: Unpack[ScheduleOptions]
     ) -> ScheduleView:
         """Add (or replace) a run-time schedule; raises JobRefused for a bad definition.
 
         It is kept in this engine's data dir and fires from the next fire after now.
         """
-        fields = {
-            "name": name,
-            "topic": topic,
-            "params": params,
-            "cron": cron,
-            "every": every,
-            "circle": circle,
-            "params_type": params_type,
-            "timeout": job_timeout,
-            "tz": tz,
-            "missed": missed,
-        }
+        fields = {"name": name, "params": params, **options}
         try:
             info = await self._schedules().add_fields(fields)
         except ValueError as exc:
@@ -536,19 +521,8 @@ class EngineAPI:
 
 
 def _schedule_view(info: ScheduleInfo) -> ScheduleView:
-    s = info.schedule
     return ScheduleView(
-        name=s.name,
-        cron=s.cron,
-        every=s.every,
-        tz=s.tz,
-        missed=s.missed,
-        circle=s.circle,
-        topic=s.topic,
-        params=s.params,
-        params_type=s.params_type,
-        timeout=s.timeout,
-        source=s.source,
+        **dataclasses.asdict(info.schedule),
         paused=info.paused,
         last_fire=info.last_fire,
         next_fire=info.next_fire,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from core.events import ServiceState as ServiceState
@@ -64,40 +64,19 @@ class JobView:
 
     @classmethod
     def of(cls, job: Job, *, duplicate: bool = False) -> JobView:
-        """The view of a job record (`duplicate`: a submit answered with an existing job)."""
-        return cls(
-            job_id=job.job_id,
-            circle=job.circle_id,
-            topic=job.topic,
-            params=job.params,
-            params_type=job.params_type.value,
-            status=job.status.value,
-            timeout=job.timeout,
-            time_scheduled=job.time_scheduled,
-            time_start=job.time_start,
-            time_end=job.time_end,
-            error=job.error,
-            result=job.result,
-            log=job.log,
-            attempts=job.attempts,
-            worker=job.worker,
-            log_lines=tuple(job.log_lines),
-            schedule=job.schedule,
-            fire_time=job.fire_time,
-            run_at=job.run_at,
-            error_kind=job.error_kind,
-            retries=job.retries,
-            backoff=job.backoff,
-            backoff_base=job.backoff_base,
-            backoff_max=job.backoff_max,
-            unique_key=job.unique_key,
-            unique_for=job.unique_for,
-            depends_on=tuple(job.depends_on),
-            wait_for=tuple(int(i) for i in job.wait_for.split(",") if i),
-            on_parent_error=job.on_parent_error or "fail",
-            name=job.name,
-            duplicate=duplicate,
-        )
+        """The view of a job record: its fields of the same name, the enums as their values.
+
+        `duplicate` marks a submit's answer that is an existing job (a held unique key).
+        """
+        values = {name: getattr(job, name) for name in _JOB_FIELDS}
+        values["circle"] = job.circle_id
+        values["params_type"] = job.params_type.value
+        values["status"] = job.status.value
+        values["log_lines"] = tuple(job.log_lines)
+        values["depends_on"] = tuple(job.depends_on)
+        values["wait_for"] = tuple(int(i) for i in job.wait_for.split(",") if i)
+        values["on_parent_error"] = job.on_parent_error or "fail"
+        return cls(**values, duplicate=duplicate)
 
     @property
     def queue(self) -> str:
@@ -120,6 +99,11 @@ class JobView:
         if not self.time_start or not self.time_end:
             return None
         return max(0.0, self.time_end - self.time_start)
+
+
+# The view's fields that the job record has under the same name (all but `circle`, and
+# `duplicate`, which is the submit's answer, not the job's).
+_JOB_FIELDS = tuple(f.name for f in fields(JobView) if f.name not in ("circle", "duplicate"))
 
 
 @dataclass(frozen=True)
@@ -164,16 +148,22 @@ class RedisView:
 
 @dataclass(frozen=True)
 class HealthView:
-    """Counts worth watching: this engine's job slots, and damaged history reads.
+    """Counts worth watching: this engine's job slots, damaged history reads, retries.
 
     `abandoned_slots` are held by a sync action's thread that outlived its job's timeout
-    or cancel; they come free when the thread returns.
+    or cancel; they come free when the thread returns. `job_retries` (failed attempts
+    scheduled to run again) and `dead_letters` count every worker's decisions that this
+    engine persisted since its jobs service started.
     """
 
     slots: int
     busy_slots: int
     abandoned_slots: int
     damaged_reads: int
+    job_retries: int = 0
+    dead_letters: int = 0
+    # Ended jobs purged from the history since start (by hand or by retention).
+    purged: int = 0
 
 
 @dataclass(frozen=True)

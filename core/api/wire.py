@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from core.api.filters import JobFilter
 from core.api.views import JobView, ScheduleView
 from core.events import JobSpec
 
@@ -128,6 +129,11 @@ def spec_from_wire(data: object) -> JobSpec:
     if "delay" in numbers and numbers["delay"] < 0:
         raise ValueError("delay must not be negative")
     return JobSpec(**{**data, **numbers, **_graph_fields(data)})
+
+
+def filter_wire(flt: JobFilter) -> dict[str, Any]:
+    """A filter as JSON-ready data (the args of a `jobs` or `requeue_many` request)."""
+    return dataclasses.asdict(flt)
 
 
 def schedule_wire(view: ScheduleView) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -25,6 +25,7 @@ from core.api import (
     JobRefused,
     JobView,
     ScheduleNotFound,
+    ScheduleOptions,
     ScheduleView,
     job_wire,
 )
@@ -166,21 +167,29 @@ def build_app(ctx: UIContext) -> FastAPI:
             return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
         return JSONResponse([job_wire(view) for view in views], status_code=201)
 
-    @app.api_route(
-        "/api/jobs/batch",
-        methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
-        include_in_schema=False,
-    )
-    @app.api_route(
-        "/api/jobs/graph",
-        methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
-        include_in_schema=False,
-    )
-    async def batch_other_methods() -> Response:
-        # Without this, GET /api/jobs/batch would reach GET /api/jobs/{job_id} as a bad id.
-        response = refusal(405, "Method Not Allowed")
-        response.headers["Allow"] = "POST"
-        return response
+    @app.post("/api/jobs/purge", tags=["jobs"])
+    async def purge(body: m.PurgeRequest) -> m.PurgeResult:
+        """Delete ended jobs (done, error) from the history for good, oldest first.
+
+        Every version of each goes; reading one afterwards is a 404. Jobs not ended are
+        never taken. `before` keeps jobs that ended later, `keep` the newest matches.
+        """
+        flt = JobFilter(status=body.status, circle=body.circle, topic=body.topic, dead=body.dead)
+        count = await api.purge(flt, before=body.before, keep=body.keep, limit=body.limit)
+        return m.PurgeResult(purged=count)
+
+    for path in ("/api/jobs/batch", "/api/jobs/purge", "/api/jobs/graph"):
+
+        @app.api_route(
+            path,
+            methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+            include_in_schema=False,
+        )
+        async def post_only() -> Response:
+            # Without this, GET /api/jobs/batch (/purge, /graph) would reach GET /api/jobs/{id}.
+            response = refusal(405, "Method Not Allowed")
+            response.headers["Allow"] = "POST"
+            return response
 
     @app.get("/api/jobs/{job_id}", responses=NOT_FOUND, tags=["jobs"])
     async def get_job(job_id: JobId) -> m.JobDetail:
@@ -192,27 +201,8 @@ def build_app(ctx: UIContext) -> FastAPI:
     @app.post("/api/jobs", status_code=201, response_model=JobView, tags=["jobs"])
     async def submit(body: m.SubmitRequest) -> Any:
         """Create a job; refused params are a 422 naming line and column."""
-        spec = body.spec()
         try:
-            view = await api.submit(
-                spec.params,
-                topic=spec.topic,
-                circle=spec.circle,
-                params_type=spec.params_type,
-                job_timeout=spec.timeout,
-                log=spec.log,
-                delay=spec.delay,
-                run_at=spec.run_at,
-                retries=spec.retries,
-                backoff=spec.backoff,
-                backoff_base=spec.backoff_base,
-                backoff_max=spec.backoff_max,
-                retry_on=spec.retry_on,
-                unique_key=spec.unique_key,
-                unique_for=spec.unique_for,
-                depends_on=[int(p) for p in spec.depends_on],
-                on_parent_error=spec.on_parent_error,
-            )
+            view = await api.submit_spec(body.spec())
         except JobRefused as exc:
             return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
         return view
@@ -287,18 +277,8 @@ def build_app(ctx: UIContext) -> FastAPI:
     async def add_schedule(body: m.ScheduleRequest) -> Any:
         """Add (or replace) a run-time schedule, kept in the engine's data dir."""
         try:
-            return await api.add_schedule(
-                body.name,
-                topic=body.topic,
-                params=body.params,
-                cron=body.cron,
-                every=body.every,
-                circle=body.circle,
-                params_type=body.params_type,
-                job_timeout=body.timeout,
-                tz=body.tz,
-                missed=body.missed,
-            )
+            options = cast(ScheduleOptions, body.model_dump(exclude={"name", "params"}))
+            return await api.add_schedule(body.name, body.params, **options)
         except JobRefused as exc:
             return refusal(422, str(exc))
 
@@ -307,23 +287,15 @@ def build_app(ctx: UIContext) -> FastAPI:
     }
 
     @app.post(
-        "/api/schedules/{name}/pause",
+        "/api/schedules/{name}/{action}",
         response_model=ScheduleView,
         responses=schedule_responses,
         tags=["schedules"],
     )
-    async def pause_schedule(name: Name) -> Any:
-        """Stop a schedule firing."""
-        return await api.pause_schedule(name)
-
-    @app.post(
-        "/api/schedules/{name}/resume",
-        response_model=ScheduleView,
-        responses=schedule_responses,
-        tags=["schedules"],
-    )
-    async def resume_schedule(name: Name) -> Any:
-        """Fire a paused schedule again, from its next fire after now."""
+    async def pause_or_resume_schedule(name: Name, action: Literal["pause", "resume"]) -> Any:
+        """`pause` stops a schedule firing; `resume` fires it again from its next fire after now."""
+        if action == "pause":
+            return await api.pause_schedule(name)
         return await api.resume_schedule(name)
 
     @app.delete(

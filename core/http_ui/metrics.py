@@ -144,6 +144,25 @@ def render_prometheus(
         "heroagent_damaged_reads_total", "counter", "History records that could not be read back."
     )
     out.append(f"heroagent_damaged_reads_total {health.damaged_reads}")
+    metric(
+        "heroagent_job_retries_total",
+        "counter",
+        "Failed attempts scheduled to run again, since the jobs service started.",
+    )
+    out.append(f"heroagent_job_retries_total {health.job_retries}")
+    metric(
+        "heroagent_dead_letters_total",
+        "counter",
+        "Jobs that ended in error after their last allowed attempt, since the jobs service "
+        "started.",
+    )
+    out.append(f"heroagent_dead_letters_total {health.dead_letters}")
+    metric(
+        "heroagent_jobs_purged_total",
+        "counter",
+        "Ended jobs deleted from the history since start (by hand or by retention).",
+    )
+    out.append(f"heroagent_jobs_purged_total {health.purged}")
     metric("heroagent_service_up", "gauge", "1 when a service is running.")
     for name, state in services.items():
         up = 1 if state == "running" else 0

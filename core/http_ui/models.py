@@ -100,26 +100,8 @@ class SubmitRequest(BaseModel):
     on_parent_error: Literal["fail", "run"] = "fail"
 
     def spec(self) -> JobSpec:
-        """The engine's form of this submission."""
-        return JobSpec(
-            self.params,
-            self.topic,
-            self.circle,
-            self.params_type,
-            self.timeout,
-            self.log,
-            delay=self.delay,
-            run_at=self.run_at,
-            retries=self.retries,
-            backoff=self.backoff,
-            backoff_base=self.backoff_base,
-            backoff_max=self.backoff_max,
-            retry_on=tuple(self.retry_on) if self.retry_on is not None else None,
-            unique_key=self.unique_key,
-            unique_for=self.unique_for,
-            depends_on=tuple(self.depends_on),
-            on_parent_error=self.on_parent_error,
-        )
+        """The engine's form of this submission (the fields are JobSpec's, by name)."""
+        return JobSpec(**self.model_dump())
 
 
 class GraphRequest(BaseModel):
@@ -140,6 +122,29 @@ class DeadRequeueRequest(BaseModel):
     all: bool = False
     circle: str | None = Field(None, pattern=NAME_PATTERN)
     topic: str | None = Field(None, pattern=NAME_PATTERN)
+
+
+class PurgeRequest(BaseModel):
+    """Which ended jobs to delete from the history for good; `confirm` must be true."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    confirm: Literal[True] = Field(description="true: a purge cannot be undone")
+    status: Literal["done", "error"] | None = Field(None, description="None: both")
+    circle: str | None = Field(None, pattern=NAME_PATTERN)
+    topic: str | None = Field(None, pattern=NAME_PATTERN)
+    dead: bool | None = Field(None, description="true: only dead letters")
+    before: float | None = Field(
+        None, ge=0, le=MAX_RUN_AT, description="epoch seconds: only jobs that ended before"
+    )
+    keep: int = Field(0, ge=0, le=MAX_JOB_ID, description="spare the newest this many")
+    limit: int | None = Field(None, ge=1, le=MAX_JOB_ID, description="purge at most this many")
+
+
+class PurgeResult(BaseModel):
+    """How many jobs a purge deleted."""
+
+    purged: int
 
 
 class ScheduleRequest(BaseModel):

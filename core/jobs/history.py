@@ -7,16 +7,19 @@ import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Unpack
 
 from core.config import Config
 from core.events import EventBus
 from core.heroscript.tools import ScriptTools
-from core.jobs.index import JobIndex
+from core.jobs.index import JobIndex, Narrowing
 from core.jobs.manager import MAX_PARAMS_BYTES, JobManager
 from core.jobs.model import Job, JobStatus
 from core.jobs.persister import Persister
 from core.jobs.promoter import Promoter
+from core.jobs.purge import PurgeOptions, purge
 from core.jobs.queue import JobQueue
+from core.jobs.retention import RetentionSweep
 from core.jobs.validation import make_validator
 from core.ourdb import AsyncOurDB, OurDBError
 from core.redis_server import RedisService
@@ -60,6 +63,17 @@ class HistoryService(Service):
         """Reads of damaged job versions since start (each shown as a damaged job)."""
         return self.manager.damaged_reads if self.manager is not None else 0
 
+    @property
+    def purged(self) -> int:
+        """Jobs purged from the history since start."""
+        return self.manager.purged if self.manager is not None else 0
+
+    async def purge(self, flt: Narrowing, **options: Unpack[PurgeOptions]) -> int:
+        """Delete ended jobs from the history; see `core.jobs.purge.purge`."""
+        if self.manager is None:
+            raise ServiceStartError("the jobs service is not running")
+        return await purge(self.manager, flt, **options)
+
     def detail(self) -> str:
         """Damaged records read, when there were any, and scheduled jobs this one queued."""
         parts = []
@@ -68,6 +82,8 @@ class HistoryService(Service):
             parts.append(f"{damaged} damaged records read")
         if self.promoter is not None and self.promoter.moved:
             parts.append(f"{self.promoter.moved} scheduled jobs queued")
+        if self.purged:
+            parts.append(f"{self.purged} jobs purged")
         return ", ".join(parts)
 
     async def _start(self) -> None:
@@ -105,6 +121,9 @@ class HistoryService(Service):
         # Every engine offers to promote due scheduled jobs; the lock picks one at a time.
         self.promoter = Promoter(redis)
         self.supervise("promoter", self.promoter.run)
+        sweep = RetentionSweep(lambda: self.manager, config.jobs.retention, self.emit_log)
+        if sweep.rules:
+            self.supervise("retention", sweep.run)
 
     async def _stop(self) -> None:
         persister = self._persister
@@ -121,6 +140,9 @@ class HistoryService(Service):
                 await persister.drain_new()
             except Exception as exc:  # the next start drains what is left
                 self.log.warning("could not persist the last reports: %s", exc)
+        if self.manager is not None and self.manager.purge_batches:
+            # A purge batch deletes from OurDB and the index together: let it finish.
+            await asyncio.gather(*self.manager.purge_batches, return_exceptions=True)
         steps = []
         if self._db is not None:
             steps.append(("close OurDB", self._db.close()))

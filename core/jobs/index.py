@@ -57,8 +57,11 @@ END;
 CREATE TABLE IF NOT EXISTS edges (
     parent INTEGER NOT NULL, child INTEGER NOT NULL, PRIMARY KEY (parent, child)
 ) WITHOUT ROWID;
+-- Ids purged from OurDB on purpose (or found gone): reconcile counts them as present.
+CREATE TABLE IF NOT EXISTS gone (id INTEGER PRIMARY KEY);
 INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}');
 """
+ENDED = ("done", "error")
 # Set at a clean close, cleared (durably) at open: unset means the last run may have
 # died between an OurDB write and its index update.
 _CLEAN = "clean"
@@ -182,11 +185,18 @@ class JobIndex:
         self._db.execute("COMMIT")
 
     def delete(self, job_ids: Sequence[int]) -> None:
-        """Forget these jobs (OurDB has no record of them)."""
+        """Forget these jobs (OurDB has no record of them, purged or lost).
+
+        Their ids are remembered as gone, so reconcile does not look for them again.
+        """
+        rows = [(i,) for i in job_ids]
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in job_ids])
-            self._db.executemany("DELETE FROM edges WHERE child = ?", [(i,) for i in job_ids])
+            self._db.executemany("DELETE FROM jobs WHERE id = ?", rows)
+            self._db.executemany("INSERT OR IGNORE INTO gone VALUES (?)", rows)
+            self._db.executemany(
+                "DELETE FROM edges WHERE child = ? OR parent = ?", [(i, i) for i in job_ids]
+            )
             self._db.execute("COMMIT")
 
     def children(self, job_id: int, limit: int = 1_000) -> list[int]:
@@ -212,21 +222,25 @@ class JobIndex:
         a range that comes up short is listed, so a complete index costs milliseconds.
         """
         missing: list[int] = []
+        # A gone id has no row and never will: it counts as present.
+        count_sql = (
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE id BETWEEN ?1 AND ?2)"
+            " + (SELECT COUNT(*) FROM gone WHERE id BETWEEN ?1 AND ?2)"
+        )
         with self._lock:
-            total = self._db.execute("SELECT COUNT(*) FROM jobs WHERE id BETWEEN 1 AND ?", (last,))
-            if int(total.fetchone()[0]) >= last:
+            if int(self._db.execute(count_sql, (1, last)).fetchone()[0]) >= last:
                 return missing
             for first in range(1, last + 1, batch):
                 end = min(last, first + batch - 1)
-                count = self._db.execute(
-                    "SELECT COUNT(*) FROM jobs WHERE id BETWEEN ? AND ?", (first, end)
-                ).fetchone()[0]
+                count = self._db.execute(count_sql, (first, end)).fetchone()[0]
                 if int(count) == end - first + 1:
                     continue
                 present = {
                     int(r[0])
                     for r in self._db.execute(
-                        "SELECT id FROM jobs WHERE id BETWEEN ? AND ?", (first, end)
+                        "SELECT id FROM jobs WHERE id BETWEEN ?1 AND ?2"
+                        " UNION SELECT id FROM gone WHERE id BETWEEN ?1 AND ?2",
+                        (first, end),
                     )
                 }
                 missing.extend(i for i in range(first, end + 1) if i not in present)
@@ -252,9 +266,12 @@ class JobIndex:
                 self._db.execute("PRAGMA synchronous=OFF")
 
     def max_id(self) -> int:
-        """The highest indexed id (0 when empty)."""
+        """The highest id the index has seen, purged ones included (0 when none)."""
         with self._lock:
-            row = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM jobs").fetchone()
+            row = self._db.execute(
+                "SELECT MAX((SELECT COALESCE(MAX(id), 0) FROM jobs),"
+                " (SELECT COALESCE(MAX(id), 0) FROM gone))"
+            ).fetchone()
         return int(row[0])
 
     def ids_with_status(self, statuses: Sequence[str]) -> list[int]:
@@ -268,31 +285,7 @@ class JobIndex:
 
     def query(self, flt: Narrowing, *, limit: int, before_id: int | None = None) -> list[int]:
         """Ids matching the filter, newest first, at most `limit`, below `before_id`."""
-        where: list[str] = []
-        args: list[object] = []
-        for column, value in (
-            ("status", flt.status),
-            ("circle", flt.circle),
-            ("topic", flt.topic),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        # Not every narrowing knows dead letters; those that do not list everything.
-        dead = getattr(flt, "dead", None)
-        if dead is not None:
-            where.append("dead = ?")
-            args.append(int(bool(dead)))
-        if flt.since is not None:
-            where.append("time_scheduled >= ?")
-            args.append(flt.since)
-        if flt.until is not None:
-            where.append("time_scheduled < ?")
-            args.append(flt.until)
-        if flt.text:
-            escaped = flt.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where.append("text LIKE ? ESCAPE '\\'")
-            args.append(f"%{escaped}%")
+        where, args = _where(flt)
         if before_id is not None:
             where.append("id < ?")
             args.append(before_id)
@@ -305,6 +298,46 @@ class JobIndex:
             rows = self._db.execute(sql, args).fetchall()
         return [int(r[0]) for r in rows]
 
+    def ended_ids(
+        self,
+        flt: Narrowing,
+        *,
+        ended_before: float | None = None,
+        keep: int = 0,
+        limit: int,
+        after_id: int = 0,
+    ) -> list[int]:
+        """Ended jobs the filter finds that a purge may take, oldest first.
+
+        `ended_before` (epoch seconds) keeps jobs that ended at or after it; `keep` keeps
+        the newest `keep` matches (newest by id: ids grow with submission). The status
+        must be an ended one, or None for both.
+        """
+        if flt.status is not None and flt.status not in ENDED:
+            raise ValueError(f"status {flt.status!r} is not ended; purge takes done or error")
+        where, args = _where(flt)
+        if flt.status is None:
+            where.append("status IN ('done', 'error')")
+        if ended_before is not None:
+            where.append("time_end < ?")
+            args.append(ended_before)
+        clause = " AND ".join(where)
+        with self._lock:
+            if keep > 0:
+                # The newest job beyond the `keep` newest: it and older ones may go.
+                row = self._db.execute(
+                    f"SELECT id FROM jobs WHERE {clause} ORDER BY id DESC LIMIT 1 OFFSET ?",
+                    (*args, keep),
+                ).fetchone()
+                if row is None:
+                    return []
+                clause += f" AND id <= {int(row[0])}"
+            rows = self._db.execute(
+                f"SELECT id FROM jobs WHERE {clause} AND id > ? ORDER BY id LIMIT ?",
+                (*args, after_id, limit),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
     def counts(self) -> dict[tuple[str, str, str], int]:
         """Jobs per (circle, topic, status)."""
         with self._lock:
@@ -315,3 +348,33 @@ class JobIndex:
 def _edges(jobs: Sequence[Job]) -> list[tuple[int, int]]:
     """The (parent, child) edges of these jobs; most jobs have none."""
     return [(parent, job.job_id) for job in jobs if job.depends_on for parent in job.depends_on]
+
+
+def _where(flt: Narrowing) -> tuple[list[str], list[object]]:
+    """The SQL conditions (and their arguments) of a filter."""
+    where: list[str] = []
+    args: list[object] = []
+    for column, value in (
+        ("status", flt.status),
+        ("circle", flt.circle),
+        ("topic", flt.topic),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    # Not every narrowing knows dead letters; those that do not list everything.
+    dead = getattr(flt, "dead", None)
+    if dead is not None:
+        where.append("dead = ?")
+        args.append(int(bool(dead)))
+    if flt.since is not None:
+        where.append("time_scheduled >= ?")
+        args.append(flt.since)
+    if flt.until is not None:
+        where.append("time_scheduled < ?")
+        args.append(flt.until)
+    if flt.text:
+        escaped = flt.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("text LIKE ? ESCAPE '\\'")
+        args.append(f"%{escaped}%")
+    return where, args

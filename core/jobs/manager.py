@@ -144,6 +144,17 @@ class JobManager:
         # Reads of a version that is damaged (fails its CRC, or is not a job): each one
         # shows as a "damaged" job instead of failing the page or request it is part of.
         self.damaged_reads = 0
+        # Decisions of every worker, local or remote, counted once each as their version
+        # becomes durable here: failed attempts scheduled to run again, and dead letters.
+        self.retries_total = 0
+        self.dead_letters_total = 0
+        # Held while a purge checks and deletes a batch, and while a requeue brings an
+        # ended job back: a purge never deletes a job that a requeue has made live.
+        self.ended_lock = asyncio.Lock()
+        # Jobs purged from the history since start (`core.jobs.purge`), and the purge
+        # batches under way, which closing the history waits for.
+        self.purged = 0
+        self.purge_batches: set[asyncio.Future[int]] = set()
 
     # -- creating ------------------------------------------------------------------------
 
@@ -654,6 +665,10 @@ class JobManager:
 
     async def requeue_job(self, job_id: int) -> Job:
         """Run an ended job again under the same id; its history continues."""
+        async with self.ended_lock:
+            return await self._requeue(job_id)
+
+    async def _requeue(self, job_id: int) -> Job:
         job = await self.get_job(job_id)
         if is_damaged(job):
             # Its circle, topic and params are unknown: there is nothing to run again.
@@ -750,6 +765,7 @@ class JobManager:
         if skip_duplicates:
             versions = [job for job in versions if not await self._already_stored(job)]
         if versions:
+            self._count_outcomes(versions)
             records = [(await self._record(job), job.job_id) for job in versions]
             await self.db.set_many(records)
             # The last version of a job in this batch is the one its index row shows.
@@ -792,6 +808,13 @@ class JobManager:
         )
         # Told after every effect: whoever reads the job on its event finds the new state.
         self._tell_bus(versions)
+
+    def _count_outcomes(self, versions: Sequence[Job]) -> None:
+        for job in versions:
+            if job.status is JobStatus.SCHEDULED and job.error_kind:
+                self.retries_total += 1
+            elif job.dead:
+                self.dead_letters_total += 1
 
     async def _already_stored(self, job: Job) -> bool:
         try:

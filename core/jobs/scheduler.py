@@ -99,19 +99,10 @@ def parse_every(text: str) -> float:
 
 
 @dataclass(frozen=True)
-class Schedule:
-    """One periodic job: when it fires and what job each fire creates."""
+class Schedule(ScheduleConfig):
+    """One periodic job: a `[schedules.<name>]` table's fields, its name and its source."""
 
-    name: str
-    params: str
-    topic: str
-    cron: str = ""
-    every: str = ""
-    circle: str = "default"
-    params_type: str = "heroscript"
-    timeout: float = 60.0
-    tz: str = "UTC"
-    missed: str = "latest"
+    name: str = ""
     # "config" for `[schedules.<name>]`, "runtime" for ones added through the API.
     source: str = "runtime"
 

@@ -92,6 +92,12 @@ class AsyncOurDB:
         """See `OurDB.delete`."""
         await self._submit([DeleteRequest(id, erase_history)])
 
+    async def delete_many(self, ids: Iterable[int], *, erase_history: bool = True) -> None:
+        """See `OurDB.delete_many`: one sync for all, all or nothing."""
+        reqs: list[Request] = [DeleteRequest(record_id, erase_history) for record_id in ids]
+        if reqs:
+            await self._submit(reqs)
+
     async def get(self, id: int) -> bytes:
         """See `OurDB.get`."""
         return await asyncio.to_thread(self.db.get, id)

@@ -222,6 +222,15 @@ class OurDB:
         """
         self._single([DeleteRequest(id, erase_history)])
 
+    def delete_many(self, ids: Iterable[int], *, erase_history: bool = True) -> None:
+        """Delete every one of `ids` with one journal write and one sync; all or nothing.
+
+        An id without a record fails the whole call with RecordNotFoundError.
+        """
+        reqs: list[Request] = [DeleteRequest(record_id, erase_history) for record_id in ids]
+        if reqs:
+            self._single(reqs)
+
     def _single(self, reqs: list[Request]) -> int:
         result = self.commit([reqs])[0]
         if isinstance(result, OurDBError):
@@ -286,6 +295,17 @@ class OurDB:
             if self._raise_next_id(last_used):
                 self.checkpoint()
             return self._state.next_id
+
+    def skip_ids_to(self, next_id: int) -> None:
+        """Let the next new record take `next_id` (never lower), without a checkpoint.
+
+        For rewrites that put records back under their own ids (compaction): the
+        counter moves in memory only, which is durable once a record with a higher id
+        is written. Everyone else wants `reserve_ids_above`.
+        """
+        with self._wlock:
+            self._check_writable()
+            self._raise_next_id(next_id - 1)
 
     def _raise_next_id(self, last_used: int) -> bool:
         """Move the id counter past `last_used`; True when it moved."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from core.rhai import ast as A
-from core.rhai.compile_special import _args, _curry, _is_shared, _special, _wrap
+from core.rhai.compile_special import _args, _curry, _is_shared, _special
 from core.rhai.compiler import SHORT
 from core.rhai.errors import Pos, RhaiError, runtime
-from core.rhai.runtime import DynScope, Ev, Ref, Runtime, fn_not_found
+from core.rhai.runtime import DynScope, Ev, Ref, Runtime, at_pos, fn_not_found
 from core.rhai.values import FnPtr, type_name
 
 if TYPE_CHECKING:
@@ -69,9 +69,9 @@ def call(c: Compiler, node: A.Call) -> Ev:
                 tset(f, ref.v)
             return r
 
-        return _wrap(mut_native, pos)
+        return at_pos(mut_native, pos)
     if nat.ctx:
-        return _wrap(lambda f: call_native(nat, name, args(f), pos), pos)
+        return at_pos(lambda f: call_native(nat, name, args(f), pos), pos)
     from core.rhai.runtime import NoMatch
 
     def native(f: Any) -> Any:
@@ -166,7 +166,7 @@ def _namespaced(c: Compiler, node: A.Call) -> Ev:
             raise runtime("ErrorFunctionNotFound", f"Function not found: {ns}::{name}", pos)
         return rt.call_native(nat, f"{ns}::{name}", args(f), pos)
 
-    return _wrap(run, pos)
+    return at_pos(run, pos)
 
 
 def _bang_call(c: Compiler, node: A.Call) -> Ev:
@@ -201,7 +201,7 @@ def _bang_call(c: Compiler, node: A.Call) -> Ev:
             finally:
                 f.truncate(n0)
 
-        return _wrap(run_dyn, pos)
+        return at_pos(run_dyn, pos)
     visible = [(nm, d.slot, d.captured) for nm, d in node.visible.items()]
 
     def run(f: Any) -> Any:
@@ -218,7 +218,7 @@ def _bang_call(c: Compiler, node: A.Call) -> Ev:
                 if not captured:
                     f[slot] = scope.vals[i]
 
-    return _wrap(run, pos)
+    return at_pos(run, pos)
 
 
 def _run_in(rt: Runtime, cf: Any, scope: DynScope) -> Any:
@@ -267,7 +267,7 @@ def method_call(c: Compiler, node: A.MethodCall) -> Ev:
     fast = name in ("push", "len") and n == (name == "push") and simple
     if fast and not script_key and not typed:
         return c.chain_root(node, _list_fast_path(c, node, tget, general))
-    return c.chain_root(node, _wrap(general, pos))
+    return c.chain_root(node, at_pos(general, pos))
 
 
 def _is_constant(node: A.Node) -> bool:

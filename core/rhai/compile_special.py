@@ -6,24 +6,14 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 from core.rhai import ast as A
-from core.rhai.errors import Pos, RhaiError, runtime
-from core.rhai.runtime import Closure, Ev
+from core.rhai.errors import Pos, runtime
+from core.rhai.runtime import Closure, Ev, at_pos
 from core.rhai.values import Cell, FnPtr, to_debug, to_string, type_name
 
 if TYPE_CHECKING:
     from core.rhai.compiler import Compiler
 
 _anon = itertools.count(1)
-
-
-def _wrap(ev: Ev, pos: Pos) -> Ev:
-    def run(f: Any) -> Any:
-        try:
-            return ev(f)
-        except RhaiError as e:
-            raise e.at(pos) from None
-
-    return run
 
 
 def _args(c: Compiler, nodes: list[A.Node]) -> Ev:
@@ -113,7 +103,7 @@ def _special(c: Compiler, node: A.Call) -> Ev | None:
             a = args(f)
             return rt.call_fnptr(a[0], a[1:], pos=pos)[0]
 
-        return _wrap(call_ptr, pos)
+        return at_pos(call_ptr, pos)
     if name == "curry" and n >= 1:
 
         def curry(f: Any) -> Any:
@@ -146,7 +136,7 @@ def _special(c: Compiler, node: A.Call) -> Ev | None:
                 raise runtime("ErrorMismatchDataType", "eval expects a string", pos)
             return rt.engine.eval_in(rt, code, f, top)
 
-        return _wrap(run_eval, pos)
+        return at_pos(run_eval, pos)
     return None
 
 

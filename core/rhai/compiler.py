@@ -18,6 +18,7 @@ from core.rhai.runtime import (
     DynScope,
     Ev,
     Runtime,
+    at_pos,
 )
 from core.rhai.values import MUTABLE, Cell, own, to_string, type_name
 
@@ -47,18 +48,6 @@ def _has_safe(node: A.Node) -> bool:
 
 def _const(v: Any) -> Ev:
     return lambda f: v
-
-
-def _at(ev: Ev, pos: Pos) -> Ev:
-    """Give errors raised by ``ev`` this position when they have none."""
-
-    def run(f: Any) -> Any:
-        try:
-            return ev(f)
-        except RhaiError as e:
-            raise e.at(pos) from None
-
-    return run
 
 
 def not_bool(v: Any, pos: Pos) -> RhaiError:
@@ -116,7 +105,7 @@ class Compiler:
         def run(f: Any) -> Any:
             return check("".join([to_string(p(f)) for p in parts]))
 
-        return _at(run, node.pos)
+        return at_pos(run, node.pos)
 
     def c_ArrayLit(self, node: A.ArrayLit) -> Ev:
         items = [self.value(i) for i in node.items]

@@ -11,7 +11,7 @@ from core.rhai import ast as A
 from core.rhai.compiler import Compiler, compile_function
 from core.rhai.errors import ErrorLimit, Pos, RhaiError, RhaiRuntimeError
 from core.rhai.parser import parse
-from core.rhai.runtime import DynScope, Native, ReturnEx, Runtime
+from core.rhai.runtime import DynScope, Native, ReturnEx, Runtime, stack_overflow
 from core.rhai.stdlib import stdlib
 from core.rhai.values import COPY_METER, MUTABLE, own
 
@@ -113,11 +113,7 @@ class Engine:
             except ReturnEx as e:
                 value = e.value
         except RecursionError:
-            raise ErrorLimit(
-                "ErrorStackOverflow",
-                "max_call_levels",
-                "Stack overflow: the script nests too deeply",
-            ) from None
+            raise stack_overflow("the script nests too deeply") from None
         except MemoryError:
             raise ErrorLimit(
                 "ErrorDataTooLarge", "memory", "Out of memory building a value"

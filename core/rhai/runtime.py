@@ -6,10 +6,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.rhai.errors import ErrorLimit, ErrorTerminated, Pos, RhaiRuntimeError, runtime
+from core.rhai.errors import ErrorLimit, ErrorTerminated, Pos, RhaiError, RhaiRuntimeError, runtime
 from core.rhai.values import MUTABLE, Cell, FnPtr, own, type_name
 
 Ev = Callable[[Any], Any]
+
+
+def at_pos(ev: Ev, pos: Pos) -> Ev:
+    """Give errors raised by ``ev`` this position when they have none."""
+
+    def run(f: Any) -> Any:
+        try:
+            return ev(f)
+        except RhaiError as e:
+            raise e.at(pos) from None
+
+    return run
+
+
+def stack_overflow(why: str) -> ErrorLimit:
+    """The error of a script that nests deeper than the interpreter can follow."""
+    return ErrorLimit("ErrorStackOverflow", "max_call_levels", f"Stack overflow: {why}")
 
 
 class BreakEx(Exception):
@@ -217,11 +234,7 @@ class Runtime:
         except ReturnEx as e:
             r = e.value
         except RecursionError:
-            raise ErrorLimit(
-                "ErrorStackOverflow",
-                "max_call_levels",
-                "Stack overflow: the Python stack is exhausted",
-            ) from None
+            raise stack_overflow("the Python stack is exhausted") from None
         finally:
             self.depth = depth - 1
         return r, f[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -15,6 +16,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print one error line to stderr and exit."""
     typer.echo(f"heroagent: {message}", err=True)
     raise typer.Exit(code)
+
+
+def read_input(name: str | Path) -> str:
+    """A file's text, or standard input's for `-`; one error line and exit 2 when unreadable."""
+    try:
+        if str(name) == "-":
+            return sys.stdin.read()
+        return Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{name}: {exc.strerror or exc}", code=2)
 
 
 # Global option (its parameter name) → the config key it sets; `config_file` is apart.

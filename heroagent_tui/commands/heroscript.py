@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from heroagent_tui.commands.common import read_input
+
 # The parser and the registry load in the commands that use them: `heroagent submit`
 # and `--help` start without them.
 if TYPE_CHECKING:
@@ -50,14 +52,6 @@ def _registry(
     return registry
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        typer.echo(f"{path}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(2) from None
-
-
 @app.command("check")
 def check(
     files: Annotated[list[Path], typer.Argument(help="HeroScript or Markdown files.")],
@@ -75,7 +69,7 @@ def check(
     registry = None if syntax_only else _registry(files_root, enable_shell, module)
     failed = False
     for path in files:
-        text = _read(path)
+        text = read_input(path)
         lines = text.splitlines()
         for diag in validate(text, registry):
             failed = True
@@ -95,7 +89,7 @@ def fmt(
     """Print the file with its actions formatted (Markdown and prose are kept)."""
     from core.heroscript import HeroScriptError, format_text
 
-    text = _read(file)
+    text = read_input(file)
     try:
         formatted = format_text(text)
     except HeroScriptError as exc:
@@ -119,7 +113,7 @@ def run(
     """Run a script locally, without the queue, and print each action's result."""
     from core.heroscript import ActionContext, HeroScriptError, parse, run_playbook
 
-    text = _read(file)
+    text = read_input(file)
     try:
         playbook = parse(text, source=str(file))
     except HeroScriptError as exc:

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from heroagent_tui.commands.common import fail, state_of
+from heroagent_tui.commands.common import fail, read_input, state_of
 
 # The client (and with it redis-py) loads when a command runs, not for `--help` or for
 # the other commands.
 if TYPE_CHECKING:
-    from heroagent import Client, JobView
+    from heroagent import Client, JobFilter, JobView
 
 T = TypeVar("T")
 
@@ -120,22 +120,15 @@ def parse_time(text: str) -> float:
         fail(f"--at: {text!r} is not a time like 2026-12-24T08:00")
 
 
-def _read(name: str) -> str:
-    try:
-        return sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"{name}: {exc.strerror}")
-
-
 def _items(files: list[str], each_line: bool) -> list[tuple[str, str]]:
     """(label, params) of every job to submit, in order; labels name them in errors."""
     sources = files or ["-"]
     if not each_line:
-        return [("stdin" if name == "-" else name, _read(name)) for name in sources]
+        return [("stdin" if name == "-" else name, read_input(name)) for name in sources]
     items = []
     for name in sources:
         where = "stdin" if name == "-" else name
-        for number, line in enumerate(_read(name).splitlines(), 1):
+        for number, line in enumerate(read_input(name).splitlines(), 1):
             if line.strip():  # blank lines separate, they are not jobs
                 items.append((f"{where} line {number}", line + "\n"))
     return items
@@ -203,7 +196,7 @@ def submit(
     if graph is not None:
         if files:
             fail("--graph takes the jobs from its file; give no other files")
-        _submit_graph(ctx, _read(graph), wait=wait, as_json=as_json)
+        _submit_graph(ctx, read_input(graph), wait=wait, as_json=as_json)
         return
     items = _items(files or [], each_line)
     if not items:
@@ -308,6 +301,14 @@ def show_job(
         _print_job(job)
 
 
+jobs_app = typer.Typer(
+    help="List jobs from the history (newest first), or purge ended ones.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+@jobs_app.callback()
 def list_jobs(
     ctx: typer.Context,
     status: str | None = typer.Option(None, "--status", help="new, active, done or error."),
@@ -318,6 +319,8 @@ def list_jobs(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List jobs from the history, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
     from heroagent import JobFilter
 
     try:
@@ -430,6 +433,82 @@ def requeue_dead(
         typer.echo(json.dumps([_wire(j) for j in found]))
     else:
         typer.echo(f"{len(found)} dead letters requeued")
+
+
+def _ended_before(text: str) -> float:
+    """Epoch seconds from an age (`30d`: ended more than 30 days ago) or an ISO time."""
+    if re.fullmatch(r"\s*\d+(\.\d+)?[smhdSMHD]?\s*", text):
+        return time.time() - parse_duration(text, "--before")
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        fail(f"--before: {text!r} is neither an age (30d, 12h) nor a time (2026-12-01T00:00)")
+
+
+def _purge(
+    ctx: typer.Context, flt: JobFilter, before: str | None, keep: int, yes: bool, what: str
+) -> None:
+    """Ask (on a terminal), purge in steps showing the count, print how many went."""
+    bound = _ended_before(before) if before else None
+    if bound is not None:
+        what += f" that ended before {_stamp(bound)}"
+    if keep:
+        what += f", all but the newest {keep}"
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"purging {what} needs --yes when not asked on a terminal")
+        typer.confirm(f"Delete {what} from the history, for good?", abort=True)
+    shown = sys.stderr.isatty()
+
+    def step(total: int) -> None:
+        if shown:
+            typer.echo(f"\rpurged {total}", nl=False, err=True)
+
+    count = _run(ctx, lambda client: client.purge(flt, before=bound, keep=keep, progress=step))
+    if shown:
+        typer.echo("", err=True)
+    typer.echo(f"{count} jobs purged")
+
+
+_YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
+_BEFORE = typer.Option(
+    None, "--before", help="Only jobs that ended longer ago (30d, 12h) or before a time."
+)
+
+
+@jobs_app.command("purge")
+def purge_jobs(
+    ctx: typer.Context,
+    status: str | None = typer.Option(None, "--status", help="done or error (default both)."),
+    before: str | None = _BEFORE,
+    keep: int = typer.Option(0, "--keep", min=0, help="Spare the newest this many."),
+    topic: str | None = typer.Option(None, "--topic", "-t"),
+    circle: str | None = typer.Option(None, "--circle"),
+    yes: bool = _YES,
+) -> None:
+    """Delete ended jobs (done, error) from the history for good: every version goes."""
+    from heroagent import JobFilter
+
+    if status not in (None, "done", "error"):
+        fail(f"--status: {status!r} has not ended; purge takes done or error")
+    flt = JobFilter(status=status, circle=circle, topic=topic)
+    _purge(ctx, flt, before, keep, yes, f"{status or 'done and error'} jobs")
+
+
+@dead_app.command("purge")
+def purge_dead(
+    ctx: typer.Context,
+    before: str | None = _BEFORE,
+    topic: str | None = typer.Option(None, "--topic", "-t"),
+    circle: str | None = typer.Option(None, "--circle"),
+    yes: bool = _YES,
+) -> None:
+    """Delete dead letters from the history for good (every version of each)."""
+    from heroagent import JobFilter
+
+    _purge(ctx, JobFilter(dead=True, circle=circle, topic=topic), before, 0, yes, "dead letters")
 
 
 def _queue(name: str) -> tuple[str, str]:

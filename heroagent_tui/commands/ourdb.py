@@ -1,4 +1,4 @@
-"""`heroagent ourdb`: inspect and verify an OurDB directory, and repair a damaged one."""
+"""`heroagent ourdb`: inspect and verify an OurDB directory, repair a damaged one, compact one."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help=(
         "Inspect an OurDB database: info, verify, get, history, dump (these never write); "
-        "repair a damaged one."
+        "repair a damaged one; compact one to give back the space of deleted records."
     ),
     no_args_is_help=True,
 )
@@ -169,6 +169,24 @@ def repair(
         typer.echo(f"DAMAGED: {line}")
     if report.problems_after:
         raise typer.Exit(1)
+
+
+@app.command()
+def compact(path: str) -> None:
+    """Rewrite PATH with only its live records (every version of each): gives back space.
+
+    Deleted and purged records keep their disk until this rewrite. Ids and histories
+    stay the same. Stop every writer first (it takes the writer lock); the new files are
+    written beside PATH, verified, then swapped in.
+    """
+    from core.ourdb import OurDBError
+    from core.ourdb.compact import compact as run_compact
+
+    try:
+        run_compact(path, progress=typer.echo)
+    except (OurDBError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()

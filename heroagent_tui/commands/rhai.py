@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from heroagent_tui.commands.common import state_of
+from heroagent_tui.commands.common import read_input, state_of
 
 if TYPE_CHECKING:
     from core.rhai import RhaiError
@@ -19,14 +19,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        typer.echo(f"{path}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _report(path: Path, text: str, exc: RhaiError, err: bool) -> None:
@@ -49,7 +41,7 @@ def check(
     engine = Engine()
     failed = False
     for path in files:
-        text = _read(path)
+        text = read_input(path)
         try:
             engine.compile(text)
         except RhaiError as exc:
@@ -88,7 +80,7 @@ def run(
     from core.heroscript import ActionContext, ActorRegistry, ActorsSettings
     from core.rhai.host import limits_from_config, run_script
 
-    text = _read(file)
+    text = read_input(file)
     limits = limits_from_config(state_of(ctx).load().config.rhai)
     if max_operations is not None:
         limits = replace(limits, max_operations=max_operations)

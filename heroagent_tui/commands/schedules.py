@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from heroagent_tui.commands.jobs import _read, _run
+from heroagent_tui.commands.common import read_input
+from heroagent_tui.commands.jobs import _run
 
 if TYPE_CHECKING:
     from heroagent import ScheduleView
@@ -90,7 +91,7 @@ def add_schedule(
     as_json: bool = typer.Option(False, "--json", help="Print the schedule as JSON."),
 ) -> None:
     """Add (or replace) a schedule: give exactly one of --cron or --every."""
-    params = _read(file)
+    params = read_input(file)
     view = _run(
         ctx,
         lambda client: client.add_schedule(

@@ -18,9 +18,17 @@ from heroagent_tui.messages import JobOpenRequested, SubmitRequested
 from heroagent_tui.screens.base import EngineScreen
 from heroagent_tui.screens.jobs import job_actions_cancel, job_actions_requeue
 from heroagent_tui.widgets.heroscript_area import HeroScriptArea
-from heroagent_tui.widgets.job_table import status_text
+from heroagent_tui.widgets.job_table import attempt_of, first_line, status_text
 
 MAX_LOG_LINES = 2_000
+
+
+def attempt_error(version: JobView) -> str:
+    """The error of one version (an attempt's), with its kind; empty when it has none."""
+    if not version.error:
+        return ""
+    line = first_line(version.error, 80)
+    return f"{version.error_kind}: {line}" if version.error_kind else line
 
 
 class JobDetailScreen(EngineScreen):
@@ -62,7 +70,7 @@ class JobDetailScreen(EngineScreen):
 
     def on_mount(self) -> None:
         timeline = self.query_one("#job-timeline", DataTable)
-        for name in ("#", "status", "time", "worker", "attempts"):
+        for name in ("#", "status", "time", "worker", "attempts", "error"):
             timeline.add_column(name, key=name)
         relatives = self.query_one("#job-relatives", DataTable)
         for name in ("relation", "id", "name", "status", "queue"):
@@ -125,9 +133,11 @@ class JobDetailScreen(EngineScreen):
             ("started", fmt.timestamp(job.time_start)),
             ("ended", fmt.timestamp(job.time_end)),
             ("took", fmt.duration(job.duration)),
-            ("attempts", str(job.attempts)),
+            ("attempts", attempt_of(job, job.attempts)),
             ("worker", fmt.worker(job.worker)),
         ]
+        if job.status == "scheduled":
+            rows.insert(5, ("next run", fmt.timestamp(job.run_at)))
         if job.wait_for:
             rows.append(("waits for", ", ".join(str(i) for i in job.wait_for)))
         if job.name:
@@ -144,7 +154,10 @@ class JobDetailScreen(EngineScreen):
             params.load_text(job.params)
         outcome = Text()
         if job.error:
-            outcome.append("error  ", style="bold")
+            # A scheduled job's error is its last attempt's: the next one may still succeed.
+            label = "error" if job.ended else "last attempt's error"
+            outcome.append(f"{label} ({job.error_kind})  " if job.error_kind else f"{label}  ")
+            outcome.stylize("bold")
             outcome.append(fmt.path(job.error))
         elif job.ended:
             outcome.append("result  ", style="bold")
@@ -162,6 +175,8 @@ class JobDetailScreen(EngineScreen):
                 fmt.timestamp(stamp),
                 fmt.worker(version.worker),
                 str(version.attempts),
+                # Each failed attempt is a `scheduled` (retry) or `error` version with its error.
+                Text(fmt.path(attempt_error(version))),
             )
         if first:
             self.query_one(Log).write_lines(job.log_lines)

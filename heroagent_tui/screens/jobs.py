@@ -61,7 +61,7 @@ class JobsScreen(EngineScreen):
         yield Header()
         yield ViewBar("jobs")
         yield Input(placeholder="status:error topic:email circle:default text…", id="filter")
-        yield JobTable(self.ctx.fmt, self._read_newer, id="jobs")
+        yield JobTable(self.ctx.fmt, self._read_newer, self.ctx.api.jobs_by_id, id="jobs")
         yield Static("", id="jobs-status")
         yield Footer()
 

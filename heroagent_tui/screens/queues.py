@@ -98,14 +98,7 @@ class QueuesScreen(EngineScreen):
             )
 
     def _countdown(self, s: ScheduleView) -> str:
-        if s.paused:
-            return ""
-        left = max(0, round(s.next_fire - self.ctx.fmt.now()))
-        minutes, seconds = divmod(left, 60)
-        hours, minutes = divmod(minutes, 60)
-        if hours:
-            return f"in {hours}h {minutes:02d}m"
-        return f"in {minutes}m {seconds:02d}s" if minutes else f"in {seconds}s"
+        return "" if s.paused else self.ctx.fmt.countdown(s.next_fire)
 
     def _set(self, q: QueueView) -> None:
         counts = {name: int(getattr(q, name)) for name in COUNTS}

@@ -36,7 +36,7 @@ class SubmitScreen(EngineScreen):
         Binding("ctrl+t", "template", "Template", id="submit.template"),
         Binding("ctrl+o", "load", "Load file", id="submit.load"),
         Binding("ctrl+e", "focus_editor", "Editor", id="submit.editor"),
-        # The editor takes every printable key; escape leaves it so `1`…`7` and `q` work.
+        # The editor takes every printable key; escape leaves it so `1`…`9` and `q` work.
         Binding("escape", "leave_editor", "Leave editor", id="submit.leave"),
     ]
 
@@ -77,7 +77,7 @@ class SubmitScreen(EngineScreen):
         self._validate()
 
     def on_screen_resume(self) -> None:
-        # Back from following a submitted job: leave the editor so `1`…`7` switch views;
+        # Back from following a submitted job: leave the editor so `1`…`9` switch views;
         # arriving with `5` puts the cursor in the editor, ready to type.
         if self._following:
             self._following = False
@@ -152,7 +152,7 @@ class SubmitScreen(EngineScreen):
                 circle=self.query_one("#circle", Input).value.strip() or "default",
                 topic=self.query_one("#topic", Input).value.strip() or "default",
                 params_type=str(self.query_one("#params-type", Select).value),
-                job_timeout=timeout,
+                timeout=timeout,
             )
         except Exception as exc:  # JobError says what is wrong, with line and column
             self.notify(str(exc), severity="error", title="not submitted")

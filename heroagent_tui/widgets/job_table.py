@@ -13,9 +13,26 @@ from core.api import JobFilter, JobView
 from core.events import JobStateChanged
 from heroagent_tui.format import DisplayFormat
 
-COLUMNS = ("id", "status", "queue", "type", "scheduled", "took", "error")
+COLUMNS = ("id", "status", "queue", "type", "scheduled", "took", "attempt", "error")
 # Rows kept when live inserts push old ones out at the bottom (paging brings them back).
 MAX_LIVE_ROWS = 2_000
+
+
+def attempt_of(job: JobView, attempts: int) -> str:
+    """`n/m`: attempt n of the m its retries allow."""
+    return f"{attempts}/{job.retries + 1}"
+
+
+def attempt_cell(job: JobView) -> str:
+    """`n/m` for a job that may be retried, a bare count for one handed out again."""
+    if job.retries:
+        return attempt_of(job, job.attempts)
+    return str(job.attempts) if job.attempts > 1 else ""
+
+
+def first_line(text: str, width: int = 60) -> str:
+    """The first line of an error, cut to fit a table cell."""
+    return text.splitlines()[0][:width] if text else ""
 
 
 def status_text(theme: Theme, status: str) -> Text:
@@ -31,13 +48,18 @@ class JobTable(DataTable[object]):
         self,
         fmt: DisplayFormat,
         lookup: Callable[[list[int]], Awaitable[list[JobView]]] | None = None,
+        reread: Callable[[list[int]], Awaitable[list[JobView]]] | None = None,
         **kwargs: str,
     ) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self.fmt = fmt
         self.lookup = lookup
         """Reads jobs by id, for the fields a row made from an event lacks."""
+        self.reread = reread
+        """Reads shown jobs by id, for the attempt and next run of retried ones."""
         self._highest = 0
+        # Shown jobs with retries: their events change the attempt column, so they are read.
+        self._retrying: set[int] = set()
 
     def on_mount(self) -> None:
         for name in COLUMNS:
@@ -55,10 +77,13 @@ class JobTable(DataTable[object]):
             if str(job.job_id) not in self.rows:
                 self.add_row(*self._cells(job), key=str(job.job_id))
                 self._highest = max(self._highest, job.job_id)
+                if job.retries:
+                    self._retrying.add(job.job_id)
 
     def clear(self, columns: bool = False) -> JobTable:
         """Remove every row (and forget the newest id)."""
         self._highest = 0
+        self._retrying.clear()
         super().clear(columns)
         return self
 
@@ -71,14 +96,22 @@ class JobTable(DataTable[object]):
             self._status(job.status),
             f"{job.circle}/{job.topic}",
             job.params_type,
-            self.fmt.timestamp(job.time_scheduled),
+            self._when(job),
             self.fmt.duration(job.duration),
+            attempt_cell(job),
             Text(job.error.splitlines()[0][:60] if job.error else ""),
         )
+
+    def _when(self, job: JobView) -> str:
+        """When it was submitted, or for a job waiting to run again, when that is."""
+        if job.status == "scheduled" and job.run_at:
+            return f"next {self.fmt.timestamp(job.run_at)}"
+        return self.fmt.timestamp(job.time_scheduled)
 
     def apply(self, events: list[JobStateChanged], flt: JobFilter) -> list[JobStateChanged]:
         """Update shown rows in place; return the newer matching jobs that are not shown."""
         newer = []
+        stale = []
         top = self.highest_id()
         for event in events:
             key = str(event.job_id)
@@ -86,9 +119,13 @@ class JobTable(DataTable[object]):
                 self.update_cell(key, "status", self._status(event.status))
                 if event.error:
                     self.update_cell(key, "error", Text(event.error.splitlines()[0][:60]))
+                if event.status == "scheduled" or event.job_id in self._retrying:
+                    stale.append(event.job_id)
             # A fast job may be done before its first batch: any newer id counts, not only `new`.
             elif event.job_id > top and flt.matches(event):
                 newer.append(event)
+        if stale and self.reread is not None:
+            self.run_worker(self._fill(stale, self.reread), group="reread", exit_on_error=False)
         return newer
 
     def insert_newer(self, events: list[JobStateChanged]) -> None:
@@ -105,6 +142,7 @@ class JobTable(DataTable[object]):
                 "",
                 self.fmt.timestamp(event.ts),
                 "",
+                "",
                 Text(event.error.splitlines()[0][:60] if event.error else ""),
             )
             self.add_row(*cells, key=key)
@@ -114,13 +152,14 @@ class JobTable(DataTable[object]):
         self._trim()
         if added and self.lookup is not None:
             # An event has no type, scheduled time or duration: read them once from the job.
-            self.run_worker(self._fill(added), group="fill", exit_on_error=False)
+            self.run_worker(self._fill(added, self.lookup), group="fill", exit_on_error=False)
 
-    async def _fill(self, job_ids: list[int]) -> None:
-        assert self.lookup is not None
+    async def _fill(
+        self, job_ids: list[int], read: Callable[[list[int]], Awaitable[list[JobView]]]
+    ) -> None:
         try:
             # All at once: one read per insert, whatever the rate, not one per job.
-            jobs = await self.lookup(job_ids)
+            jobs = await read(job_ids)
         except Exception:  # the jobs service is stopping: the rows stay as they are
             return
         for job in jobs:
@@ -136,7 +175,10 @@ class JobTable(DataTable[object]):
         if key not in self.rows:
             return
         self.update_cell(key, "type", job.params_type)
-        self.update_cell(key, "scheduled", self.fmt.timestamp(job.time_scheduled))
+        self.update_cell(key, "scheduled", self._when(job))
+        self.update_cell(key, "attempt", attempt_cell(job))
+        if job.retries:
+            self._retrying.add(job.job_id)
         if job.duration is not None:
             self.update_cell(key, "took", self.fmt.duration(job.duration))
 

@@ -1,4 +1,4 @@
-"""A one-line bar naming the seven views and their number keys, the current one marked."""
+"""A one-line bar naming the views and their number keys, the current one marked."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ VIEWS = (
     ("submit", "Submit"),
     ("webdav", "WebDAV"),
     ("http", "HTTP"),
+    ("scheduled", "Scheduled"),
+    ("dead", "Dead"),
 )
 
 
 class ViewBar(Static):
-    """Shows where you are and how to get elsewhere (`1`…`7`)."""
+    """Shows where you are and how to get elsewhere (`1`…`9`)."""
 
     def __init__(self, current: str) -> None:
         parts = []

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,26 +12,9 @@ from pathlib import Path
 import pytest
 
 from core.config import Config, load_config
-from tests.core.test_serve import Serve
-from tests.helpers import pid_running
+from tests.core.test_serve import Serve, serving
 
-
-def start_served(data: Path, **env: str) -> Serve:
-    """A served engine with its own data dir, ready; stop it with `stop_served`."""
-    server = Serve(data, env=env)
-    try:
-        server.wait_ready()
-    except BaseException:
-        stop_served(server)
-        raise
-    return server
-
-
-def stop_served(server: Serve) -> None:
-    pid = server.server_pid()
-    server.close()
-    if pid is not None and pid_running(pid):
-        os.kill(pid, signal.SIGKILL)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def config_of(server: Serve) -> Config:
@@ -51,15 +35,26 @@ def env_of(server: Serve) -> dict[str, str]:
     }
 
 
+def run_python(server: Serve, code: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh Python that finds `server` as the docs say: by HEROAGENT_* vars."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEROAGENT_")}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**env, **env_of(server)},
+    )
+
+
 @pytest.fixture(scope="module")
 def served() -> Iterator[Serve]:
     """One engine for a module's tests (starting one takes seconds on a loaded machine)."""
     with tempfile.TemporaryDirectory(prefix="ha-") as directory:
-        server = start_served(Path(directory) / "data", HEROAGENT_JOBS_WORKER_COUNT="4")
-        try:
+        env = {"HEROAGENT_JOBS_WORKER_COUNT": "4"}
+        with serving(Path(directory) / "data", env=env) as server:
             yield server
-        finally:
-            stop_served(server)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.core.jobs.test_cli_and_restart import cli
+from tests.core.jobs.test_cli_and_restart import cli, submitted
 from tests.core.test_serve import Serve
 
 
@@ -13,9 +13,7 @@ def test_several_files_are_one_batch(served: Serve, tmp_path: Path) -> None:
     first, second = tmp_path / "a.hero", tmp_path / "b.hero"
     first.write_text("!!core.echo message:a\n")
     second.write_text("!!core.echo message:b\n")
-    made = cli(served, "submit", str(first), str(second), "-t", "files", "--wait", "--json")
-    assert made.returncode == 0, made.stderr
-    jobs = json.loads(made.stdout)
+    jobs = submitted(served, str(first), str(second), "-t", "files", "--wait")
     assert [(j["params"], j["status"]) for j in jobs] == [
         ("!!core.echo message:a\n", "done"),
         ("!!core.echo message:b\n", "done"),
@@ -31,9 +29,8 @@ def test_several_files_are_one_batch(served: Serve, tmp_path: Path) -> None:
 
 def test_each_line_of_stdin_is_a_job(served: Serve) -> None:
     lines = "!!core.echo message:one\n\n!!core.echo message:two\n!!core.echo message:three\n"
-    made = cli(served, "submit", "--each-line", "-t", "lines", "--json", stdin=lines)
-    assert made.returncode == 0, made.stderr
-    assert [j["params"] for j in json.loads(made.stdout)] == [
+    made = submitted(served, "--each-line", "-t", "lines", stdin=lines)
+    assert [j["params"] for j in made] == [
         "!!core.echo message:one\n",
         "!!core.echo message:two\n",
         "!!core.echo message:three\n",
@@ -48,10 +45,8 @@ def test_each_line_of_stdin_is_a_job(served: Serve) -> None:
 
 
 def test_delay_at_retries_and_dead_letters_from_the_cli(served: Serve) -> None:
-    made = cli(served, "submit", "-t", "cli-timed", "--delay", "0.3s", "--wait", "--json",
-               stdin="!!core.echo message:later\n")  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    job = json.loads(made.stdout)
+    job = submitted(served, "-t", "cli-timed", "--delay", "0.3s", "--wait",
+                    stdin="!!core.echo message:later\n")  # fmt: skip
     assert job["status"] == "done"
     assert job["run_at"] > 0
     assert job["time_start"] >= job["run_at"]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.client.conftest import env_of
+from tests.client.conftest import run_python
 from tests.core.test_serve import Serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,15 +23,6 @@ def test_every_example_has_an_expectation() -> None:
 
 @pytest.mark.parametrize(("code", "expected"), list(zip(BLOCKS, PRINTS, strict=True)))
 def test_the_example_runs(served: Serve, code: str, expected: str) -> None:
-    # Client() with no arguments finds the engine the way the docs say: HEROAGENT_* vars.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HEROAGENT_")}
-    run = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**env, **env_of(served)},
-    )
+    run = run_python(served, code, timeout=120)  # Client() with no arguments
     assert run.returncode == 0, run.stderr
     assert expected in run.stdout, run.stdout

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from tests.client.conftest import env_of, start_served, stop_served
+from tests.client.conftest import run_python
+from tests.core.test_serve import serving
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import json, time
 from heroagent import Client
@@ -38,18 +35,9 @@ print(json.dumps({
 
 def test_ten_thousand_jobs_submitted_in_batches_and_waited_for() -> None:
     with tempfile.TemporaryDirectory(prefix="ha-") as directory:
-        server = start_served(Path(directory) / "data", HEROAGENT_JOBS_WORKER_COUNT="8")
-        try:
-            run = subprocess.run(
-                [sys.executable, "-c", SCRIPT],
-                capture_output=True,
-                text=True,
-                timeout=180,
-                cwd=ROOT,
-                env={**os.environ, **env_of(server)},
-            )
-        finally:
-            stop_served(server)
+        env = {"HEROAGENT_JOBS_WORKER_COUNT": "8"}
+        with serving(Path(directory) / "data", env=env) as server:
+            run = run_python(server, SCRIPT, timeout=180)
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["ids"] == 10_000

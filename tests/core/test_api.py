@@ -11,7 +11,7 @@ from tests.helpers import async_wait_for, wait_job_ended, wait_jobs_ended
 
 async def test_submit_view_history_and_queues(engine: Engine) -> None:
     api = engine.api
-    view = await api.submit("!!fake.return_success message:hi\n", topic="mail", job_timeout=5)
+    view = await api.submit("!!fake.return_success message:hi\n", topic="mail", timeout=5)
     assert (view.status, view.circle, view.topic, view.timeout) == ("new", "default", "mail", 5.0)
     await wait_job_ended(engine, view.job_id)
     done = await api.job(view.job_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from core.config import (
     default_config_text,
     load_config,
 )
+from tests.helpers import run_heroagent
 
 
 def write(path: Path, text: str) -> Path:
@@ -154,13 +154,7 @@ def test_data_paths_derive_from_data_dir(tmp_path: Path) -> None:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "heroagent_tui", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    return run_heroagent(*args, env=env)
 
 
 def test_cli_config_show_reports_sources(tmp_path: Path) -> None:

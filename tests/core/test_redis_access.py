@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bench.launch import heroagent_argv
 from core.config import Config
 from core.engine import Engine
-from tests.core.test_serve import Serve
-from tests.helpers import pid_running, wait_job_ended
-
-
-def heroagent(data: Path, *args: str) -> list[str]:
-    return [
-        *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-        *("--data-dir", str(data), *args),
-    ]
+from tests.core.test_serve import serving
+from tests.helpers import headless_config, wait_job_ended
 
 
 def test_redis_cli_helper_is_logged_in_without_the_password_in_argv(short_tmp: Path) -> None:
-    serve = Serve(short_tmp / "data")
-    try:
-        serve.wait_ready()
+    with serving(short_tmp / "data") as serve:
         result = subprocess.run(
-            heroagent(serve.data, "redis-cli", "ping"),
+            heroagent_argv(serve.data, "redis-cli", "ping"),
             capture_output=True,
             text=True,
             timeout=30,
@@ -41,22 +30,17 @@ def test_redis_cli_helper_is_logged_in_without_the_password_in_argv(short_tmp: P
         assert "Warning" not in result.stderr  # no "-a on the command line" warning
         # What clients may not do, the helper may not either.
         denied = subprocess.run(
-            heroagent(serve.data, "redis-cli", "config", "set", "appendfsync", "no"),
+            heroagent_argv(serve.data, "redis-cli", "config", "set", "appendfsync", "no"),
             capture_output=True,
             text=True,
             timeout=30,
         )
         assert "no permissions" in denied.stdout + denied.stderr
-    finally:
-        pid = serve.server_pid()
-        serve.close()
-        if pid is not None and pid_running(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_redis_cli_helper_without_an_engine_says_so(short_tmp: Path) -> None:
     result = subprocess.run(
-        heroagent(short_tmp / "empty", "redis-cli", "ping"),
+        heroagent_argv(short_tmp / "empty", "redis-cli", "ping"),
         capture_output=True,
         text=True,
         timeout=30,
@@ -68,19 +52,13 @@ def test_redis_cli_helper_without_an_engine_says_so(short_tmp: Path) -> None:
 @pytest.fixture
 async def owner(engine_config: Config) -> AsyncIterator[Engine]:
     """An engine that runs no jobs itself."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        jobs=replace(engine_config.jobs, worker_count=0),
-    )
-    async with Engine(config) as engine:
+    async with Engine(headless_config(engine_config, worker_count=0)) as engine:
         yield engine
 
 
 async def test_worker_given_the_engines_data_dir_runs_its_jobs(owner: Engine) -> None:
     worker = subprocess.Popen(
-        heroagent(
+        heroagent_argv(
             owner.config.data_path, "--redis-port", str(owner.config.redis.tcp_port), "worker"
         ),
         stdout=subprocess.DEVNULL,
@@ -99,7 +77,7 @@ async def test_worker_given_the_engines_data_dir_runs_its_jobs(owner: Engine) ->
 
 def test_worker_with_neither_url_nor_engine_data_dir_explains(short_tmp: Path) -> None:
     result = subprocess.run(
-        heroagent(short_tmp / "empty", "worker"), capture_output=True, text=True, timeout=30
+        heroagent_argv(short_tmp / "empty", "worker"), capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 2
     assert "--data-dir of an engine on this machine" in result.stdout + result.stderr

@@ -6,15 +6,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
 import pytest
 
+from bench.launch import heroagent_argv
 from tests.helpers import free_port, pid_running, valkey_pids, wait_for
 
 
@@ -39,19 +40,9 @@ def ping(address: tuple[str, int] | str, password: str) -> bool:
 
 def serve_argv(data: Path, *args: str) -> list[str]:
     """`heroagent --serve` with this test's data dir, no user config and free ports."""
-    return [
-        *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-        *(
-            "--data-dir",
-            str(data),
-            "--webdav-port",
-            str(free_port()),
-            "--ui-port",
-            str(free_port()),
-            *args,
-            "--serve",
-        ),
-    ]
+    return heroagent_argv(
+        data, "--webdav-port", str(free_port()), "--ui-port", str(free_port()), *args, "--serve"
+    )
 
 
 class Serve:
@@ -100,6 +91,24 @@ class Serve:
             self.proc.wait(10)
         self._out.close()
 
+    def stop(self) -> None:
+        """Close, and kill the valkey child too if it outlived the engine."""
+        pid = self.server_pid()
+        self.close()
+        if pid is not None and pid_running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@contextmanager
+def serving(data: Path, *extra: str, env: dict[str, str] | None = None) -> Iterator[Serve]:
+    """A ready `Serve`, stopped with its valkey child on the way out."""
+    server = Serve(data, *extra, env=env)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
 
 @pytest.fixture
 def serve(short_tmp: Path) -> Iterator[Serve]:
@@ -107,10 +116,7 @@ def serve(short_tmp: Path) -> Iterator[Serve]:
     try:
         yield server
     finally:
-        pid = server.server_pid()
-        server.close()
-        if pid is not None and pid_running(pid):
-            os.kill(pid, signal.SIGKILL)
+        server.stop()
 
 
 def test_serve_pings_heals_and_stops_clean(serve: Serve) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.netlab.lab import Lab, leftovers, pid_alive, remove_names
+from tests.helpers import pid_running
+from tests.netlab.lab import Lab, leftovers, remove_names
 
 _labs: list[Lab] = []
 
@@ -61,7 +62,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if names:
             problems.append(f"lab names left: {names}")
             remove_names(names)
-        alive = [pid for pid in lab.started if pid_alive(pid)]
+        alive = [pid for pid in lab.started if pid_running(pid)]
         if alive:
             problems.append(f"lab processes still running: {alive}")
     if problems:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from bench.launch import heroagent_argv
 from core.config import Config, load_config
 from core.events import EventBus
 from core.redis_server import RedisService
@@ -17,20 +17,6 @@ from tests.netlab.lab import Host
 # Inside its own namespace every port is free: the engine's valkey can have a fixed one.
 REDIS_PORT = 6390
 ROOT = str(Path(__file__).resolve().parents[2])
-
-
-def heroagent_argv(data: Path, *args: str) -> list[str]:
-    """`heroagent` from this checkout, with no user config and its own data dir."""
-    return [
-        sys.executable,
-        "-m",
-        "heroagent_tui",
-        "--config",
-        os.devnull,
-        "--data-dir",
-        str(data),
-        *args,
-    ]
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:

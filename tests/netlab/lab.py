@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers import pid_running
+
 # Every name the lab makes starts with PREFIX, then its owner's pid: `ha-<pid>-<tag>`.
 # A crashed run's leftovers are recognised by that pid being dead, and a parallel run's
 # are left alone because its pid lives. Interface names hold 15 bytes: "ha-" + 7 pid
@@ -38,15 +40,6 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if check and result.returncode != 0:
         raise LabError(f"ip {' '.join(args)}: {result.stderr.strip()}")
     return result
-
-
-def pid_alive(pid: int) -> bool:
-    """True while a process with this pid exists (zombies count as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -117,7 +110,7 @@ def kill_netns_processes(netns: str) -> None:
             _signal(pid, sig)
         deadline = time.monotonic() + STOP_SECONDS
         while pids and time.monotonic() < deadline:
-            pids = [pid for pid in pids if pid_alive(pid)]
+            pids = [pid for pid in pids if pid_running(pid)]
             if pids:
                 time.sleep(0.05)
         if not pids:
@@ -132,7 +125,7 @@ def netns_pids(netns: str) -> list[int]:
 
 def clean_stale() -> list[str]:
     """Remove the leftovers of lab runs whose owner process is dead; return their names."""
-    stale = [name for name in leftovers() if not pid_alive(owned_by(name) or 0)]
+    stale = [name for name in leftovers() if not pid_running(owned_by(name) or 0)]
     remove_names(stale)
     return stale
 

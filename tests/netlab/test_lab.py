@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.helpers import wait_for
-from tests.netlab.lab import Lab, clean_stale, leftovers, netns_pids, pid_alive
+from tests.helpers import pid_running, wait_for
+from tests.netlab.lab import Lab, clean_stale, leftovers, netns_pids
 
 PORT = 7000
 LISTEN = (
@@ -65,7 +65,7 @@ def test_close_removes_everything_and_stops_processes() -> None:
         wait_for(lambda: netns_pids(lab["a"].netns) == [child.pid], 5, "the child in its host")
         lab.close()
         assert leftovers(owner.pid) == []
-        assert not pid_alive(child.pid)
+        assert not pid_running(child.pid)
     finally:
         owner.kill()
         owner.wait()

@@ -13,6 +13,7 @@ from core.config import Config
 from core.engine import Engine
 from heroagent_tui.app import HeroAgentApp, create_app
 from heroagent_tui.format import DisplayFormat
+from heroagent_tui.screens.job_detail import JobDetailScreen
 from tests.helpers import async_wait_for
 
 T = TypeVar("T")
@@ -48,3 +49,14 @@ async def until(
 
     await pilot.pause()
     return await async_wait_for(check, seconds, what)
+
+
+async def open_detail(pilot: Pilot[int], job_id: int) -> JobDetailScreen:
+    """Press enter on a list and wait for the detail of `job_id`."""
+    await pilot.press("enter")
+    detail = await until(
+        pilot, lambda: isinstance(pilot.app.screen, JobDetailScreen) and pilot.app.screen
+    )
+    assert isinstance(detail, JobDetailScreen)
+    assert detail.job_id == job_id
+    return detail

@@ -14,7 +14,7 @@ from textual import events, on
 from textual.pilot import Pilot
 from textual.worker import WorkerState
 
-from core.api import EngineAPI
+from core.api import EngineAPI, JobView
 from core.config import Config
 from core.engine import Engine
 from core.events import JobStateChanged
@@ -64,6 +64,9 @@ class FixedFormat(DisplayFormat):
 
     def duration(self, seconds: float | None) -> str:
         return "" if seconds is None else "12 ms"
+
+    def countdown(self, ts: float) -> str:
+        return "in 4m 05s" if ts else ""
 
     def size(self, n: int) -> str:
         return "1.2 MiB"
@@ -142,14 +145,39 @@ async def seed(app: ScenarioApp) -> None:
 
 async def wait_until_ended(api: EngineAPI, job_id: int, seconds: float = 10.0) -> None:
     """Until the job is done or failed, from its own events."""
+    await wait_until(api, job_id, lambda job: True, ("done", "error"), seconds)
+
+
+async def seed_waiting(api: EngineAPI) -> None:
+    """A delayed job and a failed attempt waiting an hour for its retry."""
+    await api.submit("!!fake.return_success message:'later'", topic="reports", delay=3600)
+    retried = await api.submit(
+        "!!fake.return_error message:'mailbox full'",
+        topic="email",
+        retries=2,
+        backoff_base=3600,
+        backoff_max=7200,
+    )
+    await wait_until(api, retried.job_id, lambda job: job.attempts == 1, ("scheduled",))
+
+
+async def wait_until(
+    api: EngineAPI,
+    job_id: int,
+    done: Callable[[JobView], bool],
+    statuses: tuple[str, ...],
+    seconds: float = 10.0,
+) -> None:
+    """Until the job is in one of `statuses` and `done(job)` holds, from its own events."""
     with api.subscribe() as events:
-        if (await api.job(job_id)).ended:
+        job = await api.job(job_id)
+        if job.status in statuses and done(job):
             return
         async with asyncio.timeout(seconds):
             async for event in events:
                 if not isinstance(event, JobStateChanged) or event.job_id != job_id:
                     continue
-                if event.status in ("done", "error"):
+                if event.status in statuses and done(await api.job(job_id)):
                     return
 
 
@@ -161,12 +189,16 @@ class Scenario:
     keys: tuple[str, ...] = ()
     theme: str = ""
     editor_text: str = ""
+    # More jobs than every scenario's, made after the shared ones.
+    extra: Callable[[EngineAPI], Awaitable[None]] | None = None
 
     def run_before(self, app: ScenarioApp) -> Callable[[Pilot[Any]], Awaitable[None]]:
         """The pilot steps: seed, go to the screen, wait until it is still."""
 
         async def steps(pilot: Pilot[Any]) -> None:
             await seed(app)
+            if self.extra is not None:
+                await self.extra(app.engine.api)
             await settle(app, pilot)
             if self.theme:
                 app.theme = self.theme
@@ -194,6 +226,8 @@ SCENARIOS = [
     Scenario("submit", ("5",), editor_text=SUBMIT_TEXT),
     Scenario("webdav", ("6",)),
     Scenario("http", ("7",)),
+    Scenario("scheduled", ("8",), extra=seed_waiting),
+    Scenario("dead", ("9",)),
     Scenario("help", ("question_mark",)),
     Scenario("dashboard_light", (), theme="heroagent-light"),
 ]

@@ -18,7 +18,7 @@ from heroagent_tui.screens.submit import SubmitScreen
 from heroagent_tui.state import STATE_FILE
 from heroagent_tui.widgets.heroscript_area import HeroScriptArea
 from heroagent_tui.widgets.job_table import JobTable
-from tests.tui.conftest import running_app, until
+from tests.tui.conftest import open_detail, running_app, until
 
 
 def _status(table: DataTable[object], job_id: int) -> str:
@@ -96,10 +96,7 @@ async def test_filter_then_open_a_job(engine_config: Config) -> None:
         await until(pilot, lambda: _status(table, ok.job_id) == "done", what="done shown")
         await pilot.press("slash", *"status:error", "enter")
         await until(pilot, lambda: table.row_count == 1 and str(bad.job_id) in table.rows)
-        await pilot.press("enter")
-        detail = await until(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen)
-        assert isinstance(detail, JobDetailScreen)
-        assert detail.job_id == bad.job_id
+        detail = await open_detail(pilot, bad.job_id)
         outcome = detail.query_one("#job-outcome", Static)
         await until(pilot, lambda: "boom" in str(outcome.render()), what="the error shown")
         await pilot.press("escape", "escape")

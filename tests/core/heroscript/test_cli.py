@@ -10,32 +10,24 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
+from tests.helpers import check_fails_then_passes, run_heroagent
+
 REPO = Path(__file__).resolve().parents[3]
 
 
 def _cli(*args: str, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [python, "-m", "heroagent_tui", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        check=False,
-    )
+    return run_heroagent(*args, python=python, cwd=REPO)
 
 
 def test_check_lists_every_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.hero"
-    bad.write_text("!!fake.sleep seconds:x\n!!a.b c-d:1\n")
-    good = tmp_path / "good.md"
-    good.write_text("# Doc\n\n!!fake.return_success message:hi\n")
-    out = _cli("heroscript", "check", str(bad), str(good))
-    assert out.returncode == 1
-    assert f"{bad}:1:14: fake.sleep: parameter 'seconds' expects float, got 'x'" in out.stdout
-    assert f"{bad}:2:8: key 'c-d' has a character not allowed in keys" in out.stdout
-    assert "       ^" in out.stdout
-    ok = _cli("heroscript", "check", str(good))
-    assert (ok.returncode, ok.stdout.strip()) == (0, "1 file(s) OK")
+    good = (tmp_path / "good.md", "# Doc\n\n!!fake.return_success message:hi\n")
+    out = check_fails_then_passes(
+        _cli, "heroscript", (bad, "!!fake.sleep seconds:x\n!!a.b c-d:1\n"), good
+    )
+    assert f"{bad}:1:14: fake.sleep: parameter 'seconds' expects float, got 'x'" in out
+    assert f"{bad}:2:8: key 'c-d' has a character not allowed in keys" in out
+    assert "       ^" in out
     syntax = _cli("heroscript", "check", "--syntax-only", str(bad))
     assert syntax.stdout.count(str(bad)) == 1
 

@@ -170,6 +170,21 @@ async def test_metrics_in_prometheus_text_format(client: httpx.AsyncClient) -> N
     assert 'heroagent_service_up{service="ui",state="running"} 1' in text
 
 
+async def test_metrics_count_retries_and_dead_letters(client: httpx.AsyncClient) -> None:
+    fails = "!!fake.return_error message:'mailbox full'\n"
+    # Two attempts: one retry, then a dead letter. A cancel and a success count for neither.
+    dead = await submit(client, fails, retries=1, backoff_base=0.05)
+    cancelled = await submit(client, OK, delay=3600)
+    assert (await client.post(f"/api/jobs/{cancelled['job_id']}/cancel")).status_code == 200
+    await wait_status(client, dead["job_id"])
+    await wait_status(client, (await submit(client))["job_id"])
+    text = (await client.get("/metrics")).text
+    assert "# TYPE heroagent_job_retries_total counter" in text
+    assert "\nheroagent_job_retries_total 1\n" in text
+    assert "# TYPE heroagent_dead_letters_total counter" in text
+    assert "\nheroagent_dead_letters_total 1\n" in text
+
+
 async def read_events(
     lines: AsyncIterator[str], until: Any, seconds: float = 10
 ) -> list[tuple[str, Any]]:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +15,7 @@ from core.config import Config
 from core.engine import Engine
 from tests.core.http_ui.conftest import ui_url
 from tests.core.http_ui.test_api import read_events
+from tests.helpers import spawn_worker
 
 
 @pytest.fixture
@@ -28,17 +26,6 @@ async def owner(engine_config: Config) -> AsyncIterator[Engine]:
     )
     async with Engine(config) as engine:
         yield engine
-
-
-def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-            *("--data-dir", str(data), "--redis-url", url, "worker"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def test_log_lines_of_a_remote_job_reach_the_event_stream(

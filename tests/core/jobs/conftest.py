@@ -1,24 +1,46 @@
-"""Fixtures of the job tests."""
+"""Fixtures of the job tests, and a watchdog to run their jobs in the test's own loop."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
 
 from core.config import Config
 from core.engine import Engine
+from core.watchdog import WatchDog
+from core.watchdog.service import build_processors, build_registry, watchdog_settings
+from tests.helpers import ValkeyProcess, headless_config
+
+
+@pytest.fixture
+def shared(idle_engine: Engine, valkey: ValkeyProcess) -> tuple[Engine, ValkeyProcess]:
+    """An engine that runs no jobs itself, and the external valkey it uses."""
+    return idle_engine, valkey
+
+
+@asynccontextmanager
+async def running_watchdog(engine: Engine, worker_count: int) -> AsyncIterator[WatchDog]:
+    """A started watchdog with `worker_count` slots on the engine's Redis, stopped after."""
+    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=worker_count))
+    dog = WatchDog(
+        engine.redis.loop_client(),
+        build_processors(config, build_registry(config)),
+        watchdog_settings(config),
+    )
+    await dog.start()
+    try:
+        yield dog
+    finally:
+        await dog.stop()
+        await dog.redis.aclose()
 
 
 @pytest.fixture
 async def flaky_engine(engine_config: Config) -> AsyncIterator[Engine]:
     """An engine whose actors include `flaky` (tests/core/jobs/flaky_actors.py)."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        actors=replace(engine_config.actors, modules=["tests.core.jobs.flaky_actors"]),
-    )
-    async with Engine(config) as running:
+    modules = ["tests.core.jobs.flaky_actors"]
+    async with Engine(headless_config(engine_config, actor_modules=modules)) as running:
         yield running

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,10 +19,12 @@ from core.jobs import keys
 from core.services import supervised_task
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
+from tests import helpers
 from tests.helpers import (
     ValkeyProcess,
     async_poll,
     async_wait_for,
+    headless_config,
     pid_running,
     wait_job_ended,
 )
@@ -36,18 +36,8 @@ def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
     The lease is long on purpose: the heartbeat's fence check would stop a cancelled job
     too, within a third of it; this test is about the cancel message, which is faster.
     """
-    return subprocess.Popen(
-        [
-            *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-            *("--data-dir", str(data), "--redis-url", url, "worker"),
-        ],
-        env={
-            **os.environ,
-            "HEROAGENT_JOBS_WORKER_COUNT": "1",
-            "HEROAGENT_JOBS_LEASE_SECONDS": "30",
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return helpers.spawn_worker(
+        url, data, HEROAGENT_JOBS_WORKER_COUNT="1", HEROAGENT_JOBS_LEASE_SECONDS="30"
     )
 
 
@@ -64,7 +54,7 @@ async def test_cancel_stops_a_job_on_a_remote_worker(
         slow = await engine.api.submit(
             "!!fake.sleep seconds:2\n!!file.write path:side-effect.txt content:oops\n",
             topic="t",
-            job_timeout=60,
+            timeout=60,
         )
 
         async def held() -> list[bytes | str]:
@@ -108,12 +98,9 @@ async def _empty(redis: aioredis.Redis, key: bytes) -> bool:
 @pytest.fixture
 async def one_slot(engine_config: Config) -> AsyncIterator[Engine]:
     """An engine with one local job slot and the blocking actors."""
-    config = replace(
-        engine_config,
-        enable_webdav=False,
-        enable_ui=False,
-        jobs=replace(engine_config.jobs, worker_count=1, lease_seconds=1.0),
-        actors=replace(engine_config.actors, modules=["tests.core.jobs.blocking_actors"]),
+    modules = ["tests.core.jobs.blocking_actors"]
+    config = headless_config(
+        engine_config, actor_modules=modules, worker_count=1, lease_seconds=1.0
     )
     async with Engine(config) as engine:
         yield engine
@@ -124,7 +111,7 @@ async def test_timed_out_sync_action_keeps_its_slot_until_its_thread_ends(
 ) -> None:
     engine = one_slot
     assert engine.watchdog is not None
-    blocked = await engine.api.submit("!!blocking.block seconds:2\n", topic="t", job_timeout=0.5)
+    blocked = await engine.api.submit("!!blocking.block seconds:2\n", topic="t", timeout=0.5)
     queued = await engine.api.submit("!!fake.return_success\n", topic="t")
     ended = await wait_job_ended(engine, blocked.job_id)
     assert ended.status == "error"
@@ -146,7 +133,7 @@ async def test_action_in_a_child_process_is_killed_at_the_timeout(one_slot: Engi
     engine = one_slot
     assert engine.watchdog is not None
     job = await engine.api.submit(
-        "!!blocking.block_in_child seconds:30\n", topic="t", job_timeout=2, log=True
+        "!!blocking.block_in_child seconds:30\n", topic="t", timeout=2, log=True
     )
     ended = await wait_job_ended(engine, job.job_id, 15)
     assert ended.status == "error"

@@ -9,10 +9,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.core.test_serve import Serve
+from bench.launch import heroagent_argv
+from tests.core.test_serve import Serve, serving
 from tests.helpers import pid_running, wait_for
 
 SUBMIT_SIX = """
@@ -32,10 +34,7 @@ asyncio.run(main())
 
 def cli(serve: Serve, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-            *("--data-dir", str(serve.data), "--redis-port", str(serve.port), *args),
-        ],
+        heroagent_argv(serve.data, "--redis-port", str(serve.port), *args),
         input=stdin,
         capture_output=True,
         text=True,
@@ -44,24 +43,22 @@ def cli(serve: Serve, *args: str, stdin: str = "") -> subprocess.CompletedProces
     )
 
 
+def submitted(serve: Serve, *args: str, stdin: str = "") -> Any:
+    """`heroagent submit *args --json`, which must succeed: what it printed."""
+    made = cli(serve, "submit", *args, "--json", stdin=stdin)
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout)
+
+
 @pytest.fixture
 def served(short_tmp: Path) -> Iterator[Serve]:
-    server = Serve(short_tmp / "data", env={"HEROAGENT_JOBS_LEASE_SECONDS": "1"})
-    try:
-        server.wait_ready()
+    with serving(short_tmp / "data", env={"HEROAGENT_JOBS_LEASE_SECONDS": "1"}) as server:
         yield server
-    finally:
-        pid = server.server_pid()
-        server.close()
-        if pid is not None and pid_running(pid):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_submit_wait_job_and_jobs(served: Serve) -> None:
-    done = cli(served, "submit", "-", "--topic", "demo", "--log", "--wait", "--json",
-               stdin="!!core.echo message:hello\n")  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    job = json.loads(done.stdout)
+    job = submitted(served, "-", "--topic", "demo", "--log", "--wait",
+                    stdin="!!core.echo message:hello\n")  # fmt: skip
     assert job["status"] == "done"
     assert "hello" in job["log_lines"]
 
@@ -125,9 +122,7 @@ def test_engine_sigkilled_with_jobs_queued_and_running_then_restarted(short_tmp:
             # Also when an assertion above failed: no server of this test outlives it.
             wait_for(lambda: not pid_running(server), 10, "the old server to exit")
 
-    second = Serve(data, env=env)
-    try:
-        second.wait_ready()
+    with serving(data, env=env) as second:
 
         def all_done() -> bool:
             found = cli(second, "jobs", "--limit", "100", "--json")
@@ -135,8 +130,3 @@ def test_engine_sigkilled_with_jobs_queued_and_running_then_restarted(short_tmp:
             return sorted(j["job_id"] for j in rows if j["status"] == "done") == sorted(ids)
 
         wait_for(all_done, 60, "every job to complete after the restart")
-    finally:
-        pid = second.server_pid()
-        second.close()
-        if pid is not None and pid_running(pid):
-            os.kill(pid, signal.SIGKILL)

@@ -7,24 +7,14 @@ import os
 import random
 import signal
 import subprocess
-import sys
-from dataclasses import replace
 from pathlib import Path
-
-import pytest
 
 from core.api import JobSpec
 from core.engine import Engine
 from core.jobs import JobStatus
-from core.watchdog import WatchDog
-from core.watchdog.service import build_processors, build_registry, watchdog_settings
-from tests.helpers import ValkeyProcess, start_valkey, wait_jobs_ended
-
-
-@pytest.fixture
-def shared(idle_engine: Engine, valkey: ValkeyProcess) -> tuple[Engine, ValkeyProcess]:
-    """An engine that runs no jobs itself, and the external valkey it uses."""
-    return idle_engine, valkey
+from tests import helpers
+from tests.core.jobs.conftest import running_watchdog
+from tests.helpers import ValkeyProcess, short_and_soak, start_valkey, wait_jobs_ended
 
 
 async def test_valkey_restarted_empty_with_500_queued(
@@ -40,18 +30,8 @@ async def test_valkey_restarted_empty_with_500_queued(
     fresh_dir.mkdir()
     fresh = start_valkey(fresh_dir, port=valkey.port)
     try:
-        dog = WatchDog(
-            engine.redis.loop_client(),
-            build_processors(engine.config, build_registry(engine.config)),
-            watchdog_settings(
-                replace(engine.config, jobs=replace(engine.config.jobs, worker_count=5))
-            ),
-        )
-        await dog.start()
-        try:
+        async with running_watchdog(engine, worker_count=5):
             await wait_jobs_ended(engine, [j.job_id for j in jobs], 60)
-        finally:
-            await dog.stop()
         for job in jobs:
             assert (await engine.jobs.stored_job(job.job_id)).status is JobStatus.DONE
     finally:
@@ -59,18 +39,9 @@ async def test_valkey_restarted_empty_with_500_queued(
 
 
 def spawn_worker(url: str, data: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
-            *("--data-dir", str(data), "--redis-url", url, "worker"),
-        ],
-        env={
-            **os.environ,
-            "HEROAGENT_JOBS_LEASE_SECONDS": "1",
-            "HEROAGENT_JOBS_MAX_ATTEMPTS": "50",
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    """A worker whose jobs a short lease hands back soon after it is killed."""
+    return helpers.spawn_worker(
+        url, data, HEROAGENT_JOBS_LEASE_SECONDS="1", HEROAGENT_JOBS_MAX_ATTEMPTS="50"
     )
 
 
@@ -100,16 +71,9 @@ async def kill_workers_under_load(
         assert ends[0].status is JobStatus.DONE, ends[0].error
 
 
+@short_and_soak(("jobs_count", "kills"), (300, 5), (2000, 20))
 async def test_worker_sigkilled_mid_job_loses_nothing(
-    shared: tuple[Engine, ValkeyProcess], short_tmp: Path
+    shared: tuple[Engine, ValkeyProcess], short_tmp: Path, jobs_count: int, kills: int
 ) -> None:
     engine, valkey = shared
-    await kill_workers_under_load(engine, valkey, short_tmp / "w", jobs_count=300, kills=5)
-
-
-@pytest.mark.slow
-async def test_worker_sigkilled_20_times_under_2000_jobs(
-    shared: tuple[Engine, ValkeyProcess], short_tmp: Path
-) -> None:
-    engine, valkey = shared
-    await kill_workers_under_load(engine, valkey, short_tmp / "w", jobs_count=2000, kills=20)
+    await kill_workers_under_load(engine, valkey, short_tmp / "w", jobs_count, kills)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,7 @@ from core.engine import Engine
 from core.jobs import keys
 from core.jobs.graph import MAX_GRAPH_BYTES, graph_specs
 from core.jobs.manager import JobError, _batch_parents
-from core.watchdog import WatchDog
-from core.watchdog.service import build_processors, build_registry, watchdog_settings
+from tests.core.jobs.conftest import running_watchdog
 from tests.core.jobs.test_scheduled import STAMP_SLACK
 from tests.helpers import async_poll, wait_job_ended, wait_jobs_ended
 
@@ -220,23 +218,10 @@ async def test_waiting_dependants_survive_a_flushall(idle_engine: Engine) -> Non
         assert again.job_id == r.job_id
     finally:
         await redis.aclose()
-    await _run_with_a_worker(engine, [v.job_id for v in views])
+    async with running_watchdog(engine, 2):
+        await wait_jobs_ended(engine, [v.job_id for v in views], 20)
     ended = [await engine.api.job(v.job_id) for v in views]
     assert [v.status for v in ended] == ["done", "done", "done"]
-
-
-async def _run_with_a_worker(engine: Engine, job_ids: list[int]) -> None:
-    dog = WatchDog(
-        engine.redis.loop_client(),
-        build_processors(engine.config, build_registry(engine.config)),
-        watchdog_settings(replace(engine.config, jobs=replace(engine.config.jobs, worker_count=2))),
-    )
-    await dog.start()
-    try:
-        await wait_jobs_ended(engine, job_ids, 20)
-    finally:
-        await dog.stop()
-        await dog.redis.aclose()
 
 
 async def test_two_parents_ending_at_once_release_the_child_once(engine: Engine) -> None:

@@ -46,3 +46,22 @@ def test_query_filters_and_pages(tmp_path: Path) -> None:
     assert index.ids_with_status(["new"]) == list(range(1, 11))
     assert index.max_id() == 10
     index.close()
+
+
+def test_purged_ids_stay_known_and_ended_ids_narrow(tmp_path: Path) -> None:
+    index = JobIndex(tmp_path / "i.sqlite")
+    ended = [replace(job(i), status=JobStatus.DONE, time_end=float(i)) for i in range(1, 9)]
+    index.upsert([*ended, replace(job(9), status=JobStatus.ERROR, time_end=9.0), job(10)])
+    assert index.ended_ids(JobFilter(), limit=100) == list(range(1, 10))
+    assert index.ended_ids(JobFilter(status="done"), ended_before=4.0, limit=100) == [1, 2, 3]
+    assert index.ended_ids(JobFilter(status="done"), keep=5, limit=100) == [1, 2, 3]
+    assert index.ended_ids(JobFilter(status="done"), limit=2, after_id=2) == [3, 4]
+    index.delete([8, 9, 10])
+    # Gone ids are neither missing (reconcile would look for them) nor free (max_id).
+    assert index.missing_ids(10) == []
+    assert index.max_id() == 10
+    assert index.counts()[("default", "a", "done")] == 7
+    index.close()
+    again = JobIndex(tmp_path / "i.sqlite")
+    assert (again.missing_ids(11), again.max_id()) == ([11], 10)
+    again.close()

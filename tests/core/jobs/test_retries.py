@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,8 +14,18 @@ from core.config import Config, QueueConfig
 from core.engine import Engine
 from core.jobs.model import Job
 from core.jobs.retry import backoff_delay, should_retry
+from core.watchdog import WatchDog
+from core.watchdog.service import build_processors, build_registry, watchdog_settings
 from tests.core.jobs.test_scheduled import STAMP_SLACK
 from tests.helpers import wait_job_ended
+
+
+async def fail_first(
+    engine: Engine, folder: Path, times: int, topic: str = "retry", **retry: Any
+) -> JobView:
+    """Submit a job whose first `times` attempts fail (counted in `folder`), with `retry`."""
+    params = f"!!flaky.fail_first times:{times} folder:'{folder}'\n"
+    return await engine.api.submit(params, topic=topic, **retry)
 
 
 def statuses(history: list[JobView]) -> list[str]:
@@ -25,9 +36,10 @@ async def test_fails_twice_then_succeeds_with_exponential_backoff(
     flaky_engine: Engine, short_tmp: Path
 ) -> None:
     api = flaky_engine.api
-    view = await api.submit(
-        f"!!flaky.fail_first times:2 folder:'{short_tmp}'\n",
-        topic="retry",
+    view = await fail_first(
+        flaky_engine,
+        short_tmp,
+        2,
         retries=3,
         backoff="exponential",
         backoff_base=0.2,
@@ -54,12 +66,8 @@ async def test_fails_twice_then_succeeds_with_exponential_backoff(
 
 async def test_fixed_backoff_gaps_and_retry_later(flaky_engine: Engine, short_tmp: Path) -> None:
     api = flaky_engine.api
-    fixed = await api.submit(
-        f"!!flaky.fail_first times:1 folder:'{short_tmp}'\n",
-        topic="retry",
-        retries=2,
-        backoff="fixed",
-        backoff_base=0.3,
+    fixed = await fail_first(
+        flaky_engine, short_tmp, 1, retries=2, backoff="fixed", backoff_base=0.3
     )
     later = await api.submit(
         f"!!flaky.later seconds:0.4 folder:'{short_tmp}'\n", topic="retry", retries=1
@@ -89,6 +97,8 @@ async def test_no_retry_and_cancel_are_never_retried(flaky_engine: Engine) -> No
     assert cancelled.error_kind == "cancelled"
     assert not cancelled.dead
     assert [v.job_id for v in await api.dead()] == [view.job_id]
+    # Counted for /metrics: one dead letter; neither NoRetry nor a cancel is a retry.
+    assert (api.health().job_retries, api.health().dead_letters) == (0, 1)
 
 
 async def test_last_attempt_makes_a_dead_letter_and_bulk_requeue_revives_it(
@@ -96,12 +106,7 @@ async def test_last_attempt_makes_a_dead_letter_and_bulk_requeue_revives_it(
 ) -> None:
     api = flaky_engine.api
     views = [
-        await api.submit(
-            f"!!flaky.fail_first times:2 folder:'{short_tmp}'\n",
-            topic="dlq",
-            retries=1,
-            backoff_base=0.05,
-        )
+        await fail_first(flaky_engine, short_tmp, 2, topic="dlq", retries=1, backoff_base=0.05)
         for _ in range(3)
     ]
     for view in views:
@@ -116,12 +121,41 @@ async def test_last_attempt_makes_a_dead_letter_and_bulk_requeue_revives_it(
         assert "attempt 2 fails" in history[4].error
     dead = await api.dead(JobFilter(topic="dlq"))
     assert sorted(v.job_id for v in dead) == sorted(v.job_id for v in views)
+    assert (api.health().job_retries, api.health().dead_letters) == (3, 3)
     back = await api.requeue_many(JobFilter(dead=True, topic="dlq"))
     assert sorted(v.job_id for v in back) == sorted(v.job_id for v in views)
     for view in views:
         done = await wait_job_ended(flaky_engine, view.job_id, 20)
         assert done.status == "done", done.error
     assert await api.dead(JobFilter(topic="dlq")) == []
+    # A requeue and a success are neither: the counts stand.
+    assert (api.health().job_retries, api.health().dead_letters) == (3, 3)
+
+
+async def test_another_workers_retries_and_dead_letters_are_counted(idle_engine: Engine) -> None:
+    """The engine counts what it persists, so a worker elsewhere (no slots here) counts too."""
+    engine = idle_engine
+    assert engine.api.health().slots == 0
+    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=1))
+    dog = WatchDog(
+        engine.redis.loop_client(),
+        build_processors(config, build_registry(config)),
+        watchdog_settings(config),
+    )
+    await dog.start()
+    try:
+        view = await engine.api.submit(
+            "!!fake.return_error message:'mailbox full'\n",
+            topic="remote",
+            retries=1,
+            backoff_base=0.05,
+        )
+        ended = await wait_job_ended(engine, view.job_id, 20)
+    finally:
+        await dog.stop()
+        await dog.redis.aclose()
+    assert ended.dead
+    assert (engine.api.health().job_retries, engine.api.health().dead_letters) == (1, 1)
 
 
 async def test_the_queue_default_policy_is_resolved_at_submit(engine_config: Config) -> None:

@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from core.engine import Engine
 from core.jobs import Job, JobStatus
 from tests.helpers import async_wait_for, wait_jobs_ended
@@ -69,19 +71,15 @@ async def test_endless_loop_stops_at_the_operations_limit(engine: Engine) -> Non
     assert time.monotonic() - started < job.timeout
 
 
-async def test_timeout_stops_the_script_thread(engine: Engine) -> None:
-    job = await run_to_end(engine, "let n = 0; loop { n += 1; }", timeout=0.5)
-    assert job.status is JobStatus.ERROR
-    assert "timeout" in job.error
-
-    def no_script_threads() -> bool:
-        return not any(t.name == "rhai-script" and t.is_alive() for t in threading.enumerate())
-
-    await async_wait_for(no_script_threads, 5.0, "the script thread to end")
-
-
-async def test_timeout_while_waiting_on_an_actor(engine: Engine) -> None:
-    job = await run_to_end(engine, "fake::sleep(#{seconds: 30}); 1", timeout=0.5)
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param("let n = 0; loop { n += 1; }", id="spinning"),
+        pytest.param("fake::sleep(#{seconds: 30}); 1", id="waiting-on-an-actor"),
+    ],
+)
+async def test_timeout_stops_the_script_thread(engine: Engine, script: str) -> None:
+    job = await run_to_end(engine, script, timeout=0.5)
     assert job.status is JobStatus.ERROR
     assert "timeout" in job.error
 

@@ -7,33 +7,24 @@ import itertools
 import os
 import signal
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
-import pytest
 import redis.asyncio as aioredis
 
 from core.api import JobSpec
 from core.engine import Engine
 from core.jobs import JobStatus, keys
 from core.jobs.promoter import start_promoter, stop_promoter
-from core.watchdog import WatchDog
-from core.watchdog.service import build_processors, build_registry, watchdog_settings
+from tests.core.jobs.conftest import running_watchdog
 from tests.core.jobs.test_faults import spawn_worker
-from tests.helpers import ValkeyProcess, async_poll, wait_jobs_ended
+from tests.helpers import ValkeyProcess, async_poll, short_and_soak, wait_jobs_ended
 
 # How late a due job may start: the promoter wakes at its time, a worker at the doorbell.
 LATE_LIMIT = 1.0
 # A worker stamps time_start just before it sends FETCH, so a fetch already on its way
 # when the promoter queued the job carries a stamp up to one round trip older.
 STAMP_SLACK = 0.02
-
-
-@pytest.fixture
-def shared(idle_engine: Engine, valkey: ValkeyProcess) -> tuple[Engine, ValkeyProcess]:
-    """An engine that runs no jobs itself, and the external valkey it uses."""
-    return idle_engine, valkey
 
 
 async def delayed_under_faults(
@@ -92,19 +83,12 @@ async def _done_count(engine: Engine, ids: list[int], at_least: int) -> bool:
     return sum(job.status is JobStatus.DONE for job in stored.values()) >= at_least
 
 
-async def test_200_delayed_jobs_two_promoters_three_workers_one_killed(
-    shared: tuple[Engine, ValkeyProcess], short_tmp: Path
+@short_and_soak(("count", "spread"), (200, 2.0), (1000, 5.0))
+async def test_delayed_jobs_two_promoters_three_workers_one_killed(
+    shared: tuple[Engine, ValkeyProcess], short_tmp: Path, count: int, spread: float
 ) -> None:
     engine, valkey = shared
-    await delayed_under_faults(engine, valkey, short_tmp / "w", count=200, spread=2.0)
-
-
-@pytest.mark.slow
-async def test_1000_delayed_jobs_two_promoters_three_workers_one_killed(
-    shared: tuple[Engine, ValkeyProcess], short_tmp: Path
-) -> None:
-    engine, valkey = shared
-    await delayed_under_faults(engine, valkey, short_tmp / "w", count=1000, spread=5.0)
+    await delayed_under_faults(engine, valkey, short_tmp / "w", count=count, spread=spread)
 
 
 async def test_scheduled_jobs_come_back_with_their_times_after_flushall(
@@ -134,19 +118,8 @@ async def test_scheduled_jobs_come_back_with_their_times_after_flushall(
         await async_poll(back, 10, "the scheduled set rebuilt")
         live = await engine.jobs.get_job(jobs[0].job_id)
         assert live.status is JobStatus.SCHEDULED
-        dog = WatchDog(
-            engine.redis.loop_client(),
-            build_processors(engine.config, build_registry(engine.config)),
-            watchdog_settings(
-                replace(engine.config, jobs=replace(engine.config.jobs, worker_count=5))
-            ),
-        )
-        await dog.start()
-        try:
+        async with running_watchdog(engine, worker_count=5):
             await wait_jobs_ended(engine, [job.job_id for job in jobs], 20)
-        finally:
-            await dog.stop()
-            await dog.redis.aclose()
         for job in jobs:
             history = await engine.jobs.job_history(job.job_id)
             started = [v for v in history if v.status is JobStatus.ACTIVE]

@@ -152,6 +152,14 @@ async def _scheduler(engine: Engine, data: Path, clock: Clock) -> SchedulerServi
     return service
 
 
+async def _ticking(engine: Engine, data: Path, name: str) -> tuple[Clock, SchedulerService]:
+    """A scheduler on a clock stopped at T0, with one 10 s schedule `name` on topic sched."""
+    clock = Clock(T0)
+    service = await _scheduler(engine, data, clock)
+    await service.add(replace(tick("10s"), name=name, topic="sched"))
+    return clock, service
+
+
 async def _scheduled_jobs(engine: Engine) -> list[tuple[str, float]]:
     jobs = await engine.api.jobs(limit=500)
     return sorted((j.schedule, j.fire_time) for j in jobs if j.schedule)
@@ -175,9 +183,7 @@ async def test_two_schedulers_make_one_job_per_fire(engine: Engine, short_tmp: P
 async def test_an_unfinished_claim_of_this_engine_is_made_good_once(
     engine: Engine, short_tmp: Path
 ) -> None:
-    clock = Clock(T0)
-    a = await _scheduler(engine, short_tmp / "a", clock)
-    await a.add(replace(tick("10s"), name="crashy", topic="sched"))
+    clock, a = await _ticking(engine, short_tmp / "a", "crashy")
     redis = engine.jobs.queue.redis
     # A crash after the claim and before the job: the claim names this engine, no job.
     await redis.set(keys.fired_key("crashy", T0 + 10), f"claim:{a.store.engine_id}")
@@ -200,9 +206,7 @@ async def test_an_unfinished_claim_of_this_engine_is_made_good_once(
 async def test_a_restart_after_downtime_runs_the_latest_missed_fire_once(
     engine: Engine, short_tmp: Path
 ) -> None:
-    clock = Clock(T0)
-    a = await _scheduler(engine, short_tmp / "a", clock)
-    await a.add(replace(tick("10s"), name="late", topic="sched"))
+    clock, _ = await _ticking(engine, short_tmp / "a", "late")
     clock.now = T0 + 95
     again = await _scheduler(engine, short_tmp / "a", clock)
     assert await again.fire_due() == 1
@@ -211,9 +215,7 @@ async def test_a_restart_after_downtime_runs_the_latest_missed_fire_once(
 
 
 async def test_pause_resume_and_remove(engine: Engine, short_tmp: Path) -> None:
-    clock = Clock(T0)
-    a = await _scheduler(engine, short_tmp / "a", clock)
-    await a.add(replace(tick("10s"), name="p", topic="sched"))
+    clock, a = await _ticking(engine, short_tmp / "a", "p")
     await a.set_paused("p", True)
     clock.now = T0 + 30.01
     assert await a.fire_due() == 0
@@ -230,9 +232,7 @@ async def test_pause_resume_and_remove(engine: Engine, short_tmp: Path) -> None:
 async def test_a_restart_finishes_its_own_claim_the_missed_policy_would_drop(
     engine: Engine, short_tmp: Path
 ) -> None:
-    clock = Clock(T0)
-    a = await _scheduler(engine, short_tmp / "a", clock)
-    await a.add(replace(tick("10s"), name="orphan", topic="sched"))
+    clock, a = await _ticking(engine, short_tmp / "a", "orphan")
     # Claimed at T0 + 10, then the engine died; it comes back at T0 + 95.
     await engine.jobs.queue.redis.set(
         keys.fired_key("orphan", T0 + 10), f"claim:{a.store.engine_id}"

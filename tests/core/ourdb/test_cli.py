@@ -8,18 +8,9 @@ import sys
 from pathlib import Path
 
 from core.ourdb import OurDB, OurDBConfig
+from tests.core.ourdb.conftest import cli
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "heroagent_tui", "ourdb", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
 
 
 def make(path: Path) -> None:

@@ -66,6 +66,32 @@ def check_acks(path: Path, acks: dict[int, list[int]], *, readonly: bool = False
             assert all(any(h == w for h in it) for w in wanted), record_id
 
 
+def acked_until_killed(
+    proc: subprocess.Popen[str], wanted: int, seconds: float | None = None
+) -> list[tuple[int, int]]:
+    """Read the child's acks until `wanted` of them, SIGKILL it; return every (id, seed) acked.
+
+    Acks printed before the kill landed are in the list too, though they do not count
+    towards `wanted`; `seconds`, if given, bounds the wait for the `wanted` ones.
+    """
+    got: list[tuple[int, int]] = []
+    deadline = None if seconds is None else time.monotonic() + seconds
+    try:
+        for parts in lines(proc):
+            assert deadline is None or time.monotonic() < deadline, "child too slow"
+            if parts[0] == "ack":
+                got.append((int(parts[1]), int(parts[2])))
+                if len(got) >= wanted:
+                    break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=DEADLINE_S)
+    counted = len(got)
+    got.extend((record_id, seed) for record_id, seeds in read_acks(out).items() for seed in seeds)
+    assert counted >= wanted, err
+    return got
+
+
 def kill_rounds(tmp_path: Path, rounds: int, mode: str) -> None:
     path = tmp_path / "db"
     acks: dict[int, list[int]] = {}
@@ -73,27 +99,9 @@ def kill_rounds(tmp_path: Path, rounds: int, mode: str) -> None:
     seed = 0
     for _ in range(rounds):
         proc = spawn(mode, str(path), str(seed))
-        want = rng.randint(1, 60)
-        got = 0
-        deadline = time.monotonic() + DEADLINE_S
-        try:
-            for parts in lines(proc):
-                assert time.monotonic() < deadline, "child too slow"
-                if parts[0] == "ack":
-                    acks.setdefault(int(parts[1]), []).append(int(parts[2]))
-                    seed = max(seed, int(parts[2]) + 1)
-                    got += 1
-                    if got >= want:
-                        break
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            out, err = proc.communicate(timeout=DEADLINE_S)
-        for line in out.splitlines():  # acks printed before the kill landed
-            parts = line.split()
-            if parts and parts[0] == "ack":
-                acks.setdefault(int(parts[1]), []).append(int(parts[2]))
-                seed = max(seed, int(parts[2]) + 1)
-        assert got >= want, err
+        for record_id, acked in acked_until_killed(proc, rng.randint(1, 60), DEADLINE_S):
+            acks.setdefault(record_id, []).append(acked)
+            seed = max(seed, acked + 1)
         seed += 100  # payloads of unacknowledged writes never collide with new ones
     assert sum(len(s) for s in acks.values()) >= rounds
     check_acks(path, acks)

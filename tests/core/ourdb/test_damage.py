@@ -8,7 +8,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,43 +25,22 @@ from core.ourdb.aio import AsyncOurDB
 from core.ourdb.journal import Journal
 from core.ourdb.meta import read_meta
 from core.ourdb.repair import check, repair
+from tests.core.ourdb import conftest as ourdb
 from tests.core.ourdb.child import payload
-from tests.core.ourdb.test_crash import DEADLINE_S, check_acks, lines, spawn
+from tests.core.ourdb.test_crash import DEADLINE_S, acked_until_killed, check_acks, lines, spawn
 
-ROOT = Path(__file__).resolve().parents[3]
 FLIPS = 10
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "heroagent_tui", "ourdb", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    return ourdb.cli(*args, timeout=120)
 
 
 def killed_writer(path: Path, acks_wanted: int) -> dict[int, list[int]]:
     """Run the looping writer child until `acks_wanted` acks, then SIGKILL it."""
-    proc = spawn("loop", str(path), "0")
     acks: dict[int, list[int]] = {}
-    got = 0
-    try:
-        for parts in lines(proc):
-            if parts[0] == "ack":
-                acks.setdefault(int(parts[1]), []).append(int(parts[2]))
-                got += 1
-                if got >= acks_wanted:
-                    break
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=DEADLINE_S)
-    for line in out.splitlines():
-        parts = line.split()
-        if parts and parts[0] == "ack":
-            acks.setdefault(int(parts[1]), []).append(int(parts[2]))
-    assert got >= acks_wanted, err
+    for record_id, seed in acked_until_killed(spawn("loop", str(path), "0"), acks_wanted):
+        acks.setdefault(record_id, []).append(seed)
     return acks
 
 

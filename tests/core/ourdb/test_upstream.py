@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from core.ourdb import OurDB, OurDBConfig
 from core.ourdb.format import record_bytes
-from tests.core.ourdb.conftest import hexbytes, load_vectors
+from tests.core.ourdb.conftest import cli, hexbytes, load_vectors
 
-ROOT = Path(__file__).resolve().parents[3]
 K3 = OurDBConfig(record_nr_max=100, keysize=3)
 
 
@@ -35,16 +32,6 @@ def upstream_dir(path: Path, name: str, *, dump: bool = True) -> Path:
 
 def listing(path: Path) -> dict[str, bytes]:
     return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "heroagent_tui", "ourdb", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
 
 
 def test_readonly_open_of_upstream_directory(tmp_path: Path) -> None:

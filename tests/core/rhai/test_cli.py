@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.helpers import check_fails_then_passes, run_heroagent
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "heroagent_tui", *args],
-        capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(REPO / ".no-home")},
-    )  # fmt: skip
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(REPO / ".no-home")}
+    return run_heroagent(*args, cwd=REPO, env=env)
 
 
 def test_check_reports_line_and_column(tmp_path: Path) -> None:
-    good = tmp_path / "good.rhai"
-    good.write_text("let x = 1;\nx + 1\n")
     bad = tmp_path / "bad.rhai"
-    bad.write_text("let x = 1;\nlet y = (x + ;\n")
-    out = _cli("rhai", "check", str(good), str(bad))
-    assert out.returncode == 1
-    assert f"{bad}:2:14: MissingToken:" in out.stdout
-    assert "             ^" in out.stdout
-    ok = _cli("rhai", "check", str(good))
-    assert (ok.returncode, ok.stdout.strip()) == (0, "1 file(s) OK")
+    good = (tmp_path / "good.rhai", "let x = 1;\nx + 1\n")
+    out = check_fails_then_passes(_cli, "rhai", (bad, "let x = 1;\nlet y = (x + ;\n"), good)
+    assert f"{bad}:2:14: MissingToken:" in out
+    assert "             ^" in out
 
 
 def test_run_prints_the_value_and_the_log(tmp_path: Path) -> None:

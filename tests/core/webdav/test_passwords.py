@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from core.webdav.passwords import PasswordHashError, hash_password, parse_hash, verify_password
 from tests.core.webdav.dav import RunningDav
+from tests.helpers import run_heroagent
 
 
 def test_hash_is_salted_scrypt_and_verifies() -> None:
@@ -47,13 +47,7 @@ def test_empty_password_is_refused() -> None:
 
 
 def run_cli(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "heroagent_tui", "webdav", "hash-password", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_heroagent("webdav", "hash-password", *args, stdin=stdin)
 
 
 def test_cli_hash_password_from_stdin() -> None:
