@@ -14,6 +14,7 @@ from core.jobs import keys
 from core.jobs.graph import MAX_GRAPH_BYTES, graph_specs
 from core.jobs.manager import JobError, _batch_parents
 from tests.core.jobs.conftest import running_watchdog
+from tests.core.jobs.test_retries import fail_first
 from tests.core.jobs.test_scheduled import STAMP_SLACK
 from tests.helpers import async_poll, wait_job_ended, wait_jobs_ended
 
@@ -276,20 +277,10 @@ async def test_only_a_final_error_fails_dependants_and_a_cancelled_one_stays_so(
 ) -> None:
     api = flaky_engine.api
     # Fails its first attempt, then succeeds on its retry: the dependant runs.
-    retried = await api.submit(
-        f"!!flaky.fail_first times:1 folder:'{short_tmp}'\n",
-        topic="final",
-        retries=1,
-        backoff_base=0.05,
-    )
+    retried = await fail_first(flaky_engine, short_tmp, 1, "final", retries=1, backoff_base=0.05)
     runs = await api.submit(OK, topic="final", depends_on=[retried.job_id])
     # Fails both attempts: the dependant fails only once the last one has.
-    dead = await api.submit(
-        f"!!flaky.fail_first times:2 folder:'{short_tmp}'\n",
-        topic="final",
-        retries=1,
-        backoff_base=0.05,
-    )
+    dead = await fail_first(flaky_engine, short_tmp, 2, "final", retries=1, backoff_base=0.05)
     fails = await api.submit(OK, topic="final", depends_on=[dead.job_id])
     assert (await wait_job_ended(flaky_engine, runs.job_id, 20)).status == "done"
     failed = await wait_job_ended(flaky_engine, fails.job_id, 20)
