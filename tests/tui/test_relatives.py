@@ -1,4 +1,4 @@
-"""The job detail shows a job's parents and dependants, and Enter opens one: real engine."""
+"""A job's parents and dependants in the job detail (Enter opens one) and in Scheduled."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from textual.widgets import DataTable, Static
 
 from core.config import Config
 from heroagent_tui.screens.job_detail import JobDetailScreen
+from heroagent_tui.screens.scheduled import ScheduledScreen
 from tests.helpers import wait_jobs_ended
 from tests.tui.conftest import running_app, until
 
@@ -60,3 +61,20 @@ async def test_a_job_without_relatives_hides_the_table(engine_config: Config) ->
         assert isinstance(detail, JobDetailScreen)
         await until(pilot, lambda: detail.job is not None, what="loaded")
         assert not detail.query_one("#job-relatives", DataTable).display
+
+
+async def test_scheduled_view_shows_a_dependant_waiting_for_its_parents(
+    engine_config: Config,
+) -> None:
+    async with running_app(engine_config) as (engine, app, pilot):
+        parent = await engine.api.submit("!!fake.return_success\n", topic="t", delay=3600)
+        child = await engine.api.submit(
+            "!!fake.return_success\n", topic="t", depends_on=[parent.job_id]
+        )
+        await pilot.press("8")
+        screen = await until(pilot, lambda: isinstance(app.screen, ScheduledScreen) and app.screen)
+        assert isinstance(screen, ScheduledScreen)
+        table = screen.query_one("#job-list", DataTable)
+        await until(pilot, lambda: str(child.job_id) in table.rows, what="the dependant")
+        assert str(table.get_cell(str(child.job_id), "why")) == f"parents: {parent.job_id}"
+        assert str(table.get_cell(str(child.job_id), "runs")) == "after parents"
