@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections import OrderedDict
@@ -186,6 +187,58 @@ def job_log_wire(job_id: int, line: str) -> dict[str, Any]:
     return {"type": "log", "id": job_id, "line": line, "origin": PROCESS_ORIGIN}
 
 
+# A progress message is a status line, not a log: longer ones are cut to this many chars.
+MAX_PROGRESS_MESSAGE = 200
+# Control characters (newlines among them) become spaces, so the message stays one line.
+_ONE_LINE = {code: " " for code in (*range(32), 127)}
+
+
+def clean_progress(fraction: object, message: object = "") -> tuple[float, str]:
+    """A progress report made safe to store and show: fraction in 0..1, message capped.
+
+    Raises:
+        TypeError: the fraction is not a number (a bool is not one), or the message
+            is not a string.
+        ValueError: the fraction is NaN.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+        raise TypeError(f"progress: fraction must be a number from 0 to 1, got {fraction!r}")
+    if not isinstance(message, str):
+        raise TypeError(f"progress: message must be a string, got {type(message).__name__}")
+    value = float(fraction)
+    if math.isnan(value):
+        raise ValueError("progress: fraction must be a number from 0 to 1, got NaN")
+    if len(message) > MAX_PROGRESS_MESSAGE:
+        message = message[: MAX_PROGRESS_MESSAGE - 1] + "…"
+    return min(1.0, max(0.0, value)), message.translate(_ONE_LINE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobProgress(Event):
+    """How far a running job says it is: `fraction` from 0 to 1 and a short message."""
+
+    job_id: int
+    fraction: float
+    message: str = ""
+    # A slow subscriber needs only the newest value of each job.
+    coalesce: ClassVar[bool] = True
+
+    def coalesce_key(self) -> Hashable:
+        """One slot per job."""
+        return (JobProgress, self.job_id)
+
+
+def job_progress_wire(job_id: int, fraction: float, message: str) -> dict[str, Any]:
+    """The Redis pub/sub form of a job's progress (what `EventRelay` reads back)."""
+    return {
+        "type": "progress",
+        "id": job_id,
+        "fraction": fraction,
+        "message": message,
+        "origin": PROCESS_ORIGIN,
+    }
+
+
 def event_from_wire(data: dict[str, Any]) -> Event | None:
     """The bus event of a message another process published, or None when it is not one."""
     if data.get("origin") == PROCESS_ORIGIN:
@@ -196,6 +249,12 @@ def event_from_wire(data: dict[str, Any]) -> Event | None:
         return None
     if kind == "log" and isinstance(data.get("line"), str):
         return JobLogLine(job_id=job_id, line=data["line"])
+    if kind == "progress":
+        try:
+            fraction, message = clean_progress(data.get("fraction"), data.get("message", ""))
+        except (TypeError, ValueError):
+            return None
+        return JobProgress(job_id=job_id, fraction=fraction, message=message)
     return None
 
 

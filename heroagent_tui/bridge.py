@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from core.events import (
     Event,
     JobLogLine,
+    JobProgress,
     JobStateChanged,
     LogEmitted,
     ServiceStateChanged,
@@ -38,6 +39,8 @@ class EngineBatch:
     latencies: list[float] = field(default_factory=list)
     """Seconds from `new` to done/error of the jobs seen from the start."""
     job_logs: list[JobLogLine] = field(default_factory=list)
+    progress: dict[int, JobProgress] = field(default_factory=dict)
+    """The newest progress of each job that reported some."""
     logs: list[LogEmitted] = field(default_factory=list)
     dropped: int = 0
     first_ts: float = 0.0
@@ -95,6 +98,8 @@ class EngineBridge:
                     ts=event.ts, source=f"job {event.job_id}", level="info", message=event.line
                 )
                 batch.logs.append(line)
+            elif isinstance(event, JobProgress):
+                batch.progress[event.job_id] = event
             elif isinstance(event, ServiceStateChanged):
                 batch.services[event.service] = event
             elif isinstance(event, LogEmitted):

@@ -32,6 +32,13 @@ class DisplayFormat:
         """A live server gauge (clients, ops/s) that no test can pin."""
         return self.metric(value)
 
+    def progress(self, fraction: float | None, width: int = 5) -> str:
+        """A job's progress as a bar and a percentage (`███░░  60%`), or nothing."""
+        if fraction is None:
+            return ""
+        filled = round(fraction * width)
+        return f"{'█' * filled}{'░' * (width - filled)} {round(fraction * 100):3d}%"
+
     def pid(self, pid: int | None) -> str:
         """A process id, or nothing."""
         return "" if pid is None else str(pid)

@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,6 +24,7 @@ from core.events import JobStateChanged
 from core.redis_server import find_server_binary
 
 if TYPE_CHECKING:
+    from core.config import Config
     from core.engine import Engine
 
 T = TypeVar("T")
@@ -93,6 +95,21 @@ async def async_poll(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def engine_with_actors(config: Config, *modules: str) -> AsyncIterator[Engine]:
+    """A running engine (jobs only: no WebDAV, no UI) that also has these actor modules."""
+    from core.engine import Engine
+
+    config = replace(
+        config,
+        enable_webdav=False,
+        enable_ui=False,
+        actors=replace(config.actors, modules=list(modules)),
+    )
+    async with Engine(config) as running:
+        yield running
 
 
 async def wait_jobs_ended(engine: Engine, job_ids: Iterable[int], seconds: float = 10.0) -> None:

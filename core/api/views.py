@@ -49,6 +49,10 @@ class JobView:
     backoff: str = "fixed"
     backoff_base: float = 1.0
     backoff_max: float = 300.0
+    # How far the job said it is (0..1) and its message: live while it runs, the last
+    # value once it ended; None when it never reported any.
+    progress: float | None = None
+    progress_message: str = ""
     unique_key: str = ""
     unique_for: float = 0.0
     # Parent job ids that had to be done first, and those it still waits for (while

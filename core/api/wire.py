@@ -16,7 +16,9 @@ SCHEDULE_FIELDS = tuple(f.name for f in dataclasses.fields(ScheduleView))
 
 def job_wire(view: JobView) -> dict[str, Any]:
     """A job as JSON-ready data (no session key: views never carry it)."""
-    data = dataclasses.asdict(view)
+    # A view's fields are flat values: a shallow copy is enough, and many times faster
+    # than dataclasses.asdict's recursive deep copy (batches of 1,000 jobs go through it).
+    data = {name: getattr(view, name) for name in WIRE_FIELDS}
     data["log_lines"] = list(view.log_lines)
     data["depends_on"] = list(view.depends_on)
     data["wait_for"] = list(view.wait_for)
@@ -54,7 +56,7 @@ MAX_PARENTS = 100
 
 def spec_wire(spec: JobSpec) -> dict[str, Any]:
     """A job spec as JSON-ready data (a submit request's args, a batch's item)."""
-    data = dataclasses.asdict(spec)
+    data = {name: getattr(spec, name) for name in SPEC_FIELDS}
     for name in (*_LIFECYCLE_FIELDS, *_GRAPH_FIELDS):
         if data[name] == SPEC_FIELDS[name].default:
             del data[name]
@@ -133,7 +135,7 @@ def spec_from_wire(data: object) -> JobSpec:
 
 def filter_wire(flt: JobFilter) -> dict[str, Any]:
     """A filter as JSON-ready data (the args of a `jobs` or `requeue_many` request)."""
-    return dataclasses.asdict(flt)
+    return {f.name: getattr(flt, f.name) for f in dataclasses.fields(flt)}
 
 
 def schedule_wire(view: ScheduleView) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 A thread cannot be stopped; a process can. An action opts in with `in_process`; the
 runner then starts a fresh interpreter in its own process group, hands it the bound
 method and its arguments (pickled: the actor instance must pickle), and reads back log
-lines and the result. Cancelling the run kills the whole group with SIGKILL.
+lines, progress and the result. Cancelling the run kills the whole group with SIGKILL.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def in_process(func: F) -> F:
 
     Use it for work that neither awaits nor checks ``ctx.cancelled`` (a blocking library
     call, a CPU-bound loop). Each call starts an interpreter (tens of milliseconds), and
-    the actor instance, arguments and result must pickle. ``ctx.log`` works; other
-    context fields are not shared with the child.
+    the actor instance, arguments and result must pickle. ``ctx.log`` and
+    ``ctx.progress`` work; other context fields are not shared with the child.
     """
     setattr(func, RUN_IN_CHILD, True)
     return func
@@ -96,6 +96,12 @@ async def run_in_child(
                 raise ActionFailed(message) from None
             if kind == "log":
                 ctx.log(str(value))
+            elif kind == "progress":
+                # Checked again: the child runs the action's code, its frames are not trusted.
+                try:
+                    ctx.progress(*value)
+                except (TypeError, ValueError) as exc:
+                    raise ActionFailed(f"child process sent a bad progress report: {exc}") from None
             elif kind == "ok":
                 return value
             elif kind == "retry_later":
@@ -138,7 +144,11 @@ def child_main() -> None:
 
 def _run_call(call: Any, send: Callable[[str, Any], None], out: IO[bytes]) -> None:
     func, args, kwargs, job_id = call
-    ctx = ActionContext(job_id=job_id, log=lambda line: send("log", line))
+    ctx = ActionContext(
+        job_id=job_id,
+        log=lambda line: send("log", line),
+        report=lambda fraction, message: send("progress", (fraction, message)),
+    )
     args = tuple(ctx if isinstance(a, _ContextSlot) else a for a in args)
     kwargs = {k: ctx if isinstance(v, _ContextSlot) else v for k, v in kwargs.items()}
     try:

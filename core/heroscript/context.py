@@ -1,4 +1,4 @@
-"""What a running action may know and use: its job, a log, and cancellation."""
+"""What a running action may know and use: its job, a log, progress, and cancellation."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.events import clean_progress
 from core.heroscript.model import Action
 
 
 def _discard(_line: str) -> None:
+    return None
+
+
+def _discard_progress(_fraction: float, _message: str) -> None:
     return None
 
 
@@ -23,6 +28,7 @@ class ActionContext:
     Attributes:
         job_id: the job running the playbook, or None when run locally.
         log: writes one line to the job's log.
+        report: where `progress` sends a checked report (whoever runs the job sets it).
         cancelled: set when the run is cancelled or timed out; a plain ``def``
             action runs in a thread that cannot be interrupted, so a long one
             should check this event and return early.
@@ -39,3 +45,18 @@ class ActionContext:
     action: Action | None = None
     executor: Executor | None = None
     unfinished: list[asyncio.Future[Any]] = field(default_factory=list)
+    report: Callable[[float, str], None] = _discard_progress
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Say how far the action is: `fraction` from 0 to 1 and a short message.
+
+        Out-of-range fractions are clamped to 0..1; messages longer than 200
+        characters are cut, and control characters become spaces. Call it as often as
+        you like from any thread: reports are sent at a bounded rate, and the last one
+        always arrives.
+
+        Raises:
+            TypeError: the fraction is not a number, or the message is not a string.
+            ValueError: the fraction is NaN.
+        """
+        self.report(*clean_progress(fraction, message))

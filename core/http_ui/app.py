@@ -377,7 +377,7 @@ def build_app(ctx: UIContext) -> FastAPI:
     async def events(
         types: Annotated[str, Query(pattern=TYPES_PATTERN)] = ",".join(sorted(DEFAULT_TYPES)),
     ) -> Response:
-        """Server-sent events: `ready` with the services, then `job`, `job_log`, `service`.
+        """Server-sent events: `ready`, then `job`, `job_log`, `job_progress`, `service`.
 
         At most `ui.max_event_streams` are open at once; one more is a 503.
         """

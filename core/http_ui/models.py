@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from core.api import JobSpec, JobView, QueueView, ServiceStatus
 from core.api.engine_api import MAX_BATCH
+from core.http_ui.sse import EVENT_TYPES
 
 # The engine's own rules, repeated in the schema so clients (and schemathesis) know them.
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -405,7 +406,7 @@ def batch_items(body: bytes, *, ndjson: bool) -> list[SubmitRequest]:
 SSE_EVENT: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "event": {"type": "string", "enum": ["ready", "job", "job_log", "service", "log"]},
+        "event": {"type": "string", "enum": ["ready", *EVENT_TYPES]},
         "data": {"type": "string", "contentMediaType": "application/json"},
     },
     "required": ["event", "data"],

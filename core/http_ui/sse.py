@@ -8,15 +8,22 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from core.events import Event, JobLogLine, JobStateChanged, LogEmitted, ServiceStateChanged
+from core.events import (
+    Event,
+    JobLogLine,
+    JobProgress,
+    JobStateChanged,
+    LogEmitted,
+    ServiceStateChanged,
+)
 from core.events import Subscription as BusSubscription
 
 # Comment lines keep proxies and browsers from closing an idle stream.
 KEEPALIVE_SECONDS = 15.0
 # Per-client queue; the bus coalesces and drops the oldest, so a slow client costs bounded memory.
 CLIENT_QUEUE = 2_000
-EVENT_TYPES = ("job", "job_log", "service", "log")
-DEFAULT_TYPES = frozenset({"job", "job_log", "service"})
+EVENT_TYPES = ("job", "job_log", "job_progress", "service", "log")
+DEFAULT_TYPES = frozenset({"job", "job_log", "job_progress", "service"})
 
 
 def event_type(event: Event) -> str | None:
@@ -25,6 +32,8 @@ def event_type(event: Event) -> str | None:
         return "job"
     if isinstance(event, JobLogLine):
         return "job_log"
+    if isinstance(event, JobProgress):
+        return "job_progress"
     if isinstance(event, ServiceStateChanged):
         return "service"
     if isinstance(event, LogEmitted):

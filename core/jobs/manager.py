@@ -691,6 +691,9 @@ class JobManager:
             time_scheduled=time.time(),
             error_kind="",
             run_at=0.0,
+            # The new run reports its own; the old value stays in the earlier versions.
+            progress=None,
+            progress_message="",
             # Run again at once: its parents were met (or failed) the first time.
             wait_for="",
         )

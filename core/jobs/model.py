@@ -95,6 +95,9 @@ class Job:
     backoff_max: float = 300.0
     # Comma-separated kinds that are retried; empty means DEFAULT_RETRY_ON.
     retry_on: str = ""
+    # The last progress the running attempt reported (0..1) and its message; None: none.
+    progress: float | None = None
+    progress_message: str = ""
     # While a job with this key is not ended (and `unique_for` seconds after), submitting
     # the same key in its circle/topic answers with this job instead of a new one.
     unique_key: str = ""
@@ -159,6 +162,8 @@ class Job:
         out: dict[str, str] = {}
         for name in _FIELD_NAMES:
             value = getattr(self, name)
+            if value is None:
+                continue  # unset (progress): an absent field reads back as None
             if name in _SPARSE and value == _DEFAULTS[name]:
                 continue
             if isinstance(value, bool):
@@ -259,6 +264,7 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
     "time_start": float,
     "time_end": float,
     "fire_time": float,
+    "progress": float,
     "unique_for": float,
     "depends_on": _list,
     "log": lambda text: text == "1",

@@ -6,12 +6,16 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
 
+import orjson
 import redis.asyncio as aioredis
 
+from core.events import job_progress_wire
 from core.jobs import keys, scripts
 from core.jobs.model import Job, JobStatus
+
+# The ENQUEUE place of a job waiting for its parents: neither a queue nor the time set.
+HELD = "-"
 
 
 @dataclass(frozen=True)
@@ -51,46 +55,35 @@ class JobQueue:
 
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
+        self._enqueue = redis.register_script(scripts.ENQUEUE)
         self._fetch = redis.register_script(scripts.FETCH)
         self._complete = redis.register_script(scripts.COMPLETE)
         self._reap = redis.register_script(scripts.REAP)
         self._promote = redis.register_script(scripts.PROMOTE)
+        self._progress = redis.register_script(scripts.PROGRESS)
 
-    async def enqueue(self, jobs: Iterable[Job], *, front: bool = False) -> None:
-        """Store jobs and queue them, all in one transaction.
+    async def enqueue(self, jobs: Iterable[Job]) -> None:
+        """Store jobs and queue them, all in one atomic script call.
 
         A `scheduled` job goes into the scheduled set at its `run_at` instead of a queue,
         and rings the promoter's bell so it wakes if this one is due sooner.
         """
         jobs = list(jobs)
         if not jobs:
-            return  # an empty pipeline is never executed, and redis-py warns of it
-        async with self.redis.pipeline(transaction=True) as pipe:
-            count = 0
-            scheduled = 0
-            for job in jobs:
-                fields = cast(dict[Any, Any], job.to_hash())
-                pipe.hset(keys.job_key(job.circle_id, job.topic, job.job_id), mapping=fields)
-                pipe.hset(keys.JOB_LOCATION, str(job.job_id), job.queue)
-                pipe.sadd(keys.QUEUES, job.queue)
-                queue = keys.queue_key(job.circle_id, job.topic)
-                if job.waiting:
-                    continue  # released by its parents' ends, not by a time
-                if job.status is JobStatus.SCHEDULED:
-                    pipe.zadd(keys.SCHEDULED, {str(job.job_id): job.run_at})
-                    scheduled += 1
-                    continue
-                if front:
-                    pipe.lpush(queue, job.job_id)
-                else:
-                    pipe.rpush(queue, job.job_id)
-                count += 1
-            if count:
-                pipe.rpush(keys.DOORBELL, *([1] * count))
-            if scheduled:
-                # One token is enough: the promoter re-reads the earliest due time.
-                pipe.rpush(keys.SCHEDULE_BELL, 1)
-            await pipe.execute()
+            return
+        job_keys = []
+        args: list[str | bytes | float] = []
+        for job in jobs:
+            job_keys.append(keys.job_key(job.circle_id, job.topic, job.job_id))
+            if job.waiting:
+                place = HELD  # released by its parents' ends, not by a time
+            elif job.status is JobStatus.SCHEDULED:
+                place = ""
+            else:
+                place = keys.queue_key(job.circle_id, job.topic)
+            args += [orjson.dumps(job.to_hash()), str(job.job_id), job.queue, place, job.run_at]
+        fixed = [keys.JOB_LOCATION, keys.QUEUES, keys.DOORBELL, keys.SCHEDULED, keys.SCHEDULE_BELL]
+        await self._enqueue(keys=[*fixed, *job_keys], args=args)
 
     async def fetch_many(self, worker: str, count: int) -> list[Lease]:
         """Move up to `count` jobs, across the queues in turn, into the processing list."""
@@ -149,6 +142,16 @@ class JobQueue:
                     client=pipe,
                 )
             return [bool(recorded) for recorded in await pipe.execute()]
+
+    async def report_progress(self, lease: Lease, fraction: float, message: str) -> bool:
+        """Keep a running job's progress on its hash and publish it; False when fenced off."""
+        job = lease.job
+        wire = json.dumps(job_progress_wire(job.job_id, fraction, message))
+        recorded = await self._progress(
+            keys=[keys.job_key(job.circle_id, job.topic, job.job_id)],
+            args=[lease.fence, repr(fraction), message, keys.EVENTS_CHANNEL, wire],
+        )
+        return bool(recorded)
 
     async def promote_due(self, limit: int = 1_000) -> tuple[int, float | None]:
         """Queue up to `limit` due scheduled jobs; returns how many, and the next due time."""

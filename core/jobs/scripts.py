@@ -42,6 +42,8 @@ if n > 0 then
       local key = 'herojobs:' .. q .. ':' .. id
       local fence = redis.call('INCR', KEYS[4])
       redis.call('HINCRBY', key, 'attempts', 1)
+      -- Each attempt reports its own progress: the last one's would mislead.
+      redis.call('HDEL', key, 'progress', 'progress_message')
       redis.call('HSET', key, 'status', 'active', 'time_start', ARGV[2],
                  'worker', ARGV[1], 'fence', fence)
       local fields = redis.call('HGETALL', key)
@@ -71,6 +73,44 @@ return out
 # this worker's to hold, and a stale entry would show a busy slot that is free.
 # A `scheduled` outcome is a failed attempt to run again at `run_at`: in the same step
 # the job joins the scheduled set (it stays live in Redis) and the promoter is woken.
+# KEYS: locations, queues, doorbell, scheduled, schedule bell, then each job's hash key
+# ARGV: for each job five values: its hash fields as a JSON object of strings, its id,
+# its queue ("circle/topic"), the list it waits in ("" while scheduled, "-" while it
+# waits for its parents, whose ends release it), its run_at
+# Stores and queues a batch of new jobs in one atomic step. Each job's fields travel as
+# one JSON text, decoded here: packing thirty-odd HSET arguments per job in the client
+# cost more than the rest of a batch together.
+ENQUEUE = """
+local rung = 0
+local due = false
+for i = 6, #KEYS do
+  local a = (i - 6) * 5
+  local flat = {}
+  for name, value in pairs(cjson.decode(ARGV[a + 1])) do
+    flat[#flat + 1] = name
+    flat[#flat + 1] = value
+  end
+  redis.call('HSET', KEYS[i], unpack(flat))
+  redis.call('HSET', KEYS[1], ARGV[a + 2], ARGV[a + 3])
+  redis.call('SADD', KEYS[2], ARGV[a + 3])
+  if ARGV[a + 4] == '' then
+    redis.call('ZADD', KEYS[4], ARGV[a + 5], ARGV[a + 2])
+    due = true
+  elseif ARGV[a + 4] ~= '-' then
+    redis.call('RPUSH', ARGV[a + 4], ARGV[a + 2])
+    rung = rung + 1
+  end
+end
+for _ = 1, rung do
+  redis.call('RPUSH', KEYS[3], 1)
+end
+if due then
+  -- One token is enough: the promoter re-reads the earliest due time.
+  redis.call('RPUSH', KEYS[5], 1)
+end
+return rung
+"""
+
 COMPLETE = """
 local held = redis.call('LREM', KEYS[2], 1, ARGV[1])
 if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[2] then return 0 end
@@ -85,6 +125,17 @@ if ARGV[3] == 'scheduled' then
   redis.call('RPUSH', KEYS[5], '1')
 end
 redis.call('XADD', KEYS[3], '*', unpack(redis.call('HGETALL', KEYS[1])))
+return 1
+"""
+
+# KEYS: job key
+# ARGV: fence, fraction, message, channel, events message
+# Keeps a running job's progress on its hash and announces it, only while the job is
+# still this worker's. Returns 1 when recorded, 0 when fenced off.
+PROGRESS = """
+if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'progress', ARGV[2], 'progress_message', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1
 """
 

@@ -205,12 +205,7 @@ class Journal:
         Raises:
             CorruptJournalError: the header holds bytes but fails its checks.
         """
-        try:
-            with open(self.path, "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            data = b""
-        self._data = data
+        data = self._load()
         self.allocated = len(data)
         self.end = 0
         head = data[:_FILE_HEADER_LEN]
@@ -293,6 +288,15 @@ class Journal:
             return Tail("corrupt", start, end, at, reason)
         return Tail("torn", start, end, at, why)
 
+    def _load(self) -> bytes:
+        """The journal file's bytes (none when it does not exist), kept for the reads."""
+        try:
+            with open(self.path, "rb") as fh:
+                self._data = fh.read()
+        except FileNotFoundError:
+            self._data = b""
+        return self._data
+
     def salvage(self) -> tuple[int | None, list[tuple[int, bytes]], list[tuple[int, int]]]:
         """For repair: every whole frame, whatever damage lies between them.
 
@@ -300,12 +304,7 @@ class Journal:
             The generation (None when the header is damaged), the whole frames as
             (offset, body) in file order, and the damaged regions as (start, end).
         """
-        try:
-            with open(self.path, "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            data = b""
-        self._data = data
+        data = self._load()
         generation: int | None = None
         damaged: list[tuple[int, int]] = []
         if len(data) >= _FILE_HEADER_LEN:

@@ -57,11 +57,7 @@ def find_server_binary(configured: str = "") -> Path:
     bundled = bundled_server_binary()
     if bundled is not None:
         return bundled
-    for name in ("valkey-server", "redis-server"):
-        found = shutil.which(name)
-        if found:
-            return Path(found)
-    raise ServerBinaryNotFound(f"no Redis-protocol server found: {HOW_TO_GET_ONE}")
+    return _on_path(("valkey-server", "redis-server"), "Redis-protocol server")
 
 
 def find_cli_binary(configured: str = "") -> Path:
@@ -76,8 +72,13 @@ def find_cli_binary(configured: str = "") -> Path:
         candidate = server.with_name(name)
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
-    for name in ("valkey-cli", "redis-cli"):
+    return _on_path(("valkey-cli", "redis-cli"), "valkey-cli or redis-cli")
+
+
+def _on_path(names: tuple[str, ...], what: str) -> Path:
+    """The first of these programs on PATH; ServerBinaryNotFound naming `what` if none."""
+    for name in names:
         found = shutil.which(name)
         if found:
             return Path(found)
-    raise ServerBinaryNotFound(f"no valkey-cli or redis-cli found: {HOW_TO_GET_ONE}")
+    raise ServerBinaryNotFound(f"no {what} found: {HOW_TO_GET_ONE}")

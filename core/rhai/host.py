@@ -131,6 +131,21 @@ def make_engine(limits: Limits, log: Callable[[str], None]) -> Engine:
     return Engine(limits, on_print=log, on_debug=on_debug)
 
 
+def register_progress(engine: Engine, ctx: ActionContext) -> None:
+    """Give scripts ``progress(fraction)`` and ``progress(fraction, message)``."""
+
+    def progress(fraction: Any, message: Any = "") -> None:
+        # Numbers as they are: the JSON form would turn NaN into null.
+        value = fraction if isinstance(fraction, int | float) else to_python(fraction)
+        try:
+            ctx.progress(value, to_python(message))
+        except (TypeError, ValueError) as exc:
+            raise RhaiRuntimeError(str(exc)) from None
+
+    engine.register_fn("progress", progress, 2)
+    engine.register_fn("progress", progress, 1)
+
+
 @dataclass(frozen=True)
 class ScriptOutcome:
     """The value of a script as JSON, or the error that stopped it."""
@@ -153,6 +168,7 @@ async def run_script(
     loop = asyncio.get_running_loop()
     lines = LineBudget(ctx.log)
     engine = make_engine(limits or Limits(), lines)
+    register_progress(engine, ctx)
     bridge = ActorBridge(registry, ctx, loop)
     engine.namespace_resolver = bridge.resolve
     rt = engine.new_runtime()

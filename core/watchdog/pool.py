@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -17,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from core.events import EventBus, JobLogLine, job_log_wire
+from core.events import EventBus, JobLogLine, JobProgress, job_log_wire
 from core.heroscript import ActionContext
 from core.jobs import keys
 from core.jobs.model import ErrorKind, JobStatus
@@ -36,6 +37,9 @@ IDLE_BLOCK_SECONDS = 2.0
 MAX_LOG_LINES = 200
 # How long one read of the cancel channel waits before it reads again.
 CANCEL_READ_SECONDS = 1.0
+# A job's progress goes out at most once in this many seconds (the newest value wins),
+# so an action may report on every step of a tight loop.
+PROGRESS_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -233,10 +237,12 @@ class WatchDog:
     async def _run(self, lease: Lease) -> None:
         job = lease.job
         lines: deque[str] = deque(maxlen=MAX_LOG_LINES)
+        progress = _JobProgress(self, lease)
         ctx = ActionContext(
             job_id=job.job_id,
             log=self._logger(job.job_id, job.log, lines),
             executor=self._threads,
+            report=progress,
         )
         task = asyncio.create_task(self._execute(lease, ctx))
         self.running[job.job_id] = task
@@ -252,6 +258,8 @@ class WatchDog:
             self.running.pop(job.job_id, None)
             self._leases.pop(job.job_id, None)
         try:
+            # On the hash before the outcome, so the final version keeps the last value.
+            await progress.close()
             await self._report(completion(lease, outcome, tuple(lines)))
         finally:
             await self._hold_slot(ctx)
@@ -417,3 +425,73 @@ class _JobLog:
                     await pipe.execute()
                 except (RedisError, OSError) as exc:  # pub/sub is best effort
                     log.debug("log lines of job %d not published: %s", self.job_id, exc)
+
+
+class _JobProgress:
+    """The `report` of an action: progress as events and on the job's hash, rate-bounded.
+
+    At most one report goes out per `PROGRESS_SECONDS`; reports in between only replace
+    the one held back, which goes out when its time comes (or at `close`), so the last
+    value always arrives. Sync actions call it from worker threads, so it hops onto the
+    loop first.
+    """
+
+    def __init__(self, dog: WatchDog, lease: Lease) -> None:
+        self.dog = dog
+        self.lease = lease
+        self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
+        self._held: tuple[float, str] | None = None
+        self._sent_at = -math.inf
+        self._timer: asyncio.TimerHandle | None = None
+        # One writer at a time; it writes the newest value when it comes round again.
+        self._unwritten: tuple[float, str] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if threading.get_ident() != self.loop_thread:
+            self.loop.call_soon_threadsafe(self, fraction, message)
+            return
+        if self._closed:
+            return  # a thread that outlived its job
+        self._held = (fraction, message)
+        if self._timer is not None:
+            return
+        wait = self._sent_at + PROGRESS_SECONDS - self.loop.time()
+        if wait <= 0:
+            self._send()
+        else:
+            self._timer = self.loop.call_later(wait, self._send)
+
+    def _send(self) -> None:
+        self._timer = None
+        if self._held is None:
+            return
+        fraction, message = self._held
+        self._held = None
+        self._sent_at = self.loop.time()
+        if self.dog.bus is not None:
+            job_id = self.lease.job.job_id
+            self.dog.bus.publish(JobProgress(job_id=job_id, fraction=fraction, message=message))
+        self._unwritten = (fraction, message)
+        if self._writer is None or self._writer.done():
+            self._writer = self.loop.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._unwritten is not None:
+            fraction, message = self._unwritten
+            self._unwritten = None
+            try:
+                await self.dog.queue.report_progress(self.lease, fraction, message)
+            except (RedisError, OSError) as exc:  # progress is best effort, like log lines
+                log.debug("progress of job %d not written: %s", self.lease.job.job_id, exc)
+
+    async def close(self) -> None:
+        """Send the report held back, if any, and wait until it is on the job's hash."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._send()
+        self._closed = True
+        if self._writer is not None:
+            await self._writer

@@ -63,7 +63,7 @@ def _print_jobs(rows: list[JobView], title: str) -> None:
             str(job.job_id),
             job.queue,
             job.params_type,
-            job.status,
+            _status(job),
             _stamp(job.time_scheduled),
             str(job.attempts),
             job.error[:60],
@@ -71,9 +71,19 @@ def _print_jobs(rows: list[JobView], title: str) -> None:
     Console(file=sys.stdout).print(table)
 
 
+def _status(job: JobView) -> str:
+    """The status, and for a running job that reports progress how far it is."""
+    if job.status != "active" or job.progress is None:
+        return job.status
+    return f"{job.status} {round(job.progress * 100)}%"
+
+
 def _print_job(job: JobView) -> None:
     for name in ("job_id", "circle", "topic", "params_type", "status", "attempts", "worker"):
         typer.echo(f"{name:>14}: {getattr(job, name)}")
+    if job.progress is not None:
+        line = f"{round(job.progress * 100)}% {job.progress_message}".rstrip()
+        typer.echo(f"{'progress':>14}: {line}")
     for name in ("time_scheduled", "time_start", "time_end"):
         typer.echo(f"{name:>14}: {_stamp(getattr(job, name))}")
     links = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 from rich.text import Text
@@ -123,32 +124,7 @@ class JobDetailScreen(EngineScreen):
 
     def _show(self, job: JobView, history: list[JobView], first: bool) -> None:
         fmt = self.ctx.fmt
-        fields = Text()
-        rows = [
-            ("id", str(job.job_id)),
-            ("queue", f"{job.circle}/{job.topic}"),
-            ("type", job.params_type),
-            ("timeout", f"{job.timeout:g} s"),
-            ("scheduled", fmt.timestamp(job.time_scheduled)),
-            ("started", fmt.timestamp(job.time_start)),
-            ("ended", fmt.timestamp(job.time_end)),
-            ("took", fmt.duration(job.duration)),
-            ("attempts", attempt_of(job, job.attempts)),
-            ("worker", fmt.worker(job.worker)),
-        ]
-        if job.status == "scheduled":
-            rows.insert(5, ("next run", fmt.timestamp(job.run_at)))
-        if job.wait_for:
-            rows.append(("waits for", ", ".join(str(i) for i in job.wait_for)))
-        if job.name:
-            rows.append(("name", job.name))
-        if job.unique_key:
-            rows.append(("unique", job.unique_key))
-        fields.append("status     ")
-        fields.append_text(status_text(self.app.current_theme, job.status))
-        for name, value in rows:
-            fields.append(f"\n{name:<10} {value}")
-        self.query_one("#job-fields", Static).update(fields)
+        self._show_fields(job)
         params = self.query_one("#job-params", HeroScriptArea)
         if params.text != job.params:
             params.load_text(job.params)
@@ -181,7 +157,45 @@ class JobDetailScreen(EngineScreen):
         if first:
             self.query_one(Log).write_lines(job.log_lines)
 
+    def _show_fields(self, job: JobView) -> None:
+        fmt = self.ctx.fmt
+        fields = Text()
+        rows = [
+            ("id", str(job.job_id)),
+            ("queue", f"{job.circle}/{job.topic}"),
+            ("type", job.params_type),
+            ("timeout", f"{job.timeout:g} s"),
+            ("scheduled", fmt.timestamp(job.time_scheduled)),
+            ("started", fmt.timestamp(job.time_start)),
+            ("ended", fmt.timestamp(job.time_end)),
+            ("took", fmt.duration(job.duration)),
+            ("attempts", attempt_of(job, job.attempts)),
+            ("worker", fmt.worker(job.worker)),
+        ]
+        if job.status == "scheduled":
+            rows.insert(5, ("next run", fmt.timestamp(job.run_at)))
+        if job.progress is not None:
+            bar = f"{fmt.progress(job.progress, 10)} {job.progress_message}"
+            rows.append(("progress", bar.rstrip()))
+        if job.wait_for:
+            rows.append(("waits for", ", ".join(str(i) for i in job.wait_for)))
+        if job.name:
+            rows.append(("name", job.name))
+        if job.unique_key:
+            rows.append(("unique", job.unique_key))
+        fields.append("status     ")
+        fields.append_text(status_text(self.app.current_theme, job.status))
+        for name, value in rows:
+            fields.append(f"\n{name:<10} {value}")
+        self.query_one("#job-fields", Static).update(fields)
+
     def on_engine_batch(self, batch: EngineBatch) -> None:
+        progress = batch.progress.get(self.job_id)
+        if progress is not None and self.job is not None and not self.job.ended:
+            self.job = dataclasses.replace(
+                self.job, progress=progress.fraction, progress_message=progress.message
+            )
+            self._show_fields(self.job)
         lines = [e.line for e in batch.job_logs if e.job_id == self.job_id]
         if lines:
             self.query_one(Log).write_lines(lines)

@@ -131,9 +131,13 @@ class JobsScreen(EngineScreen):
             self._load_page(table.lowest_id())
 
     def on_engine_batch(self, batch: EngineBatch) -> None:
-        if not batch.jobs:
+        if not batch.jobs and not batch.progress:
             return
         table = self.query_one(JobTable)
+        # Before states: a job that ended in this batch loses its bar.
+        table.apply_progress(list(batch.progress.values()))
+        if not batch.jobs:
+            return
         events: list[JobStateChanged] = list(batch.jobs.values())
         for event in table.apply(events, self.filter):
             self._newer.pop(event.job_id, None)

@@ -10,10 +10,10 @@ from textual.theme import Theme
 from textual.widgets import DataTable
 
 from core.api import JobFilter, JobView
-from core.events import JobStateChanged
+from core.events import JobProgress, JobStateChanged
 from heroagent_tui.format import DisplayFormat
 
-COLUMNS = ("id", "status", "queue", "type", "scheduled", "took", "attempt", "error")
+COLUMNS = ("id", "status", "progress", "queue", "type", "scheduled", "took", "attempt", "error")
 # Rows kept when live inserts push old ones out at the bottom (paging brings them back).
 MAX_LIVE_ROWS = 2_000
 
@@ -94,6 +94,7 @@ class JobTable(DataTable[object]):
         return (
             job.job_id,
             self._status(job.status),
+            self.fmt.progress(job.progress) if job.status == "active" else "",
             f"{job.circle}/{job.topic}",
             job.params_type,
             self._when(job),
@@ -117,6 +118,8 @@ class JobTable(DataTable[object]):
             key = str(event.job_id)
             if key in self.rows:
                 self.update_cell(key, "status", self._status(event.status))
+                if event.status != "active":
+                    self.update_cell(key, "progress", "")  # a bar only while it runs
                 if event.error:
                     self.update_cell(key, "error", Text(event.error.splitlines()[0][:60]))
                 if event.status == "scheduled" or event.job_id in self._retrying:
@@ -128,6 +131,13 @@ class JobTable(DataTable[object]):
             self.run_worker(self._fill(stale, self.reread), group="reread", exit_on_error=False)
         return newer
 
+    def apply_progress(self, events: list[JobProgress]) -> None:
+        """Put the newest progress of shown jobs into their rows."""
+        for event in events:
+            key = str(event.job_id)
+            if key in self.rows:
+                self.update_cell(key, "progress", self.fmt.progress(event.fraction))
+
     def insert_newer(self, events: list[JobStateChanged]) -> None:
         """Add rows for jobs newer than any shown, keep newest first, drop the oldest rows."""
         added = []
@@ -138,6 +148,7 @@ class JobTable(DataTable[object]):
             cells = (
                 event.job_id,
                 self._status(event.status),
+                "",
                 f"{event.circle}/{event.topic}",
                 "",
                 self.fmt.timestamp(event.ts),
@@ -166,7 +177,7 @@ class JobTable(DataTable[object]):
             self.fill_details(job)
 
     def fill_details(self, job: JobView) -> None:
-        """Put a shown job's type, scheduled time and duration into its row.
+        """Put a shown job's type, scheduled time, duration and progress into its row.
 
         Status and error stay as events set them: events newer than `job` may have come
         while it was read.
@@ -181,6 +192,9 @@ class JobTable(DataTable[object]):
             self._retrying.add(job.job_id)
         if job.duration is not None:
             self.update_cell(key, "took", self.fmt.duration(job.duration))
+        if job.status == "active" and job.progress is not None:
+            # A report that came before the row did.
+            self.update_cell(key, "progress", self.fmt.progress(job.progress))
 
     def highest_id(self) -> int:
         """The newest job shown (0 when none)."""

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
+
+import pytest
 
 from core.events import (
+    MAX_PROGRESS_MESSAGE,
     PROCESS_ORIGIN,
     EventBus,
     JobLogLine,
+    JobProgress,
     JobStateChanged,
     LogEmitted,
+    clean_progress,
     event_from_wire,
     events_from_wire,
     job_log_wire,
+    job_progress_wire,
     wire_messages,
 )
 
@@ -90,3 +97,60 @@ def test_a_message_may_carry_a_batch_of_events() -> None:
     assert [e.job_id for e in events_from_wire(theirs[0]) if isinstance(e, JobLogLine)] == [1]
     assert wire_messages("junk") == []
     assert wire_messages(batch) == [*theirs, mine, batch[-1]]
+
+
+def test_progress_is_clamped_and_its_message_capped() -> None:
+    assert clean_progress(0.5, "half") == (0.5, "half")
+    assert clean_progress(3) == (1.0, "")
+    assert clean_progress(-0.1) == (0.0, "")
+    assert clean_progress(math.inf) == (1.0, "")
+    fraction, message = clean_progress(1, "x" * 10_000)
+    assert fraction == 1.0
+    assert len(message) == MAX_PROGRESS_MESSAGE
+    assert message.endswith("…")
+    assert clean_progress(0.5, "two\nlines\x1b[31m") == (0.5, "two lines [31m")
+
+
+@pytest.mark.parametrize(
+    ("fraction", "message", "error", "text"),
+    [
+        (math.nan, "", ValueError, "got NaN"),
+        ("0.5", "", TypeError, "fraction must be a number from 0 to 1, got '0.5'"),
+        (True, "", TypeError, "got True"),
+        (None, "", TypeError, "got None"),
+        (0.5, 7, TypeError, "message must be a string, got int"),
+    ],
+)
+def test_progress_that_is_not_a_number_is_refused_clearly(
+    fraction: object, message: object, error: type[Exception], text: str
+) -> None:
+    with pytest.raises(error, match=text):
+        clean_progress(fraction, message)
+
+
+def test_progress_crosses_processes_checked_again() -> None:
+    mine = job_progress_wire(7, 0.25, "a quarter")
+    assert event_from_wire(json.loads(json.dumps(mine))) is None
+    event = event_from_wire({**mine, "origin": "elsewhere"})
+    assert isinstance(event, JobProgress)
+    assert (event.job_id, event.fraction, event.message) == (7, 0.25, "a quarter")
+    # Another process's numbers are clamped and capped as the action's own are.
+    far = event_from_wire({**mine, "origin": "elsewhere", "fraction": 9, "message": "m" * 999})
+    assert isinstance(far, JobProgress)
+    assert far.fraction == 1.0
+    assert len(far.message) == MAX_PROGRESS_MESSAGE
+    for junk in ({"fraction": "x"}, {"fraction": None}, {"message": 5}, {"id": "7"}):
+        assert event_from_wire({**mine, "origin": "elsewhere", **junk}) is None
+
+
+def test_a_coalescing_subscription_keeps_each_jobs_newest_progress() -> None:
+    bus = EventBus()
+    with bus.subscribe(coalesce=True) as latest:
+        for n in range(5):
+            bus.publish(JobProgress(job_id=1, fraction=n / 4))
+        bus.publish(JobProgress(job_id=2, fraction=0.5))
+        kept = latest.drain()
+    assert [(e.job_id, e.fraction) for e in kept if isinstance(e, JobProgress)] == [
+        (1, 1.0),
+        (2, 0.5),
+    ]

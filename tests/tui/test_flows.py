@@ -289,3 +289,35 @@ async def test_queues_show_the_schedules_with_a_countdown(engine_config: Config)
             what=f"a countdown, not {table.get_cell('nightly', 'next fire')}",
         )
         assert str(table.get_cell("nightly", "when")) == "0 2 * * * UTC"
+
+
+async def test_a_running_job_shows_its_progress_in_jobs_and_its_detail(
+    engine_config: Config,
+) -> None:
+    config = replace(
+        engine_config,
+        actors=replace(engine_config.actors, modules=["tests.core.jobs.progress_actors"]),
+    )
+    async with running_app(config) as (engine, app, pilot):
+        await pilot.press("3")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="Jobs")
+        table = app.screen.query_one(JobTable)
+        job = await engine.api.submit("!!progress.halfway", topic="long")
+
+        def bar() -> str:
+            key = str(job.job_id)
+            return str(table.get_cell(key, "progress")) if key in table.rows else ""
+
+        await until(pilot, lambda: bar().endswith(" 50%"), what=f"the bar, not {bar()!r}")
+        assert bar() == "██░░░  50%"
+        await pilot.press("enter")
+        detail = await until(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen)
+        assert isinstance(detail, JobDetailScreen)
+        fields = detail.query_one("#job-fields", Static)
+        await until(pilot, lambda: "halfway" in str(fields.render()), what="the progress line")
+        assert "progress   █████░░░░░  50% halfway" in str(fields.render())
+        await engine.api.cancel(job.job_id)
+        await pilot.press("escape")
+        await until(pilot, lambda: _status(table, job.job_id) == "error", what="cancelled")
+        # The bar is for running jobs only.
+        assert bar() == ""

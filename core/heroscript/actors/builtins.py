@@ -11,6 +11,8 @@ from core.heroscript.context import ActionContext
 from core.heroscript.errors import ActionFailed
 from core.heroscript.settings import ActorsSettings
 
+MAX_FAKE_STEPS = 1_000_000
+
 
 class CoreActor:
     """Actions every playbook can use."""
@@ -43,6 +45,19 @@ class FakeActor:
         """Wait ``seconds`` on the event loop (cancellable) and return them."""
         await asyncio.sleep(seconds)
         return seconds
+
+    async def progress(self, ctx: ActionContext, steps: int = 10, seconds: float = 0.0) -> int:
+        """Report progress over ``steps`` steps, ``seconds`` apart, and return the steps.
+
+        Each step reports ``step/steps`` with the message "step N of M".
+        """
+        if not 1 <= steps <= MAX_FAKE_STEPS:
+            raise ActionFailed(f"steps must be from 1 to {MAX_FAKE_STEPS}, got {steps}")
+        for step in range(1, steps + 1):
+            # Even with no pause, yield to the loop: a long run must not hold it.
+            await asyncio.sleep(seconds)
+            ctx.progress(step / steps, f"step {step} of {steps}")
+        return steps
 
 
 class FileActor:

@@ -128,8 +128,52 @@ function jobRow(job) {
   open.type = "button";
   open.setAttribute("aria-label", `Open job ${job.job_id}`);
   open.addEventListener("click", () => openJob(job.job_id));
-  cells(tr, [open, `${job.circle}/${job.topic}`, el("span", job.status, `status-${job.status}`), when(job.time_scheduled), job.error]);
+  cells(tr, [open, `${job.circle}/${job.topic}`, statusCell(job.status, job.progress, job.progress_message), when(job.time_scheduled), job.error]);
   return tr;
+}
+
+// -- progress -----------------------------------------------------------------------------
+// A running job that reports progress shows a bar beside its status; the bar goes with the
+// status cell when the job ends.
+function progressBar(fraction, message) {
+  const bar = el("progress", null, "job-progress");
+  bar.max = 1;
+  bar.value = fraction;
+  const percent = `${Math.round(fraction * 100)}%`;
+  bar.title = message ? `${percent} ${message}` : percent;
+  bar.setAttribute("aria-label", bar.title);
+  return bar;
+}
+
+function statusCell(status, fraction, message) {
+  const span = el("span", status, `status-${status}`);
+  if (status !== "active" || fraction === null || fraction === undefined) return span;
+  const cell = document.createElement("span");
+  cell.append(span, " ", progressBar(fraction, message));
+  return cell;
+}
+
+// The newest progress of running jobs, since a job's `active` may come after it.
+const progressOf = new Map();
+const MAX_PROGRESS_KEPT = 1000;
+
+function jobProgress(e) {
+  progressOf.delete(e.job_id);
+  progressOf.set(e.job_id, e);
+  // A job whose end was never seen must not stay forever: drop the oldest.
+  if (progressOf.size > MAX_PROGRESS_KEPT) progressOf.delete(progressOf.keys().next().value);
+  const row = $("jobs-table").tBodies[0].querySelector(`tr[data-job="${e.job_id}"]`);
+  const status = row?.cells[2].querySelector("[class^=status-]")?.textContent;
+  if (row && status === "active") row.cells[2].replaceChildren(statusCell(status, e.fraction, e.message));
+  if (openJobId === e.job_id) $("job-progress-value").replaceChildren(progressText(e.fraction, e.message));
+}
+
+function progressText(fraction, message) {
+  if (fraction === null || fraction === undefined) return "";
+  const text = `${Math.round(fraction * 100)}%${message ? ` ${message}` : ""}`;
+  const wrap = document.createElement("span");
+  wrap.append(progressBar(fraction, message), " ", el("span", text));
+  return wrap;
 }
 
 function newestShown(body) {
@@ -141,14 +185,19 @@ function jobChanged(e) {
   const old = body.querySelector(`tr[data-job="${e.job_id}"]`);
   const wanted = $("jobs-status").value;
   const filtered = (wanted && wanted !== e.status) || $("jobs-text").value.trim();
+  if (e.status !== "active") progressOf.delete(e.job_id);
+  const p = progressOf.get(e.job_id);
   if (old) {
-    old.cells[2].replaceChildren(el("span", e.status, `status-${e.status}`));
+    old.cells[2].replaceChildren(statusCell(e.status, p?.fraction, p?.message));
     old.cells[4].textContent = e.error || "";
     if (wanted && wanted !== e.status) old.remove();
   } else if (!filtered && e.job_id > newestShown(body)) {
     // Any newer job counts, not only a `new` one: the stream sends each job's latest
     // state, so a quick job may first show up as active or done.
-    const row = jobRow({ job_id: e.job_id, circle: e.circle, topic: e.topic, status: e.status, time_scheduled: e.ts, error: e.error });
+    const row = jobRow({
+      job_id: e.job_id, circle: e.circle, topic: e.topic, status: e.status, time_scheduled: e.ts, error: e.error,
+      progress: p?.fraction, progress_message: p?.message,
+    });
     row.classList.add("fresh");
     body.prepend(row);
     while (body.rows.length > MAX_ROWS) body.deleteRow(-1);
@@ -171,7 +220,13 @@ async function openJob(id, refresh = false) {
     ["Scheduled", when(job.time_scheduled)], ["Started", when(job.time_start)], ["Ended", when(job.time_end)],
     ["Attempts", job.attempts], ["Worker", job.worker], ["Timeout", `${job.timeout} s`], ["Error", job.error],
   ];
-  $("job-fields").replaceChildren(...fields.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
+  const progress = Object.assign(el("dd"), { id: "job-progress-value" });
+  progress.append(progressText(job.progress, job.progress_message));
+  $("job-fields").replaceChildren(
+    ...fields.flatMap(([k, v]) => [el("dt", k), el("dd", v)]),
+    el("dt", "Progress"),
+    progress,
+  );
   $("job-params").textContent = job.params;
   $("job-result").textContent = job.result;
   $("job-log").textContent = job.log_lines.join("\n");
@@ -302,6 +357,7 @@ function dispatch(block) {
     loadQueues().catch(() => {});
     loadJobs().catch(() => {});
   } else if (name === "job") jobChanged(payload);
+  else if (name === "job_progress") jobProgress(payload);
   else if (name === "job_log" && openJobId === payload.job_id) {
     const log = $("job-log");
     log.textContent += (log.textContent ? "\n" : "") + payload.line;

@@ -132,3 +132,24 @@ async def test_readable_in_light_and_dark(page: Page) -> None:
         assert (luminance(background) < 0.5) is dark_background, scheme
         # Text and background far apart in brightness, whichever the scheme.
         assert abs(luminance(background) - luminance(text)) > 0.6, scheme
+
+
+async def test_a_running_job_shows_a_progress_bar_in_its_row_and_detail(page: Page) -> None:
+    await page.fill("#submit-topic", "bar")
+    # Two steps, then a long wait: the bar stays at its last value while the job runs.
+    script = "!!fake.progress steps:2 seconds:0.1\n!!fake.sleep seconds:60\n"
+    await page.fill("#submit-params", script)
+    await page.click("#submit-button")
+    result = page.locator("#submit-result")
+    await expect(result).to_contain_text("submitted")
+    job_id = await result.get_attribute("data-job-id")
+    row = page.locator(f'#jobs-table tr[data-job="{job_id}"]')
+    bar = row.locator("progress")
+    await expect(bar).to_have_attribute("title", "100% step 2 of 2", timeout=10_000)
+    await expect(bar).to_have_js_property("value", 1)
+    await row.get_by_role("button").click()
+    await expect(page.locator("#job-progress-value")).to_contain_text("100% step 2 of 2")
+    await page.click("#job-cancel")
+    await expect(row.locator("td").nth(2)).to_have_text("error", timeout=10_000)
+    # The bar is for running jobs only.
+    await expect(bar).to_have_count(0)

@@ -13,7 +13,7 @@ import pytest
 
 from core.config import Config
 from core.engine import Engine
-from tests.core.http_ui.conftest import ui_url
+from tests.core.http_ui.conftest import ui_url, wait_status
 from tests.core.http_ui.test_api import read_events
 from tests.helpers import spawn_worker
 
@@ -60,3 +60,39 @@ async def test_log_lines_of_a_remote_job_reach_the_event_stream(
     assert lines_seen.count("from afar") == 1
     # It ran in the worker process, not in this one.
     assert job["worker"].split(":")[1] == str(worker.pid)
+
+
+async def test_progress_of_a_remote_job_reaches_the_event_stream(
+    owner: Engine, short_tmp: Path
+) -> None:
+    url = owner.redis.url(with_password=True)
+    worker = spawn_worker(url, short_tmp / "worker-data")
+    try:
+        async with (
+            httpx.AsyncClient(base_url=ui_url(owner), timeout=10) as http,
+            http.stream("GET", "/events") as stream,
+        ):
+            lines = stream.aiter_lines()
+            await read_events(lines, lambda ms: len(ms) >= 1)  # ready
+            body = {"params": "!!fake.progress steps:3 seconds:0.05\n", "topic": "far"}
+            created = await http.post("/api/jobs", json=body)
+            assert created.status_code == 201, created.text
+            job_id = created.json()["job_id"]
+
+            def finished(messages: list[tuple[str, Any]]) -> bool:
+                return any(
+                    name == "job_progress" and data["job_id"] == job_id and data["fraction"] == 1
+                    for name, data in messages
+                )
+
+            messages = await read_events(lines, finished, seconds=30)
+            job = await wait_status(http, job_id)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(10)
+    seen = [d for n, d in messages if n == "job_progress" and d["job_id"] == job_id]
+    assert seen[-1]["message"] == "step 3 of 3"
+    assert [d["fraction"] for d in seen] == sorted(d["fraction"] for d in seen)
+    assert job["worker"].split(":")[1] == str(worker.pid)
+    # The last value stays with the job once it ended, on the HTTP API too.
+    assert (job["progress"], job["progress_message"]) == (1.0, "step 3 of 3")

@@ -12,7 +12,7 @@ from core.config import Config
 from core.engine import Engine
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
-from tests.helpers import ValkeyProcess, headless_config
+from tests.helpers import ValkeyProcess, engine_with_actors
 
 
 @pytest.fixture
@@ -41,6 +41,5 @@ async def running_watchdog(engine: Engine, worker_count: int) -> AsyncIterator[W
 @pytest.fixture
 async def flaky_engine(engine_config: Config) -> AsyncIterator[Engine]:
     """An engine whose actors include `flaky` (tests/core/jobs/flaky_actors.py)."""
-    modules = ["tests.core.jobs.flaky_actors"]
-    async with Engine(headless_config(engine_config, actor_modules=modules)) as running:
+    async with engine_with_actors(engine_config, "tests.core.jobs.flaky_actors") as running:
         yield running

@@ -139,6 +139,8 @@ def test_a_stream_entry_reads_as_its_hash_does() -> None:
         worker="w1",
         log_lines=["one", "twö"],
         result_file="/x",
+        progress=0.75,
+        progress_message="three quarters",
     )
     # As FETCH/COMPLETE write it: every hash field as bytes, plus some the job lacks.
     entry = {k.encode(): v.encode() for k, v in job.to_hash().items()} | {b"fence": b"9"}
@@ -147,6 +149,10 @@ def test_a_stream_entry_reads_as_its_hash_does() -> None:
     fresh = Job(job_id=1, topic="t", params="")
     fresh_entry = {k.encode(): v.encode() for k, v in fresh.to_hash().items()}
     assert Job.from_stream(fresh_entry) == fresh
+    # No progress reported: no field in the hash, none in the OurDB record.
+    assert b"progress" not in fresh_entry
+    assert b"progress" not in fresh.to_json()
+    assert Job.from_json(job.to_json(), 1).progress == 0.75
     with pytest.raises(ValueError, match="nope"):
         Job.from_stream({**entry, b"status": b"nope"})
 
