@@ -765,6 +765,10 @@ class JobManager:
         `acknowledge` names stream entries to acknowledge and delete once the versions
         are durable, in the same round trip as the rest of the Redis work.
         """
+        # A version stored before a crash still gets its Redis step below: the engine may
+        # have died between the OurDB write and that step, leaving its dependants waiting
+        # and its unique key held. The step is idempotent, so a second run changes nothing.
+        every = versions
         if skip_duplicates:
             versions = [job for job in versions if not await self._already_stored(job)]
         if versions:
@@ -775,7 +779,7 @@ class JobManager:
             crcs = {job_id: zlib.crc32(record) for record, job_id in records}
             if not self.index.upsert_now(versions, crcs):
                 await asyncio.to_thread(self.index.upsert, versions, crcs)
-        elif not acknowledge:
+        elif not acknowledge and not any(job.status.ended for job in every):
             return
         # One command for the whole batch, however many jobs ended: drop the ended jobs,
         # acknowledge the entries, publish the events. Per job, Redis work was most of
@@ -792,7 +796,7 @@ class JobManager:
                 int(job.unique_for * 1000),
                 1 if job.depends_on else 0,
             )
-            for job in versions
+            for job in every
             if job.status.ended
         ]
         entries = [_text(entry) for entry in acknowledge]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from core.api import JobRefused, JobSpec
 from core.engine import Engine
-from core.jobs import keys
+from core.jobs import JobStatus, keys
 from core.jobs.graph import MAX_GRAPH_BYTES, graph_specs
 from core.jobs.manager import JobError, _batch_parents
 from tests.core.jobs.conftest import running_watchdog
@@ -324,3 +326,30 @@ async def test_a_key_submitted_while_its_holders_end_has_one_holder_at_a_time(
 @pytest.mark.slow
 async def test_a_key_churned_for_long_has_one_holder_at_a_time(engine: Engine) -> None:
     await churn(engine, rounds=300, per_round=20)
+
+
+async def test_an_end_stored_before_a_crash_still_releases_its_dependants(
+    idle_engine: Engine,
+) -> None:
+    """The engine died between a parent's OurDB write and its Redis step: redelivery runs it."""
+    manager = idle_engine.jobs
+    parent, child = await idle_engine.api.submit_graph(
+        "!!job.define name:p topic:crash unique_key:p\n!!fake.return_success\n\n"
+        "!!job.define name:c topic:crash after:p\n!!fake.return_success\n"
+    )
+    job = await manager.get_job(parent.job_id)
+    ended = replace(job, status=JobStatus.DONE, result="ok", time_end=time.time())
+    redis = idle_engine.redis.loop_client()
+    try:
+        await redis.hset(keys.job_key("default", "crash", parent.job_id), "status", "done")
+        await manager.db.set(ended.to_json(), parent.job_id)  # stored, then the crash
+        await manager.persist([ended], skip_duplicates=True)  # the version delivered again
+        released = await manager.get_job(child.job_id)
+        assert (released.status, released.wait_for) == (JobStatus.NEW, "")
+        assert await redis.get(keys.unique_claim_key("default", "crash", "p")) is None
+        # Run once more (a second redelivery), nothing changes.
+        await manager.persist([ended], skip_duplicates=True)
+        queued = await redis.lrange(keys.queue_key("default", "crash"), 0, -1)
+        assert queued.count(str(child.job_id).encode()) == 1
+    finally:
+        await redis.aclose()
