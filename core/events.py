@@ -79,6 +79,16 @@ class JobSpec:
     backoff_base: float | None = None
     backoff_max: float | None = None
     retry_on: Sequence[str] | None = None
+    # Unique jobs: while a job with this key is not ended in the same circle/topic (and
+    # `unique_for` seconds after it ended), submitting the key answers with that job.
+    unique_key: str = ""
+    unique_for: float = 0.0
+    # Parents that must be done first: job ids, or the `name`s of items of the same batch.
+    # "fail" ends the job as dependency_failed when a parent ends in error; "run" runs it.
+    depends_on: Sequence[int | str] = ()
+    on_parent_error: str = "fail"
+    # The item's name in its batch, so later items can name it in `depends_on`.
+    name: str = ""
     # 0-9, higher runs first; None takes the queue's default (0 unless configured).
     priority: int | None = None
 
@@ -124,6 +134,11 @@ class JobOptions(TypedDict, total=False):
     backoff_max: float | None
     retry_on: Sequence[str] | None
     priority: int | None
+    unique_key: str
+    unique_for: float
+    depends_on: Sequence[int | str]
+    on_parent_error: str
+    name: str
 
 
 class ScheduleOptions(TypedDict, total=False):

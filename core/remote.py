@@ -102,6 +102,7 @@ class RequestServer(Service):
         self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "submit": self._submit,
             "submit_many": self._submit_many,
+            "submit_graph": self._submit_graph,
             "job": self._job,
             "get_many": self._get_many,
             "history": self._history,
@@ -211,6 +212,9 @@ class RequestServer(Service):
             except ValueError as exc:
                 raise JobRefused(f"item {index}: {exc}", index=index) from None
         return [job_wire(v) for v in await self.api.submit_many(specs)]
+
+    async def _submit_graph(self, args: dict[str, Any]) -> Any:
+        return [job_wire(v) for v in await self.api.submit_graph(_text(args, "text"))]
 
     async def _job(self, args: dict[str, Any]) -> Any:
         return job_wire(await self.api.job(_job_id(args)))

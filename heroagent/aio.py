@@ -129,6 +129,12 @@ class AsyncClient:
         the timing and retry fields. With `delay` (seconds) or `run_at` (epoch seconds)
         it waits as `scheduled`; retry fields and `priority` (0-9, higher runs first)
         left None take the queue's defaults in the engine's config.
+
+        With `unique_key`, a job of the same circle/topic and key that has not ended
+        (or ended less than `unique_for` seconds ago) comes back instead of a new one:
+        the answer's `duplicate` is True then. With `depends_on` (job ids) it waits as
+        `scheduled` until they are done; a parent ending in error ends it in error
+        (`dependency_failed`) unless `on_parent_error="run"`.
         """
         spec = JobSpec(params, **options)
         return job_from_wire(await self._call("submit", spec_wire(spec)))
@@ -159,6 +165,14 @@ class AsyncClient:
             return []
         found = await self._call("submit_many", {"jobs": [spec_wire(s) for s in specs]})
         return [job_from_wire(data) for data in found]
+
+    async def submit_graph(self, text: str) -> list[JobView]:
+        """Queue the jobs of a HeroScript graph (`!!job.define name:… after:…`) as one batch.
+
+        The jobs come back in the order the text defines them; all or none (a syntax
+        error, an unknown name or a cycle is a `JobRefused` naming it).
+        """
+        return [job_from_wire(data) for data in await self._call("submit_graph", {"text": text})]
 
     # -- reading -------------------------------------------------------------------------
 

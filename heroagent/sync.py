@@ -125,6 +125,7 @@ class Client:
     # Every call of AsyncClient, blocking: the same arguments, types and docs.
     submit = _blocking(AsyncClient.submit)
     submit_many = _blocking(AsyncClient.submit_many)
+    submit_graph = _blocking(AsyncClient.submit_graph)
     get = _blocking(AsyncClient.get)
     get_many = _blocking(AsyncClient.get_many)
     history = _blocking(AsyncClient.history)

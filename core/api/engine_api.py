@@ -84,6 +84,22 @@ def _raise_typed(exc: Exception, index: int | None = None) -> NoReturn:
     raise typed(message, line=line, col=col, problems=problems, index=index) from None
 
 
+async def _current(manager: JobManager, job_ids: Sequence[int]) -> dict[int, Any]:
+    """The current state of the jobs that exist among these: live in Redis, else stored.
+
+    Two Redis round trips for the live ones and one thread hop for the others.
+    """
+    live = await manager.queue.get_live_many(job_ids)
+    rest = [job_id for job_id in job_ids if job_id not in live]
+    stored = await asyncio.to_thread(manager.read_many, rest) if rest else {}
+    return {**stored, **live}
+
+
+def _submitted(made: Sequence[tuple[Any, bool]]) -> list[JobView]:
+    """The views of a submit's jobs; an existing one (a held unique key) is a duplicate."""
+    return [JobView.of(job, duplicate=not created) for job, created in made]
+
+
 def _problem(d: Any) -> Problem:
     return Problem(d.line, d.col, d.message, str(d.severity), d.end_col)
 
@@ -199,15 +215,18 @@ class EngineAPI:
 
         The options are JobSpec's fields. With `delay` (seconds) or `run_at` (epoch
         seconds) it waits as `scheduled` until then; the retry fields and `priority` (0-9,
-        higher first) left None take the queue's defaults from the config.
+        higher first) left None take the queue's defaults from the config. With
+        `unique_key`, an existing job holding the key comes back instead, its view's
+        `duplicate` True. With `depends_on`, it waits as `scheduled` until those jobs are
+        done (see docs/client.md).
         """
         return await self.submit_spec(JobSpec(params, **options), session_key=session_key)
 
     async def submit_spec(self, spec: JobSpec, *, session_key: str | None = None) -> JobView:
         """Create the job a JobSpec describes (see `submit`)."""
         with _typed_errors():
-            jobs = await self._jobs().create_jobs([spec], session_key=session_key)
-        return JobView.of(jobs[0])
+            made = await self._jobs().submit_jobs([spec], session_key=session_key)
+        return _submitted(made)[0]
 
     async def submit_many(
         self, specs: Sequence[JobSpec], *, session_key: str | None = None
@@ -224,10 +243,24 @@ class EngineAPI:
         if not specs:
             return []
         try:
-            jobs = await self._jobs().create_jobs(specs, session_key=session_key)
+            made = await self._jobs().submit_jobs(specs, session_key=session_key)
         except ValueError as exc:
             _raise_typed(exc, getattr(exc, "index", None))
-        return [JobView.of(job) for job in jobs]
+        return _submitted(made)
+
+    async def submit_graph(self, text: str, *, session_key: str | None = None) -> list[JobView]:
+        """Create the jobs of a HeroScript graph (docs/heroscript.md) as one batch.
+
+        The jobs come back in the order the text defines them; each waits for the jobs
+        its `after:` names. A refused graph (syntax, unknown name, cycle) creates nothing.
+        """
+        jobs = self._jobs()
+        with _typed_errors():
+            if len(text) > INLINE_PARSE_CHARS:
+                specs = await asyncio.to_thread(jobs.graph_specs, text)
+            else:
+                specs = jobs.graph_specs(text)
+        return await self.submit_many(specs, session_key=session_key)
 
     async def job(self, job_id: int) -> JobView:
         """One job's current state; raises JobNotFound."""
@@ -240,17 +273,31 @@ class EngineAPI:
         Two Redis round trips for the live ones and one thread hop for the ended ones,
         whatever their number; raises JobNotFound naming the first unknown id.
         """
-        manager = self._jobs()
-        live = await manager.queue.get_live_many(job_ids)
-        rest = [job_id for job_id in job_ids if job_id not in live]
-        stored = await asyncio.to_thread(manager.read_many, rest) if rest else {}
+        found = await _current(self._jobs(), job_ids)
         views = []
         for job_id in job_ids:
-            job = live.get(job_id) or stored.get(job_id)
+            job = found.get(job_id)
             if job is None:
                 raise JobNotFound(f"no job with id {job_id}")
             views.append(JobView.of(job))
         return views
+
+    async def relatives(self, job_id: int) -> tuple[list[JobView], list[JobView]]:
+        """A job's parents (its `depends_on`) and its dependants, with their current states.
+
+        Raises JobNotFound for an unknown job; a parent or dependant whose record is gone
+        is left out.
+        """
+        manager = self._jobs()
+        with _typed_errors():
+            job = await manager.get_job(job_id)
+        children = await asyncio.to_thread(manager.index.children, job_id)
+        found = await _current(manager, [*job.depends_on, *children])
+
+        def views(ids: Sequence[int]) -> list[JobView]:
+            return [JobView.of(found[i]) for i in ids if i in found]
+
+        return views(job.depends_on), views(children)
 
     async def history(self, job_id: int) -> list[JobView]:
         """Every version of a job, oldest first; raises JobNotFound."""

@@ -55,16 +55,34 @@ class JobView:
     progress: float | None = None
     progress_message: str = ""
     priority: int = 0
+    unique_key: str = ""
+    unique_for: float = 0.0
+    # Parent job ids that had to be done first, and those it still waits for (while
+    # `scheduled` for them); on_parent_error "run" runs it even when a parent failed.
+    depends_on: tuple[int, ...] = ()
+    wait_for: tuple[int, ...] = ()
+    on_parent_error: str = "fail"
+    # Its name in the graph it was submitted with.
+    name: str = ""
+    # Only on a submit's answer: True when the unique key was held, so this is the
+    # existing job that holds it, not a new one.
+    duplicate: bool = False
 
     @classmethod
-    def of(cls, job: Job) -> JobView:
-        """The view of a job record: its fields of the same name, the enums as their values."""
+    def of(cls, job: Job, *, duplicate: bool = False) -> JobView:
+        """The view of a job record: its fields of the same name, the enums as their values.
+
+        `duplicate` marks a submit's answer that is an existing job (a held unique key).
+        """
         values = {name: getattr(job, name) for name in _JOB_FIELDS}
         values["circle"] = job.circle_id
         values["params_type"] = job.params_type.value
         values["status"] = job.status.value
         values["log_lines"] = tuple(job.log_lines)
-        return cls(**values)
+        values["depends_on"] = tuple(job.depends_on)
+        values["wait_for"] = tuple(int(i) for i in job.wait_for.split(",") if i)
+        values["on_parent_error"] = job.on_parent_error or "fail"
+        return cls(**values, duplicate=duplicate)
 
     @property
     def queue(self) -> str:
@@ -89,8 +107,9 @@ class JobView:
         return max(0.0, self.time_end - self.time_start)
 
 
-# The view's fields that the job record has under the same name (all but `circle`).
-_JOB_FIELDS = tuple(f.name for f in fields(JobView) if f.name != "circle")
+# The view's fields that the job record has under the same name (all but `circle`, and
+# `duplicate`, which is the submit's answer, not the job's).
+_JOB_FIELDS = tuple(f.name for f in fields(JobView) if f.name not in ("circle", "duplicate"))
 
 
 @dataclass(frozen=True)

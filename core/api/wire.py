@@ -21,6 +21,8 @@ def job_wire(view: JobView) -> dict[str, Any]:
     # than dataclasses.asdict's recursive deep copy (batches of 1,000 jobs go through it).
     data = {name: getattr(view, name) for name in WIRE_FIELDS}
     data["log_lines"] = list(view.log_lines)
+    data["depends_on"] = list(view.depends_on)
+    data["wait_for"] = list(view.wait_for)
     return data
 
 
@@ -28,6 +30,9 @@ def job_from_wire(data: dict[str, Any]) -> JobView:
     """A view back from its wire form; unknown keys (from a newer engine) are ignored."""
     known = {name: data[name] for name in WIRE_FIELDS if name in data}
     known["log_lines"] = tuple(known.get("log_lines", ()))
+    for name in ("depends_on", "wait_for"):
+        if name in known:
+            known[name] = tuple(known[name])
     return JobView(**known)
 
 
@@ -45,15 +50,45 @@ _LIFECYCLE_FIELDS = (
 )
 
 
+# Unique-job and dependency fields, likewise sent only when set.
+_GRAPH_FIELDS = ("unique_key", "unique_for", "depends_on", "on_parent_error", "name")
+MAX_UNIQUE_KEY = 200
+MAX_PARENTS = 100
+
+
 def spec_wire(spec: JobSpec) -> dict[str, Any]:
     """A job spec as JSON-ready data (a submit request's args, a batch's item)."""
     data = {name: getattr(spec, name) for name in SPEC_FIELDS}
-    for name in _LIFECYCLE_FIELDS:
+    for name in (*_LIFECYCLE_FIELDS, *_GRAPH_FIELDS):
         if data[name] == SPEC_FIELDS[name].default:
             del data[name]
     if "retry_on" in data:
         data["retry_on"] = list(data["retry_on"])
+    if "depends_on" in data:
+        data["depends_on"] = list(data["depends_on"])
     return data
+
+
+def _graph_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The unique-job and dependency fields of a wire spec, type-checked."""
+    out: dict[str, Any] = {}
+    for name in ("unique_key", "on_parent_error", "name"):
+        if name in data and not isinstance(data[name], str):
+            raise ValueError(f"{name} must be a string, got {type(data[name]).__name__}")
+    unique_for = data.get("unique_for")
+    if unique_for is not None:
+        if isinstance(unique_for, bool) or not isinstance(unique_for, int | float):
+            raise ValueError(f"unique_for must be a number, got {unique_for!r}")
+        out["unique_for"] = float(unique_for)
+    parents = data.get("depends_on")
+    if parents is not None:
+        if not isinstance(parents, list | tuple) or len(parents) > MAX_PARENTS:
+            raise ValueError(f"depends_on must be a list of at most {MAX_PARENTS} job ids or names")
+        for parent in parents:
+            if isinstance(parent, bool) or not isinstance(parent, int | str):
+                raise ValueError(f"depends_on: {parent!r} is neither a job id nor a name")
+        out["depends_on"] = tuple(parents)
+    return out
 
 
 def spec_from_wire(data: object) -> JobSpec:
@@ -100,7 +135,7 @@ def spec_from_wire(data: object) -> JobSpec:
         numbers["retry_on"] = tuple(retry_on)
     if "delay" in numbers and numbers["delay"] < 0:
         raise ValueError("delay must not be negative")
-    return JobSpec(**{**data, **numbers})
+    return JobSpec(**{**data, **numbers, **_graph_fields(data)})
 
 
 def filter_wire(flt: JobFilter) -> dict[str, Any]:

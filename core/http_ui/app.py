@@ -156,6 +156,18 @@ def build_app(ctx: UIContext) -> FastAPI:
             return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
         return JSONResponse([job_wire(view) for view in views], status_code=201)
 
+    @app.post("/api/jobs/graph", status_code=201, response_model=list[JobView], tags=["jobs"])
+    async def submit_graph(body: m.GraphRequest) -> Any:
+        """Create the jobs of a HeroScript graph and their edges, as one batch.
+
+        All or none: a syntax error, an unknown name or a cycle is a 422 naming it.
+        """
+        try:
+            views = await api.submit_graph(body.text)
+        except JobRefused as exc:
+            return JSONResponse(refused_submission(exc).model_dump(), status_code=422)
+        return JSONResponse([job_wire(view) for view in views], status_code=201)
+
     @app.post("/api/jobs/purge", tags=["jobs"])
     async def purge(body: m.PurgeRequest) -> m.PurgeResult:
         """Delete ended jobs (done, error) from the history for good, oldest first.
@@ -167,7 +179,7 @@ def build_app(ctx: UIContext) -> FastAPI:
         count = await api.purge(flt, before=body.before, keep=body.keep, limit=body.limit)
         return m.PurgeResult(purged=count)
 
-    for path in ("/api/jobs/batch", "/api/jobs/purge"):
+    for path in ("/api/jobs/batch", "/api/jobs/purge", "/api/jobs/graph"):
 
         @app.api_route(
             path,
@@ -175,7 +187,7 @@ def build_app(ctx: UIContext) -> FastAPI:
             include_in_schema=False,
         )
         async def post_only() -> Response:
-            # Without this, GET /api/jobs/batch (or /purge) would reach GET /api/jobs/{job_id}.
+            # Without this, GET /api/jobs/batch (/purge, /graph) would reach GET /api/jobs/{id}.
             response = refusal(405, "Method Not Allowed")
             response.headers["Allow"] = "POST"
             return response

@@ -23,6 +23,10 @@ RetryKind = Literal["failed", "timeout", "worker_lost", "dependency_failed"]
 # Far enough for any real schedule, near enough that a typo (ms for s) is refused.
 MAX_DELAY = 366 * 24 * 3600.0
 MAX_RUN_AT = 32_503_680_000.0  # the year 3000
+UNIQUE_KEY_PATTERN = r"^([A-Za-z0-9_.:/@=+-]{1,200})?$"
+MAX_PARENTS = 100
+# The engine measures a graph in UTF-8 bytes (1 MiB); characters are at most that.
+MAX_GRAPH_CHARS = 1024 * 1024
 
 
 def lone_surrogate(text: str) -> int | None:
@@ -84,6 +88,18 @@ class SubmitRequest(BaseModel):
     backoff_max: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds")
     retry_on: list[RetryKind] | None = Field(None, max_length=4)
     priority: int | None = Field(None, ge=0, le=9, description="higher runs first; None: 0")
+    unique_key: str = Field(
+        "",
+        pattern=UNIQUE_KEY_PATTERN,
+        description="While a job with this key has not ended, answer with it (duplicate)",
+    )
+    unique_for: float = Field(
+        0.0, ge=0, le=MAX_DELAY, description="seconds the key is kept after the job ends"
+    )
+    depends_on: list[Annotated[int, Field(ge=1, le=MAX_JOB_ID)]] = Field(
+        [], max_length=MAX_PARENTS, description="Job ids that must be done first"
+    )
+    on_parent_error: Literal["fail", "run"] = "fail"
 
     def spec(self) -> JobSpec:
         """The engine's form of this submission (the fields are JobSpec's, by name)."""
@@ -97,6 +113,14 @@ class LimitsRequest(BaseModel):
 
     max_active: int = Field(0, ge=0, le=1_000_000, description="0: no limit")
     rate: str = Field("", max_length=64, description='"20/s", "100/m", "5/10s"; "": no limit')
+
+
+class GraphRequest(BaseModel):
+    """A HeroScript job graph: `!!job.define name:… after:…` actions (docs/heroscript.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: UnicodeText = Field(max_length=MAX_GRAPH_CHARS)
 
 
 class DeadRequeueRequest(BaseModel):

@@ -220,6 +220,7 @@ class HistoryService(Service):
             # A run cut short is part of the job's story: record that it went back.
             await manager.persist(interrupted)
             await manager.queue.enqueue(requeue)
+            await manager.restore_links(requeue)
 
     async def repair(self) -> None:
         """Make a server that may lack the last acknowledged writes agree with OurDB.

@@ -53,6 +53,10 @@ CREATE TRIGGER IF NOT EXISTS jobs_recounted AFTER UPDATE OF status, circle, topi
     INSERT INTO counts VALUES (new.circle, new.topic, new.status, 1)
     ON CONFLICT DO UPDATE SET n = n + 1;
 END;
+-- Job dependencies, parent -> child, so a job's dependants can be listed.
+CREATE TABLE IF NOT EXISTS edges (
+    parent INTEGER NOT NULL, child INTEGER NOT NULL, PRIMARY KEY (parent, child)
+) WITHOUT ROWID;
 -- Ids purged from OurDB on purpose (or found gone): reconcile counts them as present.
 CREATE TABLE IF NOT EXISTS gone (id INTEGER PRIMARY KEY);
 INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}');
@@ -120,9 +124,11 @@ class JobIndex:
         `crcs` gives the CRC-32 of the OurDB record each job was stored as; a job without
         one is indexed with an unknown CRC.
         """
+        jobs = list(jobs)
         rows = self._rows(jobs, crcs)
+        edges = _edges(jobs)
         with self._lock:
-            self._write(rows)
+            self._write(rows, edges)
 
     def upsert_now(self, jobs: Iterable[Job], crcs: Mapping[int, int] | None = None) -> bool:
         """`upsert` on the calling thread if that is quick, else False and nothing done.
@@ -130,11 +136,12 @@ class JobIndex:
         Quick means a small batch and the lock free at once: then the engine's loop skips
         a thread hop per persisted batch; it never waits here behind a long listing.
         """
+        jobs = list(jobs)
         rows = self._rows(jobs, crcs)
         if len(rows) > INLINE_ROWS or not self._lock.acquire(blocking=False):
             return False
         try:
-            self._write(rows)
+            self._write(rows, _edges(jobs))
         finally:
             self._lock.release()
         return True
@@ -161,8 +168,8 @@ class JobIndex:
             for job in latest.values()
         ]
 
-    def _write(self, rows: list[tuple[object, ...]]) -> None:
-        """Upsert rows in one transaction; the caller holds the lock."""
+    def _write(self, rows: list[tuple[object, ...]], edges: Sequence[tuple[int, int]] = ()) -> None:
+        """Upsert rows (and add dependency edges) in one transaction; the caller holds the lock."""
         self._db.execute("BEGIN")
         # An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the triggers.
         self._db.executemany(
@@ -173,6 +180,8 @@ class JobIndex:
             "dead = excluded.dead",
             rows,
         )
+        if edges:
+            self._db.executemany("INSERT OR IGNORE INTO edges VALUES (?, ?)", edges)
         self._db.execute("COMMIT")
 
     def delete(self, job_ids: Sequence[int]) -> None:
@@ -185,7 +194,18 @@ class JobIndex:
             self._db.execute("BEGIN")
             self._db.executemany("DELETE FROM jobs WHERE id = ?", rows)
             self._db.executemany("INSERT OR IGNORE INTO gone VALUES (?)", rows)
+            self._db.executemany(
+                "DELETE FROM edges WHERE child = ? OR parent = ?", [(i, i) for i in job_ids]
+            )
             self._db.execute("COMMIT")
+
+    def children(self, job_id: int, limit: int = 1_000) -> list[int]:
+        """The ids of the jobs that depend on this one, oldest first."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT child FROM edges WHERE parent = ? ORDER BY child LIMIT ?", (job_id, limit)
+            ).fetchall()
+        return [int(row[0]) for row in found]
 
     def rows(self, first: int, last: int) -> dict[int, tuple[str, int | None]]:
         """Status and CRC of every indexed job with an id in `first..last`."""
@@ -337,6 +357,11 @@ class JobIndex:
         with self._lock:
             rows = self._db.execute("SELECT circle, topic, status, n FROM counts").fetchall()
         return {(r[0], r[1], r[2]): int(r[3]) for r in rows}
+
+
+def _edges(jobs: Sequence[Job]) -> list[tuple[int, int]]:
+    """The (parent, child) edges of these jobs; most jobs have none."""
+    return [(parent, job.job_id) for job in jobs if job.depends_on for parent in job.depends_on]
 
 
 def _where(flt: Narrowing) -> tuple[list[str], list[object]]:

@@ -90,3 +90,14 @@ def fired_key(schedule: str, fire_time: float) -> str:
 def schedule_mark_key(schedule: str) -> str:
     """The newest fire time any engine claimed for a schedule (guards fires whose claim expired)."""
     return f"heroagent:schedule:{schedule}:newest"
+
+
+def unique_claim_key(circle: str, topic: str, unique_key: str) -> str:
+    """Who holds a unique key: a job id, or a submit's placeholder while it stores its job."""
+    return f"heroagent:unique:{circle}:{topic}:{unique_key}"
+
+
+# Set by job id: the dependants waiting for that job (kept in step by the Lua scripts).
+CHILDREN_PREFIX = "heroagent:children:"
+# Set by job id: the parents a dependant still waits for.
+PARENTS_PREFIX = "heroagent:parents:"

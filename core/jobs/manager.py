@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,18 @@ MAX_LOG_LINES = 200
 HISTORY_DEPTH = 1_000
 # Params up to this size are checked on the loop (microseconds); larger ones in a thread.
 INLINE_CHECK_CHARS = 4_096
+# Unique keys become part of a Redis key: a safe alphabet, and a bound on their length.
+UNIQUE_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:/@=+-]{1,200}$")
+MAX_UNIQUE_FOR = 366 * 24 * 3600.0
+MAX_PARENTS = 100
+ON_PARENT_ERROR = ("fail", "run")
+# A submit's placeholder on a unique key lives this long: a submitter that dies between
+# its claim and its OurDB write holds the key no longer than this.
+CLAIM_TTL_MS = 30_000
+# How long a submit waits for another one's claim on the same key to turn into a job id.
+CLAIM_WAIT_SECONDS = 10.0
+CLAIM_POLL_SECONDS = 0.005
+PLACEHOLDER = "pending:"
 
 
 class JobError(ValueError):
@@ -180,6 +193,9 @@ class JobManager:
         run_at = max(float(spec.run_at), now + float(spec.delay)) if spec.delay else spec.run_at
         # A time already past runs at once, like no time at all.
         scheduled = run_at > now
+        links = _links(spec)
+        if spec.depends_on and scheduled:
+            raise JobError("depends_on cannot be combined with delay or run_at")
         return Job(
             job_id=0,
             topic=spec.topic,
@@ -195,6 +211,7 @@ class JobManager:
             status=JobStatus.SCHEDULED if scheduled else JobStatus.NEW,
             run_at=float(run_at) if scheduled else 0.0,
             **policy,
+            **links,
         )
 
     def _policy(self, spec: JobSpec) -> dict[str, Any]:
@@ -259,9 +276,29 @@ class JobManager:
         All or none: a refused item raises JobError with its place in `specs` as
         `index`, and nothing is stored. `schedule` and `fire_time` mark a schedule's fire.
         """
+        made = await self.submit_jobs(
+            specs, session_key=session_key, schedule=schedule, fire_time=fire_time
+        )
+        return [job for job, _ in made]
+
+    async def submit_jobs(
+        self,
+        specs: Sequence[JobSpec],
+        *,
+        session_key: str | None = None,
+        schedule: str = "",
+        fire_time: float = 0.0,
+    ) -> list[tuple[Job, bool]]:
+        """`create_jobs`, telling for each item whether its job is new (True) or existing.
+
+        An item whose `unique_key` is held (by a job not ended, or within `unique_for`
+        of its end) answers with the holder; a later item of the batch with the key of an
+        earlier one answers with the earlier one's job. Items naming batch items in
+        `depends_on` are stored after those (one durable write per level of the graph).
+        """
         origin = _Origin(session_key, schedule, fire_time)
 
-        def check_all() -> list[Job]:
+        def check_all() -> tuple[list[Job], list[list[int | str]]]:
             drafts = []
             for index, spec in enumerate(specs):
                 try:
@@ -269,21 +306,210 @@ class JobManager:
                 except JobError as exc:
                     exc.index = index
                     raise
-            return drafts
+            return drafts, _batch_parents(specs)
 
         if sum(len(spec.params) for spec in specs) > INLINE_CHECK_CHARS:
             # Parsing a large text takes milliseconds: never on the event loop.
-            drafts = await asyncio.to_thread(check_all)
+            drafts, parents = await asyncio.to_thread(check_all)
         else:
-            drafts = check_all()
-        records = [job.to_json() for job in drafts]
-        ids = await self.db.set_many([(record, None) for record in records])
-        jobs = [replace(job, job_id=job_id) for job, job_id in zip(drafts, ids, strict=True)]
-        crcs = {job_id: zlib.crc32(record) for job_id, record in zip(ids, records, strict=True)}
-        await asyncio.to_thread(self.index.upsert, jobs, crcs)
-        await self.queue.enqueue(jobs)
-        await self._announce(jobs)
-        return jobs
+            drafts, parents = check_all()
+        if any(parents):
+            await self._check_parents(parents)
+        answers: dict[int, Job] = {}
+        claims: dict[int, tuple[str, str]] = {}
+        alias = _same_key(drafts)
+        try:
+            if any(job.unique_key for job in drafts):
+                await self._claim_unique(drafts, alias, answers, claims)
+            created = await self._store(drafts, parents, answers, alias)
+            await self._hold_claims(claims, answers)
+        except BaseException:
+            await self._hold_claims(claims, {})
+            raise
+        jobs = [answers[i] for i in range(len(drafts))]
+        new = [answers[i] for i in created]
+        await self.queue.enqueue(new)
+        await self.wire_dependants(new)
+        await self._announce(new)
+        fresh = set(created)
+        return [(job, i in fresh) for i, job in enumerate(jobs)]
+
+    @staticmethod
+    def graph_specs(text: str) -> list[JobSpec]:
+        """The batch of a HeroScript job graph (see core.jobs.graph); raises JobError."""
+        from core.jobs.graph import graph_specs  # graph imports this module's JobError
+
+        return graph_specs(text)
+
+    async def _check_parents(self, parents: Sequence[Sequence[int | str]]) -> None:
+        """Refuse parent ids that name no job (the item's index on the error)."""
+        wanted = sorted({p for ps in parents for p in ps if isinstance(p, int)})
+        if not wanted:
+            return
+        found = await asyncio.to_thread(self.read_many, wanted)
+        for index, mine in enumerate(parents):
+            for parent in mine:
+                if isinstance(parent, int) and parent not in found:
+                    raise _item_error(f"depends_on: no job with id {parent}", index)
+
+    async def _claim_unique(
+        self,
+        drafts: Sequence[Job],
+        alias: Mapping[int, int],
+        answers: dict[int, Job],
+        claims: dict[int, tuple[str, str]],
+    ) -> None:
+        """Claim each new unique key, or answer its items with the job that holds it."""
+        for index, job in enumerate(drafts):
+            if not job.unique_key or index in alias:
+                continue  # a later item of a key is answered by the first one's job
+            claim = keys.unique_claim_key(job.circle_id, job.topic, job.unique_key)
+            token, holder = await self._claim(claim)
+            if holder is not None:
+                answers[index] = holder
+            else:
+                claims[index] = (claim, token)
+
+    async def _claim(self, claim: str) -> tuple[str, Job | None]:
+        """This submit's placeholder on a unique key, or the job that holds the key."""
+        redis = self.queue.redis
+        token = f"{PLACEHOLDER}{os.urandom(8).hex()}"
+        deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+        while True:
+            holder = await redis.eval(scripts.CLAIM, 1, claim, token, CLAIM_TTL_MS)
+            if holder is None:
+                return token, None
+            held = _text(holder)
+            if held.startswith(PLACEHOLDER):
+                # Another submit is storing the key's job right now: its id comes soon.
+                if time.monotonic() > deadline:
+                    raise JobError(
+                        f"unique key {claim.rsplit(':', 1)[-1]!r} is still being claimed by "
+                        f"another submit after {CLAIM_WAIT_SECONDS:.0f} s; try again"
+                    )
+                await asyncio.sleep(CLAIM_POLL_SECONDS)
+                continue
+            job = await self._holder(claim, held)
+            if job is not None:
+                return "", job
+            # A holder that ended without giving the key up (an engine died between the
+            # two): the key is free, taken only if it still names that stale holder.
+            await redis.eval(scripts.CLAIMED, 1, claim, held, "")
+
+    async def _holder(self, claim: str, held: str) -> Job | None:
+        """The job a claim names, unless the claim is stale (no such job, or ended for good)."""
+        try:
+            job_id = int(held)
+            live = await self.queue.get_live(job_id)
+            if live is not None:
+                return live
+            job = await self.stored_job(job_id)
+        except (ValueError, JobNotFoundError):
+            return None
+        if not job.status.ended:
+            return job
+        # Ended: the key outlives the job only for its `unique_for` (the claim's TTL).
+        return job if await self.queue.redis.pttl(claim) > 0 else None
+
+    async def _hold_claims(
+        self, claims: dict[int, tuple[str, str]], answers: dict[int, Job]
+    ) -> None:
+        """Turn placeholders into their jobs' ids (or give them up when the job is not made)."""
+        if not claims:
+            return
+        async with self.queue.redis.pipeline(transaction=False) as pipe:
+            for index, (claim, token) in claims.items():
+                job = answers.get(index)
+                pipe.eval(scripts.CLAIMED, 1, claim, token, str(job.job_id) if job else "")
+            held = await pipe.execute()
+        for (claim, _), ok in zip(claims.values(), held, strict=True):
+            if answers and not ok:
+                log.warning("unique key %s: the claim expired before its job was stored", claim)
+
+    async def _store(
+        self,
+        drafts: Sequence[Job],
+        parents: Sequence[Sequence[int | str]],
+        answers: dict[int, Job],
+        alias: Mapping[int, int],
+    ) -> list[int]:
+        """Store the items not answered yet, parents first; returns their indexes.
+
+        Items without parents in the batch go in one durable write; each further level
+        of a graph takes one more, since a dependant's record names its parents' ids.
+        """
+        todo = [i for i in range(len(drafts)) if i not in answers and i not in alias]
+        created: list[int] = []
+        while todo:
+            ready = [i for i in todo if all(_resolved(p, answers, alias) for p in parents[i])]
+            if not ready:  # cannot happen once _batch_parents refused cycles
+                raise JobError("depends_on: the batch's graph cannot be ordered")
+            level = []
+            for index in ready:
+                ids = [_parent_id(p, answers, alias) for p in parents[index]]
+                job = drafts[index]
+                if ids:
+                    job = replace(
+                        job,
+                        depends_on=ids,
+                        status=JobStatus.SCHEDULED,
+                        run_at=0.0,
+                        wait_for=",".join(str(i) for i in ids),
+                    )
+                level.append((index, job))
+            records = [job.to_json() for _, job in level]
+            got = await self.db.set_many([(record, None) for record in records])
+            stored = [
+                replace(job, job_id=job_id) for (_, job), job_id in zip(level, got, strict=True)
+            ]
+            crcs = {job_id: zlib.crc32(record) for job_id, record in zip(got, records, strict=True)}
+            await asyncio.to_thread(self.index.upsert, stored, crcs)
+            for (index, _), job in zip(level, stored, strict=True):
+                answers[index] = job
+                created.append(index)
+            todo = [i for i in todo if i not in answers]
+        for index, first in alias.items():
+            answers[index] = answers[first]
+        return created
+
+    async def wire_dependants(self, jobs: Sequence[Job]) -> None:
+        """Tie waiting jobs (stored in Redis already) to their parents; see scripts.DEPEND."""
+        waiting = [job for job in jobs if job.waiting]
+        if not waiting:
+            return
+        redis = self.queue.redis
+        now = repr(time.time())
+        async with redis.pipeline(transaction=False) as pipe:
+            for job in waiting:
+                parents = [[p, ""] for p in job.depends_on]
+                pipe.eval(
+                    scripts.DEPEND, 3, *_DEPEND_KEYS, str(job.job_id), orjson.dumps(parents), now
+                )
+            replies = await pipe.execute()
+        for job, unknown in zip(waiting, replies, strict=True):
+            if not unknown:
+                continue
+            ids = [int(_text(u)) for u in unknown]
+            stored = await asyncio.to_thread(self.read_many, ids)
+            # A parent gone from OurDB too cannot be done: the dependant fails.
+            known = [[i, stored[i].status.value if i in stored else "error"] for i in ids]
+            await redis.eval(
+                scripts.DEPEND, 3, *_DEPEND_KEYS, str(job.job_id), orjson.dumps(known), now
+            )
+
+    async def restore_links(self, jobs: Sequence[Job]) -> None:
+        """Redis state of requeued jobs that reconciliation rebuilds after Redis lost its data.
+
+        Waiting jobs wait for their parents again; jobs not ended hold their unique keys.
+        """
+        await self.wire_dependants(jobs)
+        holders = [job for job in jobs if job.unique_key and not job.status.ended]
+        if holders:
+            async with self.queue.redis.pipeline(transaction=False) as pipe:
+                for job in holders:
+                    claim = keys.unique_claim_key(job.circle_id, job.topic, job.unique_key)
+                    pipe.set(claim, str(job.job_id), nx=True)
+                await pipe.execute()
 
     # -- reading -------------------------------------------------------------------------
 
@@ -529,6 +755,8 @@ class JobManager:
             # The new run reports its own; the old value stays in the earlier versions.
             progress=None,
             progress_message="",
+            # Run again at once: its parents were met (or failed) the first time.
+            wait_for="",
         )
         await self.persist([job])
         await self.queue.enqueue([job])
@@ -606,11 +834,15 @@ class JobManager:
         dropped: after a failover, a worker may run again a job whose end the promoted
         replica never got, and that run must not be a second end in its history.
         """
+        # A version stored before a crash still gets its Redis step below: the engine may
+        # have died between the OurDB write and that step, leaving its dependants waiting
+        # and its unique key held. The step is idempotent, so a second run changes nothing.
+        every = versions
         if skip_duplicates:
             versions = [job for job in versions if not await self._already_stored(job)]
-        stale: list[Job] = []
         if after_end and versions:
-            versions, stale = await self._split_after_end(versions)
+            # Stale ends stay in `every`: their Redis step drops the leftover hash.
+            versions, _stale = await self._split_after_end(versions)
         if versions:
             self._count_outcomes(versions)
             records = [(await self._record(job), job.job_id) for job in versions]
@@ -619,7 +851,7 @@ class JobManager:
             crcs = {job_id: zlib.crc32(record) for record, job_id in records}
             if not self.index.upsert_now(versions, crcs):
                 await asyncio.to_thread(self.index.upsert, versions, crcs)
-        elif not acknowledge and not stale:
+        elif not acknowledge and not any(job.status.ended for job in every):
             return
         # One command for the whole batch, however many jobs ended: drop the ended jobs,
         # acknowledge the entries, publish the events. Per job, Redis work was most of
@@ -627,21 +859,32 @@ class JobManager:
         # EXISTS first each time; the server caches the script by its hash anyway.
         # Stale ends are dropped from Redis too: the job's hash there is a leftover.
         ended = [
-            (str(job.job_id), keys.job_key(job.circle_id, job.topic, job.job_id), job.status)
-            for job in (*versions, *stale)
+            (
+                str(job.job_id),
+                keys.job_key(job.circle_id, job.topic, job.job_id),
+                job.status,
+                keys.unique_claim_key(job.circle_id, job.topic, job.unique_key)
+                if job.unique_key
+                else "",
+                int(job.unique_for * 1000),
+                1 if job.depends_on else 0,
+            )
+            for job in every
             if job.status.ended
         ]
         entries = [_text(entry) for entry in acknowledge]
         await self.queue.redis.eval(
             scripts.PERSISTED,
-            2,
+            3,
             keys.JOB_LOCATION,
             keys.STREAM,
+            keys.DOORBELL,
             keys.STREAM_GROUP,
             orjson.dumps(ended),
             orjson.dumps(entries),
             _events_message(versions),
             keys.EVENTS_CHANNEL,
+            repr(time.time()),
         )
         # Told after every effect: whoever reads the job on its event finds the new state.
         self._tell_bus(versions)
@@ -771,3 +1014,134 @@ def _write_durably(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _links(spec: JobSpec) -> dict[str, Any]:
+    """The unique-job and graph fields of a new job, checked (parents resolve later)."""
+    key = spec.unique_key
+    if key and not UNIQUE_KEY_PATTERN.match(key):
+        raise JobError(
+            f"unique_key {key[:40]!r} is not valid (1-200 of letters, digits, '_.:/@=+-')"
+        )
+    if not 0 <= spec.unique_for <= MAX_UNIQUE_FOR:
+        raise JobError(f"unique_for must be 0..{MAX_UNIQUE_FOR:.0f} seconds, got {spec.unique_for}")
+    if spec.unique_for and not key:
+        raise JobError("unique_for needs a unique_key")
+    if spec.on_parent_error not in ON_PARENT_ERROR:
+        raise JobError(
+            f"on_parent_error {spec.on_parent_error!r} is unknown; use one of "
+            + ", ".join(ON_PARENT_ERROR)
+        )
+    if spec.name and not NAME_PATTERN.match(spec.name):
+        raise JobError(f"name {spec.name!r} is not a valid name (1-64 of letters, digits, '_.-')")
+    if len(spec.depends_on) > MAX_PARENTS:
+        raise JobError(
+            f"depends_on names {len(spec.depends_on)} parents; the limit is {MAX_PARENTS}"
+        )
+    for parent in spec.depends_on:
+        if isinstance(parent, bool) or not isinstance(parent, int | str):
+            raise JobError(f"depends_on: {parent!r} is neither a job id nor a name")
+        if isinstance(parent, int) and parent < 1:
+            raise JobError(f"depends_on: {parent} is not a job id")
+    return {
+        "unique_key": key,
+        "unique_for": float(spec.unique_for),
+        "on_parent_error": "" if spec.on_parent_error == "fail" else spec.on_parent_error,
+        "name": spec.name,
+    }
+
+
+def _batch_parents(specs: Sequence[JobSpec]) -> list[list[int | str]]:
+    """Each item's parents: existing job ids (int) and batch items (their index, as str).
+
+    Raises JobError (with the item's index) for a name no earlier or later item has,
+    two items of one name, and a cycle among the items, naming the jobs on it.
+    """
+    names: dict[str, int] = {}
+    for index, spec in enumerate(specs):
+        if spec.name:
+            if spec.name in names:
+                raise _item_error(f"two jobs are named {spec.name!r}", index)
+            names[spec.name] = index
+    parents: list[list[int | str]] = []
+    for index, spec in enumerate(specs):
+        mine: list[int | str] = []
+        for parent in spec.depends_on:
+            if isinstance(parent, str):
+                if parent not in names:
+                    raise _item_error(
+                        f"depends_on: no job of this batch is named {parent!r}", index
+                    )
+                if names[parent] == index:
+                    raise _item_error(f"job {parent!r} depends on itself", index)
+                mine.append(str(names[parent]))
+            elif parent not in mine:
+                mine.append(parent)
+        parents.append(mine)
+    cycle = _find_cycle([[int(p) for p in ps if isinstance(p, str)] for ps in parents])
+    if cycle:
+        label = [specs[i].name or f"item {i}" for i in cycle]
+        raise _item_error("depends_on makes a cycle: " + " -> ".join([*label, label[0]]), cycle[0])
+    return parents
+
+
+def _find_cycle(edges: Sequence[Sequence[int]]) -> list[int]:
+    """One cycle in the graph (item -> its parents), as the items on it; empty for none."""
+    state = [0] * len(edges)  # 0 unseen, 1 on the current path, 2 finished
+    for root in range(len(edges)):
+        if state[root]:
+            continue
+        path: list[int] = []
+        stack: list[tuple[int, int]] = [(root, 0)]
+        while stack:
+            node, at = stack.pop()
+            if at == 0:
+                state[node] = 1
+                path.append(node)
+            if at < len(edges[node]):
+                stack.append((node, at + 1))
+                nxt = edges[node][at]
+                if state[nxt] == 1:
+                    return path[path.index(nxt) :]
+                if state[nxt] == 0:
+                    stack.append((nxt, 0))
+            else:
+                state[node] = 2
+                path.pop()
+    return []
+
+
+def _item_error(message: str, index: int) -> JobError:
+    exc = JobError(message)
+    exc.index = index
+    return exc
+
+
+_DEPEND_KEYS = (keys.JOB_LOCATION, keys.STREAM, keys.DOORBELL)
+
+
+def _same_key(drafts: Sequence[Job]) -> dict[int, int]:
+    """Items whose unique key an earlier item of the batch has: index -> that item's index."""
+    first: dict[tuple[str, str, str], int] = {}
+    alias: dict[int, int] = {}
+    for index, job in enumerate(drafts):
+        if job.unique_key:
+            place = (job.circle_id, job.topic, job.unique_key)
+            alias_of = first.setdefault(place, index)
+            if alias_of != index:
+                alias[index] = alias_of
+    return alias
+
+
+def _resolved(parent: int | str, answers: Mapping[int, Job], alias: Mapping[int, int]) -> bool:
+    if isinstance(parent, int):
+        return True
+    index = int(parent)
+    return alias.get(index, index) in answers
+
+
+def _parent_id(parent: int | str, answers: Mapping[int, Job], alias: Mapping[int, int]) -> int:
+    if isinstance(parent, int):
+        return parent
+    index = int(parent)
+    return answers[alias.get(index, index)].job_id

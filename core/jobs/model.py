@@ -100,11 +100,28 @@ class Job:
     progress_message: str = ""
     # 0-9, higher first: the level of its queue it waits in (FIFO within a level).
     priority: int = 0
+    # While a job with this key is not ended (and `unique_for` seconds after), submitting
+    # the same key in its circle/topic answers with this job instead of a new one.
+    unique_key: str = ""
+    unique_for: float = 0.0
+    # Parent job ids that must be done before this one runs (kept durably for
+    # reconciliation); "run" in `on_parent_error` runs it even when a parent failed.
+    depends_on: list[int] = field(default_factory=list)
+    on_parent_error: str = ""
+    # While it waits for parents: their ids, comma-separated (empty once released).
+    wait_for: str = ""
+    # The job's name in the graph it was submitted with (empty outside a graph).
+    name: str = ""
 
     @property
     def queue(self) -> str:
         """The "<circle>:<topic>" queue name."""
         return f"{self.circle_id}:{self.topic}"
+
+    @property
+    def waiting(self) -> bool:
+        """Held back until its parents are done (in Redis, not in a queue or the time set)."""
+        return self.status is JobStatus.SCHEDULED and bool(self.wait_for)
 
     @property
     def dead(self) -> bool:
@@ -149,6 +166,8 @@ class Job:
             value = getattr(self, name)
             if value is None:
                 continue  # unset (progress): an absent field reads back as None
+            if name in _SPARSE and value == _DEFAULTS[name]:
+                continue
             if isinstance(value, bool):
                 out[name] = "1" if value else "0"
             elif isinstance(value, list):
@@ -223,6 +242,10 @@ _DEFAULTS: dict[str, Any] = {
     if f.name != "job_id"
 }
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Job))
+# Fields most jobs leave at their default and that never change while the job is in
+# Redis: its hash leaves them out then, so every hand-out and stream entry stays as
+# small as before they existed (a missing field reads back as its default).
+_SPARSE = frozenset({"unique_key", "unique_for", "depends_on", "on_parent_error", "name"})
 
 
 def _list(text: str) -> list[str]:
@@ -245,6 +268,8 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
     "time_end": float,
     "fire_time": float,
     "progress": float,
+    "unique_for": float,
+    "depends_on": _list,
     "log": lambda text: text == "1",
     "log_lines": _list,
 }
@@ -276,3 +301,4 @@ _FROM_BYTES: dict[bytes, tuple[str, Callable[[bytes], Any]]] = {
 _FROM_BYTES[b"status"] = ("status", _enum_reader(JobStatus))
 _FROM_BYTES[b"params_type"] = ("params_type", _enum_reader(ParamsType))
 _FROM_BYTES[b"log_lines"] = ("log_lines", lambda raw: list(orjson.loads(raw)) if raw else [])
+_FROM_BYTES[b"depends_on"] = ("depends_on", lambda raw: list(orjson.loads(raw)) if raw else [])

@@ -14,6 +14,9 @@ from core.events import job_progress_wire
 from core.jobs import keys, scripts
 from core.jobs.model import Job, JobStatus
 
+# The ENQUEUE place of a job waiting for its parents: neither a queue nor the time set.
+HELD = "-"
+
 
 @dataclass(frozen=True)
 class Completion:
@@ -83,14 +86,13 @@ class JobQueue:
         args: list[str | bytes | float] = []
         for job in jobs:
             job_keys.append(keys.job_key(job.circle_id, job.topic, job.job_id))
-            waits = job.status is not JobStatus.SCHEDULED
-            args += [
-                orjson.dumps(job.to_hash()),
-                str(job.job_id),
-                job.queue,
-                "1" if waits else "",
-                job.run_at,
-            ]
+            if job.waiting:
+                place = HELD  # released by its parents' ends, not by a time
+            elif job.status is JobStatus.SCHEDULED:
+                place = ""
+            else:
+                place = "1"
+            args += [orjson.dumps(job.to_hash()), str(job.job_id), job.queue, place, job.run_at]
         fixed = [keys.JOB_LOCATION, keys.QUEUES, keys.DOORBELL, keys.SCHEDULED, keys.SCHEDULE_BELL]
         await self._enqueue(keys=[*fixed, *job_keys], args=args)
 

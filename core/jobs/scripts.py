@@ -169,20 +169,14 @@ if wait then out[1] = string.format('%.6f', math.max(wait, 0.001)) end
 return out
 """
 
-# KEYS: job key, processing, stream, scheduled, schedule bell, queue's active set, doorbell
-# ARGV: id, fence, status, result, error, now, log_lines(json), error_kind, run_at
-# Returns 1 when recorded, 0 when the job is no longer this worker's (fenced off).
-# Either way the worker's entry leaves its processing list: a fenced-off job is not
-# this worker's to hold, and a stale entry would show a busy slot that is free.
-# A `scheduled` outcome is a failed attempt to run again at `run_at`: in the same step
-# the job joins the scheduled set (it stays live in Redis) and the promoter is woken.
 # KEYS: locations, queues, doorbell, scheduled, schedule bell, then each job's hash key
 # ARGV: for each job five values: its hash fields as a JSON object of strings, its id,
-# its queue ("<circle>:<topic>"), "1" when it waits in its queue now ("" while
-# scheduled), its run_at
-# Stores and queues a batch of new jobs in one atomic step, each at its priority level.
-# Each job's fields travel as one JSON text, decoded here: packing thirty-odd HSET
-# arguments per job in the client cost more than the rest of a batch together.
+# its queue ("<circle>:<topic>"), where it goes: "1" into its queue now (at its
+# priority level), "" into the scheduled set (it waits for a time), "-" nowhere (it
+# waits for its parents, whose ends release it); its run_at
+# Stores and queues a batch of new jobs in one atomic step. Each job's fields travel as
+# one JSON text, decoded here: packing thirty-odd HSET arguments per job in the client
+# cost more than the rest of a batch together.
 ENQUEUE = (
     _PUSH
     + """
@@ -202,7 +196,7 @@ for i = 6, #KEYS do
   if ARGV[a + 4] == '1' then
     push(q, KEYS[i], id, false)
     rung = rung + 1
-  else
+  elseif ARGV[a + 4] == '' then
     redis.call('ZADD', KEYS[4], ARGV[a + 5], id)
     due = true
   end
@@ -218,6 +212,13 @@ return rung
 """
 )
 
+# KEYS: job key, processing, stream, scheduled, schedule bell, queue's active set, doorbell
+# ARGV: id, fence, status, result, error, now, log_lines(json), error_kind, run_at
+# Returns 1 when recorded, 0 when the job is no longer this worker's (fenced off).
+# Either way the worker's entry leaves its processing list: a fenced-off job is not
+# this worker's to hold, and a stale entry would show a busy slot that is free.
+# A `scheduled` outcome is a failed attempt to run again at `run_at`: in the same step
+# the job joins the scheduled set (it stays live in Redis) and the promoter is woken.
 COMPLETE = """
 local held = redis.call('LREM', KEYS[2], 1, ARGV[1])
 if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[2] then return 0 end
@@ -315,20 +316,86 @@ return handed
 """
 )
 
-# KEYS: jobloc, stream
-# ARGV: group, ended (JSON: [[id, job key, ended status persisted], ...]),
-#       entries (JSON: [stream entry id, ...]), events message ('' for none), channel
-# Everything Redis does once a persisted batch is durable in OurDB, in one call: drops
-# each ended job (unless it was requeued meanwhile), acknowledges
-# and deletes the batch's stream entries, and publishes the batch's events message.
+# Lua functions shared by the scripts that settle a dependant (a job waiting for its
+# parents): `heroagent:parents:<id>` holds the parents it still waits for,
+# `heroagent:children:<id>` the dependants waiting for a job. Both scripts that change
+# them run atomically, so a dependant is released (or failed) exactly once however
+# many of its parents end at the same instant.
+# release_or_wait: queue the dependant when it waits for nobody, else show whom it waits for.
+# fail: end the dependant in error because `parent` did; its version goes to the stream,
+# so the persister stores it and, in turn, settles its own dependants (the cascade).
+_DEPENDANTS = """
+local function release_or_wait(key, id, q, doorbell)
+  local pend = 'heroagent:parents:' .. id
+  local left = redis.call('SMEMBERS', pend)
+  if #left == 0 then
+    redis.call('HSET', key, 'status', 'new', 'wait_for', '')
+    push(q, key, id, false)
+    redis.call('RPUSH', doorbell, '1')
+    return
+  end
+  table.sort(left, function(a, b) return tonumber(a) < tonumber(b) end)
+  redis.call('HSET', key, 'wait_for', table.concat(left, ','))
+end
+local function fail(key, id, parent, now, stream)
+  redis.call('DEL', 'heroagent:parents:' .. id)
+  redis.call('HSET', key, 'status', 'error', 'wait_for', '', 'time_end', now,
+             'error', 'dependency failed: parent job ' .. parent .. ' ended in error',
+             'error_kind', 'dependency_failed')
+  redis.call('XADD', stream, '*', unpack(redis.call('HGETALL', key)))
+end
+local function waiting_key(jobloc, id)
+  local q = redis.call('HGET', jobloc, id)
+  if not q then return false, false end
+  local key = 'herojobs:' .. q .. ':' .. id
+  if redis.call('HGET', key, 'status') ~= 'scheduled' then return false, false end
+  local w = redis.call('HGET', key, 'wait_for')
+  if not w or w == '' then return false, false end
+  return key, q
+end
+"""
+
+# KEYS: jobloc, stream, doorbell
+# ARGV: group, ended (JSON: [[id, job key, ended status persisted, unique claim key or '',
+#       unique_for ms, 1 when it had parents], ...]), entries (JSON: [stream entry id, ...]),
+#       events message ('' for none), channel, now
+# Everything Redis does once a persisted batch is durable in OurDB, in one call: settles
+# each ended job's dependants and gives up its unique key (or lets it expire after
+# `unique_for`), drops it (unless it was requeued meanwhile), acknowledges and deletes
+# the batch's stream entries, and publishes the batch's events message.
 # The lists travel as one JSON argument each: the client then encodes a handful of
 # arguments per batch, not several per job. Returns how many jobs it dropped.
-PERSISTED = """
+PERSISTED = (
+    _PUSH
+    + _DEPENDANTS
+    + """
 local dropped = 0
 for _, job in ipairs(cjson.decode(ARGV[2])) do
   if redis.call('HGET', job[2], 'status') == job[3] then
+    local id = job[1]
+    local children = redis.call('SMEMBERS', 'heroagent:children:' .. id)
+    if #children > 0 then
+      redis.call('DEL', 'heroagent:children:' .. id)
+      for _, child in ipairs(children) do
+        if redis.call('SREM', 'heroagent:parents:' .. child, id) == 1 then
+          local key, q = waiting_key(KEYS[1], child)
+          if key then
+            if job[3] == 'error' and redis.call('HGET', key, 'on_parent_error') ~= 'run' then
+              fail(key, child, id, ARGV[6], KEYS[2])
+            else
+              release_or_wait(key, child, q, KEYS[3])
+            end
+          end
+        end
+      end
+    end
+    if job[6] == 1 then redis.call('DEL', 'heroagent:parents:' .. id) end
+    if job[4] ~= '' and redis.call('GET', job[4]) == id then
+      if job[5] > 0 then redis.call('PEXPIRE', job[4], job[5])
+      else redis.call('DEL', job[4]) end
+    end
     redis.call('DEL', job[2])
-    redis.call('HDEL', KEYS[1], job[1])
+    redis.call('HDEL', KEYS[1], id)
     dropped = dropped + 1
   end
 end
@@ -339,6 +406,75 @@ if #entries > 0 then
 end
 if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[4]) end
 return dropped
+"""
+)
+
+# KEYS: jobloc, stream, doorbell
+# ARGV: dependant id, parents (JSON: [[parent id, its OurDB status or ''], ...]), now
+# Ties a waiting dependant (already stored in Redis) to its parents. A parent whose hash
+# is live and not ended takes the dependant into its children: the PERSISTED step of its
+# end settles it. One live and ended, or gone from Redis with a known status, is settled
+# here: done counts as met, error fails the dependant (unless on_parent_error is "run").
+# A parent gone from Redis without a known status stays pending and is returned: the
+# caller reads its final status from OurDB (durable before its hash was dropped) and
+# calls again with it. Returns those unknown parent ids.
+DEPEND = (
+    _PUSH
+    + _DEPENDANTS
+    + """
+local child = ARGV[1]
+local key, q = waiting_key(KEYS[1], child)
+if not key then return {} end
+local pend = 'heroagent:parents:' .. child
+local unknown = {}
+local failed = false
+for _, p in ipairs(cjson.decode(ARGV[2])) do
+  local pid = tostring(p[1])
+  local pq = redis.call('HGET', KEYS[1], pid)
+  local st = pq and redis.call('HGET', 'herojobs:' .. pq .. ':' .. pid, 'status')
+  if st and st ~= 'done' and st ~= 'error' then
+    redis.call('SADD', 'heroagent:children:' .. pid, child)
+    redis.call('SADD', pend, pid)
+  else
+    st = st or p[2]
+    if st == 'done' or st == 'error' then
+      redis.call('SREM', pend, pid)
+      if st == 'error' and not failed
+          and redis.call('HGET', key, 'on_parent_error') ~= 'run' then
+        failed = pid
+      end
+    else
+      redis.call('SADD', pend, pid)
+      unknown[#unknown + 1] = pid
+    end
+  end
+end
+if failed then
+  fail(key, child, failed, ARGV[3], KEYS[2])
+  return {}
+end
+if #unknown == 0 then release_or_wait(key, child, q, KEYS[3]) end
+return unknown
+"""
+)
+
+# KEYS: claim; ARGV: placeholder, ttl ms
+# Takes a unique key for a submit about to store its job, or returns its holder: a job
+# id, or another submit's placeholder. The placeholder expires, so a submitter that dies
+# before storing its job cannot hold the key for ever.
+CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder then return holder end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+
+# KEYS: claim; ARGV: placeholder, job id (or '' to give the claim up)
+# Turns this submit's placeholder into its stored job's id, held until the job ends.
+CLAIMED = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1
 """
 
 # KEYS: scheduled, jobloc, doorbell, schedule bell

@@ -86,6 +86,15 @@ def _print_job(job: JobView) -> None:
         typer.echo(f"{'progress':>14}: {line}")
     for name in ("time_scheduled", "time_start", "time_end"):
         typer.echo(f"{name:>14}: {_stamp(getattr(job, name))}")
+    links = (
+        ("name", job.name),
+        ("unique_key", job.unique_key),
+        ("depends_on", ", ".join(str(i) for i in job.depends_on)),
+        ("waits for", ", ".join(str(i) for i in job.wait_for)),
+    )
+    for label, value in links:
+        if value:
+            typer.echo(f"{label:>14}: {value}")
     if job.error:
         typer.echo(f"{'error':>14}: {job.error}")
     if job.result:
@@ -172,15 +181,36 @@ def submit(
     priority: int | None = typer.Option(
         None, "--priority", "-p", min=0, max=9, help="0-9, higher runs first (default: 0)."
     ),
+    unique_key: str = typer.Option(
+        "", "--unique-key", help="While a job with this key has not ended, answer with it."
+    ),
+    unique_for: str | None = typer.Option(
+        None, "--unique-for", help="Keep the unique key this long after the job ends (5m)."
+    ),
+    after: str | None = typer.Option(
+        None, "--after", help="Job ids to wait for, comma-separated: runs once all are done."
+    ),
+    on_parent_error: str = typer.Option(
+        "fail", "--on-parent-error", help="fail (the default) or run, when a parent fails."
+    ),
+    graph: str | None = typer.Option(
+        None, "--graph", help="A HeroScript job graph (!!job.define ... after:...), or -."
+    ),
     wait: bool = typer.Option(False, "--wait", help="Wait for the end; exit 1 on error."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Submit jobs to the running engine, all in one batch: all are queued or none.
 
-    With one file (or stdin) the JSON is one job; with several, or --each-line, a list.
+    With one file (or stdin) the JSON is one job; with several, --each-line or --graph,
+    a list.
     """
     from heroagent import JobRefused, JobSpec
 
+    if graph is not None:
+        if files:
+            fail("--graph takes the jobs from its file; give no other files")
+        _submit_graph(ctx, read_input(graph), wait=wait, as_json=as_json)
+        return
     items = _items(files or [], each_line)
     if not items:
         fail("nothing to submit")
@@ -197,8 +227,15 @@ def submit(
         else None,
         "priority": priority,
     }
+    links: dict[str, Any] = {
+        "unique_key": unique_key,
+        "unique_for": parse_duration(unique_for, "--unique-for") if unique_for else 0.0,
+        "depends_on": _ids(after, "--after") if after else (),
+        "on_parent_error": on_parent_error,
+    }
     specs = [
-        JobSpec(params, topic, circle, params_type, timeout, log, **timing) for _, params in items
+        JobSpec(params, topic, circle, params_type, timeout, log, **timing, **links)
+        for _, params in items
     ]
 
     def work(client: Client) -> list[JobView]:
@@ -211,7 +248,31 @@ def submit(
             fail(f"{items[exc.index][0]}: {str(exc).removeprefix(f'item {exc.index}: ')}")
         return client.wait_many([job.job_id for job in jobs]) if wait else jobs
 
-    jobs = _run(ctx, work)
+    _report(_run(ctx, work), several=several, wait=wait, as_json=as_json)
+
+
+def _submit_graph(ctx: typer.Context, text: str, *, wait: bool, as_json: bool) -> None:
+    from heroagent import JobRefused
+
+    def work(client: Client) -> list[JobView]:
+        try:
+            jobs = client.submit_graph(text)
+        except JobRefused as exc:
+            fail(str(exc))
+        return client.wait_many([job.job_id for job in jobs]) if wait else jobs
+
+    _report(_run(ctx, work), several=True, wait=wait, as_json=as_json)
+
+
+def _ids(text: str, option: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        fail(f"{option}: {text!r} is not a comma-separated list of job ids")
+
+
+def _report(jobs: list[JobView], *, several: bool, wait: bool, as_json: bool) -> None:
+    """What `submit` prints for the jobs it made (or found, for a held unique key)."""
     if as_json:
         typer.echo(json.dumps([_wire(j) for j in jobs] if several else _wire(jobs[0])))
     elif wait:
@@ -219,10 +280,16 @@ def submit(
             _print_job(job)
     else:
         for job in jobs:
-            if job.status == "scheduled":
-                typer.echo(f"job {job.job_id} scheduled in {job.queue} for {_stamp(job.run_at)}")
+            named = f"job {job.job_id}" + (f" ({job.name})" if job.name else "")
+            if job.duplicate:
+                typer.echo(f"{named} already holds unique key {job.unique_key!r}: {job.status}")
+            elif job.wait_for:
+                waits = ", ".join(str(i) for i in job.wait_for)
+                typer.echo(f"{named} in {job.queue} waits for {waits}")
+            elif job.status == "scheduled":
+                typer.echo(f"{named} scheduled in {job.queue} for {_stamp(job.run_at)}")
             else:
-                typer.echo(f"job {job.job_id} queued in {job.queue}")
+                typer.echo(f"{named} queued in {job.queue}")
     if wait and any(job.status == "error" for job in jobs):
         raise typer.Exit(1)
 

@@ -1,4 +1,4 @@
-"""One job: every field, params highlighted, result or error, its timeline, its live log."""
+"""One job: every field, params highlighted, result or error, its relatives, timeline, log."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Log, Static
 from core.api import JobView
 from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.context import AppContext
-from heroagent_tui.messages import SubmitRequested
+from heroagent_tui.messages import JobOpenRequested, SubmitRequested
 from heroagent_tui.screens.base import EngineScreen
 from heroagent_tui.screens.jobs import job_actions_cancel, job_actions_requeue
 from heroagent_tui.widgets.heroscript_area import HeroScriptArea
@@ -60,6 +60,9 @@ class JobDetailScreen(EngineScreen):
                         "", highlighter=self.ctx.api.highlight, read_only=True, id="job-params"
                     )
             yield Static("", id="job-outcome", classes="box")
+            # Shown only for a job with parents or dependants; Enter opens the one chosen.
+            yield Static("Parents and dependants", classes="section-title", id="job-rel-title")
+            yield DataTable(id="job-relatives", cursor_type="row")
             yield Static("Timeline (OurDB versions)", classes="section-title")
             yield DataTable(id="job-timeline", cursor_type="row")
             yield Static("Log", classes="section-title")
@@ -70,6 +73,10 @@ class JobDetailScreen(EngineScreen):
         timeline = self.query_one("#job-timeline", DataTable)
         for name in ("#", "status", "time", "worker", "attempts", "error"):
             timeline.add_column(name, key=name)
+        relatives = self.query_one("#job-relatives", DataTable)
+        for name in ("relation", "id", "name", "status", "queue"):
+            relatives.add_column(name, key=name)
+        self._show_relatives([], [])
 
     def load_snapshot(self) -> None:
         self._load()
@@ -79,6 +86,7 @@ class JobDetailScreen(EngineScreen):
         try:
             job = await self.ctx.api.job(self.job_id)
             history = await self.ctx.api.history(self.job_id)
+            parents, children = await self.ctx.api.relatives(self.job_id)
         except Exception as exc:
             self.query_one("#job-fields", Static).update(f"job {self.job_id}: {exc}")
             return
@@ -86,6 +94,33 @@ class JobDetailScreen(EngineScreen):
         self.job = job
         self.refresh_bindings()
         self._show(job, history, first)
+        self._show_relatives(parents, children)
+
+    def _show_relatives(self, parents: list[JobView], children: list[JobView]) -> None:
+        table = self.query_one("#job-relatives", DataTable)
+        shown = bool(parents or children)
+        table.display = shown
+        self.query_one("#job-rel-title", Static).display = shown
+        row = table.cursor_row
+        table.clear()
+        theme = self.app.current_theme
+        for relation, views in (("parent", parents), ("dependant", children)):
+            for view in views:
+                table.add_row(
+                    relation,
+                    str(view.job_id),
+                    view.name,
+                    status_text(theme, view.status),
+                    view.queue,
+                    key=str(view.job_id),
+                )
+        if shown:
+            table.move_cursor(row=min(row, table.row_count - 1))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "job-relatives" and event.row_key.value is not None:
+            event.stop()
+            self.post_message(JobOpenRequested(int(event.row_key.value)))
 
     def _show(self, job: JobView, history: list[JobView], first: bool) -> None:
         fmt = self.ctx.fmt
@@ -142,6 +177,12 @@ class JobDetailScreen(EngineScreen):
         if job.progress is not None:
             bar = f"{fmt.progress(job.progress, 10)} {job.progress_message}"
             rows.append(("progress", bar.rstrip()))
+        if job.wait_for:
+            rows.append(("waits for", ", ".join(str(i) for i in job.wait_for)))
+        if job.name:
+            rows.append(("name", job.name))
+        if job.unique_key:
+            rows.append(("unique", job.unique_key))
         fields.append("status     ")
         fields.append_text(status_text(self.app.current_theme, job.status))
         for name, value in rows:

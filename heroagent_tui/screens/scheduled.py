@@ -18,7 +18,9 @@ TICK_SECONDS = 1.0
 
 
 def waiting_for(job: JobView) -> str:
-    """Why the job waits: a retry after an attempt's error, or a delay it was given."""
+    """Why the job waits: its parents, a retry after an attempt's error, or a delay."""
+    if job.wait_for:
+        return "parents: " + ", ".join(str(i) for i in job.wait_for)
     return f"retry: {job.error_kind}" if job.error_kind else "delay"
 
 
@@ -47,7 +49,8 @@ class ScheduledScreen(JobListScreen):
     def cells(self, job: JobView) -> tuple[object, ...]:
         fmt = self.ctx.fmt
         return (
-            fmt.countdown(job.run_at),
+            # A job waiting for its parents has no time: it runs when they are done.
+            fmt.countdown(job.run_at) if job.run_at else "after parents",
             fmt.timestamp(job.run_at),
             # The attempt it waits to make: the one after those already made.
             attempt_of(job, job.attempts + 1),
@@ -62,7 +65,7 @@ class ScheduledScreen(JobListScreen):
         table = self.query_one("#job-list", DataTable)
         for job in self.jobs.values():
             key = str(job.job_id)
-            if key in table.rows:
+            if key in table.rows and job.run_at:
                 table.update_cell(key, "runs", self.ctx.fmt.countdown(job.run_at))
 
     @work(exit_on_error=False)

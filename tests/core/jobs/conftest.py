@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import pytest
 
+from core.config import Config
 from core.engine import Engine
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
-from tests.helpers import ValkeyProcess
+from tests.helpers import ValkeyProcess, engine_with_actors
 
 
 @pytest.fixture
@@ -35,3 +36,10 @@ async def running_watchdog(engine: Engine, worker_count: int) -> AsyncIterator[W
     finally:
         await dog.stop()
         await dog.redis.aclose()
+
+
+@pytest.fixture
+async def flaky_engine(engine_config: Config) -> AsyncIterator[Engine]:
+    """An engine whose actors include `flaky` (tests/core/jobs/flaky_actors.py)."""
+    async with engine_with_actors(engine_config, "tests.core.jobs.flaky_actors") as running:
+        yield running

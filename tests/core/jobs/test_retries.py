@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,7 @@ from core.jobs.model import Job
 from core.jobs.retry import backoff_delay, should_retry
 from tests.core.jobs.conftest import running_watchdog
 from tests.core.jobs.test_scheduled import STAMP_SLACK
-from tests.helpers import engine_with_actors, wait_job_ended
-
-
-@pytest.fixture
-async def flaky_engine(engine_config: Config) -> AsyncIterator[Engine]:
-    """An engine whose actors include `flaky`."""
-    async with engine_with_actors(engine_config, "tests.core.jobs.flaky_actors") as running:
-        yield running
+from tests.helpers import wait_job_ended
 
 
 async def fail_first(
