@@ -162,7 +162,7 @@ def hero_systems(slots: int) -> list[System]:
             (1, 2),
             latency,
             enqueue,
-            bulk_api="create_jobs x1000",
+            bulk_api="Client.submit_many x1000",
         ),
         System("heroagent", f"HeroAgent, in-process watchdog ({slots} slots)", False, drain, (0,)),
         # Filled from the first line's enqueue run, which times both ways in.

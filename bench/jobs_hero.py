@@ -190,11 +190,29 @@ def split(cpu: dict[str, Any]) -> dict[str, Any]:
     return {"engine": engine, "workers": workers, "server": cpu["server"]}
 
 
+# Run by `enqueue` in a process of its own, as an application would: jobs/s of
+# heroagent.Client.submit_many in batches of 1,000, over the engine's request channel.
+CLIENT_BULK = """
+import sys, time
+from heroagent import Client
+n, url, script, topic = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+with Client(url) as client:
+    client.submit_many([script] * 100, topic=topic)
+    start = time.perf_counter()
+    for first in range(0, n, 1000):
+        client.submit_many([script] * min(1000, n - first), topic=topic)
+    print(n / (time.perf_counter() - start))
+"""
+
+
 async def enqueue(url: str, work: Path, n: int) -> dict[str, float]:
     """Jobs/s queued one call at a time (EngineAPI.submit; HTTP POST) and in batches of 1,000.
 
-    No worker runs: the jobs stay queued, and the caller flushes the server after.
-    The HTTP client is a separate process (bench.http's), one keep-alive connection.
+    The batches go through `heroagent.Client.submit_many` in a separate process, the
+    way an application queues them; `api_bulk_per_s` is `create_jobs` called in this
+    process, the engine's own ceiling. No worker runs: the jobs stay queued, and the
+    caller flushes the server after. The HTTP client is a separate process (bench.http's),
+    one keep-alive connection.
     """
     from bench.http import over_http
     from bench.valkey import free_port
@@ -210,8 +228,23 @@ async def enqueue(url: str, work: Path, n: int) -> dict[str, float]:
         http_one = (await over_http(config.ui.port, "submit", n)).per_second
         start = time.perf_counter()
         await queue_jobs(engine, n)
-        bulk = n / (time.perf_counter() - start)
-    return {"n": n, "one_per_s": api_one, "http_one_per_s": http_one, "bulk_per_s": bulk}
+        api_bulk = n / (time.perf_counter() - start)
+        client = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", CLIENT_BULK, str(n), url, SCRIPT, TOPIC,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "HEROAGENT_CONFIG": os.devnull},
+        )  # fmt: skip
+        out, _ = await client.communicate()
+        if client.returncode != 0:
+            raise RuntimeError(f"the client bulk run failed (exit {client.returncode})")
+        bulk = float(out.decode().strip().splitlines()[-1])
+    return {
+        "n": n,
+        "one_per_s": api_one,
+        "http_one_per_s": http_one,
+        "bulk_per_s": bulk,
+        "api_bulk_per_s": api_bulk,
+    }
 
 
 def local_watchdog(engine: Engine, slots: int) -> WatchDog:
