@@ -8,10 +8,23 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from core.events import EventBus, LogEmitted, ServiceState, ServiceStateChanged, ServiceStatus
 
-__all__ = ["Service", "ServiceStartError", "ServiceState", "ServiceStatus", "supervised_task"]
+if TYPE_CHECKING:
+    from core.config import Config
+    from core.heroscript.tools import ScriptTools
+    from core.redis_server import RedisService
+
+__all__ = [
+    "JobsPartService",
+    "Service",
+    "ServiceStartError",
+    "ServiceState",
+    "ServiceStatus",
+    "supervised_task",
+]
 
 # A crashed background loop restarts after this long, doubling up to the cap.
 RESTART_FIRST_SECONDS = 0.1
@@ -187,3 +200,18 @@ class Service(ABC):
 
     @abstractmethod
     async def _stop(self) -> None: ...
+
+
+class JobsPartService(Service):
+    """A service that runs jobs' scripts over the engine's Redis: the history, a watchdog.
+
+    Both are built from the same three parts, handed over by the engine.
+    """
+
+    def __init__(
+        self, config: Config, bus: EventBus, redis: RedisService, scripts: ScriptTools
+    ) -> None:
+        super().__init__(bus)
+        self.config = config
+        self.redis_service = redis
+        self.scripts = scripts

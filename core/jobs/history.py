@@ -25,14 +25,14 @@ from core.jobs.validation import make_validator
 from core.ourdb import AsyncOurDB, OurDBError
 from core.redis_server import RedisService
 from core.redis_server.blocking import cancel_blocked
-from core.services import Service, ServiceStartError
+from core.services import JobsPartService, ServiceStartError
 
 REINDEX_BATCH = 2_000
 # Ids whose index row is checked against OurDB per thread hop (when checking is needed).
 VERIFY_BATCH = 20_000
 
 
-class HistoryService(Service):
+class HistoryService(JobsPartService):
     """Owns OurDB for one engine: opens it, reconciles Redis with it, persists reports.
 
     Only this service writes the history; watchdogs here and elsewhere report through
@@ -45,10 +45,7 @@ class HistoryService(Service):
     def __init__(
         self, config: Config, bus: EventBus, redis: RedisService, scripts: ScriptTools
     ) -> None:
-        super().__init__(bus)
-        self.config = config
-        self.redis_service = redis
-        self.scripts = scripts
+        super().__init__(config, bus, redis, scripts)
         self.manager: JobManager | None = None
         self._db: AsyncOurDB | None = None
         self._index: JobIndex | None = None

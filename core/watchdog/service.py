@@ -9,9 +9,8 @@ from core.config import Config
 from core.events import EventBus
 from core.heroscript import ActorRegistry, ActorsSettings
 from core.heroscript.tools import ScriptTools
-from core.redis_server import RedisService
 from core.rhai.host import limits_from_config
-from core.services import Service
+from core.services import JobsPartService, Service
 from core.watchdog.pool import WatchDog, WatchDogSettings
 from core.watchdog.processors import Processors, ProcessorSettings
 
@@ -75,19 +74,13 @@ class ActorsService(Service):
         return None
 
 
-class WatchDogService(Service):
+class WatchDogService(JobsPartService):
     """Runs `jobs.worker_count` job slots in this process, like `heroagent worker` does."""
 
     name = "watchdog"
 
-    def __init__(
-        self, config: Config, bus: EventBus, redis: RedisService, scripts: ScriptTools
-    ) -> None:
-        super().__init__(bus)
-        self.config = config
-        self.redis_service = redis
-        self.scripts = scripts
-        self.watchdog: WatchDog | None = None
+    # The pool while the service runs.
+    watchdog: WatchDog | None = None
 
     def address(self) -> str:
         """The worker id other processes see in Redis."""
