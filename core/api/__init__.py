@@ -25,6 +25,7 @@ from core.api.views import (
     ScheduleView,
     ServiceState,
     ServiceStatus,
+    WorkerView,
 )
 from core.api.wire import (
     filter_wire,
@@ -61,6 +62,7 @@ __all__ = [
     "ServiceHost",
     "ServiceState",
     "ServiceStatus",
+    "WorkerView",
     "filter_wire",
     "job_from_wire",
     "job_wire",

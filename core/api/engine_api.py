@@ -26,6 +26,7 @@ from core.api.views import (
     RedisView,
     ScheduleView,
     ServiceStatus,
+    WorkerView,
 )
 from core.events import (
     EventBus,
@@ -159,6 +160,26 @@ class EngineAPI:
             ops_per_sec=int(info.get("instantaneous_ops_per_sec", 0)),
             uptime_seconds=int(info.get("uptime_in_seconds", 0)),
         )
+
+    async def workers(self) -> list[WorkerView]:
+        """Every watchdog on the shared server, alive or lost, by id (see WorkerView)."""
+        now, records = await self._jobs().queue.workers()
+        return [
+            WorkerView(
+                worker=r.worker,
+                state="alive" if r.alive else "lost",
+                host=r.host,
+                pid=r.pid,
+                slots=r.slots,
+                busy=r.busy,
+                running=r.held,
+                started=r.started,
+                last_heartbeat=r.heartbeat,
+                heartbeat_age=max(0.0, now - r.heartbeat) if r.heartbeat else 0.0,
+                version=r.version,
+            )
+            for r in records
+        ]
 
     def health(self) -> HealthView:
         """Job slots (busy, held by abandoned threads), damaged reads, retries, dead letters."""
