@@ -145,15 +145,19 @@ class EngineAPI:
         await self._host.stop_service(name)
 
     async def redis_info(self) -> RedisView:
-        """Version, clients, memory and load of the Redis server."""
+        """Version, clients, memory, load and replicas of the server; the primary's address."""
         if self._redis is None:
             raise EngineUnavailable("the redis service is disabled")
+        primary = await self._redis.primary_address()
         client = self._redis.loop_client()
         try:
             info = await client.info()
         finally:
             await client.aclose()
         return RedisView(
+            primary=f"{primary[0]}:{primary[1]}" if primary is not None else "",
+            replicas=int(info.get("connected_slaves", 0)),
+            failovers=self._redis.failovers,
             version=str(info.get("valkey_version") or info.get("redis_version", "")),
             clients=int(info.get("connected_clients", 0)),
             memory_bytes=int(info.get("used_memory", 0)),

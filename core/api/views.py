@@ -122,13 +122,21 @@ class ActionView:
 
 @dataclass(frozen=True)
 class RedisView:
-    """What the server says of itself."""
+    """What the server says of itself; with Sentinels, where the primary is.
+
+    `primary` ("host:port") is empty without Sentinels; `replicas` is the primary's
+    count of connected replicas; `failovers` counts the primary-address changes this
+    engine saw since it started.
+    """
 
     version: str
     clients: int
     memory_bytes: int
     ops_per_sec: int
     uptime_seconds: int
+    primary: str = ""
+    replicas: int = 0
+    failovers: int = 0
 
 
 @dataclass(frozen=True)

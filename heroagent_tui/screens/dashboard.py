@@ -99,12 +99,18 @@ class DashboardScreen(EngineScreen):
 
     def _show_redis(self, info: RedisView) -> None:
         fmt = self.ctx.fmt
-        self.query_one("#redis-info", Static).update(
+        text = (
             f"version  {info.version}\n"
             f"clients  {fmt.gauge(info.clients)}\n"
             f"memory   {fmt.size(info.memory_bytes)}\n"
             f"ops/s    {fmt.gauge(info.ops_per_sec)}"
         )
+        if info.primary:
+            text += (
+                f"\nprimary  {fmt.address(info.primary)}\n"
+                f"replicas {info.replicas}   failovers {info.failovers}"
+            )
+        self.query_one("#redis-info", Static).update(text)
 
     @work(exclusive=True, group="workers", exit_on_error=False)
     async def _load_workers(self) -> None:
