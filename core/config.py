@@ -10,6 +10,7 @@ import os
 import re
 import tomllib
 import typing
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -105,6 +106,8 @@ class JobsConfig:
     """Times a job is handed out before a lost worker makes it fail."""
     lease_seconds: float = 10.0
     """A watchdog that misses its heartbeat this long is presumed dead."""
+    drain_seconds: float = 10.0
+    """On a stop, how long running jobs may finish before they go back to their queues."""
     rhai_command: str = ""
     """Command that runs RhaiScript from stdin and prints the result; empty: built-in Rhai."""
     retention: RetentionConfig = field(default_factory=RetentionConfig)
@@ -505,6 +508,8 @@ def _validate(spec: KeySpec, value: Any) -> None:
         raise ConfigError(f"key '{spec.key}' expects 0 or more workers, got {value}")
     if spec.key == "jobs.max_attempts" and value < 1:
         raise ConfigError(f"key '{spec.key}' expects at least 1 attempt, got {value}")
+    if spec.key == "jobs.drain_seconds" and value < 0:
+        raise ConfigError(f"key '{spec.key}' expects 0 (no wait) or more seconds, got {value}")
     if spec.key == "jobs.lease_seconds" and value <= 0:
         raise ConfigError(f"key '{spec.key}' expects a positive number of seconds, got {value}")
     if spec.key in ("webdav.header_timeout", "ui.header_timeout", "ui.rpc_timeout") and value <= 0:
@@ -787,7 +792,29 @@ def default_config_text() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def iter_effective(loaded: LoadedConfig) -> Iterator[tuple[str, Any, str]]:
-    """Every key with its effective value and source words, in declaration order."""
+# Keys whose values are credentials: shown masked unless asked for.
+SECRET_KEYS = frozenset({"redis.password", "redis.sentinel_password", "ai.api_key", "ui.token"})
+MASK = "********"
+
+
+def mask_secret(key: str, value: Any) -> Any:
+    """The value as it may be shown: a set credential masked, a URL's password too."""
+    if key in SECRET_KEYS and value:
+        return MASK
+    if key == "redis.url" and isinstance(value, str) and value:
+        parts = urllib.parse.urlsplit(value)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+            return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return value
+
+
+def iter_effective(loaded: LoadedConfig, *, reveal: bool = False) -> Iterator[tuple[str, Any, str]]:
+    """Every key with its effective value and source words, in declaration order.
+
+    Credentials are masked unless `reveal`: the output ends up in terminals, logs and
+    bug reports.
+    """
     for key in KEYS:
-        yield key, loaded.get(key), loaded.describe_source(key)
+        value = loaded.get(key)
+        yield key, value if reveal else mask_secret(key, value), loaded.describe_source(key)

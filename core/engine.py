@@ -245,6 +245,20 @@ class Engine:
         # What a service got going before it failed goes, under the same deadline as a stop.
         await cls._stop_within_deadline(service)
 
+    async def drain(
+        self, *, hint: str = "signal again to stop now", say: Callable[[str], None] = log.info
+    ) -> int:
+        """Let the local jobs finish before a stop: take no new ones, wait `jobs.drain_seconds`.
+
+        Every service keeps running meanwhile, so finished jobs are persisted and the UI
+        answers; it returns at once when no job runs here. Returns how many still run;
+        `stop` hands them back to their queues. Cancelling it ends only the wait.
+        """
+        watchdog = self.watchdog
+        if watchdog is None or watchdog.state is not ServiceState.RUNNING:
+            return 0
+        return await watchdog.drain(hint, say)
+
     async def stop(self) -> None:
         """Stop the started services in reverse order, each under its deadline; Redis last.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -13,7 +12,7 @@ from core.config import Config
 from core.events import EventBus
 from core.jobs.promoter import start_promoter, stop_promoter
 from core.redis_server import RedisService
-from core.serve import configure_logging
+from core.serve import StopSignals, configure_logging
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
 
@@ -57,24 +56,33 @@ async def work(config: Config) -> int:
         await redis.aclose()
         return 2
     dog = WatchDog(redis, build_processors(config, registry), settings)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    signals = StopSignals()
+    try:
+        with signals:
+            await _run_until_stopped(dog, signals, config.jobs.drain_seconds)
+    except asyncio.CancelledError:
+        if not signals.absorb():
+            raise
+        log.error("stopped at once")
+        return 1
+    return 1 if signals.cuts else 0
+
+
+async def _run_until_stopped(dog: WatchDog, signals: StopSignals, drain_seconds: float) -> None:
+    """Run the watchdog until a signal; drain it, then hand back what still runs."""
+    redis = dog.redis
     await dog.start()
     # A system with no engine running still queues its delayed and retried jobs.
     promoter, promoting = await start_promoter(redis)
     log.info("worker %s ready", dog.worker_id)
     try:
-        await stop.wait()
+        await signals.requested.wait()
+        log.info("stopping; a second Ctrl-C or SIGTERM stops at once")
+        await signals.drain(dog.drain(drain_seconds))
     finally:
-        log.info("stopping; jobs still running go back to their queues")
         await stop_promoter(promoter, promoting)
         await dog.stop()
         await redis.aclose()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-    return 0
 
 
 def run(config: Config) -> int:

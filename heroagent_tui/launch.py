@@ -22,13 +22,22 @@ async def run_app(config: Config) -> int:
     try:
         await app.run_async()
     finally:
-        print("heroagent: stopping the engine…", file=sys.stderr, flush=True)
+        _tell("stopping the engine…")
         if not starting.done():
             starting.cancel()
         with contextlib.suppress(asyncio.CancelledError, EngineStartError):
             await starting
-        await engine.stop()
+        try:
+            # The terminal is back to normal here: Ctrl-C cancels this task, which ends
+            # the drain, and the stop below still hands the jobs back.
+            await engine.drain(hint="Ctrl-C to stop now", say=_tell)
+        finally:
+            await engine.stop()
     return app.return_code or 0
+
+
+def _tell(line: str) -> None:
+    print(f"heroagent: {line}", file=sys.stderr, flush=True)
 
 
 def run_tui(config: Config) -> int:
@@ -36,4 +45,9 @@ def run_tui(config: Config) -> int:
     # Log records would scribble over the screen; the app shows them from the bus instead.
     logging.getLogger().handlers.clear()
     logging.getLogger().addHandler(logging.NullHandler())
-    return asyncio.run(run_app(config))
+    try:
+        return asyncio.run(run_app(config))
+    except KeyboardInterrupt:
+        # Ctrl-C after the app closed: the drain or the stop was cut short, not a crash.
+        _tell("stopped at once")
+        return 130

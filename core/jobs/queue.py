@@ -170,6 +170,10 @@ class JobQueue:
         """Block on the server until a job is enqueued (True) or `seconds` pass (False)."""
         return await self.redis.blpop([keys.DOORBELL], timeout=seconds) is not None
 
+    async def ring(self) -> None:
+        """Put back one wake-up token, taken by a worker that will not fetch after all."""
+        await self.redis.rpush(keys.DOORBELL, 1)
+
     async def complete_many(self, outcomes: Sequence[Completion]) -> list[bool]:
         """Record many outcomes in one round trip; each is fenced on its own."""
         async with self.redis.pipeline(transaction=False) as pipe:

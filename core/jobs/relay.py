@@ -6,12 +6,11 @@ import logging
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from core.events import EventBus, events_from_wire
 from core.jobs import keys
 from core.redis_server import RedisService
-from core.redis_server.backoff import Backoff
+from core.redis_server.channels import follow_channel
 from core.services import Service
 
 log = logging.getLogger(__name__)
@@ -52,26 +51,13 @@ class EventRelay(Service):
             self._client = None
 
     async def _listen(self) -> None:
-        backoff = Backoff()
-        while True:
-            try:
-                await self._read_channel(backoff)
-            except (RedisError, OSError) as exc:
-                log.warning("events channel unreadable (%s); subscribing again", exc)
-                await backoff.wait()
+        await follow_channel(
+            self._channel_client, keys.EVENTS_CHANNEL, self._relay, read_seconds=READ_SECONDS
+        )
 
-    async def _read_channel(self, backoff: Backoff) -> None:
+    def _channel_client(self) -> aioredis.Redis:
         assert self._client is not None
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(keys.EVENTS_CHANNEL)
-            backoff.reset()
-            while True:
-                message = await pubsub.get_message(timeout=READ_SECONDS)
-                if message is not None:
-                    self._relay(message.get("data"))
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+        return self._client
 
     def _relay(self, data: object) -> None:
         try:

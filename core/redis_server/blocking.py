@@ -23,6 +23,12 @@ async def cancel_blocked(tasks: Sequence[asyncio.Task[None]], redis: aioredis.Re
     _, lingering = await asyncio.wait(tasks, timeout=0.2)
     if lingering:
         await redis.connection_pool.disconnect()
+    while lingering:
+        # A cancel can be lost: a task that loops on after one (it was seen with the
+        # promoter, cancelled as its sleep ended) gets another until it ends.
+        _, lingering = await asyncio.wait(lingering, timeout=0.2)
+        for task in lingering:
+            task.cancel()
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
             await task

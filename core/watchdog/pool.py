@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from core.jobs.queue import Completion, JobQueue, Lease
 from core.jobs.retry import backoff_delay, should_retry
 from core.redis_server.backoff import Backoff
 from core.redis_server.blocking import cancel_blocked
+from core.redis_server.channels import follow_channel
 from core.services import supervised_task
 from core.watchdog.processors import Outcome, Processors
 
@@ -102,6 +104,11 @@ class WatchDog:
         self._slot_freed = asyncio.Event()
         self._reporter = Reporter(self.queue)
         self._stopping = False
+        self._draining = False
+        # Jobs taken and not yet reported; the drain waits for this to reach 0.
+        self._unreported = 0
+        self._all_reported = asyncio.Event()
+        self._all_reported.set()
 
     async def start(self) -> None:
         """Register with the server and start fetching, the heartbeat and the reaper."""
@@ -131,6 +138,36 @@ class WatchDog:
         self._threads.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(RedisError):
             await self.queue.unregister(self.worker_id)
+
+    async def drain(
+        self,
+        seconds: float,
+        *,
+        hint: str = "signal again to stop now",
+        say: Callable[[str], None] = log.info,
+    ) -> int:
+        """Take no more jobs and let the running ones finish, for up to `seconds`.
+
+        Returns at once when no job runs (or `seconds` is 0), else when the last one is
+        reported or the time is up; returns how many still run, which `stop` hands back.
+        Cancelling it only ends the wait. `say` gets a line at the start and at the end.
+        """
+        self._draining = True
+        running = self._unreported
+        if running == 0:
+            return 0
+        if seconds <= 0:
+            say(f"{running} running jobs go back to their queues")
+            return running
+        say(f"draining {running} running jobs for up to {seconds:g}s; {hint}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_reported.wait(), seconds)
+        left = self._unreported
+        if left:
+            say(f"drain time up: {left} of {running} jobs still running go back to their queues")
+        else:
+            say(f"drained: all {running} running jobs finished")
+        return left
 
     @property
     def busy(self) -> int:
@@ -195,26 +232,17 @@ class WatchDog:
                 log.info("job %d is no longer ours; stopped it", job_id)
 
     async def _listen_cancels(self) -> None:
-        """Stop the jobs the engine cancels, wherever this watchdog runs."""
-        backoff = Backoff()
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(keys.CANCEL_CHANNEL)
-                backoff.reset()
-                while True:
-                    message = await pubsub.get_message(timeout=CANCEL_READ_SECONDS)
-                    if message is not None:
-                        self._cancel_message(message.get("data"))
-            except (RedisError, OSError) as exc:
-                if self._stopping:
-                    return
-                # Meanwhile the heartbeat's fence check still stops cancelled jobs.
-                log.warning("cancel channel unreadable (%s); subscribing again", exc)
-                await backoff.wait()
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+        """Stop the jobs the engine cancels, wherever this watchdog runs.
+
+        While the channel is unreadable, the heartbeat's fence check still stops them.
+        """
+        await follow_channel(
+            lambda: self.redis,
+            keys.CANCEL_CHANNEL,
+            self._cancel_message,
+            read_seconds=CANCEL_READ_SECONDS,
+            stopping=lambda: self._stopping,
+        )
 
     def _cancel_message(self, data: object) -> None:
         try:
@@ -238,7 +266,7 @@ class WatchDog:
     async def _dispatch(self) -> None:
         """Fetch as many jobs as there are free slots, in one round trip, and start them."""
         backoff = Backoff()
-        while not self._stopping:
+        while not self._stopping and not self._draining:
             try:
                 free = self.settings.worker_count - len(self._jobs)
                 if free <= 0:
@@ -249,8 +277,13 @@ class WatchDog:
                 self._held.update(lease.job.job_id for lease in leases)
                 backoff.reset()
                 if not leases:
-                    await self.queue.wait_for_work(IDLE_BLOCK_SECONDS)
+                    woken = await self.queue.wait_for_work(IDLE_BLOCK_SECONDS)
+                    if woken and self._draining:
+                        # The wake-up was meant for a worker that still takes jobs.
+                        await self.queue.ring()
                     continue
+                self._unreported += len(leases)
+                self._all_reported.clear()
                 for lease in leases:
                     task = asyncio.create_task(self._run(lease), name=f"job-{lease.job.job_id}")
                     self._jobs.add(task)
@@ -297,6 +330,9 @@ class WatchDog:
             await self._report(completion(lease, outcome, tuple(lines)))
         finally:
             self._held.discard(job.job_id)
+            self._unreported -= 1
+            if self._unreported == 0:
+                self._all_reported.set()
             await self._hold_slot(ctx)
 
     async def _hold_slot(self, ctx: ActionContext) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from core.config import Config
 from core.events import EventBus
@@ -132,6 +133,15 @@ class WatchDogService(Service):
                 await dog.stop()
             finally:
                 await dog.redis.aclose()
+
+    async def drain(self, hint: str, say: Callable[[str], None]) -> int:
+        """Take no more jobs; let the running ones finish for up to `jobs.drain_seconds`.
+
+        Returns how many still run (`stop` hands them back); see `WatchDog.drain`.
+        """
+        if self.watchdog is None:
+            return 0
+        return await self.watchdog.drain(self.config.jobs.drain_seconds, hint=hint, say=say)
 
     def cancel(self, job_id: int) -> bool:
         """Stop a job if it runs here; False when it does not."""

@@ -18,10 +18,13 @@ app = typer.Typer(help="Show or create the config file.", no_args_is_help=True)
 def show(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    show_secrets: bool = typer.Option(
+        False, "--show-secrets", help="Print passwords and tokens instead of ********."
+    ),
 ) -> None:
-    """Print the effective config and where each value came from."""
+    """Print the effective config and where each value came from (credentials masked)."""
     loaded = state_of(ctx).load()
-    rows = list(iter_effective(loaded))
+    rows = list(iter_effective(loaded, reveal=show_secrets))
     if as_json:
         payload = {key: {"value": value, "source": source} for key, value, source in rows}
         typer.echo(json.dumps({"file": str(loaded.file) if loaded.file else None, "keys": payload}))

@@ -83,6 +83,7 @@ def test_unknown_section_is_an_error(tmp_path: Path) -> None:
         ("[redis]\ntcp_port = true\n", "key 'redis.tcp_port' expects an integer, got True"),
         ("[redis]\ntcp_port = 70000\n", "expects a port number 0-65535, got 70000"),
         ("[jobs]\nworker_count = -1\n", "expects 0 or more workers"),
+        ("[jobs]\ndrain_seconds = -1\n", "key 'jobs.drain_seconds' expects 0 (no wait) or more"),
         ('log_level = "loud"\n', "expects one of debug, info, warning, error"),
         ('[redis]\nurl = "http://x"\n', "expects a redis://, rediss:// or unix:// URL"),
     ],
@@ -166,6 +167,27 @@ def test_cli_config_show_reports_sources(tmp_path: Path) -> None:
     assert shown["keys"]["jobs.worker_count"] == {"value": 2, "source": f"file {file}"}
     assert shown["keys"]["redis.tcp_port"] == {"value": 7777, "source": "flag"}
     assert shown["keys"]["enable_ui"] == {"value": True, "source": "default"}
+
+
+def test_cli_config_show_masks_credentials_unless_asked(tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "c.toml",
+        '[redis]\nurl = "redis://app:s3cret@db.example:6380/0"\n'
+        '[ui]\ntoken = "tok-123"\n[ai]\napi_key = "sk-abc"\n',
+    )
+    shown = run_cli("--config", str(file), "config", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    keys = json.loads(shown.stdout)["keys"]
+    assert keys["redis.url"]["value"] == "redis://app:********@db.example:6380/0"
+    assert keys["ui.token"]["value"] == keys["ai.api_key"]["value"] == "********"
+    assert keys["redis.password"]["value"] == ""  # unset stays visibly unset
+    for secret in ("s3cret", "tok-123", "sk-abc"):
+        assert secret not in shown.stdout
+    table = run_cli("--config", str(file), "config", "show")
+    assert "s3cret" not in table.stdout
+    assert "tok-123" not in table.stdout
+    revealed = run_cli("--config", str(file), "config", "show", "--json", "--show-secrets")
+    assert json.loads(revealed.stdout)["keys"]["ui.token"]["value"] == "tok-123"
 
 
 def test_cli_config_init_writes_a_loadable_file(tmp_path: Path) -> None:

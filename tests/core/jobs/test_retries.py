@@ -15,8 +15,7 @@ from core.config import Config, QueueConfig
 from core.engine import Engine
 from core.jobs.model import Job
 from core.jobs.retry import backoff_delay, should_retry
-from core.watchdog import WatchDog
-from core.watchdog.service import build_processors, build_registry, watchdog_settings
+from tests.core.jobs.conftest import running_watchdog
 from tests.core.jobs.test_scheduled import STAMP_SLACK
 from tests.helpers import engine_with_actors, wait_job_ended
 
@@ -144,14 +143,7 @@ async def test_another_workers_retries_and_dead_letters_are_counted(idle_engine:
     """The engine counts what it persists, so a worker elsewhere (no slots here) counts too."""
     engine = idle_engine
     assert engine.api.health().slots == 0
-    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=1))
-    dog = WatchDog(
-        engine.redis.loop_client(),
-        build_processors(config, build_registry(config)),
-        watchdog_settings(config),
-    )
-    await dog.start()
-    try:
+    async with running_watchdog(engine, 1):
         view = await engine.api.submit(
             "!!fake.return_error message:'mailbox full'\n",
             topic="remote",
@@ -159,9 +151,6 @@ async def test_another_workers_retries_and_dead_letters_are_counted(idle_engine:
             backoff_base=0.05,
         )
         ended = await wait_job_ended(engine, view.job_id, 20)
-    finally:
-        await dog.stop()
-        await dog.redis.aclose()
     assert ended.dead
     assert (engine.api.health().job_retries, engine.api.health().dead_letters) == (1, 1)
 
