@@ -242,9 +242,58 @@ class QueueConfig:
     """Seconds: the longest wait between attempts."""
     retry_on: list[str] = field(default_factory=lambda: ["failed", "timeout", "worker_lost"])
     """Error kinds that are retried (cancelled never is)."""
+    priority: int = 0
+    """0-9: the priority of its jobs that name none (higher runs first)."""
+    max_active: int = 0
+    """At most this many of its jobs active at once, over every worker (0: no limit)."""
+    rate: str = ""
+    """At most N job starts per period over every worker, e.g. "20/s", "100/m" (empty: no limit)."""
 
 
 _RETRY_KINDS = ("failed", "timeout", "worker_lost", "dependency_failed")
+_RATE_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_RATE = re.compile(r"(\d{1,9})\s*/\s*(\d{0,9})\s*(ms|s|m|h)")
+MAX_RATE_TEXT = 64
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """A rate such as "20/s", "100/m", "5/10s" as (starts, period in seconds).
+
+    Raises ValueError naming the text and the form it should take.
+    """
+    if len(text) > MAX_RATE_TEXT:
+        raise ValueError(f"rate is {len(text)} characters; the limit is {MAX_RATE_TEXT}")
+    match = _RATE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"rate {text!r} is not of the form N/s, N/m, N/h, N/ms or N/10s")
+    count, every, unit = int(match[1]), int(match[2] or 1), match[3]
+    if count < 1 or every < 1:
+        raise ValueError(f"rate {text!r} must allow at least one start in a period above 0")
+    return count, every * _RATE_UNITS[unit]
+
+
+def check_limits(max_active: object, rate: object, where: str) -> tuple[int, str]:
+    """Check a queue's limits as given (config, API): (max_active, rate) or ValueError."""
+    if isinstance(max_active, bool) or not isinstance(max_active, int) or max_active < 0:
+        raise ValueError(f"{where}max_active must be a whole number, 0 (no limit) or more")
+    if not isinstance(rate, str):
+        raise ValueError(f'{where}rate must be text such as "20/s", got {rate!r}')
+    if rate.strip():
+        try:
+            parse_rate(rate)
+        except ValueError as exc:
+            raise ValueError(f"{where}{exc}") from None
+    return max_active, rate.strip()
+
+
+def check_priority(priority: object, where: str = "") -> int:
+    """A priority 0-9 as given, or ValueError saying what it must be."""
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 9:
+        raise ValueError(
+            f"{where}priority must be a whole number from 0 to 9 (higher runs first), "
+            f"got {priority!r}"
+        )
+    return priority
 
 
 def _queue_config(name: str, table: Any) -> QueueConfig:
@@ -266,6 +315,12 @@ def _queue_config(name: str, table: Any) -> QueueConfig:
         raise ConfigError(f"{where}: {exc}") from None
     if queue.retries < 0 or queue.backoff_base < 0 or queue.backoff_max < 0:
         raise ConfigError(f"{where}: retries and backoff times must not be negative")
+    try:
+        check_priority(queue.priority, f"{where}.")
+        check_limits(queue.max_active, queue.rate, f"{where}.")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    queue.rate = queue.rate.strip()
     if queue.backoff not in ("fixed", "exponential"):
         raise ConfigError(f"{where}.backoff must be fixed or exponential, not {queue.backoff!r}")
     for kind in queue.retry_on:

@@ -1,7 +1,8 @@
 """Engine events, service states, the bus that fans events out, and the shape of a new job.
 
 Everything here is a plain value every layer may import: the job manager reads a
-`JobSpec` as the API hands it over, so there is one shape of a new job, not a copy per layer.
+`JobSpec` as the API hands it over, so there is one shape of a new job, not a copy per layer;
+likewise it answers with the `LimitsView` front ends show.
 """
 
 from __future__ import annotations
@@ -78,6 +79,29 @@ class JobSpec:
     backoff_base: float | None = None
     backoff_max: float | None = None
     retry_on: Sequence[str] | None = None
+    # 0-9, higher runs first; None takes the queue's default (0 unless configured).
+    priority: int | None = None
+
+
+@dataclass(frozen=True)
+class LimitsView:
+    """One queue's limits over every worker and machine, and what they do right now."""
+
+    circle: str
+    topic: str
+    # At most this many of its jobs active at once (0: no limit).
+    max_active: int = 0
+    # At most N starts per period, as "20/s" or "100/m" (empty: no limit).
+    rate: str = ""
+    # Its jobs active now, as the limit counts them (0 without max_active).
+    active: int = 0
+    # "max_active 2" or "rate 20/s" while a limit holds its waiting jobs; else empty.
+    held: str = ""
+
+    @property
+    def name(self) -> str:
+        """`circle/topic`, as people write it."""
+        return f"{self.circle}/{self.topic}"
 
 
 class JobOptions(TypedDict, total=False):
@@ -99,6 +123,7 @@ class JobOptions(TypedDict, total=False):
     backoff_base: float | None
     backoff_max: float | None
     retry_on: Sequence[str] | None
+    priority: int | None
 
 
 class ScheduleOptions(TypedDict, total=False):

@@ -24,6 +24,7 @@ from core.api import (
     JobRefused,
     ScheduleOptions,
     job_wire,
+    limits_wire,
     schedule_wire,
     spec_from_wire,
 )
@@ -111,6 +112,8 @@ class RequestServer(Service):
             "purge": self._purge,
             "pause": self._pause,
             "resume": self._resume,
+            "limits": self._limits,
+            "set_limits": self._set_limits,
             "schedules": self._schedules,
             "add_schedule": self._add_schedule,
             "pause_schedule": self._pause_schedule,
@@ -255,6 +258,21 @@ class RequestServer(Service):
     async def _resume(self, args: dict[str, Any]) -> Any:
         await self.api.resume_queue(_text(args, "circle", "default"), _text(args, "topic"))
         return None
+
+    async def _limits(self, args: dict[str, Any]) -> Any:
+        return [limits_wire(v) for v in await self.api.queue_limits()]
+
+    async def _set_limits(self, args: dict[str, Any]) -> Any:
+        max_active = args.get("max_active", 0)
+        if isinstance(max_active, bool) or not isinstance(max_active, int):
+            raise ValueError(f"max_active must be a whole number, got {max_active!r}")
+        view = await self.api.set_queue_limits(
+            _text(args, "circle", "default"),
+            _text(args, "topic"),
+            max_active=max_active,
+            rate=_text(args, "rate", ""),
+        )
+        return limits_wire(view)
 
     async def _schedules(self, args: dict[str, Any]) -> Any:
         return [schedule_wire(v) for v in self.api.schedules()]

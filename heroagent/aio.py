@@ -19,10 +19,12 @@ from core.api import (
     JobOptions,
     JobSpec,
     JobView,
+    LimitsView,
     ScheduleOptions,
     ScheduleView,
     filter_wire,
     job_from_wire,
+    limits_from_wire,
     schedule_from_wire,
     spec_wire,
 )
@@ -125,8 +127,8 @@ class AsyncClient:
 
         The options are JobSpec's fields: topic, circle, params_type, timeout, log, and
         the timing and retry fields. With `delay` (seconds) or `run_at` (epoch seconds)
-        it waits as `scheduled`; retry fields left None take the queue's defaults in the
-        engine's config.
+        it waits as `scheduled`; retry fields and `priority` (0-9, higher runs first)
+        left None take the queue's defaults in the engine's config.
         """
         spec = JobSpec(params, **options)
         return job_from_wire(await self._call("submit", spec_wire(spec)))
@@ -339,6 +341,21 @@ class AsyncClient:
     async def resume(self, circle: str, topic: str) -> None:
         """Hand out a paused queue's jobs again."""
         await self._call("resume", {"circle": circle, "topic": topic})
+
+    async def limits(self) -> list[LimitsView]:
+        """Every queue that has limits, with its active jobs and what holds it now."""
+        return [limits_from_wire(d) for d in await self._call("limits", {})]
+
+    async def set_limits(
+        self, circle: str, topic: str, *, max_active: int = 0, rate: str = ""
+    ) -> LimitsView:
+        """Set a queue's limits for every worker at once; 0 and "" lift a limit.
+
+        `max_active`: at most that many of its jobs active at once; `rate`: at most N
+        starts per period ("20/s", "100/m", "5/10s"). Both replace what was set before.
+        """
+        args = {"circle": circle, "topic": topic, "max_active": max_active, "rate": rate}
+        return limits_from_wire(await self._call("set_limits", args))
 
     async def schedules(self) -> list[ScheduleView]:
         """The engine's schedules (periodic jobs), with their last and next fire."""

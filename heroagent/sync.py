@@ -139,6 +139,8 @@ class Client:
     requeue = _blocking(AsyncClient.requeue)
     pause = _blocking(AsyncClient.pause)
     resume = _blocking(AsyncClient.resume)
+    limits = _blocking(AsyncClient.limits)
+    set_limits = _blocking(AsyncClient.set_limits)
     schedules = _blocking(AsyncClient.schedules)
     add_schedule = _blocking(AsyncClient.add_schedule)
     pause_schedule = _blocking(AsyncClient.pause_schedule)

@@ -14,6 +14,7 @@ from core import __version__
 from core.config import ENV_CONFIG_FILE
 from heroagent_tui.commands import config as config_commands
 from heroagent_tui.commands import jobs as jobs_commands
+from heroagent_tui.commands import limits as limits_commands
 from heroagent_tui.commands import rhai as rhai_commands
 from heroagent_tui.commands import schedules as schedule_commands
 from heroagent_tui.commands import webdav as webdav_commands
@@ -150,6 +151,7 @@ app.command("requeue")(jobs_commands.requeue_job)
 app.command("pause")(jobs_commands.pause_queue)
 app.command("resume")(jobs_commands.resume_queue)
 app.add_typer(jobs_commands.dead_app, name="dead")
+app.add_typer(limits_commands.app, name="limits")
 
 
 app.command(

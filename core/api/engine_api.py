@@ -21,6 +21,7 @@ from core.api.views import (
     HealthView,
     HighlightSpan,
     JobView,
+    LimitsView,
     Problem,
     QueueView,
     RedisView,
@@ -222,8 +223,8 @@ class EngineAPI:
         """Create a job; raises JobRefused (with line and column for HeroScript).
 
         The options are JobSpec's fields. With `delay` (seconds) or `run_at` (epoch
-        seconds) it waits as `scheduled` until then; the retry fields left None take the
-        queue's defaults from the config.
+        seconds) it waits as `scheduled` until then; the retry fields and `priority` (0-9,
+        higher first) left None take the queue's defaults from the config.
         """
         return await self.submit_spec(JobSpec(params, **options), session_key=session_key)
 
@@ -359,19 +360,26 @@ class EngineAPI:
         """Every queue with its counts."""
         manager = self._jobs()
         paused = await manager.paused_queues()
-        return [
-            QueueView(
-                circle=s.circle,
-                topic=s.topic,
-                waiting=s.waiting,
-                new=s.counts.get("new", 0),
-                active=s.counts.get("active", 0),
-                done=s.counts.get("done", 0),
-                error=s.counts.get("error", 0),
-                paused=f"{s.circle}:{s.topic}" in paused,
+        limits = {q.name: q for q in await manager.queue_limits()}
+        views = []
+        for s in await manager.queue_stats():
+            lim = limits.get(f"{s.circle}/{s.topic}") or LimitsView(s.circle, s.topic)
+            views.append(
+                QueueView(
+                    circle=s.circle,
+                    topic=s.topic,
+                    waiting=s.waiting,
+                    new=s.counts.get("new", 0),
+                    active=s.counts.get("active", 0),
+                    done=s.counts.get("done", 0),
+                    error=s.counts.get("error", 0),
+                    paused=f"{s.circle}:{s.topic}" in paused,
+                    max_active=lim.max_active,
+                    rate=lim.rate,
+                    held=lim.held,
+                )
             )
-            for s in await manager.queue_stats()
-        ]
+        return views
 
     async def pause_queue(self, circle: str, topic: str) -> None:
         """Stop handing out one queue's jobs."""
@@ -380,6 +388,22 @@ class EngineAPI:
     async def resume_queue(self, circle: str, topic: str) -> None:
         """Hand out a paused queue's jobs again."""
         await self._jobs().resume_queue(circle, topic)
+
+    async def queue_limits(self) -> list[LimitsView]:
+        """Every queue that has limits, with its active jobs and what holds it."""
+        return await self._jobs().queue_limits()
+
+    async def set_queue_limits(
+        self, circle: str, topic: str, *, max_active: int = 0, rate: str = ""
+    ) -> LimitsView:
+        """Set one queue's limits for every worker on every machine, at once.
+
+        `max_active`: at most that many of its jobs active at once (0: no limit);
+        `rate`: at most N starts per period, "20/s", "100/m", "5/10s" ("" : no limit).
+        Both replace what was set before; raises JobRefused naming a bad value.
+        """
+        with _typed_errors():
+            return await self._jobs().set_limits(circle, topic, max_active, rate)
 
     # -- schedules (periodic jobs) ---------------------------------------------------------
 

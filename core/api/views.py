@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Literal
 
+from core.events import LimitsView as LimitsView
 from core.events import ServiceState as ServiceState
 from core.events import ServiceStatus as ServiceStatus
 
@@ -53,6 +54,7 @@ class JobView:
     # value once it ended; None when it never reported any.
     progress: float | None = None
     progress_message: str = ""
+    priority: int = 0
 
     @classmethod
     def of(cls, job: Job) -> JobView:
@@ -103,6 +105,11 @@ class QueueView:
     done: int
     error: int
     paused: bool
+    # Its limits over every worker (0 and "" for none), and why its jobs wait when a
+    # limit holds them ("max_active 2", "rate 20/s"; empty otherwise).
+    max_active: int = 0
+    rate: str = ""
+    held: str = ""
 
     @property
     def name(self) -> str:

@@ -6,12 +6,13 @@ import dataclasses
 from typing import Any
 
 from core.api.filters import JobFilter
-from core.api.views import JobView, ScheduleView
+from core.api.views import JobView, LimitsView, ScheduleView
 from core.events import JobSpec
 
 WIRE_FIELDS = tuple(f.name for f in dataclasses.fields(JobView))
 SPEC_FIELDS = {f.name: f for f in dataclasses.fields(JobSpec)}
 SCHEDULE_FIELDS = tuple(f.name for f in dataclasses.fields(ScheduleView))
+LIMITS_FIELDS = tuple(f.name for f in dataclasses.fields(LimitsView))
 
 
 def job_wire(view: JobView) -> dict[str, Any]:
@@ -30,8 +31,8 @@ def job_from_wire(data: dict[str, Any]) -> JobView:
     return JobView(**known)
 
 
-# Timing and retry fields, sent only when set: an engine from before them refuses a
-# batch item with a key it does not know.
+# Timing, retry and priority fields, sent only when set: an engine from before them
+# refuses a batch item with a key it does not know.
 _LIFECYCLE_FIELDS = (
     "delay",
     "run_at",
@@ -40,6 +41,7 @@ _LIFECYCLE_FIELDS = (
     "backoff_base",
     "backoff_max",
     "retry_on",
+    "priority",
 )
 
 
@@ -86,6 +88,9 @@ def spec_from_wire(data: object) -> JobSpec:
     retries = data.get("retries")
     if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int)):
         raise ValueError(f"retries must be a whole number, got {retries!r}")
+    priority = data.get("priority")
+    if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
+        raise ValueError(f"priority must be a whole number from 0 to 9, got {priority!r}")
     if data.get("backoff") is not None and not isinstance(data["backoff"], str):
         raise ValueError(f"backoff must be a string, got {data['backoff']!r}")
     retry_on = data.get("retry_on")
@@ -111,3 +116,13 @@ def schedule_wire(view: ScheduleView) -> dict[str, Any]:
 def schedule_from_wire(data: dict[str, Any]) -> ScheduleView:
     """A schedule view back from its wire form; unknown keys (a newer engine's) are ignored."""
     return ScheduleView(**{name: data[name] for name in SCHEDULE_FIELDS if name in data})
+
+
+def limits_wire(view: LimitsView) -> dict[str, Any]:
+    """A queue's limits as JSON-ready data."""
+    return dataclasses.asdict(view)
+
+
+def limits_from_wire(data: dict[str, Any]) -> LimitsView:
+    """A limits view back from its wire form; unknown keys (a newer engine's) are ignored."""
+    return LimitsView(**{name: data[name] for name in LIMITS_FIELDS if name in data})

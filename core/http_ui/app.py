@@ -24,6 +24,7 @@ from core.api import (
     JobFilter,
     JobRefused,
     JobView,
+    LimitsView,
     ScheduleNotFound,
     ScheduleOptions,
     ScheduleView,
@@ -250,6 +251,22 @@ def build_app(ctx: UIContext) -> FastAPI:
     async def resume(circle: Name, topic: Name) -> None:
         """Hand out a paused queue's jobs again."""
         await api.resume_queue(circle, topic)
+
+    @app.get("/api/queues/{circle}/{topic}/limits", tags=["queues"])
+    async def limits(circle: Name, topic: Name) -> LimitsView:
+        """One queue's limits over every worker, its active jobs and what holds it."""
+        found = {q.name: q for q in await api.queue_limits()}
+        return found.get(f"{circle}/{topic}") or LimitsView(circle, topic)
+
+    @app.put("/api/queues/{circle}/{topic}/limits", tags=["queues"], response_model=LimitsView)
+    async def set_limits(circle: Name, topic: Name, body: m.LimitsRequest) -> Any:
+        """Set one queue's limits for every worker at once; 0 and "" lift a limit."""
+        try:
+            return await api.set_queue_limits(
+                circle, topic, max_active=body.max_active, rate=body.rate
+            )
+        except JobRefused as exc:
+            return refusal(422, str(exc))
 
     @app.get("/api/schedules", tags=["schedules"])
     async def schedules() -> list[ScheduleView]:

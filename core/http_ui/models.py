@@ -83,10 +83,20 @@ class SubmitRequest(BaseModel):
     backoff_base: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds")
     backoff_max: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds")
     retry_on: list[RetryKind] | None = Field(None, max_length=4)
+    priority: int | None = Field(None, ge=0, le=9, description="higher runs first; None: 0")
 
     def spec(self) -> JobSpec:
         """The engine's form of this submission (the fields are JobSpec's, by name)."""
         return JobSpec(**self.model_dump())
+
+
+class LimitsRequest(BaseModel):
+    """A queue's limits over every worker; each replaces what was set before."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_active: int = Field(0, ge=0, le=1_000_000, description="0: no limit")
+    rate: str = Field("", max_length=64, description='"20/s", "100/m", "5/10s"; "": no limit')
 
 
 class DeadRequeueRequest(BaseModel):
@@ -178,7 +188,7 @@ class Validation(BaseModel):
 class Queue(QueueView):
     """One circle/topic queue with its counts and the rate of jobs ending."""
 
-    rate_per_second: float
+    rate_per_second: float = 0.0
 
     @classmethod
     def of(cls, view: QueueView, rate: float) -> Queue:

@@ -181,7 +181,8 @@ class HistoryService(Service):
         * every job the index marks new or active is read from OurDB; one whose latest
           version is new or active and that Redis holds nowhere is queued again (an
           active one as new, and that version is stored); a scheduled one goes back into
-          the scheduled set at its `run_at`.
+          the scheduled set at its `run_at`; a job goes back at its priority level;
+        * the queues' limits (config and run time) are written to Redis again.
 
         A clean restart costs the COUNTs plus a read per job not ended. Everything runs in
         batches in threads; the event loop only sees one batch's Redis round trips.
@@ -191,6 +192,8 @@ class HistoryService(Service):
         assert manager is not None
         assert self._db is not None
         assert index is not None
+        # Limits first: the jobs requeued below must not start past them.
+        await manager.restore_limits()
         last = await self._db.next_id() - 1
         missing = await asyncio.to_thread(index.missing_ids, last)
         if missing:

@@ -26,6 +26,16 @@ SCHEDULE_BELL = "heroagent:schedbell"
 PROMOTER_LOCK = "heroagent:promoter"
 # pub/sub: the id of a job the engine ended by hand; the watchdog running it stops it.
 CANCEL_CHANNEL = "heroagent:cancel"
+# Priority levels: 0 (the default) waits in the seed's `heroqueue:<circle>:<topic>` list;
+# level N > 0 in `heroqueue:<circle>:<topic>:p<N>`. A level's queues are in a set, and
+# the levels that may have waiting jobs in another, so a fetch with no priorities in use
+# looks at one empty set more and nothing else.
+MAX_PRIORITY = 9
+LEVELS = "heroagent:levels"  # set of levels 1-9 whose queue set is not empty
+# hash: "<circle>:<topic>" -> JSON limits ({"max_active": N, "interval": seconds, ...})
+LIMITS = "heroagent:limits"
+# hash: "<circle>:<topic>" -> the server time (seconds) from which its next job may start
+RATE_NEXT = "heroagent:ratenext"
 
 
 def queue_name(circle: str, topic: str) -> str:
@@ -38,9 +48,20 @@ def job_key(circle: str, topic: str, job_id: int) -> str:
     return f"{JOB_PREFIX}:{circle}:{topic}:{job_id}"
 
 
-def queue_key(circle: str, topic: str) -> str:
-    """The list of job ids waiting in a queue."""
-    return f"{QUEUE_PREFIX}:{circle}:{topic}"
+def queue_key(circle: str, topic: str, priority: int = 0) -> str:
+    """The list of job ids waiting in a queue at one priority level."""
+    base = f"{QUEUE_PREFIX}:{circle}:{topic}"
+    return f"{base}:p{priority}" if priority else base
+
+
+def level_queues_key(priority: int) -> str:
+    """The set of "<circle>:<topic>" queues that may have jobs waiting at a level above 0."""
+    return f"heroagent:queues:p{priority}"
+
+
+def active_key(queue: str) -> str:
+    """The set of ids of a "<circle>:<topic>" queue's active jobs, kept while it has max_active."""
+    return f"heroagent:active:{queue}"
 
 
 def processing_key(worker: str) -> str:

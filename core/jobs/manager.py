@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from redis.asyncio.client import Pipeline
 
-from core.config import QueueConfig
-from core.events import PROCESS_ORIGIN, EventBus, JobSpec, JobStateChanged
+from core.config import QueueConfig, check_limits, check_priority, parse_rate
+from core.events import PROCESS_ORIGIN, EventBus, JobSpec, JobStateChanged, LimitsView
 from core.jobs import keys, scripts
 from core.jobs.index import JobIndex, Narrowing
 from core.jobs.model import (
@@ -128,6 +128,13 @@ class JobManager:
         self.validate = validate
         # Retry defaults by "<circle>/<topic>", resolved into each job at submit.
         self.queue_defaults = dict(queue_defaults or {})
+        # Limits by "<circle>:<topic>": the config's, then what was set at run time here;
+        # written to Redis at start and again after the server lost its data.
+        self.limits: dict[str, tuple[int, str]] = {
+            keys.queue_name(*name.split("/", 1)): (queue.max_active, queue.rate)
+            for name, queue in self.queue_defaults.items()
+            if queue.max_active or queue.rate
+        }
         # Reads of a version that is damaged (fails its CRC, or is not a job): each one
         # shows as a "damaged" job instead of failing the page or request it is part of.
         self.damaged_reads = 0
@@ -147,11 +154,7 @@ class JobManager:
 
     def _check(self, spec: JobSpec, origin: _Origin = _Origin()) -> Job:
         """Refuse a bad submission before anything is stored."""
-        for what, name in (("circle", spec.circle), ("topic", spec.topic)):
-            if not NAME_PATTERN.match(name):
-                raise JobError(
-                    f"{what} {name!r} is not a valid name (1-64 of letters, digits, '_', '.', '-')"
-                )
+        _check_names(spec.circle, spec.topic)
         try:
             kind = ParamsType(spec.params_type)
         except ValueError:
@@ -202,6 +205,11 @@ class JobManager:
         base = default.backoff_base if spec.backoff_base is None else spec.backoff_base
         ceiling = default.backoff_max if spec.backoff_max is None else spec.backoff_max
         kinds = list(default.retry_on if spec.retry_on is None else spec.retry_on)
+        priority = default.priority if spec.priority is None else spec.priority
+        try:
+            check_priority(priority)
+        except ValueError as exc:
+            raise JobError(str(exc)) from None
         if not isinstance(retries, int) or retries < 0:
             raise JobError(f"retries must be a whole number, 0 or more, got {retries!r}")
         if backoff not in BACKOFFS:
@@ -220,6 +228,7 @@ class JobManager:
             "backoff_max": float(ceiling),
             # The usual set is left empty, so most records do not carry it.
             "retry_on": "" if tuple(kinds) == DEFAULT_RETRY_ON else ",".join(kinds),
+            "priority": priority,
         }
 
     async def create_job(
@@ -395,7 +404,7 @@ class JobManager:
         """Hand out a paused queue's jobs again, waking idle workers for them."""
         redis = self.queue.redis
         await redis.srem(keys.PAUSED, keys.queue_name(circle, topic))
-        waiting = await redis.llen(keys.queue_key(circle, topic))
+        waiting = await self.queue.waiting(circle, topic)
         if waiting:
             await redis.rpush(keys.DOORBELL, *([1] * waiting))
 
@@ -403,6 +412,58 @@ class JobManager:
         """The "<circle>:<topic>" names of paused queues."""
         names = await self.queue.redis.smembers(keys.PAUSED)
         return {n.decode() if isinstance(n, bytes) else n for n in names}
+
+    async def set_limits(self, circle: str, topic: str, max_active: int, rate: str) -> LimitsView:
+        """Set one queue's limits for every worker at once (0 and "" lift them)."""
+        _check_names(circle, topic)
+        try:
+            max_active, rate = check_limits(max_active, rate, "")
+        except ValueError as exc:
+            raise JobError(str(exc)) from None
+        queue = keys.queue_name(circle, topic)
+        if max_active or rate:
+            self.limits[queue] = (max_active, rate)
+        else:
+            self.limits.pop(queue, None)
+        await self.queue.set_limits(queue, _limits_json(max_active, rate))
+        return (await self.queue_limits([queue]))[0]
+
+    async def restore_limits(self) -> None:
+        """Write the limits this engine knows (config, then run time) into Redis."""
+        for queue, (max_active, rate) in self.limits.items():
+            await self.queue.set_limits(queue, _limits_json(max_active, rate))
+
+    async def queue_limits(self, names: Sequence[str] | None = None) -> list[LimitsView]:
+        """The limits of every limited queue (or of `names`), with active jobs and holds."""
+        redis = self.queue.redis
+        raw = await redis.hgetall(keys.LIMITS)
+        limits = {_text(name): orjson.loads(value) for name, value in raw.items()}
+        wanted = sorted(limits) if names is None else list(names)
+        if not wanted:
+            return []  # the usual case: no queue has limits, nothing more to read
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.time()
+            for name in wanted:
+                pipe.scard(keys.active_key(name))
+                pipe.hget(keys.RATE_NEXT, name)
+            replies = await pipe.execute()
+        seconds, micros = replies[0]
+        now = seconds + micros / 1e6
+        depths = await self.queue.depths()
+        found = []
+        for at, name in enumerate(wanted):
+            active, next_start = replies[1 + 2 * at], replies[2 + 2 * at]
+            data = limits.get(name, {})
+            max_active, rate = int(data.get("max_active", 0)), str(data.get("rate", ""))
+            held = ""
+            if depths.get(name, 0):
+                if max_active and active >= max_active:
+                    held = f"max_active {max_active}"
+                elif rate and next_start is not None and float(next_start) > now:
+                    held = f"rate {rate}"
+            circle, topic = name.split(":", 1)
+            found.append(LimitsView(circle, topic, max_active, rate, int(active), held))
+        return found
 
     async def complete_job(self, job_id: int, result: str) -> Job:
         """Mark a job done by hand (the seed's CompleteJob)."""
@@ -504,7 +565,11 @@ class JobManager:
         async with redis.pipeline(transaction=True) as pipe:
             # Dropping the fence means the worker that may hold it can no longer complete it.
             pipe.hdel(keys.job_key(job.circle_id, job.topic, job_id), "fence", "worker")
-            pipe.lrem(keys.queue_key(job.circle_id, job.topic), 0, str(job_id))
+            pipe.lrem(keys.queue_key(job.circle_id, job.topic, job.priority), 0, str(job_id))
+            if job.status is JobStatus.ACTIVE:
+                # Its slot of a max_active queue is free: a waiting job may start.
+                pipe.srem(keys.active_key(job.queue), str(job_id))
+                pipe.rpush(keys.DOORBELL, 1)
             pipe.zrem(keys.SCHEDULED, str(job_id))
             pipe.hset(keys.job_key(job.circle_id, job.topic, job_id), "status", status.value)
             if job.status is JobStatus.ACTIVE:
@@ -671,6 +736,29 @@ def _events_message(jobs: Sequence[Job]) -> bytes:
     if not payloads:
         return b""
     return orjson.dumps(payloads[0] if len(payloads) == 1 else payloads)
+
+
+def _check_names(circle: str, topic: str) -> None:
+    for what, name in (("circle", circle), ("topic", topic)):
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
+            raise JobError(
+                f"{what} {name!r} is not a valid name (1-64 of letters, digits, '_', '.', '-')"
+            )
+
+
+def _limits_json(max_active: int, rate: str) -> str:
+    """The Redis form of a queue's limits ('' for none); absent keys are no limit.
+
+    `interval` is the rate as seconds between starts, what the fetch script spaces by.
+    """
+    data: dict[str, Any] = {}
+    if max_active:
+        data["max_active"] = max_active
+    if rate:
+        count, period = parse_rate(rate)
+        data["rate"] = rate
+        data["interval"] = period / count
+    return orjson.dumps(data).decode() if data else ""
 
 
 def _text(value: bytes | str) -> str:

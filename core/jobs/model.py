@@ -98,6 +98,8 @@ class Job:
     # The last progress the running attempt reported (0..1) and its message; None: none.
     progress: float | None = None
     progress_message: str = ""
+    # 0-9, higher first: the level of its queue it waits in (FIFO within a level).
+    priority: int = 0
 
     @property
     def queue(self) -> str:
@@ -233,6 +235,7 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
     "job_id": int,
     "attempts": int,
     "retries": int,
+    "priority": int,
     "timeout": float,
     "run_at": float,
     "backoff_base": float,

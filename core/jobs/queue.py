@@ -88,6 +88,15 @@ def _number(text: str | None) -> float:
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """What one fetch handed out, and how long until a rate-held queue may start again."""
+
+    leases: list[Lease]
+    # Seconds; 0 when no queue is held by its rate (only the doorbell wakes a worker then).
+    retry_in: float = 0.0
+
+
+@dataclass(frozen=True)
 class Lease:
     """A job handed to one watchdog; the fence proves it is still that watchdog's."""
 
@@ -117,6 +126,7 @@ class JobQueue:
         self._promote = redis.register_script(scripts.PROMOTE)
         self._progress = redis.register_script(scripts.PROGRESS)
         self._heartbeat = redis.register_script(scripts.HEARTBEAT)
+        self._set_limits = redis.register_script(scripts.SET_LIMITS)
 
     async def enqueue(self, jobs: Iterable[Job]) -> None:
         """Store jobs and queue them, all in one atomic script call.
@@ -136,7 +146,7 @@ class JobQueue:
                 orjson.dumps(job.to_hash()),
                 str(job.job_id),
                 job.queue,
-                keys.queue_key(job.circle_id, job.topic) if waits else "",
+                "1" if waits else "",
                 job.run_at,
             ]
         fixed = [keys.JOB_LOCATION, keys.QUEUES, keys.DOORBELL, keys.SCHEDULED, keys.SCHEDULE_BELL]
@@ -144,6 +154,10 @@ class JobQueue:
 
     async def fetch_many(self, worker: str, count: int) -> list[Lease]:
         """Move up to `count` jobs, across the queues in turn, into the processing list."""
+        return (await self.fetch(worker, count)).leases
+
+    async def fetch(self, worker: str, count: int) -> Fetched:
+        """As `fetch_many`, with the time until a queue held by its rate may start again."""
         reply = await self._fetch(
             keys=[
                 keys.QUEUES,
@@ -153,18 +167,21 @@ class JobQueue:
                 keys.STREAM,
                 keys.PAUSED,
                 keys.processing_key(worker),
+                keys.LIMITS,
+                keys.RATE_NEXT,
+                keys.LEVELS,
             ],
             args=[worker, repr(time.time()), count],
         )
         leases = []
-        at = 0
+        at = 1
         while at < len(reply):
             fence = _text(reply[at + 2])
             width = int(reply[at + 3])
             job = Job.from_hash(_pairs(reply[at + 4 : at + 4 + width]))
             leases.append(Lease(job, fence, worker))
             at += 4 + width
-        return leases
+        return Fetched(leases, float(reply[0]))
 
     async def wait_for_work(self, seconds: float) -> bool:
         """Block on the server until a job is enqueued (True) or `seconds` pass (False)."""
@@ -188,6 +205,8 @@ class JobQueue:
                         keys.STREAM,
                         keys.SCHEDULED,
                         keys.SCHEDULE_BELL,
+                        keys.active_key(job.queue),
+                        keys.DOORBELL,
                     ],
                     args=[
                         job.job_id,
@@ -362,9 +381,43 @@ class JobQueue:
         }
 
     async def depths(self) -> dict[str, int]:
-        """Waiting jobs per "<circle>:<topic>" queue."""
+        """Waiting jobs per "<circle>:<topic>" queue, at every priority level."""
         names = sorted(_text(q) for q in await self.redis.smembers(keys.QUEUES))
+        levels = sorted(int(p) for p in await self.redis.smembers(keys.LEVELS))
         async with self.redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.llen(f"{keys.QUEUE_PREFIX}:{name}")
-            return dict(zip(names, await pipe.execute(), strict=True))
+            for level in levels:
+                pipe.smembers(keys.level_queues_key(level))
+            at_levels = await pipe.execute()
+        lists = [(name, f"{keys.QUEUE_PREFIX}:{name}") for name in names]
+        for level, members in zip(levels, at_levels, strict=True):
+            lists += [(_text(q), f"{keys.QUEUE_PREFIX}:{_text(q)}:p{level}") for q in members]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, key in lists:
+                pipe.llen(key)
+            lengths = await pipe.execute()
+        depths = dict.fromkeys(names, 0)
+        for (name, _), length in zip(lists, lengths, strict=True):
+            depths[name] = depths.get(name, 0) + int(length)
+        return depths
+
+    async def waiting(self, circle: str, topic: str) -> int:
+        """Jobs waiting in one queue, at every priority level."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for level in range(keys.MAX_PRIORITY + 1):
+                pipe.llen(keys.queue_key(circle, topic, level))
+            return sum(int(n) for n in await pipe.execute())
+
+    async def set_limits(self, queue: str, limits: str) -> int:
+        """Set one queue's limits (JSON; '' clears them); returns its active jobs now."""
+        return int(
+            await self._set_limits(
+                keys=[
+                    keys.LIMITS,
+                    keys.WORKERS,
+                    keys.JOB_LOCATION,
+                    keys.DOORBELL,
+                    keys.RATE_NEXT,
+                ],
+                args=[queue, limits],
+            )
+        )

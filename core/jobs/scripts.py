@@ -5,68 +5,171 @@ from __future__ import annotations
 # Scripts name keys they compute from arguments (queues found at run time), which a
 # standalone Redis/Valkey allows; cluster mode is not supported.
 
-# KEYS: queues, doorbell, rr, fence, stream, paused, processing
+# Puts a job id back into its queue at the job's priority level (its hash says which),
+# keeping the level's sets in step with the lists. Shared by the scripts that requeue.
+_PUSH = """
+local function push(q, key, id, front)
+  local p = redis.call('HGET', key, 'priority')
+  local list = 'heroqueue:' .. q
+  if p and string.match(p, '^[1-9]$') then
+    list = list .. ':p' .. p
+    redis.call('SADD', 'heroagent:queues:p' .. p, q)
+    redis.call('SADD', 'heroagent:levels', p)
+  end
+  if front then redis.call('LPUSH', list, id) else redis.call('RPUSH', list, id) end
+end
+"""
+
+# KEYS: queues, doorbell, rr, fence, stream, paused, processing, limits, rate next, levels
 # ARGV: worker, now, count
-# Hands out up to `count` jobs, one queue after the other: `rr` holds the place after the
-# last queue served, across calls and workers, so with equal load every queue gets its
-# turn (true round robin; no queue waits while another is served again). Returns a flat
-# array: for each job its id, queue, fence, the number of hash fields that follow, then
-# those fields. When it finds fewer than asked, every queue is empty at this instant, so
-# it also clears the doorbell inside the same atomic step: no wake-up can be lost between
-# "found nothing" and "went to sleep".
+# Hands out up to `count` jobs, the highest priority level first and FIFO within a level.
+# Within a level it goes one queue after the other: `rr` (suffixed `:p<N>` above level 0)
+# holds the place after the last queue served, across calls and workers, so with equal
+# load every queue of a level gets its turn (true round robin; no queue waits while
+# another is served again).
+# A queue with limits (the `limits` hash; empty when none is set, which is all this
+# costs then) is held while `max_active` of its jobs are active or until its rate allows
+# the next start; a held queue is passed over like an empty one, its jobs stay queued.
+# The active count is the queue's active set, pruned of jobs no longer active before it
+# may hold the queue, so an entry that outlived its job (a hand-ended one) never holds.
+# Rate times are the server's clock, the same for every worker on every machine.
+# Returns a flat array: first the seconds until a rate-held queue may start again (0 when
+# none is), then for each job its id, queue, fence, the number of hash fields that
+# follow, then those fields. When it finds fewer than asked, every queue is empty or held
+# at this instant, so it also clears the doorbell inside the same atomic step: no wake-up
+# can be lost between "found nothing" and "went to sleep" (a held queue is woken by the
+# end of one of its jobs, which rings, or by the wait this returns).
 FETCH = """
 local want = tonumber(ARGV[3])
-local out = {}
+local out = {0}
 local got = 0
-local queues = redis.call('SMEMBERS', KEYS[1])
-local n = #queues
-if n > 0 then
-  table.sort(queues)
-  local at = tonumber(redis.call('GET', KEYS[3]) or '0') % n
-  local empty = {}
-  local misses = 0
-  while got < want and misses < n do
-    local q = queues[at + 1]
-    at = (at + 1) % n
-    local id = false
-    if not empty[q] and redis.call('SISMEMBER', KEYS[6], q) == 0 then
-      id = redis.call('LMOVE', 'heroqueue:' .. q, KEYS[7], 'LEFT', 'LEFT')
-      while id do
-        if redis.call('EXISTS', 'herojobs:' .. q .. ':' .. id) == 1 then break end
-        -- An id without its job (deleted meanwhile): drop it and take the next.
-        redis.call('LREM', KEYS[7], 1, id)
-        id = redis.call('LMOVE', 'heroqueue:' .. q, KEYS[7], 'LEFT', 'LEFT')
+local lim = {}
+local raw = redis.call('HGETALL', KEYS[8])
+for i = 1, #raw, 2 do
+  -- A value that is not ours (written by hand) limits nothing rather than stop every fetch.
+  local ok, l = pcall(cjson.decode, raw[i + 1])
+  if ok and type(l) == 'table' then lim[raw[i]] = l end
+end
+local room = {}
+local clock = false
+local wait = false
+
+local function may_start(q)
+  local l = lim[q]
+  if not l then return true end
+  if l.max_active then
+    local r = room[q]
+    if r == nil then
+      local set = 'heroagent:active:' .. q
+      local n = redis.call('SCARD', set)
+      if n >= l.max_active then
+        for _, id in ipairs(redis.call('SMEMBERS', set)) do
+          if redis.call('HGET', 'herojobs:' .. q .. ':' .. id, 'status') ~= 'active' then
+            redis.call('SREM', set, id)
+            n = n - 1
+          end
+        end
+      end
+      r = l.max_active - n
+      room[q] = r
+    end
+    if r <= 0 then return false end
+  end
+  if l.interval then
+    if not clock then
+      local t = redis.call('TIME')
+      clock = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    end
+    local left = tonumber(redis.call('HGET', KEYS[9], q) or '0') - clock
+    if left > 0 then
+      if not wait or left < wait then wait = left end
+      return false
+    end
+  end
+  return true
+end
+
+local function started(q, id)
+  local l = lim[q]
+  if not l then return end
+  if l.max_active then
+    room[q] = room[q] - 1
+    redis.call('SADD', 'heroagent:active:' .. q, id)
+  end
+  if l.interval then
+    redis.call('HSET', KEYS[9], q, string.format('%.6f', clock + l.interval))
+  end
+end
+
+local paused = {}
+for _, q in ipairs(redis.call('SMEMBERS', KEYS[6])) do paused[q] = true end
+local levels = {}
+for _, p in ipairs(redis.call('SMEMBERS', KEYS[10])) do levels[#levels + 1] = tonumber(p) end
+table.sort(levels, function(a, b) return a > b end)
+levels[#levels + 1] = 0
+
+for _, p in ipairs(levels) do
+  if got >= want then break end
+  local members, rr, suffix = KEYS[1], KEYS[3], ''
+  if p > 0 then
+    members, rr, suffix = 'heroagent:queues:p' .. p, KEYS[3] .. ':p' .. p, ':p' .. p
+  end
+  local queues = redis.call('SMEMBERS', members)
+  local n = #queues
+  if n > 0 then
+    table.sort(queues)
+    local at = tonumber(redis.call('GET', rr) or '0') % n
+    local passed = {}
+    local misses = 0
+    while got < want and misses < n do
+      local q = queues[at + 1]
+      at = (at + 1) % n
+      local id = false
+      if not passed[q] and not paused[q] and may_start(q) then
+        local list = 'heroqueue:' .. q .. suffix
+        id = redis.call('LMOVE', list, KEYS[7], 'LEFT', 'LEFT')
+        while id do
+          if redis.call('EXISTS', 'herojobs:' .. q .. ':' .. id) == 1 then break end
+          -- An id without its job (deleted meanwhile): drop it and take the next.
+          redis.call('LREM', KEYS[7], 1, id)
+          id = redis.call('LMOVE', list, KEYS[7], 'LEFT', 'LEFT')
+        end
+        -- A level's set holds only queues that may have jobs there: pushes add them back.
+        if not id and p > 0 then redis.call('SREM', members, q) end
+      end
+      if id then
+        local key = 'herojobs:' .. q .. ':' .. id
+        local fence = redis.call('INCR', KEYS[4])
+        redis.call('HINCRBY', key, 'attempts', 1)
+        -- Each attempt reports its own progress: the last one's would mislead.
+        redis.call('HDEL', key, 'progress', 'progress_message')
+        redis.call('HSET', key, 'status', 'active', 'time_start', ARGV[2],
+                   'worker', ARGV[1], 'fence', fence)
+        started(q, id)
+        local fields = redis.call('HGETALL', key)
+        redis.call('XADD', KEYS[5], '*', unpack(fields))
+        out[#out + 1] = id
+        out[#out + 1] = q
+        out[#out + 1] = tostring(fence)
+        out[#out + 1] = tostring(#fields)
+        for _, v in ipairs(fields) do out[#out + 1] = v end
+        got = got + 1
+        misses = 0
+        redis.call('SET', rr, at)
+      else
+        passed[q] = true
+        misses = misses + 1
       end
     end
-    if id then
-      local key = 'herojobs:' .. q .. ':' .. id
-      local fence = redis.call('INCR', KEYS[4])
-      redis.call('HINCRBY', key, 'attempts', 1)
-      -- Each attempt reports its own progress: the last one's would mislead.
-      redis.call('HDEL', key, 'progress', 'progress_message')
-      redis.call('HSET', key, 'status', 'active', 'time_start', ARGV[2],
-                 'worker', ARGV[1], 'fence', fence)
-      local fields = redis.call('HGETALL', key)
-      redis.call('XADD', KEYS[5], '*', unpack(fields))
-      out[#out + 1] = id
-      out[#out + 1] = q
-      out[#out + 1] = tostring(fence)
-      out[#out + 1] = tostring(#fields)
-      for _, v in ipairs(fields) do out[#out + 1] = v end
-      got = got + 1
-      misses = 0
-      redis.call('SET', KEYS[3], at)
-    else
-      empty[q] = true
-      misses = misses + 1
-    end
+    if p > 0 and redis.call('SCARD', members) == 0 then redis.call('SREM', KEYS[10], p) end
   end
 end
 if got < want then redis.call('DEL', KEYS[2]) end
+if wait then out[1] = string.format('%.6f', math.max(wait, 0.001)) end
 return out
 """
 
-# KEYS: job key, processing, stream, scheduled, schedule bell
+# KEYS: job key, processing, stream, scheduled, schedule bell, queue's active set, doorbell
 # ARGV: id, fence, status, result, error, now, log_lines(json), error_kind, run_at
 # Returns 1 when recorded, 0 when the job is no longer this worker's (fenced off).
 # Either way the worker's entry leaves its processing list: a fenced-off job is not
@@ -75,11 +178,14 @@ return out
 # the job joins the scheduled set (it stays live in Redis) and the promoter is woken.
 # KEYS: locations, queues, doorbell, scheduled, schedule bell, then each job's hash key
 # ARGV: for each job five values: its hash fields as a JSON object of strings, its id,
-# its queue ("circle/topic"), the list it waits in ("" while scheduled), its run_at
-# Stores and queues a batch of new jobs in one atomic step. Each job's fields travel as
-# one JSON text, decoded here: packing thirty-odd HSET arguments per job in the client
-# cost more than the rest of a batch together.
-ENQUEUE = """
+# its queue ("<circle>:<topic>"), "1" when it waits in its queue now ("" while
+# scheduled), its run_at
+# Stores and queues a batch of new jobs in one atomic step, each at its priority level.
+# Each job's fields travel as one JSON text, decoded here: packing thirty-odd HSET
+# arguments per job in the client cost more than the rest of a batch together.
+ENQUEUE = (
+    _PUSH
+    + """
 local rung = 0
 local due = false
 for i = 6, #KEYS do
@@ -89,15 +195,16 @@ for i = 6, #KEYS do
     flat[#flat + 1] = name
     flat[#flat + 1] = value
   end
+  local id, q = ARGV[a + 2], ARGV[a + 3]
   redis.call('HSET', KEYS[i], unpack(flat))
-  redis.call('HSET', KEYS[1], ARGV[a + 2], ARGV[a + 3])
-  redis.call('SADD', KEYS[2], ARGV[a + 3])
-  if ARGV[a + 4] == '' then
-    redis.call('ZADD', KEYS[4], ARGV[a + 5], ARGV[a + 2])
-    due = true
-  else
-    redis.call('RPUSH', ARGV[a + 4], ARGV[a + 2])
+  redis.call('HSET', KEYS[1], id, q)
+  redis.call('SADD', KEYS[2], q)
+  if ARGV[a + 4] == '1' then
+    push(q, KEYS[i], id, false)
     rung = rung + 1
+  else
+    redis.call('ZADD', KEYS[4], ARGV[a + 5], id)
+    due = true
   end
 end
 for _ = 1, rung do
@@ -109,6 +216,7 @@ if due then
 end
 return rung
 """
+)
 
 COMPLETE = """
 local held = redis.call('LREM', KEYS[2], 1, ARGV[1])
@@ -117,6 +225,8 @@ if held == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'result', ARGV[4], 'error', ARGV[5],
            'time_end', ARGV[6], 'log_lines', ARGV[7], 'error_kind', ARGV[8])
 redis.call('HDEL', KEYS[1], 'fence')
+-- The end of a job of a queue held at max_active lets the next one start: wake a worker.
+if redis.call('SREM', KEYS[6], ARGV[1]) == 1 then redis.call('RPUSH', KEYS[7], '1') end
 if ARGV[3] == 'scheduled' then
   -- Other outcomes keep the run_at the attempt was due at, so lateness stays visible.
   redis.call('HSET', KEYS[1], 'run_at', ARGV[9])
@@ -139,7 +249,7 @@ return 1
 """
 
 # hand_back(id, worker, jobloc, doorbell, stream, max_attempts, now): a job `worker`
-# holds goes back to the front of its queue (or fails as worker_lost once it has used
+# holds goes back to the front of its queue at its level (or fails as worker_lost once it has used
 # `max_attempts`), reported on the stream. Only a job this worker still holds: a stale
 # id may be someone else's by now. Returns 1 when it handed the job back, else 0.
 _HAND_BACK = """
@@ -152,14 +262,16 @@ local function hand_back(id, worker, jobloc, doorbell, stream, max_attempts, now
   end
   local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
   redis.call('HDEL', key, 'fence', 'worker')
+  redis.call('SREM', 'heroagent:active:' .. q, id)
   if attempts >= max_attempts then
     redis.call('HSET', key, 'status', 'error', 'time_end', now,
                'error', 'worker lost ' .. attempts .. ' times', 'error_kind', 'worker_lost')
   else
     redis.call('HSET', key, 'status', 'new', 'time_start', '0')
-    redis.call('LPUSH', 'heroqueue:' .. q, id)
-    redis.call('RPUSH', doorbell, '1')
+    push(q, key, id, true)
   end
+  -- Handed back, or ended: either way a slot of a max_active queue is free.
+  redis.call('RPUSH', doorbell, '1')
   redis.call('XADD', stream, '*', unpack(redis.call('HGETALL', key)))
   return 1
 end
@@ -187,7 +299,8 @@ return 1
 # ARGV: worker, max_attempts, now
 # Returns the number of jobs handed back (or failed), or -1 when the worker is alive.
 REAP = (
-    _HAND_BACK
+    _PUSH
+    + _HAND_BACK
     + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 local handled = 0
@@ -207,7 +320,8 @@ return handled
 # end. Each goes back to its queue, as from a lost worker, without using up an attempt
 # limit (the attempt ended; its report was lost). Returns how many went back.
 RELEASE_ORPHANS = (
-    _HAND_BACK
+    _PUSH
+    + _HAND_BACK
     + """
 local handed = 0
 for i = 3, #ARGV do
@@ -247,13 +361,15 @@ return dropped
 
 # KEYS: scheduled, jobloc, doorbell, schedule bell
 # ARGV: now, limit
-# Moves up to `limit` due jobs to the back of their queues and rings the doorbell for
-# each. ZREM is the claim: an id leaves the set once, so however many promoters race,
-# a job is queued once. Ids whose job is gone or no longer scheduled (cancelled
-# meanwhile) are just dropped. The bell is cleared first, in the same atomic step, so
-# a job scheduled after this call rings it again. Returns {moved, earliest due score
-# left (or false)}.
-PROMOTE = """
+# Moves up to `limit` due jobs to the back of their queues (at their priority levels)
+# and rings the doorbell for each. ZREM is the claim: an id leaves the set once, so
+# however many promoters race, a job is queued once. Ids whose job is gone or no
+# longer scheduled (cancelled meanwhile) are just dropped. The bell is cleared first,
+# in the same atomic step, so a job scheduled after this call rings it again.
+# Returns {moved, earliest due score left (or false)}.
+PROMOTE = (
+    _PUSH
+    + """
 redis.call('DEL', KEYS[4])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local moved = 0
@@ -263,7 +379,7 @@ for _, id in ipairs(due) do
   local key = q and ('herojobs:' .. q .. ':' .. id)
   if key and redis.call('HGET', key, 'status') == 'scheduled' then
     redis.call('HSET', key, 'status', 'new')
-    redis.call('RPUSH', 'heroqueue:' .. q, id)
+    push(q, key, id, false)
     redis.call('RPUSH', KEYS[3], '1')
     moved = moved + 1
   end
@@ -271,6 +387,7 @@ end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {moved, first[2] or false}
 """
+)
 
 # KEYS: lock; ARGV: token, ttl ms
 # Takes the promoter lock, or renews it when this token holds it. Returns 1 when held.
@@ -289,4 +406,38 @@ return 1
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# KEYS: limits, workers, jobloc, doorbell, rate next
+# ARGV: queue ("<circle>:<topic>"), limits (JSON; '' to clear)
+# Sets or clears one queue's limits. With max_active, its active set is rebuilt from
+# what the workers' processing lists hold now (the truth of what runs), in the same
+# atomic step as the limit, so fetches after it count every running job. Rings the
+# doorbell once per worker: a raised limit may let every one of them start jobs.
+# Returns how many of the queue's jobs are active now (0 without max_active).
+SET_LIMITS = """
+local q = ARGV[1]
+local set = 'heroagent:active:' .. q
+redis.call('DEL', set)
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], q)
+  redis.call('HDEL', KEYS[5], q)
+else
+  redis.call('HSET', KEYS[1], q, ARGV[2])
+  local l = cjson.decode(ARGV[2])
+  if not l.interval then redis.call('HDEL', KEYS[5], q) end
+  if l.max_active then
+    for _, w in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+      for _, id in ipairs(redis.call('LRANGE', 'heroagent:processing:' .. w, 0, -1)) do
+        if redis.call('HGET', KEYS[3], id) == q
+            and redis.call('HGET', 'herojobs:' .. q .. ':' .. id, 'status') == 'active' then
+          redis.call('SADD', set, id)
+        end
+      end
+    end
+  end
+end
+local workers = redis.call('SCARD', KEYS[2])
+for _ = 1, math.max(workers, 1) do redis.call('RPUSH', KEYS[4], '1') end
+return redis.call('SCARD', set)
 """

@@ -273,18 +273,20 @@ class WatchDog:
                     self._slot_freed.clear()
                     await self._slot_freed.wait()
                     continue
-                leases = await self.queue.fetch_many(self.worker_id, free)
-                self._held.update(lease.job.job_id for lease in leases)
+                fetched = await self.queue.fetch(self.worker_id, free)
+                self._held.update(lease.job.job_id for lease in fetched.leases)
                 backoff.reset()
-                if not leases:
-                    woken = await self.queue.wait_for_work(IDLE_BLOCK_SECONDS)
+                if not fetched.leases:
+                    # A queue held by its rate wakes no one when it may go on: wait no more.
+                    wait = min(fetched.retry_in or IDLE_BLOCK_SECONDS, IDLE_BLOCK_SECONDS)
+                    woken = await self.queue.wait_for_work(wait)
                     if woken and self._draining:
                         # The wake-up was meant for a worker that still takes jobs.
                         await self.queue.ring()
                     continue
-                self._unreported += len(leases)
+                self._unreported += len(fetched.leases)
                 self._all_reported.clear()
-                for lease in leases:
+                for lease in fetched.leases:
                     task = asyncio.create_task(self._run(lease), name=f"job-{lease.job.job_id}")
                     self._jobs.add(task)
                     task.add_done_callback(self._job_finished)

@@ -169,6 +169,9 @@ def submit(
     retry_on: str | None = typer.Option(
         None, "--retry-on", help="Error kinds retried, comma-separated: failed,timeout,..."
     ),
+    priority: int | None = typer.Option(
+        None, "--priority", "-p", min=0, max=9, help="0-9, higher runs first (default: 0)."
+    ),
     wait: bool = typer.Option(False, "--wait", help="Wait for the end; exit 1 on error."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
@@ -192,6 +195,7 @@ def submit(
         "retry_on": tuple(k.strip() for k in retry_on.split(",") if k.strip())
         if retry_on is not None
         else None,
+        "priority": priority,
     }
     specs = [
         JobSpec(params, topic, circle, params_type, timeout, log, **timing) for _, params in items
@@ -454,7 +458,7 @@ def purge_dead(
     _purge(ctx, JobFilter(dead=True, circle=circle, topic=topic), before, 0, yes, "dead letters")
 
 
-def _queue(name: str) -> tuple[str, str]:
+def queue_of(name: str) -> tuple[str, str]:
     circle, sep, topic = name.rpartition("/")
     if not topic:
         fail(f"{name!r} is not a queue; write CIRCLE/TOPIC or TOPIC")
@@ -465,7 +469,7 @@ def pause_queue(
     ctx: typer.Context, queue: str = typer.Argument(..., help="CIRCLE/TOPIC, or TOPIC.")
 ) -> None:
     """Stop handing out a queue's jobs; they keep waiting, new ones queue up."""
-    circle, topic = _queue(queue)
+    circle, topic = queue_of(queue)
     _run(ctx, lambda client: client.pause(circle, topic))
     typer.echo(f"{circle}/{topic} paused")
 
@@ -474,6 +478,6 @@ def resume_queue(
     ctx: typer.Context, queue: str = typer.Argument(..., help="CIRCLE/TOPIC, or TOPIC.")
 ) -> None:
     """Hand out a paused queue's jobs again."""
-    circle, topic = _queue(queue)
+    circle, topic = queue_of(queue)
     _run(ctx, lambda client: client.resume(circle, topic))
     typer.echo(f"{circle}/{topic} resumed")

@@ -1,4 +1,4 @@
-"""Small modal pickers: an action template from the registry, a file to load."""
+"""Small modal pickers: an action template from the registry, a file to load, queue limits."""
 
 from __future__ import annotations
 
@@ -59,3 +59,34 @@ class PathPrompt(ModalScreen[str | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
+
+
+class LimitsPrompt(ModalScreen[tuple[str, str] | None]):
+    """Ask for a queue's max_active and rate; enter in either field sets both."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Close", id="limits.close")
+    ]
+
+    def __init__(self, queue: str, max_active: int, rate: str) -> None:
+        super().__init__()
+        self.queue = queue
+        self.max_active = max_active
+        self.rate = rate
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="picker"):
+            yield Static(
+                f"Limits of {self.queue} (empty: none), esc to close", classes="section-title"
+            )
+            yield Input(
+                str(self.max_active or ""), placeholder="max active, e.g. 2", id="max-active"
+            )
+            yield Input(self.rate, placeholder="rate, e.g. 20/s or 100/m", id="rate")
+
+    @on(Input.Submitted)
+    def _submitted(self, _event: Input.Submitted) -> None:
+        values = [
+            self.query_one(f"#{name}", Input).value.strip() for name in ("max-active", "rate")
+        ]
+        self.dismiss((values[0], values[1]))

@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header
 
-from core.api import QueueView, ScheduleView
+from core.api import JobRefused, QueueView, ScheduleView
 from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.messages import JobsFilterRequested
 from heroagent_tui.rates import EndRates
 from heroagent_tui.screens.base import EngineScreen
+from heroagent_tui.screens.pickers import LimitsPrompt
 from heroagent_tui.widgets.view_bar import ViewBar
 
 COUNTS = ("waiting", "new", "active", "done", "error")
@@ -33,6 +34,7 @@ class QueuesScreen(EngineScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open_queue", "Jobs", id="queues.open"),
         Binding("p", "toggle_pause", "Pause/resume", id="queues.pause"),
+        Binding("l", "edit_limits", "Limits", id="queues.limits"),
         Binding("j", "cursor_down", "Down", show=False, id="queues.down"),
         Binding("k", "cursor_up", "Up", show=False, id="queues.up"),
     ]
@@ -50,9 +52,11 @@ class QueuesScreen(EngineScreen):
     def on_mount(self) -> None:
         self._counts: dict[str, dict[str, int]] = {}
         self._paused: dict[str, bool] = {}
+        # Each queue's limits as last read: (max_active, rate, what holds it now).
+        self._limits: dict[str, tuple[int, str, str]] = {}
         self._rates = EndRates(started=self.ctx.fmt.now())
         table = self.query_one(DataTable)
-        for name in ("queue", *COUNTS, "rate/s", "paused"):
+        for name in ("queue", *COUNTS, "rate/s", "limits", "state"):
             table.add_column(name, key=name)
         self.set_interval(RATE_REFRESH, self._show_rates)
         self._schedules: list[ScheduleView] = []
@@ -104,19 +108,24 @@ class QueuesScreen(EngineScreen):
         counts = {name: int(getattr(q, name)) for name in COUNTS}
         self._counts[q.name] = counts
         self._paused[q.name] = q.paused
+        self._limits[q.name] = (q.max_active, q.rate, q.held)
         self._render_row(q.name)
 
     def _render_row(self, name: str) -> None:
         table = self.query_one(DataTable)
         counts = self._counts[name]
         cells = [str(counts[c]) for c in COUNTS]
-        paused = "paused" if self._paused.get(name) else ""
+        max_active, rate, held = self._limits.get(name, (0, "", ""))
+        limits = ", ".join(p for p in (f"max {max_active}" if max_active else "", rate) if p)
+        # Why the queue is not moving: paused by hand, or held back by one of its limits.
+        state = "paused" if self._paused.get(name) else f"held: {held}" if held else ""
         if name not in table.rows:
-            table.add_row(name, *cells, self._rate(name), paused, key=name)
+            table.add_row(name, *cells, self._rate(name), limits, state, key=name)
             return
         for column, value in zip(COUNTS, cells, strict=True):
             table.update_cell(name, column, value)
-        table.update_cell(name, "paused", paused)
+        table.update_cell(name, "limits", limits)
+        table.update_cell(name, "state", state)
 
     def _rate(self, name: str) -> str:
         return self.ctx.fmt.metric(self._rates.rate(name, self.ctx.fmt.now()))
@@ -176,6 +185,30 @@ class QueuesScreen(EngineScreen):
         else:
             await self.ctx.api.pause_queue(circle, topic)
         self._paused[name] = not self._paused.get(name)
+        self._render_row(name)
+
+    @work(exit_on_error=False)
+    async def action_edit_limits(self) -> None:
+        name = self._selected()
+        if not name:
+            return
+        max_active, rate, _ = self._limits.get(name, (0, "", ""))
+        answer = await self.app.push_screen_wait(LimitsPrompt(name, max_active, rate))
+        if answer is None:
+            return
+        circle, topic = name.split("/", 1)
+        try:
+            limit = int(answer[0] or 0)
+            view = await self.ctx.api.set_queue_limits(
+                circle, topic, max_active=limit, rate=answer[1]
+            )
+        except ValueError:
+            self.notify(f"max active: {answer[0]!r} is not a whole number", severity="error")
+            return
+        except JobRefused as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._limits[name] = (view.max_active, view.rate, view.held)
         self._render_row(name)
 
     def action_cursor_down(self) -> None:

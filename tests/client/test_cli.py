@@ -74,3 +74,26 @@ def test_delay_at_retries_and_dead_letters_from_the_cli(served: Serve) -> None:
     assert "cannot be retried" in wrong.stderr
     neither = cli(served, "dead", "requeue")
     assert neither.returncode == 1
+
+
+def test_priority_and_limits_from_the_cli(served: Serve) -> None:
+    made = cli(served, "submit", "-t", "cli-prio", "-p", "7", "--json", stdin="!!core.echo\n")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["priority"] == 7
+    refused = cli(served, "submit", "-t", "cli-prio", "-p", "10", stdin="!!core.echo\n")
+    assert refused.returncode == 2  # the option's own range check
+    set_both = cli(served, "limits", "set", "cli-capped", "--max-active", "2", "--rate", "20/s")
+    assert set_both.returncode == 0, set_both.stderr
+    assert set_both.stdout.strip() == "default/cli-capped: max_active 2, 20/s"
+    # A limit not given stays as it was; none lifts one.
+    kept = cli(served, "limits", "set", "default/cli-capped", "--rate", "none", "--json")
+    assert (json.loads(kept.stdout)["max_active"], json.loads(kept.stdout)["rate"]) == (2, "")
+    listed = json.loads(cli(served, "limits", "--json").stdout)
+    assert [(v["topic"], v["max_active"]) for v in listed] == [("cli-capped", 2)]
+    table = cli(served, "limits")
+    assert "default/cli-capped" in table.stdout
+    bad = cli(served, "limits", "set", "cli-capped", "--rate", "fast")
+    assert bad.returncode == 1
+    assert "rate 'fast' is not of the form" in bad.stderr
+    lifted = cli(served, "limits", "set", "cli-capped", "--max-active", "none")
+    assert lifted.stdout.strip() == "default/cli-capped: no limits"

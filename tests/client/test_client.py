@@ -202,3 +202,24 @@ def test_delayed_retried_and_dead_jobs_through_the_client(config: Config) -> Non
         assert [v.job_id for v in back] == [failing.job_id]
         with pytest.raises(JobRefused, match="backoff"):
             client.submit("!!core.echo message:x\n", backoff="sometimes")
+
+
+def test_priority_and_limits_through_the_client(config: Config) -> None:
+    with Client.from_config(config) as client:
+        job = client.submit("!!core.echo\n", topic="client-prio", priority=4)
+        assert job.priority == 4
+        with pytest.raises(JobRefused, match="priority must be a whole number from 0 to 9"):
+            client.submit("!!core.echo\n", topic="client-prio", priority=11)
+        view = client.set_limits("default", "client-capped", max_active=3, rate="100/m")
+        assert (view.name, view.max_active, view.rate) == ("default/client-capped", 3, "100/m")
+        with pytest.raises(JobRefused, match="at least one start"):
+            client.set_limits("default", "client-capped", rate="0/s")
+
+
+async def test_limits_through_the_async_client(config: Config) -> None:
+    async with AsyncClient.from_config(config) as aio:
+        view = await aio.set_limits("default", "client-async", max_active=1)
+        assert "default/client-async" in [v.name for v in await aio.limits()]
+        assert view.max_active == 1
+        await aio.set_limits("default", "client-async")
+        assert "default/client-async" not in [v.name for v in await aio.limits()]

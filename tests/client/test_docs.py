@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "client.md"
 BLOCKS = re.findall(r"^```python\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.M | re.S)
 # What each example prints, in order, so that an example that runs but does nothing fails.
-PRINTS = ["hello", "101 of 101 done", "item 1: line 1, col 3", "['[{"]
+PRINTS = ["hello", "101 of 101 done", "default/email 2 20/s 0", "item 1: line 1, col 3", "['[{"]
 
 
 def test_every_example_has_an_expectation() -> None:

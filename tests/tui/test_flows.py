@@ -7,12 +7,13 @@ import time
 from dataclasses import replace
 
 import httpx
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from core.config import Config
 from heroagent_tui.format import DisplayFormat
 from heroagent_tui.screens.job_detail import JobDetailScreen
 from heroagent_tui.screens.jobs import JobsScreen
+from heroagent_tui.screens.pickers import LimitsPrompt
 from heroagent_tui.screens.service_panel import ServicePanelScreen
 from heroagent_tui.screens.submit import SubmitScreen
 from heroagent_tui.state import STATE_FILE
@@ -321,3 +322,43 @@ async def test_a_running_job_shows_its_progress_in_jobs_and_its_detail(
         await until(pilot, lambda: _status(table, job.job_id) == "error", what="cancelled")
         # The bar is for running jobs only.
         assert bar() == ""
+
+
+async def test_queues_show_limits_why_a_queue_is_held_and_edit_them(
+    engine_config: Config,
+) -> None:
+    async with running_app(engine_config, size=(140, 40)) as (engine, app, pilot):
+        await engine.api.set_queue_limits("default", "capped", max_active=1)
+        jobs = [
+            await engine.api.submit("!!fake.sleep seconds:30\n", topic="capped") for _ in range(3)
+        ]
+        await pilot.press("2")
+        table = app.screen.query_one("#queues", DataTable)
+
+        def state() -> str:
+            return str(table.get_cell("default/capped", "state"))
+
+        # The table reloads on job events; the hold shows once one runs and two wait.
+        await until(
+            pilot,
+            lambda: "default/capped" in table.rows and state() == "held: max_active 1",
+            seconds=15,
+            what="the queue held by max_active",
+        )
+        assert str(table.get_cell("default/capped", "limits")) == "max 1"
+        table.move_cursor(row=table.get_row_index("default/capped"))
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LimitsPrompt), what="the limits prompt")
+        app.screen.query_one("#max-active", Input).value = "2"
+        app.screen.query_one("#rate", Input).value = "20/s"
+        app.screen.query_one("#rate", Input).focus()
+        await pilot.press("enter")
+        await until(
+            pilot,
+            lambda: str(table.get_cell("default/capped", "limits")) == "max 2, 20/s",
+            what="the new limits in the table",
+        )
+        (view,) = await engine.api.queue_limits()
+        assert (view.max_active, view.rate) == (2, "20/s")
+        for job in jobs:
+            await engine.api.cancel(job.job_id)

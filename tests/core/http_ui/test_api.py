@@ -338,3 +338,32 @@ async def test_delayed_retried_and_dead_jobs_over_http(client: httpx.AsyncClient
     assert [j["job_id"] for j in again.json()] == [failing["job_id"]]
     bad = await client.post("/api/jobs", json={"params": OK, "backoff": "sometimes"})
     assert bad.status_code == 422
+
+
+async def test_queue_limits_over_http(client: httpx.AsyncClient) -> None:
+    url = "/api/queues/default/limited/limits"
+    assert (await client.get(url)).json() == {
+        **{"circle": "default", "topic": "limited", "max_active": 0, "rate": ""},
+        **{"active": 0, "held": ""},
+    }
+    assert (await client.post("/api/queues/default/limited/pause")).status_code == 204
+    put = await client.put(url, json={"max_active": 2, "rate": "20/s"})
+    assert put.status_code == 200
+    assert (put.json()["max_active"], put.json()["rate"]) == (2, "20/s")
+    assert (await client.get(url)).json()["max_active"] == 2
+    bad = await client.put(url, json={"rate": "lots"})
+    assert bad.status_code == 422
+    assert "is not of the form" in bad.json()["detail"]
+    assert (await client.put(url, json={"max_active": -1})).status_code == 422
+    assert (await client.put(url, json={"burst": 1})).status_code == 422
+    job = await submit(client, topic="limited", priority=9)
+    assert job["priority"] == 9
+    queues = {f"{q['circle']}/{q['topic']}": q for q in (await client.get("/api/queues")).json()}
+    assert (queues["default/limited"]["max_active"], queues["default/limited"]["rate"]) == (
+        2,
+        "20/s",
+    )
+    assert (await client.put(url, json={})).json()["max_active"] == 0
+    refused = await client.post("/api/jobs", json={"params": "!!core.echo\n", "priority": 10})
+    assert refused.status_code == 422
+    assert (await client.post("/api/queues/default/limited/resume")).status_code == 204
