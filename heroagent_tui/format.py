@@ -28,6 +28,10 @@ class DisplayFormat:
         """A worker's id (host:pid:nonce)."""
         return name
 
+    def host(self, name: str) -> str:
+        """A machine's host name."""
+        return name
+
     def gauge(self, value: float) -> str:
         """A live server gauge (clients, ops/s) that no test can pin."""
         return self.metric(value)

@@ -26,6 +26,7 @@ from core.api.views import (
     ScheduleView,
     ServiceState,
     ServiceStatus,
+    WorkerView,
 )
 from core.api.wire import (
     filter_wire,
@@ -65,6 +66,7 @@ __all__ = [
     "ServiceHost",
     "ServiceState",
     "ServiceStatus",
+    "WorkerView",
     "filter_wire",
     "job_from_wire",
     "job_wire",

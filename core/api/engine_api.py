@@ -27,6 +27,7 @@ from core.api.views import (
     RedisView,
     ScheduleView,
     ServiceStatus,
+    WorkerView,
 )
 from core.events import (
     EventBus,
@@ -161,21 +162,45 @@ class EngineAPI:
         await self._host.stop_service(name)
 
     async def redis_info(self) -> RedisView:
-        """Version, clients, memory and load of the Redis server."""
+        """Version, clients, memory, load and replicas of the server; the primary's address."""
         if self._redis is None:
             raise EngineUnavailable("the redis service is disabled")
+        primary = await self._redis.primary_address()
         client = self._redis.loop_client()
         try:
             info = await client.info()
         finally:
             await client.aclose()
         return RedisView(
+            primary=f"{primary[0]}:{primary[1]}" if primary is not None else "",
+            replicas=int(info.get("connected_slaves", 0)),
+            failovers=self._redis.failovers,
             version=str(info.get("valkey_version") or info.get("redis_version", "")),
             clients=int(info.get("connected_clients", 0)),
             memory_bytes=int(info.get("used_memory", 0)),
             ops_per_sec=int(info.get("instantaneous_ops_per_sec", 0)),
             uptime_seconds=int(info.get("uptime_in_seconds", 0)),
         )
+
+    async def workers(self) -> list[WorkerView]:
+        """Every watchdog on the shared server, alive or lost, by id (see WorkerView)."""
+        now, records = await self._jobs().queue.workers()
+        return [
+            WorkerView(
+                worker=r.worker,
+                state="alive" if r.alive else "lost",
+                host=r.host,
+                pid=r.pid,
+                slots=r.slots,
+                busy=r.busy,
+                running=r.held,
+                started=r.started,
+                last_heartbeat=r.heartbeat,
+                heartbeat_age=max(0.0, now - r.heartbeat) if r.heartbeat else 0.0,
+                version=r.version,
+            )
+            for r in records
+        ]
 
     def health(self) -> HealthView:
         """Job slots (busy, held by abandoned threads), damaged reads, retries, dead letters."""

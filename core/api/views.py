@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from core.events import LimitsView as LimitsView
 from core.events import ServiceState as ServiceState
@@ -148,13 +148,53 @@ class ActionView:
 
 @dataclass(frozen=True)
 class RedisView:
-    """What the server says of itself."""
+    """What the server says of itself; with Sentinels, where the primary is.
+
+    `primary` ("host:port") is empty without Sentinels; `replicas` is the primary's
+    count of connected replicas; `failovers` counts the primary-address changes this
+    engine saw since it started.
+    """
 
     version: str
     clients: int
     memory_bytes: int
     ops_per_sec: int
     uptime_seconds: int
+    primary: str = ""
+    replicas: int = 0
+    failovers: int = 0
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    """One watchdog (the engine's own or a `heroagent worker`) as the shared server sees it.
+
+    `state` is "alive" while its heartbeat is fresh, "lost" once the heartbeat expired
+    while its record or its jobs remain: those jobs are being (or will be) reclaimed. A
+    lost worker stays listed for some minutes, then drops; a worker that stopped cleanly
+    is gone at once. Times are the server's Unix times (0: unknown, for a worker older
+    than records); `heartbeat_age` is seconds since the last heartbeat by the server's
+    clock, so it holds whatever the clocks of the machines say. `running` is the length
+    of its processing list (jobs it holds now); `busy` is its own count of busy slots
+    at its last heartbeat.
+    """
+
+    worker: str
+    state: Literal["alive", "lost"]
+    host: str
+    pid: int
+    slots: int
+    busy: int
+    running: int
+    started: float
+    last_heartbeat: float
+    heartbeat_age: float
+    version: str
+
+    @property
+    def lost(self) -> bool:
+        """True once its heartbeat expired."""
+        return self.state == "lost"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from core.api import (
     ScheduleNotFound,
     ScheduleOptions,
     ScheduleView,
+    WorkerView,
     job_wire,
 )
 from core.events import EventBus, LogEmitted
@@ -332,6 +333,15 @@ def build_app(ctx: UIContext) -> FastAPI:
             return refusal(409, str(exc))
         return Response(status_code=204)
 
+    @app.get("/api/workers", tags=["services"])
+    async def workers() -> list[WorkerView]:
+        """Every watchdog on the shared server: host, slots, heartbeat, jobs held, state.
+
+        `state` is "alive" while its heartbeat is fresh and "lost" once it expired (its
+        jobs are being reclaimed); a lost worker stays listed for some minutes.
+        """
+        return await api.workers()
+
     @app.get("/api/services", tags=["services"])
     async def services() -> list[m.Service]:
         """Every engine service with its state."""
@@ -431,8 +441,14 @@ def build_app(ctx: UIContext) -> FastAPI:
             schedule_views = api.schedules()
         except EngineUnavailable:
             schedule_views = []
+        try:
+            worker_views = await api.workers()
+        except EngineUnavailable:
+            worker_views = []
         return PlainTextResponse(
-            render_prometheus(ctx.stats, queue_views, states, api.health(), schedule_views),
+            render_prometheus(
+                ctx.stats, queue_views, states, api.health(), schedule_views, worker_views
+            ),
             media_type="text/plain; version=0.0.4",
         )
 

@@ -7,7 +7,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
-from core.api import HealthView, QueueView, ScheduleView
+from core.api import HealthView, QueueView, ScheduleView, WorkerView
 from core.events import Event, JobStateChanged
 
 # Seconds of completions kept for rates; a minute is what dashboards show, five smooth it.
@@ -103,6 +103,7 @@ def render_prometheus(
     services: dict[str, str],
     health: HealthView,
     schedules: Iterable[ScheduleView] = (),
+    workers: Iterable[WorkerView] = (),
 ) -> str:
     """The Prometheus text exposition (format 0.0.4) of jobs, queues, rates and services."""
     out: list[str] = []
@@ -176,4 +177,14 @@ def render_prometheus(
         out.append(
             f'heroagent_schedule_fires_total{{schedule="{_label(schedule.name)}"}} {schedule.fires}'
         )
+    metric(
+        "heroagent_workers",
+        "gauge",
+        "Watchdogs on the shared server: alive (fresh heartbeat) or lost (heartbeat expired).",
+    )
+    counts = {"alive": 0, "lost": 0}
+    for worker in workers:
+        counts[worker.state] += 1
+    for state, count in counts.items():
+        out.append(f'heroagent_workers{{state="{state}"}} {count}')
     return "\n".join(out) + "\n"

@@ -69,6 +69,15 @@ def processing_key(worker: str) -> str:
     return f"heroagent:processing:{worker}"
 
 
+def worker_key(worker: str) -> str:
+    """A watchdog's record for people: host, pid, slots, busy slots, times, version."""
+    return f"heroagent:worker:{worker}"
+
+
+# set of watchdog ids that wrote a record; readers drop ids whose record expired.
+WORKER_RECORDS = "heroagent:workerrecs"
+
+
 def heartbeat_key(worker: str) -> str:
     """A key with a TTL that a live watchdog keeps renewing."""
     return f"heroagent:heartbeat:{worker}"

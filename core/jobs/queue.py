@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -10,12 +13,16 @@ from dataclasses import dataclass
 import orjson
 import redis.asyncio as aioredis
 
+from core import __version__
 from core.events import job_progress_wire
 from core.jobs import keys, scripts
 from core.jobs.model import Job, JobStatus
 
 # The ENQUEUE place of a job waiting for its parents: neither a queue nor the time set.
 HELD = "-"
+# How long a lost watchdog's record stays after its lease ran out, so people see it.
+WORKER_LINGER_SECONDS = 300.0
+_HOST = socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,55 @@ class Completion:
     # it reruns (counted from the time_end the report is stamped with).
     error_kind: str = ""
     retry_delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """What the server holds of one watchdog: its lease, its record, its processing list.
+
+    Times are the server's (seconds); 0 where the record is gone (a worker lost long
+    ago, or one older than records, that still holds jobs).
+    """
+
+    worker: str
+    alive: bool
+    held: int
+    host: str = ""
+    pid: int = 0
+    slots: int = 0
+    busy: int = 0
+    started: float = 0.0
+    heartbeat: float = 0.0
+    lease_seconds: float = 0.0
+    version: str = ""
+
+    @classmethod
+    def of(cls, worker: str, alive: bool, fields: dict[str, str], held: int) -> WorkerRecord:
+        """From a record hash's fields; a field that does not parse reads as its zero."""
+        return cls(
+            worker=worker,
+            alive=alive,
+            held=held,
+            host=fields.get("host", "")[:255],
+            pid=int(_number(fields.get("pid"))),
+            slots=int(_number(fields.get("slots"))),
+            busy=int(_number(fields.get("busy"))),
+            started=_number(fields.get("started")),
+            heartbeat=_number(fields.get("heartbeat")),
+            lease_seconds=_number(fields.get("lease_ms")) / 1000,
+            version=fields.get("version", "")[:64],
+        )
+
+
+def _number(text: str | None) -> float:
+    """A record field as a number; another version's or a damaged field reads as 0."""
+    if text is None or len(text) > 32:
+        return 0.0
+    try:
+        number = float(text)
+    except ValueError:
+        return 0.0
+    return number if math.isfinite(number) else 0.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +127,7 @@ class JobQueue:
         self._release_orphans = redis.register_script(scripts.RELEASE_ORPHANS)
         self._promote = redis.register_script(scripts.PROMOTE)
         self._progress = redis.register_script(scripts.PROGRESS)
+        self._heartbeat = redis.register_script(scripts.HEARTBEAT)
         self._set_limits = redis.register_script(scripts.SET_LIMITS)
 
     async def enqueue(self, jobs: Iterable[Job]) -> None:
@@ -185,21 +242,77 @@ class JobQueue:
         )
         return int(moved), (float(_text(first)) if first is not None else None)
 
-    async def register(self, worker: str, lease_seconds: float) -> None:
-        """Announce a watchdog and start its lease."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.sadd(keys.WORKERS, worker)
-            pipe.set(keys.heartbeat_key(worker), 1, px=int(lease_seconds * 1000))
-            await pipe.execute()
+    async def register(self, worker: str, lease_seconds: float, slots: int) -> None:
+        """Announce a watchdog, start its lease and write its record."""
+        await self.heartbeat(worker, lease_seconds, slots, 0)
 
-    async def heartbeat(self, worker: str, lease_seconds: float) -> None:
-        """Renew a watchdog's lease."""
-        await self.redis.set(keys.heartbeat_key(worker), 1, px=int(lease_seconds * 1000))
+    async def heartbeat(self, worker: str, lease_seconds: float, slots: int, busy: int) -> None:
+        """Renew a watchdog's lease, its registration and its record, in one call.
+
+        The record outlives the lease by `WORKER_LINGER_SECONDS`, so a lost worker stays
+        in sight that long.
+        """
+        lease_ms = int(lease_seconds * 1000)
+        await self._heartbeat(
+            keys=[
+                keys.heartbeat_key(worker),
+                keys.WORKERS,
+                keys.worker_key(worker),
+                keys.WORKER_RECORDS,
+            ],
+            args=[
+                worker,
+                lease_ms,
+                lease_ms + int(WORKER_LINGER_SECONDS * 1000),
+                _HOST,
+                os.getpid(),
+                slots,
+                busy,
+                __version__,
+            ],
+        )
 
     async def unregister(self, worker: str) -> None:
         """A watchdog leaving cleanly: whatever it still holds goes back at once."""
-        await self.redis.delete(keys.heartbeat_key(worker))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.heartbeat_key(worker), keys.worker_key(worker))
+            pipe.srem(keys.WORKER_RECORDS, worker)
+            await pipe.execute()
         await self.reap_worker(worker, max_attempts=1_000_000)
+
+    async def workers(self) -> tuple[float, list[WorkerRecord]]:
+        """The server's time and every watchdog with a record or jobs held, by id.
+
+        Two round trips whatever the count: the ids, then each one's lease, record and
+        processing list. Ids whose record expired and who hold nothing are dropped from
+        the record set here, so it never grows.
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(keys.WORKER_RECORDS)
+            pipe.smembers(keys.WORKERS)
+            recorded, registered = await pipe.execute()
+        ids = sorted({_text(i) for i in recorded} | {_text(i) for i in registered})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.time()
+            for worker in ids:
+                pipe.exists(keys.heartbeat_key(worker))
+                pipe.hgetall(keys.worker_key(worker))
+                pipe.llen(keys.processing_key(worker))
+            replies = await pipe.execute()
+        seconds, micros = replies[0]
+        now = seconds + micros / 1e6
+        found: list[WorkerRecord] = []
+        gone: list[str] = []
+        for n, worker in enumerate(ids):
+            alive, record, held = replies[1 + 3 * n : 4 + 3 * n]
+            fields = {_text(k): _text(v) for k, v in record.items()}
+            if not alive and not fields and not held:
+                gone.append(worker)
+                continue
+            found.append(WorkerRecord.of(worker, bool(alive), fields, int(held)))
+        if gone:
+            await self.redis.srem(keys.WORKER_RECORDS, *gone)
+        return now, found
 
     async def reap_worker(self, worker: str, max_attempts: int) -> int:
         """Hand back the jobs of a watchdog whose lease ran out; -1 if it is alive."""

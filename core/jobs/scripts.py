@@ -278,6 +278,24 @@ local function hand_back(id, worker, jobloc, doorbell, stream, max_attempts, now
 end
 """
 
+# KEYS: heartbeat, workers, record, records
+# ARGV: worker, lease_ms, record_ms, host, pid, slots, busy, version
+# A watchdog's lease, its registration and its record for people, in one call. Times on
+# the record are the server's (seconds), so readers on any machine compare them with the
+# server's clock, never with their own.
+HEARTBEAT = """
+local t = redis.call('TIME')
+local now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+redis.call('SET', KEYS[1], 1, 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('HSETNX', KEYS[3], 'started', now)
+redis.call('HSET', KEYS[3], 'host', ARGV[4], 'pid', ARGV[5], 'slots', ARGV[6],
+           'busy', ARGV[7], 'version', ARGV[8], 'heartbeat', now, 'lease_ms', ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return 1
+"""
+
 # KEYS: heartbeat, processing, workers, jobloc, doorbell, stream
 # ARGV: worker, max_attempts, now
 # Returns the number of jobs handed back (or failed), or -1 when the worker is alive.

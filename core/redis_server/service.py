@@ -119,6 +119,9 @@ class RedisService(Service):
         self._admin_password = secrets.token_urlsafe(32)
         self.version = ""
         self.restarts = 0
+        # Primary-address changes this engine saw (Sentinel only), and the last address.
+        self.failovers = 0
+        self._primary: tuple[str, int] | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
@@ -200,6 +203,30 @@ class RedisService(Service):
             for client in sentinel.sentinels:
                 client.close()
         return str(host), int(port)
+
+    async def primary_address(self) -> tuple[str, int] | None:
+        """Where the Sentinels say the primary is now; None without Sentinels.
+
+        Each answer that differs from the one before counts as a failover: changes are
+        seen when someone asks (the Dashboard does every few seconds), so a primary that
+        moved away and back between two asks counts for none.
+        """
+        if not self.sentinel:
+            return None
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+            sentinel_addresses(self.config),
+            sentinel_kwargs={**self._sentinel_options(), "retry": Retry(NoBackoff(), 0)},
+        )
+        try:
+            host, port = await sentinel.discover_master(self.config.redis.sentinel_master)
+        finally:
+            for client in sentinel.sentinels:
+                await client.aclose()
+        address = (str(host), int(port))
+        if self._primary is not None and address != self._primary:
+            self.failovers += 1
+        self._primary = address
+        return address
 
     def loop_client(self, **options: Any) -> aioredis.Redis:
         """A client for code that runs its own retry loop (and must stop when cancelled).

@@ -112,7 +112,9 @@ class WatchDog:
 
     async def start(self) -> None:
         """Register with the server and start fetching, the heartbeat and the reaper."""
-        await self.queue.register(self.worker_id, self.settings.lease_seconds)
+        await self.queue.register(
+            self.worker_id, self.settings.lease_seconds, self.settings.worker_count
+        )
         self._tasks = [
             supervised_task(f"watchdog-{name}", run, log, self._crashed)
             for name, run in (
@@ -179,9 +181,12 @@ class WatchDog:
         while True:
             await asyncio.sleep(self.settings.lease_seconds / 3)
             try:
-                await self.queue.heartbeat(self.worker_id, self.settings.lease_seconds)
-                # After a server restart without data our registration is gone too.
-                await self.redis.sadd(keys.WORKERS, self.worker_id)
+                # Also registers again: after a server restart without data our
+                # registration is gone too.
+                settings = self.settings
+                await self.queue.heartbeat(
+                    self.worker_id, settings.lease_seconds, settings.worker_count, self.busy
+                )
                 await self._stop_fenced_off()
                 await self._release_orphans()
             except RedisError as exc:

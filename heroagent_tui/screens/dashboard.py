@@ -1,10 +1,12 @@
-"""Dashboard: services, the Redis server, job throughput and latency, queue depths."""
+"""Dashboard: services, the Redis server, job throughput and latency, workers, queue depths."""
 
 from __future__ import annotations
 
 from collections import deque
 from statistics import median
 
+from rich.style import Style
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -19,6 +21,7 @@ from heroagent_tui.widgets.view_bar import ViewBar
 BUCKET_SECONDS = 5
 BUCKETS = 60  # five minutes
 LATENCY_SAMPLES = 1000
+WORKER_COLUMNS = ("worker", "state", "host", "slots", "busy", "jobs", "heartbeat")
 REDIS_EVERY = 5  # seconds between INFO reads: a gauge has no event, so the clock reads it
 
 
@@ -41,6 +44,8 @@ class DashboardScreen(EngineScreen):
                     yield Static("Throughput, last 5 minutes", classes="section-title")
                     yield Sparkline([0.0] * BUCKETS, id="throughput")
                     yield Static("", id="flow-info")
+            yield Static("Workers", classes="section-title")
+            yield DataTable(id="workers", cursor_type="none")
             yield Static("Queue depths", classes="section-title")
             yield DataTable(id="depths", cursor_type="row")
         yield Footer()
@@ -53,10 +58,14 @@ class DashboardScreen(EngineScreen):
         depths = self.query_one("#depths", DataTable)
         for name in ("queue", "waiting", "active", "done", "error"):
             depths.add_column(name, key=name)
+        workers = self.query_one("#workers", DataTable)
+        for name in WORKER_COLUMNS:
+            workers.add_column(name, key=name)
         self.set_interval(1.0, self._tick)
 
     def load_snapshot(self) -> None:
         self._show_services()
+        self._load_workers()
         self._load_redis()
         self._load_queues()
         self._show_flow()
@@ -74,6 +83,8 @@ class DashboardScreen(EngineScreen):
             self._bucket_start += BUCKET_SECONDS
         self._show_services()
         self._show_flow()
+        # A lost worker sends no event: only its heartbeat stops, so the clock looks.
+        self._load_workers()
         if self._ticks % REDIS_EVERY == 0:
             self._load_redis()
 
@@ -88,12 +99,49 @@ class DashboardScreen(EngineScreen):
 
     def _show_redis(self, info: RedisView) -> None:
         fmt = self.ctx.fmt
-        self.query_one("#redis-info", Static).update(
+        text = (
             f"version  {info.version}\n"
             f"clients  {fmt.gauge(info.clients)}\n"
             f"memory   {fmt.size(info.memory_bytes)}\n"
             f"ops/s    {fmt.gauge(info.ops_per_sec)}"
         )
+        if info.primary:
+            text += (
+                f"\nprimary  {fmt.address(info.primary)}\n"
+                f"replicas {info.replicas}   failovers {info.failovers}"
+            )
+        self.query_one("#redis-info", Static).update(text)
+
+    @work(exclusive=True, group="workers", exit_on_error=False)
+    async def _load_workers(self) -> None:
+        try:
+            workers = await self.ctx.api.workers()
+        except Exception:  # the jobs service may not be running yet, or the server is down
+            return
+        fmt = self.ctx.fmt
+        error = Style(color=self.app.current_theme.error, bold=True)
+        table = self.query_one("#workers", DataTable)
+        seen = set()
+        for w in workers:
+            style = error if w.lost else ""
+            age = fmt.duration(w.heartbeat_age) if w.last_heartbeat else ""
+            cells = (
+                fmt.worker(w.worker),
+                Text(w.state, style=style),
+                fmt.host(w.host),
+                str(w.slots),
+                str(w.busy),
+                str(w.running),
+                Text(age, style=style),
+            )
+            seen.add(w.worker)
+            if w.worker not in table.rows:
+                table.add_row(*cells, key=w.worker)
+            else:
+                for column, value in zip(WORKER_COLUMNS, cells, strict=True):
+                    table.update_cell(w.worker, column, value)
+        for key in [k for k in table.rows if k.value not in seen]:
+            table.remove_row(key)
 
     @work(exclusive=True, group="queues", exit_on_error=False)
     async def _load_queues(self) -> None:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from redis.exceptions import RedisError
 
 from bench.launch import heroagent_argv
 from core.config import ConfigError, load_config
@@ -176,3 +177,29 @@ async def test_engine_client_and_cli_follow_a_failover(
             assert json.loads(listed)["status"] == "done"
         finally:
             await client.aclose()
+
+
+async def test_redis_info_names_the_primary_and_counts_a_failover(
+    sentinel_set: SentinelSet, engine_config: object
+) -> None:
+    from core.config import Config
+
+    assert isinstance(engine_config, Config)
+    config = sentinel_set.configure(replace(engine_config, enable_webdav=False, enable_ui=False))
+    async with Engine(config) as engine:
+        before = await engine.api.redis_info()
+        assert (before.primary, before.failovers) == (f"127.0.0.1:{sentinel_set.primary.port}", 0)
+        assert before.replicas == 1
+        sentinel_set.primary.kill()
+        await asyncio.to_thread(sentinel_set.wait_promoted)
+        promoted = f"127.0.0.1:{sentinel_set.replica.port}"
+
+        async def moved() -> bool:
+            try:
+                return (await engine.api.redis_info()).primary == promoted
+            except (RedisError, OSError):  # the promoted server may still refuse for a moment
+                return False
+
+        await async_poll(moved, 30, "the new primary to show")
+        after = await engine.api.redis_info()
+        assert (after.failovers, after.replicas) == (1, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -145,3 +146,39 @@ async def test_a_cut_worker_host_loses_its_jobs_is_fenced_and_rejoins(
     after = [v.worker for v in await client.get_many([j.job_id for j in again])]
     assert any(w1.owns(worker) for worker in after), "w1 did not rejoin"
     assert "outcome dropped" in w1.output or moved == 0
+
+
+UI_PORT = 8090
+
+
+def workers_seen(engine: LabEngine) -> dict[int, str]:
+    """The engine's `GET /api/workers`, asked on its own host: pid -> state."""
+    url = f"http://127.0.0.1:{UI_PORT}/api/workers"
+    fetch = (
+        f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
+    )
+    out = engine.host.run([sys.executable, "-c", fetch]).stdout
+    return {w["pid"]: w["state"] for w in json.loads(out)}
+
+
+async def test_a_cut_worker_host_shows_lost_on_the_engine_then_alive_again(
+    lab: Lab, lab_dir: Path
+) -> None:
+    # The UI on the engine host's loopback only: no token needed, nothing beyond the host.
+    ui = {"HEROAGENT_ENABLE_UI": "true", "HEROAGENT_UI_HOST": "127.0.0.1"}
+    engine = LabEngine(lab["eng"], lab_dir / "eng", env={**ui, "HEROAGENT_UI_PORT": str(UI_PORT)})
+    worker = LabWorker(lab["w1"], engine.url, lab_dir / "w1", lease=LEASE)
+    try:
+
+        async def state_is(wanted: str) -> bool:
+            seen = await asyncio.to_thread(workers_seen, engine)
+            return seen.get(worker.pid) == wanted
+
+        await async_poll(lambda: state_is("alive"), 20, "the worker to show alive")
+        lab["w1"].cut()
+        await async_poll(lambda: state_is("lost"), 20, "the cut worker to show lost")
+        lab["w1"].restore()
+        await async_poll(lambda: state_is("alive"), 30, "the worker to show alive again")
+        assert worker.process.poll() is None
+    finally:
+        lab.stop_processes()

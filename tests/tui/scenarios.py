@@ -74,6 +74,9 @@ class FixedFormat(DisplayFormat):
     def worker(self, name: str) -> str:
         return "host:4242:a1b2c3" if name else ""
 
+    def host(self, name: str) -> str:
+        return "host" if name else ""
+
     def gauge(self, value: float) -> str:
         return "3"
 

@@ -98,6 +98,26 @@ async function loadQueues() {
   );
 }
 
+// -- workers ------------------------------------------------------------------------------
+// No event says a worker was lost (its heartbeat just stops), so the table is polled.
+const WORKERS_POLL_MS = 2000;
+
+async function loadWorkers() {
+  const { ok, data } = await call("GET", "/api/workers");
+  if (!ok) return;
+  $("workers").tBodies[0].replaceChildren(
+    ...data.map((w) => {
+      const tr = document.createElement("tr");
+      tr.dataset.worker = w.worker;
+      if (w.state === "lost") tr.className = "worker-lost";
+      const age = w.last_heartbeat ? `${w.heartbeat_age.toFixed(1)} s ago` : "";
+      cells(tr, [w.worker, el("span", w.state, `worker-${w.state}`), w.host, w.slots, w.busy, w.running, age]);
+      [...tr.cells].slice(3, 6).forEach((c) => c.classList.add("num"));
+      return tr;
+    }),
+  );
+}
+
 // -- jobs -------------------------------------------------------------------------------
 let oldestShown = null;
 
@@ -409,6 +429,8 @@ function start() {
   started = true;
   setConnection("connecting…");
   loadTemplates().catch(() => {});
+  loadWorkers().catch(() => {});
+  setInterval(() => loadWorkers().catch(() => {}), WORKERS_POLL_MS);
   listen();
 }
 

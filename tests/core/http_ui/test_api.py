@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
+from core import __version__
 from core.api.wire import WIRE_FIELDS
 from core.engine import Engine
 from tests.core.http_ui.conftest import ui_url, wait_status
@@ -183,6 +186,21 @@ async def test_metrics_count_retries_and_dead_letters(client: httpx.AsyncClient)
     assert "\nheroagent_job_retries_total 1\n" in text
     assert "# TYPE heroagent_dead_letters_total counter" in text
     assert "\nheroagent_dead_letters_total 1\n" in text
+
+
+async def test_workers_lists_the_engines_own_watchdog_as_alive(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/workers")
+    assert response.status_code == 200
+    (own,) = response.json()
+    assert (own["state"], own["version"]) == ("alive", __version__)
+    assert own["host"] == socket.gethostname()
+    assert own["pid"] == os.getpid()
+    assert own["slots"] > 0
+    assert own["running"] == 0
+    text = (await client.get("/metrics")).text
+    assert "# TYPE heroagent_workers gauge" in text
+    assert 'heroagent_workers{state="alive"} 1\n' in text
+    assert 'heroagent_workers{state="lost"} 0\n' in text
 
 
 async def read_events(
