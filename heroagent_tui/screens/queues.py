@@ -141,6 +141,9 @@ class QueuesScreen(EngineScreen):
                 schedules.update_cell(s.name, "next fire", self._countdown(s))
 
     def on_engine_batch(self, batch: EngineBatch) -> None:
+        if batch.purged:
+            # Purged jobs leave their queue's ended counts; the snapshot says by how much.
+            self.debounced("reconcile", RECONCILE_AFTER, self._load)
         if not batch.jobs:
             return
         # Deltas keep the counts live; the history index is updated a little after the
