@@ -200,6 +200,16 @@ class JobStateChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JobsPurged(Event):
+    """Jobs a purge deleted from the history: one batch's ids, at most 1,000 of them.
+
+    Lists drop these rows; nothing else about the jobs is left to read.
+    """
+
+    job_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class JobLogLine(Event):
     """A line a running job wrote to its log."""
 

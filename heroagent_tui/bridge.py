@@ -10,6 +10,7 @@ from core.events import (
     Event,
     JobLogLine,
     JobProgress,
+    JobsPurged,
     JobStateChanged,
     LogEmitted,
     ServiceStateChanged,
@@ -42,6 +43,8 @@ class EngineBatch:
     progress: dict[int, JobProgress] = field(default_factory=dict)
     """The newest progress of each job that reported some."""
     logs: list[LogEmitted] = field(default_factory=list)
+    purged: set[int] = field(default_factory=set)
+    """Jobs deleted from the history: lists drop their rows."""
     dropped: int = 0
     first_ts: float = 0.0
     last_ts: float = 0.0
@@ -73,6 +76,11 @@ class _JobTracker:
         if len(self._last) > self._size:
             self._last.popitem(last=False)
 
+    def forget(self, job_ids: tuple[int, ...]) -> None:
+        """Purged jobs: they never change again."""
+        for job_id in job_ids:
+            self._last.pop(job_id, None)
+
 
 class EngineBridge:
     """Reads the engine's event subscription and publishes `EngineBatch`es."""
@@ -100,6 +108,13 @@ class EngineBridge:
                 batch.logs.append(line)
             elif isinstance(event, JobProgress):
                 batch.progress[event.job_id] = event
+            elif isinstance(event, JobsPurged):
+                # Their older events in this batch are moot: the rows go, not update.
+                for job_id in event.job_ids:
+                    batch.jobs.pop(job_id, None)
+                    batch.progress.pop(job_id, None)
+                batch.purged.update(event.job_ids)
+                self._tracker.forget(event.job_ids)
             elif isinstance(event, ServiceStateChanged):
                 batch.services[event.service] = event
             elif isinstance(event, LogEmitted):

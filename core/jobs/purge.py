@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypedDict
 
+from core.events import JobsPurged
 from core.jobs.index import Narrowing
 from core.jobs.manager import JobManager
 from core.jobs.model import Job, is_damaged
@@ -51,7 +52,8 @@ async def purge(
     id is remembered as gone, never handed out again) and so do its result files.
     `ended_before` keeps jobs that ended at or after that time, `keep` keeps the newest
     `keep` matches, `limit` stops after that many. `progress` is called with the running
-    total after each batch. All file and SQLite work runs in threads.
+    total after each batch, and the bus gets a `JobsPurged` with the batch's ids. All file
+    and SQLite work runs in threads.
     """
     results = await asyncio.to_thread(_result_files, manager.results_dir)
     purged = 0
@@ -99,6 +101,9 @@ async def _batch(
         await manager.db.delete_many(doomed)
         await asyncio.to_thread(manager.index.delete, doomed + gone)
     manager.purged += len(doomed)
+    if doomed:
+        # One event per batch (PURGE_BATCH ids at most): open lists drop the rows.
+        manager.bus.publish(JobsPurged(job_ids=tuple(doomed)))
     files = [path for job_id in doomed for path in results.get(job_id, ())]
     if files:
         await asyncio.to_thread(_remove, files)

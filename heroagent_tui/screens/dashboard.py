@@ -187,6 +187,9 @@ class DashboardScreen(EngineScreen):
             if "redis" in batch.services or "jobs" in batch.services:
                 self._load_redis()
                 self.throttled("queues", 1.0, self._load_queues)
+        if batch.purged:
+            # Purged jobs leave the queues' ended counts.
+            self.debounced("queues-settle", 1.0, self._load_queues)
         if batch.jobs:
             self._buckets[-1] += batch.ended
             self._latencies.extend(batch.latencies)

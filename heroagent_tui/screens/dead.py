@@ -11,6 +11,7 @@ from core.api import JobFilter, JobView
 from heroagent_tui.screens.confirm import ConfirmScreen
 from heroagent_tui.screens.job_list import JobListScreen, list_bindings
 from heroagent_tui.screens.jobs import job_actions_requeue
+from heroagent_tui.screens.purge import purge_confirmed, purge_question
 from heroagent_tui.widgets.job_table import attempt_of
 
 
@@ -26,6 +27,7 @@ class DeadScreen(JobListScreen):
         *list_bindings("dead"),
         Binding("R", "requeue", "Requeue", id="dead.requeue"),
         Binding("ctrl+r", "requeue_all", "Requeue all", id="dead.requeue_all"),
+        Binding("P", "purge_all", "Purge all", id="dead.purge"),
     ]
 
     async def fetch(self, limit: int) -> list[JobView]:
@@ -65,3 +67,12 @@ class DeadScreen(JobListScreen):
             self.notify(str(exc), severity="error")
         else:
             self.notify(f"{len(requeued)} dead letters requeued")
+
+    @work(exit_on_error=False)
+    async def action_purge_all(self) -> None:
+        count = len(self.jobs)
+        if not count:
+            self.notify("no dead letters to purge")
+            return
+        question = purge_question("dead letters", count, self.complete)
+        await purge_confirmed(self, JobFilter(dead=True), question, "dead letters")

@@ -107,6 +107,10 @@ class JobListScreen(EngineScreen):
 
     def on_engine_batch(self, batch: EngineBatch) -> None:
         left = False
+        for job_id in batch.purged:
+            self._to_read.discard(job_id)
+            if self.jobs.pop(job_id, None) is not None:
+                left = True
         for event in batch.jobs.values():
             if event.status == self.STATUS:
                 self._to_read.add(event.job_id)

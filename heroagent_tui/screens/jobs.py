@@ -15,10 +15,13 @@ from core.events import JobStateChanged
 from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.messages import JobOpenRequested, SubmitRequested
 from heroagent_tui.screens.base import EngineScreen
+from heroagent_tui.screens.purge import purge_confirmed, purge_question
 from heroagent_tui.widgets.job_table import JobTable
 from heroagent_tui.widgets.view_bar import ViewBar
 
 PAGE = 200
+# The statuses a purge takes; a filter on any other shows live jobs.
+ENDED = ("done", "error")
 # Load the next page when the cursor comes this close to the last row.
 PREFETCH_ROWS = 40
 # Live inserts only while the cursor is near the top, so rows never move under the reader.
@@ -43,6 +46,7 @@ class JobsScreen(EngineScreen):
         Binding("y", "copy_id", "Copy id", id="jobs.copy"),
         Binding("R", "requeue", "Requeue", id="jobs.requeue"),
         Binding("C", "cancel", "Cancel", id="jobs.cancel"),
+        Binding("P", "purge", "Purge shown", id="jobs.purge"),
         Binding("g", "top", "Top", show=False, id="jobs.top"),
         Binding("G", "bottom", "Bottom", show=False, id="jobs.bottom"),
         Binding("j", "down", "Down", show=False, id="jobs.down"),
@@ -131,9 +135,14 @@ class JobsScreen(EngineScreen):
             self._load_page(table.lowest_id())
 
     def on_engine_batch(self, batch: EngineBatch) -> None:
+        table = self.query_one(JobTable)
+        if batch.purged:
+            for job_id in batch.purged:
+                self._newer.pop(job_id, None)
+            if table.remove_jobs(batch.purged):
+                self._show_status()
         if not batch.jobs and not batch.progress:
             return
-        table = self.query_one(JobTable)
         # Before states: a job that ended in this batch loses its bar.
         table.apply_progress(list(batch.progress.values()))
         if not batch.jobs:
@@ -231,6 +240,23 @@ class JobsScreen(EngineScreen):
         if job_id is None:
             return
         await job_actions_cancel(self, job_id)
+
+    @work(exit_on_error=False)
+    async def action_purge(self) -> None:
+        flt = self.filter
+        if flt.status not in ENDED:
+            # Without an ended status the list holds live jobs too: say what to filter on.
+            self.notify(
+                "purge takes ended jobs: filter on status:done or status:error first",
+                severity="warning",
+            )
+            return
+        shown = self.query_one(JobTable).row_count
+        if not shown:
+            self.notify(f"no {flt.status} jobs to purge")
+            return
+        noun = f"{flt.status} jobs"
+        await purge_confirmed(self, flt, purge_question(noun, shown, self._exhausted), noun)
 
 
 async def job_actions_requeue(screen: EngineScreen, job_id: int) -> None:

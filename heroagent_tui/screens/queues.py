@@ -14,7 +14,9 @@ from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.messages import JobsFilterRequested
 from heroagent_tui.rates import EndRates
 from heroagent_tui.screens.base import EngineScreen
+from heroagent_tui.screens.confirm import ConfirmScreen
 from heroagent_tui.screens.pickers import LimitsPrompt
+from heroagent_tui.screens.schedule_form import ScheduleForm
 from heroagent_tui.widgets.view_bar import ViewBar
 
 COUNTS = ("waiting", "new", "active", "done", "error")
@@ -27,6 +29,15 @@ SCHEDULES_REFRESH = 5.0
 SCHEDULE_COLUMNS = ("schedule", "when", "queue", "next fire", "last fire", "fires", "state")
 
 
+class ScheduleTable(DataTable[str]):
+    """The schedules; focused (`s`), its keys act on the schedule under the cursor."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "screen.toggle_schedule", "Pause/resume", id="queues.schedule_pause"),
+        Binding("D", "screen.remove_schedule", "Remove", id="queues.schedule_remove"),
+    ]
+
+
 class QueuesScreen(EngineScreen):
     """A live table of queues; `enter` opens a queue's jobs."""
 
@@ -35,6 +46,8 @@ class QueuesScreen(EngineScreen):
         Binding("enter", "open_queue", "Jobs", id="queues.open"),
         Binding("p", "toggle_pause", "Pause/resume", id="queues.pause"),
         Binding("l", "edit_limits", "Limits", id="queues.limits"),
+        Binding("s", "switch_table", "Queues/schedules", id="queues.schedules"),
+        Binding("a", "add_schedule", "Add schedule", id="queues.schedule_add"),
         Binding("j", "cursor_down", "Down", show=False, id="queues.down"),
         Binding("k", "cursor_up", "Up", show=False, id="queues.up"),
     ]
@@ -44,7 +57,7 @@ class QueuesScreen(EngineScreen):
         yield ViewBar("queues")
         yield DataTable(id="queues", cursor_type="row")
         # Shown once there is a schedule; its next fires count down every second.
-        schedules: DataTable[str] = DataTable(id="schedules", cursor_type="none")
+        schedules = ScheduleTable(id="schedules", cursor_type="row")
         schedules.display = False
         yield schedules
         yield Footer()
@@ -86,6 +99,7 @@ class QueuesScreen(EngineScreen):
             self._schedules = []
         table = self.query_one("#schedules", DataTable)
         table.display = bool(self._schedules)
+        selected = self._selected_schedule()
         table.clear()
         for s in self._schedules:
             every = s.every if s.every.lower().startswith("every") else f"every {s.every}"
@@ -100,6 +114,11 @@ class QueuesScreen(EngineScreen):
                 "paused" if s.paused else "",
                 key=s.name,
             )
+        # Read again every few seconds: the cursor stays on the schedule it was on.
+        if selected is not None and selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected))
+        if not self._schedules and table.has_focus:
+            self.query_one("#queues", DataTable).focus()
 
     def _countdown(self, s: ScheduleView) -> str:
         return "" if s.paused else self.ctx.fmt.countdown(s.next_fire)
@@ -141,6 +160,9 @@ class QueuesScreen(EngineScreen):
                 schedules.update_cell(s.name, "next fire", self._countdown(s))
 
     def on_engine_batch(self, batch: EngineBatch) -> None:
+        if batch.purged:
+            # Purged jobs leave their queue's ended counts; the snapshot says by how much.
+            self.debounced("reconcile", RECONCILE_AFTER, self._load)
         if not batch.jobs:
             return
         # Deltas keep the counts live; the history index is updated a little after the
@@ -162,11 +184,10 @@ class QueuesScreen(EngineScreen):
             self._render_row(name)
 
     def _selected(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        return str(key.value)
+        return _row_key(self.query_one("#queues", DataTable))
+
+    def _selected_schedule(self) -> str | None:
+        return _row_key(self.query_one("#schedules", DataTable))
 
     def action_open_queue(self) -> None:
         name = self._selected()
@@ -211,13 +232,74 @@ class QueuesScreen(EngineScreen):
         self._limits[name] = (view.max_active, view.rate, view.held)
         self._render_row(name)
 
+    def _focused_table(self) -> DataTable[str]:
+        schedules = self.query_one("#schedules", DataTable)
+        return schedules if schedules.has_focus else self.query_one("#queues", DataTable)
+
     def action_cursor_down(self) -> None:
-        self.query_one(DataTable).action_cursor_down()
+        self._focused_table().action_cursor_down()
 
     def action_cursor_up(self) -> None:
-        self.query_one(DataTable).action_cursor_up()
+        self._focused_table().action_cursor_up()
+
+    def action_switch_table(self) -> None:
+        schedules = self.query_one("#schedules", DataTable)
+        if schedules.has_focus or not schedules.display:
+            self.query_one("#queues", DataTable).focus()
+            if not schedules.display:
+                self.notify("no schedules yet: a adds one")
+        else:
+            schedules.focus()
+
+    @work(exit_on_error=False)
+    async def action_toggle_schedule(self) -> None:
+        name = self._selected_schedule()
+        found = [s for s in self._schedules if s.name == name]
+        if not found:
+            return
+        api = self.ctx.api
+        try:
+            if found[0].paused:
+                await api.resume_schedule(found[0].name)
+            else:
+                await api.pause_schedule(found[0].name)
+        except Exception as exc:  # removed meanwhile, or the scheduler stopped
+            self.notify(str(exc), severity="error")
+        self._load_schedules()
+
+    @work(exit_on_error=False)
+    async def action_remove_schedule(self) -> None:
+        name = self._selected_schedule()
+        if name is None:
+            return
+        if not await self.app.push_screen_wait(ConfirmScreen(f"Remove schedule {name}?")):
+            return
+        try:
+            await self.ctx.api.remove_schedule(name)
+        except Exception as exc:  # one from the config: the engine says so
+            self.notify(str(exc), severity="error", title="not removed")
+        else:
+            self.notify(f"schedule {name} removed")
+        self._load_schedules()
+
+    @work(exit_on_error=False)
+    async def action_add_schedule(self) -> None:
+        added = await self.app.push_screen_wait(ScheduleForm(self.ctx))
+        if added is not None:
+            self._load_schedules()
+            schedules = self.query_one("#schedules", DataTable)
+            if added.name in schedules.rows:
+                schedules.move_cursor(row=schedules.get_row_index(added.name))
+                schedules.focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         if event.data_table.id == "queues":
             self.action_open_queue()
+
+
+def _row_key(table: DataTable[str]) -> str | None:
+    """The key of the row under the cursor."""
+    if not table.row_count:
+        return None
+    return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)

@@ -131,6 +131,14 @@ class JobTable(DataTable[object]):
             self.run_worker(self._fill(stale, self.reread), group="reread", exit_on_error=False)
         return newer
 
+    def remove_jobs(self, job_ids: set[int]) -> int:
+        """Drop the rows of purged jobs; how many were shown."""
+        shown = [job_id for job_id in job_ids if str(job_id) in self.rows]
+        for job_id in shown:
+            self.remove_row(str(job_id))
+            self._retrying.discard(job_id)
+        return len(shown)
+
     def apply_progress(self, events: list[JobProgress]) -> None:
         """Put the newest progress of shown jobs into their rows."""
         for event in events:

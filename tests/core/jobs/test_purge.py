@@ -12,8 +12,10 @@ import pytest
 from core.api import JobFilter, JobNotFound, JobRefused
 from core.config import Config, ConfigError, RetentionConfig, load_config, parse_retention
 from core.engine import Engine
+from core.events import JobsPurged
 from core.jobs.manager import JobManager
 from core.jobs.model import JobStatus
+from core.jobs.purge import PURGE_BATCH
 from core.ourdb import OurDB
 from core.ourdb.compact import compact
 from core.ourdb.repair import check
@@ -40,11 +42,18 @@ async def _purge_done(engine: Engine, count: int) -> None:
     unpurged = sum(manager.db.db.data_files().values())
     seen: list[int] = []
 
-    purged = await engine.api.purge(
-        JobFilter(status="done"), before=time.time() - 86400, progress=seen.append
-    )
+    with engine.api.subscribe() as events:
+        purged = await engine.api.purge(
+            JobFilter(status="done"), before=time.time() - 86400, progress=seen.append
+        )
+        told = [e for e in events.drain() if isinstance(e, JobsPurged)]
 
     assert purged == count
+    # One small event per batch, naming exactly the jobs that went.
+    assert [len(e.job_ids) for e in told] == [
+        min(PURGE_BATCH, count - n) for n in range(0, count, PURGE_BATCH)
+    ]
+    assert sorted(i for e in told for i in e.job_ids) == sorted(done)
     assert seen[-1] == count
     assert seen == sorted(seen)
     assert manager.purged == count
