@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
 from core.api import JobSpec, JobView, QueueView, ServiceStatus
 from core.api.engine_api import MAX_BATCH
@@ -69,6 +77,18 @@ class JobDetail(BaseModel):
     history: list[JobView]
 
 
+def _no_bool(value: object) -> object:
+    # JSON's true is not the number 1: pydantic would take it as one.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+# A number as JSON Schema reads one (1009.0 is a whole one), never a boolean.
+Count = Annotated[int, BeforeValidator(_no_bool)]
+Seconds = Annotated[float, BeforeValidator(_no_bool)]
+
+
 class SubmitRequest(BaseModel):
     """A new job."""
 
@@ -78,22 +98,22 @@ class SubmitRequest(BaseModel):
     topic: str = Field("default", pattern=NAME_PATTERN)
     circle: str = Field("default", pattern=NAME_PATTERN)
     params_type: ParamsTypeName = "heroscript"
-    timeout: float = Field(60.0, gt=0, le=7 * 24 * 3600, description="seconds")
+    timeout: Seconds = Field(60.0, gt=0, le=7 * 24 * 3600, description="seconds")
     log: bool = False
-    delay: float = Field(0.0, ge=0, le=MAX_DELAY, description="seconds to wait before queueing")
-    run_at: float = Field(0.0, ge=0, le=MAX_RUN_AT, description="epoch seconds to queue at")
-    retries: int | None = Field(None, ge=0, le=1000, description="None: the queue's default")
+    delay: Seconds = Field(0.0, ge=0, le=MAX_DELAY, description="seconds to wait before queueing")
+    run_at: Seconds = Field(0.0, ge=0, le=MAX_RUN_AT, description="epoch seconds to queue at")
+    retries: Count | None = Field(None, ge=0, le=1000, description="None: the queue's default")
     backoff: BackoffName | None = None
-    backoff_base: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds")
-    backoff_max: float | None = Field(None, ge=0, le=MAX_DELAY, description="seconds")
+    backoff_base: Seconds | None = Field(None, ge=0, le=MAX_DELAY, description="seconds")
+    backoff_max: Seconds | None = Field(None, ge=0, le=MAX_DELAY, description="seconds")
     retry_on: list[RetryKind] | None = Field(None, max_length=4)
-    priority: int | None = Field(None, ge=0, le=9, description="higher runs first; None: 0")
+    priority: Count | None = Field(None, ge=0, le=9, description="higher runs first; None: 0")
     unique_key: str = Field(
         "",
         pattern=UNIQUE_KEY_PATTERN,
         description="While a job with this key has not ended, answer with it (duplicate)",
     )
-    unique_for: float = Field(
+    unique_for: Seconds = Field(
         0.0, ge=0, le=MAX_DELAY, description="seconds the key is kept after the job ends"
     )
     depends_on: list[Annotated[int, Field(ge=1, le=MAX_JOB_ID)]] = Field(
@@ -106,13 +126,34 @@ class SubmitRequest(BaseModel):
         return JobSpec(**self.model_dump())
 
 
+# The engine's rate syntax without the spaces it tolerates in the config: the schema
+# and the check agree on every text, and the refusal says what form a rate takes.
+RATE_PATTERN = r"^([1-9][0-9]{0,8}/([1-9][0-9]{0,8})?(ms|s|m|h))?$"
+MAX_RATE_TEXT = 64
+
+
+def _rate_text(text: str) -> str:
+    if len(text) > MAX_RATE_TEXT or not re.fullmatch(RATE_PATTERN, text):
+        raise ValueError(
+            f"rate {text[:MAX_RATE_TEXT]!r} is not of the form N/s, N/m, N/h, N/ms or N/10s"
+        )
+    return text
+
+
+RateText = Annotated[str, AfterValidator(_rate_text)]
+
+
 class LimitsRequest(BaseModel):
     """A queue's limits over every worker; each replaces what was set before."""
 
     model_config = ConfigDict(extra="forbid")
 
-    max_active: int = Field(0, ge=0, le=1_000_000, description="0: no limit")
-    rate: str = Field("", max_length=64, description='"20/s", "100/m", "5/10s"; "": no limit')
+    max_active: Count = Field(0, ge=0, le=1_000_000, description="0: no limit")
+    rate: RateText = Field(
+        "",
+        json_schema_extra={"pattern": RATE_PATTERN},
+        description='"20/s", "100/m", "5/10s"; "": no limit',
+    )
 
 
 class GraphRequest(BaseModel):
