@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -160,3 +162,22 @@ class LabWorker:
     @property
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+# The HTTP UI on the engine host's loopback only: no token needed, nothing beyond the host.
+UI_PORT = 8090
+LOOPBACK_UI = {
+    "HEROAGENT_ENABLE_UI": "true",
+    "HEROAGENT_UI_HOST": "127.0.0.1",
+    "HEROAGENT_UI_PORT": str(UI_PORT),
+}
+
+
+def workers_seen(engine: LabEngine) -> dict[int, str]:
+    """The engine's `GET /api/workers`, asked on its own host: pid -> state."""
+    url = f"http://127.0.0.1:{UI_PORT}/api/workers"
+    fetch = (
+        f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
+    )
+    out = engine.host.run([sys.executable, "-c", fetch]).stdout
+    return {w["pid"]: w["state"] for w in json.loads(out)}

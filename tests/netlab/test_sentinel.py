@@ -15,8 +15,8 @@ from redis.exceptions import RedisError
 
 from bench.launch import heroagent_argv
 from tests.helpers import wait_for
-from tests.netlab.hosts import ROOT, LabEngine, LabWorker
-from tests.netlab.lab import LATER_HOSTS, Lab
+from tests.netlab.hosts import LOOPBACK_UI, ROOT, LabEngine, LabWorker, workers_seen
+from tests.netlab.lab import LATER_HOSTS, Lab, LabError
 from tests.sentinels import Node, SentinelSet
 
 LEASE = 1.0
@@ -65,7 +65,7 @@ def failover_cluster(lab: Lab, lab_dir: Path) -> Iterator[FailoverCluster]:
     )
     try:
         valkeys.start(launch)
-        engine = LabEngine(lab["eng"], lab_dir / "eng", env=valkeys.env())
+        engine = LabEngine(lab["eng"], lab_dir / "eng", env={**valkeys.env(), **LOOPBACK_UI})
         cluster = FailoverCluster(lab, valkeys, engine, {}, lab_dir)
         for tag in ("w1", "w2"):
             cluster.worker(tag)
@@ -82,6 +82,20 @@ def _waiting(valkeys: SentinelSet) -> int | None:
             return sum(int(primary.llen(f"heroqueue:{q.decode()}")) for q in queues)
     except (RedisError, OSError):
         return None
+
+
+def _kill(cluster: FailoverCluster, tag: str) -> None:
+    process = cluster.workers[tag].process
+    process.kill()
+    process.wait(10)
+
+
+def _state(cluster: FailoverCluster, pid: int) -> str | None:
+    """The worker's state in the engine's `/api/workers` (None while it cannot say)."""
+    try:
+        return workers_seen(cluster.engine).get(pid)
+    except (LabError, subprocess.TimeoutExpired, ValueError, KeyError):
+        return None  # the engine is between Redis servers, or not answering yet
 
 
 def _run_failover(cluster: FailoverCluster, count: int, *, faults: bool) -> None:
@@ -109,14 +123,21 @@ def _run_failover(cluster: FailoverCluster, count: int, *, faults: bool) -> None
     wait_for(mid_load, 60, "the workers to be well into the load")
     cluster.valkeys.primary.kill()
     if faults:
-        # While the Sentinels fail over: a worker host cut off for three leases, and the
-        # other worker killed outright and started again.
+        # While the Sentinels fail over: a worker host cut off for (at least) three leases,
+        # shown lost by the engine meanwhile, and the other worker SIGKILLed twice.
+        cut = cluster.workers["w1"]
         cluster.lab["w1"].cut()
-        cluster.workers["w2"].process.kill()
-        cluster.workers["w2"].process.wait(10)
+        cut_at = time.monotonic()
+        _kill(cluster, "w2")
         cluster.valkeys.wait_promoted()
-        time.sleep(3 * LEASE)  # the outage itself lasts a set time
+        cluster.worker("w2")
+        wait_for(lambda: _state(cluster, cut.pid) == "lost", 60, "the cut host to show lost")
+        time.sleep(max(0.0, 3 * LEASE - (time.monotonic() - cut_at)))  # the outage's length
         cluster.lab["w1"].restore()
+        wait_for(lambda: _state(cluster, cut.pid) == "alive", 60, "the host to show alive again")
+        second = cluster.workers["w2"]
+        wait_for(lambda: _state(cluster, second.pid) == "alive", 60, "the new w2 to show alive")
+        _kill(cluster, "w2")
         cluster.worker("w2")
     else:
         cluster.valkeys.wait_promoted()
@@ -143,6 +164,13 @@ def test_the_primary_dies_mid_load_and_every_job_ends_done_once(
     failover_cluster: FailoverCluster,
 ) -> None:
     _run_failover(failover_cluster, 1_000, faults=False)
+
+
+def test_failover_with_a_cut_worker_host_and_a_killed_worker_over_1000_jobs(
+    failover_cluster: FailoverCluster,
+) -> None:
+    """The short version of the 5,000-job run below, every fault included."""
+    _run_failover(failover_cluster, 1_000, faults=True)
 
 
 @pytest.mark.slow

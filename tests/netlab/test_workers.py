@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ import pytest
 
 from heroagent import AsyncClient, JobView
 from tests.helpers import async_poll
-from tests.netlab.hosts import LabEngine, LabWorker
+from tests.netlab.hosts import LOOPBACK_UI, LabEngine, LabWorker, workers_seen
 from tests.netlab.lab import Lab, cpu_seconds
 
 LEASE = 1.0
@@ -148,25 +147,10 @@ async def test_a_cut_worker_host_loses_its_jobs_is_fenced_and_rejoins(
     assert "outcome dropped" in w1.output or moved == 0
 
 
-UI_PORT = 8090
-
-
-def workers_seen(engine: LabEngine) -> dict[int, str]:
-    """The engine's `GET /api/workers`, asked on its own host: pid -> state."""
-    url = f"http://127.0.0.1:{UI_PORT}/api/workers"
-    fetch = (
-        f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).read().decode())"
-    )
-    out = engine.host.run([sys.executable, "-c", fetch]).stdout
-    return {w["pid"]: w["state"] for w in json.loads(out)}
-
-
 async def test_a_cut_worker_host_shows_lost_on_the_engine_then_alive_again(
     lab: Lab, lab_dir: Path
 ) -> None:
-    # The UI on the engine host's loopback only: no token needed, nothing beyond the host.
-    ui = {"HEROAGENT_ENABLE_UI": "true", "HEROAGENT_UI_HOST": "127.0.0.1"}
-    engine = LabEngine(lab["eng"], lab_dir / "eng", env={**ui, "HEROAGENT_UI_PORT": str(UI_PORT)})
+    engine = LabEngine(lab["eng"], lab_dir / "eng", env=LOOPBACK_UI)
     worker = LabWorker(lab["w1"], engine.url, lab_dir / "w1", lease=LEASE)
     try:
 
