@@ -1,7 +1,10 @@
-"""Jobs/s with one and two worker hosts in the network lab: `python -m bench.netlab` (root).
+"""Jobs/s with one, two and four worker hosts in the lab: `python -m bench.netlab` (root).
 
 The engine runs on its own host with no slots, so every job crosses the lab's bridge
 to a worker host and its outcome crosses back. Two kinds of job:
+
+The single-host figure is a worker on the engine's own host: the others are printed as
+ratios to it, and two hosts as a ratio to one.
 
 - `sleep`: each job waits 20 ms, so throughput is bounded by slots; a second host adds
   its slots and should come close to doubling it.
@@ -42,16 +45,26 @@ async def _rate(engine: LabEngine, params: str, count: int) -> float:
         return count / (time.monotonic() - started)
 
 
+# The placements measured: the worker on the engine's own host (the single-host figure,
+# no network between them), then one, two and four worker hosts across the lab's bridge.
+PLACEMENTS = {0: ("eng",), 1: ("w1",), 2: ("w1", "w2"), 4: ("w1", "w2", "w3", "w4")}
+# The two hosts beyond the lab's usual ones, at 10.77.0.<number>.
+EXTRA_HOSTS = {"w3": 13, "w4": 14}
+
+
 def measure(count: int, slots: int) -> dict[str, dict[int, float]]:
-    """Jobs/s for each workload with 1 and 2 worker hosts, in a lab of its own."""
+    """Jobs/s for each workload by placement (see PLACEMENTS), in a lab of its own."""
     rates: dict[str, dict[int, float]] = {name: {} for name in WORKLOADS}
     with tempfile.TemporaryDirectory(prefix="hal-") as tmp, Lab() as lab:
         root = Path(tmp)
+        for tag, number in EXTRA_HOSTS.items():
+            if tag not in lab.hosts:
+                lab.add_host(tag, number)
         engine = LabEngine(lab["eng"], root / "eng")
-        for hosts in (1, 2):
+        for hosts, tags in PLACEMENTS.items():
             workers = [
                 LabWorker(lab[tag], engine.url, root / f"{tag}-{hosts}", lease=10, slots=slots)
-                for tag in ("w1", "w2")[:hosts]
+                for tag in tags
             ]
             for name, params in WORKLOADS.items():
                 rates[name][hosts] = asyncio.run(_rate(engine, params, count))
@@ -73,9 +86,11 @@ def main(argv: list[str]) -> int:
     count = 300 if args.quick else args.jobs
     rates = measure(count, args.slots)
     print(f"{count} jobs per run, {args.slots} slots per worker host")
-    print(f"{'workload':<10}{'2 hosts / 1 host':>18}")
-    for name, by_hosts in rates.items():
-        print(f"{name:<10}{by_hosts[2] / by_hosts[1]:>17.2f}x")
+    print("jobs/s by worker hosts, over the figure with the worker on the engine's host")
+    print(f"{'workload':<10}{'1 host':>10}{'2 hosts':>10}{'4 hosts':>10}{'2 / 1':>8}{'4 / 2':>8}")
+    for name, by in rates.items():
+        cells = "".join(f"{by[n] / by[0]:>9.2f}x" for n in (1, 2, 4))
+        print(f"{name:<10}{cells}{by[2] / by[1]:>7.2f}x{by[4] / by[2]:>7.2f}x")
     return 0
 
 
