@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Each name is a module bench.<name> with a main(argv) function; add new ones here.
-BENCHMARKS = ["ourdb", "heroscript", "rhai", "webdav", "http", "jobs", "tui"]
+BENCHMARKS = ["ourdb", "heroscript", "rhai", "webdav", "http", "jobs", "tui", "cli"]
 
 
 def main(argv: list[str]) -> int:
