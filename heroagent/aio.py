@@ -7,7 +7,6 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self, TypedDict, Unpack
 
 import redis.asyncio as aioredis
@@ -36,6 +35,19 @@ from heroagent.connect import client_config, redis_for
 from heroagent.errors import EngineUnreachable, JobFailed, WaitTimeout, typed_error
 
 ENDED = ("done", "error")
+
+
+class ClientOptions(TypedDict, total=False):
+    """How a client finds its engine, beyond a URL and a password (both clients take them).
+
+    `config`: a loaded config to use as it is; `config_file`: a config file to load (it
+    must exist); `wait_seconds`: how long a request waits for an engine to take it and
+    then to answer it (10 by default).
+    """
+
+    config: Config | None
+    config_file: str | Path | None
+    wait_seconds: float
 
 
 class PurgeOptions(TypedDict, total=False):
@@ -68,17 +80,13 @@ class AsyncClient:
     """
 
     def __init__(
-        self,
-        url: str | None = None,
-        password: str | None = None,
-        *,
-        config: Config | None = None,
-        config_file: str | Path | None = None,
-        wait_seconds: float = 10.0,
+        self, url: str | None = None, password: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
-        self.config = client_config(url, config=config, config_file=config_file)
+        self.config = client_config(
+            url, config=options.get("config"), config_file=options.get("config_file")
+        )
         # How long a request waits for an engine to take it (and then to answer it).
-        self.wait_seconds = wait_seconds
+        self.wait_seconds = options.get("wait_seconds", 10.0)
         self._password = password
         self._redis: aioredis.Redis | None = None
 
@@ -98,12 +106,7 @@ class AsyncClient:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     def _client(self) -> aioredis.Redis:

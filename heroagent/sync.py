@@ -7,12 +7,10 @@ import functools
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
 
 from core.config import Config
-from heroagent.aio import AsyncClient
+from heroagent.aio import AsyncClient, ClientOptions
 from heroagent.errors import ClientError
 
 T = TypeVar("T")
@@ -53,17 +51,10 @@ class Client:
     """
 
     def __init__(
-        self,
-        url: str | None = None,
-        password: str | None = None,
-        *,
-        config: Config | None = None,
-        config_file: str | Path | None = None,
-        wait_seconds: float = 10.0,
+        self, url: str | None = None, password: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
-        self._aio = AsyncClient(
-            url, password, config=config, config_file=config_file, wait_seconds=wait_seconds
-        )
+        """The same arguments as `AsyncClient`'s."""
+        self._aio = AsyncClient(url, password, **options)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="heroagent-client", daemon=True
@@ -114,12 +105,7 @@ class Client:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # Every call of AsyncClient, blocking: the same arguments, types and docs.
