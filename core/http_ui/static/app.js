@@ -133,12 +133,35 @@ async function loadJobs(append = false) {
   if (append && oldestShown) params.set("before_id", String(oldestShown));
   const { ok, data } = await call("GET", `/api/jobs?${params}`);
   if (!ok) return;
-  const rows = data.jobs.map(jobRow);
+  const rows = data.jobs.map((job) => jobRow(withStreamed(job)));
   const body = $("jobs-table").tBodies[0];
   if (append) body.append(...rows);
-  else body.replaceChildren(...rows);
+  else {
+    body.replaceChildren(...rows);
+    // Jobs the stream announced after the history was read are not in the list.
+    [...streamed.values()].sort((a, b) => a.job_id - b.job_id).forEach(showJob);
+  }
   oldestShown = data.next_before_id;
   $("jobs-more").hidden = data.next_before_id === null;
+}
+
+// The newest state the event stream gave for each job. The history behind /api/jobs is
+// written a moment after the event is sent, so a list read meanwhile can be older than the
+// stream: the stream's state wins.
+const streamed = new Map();
+const MAX_STREAMED_KEPT = 1000;
+
+function remember(e) {
+  streamed.delete(e.job_id);
+  streamed.set(e.job_id, e);
+  if (streamed.size > MAX_STREAMED_KEPT) streamed.delete(streamed.keys().next().value);
+}
+
+function withStreamed(job) {
+  const e = streamed.get(job.job_id);
+  if (!e) return job;
+  const p = e.status === "active" ? progressOf.get(job.job_id) : undefined;
+  return { ...job, status: e.status, error: e.error, progress: p?.fraction ?? job.progress, progress_message: p?.message ?? job.progress_message };
 }
 
 function jobRow(job) {
@@ -201,6 +224,13 @@ function newestShown(body) {
 }
 
 function jobChanged(e) {
+  remember(e);
+  showJob(e);
+  if (openJobId === e.job_id) openJob(e.job_id, true);
+  refreshQueuesSoon();
+}
+
+function showJob(e) {
   const body = $("jobs-table").tBodies[0];
   const old = body.querySelector(`tr[data-job="${e.job_id}"]`);
   const wanted = $("jobs-status").value;
@@ -222,8 +252,6 @@ function jobChanged(e) {
     body.prepend(row);
     while (body.rows.length > MAX_ROWS) body.deleteRow(-1);
   }
-  if (openJobId === e.job_id) openJob(e.job_id, true);
-  refreshQueuesSoon();
 }
 
 // -- one job ------------------------------------------------------------------------------

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Literal
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import APIResponse, Browser, Page, Route, expect
 
 from core.config import Config
 from core.engine import Engine
 from tests.browser import chromium, needs_chromium
 from tests.core.http_ui.conftest import ui_url
+from tests.helpers import async_wait_for
 
 pytestmark = needs_chromium
 
@@ -153,3 +155,41 @@ async def test_a_running_job_shows_a_progress_bar_in_its_row_and_detail(page: Pa
     await expect(row.locator("td").nth(2)).to_have_text("error", timeout=10_000)
     # The bar is for running jobs only.
     await expect(bar).to_have_count(0)
+
+
+async def test_a_list_read_before_an_event_does_not_undo_it(page: Page, ui_engine: Engine) -> None:
+    """The history list and the event stream race; the page keeps the stream's newer state."""
+    async with httpx.AsyncClient(base_url=ui_url(ui_engine)) as http:
+        (await http.post("/api/queues/default/race/pause")).raise_for_status()
+        created = await http.post(
+            "/api/jobs",
+            json={"topic": "race", "params": "!!fake.sleep seconds:60\n", "timeout": 90},
+        )
+        job_id = created.json()["job_id"]
+        row = page.locator(f'#jobs-table tr[data-job="{job_id}"]')
+        await expect(row.locator("td").nth(2)).to_have_text("new")
+
+        # Hold the next list read: it is taken while the job waits, and answered after the
+        # stream has told the page the job started.
+        held: list[APIResponse] = []
+        answered = asyncio.Event()
+
+        async def hold(route: Route) -> None:
+            response = await route.fetch()
+            held.append(response)
+            await answered.wait()
+            await route.fulfill(response=response)
+
+        await page.route("**/api/jobs?*", hold)
+        await page.dispatch_event("#jobs-status", "change")
+        await async_wait_for(lambda: held, what="the list read to be held")
+        listed = {job["job_id"]: job["status"] for job in (await held[0].json())["jobs"]}
+        assert listed[job_id] == "new"
+
+        (await http.post("/api/queues/default/race/resume")).raise_for_status()
+        await expect(row.locator("td").nth(2)).to_have_text("active", timeout=10_000)
+        answered.set()
+        # The stale list is in: the row is built again from it, and still says active.
+        await expect(page.locator("#jobs-table tr.fresh")).to_have_count(0)
+        await expect(row.locator("td").nth(2)).to_have_text("active")
+        (await http.post(f"/api/jobs/{job_id}/cancel")).raise_for_status()
