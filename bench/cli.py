@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.launch import heroagent_argv
+from bench.launch import free_port, heroagent_argv
 
 SCRIPT = "!!fake.return_success message:cli\n"
 
@@ -38,10 +38,10 @@ def _time(argv: list[str], runs: int, env: dict[str, str]) -> list[float]:
 def _serve(data: Path) -> subprocess.Popen[str]:
     """`heroagent --serve` with only the job system, once it says it is ready."""
     env = {**os.environ, "HEROAGENT_ENABLE_WEBDAV": "false", "HEROAGENT_ENABLE_UI": "false"}
+    argv = heroagent_argv(data, "--redis-port", str(free_port()), "--serve")
     proc = subprocess.Popen(
-        heroagent_argv(data, "--serve"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, env=env,
-    )  # fmt: skip
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     for line in proc.stdout:

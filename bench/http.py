@@ -16,13 +16,14 @@ import http.client
 import json
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+from bench.launch import free_port
 
 LIST_PATH = "/api/jobs?limit=50"
 SUBMIT_BODY = {"params": "!!fake.return_success message:bench\n", "topic": "bench"}
@@ -61,12 +62,6 @@ def median_sample(samples: list[Sample]) -> Sample:
         statistics.median(s.p50_ms for s in samples),
         statistics.median(s.p99_ms for s in samples),
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- the client process ------------------------------------------------------------------

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def heroagent_argv(data: Path, *args: str) -> list[str]:

@@ -10,14 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.launch import free_port
 from core.redis_server import find_server_binary
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

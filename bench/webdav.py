@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.launch import heroagent_argv
+from bench.launch import free_port, heroagent_argv
 
 SMALL_SIZE = 4096
 CHUNK = 1 << 20
@@ -52,12 +52,6 @@ class Measure:
     @property
     def median(self) -> float:
         return statistics.median(self.runs)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until_serving(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
@@ -99,7 +93,16 @@ def process(
 
 
 def heroagent_webdav(data: Path, port: int) -> list[str]:
-    return heroagent_argv(data, "--webdav-port", str(port), "--log-level", "warning", "--serve")
+    return heroagent_argv(
+        data,
+        "--redis-port",
+        str(free_port()),
+        "--webdav-port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--serve",
+    )
 
 
 # Only WebDAV: the bench measures file serving, not Redis or the UI.

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from bench.launch import free_port as free_port  # the tests take it from here
 from bench.launch import heroagent_argv
 from core.api import JobView
 from core.config import Config
@@ -31,13 +32,6 @@ if TYPE_CHECKING:
     from core.watchdog import WatchDog
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def short_and_soak(

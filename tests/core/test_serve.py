@@ -39,10 +39,12 @@ def ping(address: tuple[str, int] | str, password: str) -> bool:
 
 
 def serve_argv(data: Path, *args: str) -> list[str]:
-    """`heroagent --serve` with this test's data dir, no user config and free ports."""
-    return heroagent_argv(
-        data, "--webdav-port", str(free_port()), "--ui-port", str(free_port()), *args, "--serve"
-    )
+    """`heroagent --serve` with this test's data dir, no user config and free ports.
+
+    Options in `args` come later and win (the last of a repeated option counts).
+    """
+    ports = ["--redis-port", str(free_port()), "--webdav-port", str(free_port())]
+    return heroagent_argv(data, *ports, "--ui-port", str(free_port()), *args, "--serve")
 
 
 class Serve:
