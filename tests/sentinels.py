@@ -130,6 +130,9 @@ class SentinelSet:
             path = node.directory / "valkey.conf"
             path.write_text(conf)
             node.process = launch(node, [binary, str(path)], node.directory / "out.log")
+        # Sentinels learn of replicas from the primary's INFO, asked at start and then only
+        # every 10 s: started after the replica is in, they see it at once.
+        wait_for(self._replica_in, 30, "the replica to sync with the primary")
         for node in self.sentinels:
             node.directory.mkdir(parents=True, exist_ok=True)
             path = node.directory / "sentinel.conf"
@@ -155,6 +158,8 @@ class SentinelSet:
             'save ""',
             f"requirepass {self.password}",
             f"masterauth {self.password}",
+            # The default waits 5 s for more replicas before a full sync starts.
+            "repl-diskless-sync-delay 0",
         ]
         if replica_of is not None:
             lines.append(f"replicaof {replica_of.host} {replica_of.port}")
@@ -180,11 +185,25 @@ class SentinelSet:
             + "\n"
         )
 
-    def _synced(self) -> bool:
+    def _replica_in(self) -> bool:
         try:
             with self.replica.client(self.password) as replica:
                 if replica.info("replication").get("master_link_status") != "up":
                     return False
+            with self.primary.client(self.password) as primary:
+                info = primary.info("replication")
+        except (RedisError, OSError):
+            return False
+        return any(
+            isinstance(value, dict) and value.get("state") == "online"
+            for key, value in info.items()
+            if key.startswith("slave")
+        )
+
+    def _synced(self) -> bool:
+        if not self._replica_in():
+            return False
+        try:
             for node in self.sentinels:
                 with node.client(None) as client:
                     if len(client.sentinel_slaves(MASTER)) < 1:
