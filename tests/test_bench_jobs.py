@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_jobs_bench_quick_heroagent_only(tmp_path: Path) -> None:
     out = tmp_path / "jobs.json"
     argv = [sys.executable, "-m", "bench.jobs", "--quick", "--only", "heroagent"]
-    argv += ["--enqueue", "50", "--profile-jobs", "200", "--json", str(out)]
+    argv += ["--jobs", "200", "--samples", "5", "--rss-jobs", "2000", "--enqueue", "50"]
+    argv += ["--profile-jobs", "200"]
+    argv += ["--json", str(out)]
     result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -24,7 +26,7 @@ def test_jobs_bench_quick_heroagent_only(tmp_path: Path) -> None:
         assert column in header
     for label in ("`heroagent worker`", "in-process watchdog", "HTTP POST /api/jobs"):
         assert any(line.startswith(f"HeroAgent, {label}") for line in lines), label
-    assert "engine RSS with 10,000 jobs in history" in result.stdout
+    assert "engine RSS with 2,000 jobs in history" in result.stdout
     # The profile's buckets, engine and worker side by side.
     bucket_rows = {line.split()[0] for line in lines if line.split()}
     assert {"fetch", "run", "report", "persist", "index", "events", "asyncio"} <= bucket_rows
@@ -32,7 +34,7 @@ def test_jobs_bench_quick_heroagent_only(tmp_path: Path) -> None:
     first, inproc, http = summary["systems"]
     assert [len(r) for r in first["runs"].values()] == [1, 1]
     assert list(inproc["runs"]) == ["0"]
-    assert len(first["latency_s"]) == 20
+    assert len(first["latency_s"]) == 5
     assert first["enqueue"]["one_per_s"] > 0
     assert first["enqueue"]["bulk_per_s"] > 0
     assert http["enqueue"]["one_per_s"] > 0

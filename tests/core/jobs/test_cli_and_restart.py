@@ -24,7 +24,7 @@ from core.remote import call
 
 async def main():
     redis = aioredis.Redis(port=int(sys.argv[1]), password=sys.argv[2])
-    args = {"topic": "t", "params": "!!fake.sleep seconds:4\\n"}
+    args = {"topic": "t", "params": "!!fake.sleep seconds:3\\n"}
     print(json.dumps([(await call(redis, "submit", args))["job_id"] for _ in range(6)]))
     await redis.aclose()
 
