@@ -190,36 +190,36 @@ def split(r: Ref, at: Any, segments: Any = None) -> Any:
     return tail
 
 
+def _picked(rt: Runtime, a: Any, what: Any, length: Any) -> tuple[Any, Any]:
+    """The items of an array (or blob) that `what` picks and the others, both in order.
+
+    `what` is a predicate (a function pointer or a function's name) with no length, or
+    the start of a span of `length` items.
+    """
+    if type(what) in (FnPtr, str) and length is None:
+        picked: list[Any] = []
+        others: list[Any] = []
+        for i, x in enumerate(a):
+            (picked if _truthy(rt.call_with(what, x, [i])) else others).append(x)
+        return picked, others
+    s, e = S.span(len(a), what, length)
+    return a[s:e], a[:s] + a[e:]
+
+
 @fn("drain", 2, 3, mut=True, ctx=True)
 def drain(rt: Runtime, r: Ref, what: Any, length: Any = None) -> Any:
     a = _seq(r.v)
-    if type(what) in (FnPtr, str) and length is None:
-        out: list[Any] = []
-        keep: list[Any] = []
-        for i, x in enumerate(a):
-            (out if _truthy(rt.call_with(what, x, [i])) else keep).append(x)
-        a[:] = keep
-        return out
-    s, e = S.span(len(a), what, length)
-    out = a[s:e]
-    del a[s:e]
-    return out
+    picked, others = _picked(rt, a, what, length)
+    a[:] = others
+    return picked
 
 
 @fn("retain", 2, 3, mut=True, ctx=True)
 def retain(rt: Runtime, r: Ref, what: Any, length: Any = None) -> Any:
     a = _seq(r.v)
-    if type(what) in (FnPtr, str) and length is None:
-        out: list[Any] = []
-        keep: list[Any] = []
-        for i, x in enumerate(a):
-            (keep if _truthy(rt.call_with(what, x, [i])) else out).append(x)
-        a[:] = keep
-        return out
-    s, e = S.span(len(a), what, length)
-    out = a[:s] + a[e:]
-    a[:] = a[s:e]
-    return out
+    picked, others = _picked(rt, a, what, length)
+    a[:] = picked
+    return others
 
 
 @fn("splice", 3, 4, mut=True)
