@@ -244,20 +244,25 @@ class ServiceStateChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class JobStateChanged(Event):
-    """A job moved to another status (new, active, done, error)."""
+class JobUpdate(Event):
+    """Where one job is now: a coalescing subscriber keeps only the newest of each kind."""
 
     job_id: int
+    coalesce: ClassVar[bool] = True
+
+    def coalesce_key(self) -> Hashable:
+        """One slot per job and kind (its state, its progress)."""
+        return (type(self), self.job_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobStateChanged(JobUpdate):
+    """A job moved to another status (new, active, done, error)."""
+
     circle: str
     topic: str
     status: str
     error: str = ""
-    # A coalescing subscriber keeps only the newest state of each job.
-    coalesce: ClassVar[bool] = True
-
-    def coalesce_key(self) -> Hashable:
-        """One slot per job."""
-        return (JobStateChanged, self.job_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -310,18 +315,11 @@ def clean_progress(fraction: object, message: object = "") -> tuple[float, str]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class JobProgress(Event):
+class JobProgress(JobUpdate):
     """How far a running job says it is: `fraction` from 0 to 1 and a short message."""
 
-    job_id: int
     fraction: float
     message: str = ""
-    # A slow subscriber needs only the newest value of each job.
-    coalesce: ClassVar[bool] = True
-
-    def coalesce_key(self) -> Hashable:
-        """One slot per job."""
-        return (JobProgress, self.job_id)
 
 
 def job_progress_wire(job_id: int, fraction: float, message: str) -> dict[str, Any]:
