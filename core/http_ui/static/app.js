@@ -84,18 +84,20 @@ function refreshQueuesSoon() {
   }, 500);
 }
 
+// Replaces a table's rows with one for each item of a list the API gives.
+async function loadTable(tableId, path, row) {
+  const { ok, data } = await call("GET", path);
+  if (ok) $(tableId).tBodies[0].replaceChildren(...data.map(row));
+}
+
 async function loadQueues() {
-  const { ok, data } = await call("GET", "/api/queues");
-  if (!ok) return;
-  $("queues").tBodies[0].replaceChildren(
-    ...data.map((q) => {
-      const tr = document.createElement("tr");
-      const name = `${q.circle}/${q.topic}${q.paused ? " (paused)" : ""}`;
-      cells(tr, [name, q.waiting, q.active, q.done, q.error, (q.rate_per_second * 60).toFixed(1)]);
-      [...tr.cells].slice(1).forEach((c) => c.classList.add("num"));
-      return tr;
-    }),
-  );
+  await loadTable("queues", "/api/queues", (q) => {
+    const tr = document.createElement("tr");
+    const name = `${q.circle}/${q.topic}${q.paused ? " (paused)" : ""}`;
+    cells(tr, [name, q.waiting, q.active, q.done, q.error, (q.rate_per_second * 60).toFixed(1)]);
+    [...tr.cells].slice(1).forEach((c) => c.classList.add("num"));
+    return tr;
+  });
 }
 
 // -- workers ------------------------------------------------------------------------------
@@ -103,19 +105,15 @@ async function loadQueues() {
 const WORKERS_POLL_MS = 2000;
 
 async function loadWorkers() {
-  const { ok, data } = await call("GET", "/api/workers");
-  if (!ok) return;
-  $("workers").tBodies[0].replaceChildren(
-    ...data.map((w) => {
-      const tr = document.createElement("tr");
-      tr.dataset.worker = w.worker;
-      if (w.state === "lost") tr.className = "worker-lost";
-      const age = w.last_heartbeat ? `${w.heartbeat_age.toFixed(1)} s ago` : "";
-      cells(tr, [w.worker, el("span", w.state, `worker-${w.state}`), w.host, w.slots, w.busy, w.running, age]);
-      [...tr.cells].slice(3, 6).forEach((c) => c.classList.add("num"));
-      return tr;
-    }),
-  );
+  await loadTable("workers", "/api/workers", (w) => {
+    const tr = document.createElement("tr");
+    tr.dataset.worker = w.worker;
+    if (w.state === "lost") tr.className = "worker-lost";
+    const age = w.last_heartbeat ? `${w.heartbeat_age.toFixed(1)} s ago` : "";
+    cells(tr, [w.worker, el("span", w.state, `worker-${w.state}`), w.host, w.slots, w.busy, w.running, age]);
+    [...tr.cells].slice(3, 6).forEach((c) => c.classList.add("num"));
+    return tr;
+  });
 }
 
 // -- jobs -------------------------------------------------------------------------------
