@@ -18,13 +18,10 @@ from core.api.views import (
     HealthView,
     HighlightSpan,
     JobView,
-    LimitsView,
     Problem,
     QueueView,
     RedisView,
     ScheduleView,
-    ServiceState,
-    ServiceStatus,
     WorkerView,
 )
 from core.api.wire import (
@@ -38,7 +35,15 @@ from core.api.wire import (
     spec_from_wire,
     spec_wire,
 )
-from core.events import JobFilter, JobOptions, JobSpec, ScheduleOptions
+from core.events import (
+    JobFilter,
+    JobOptions,
+    JobSpec,
+    LimitsView,
+    ScheduleOptions,
+    ServiceState,
+    ServiceStatus,
+)
 
 __all__ = [
     "ActionView",

@@ -20,12 +20,10 @@ from core.api.views import (
     HealthView,
     HighlightSpan,
     JobView,
-    LimitsView,
     Problem,
     QueueView,
     RedisView,
     ScheduleView,
-    ServiceStatus,
     WorkerView,
 )
 from core.events import (
@@ -33,8 +31,10 @@ from core.events import (
     JobFilter,
     JobOptions,
     JobSpec,
+    LimitsView,
     ScheduleOptions,
     ServiceState,
+    ServiceStatus,
     Subscription,
 )
 
