@@ -18,10 +18,13 @@ from core.api.views import (
     HealthView,
     HighlightSpan,
     JobView,
+    LimitsView,
     Problem,
     QueueView,
     RedisView,
     ScheduleView,
+    ServiceState,
+    ServiceStatus,
     WorkerView,
 )
 from core.api.wire import (
@@ -35,15 +38,7 @@ from core.api.wire import (
     spec_from_wire,
     spec_wire,
 )
-from core.events import (
-    JobFilter,
-    JobOptions,
-    JobSpec,
-    LimitsView,
-    ScheduleOptions,
-    ServiceState,
-    ServiceStatus,
-)
+from core.events import JobFilter, JobOptions, JobSpec, ScheduleOptions
 
 __all__ = [
     "ActionView",

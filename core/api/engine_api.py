@@ -20,10 +20,12 @@ from core.api.views import (
     HealthView,
     HighlightSpan,
     JobView,
+    LimitsView,
     Problem,
     QueueView,
     RedisView,
     ScheduleView,
+    ServiceStatus,
     WorkerView,
 )
 from core.events import (
@@ -31,10 +33,8 @@ from core.events import (
     JobFilter,
     JobOptions,
     JobSpec,
-    LimitsView,
     ScheduleOptions,
     ServiceState,
-    ServiceStatus,
     Subscription,
 )
 

@@ -1,12 +1,13 @@
-"""The frozen views of jobs, queues, actions, servers and problems that front ends show.
-
-`LimitsView` and `ServiceStatus`, which the layers below build too, live in `core.events`.
-"""
+"""The frozen views of jobs, queues, actions, servers and problems that front ends show."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Literal
+
+from core.events import LimitsView as LimitsView
+from core.events import ServiceState as ServiceState
+from core.events import ServiceStatus as ServiceStatus
 
 if TYPE_CHECKING:
     from core.jobs import Job
