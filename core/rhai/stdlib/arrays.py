@@ -190,36 +190,34 @@ def split(r: Ref, at: Any, segments: Any = None) -> Any:
     return tail
 
 
-def _picked(rt: Runtime, a: Any, what: Any, length: Any) -> tuple[Any, Any]:
-    """The items of an array (or blob) that `what` picks and the others, both in order.
+def _split_off(rt: Runtime, r: Ref, what: Any, length: Any, *, keep_picked: bool) -> Any:
+    """Leave in an array (or blob) the items `what` picks, or the others; return the rest.
 
     `what` is a predicate (a function pointer or a function's name) with no length, or
-    the start of a span of `length` items.
+    the start of a span of `length` items. Both parts keep their order.
     """
+    a = _seq(r.v)
     if type(what) in (FnPtr, str) and length is None:
         picked: list[Any] = []
         others: list[Any] = []
         for i, x in enumerate(a):
             (picked if _truthy(rt.call_with(what, x, [i])) else others).append(x)
-        return picked, others
-    s, e = S.span(len(a), what, length)
-    return a[s:e], a[:s] + a[e:]
+    else:
+        s, e = S.span(len(a), what, length)
+        picked, others = a[s:e], a[:s] + a[e:]
+    kept, removed = (picked, others) if keep_picked else (others, picked)
+    a[:] = kept
+    return removed
 
 
 @fn("drain", 2, 3, mut=True, ctx=True)
 def drain(rt: Runtime, r: Ref, what: Any, length: Any = None) -> Any:
-    a = _seq(r.v)
-    picked, others = _picked(rt, a, what, length)
-    a[:] = others
-    return picked
+    return _split_off(rt, r, what, length, keep_picked=False)
 
 
 @fn("retain", 2, 3, mut=True, ctx=True)
 def retain(rt: Runtime, r: Ref, what: Any, length: Any = None) -> Any:
-    a = _seq(r.v)
-    picked, others = _picked(rt, a, what, length)
-    a[:] = picked
-    return others
+    return _split_off(rt, r, what, length, keep_picked=True)
 
 
 @fn("splice", 3, 4, mut=True)
