@@ -1,9 +1,10 @@
-"""The command line that starts `heroagent` from this checkout, for benchmarks and tests."""
+"""How benchmarks and tests start `heroagent` from this checkout and stop child processes."""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,3 +22,15 @@ def heroagent_argv(data: Path, *args: str) -> list[str]:
         *(sys.executable, "-m", "heroagent_tui", "--config", os.devnull),
         *("--data-dir", str(data), *args),
     ]
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM a child and wait for it; SIGKILL it if it has not ended after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(grace)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.launch import free_port
+from bench.launch import free_port, stop_process
 from core.redis_server import find_server_binary
 
 
@@ -52,13 +50,7 @@ class Valkey:
 
     def stop(self) -> None:
         """Terminate the server (by its pid) and wait for it."""
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        stop_process(self.process, 10)
 
 
 def start_valkey(directory: Path) -> Valkey:

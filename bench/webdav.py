@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.launch import free_port, heroagent_argv
+from bench.launch import free_port, heroagent_argv, stop_process
 
 SMALL_SIZE = 4096
 CHUNK = 1 << 20
@@ -84,12 +84,7 @@ def process(
             sys.stderr.write(f"{what} output:\n{log.read_text(errors='replace')[-4000:]}\n")
             raise
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop_process(proc, 10)
 
 
 def heroagent_webdav(data: Path, port: int) -> list[str]:

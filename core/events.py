@@ -2,7 +2,8 @@
 
 Everything here is a plain value every layer may import: the job manager reads a
 `JobSpec` as the API hands it over, so there is one shape of a new job, not a copy per layer;
-likewise it answers with the `LimitsView` front ends show.
+likewise it answers with the `LimitsView` front ends show, and the history's index narrows
+by the `JobFilter` they build.
 """
 
 from __future__ import annotations
@@ -157,6 +158,66 @@ class ScheduleOptions(TypedDict, total=False):
     missed: str
 
 
+# Every status a job can have, as JobFilter checks them.
+JOB_STATUSES = ("new", "scheduled", "active", "done", "error")
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What to list; None means any. Built by the TUI's filter bar, the HTTP query, the CLI.
+
+    The history's index narrows by it as it is, in every layer (retention, the scheduler).
+    """
+
+    status: str | None = None
+    circle: str | None = None
+    topic: str | None = None
+    text: str | None = None
+    since: float | None = None
+    until: float | None = None
+    # True: only dead letters (ended in error after their last allowed attempt).
+    dead: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.status is not None and self.status not in JOB_STATUSES:
+            raise ValueError(
+                f"status {self.status!r} is unknown; use one of {', '.join(JOB_STATUSES)}"
+            )
+
+    @classmethod
+    def parse(cls, query: str) -> JobFilter:
+        """Read `status:error topic:x circle:y queue:c/t free text`; the rest is free text."""
+        fields: dict[str, str] = {}
+        words = []
+        for word in query.split():
+            key, sep, value = word.partition(":")
+            if sep and key in ("status", "circle", "topic", "queue") and value:
+                if key == "queue" and "/" in value:
+                    fields["circle"], fields["topic"] = value.split("/", 1)
+                elif key != "queue":
+                    fields[key] = value
+            else:
+                words.append(word)
+        return cls(
+            status=fields.get("status"),
+            circle=fields.get("circle"),
+            topic=fields.get("topic"),
+            text=" ".join(words) or None,
+        )
+
+    def matches(self, event: JobStateChanged) -> bool:
+        """Whether a live event belongs in a filtered list (free text cannot be known)."""
+        return (
+            self.text is None
+            and self.since is None
+            and self.until is None
+            and self.dead is None
+            and self.status in (None, event.status)
+            and self.circle in (None, event.circle)
+            and self.topic in (None, event.topic)
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Event:
     """Base of every engine event; `ts` is wall-clock seconds."""
@@ -183,20 +244,25 @@ class ServiceStateChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class JobStateChanged(Event):
-    """A job moved to another status (new, active, done, error)."""
+class JobUpdate(Event):
+    """Where one job is now: a coalescing subscriber keeps only the newest of each kind."""
 
     job_id: int
+    coalesce: ClassVar[bool] = True
+
+    def coalesce_key(self) -> Hashable:
+        """One slot per job and kind (its state, its progress)."""
+        return (type(self), self.job_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobStateChanged(JobUpdate):
+    """A job moved to another status (new, active, done, error)."""
+
     circle: str
     topic: str
     status: str
     error: str = ""
-    # A coalescing subscriber keeps only the newest state of each job.
-    coalesce: ClassVar[bool] = True
-
-    def coalesce_key(self) -> Hashable:
-        """One slot per job."""
-        return (JobStateChanged, self.job_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,18 +315,11 @@ def clean_progress(fraction: object, message: object = "") -> tuple[float, str]:
 
 
 @dataclass(frozen=True, kw_only=True)
-class JobProgress(Event):
+class JobProgress(JobUpdate):
     """How far a running job says it is: `fraction` from 0 to 1 and a short message."""
 
-    job_id: int
     fraction: float
     message: str = ""
-    # A slow subscriber needs only the newest value of each job.
-    coalesce: ClassVar[bool] = True
-
-    def coalesce_key(self) -> Hashable:
-        """One slot per job."""
-        return (JobProgress, self.job_id)
 
 
 def job_progress_wire(job_id: int, fraction: float, message: str) -> dict[str, Any]:

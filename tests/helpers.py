@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from bench.launch import free_port as free_port  # the tests take it from here
-from bench.launch import heroagent_argv
+from bench.launch import heroagent_argv, stop_process
 from core.api import JobView
 from core.config import Config
 from core.events import JobStateChanged
@@ -240,13 +239,7 @@ class ValkeyProcess:
         return f"redis://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.process.wait(5)
+        stop_process(self.process, 5)
 
 
 def start_valkey(directory: Path, port: int | None = None) -> ValkeyProcess:

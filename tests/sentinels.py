@@ -13,6 +13,7 @@ from pathlib import Path
 import redis
 from redis.exceptions import RedisError
 
+from bench.launch import stop_process
 from core.config import Config, RedisConfig
 from core.redis_server import find_server_binary
 from tests.helpers import wait_for
@@ -78,14 +79,8 @@ class Node:
             self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.kill(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
+        if self.process is not None:
+            stop_process(self.process, 5)
 
 
 @dataclass

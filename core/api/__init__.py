@@ -13,7 +13,6 @@ from core.api.errors import (
     JobRefused,
     ScheduleNotFound,
 )
-from core.api.filters import JobFilter
 from core.api.views import (
     ActionView,
     HealthView,
@@ -39,7 +38,7 @@ from core.api.wire import (
     spec_from_wire,
     spec_wire,
 )
-from core.events import JobOptions, JobSpec, ScheduleOptions
+from core.events import JobFilter, JobOptions, JobSpec, ScheduleOptions
 
 __all__ = [
     "ActionView",

@@ -15,7 +15,6 @@ from core.api.errors import (
     JobRefused,
     ScheduleNotFound,
 )
-from core.api.filters import JobFilter
 from core.api.views import (
     ActionView,
     HealthView,
@@ -31,6 +30,7 @@ from core.api.views import (
 )
 from core.events import (
     EventBus,
+    JobFilter,
     JobOptions,
     JobSpec,
     ScheduleOptions,

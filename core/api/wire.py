@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from core.api.filters import JobFilter
 from core.api.views import JobView, LimitsView, ScheduleView
-from core.events import JobSpec
+from core.events import JobFilter, JobSpec
 
 WIRE_FIELDS = tuple(f.name for f in dataclasses.fields(JobView))
 SPEC_FIELDS = {f.name: f for f in dataclasses.fields(JobSpec)}

@@ -10,10 +10,10 @@ from dataclasses import replace
 from typing import Unpack, cast
 
 from core.config import Config
-from core.events import EventBus
+from core.events import EventBus, JobFilter
 from core.heroscript.tools import ScriptTools
 from core.jobs import keys
-from core.jobs.index import JobIndex, Narrowing
+from core.jobs.index import JobIndex
 from core.jobs.manager import MAX_PARAMS_BYTES, JobManager
 from core.jobs.model import Job, JobStatus
 from core.jobs.persister import Persister
@@ -66,7 +66,7 @@ class HistoryService(JobsPartService):
         """Jobs purged from the history since start."""
         return self.manager.purged if self.manager is not None else 0
 
-    async def purge(self, flt: Narrowing, **options: Unpack[PurgeOptions]) -> int:
+    async def purge(self, flt: JobFilter, **options: Unpack[PurgeOptions]) -> int:
         """Delete ended jobs from the history; see `core.jobs.purge.purge`."""
         if self.manager is None:
             raise ServiceStartError("the jobs service is not running")

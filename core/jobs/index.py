@@ -6,8 +6,8 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
 
+from core.events import JobFilter
 from core.jobs.model import Job
 
 SCHEMA_VERSION = 2
@@ -65,23 +65,6 @@ ENDED = ("done", "error")
 # Set at a clean close, cleared (durably) at open: unset means the last run may have
 # died between an OurDB write and its index update.
 _CLEAN = "clean"
-
-
-class Narrowing(Protocol):
-    """What a listing narrows by (None means any); `core.api.JobFilter` is the one in use."""
-
-    @property
-    def status(self) -> str | None: ...
-    @property
-    def circle(self) -> str | None: ...
-    @property
-    def topic(self) -> str | None: ...
-    @property
-    def since(self) -> float | None: ...
-    @property
-    def until(self) -> float | None: ...
-    @property
-    def text(self) -> str | None: ...
 
 
 class JobIndex:
@@ -297,7 +280,7 @@ class JobIndex:
                 ended.update(int(r[0]) for r in rows)
         return ended
 
-    def query(self, flt: Narrowing, *, limit: int, before_id: int | None = None) -> list[int]:
+    def query(self, flt: JobFilter, *, limit: int, before_id: int | None = None) -> list[int]:
         """Ids matching the filter, newest first, at most `limit`, below `before_id`."""
         where, args = _where(flt)
         if before_id is not None:
@@ -314,7 +297,7 @@ class JobIndex:
 
     def ended_ids(
         self,
-        flt: Narrowing,
+        flt: JobFilter,
         *,
         ended_before: float | None = None,
         keep: int = 0,
@@ -364,7 +347,7 @@ def _edges(jobs: Sequence[Job]) -> list[tuple[int, int]]:
     return [(parent, job.job_id) for job in jobs if job.depends_on for parent in job.depends_on]
 
 
-def _where(flt: Narrowing) -> tuple[list[str], list[object]]:
+def _where(flt: JobFilter) -> tuple[list[str], list[object]]:
     """The SQL conditions (and their arguments) of a filter."""
     where: list[str] = []
     args: list[object] = []
@@ -376,11 +359,9 @@ def _where(flt: Narrowing) -> tuple[list[str], list[object]]:
         if value is not None:
             where.append(f"{column} = ?")
             args.append(value)
-    # Not every narrowing knows dead letters; those that do not list everything.
-    dead = getattr(flt, "dead", None)
-    if dead is not None:
+    if flt.dead is not None:
         where.append("dead = ?")
-        args.append(int(bool(dead)))
+        args.append(int(bool(flt.dead)))
     if flt.since is not None:
         where.append("time_scheduled >= ?")
         args.append(flt.since)

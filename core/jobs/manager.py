@@ -17,9 +17,16 @@ import orjson
 from redis.asyncio.client import Pipeline
 
 from core.config import QueueConfig, check_limits, check_priority, parse_rate
-from core.events import PROCESS_ORIGIN, EventBus, JobSpec, JobStateChanged, LimitsView
+from core.events import (
+    PROCESS_ORIGIN,
+    EventBus,
+    JobFilter,
+    JobSpec,
+    JobStateChanged,
+    LimitsView,
+)
 from core.jobs import keys, scripts
-from core.jobs.index import JobIndex, Narrowing
+from core.jobs.index import JobIndex
 from core.jobs.model import (
     BACKOFFS,
     DEAD_KINDS,
@@ -575,7 +582,7 @@ class JobManager:
         return newest_first[::-1]
 
     async def list_jobs(
-        self, flt: Narrowing, *, limit: int = 50, before_id: int | None = None
+        self, flt: JobFilter, *, limit: int = 50, before_id: int | None = None
     ) -> list[Job]:
         """Jobs newest first, narrowed in the index, `limit` at a time below `before_id`."""
         ids = await asyncio.to_thread(self.index.query, flt, limit=limit, before_id=before_id)
@@ -762,7 +769,7 @@ class JobManager:
         await self.queue.enqueue([job])
         return job
 
-    async def requeue_many(self, flt: Narrowing, *, limit: int = 10_000) -> list[Job]:
+    async def requeue_many(self, flt: JobFilter, *, limit: int = 10_000) -> list[Job]:
         """Run again every ended job the filter finds (e.g. all dead letters), newest first.
 
         Each one goes back as `requeue_job` does; jobs that are not ended (or damaged)

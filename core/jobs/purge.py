@@ -10,8 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypedDict
 
-from core.events import JobsPurged
-from core.jobs.index import Narrowing
+from core.events import JobFilter, JobsPurged
 from core.jobs.manager import JobManager
 from core.jobs.model import Job, is_damaged
 from core.ourdb import CorruptRecordError, InvalidIdError, RecordNotFoundError
@@ -37,7 +36,7 @@ class PurgeOptions(TypedDict, total=False):
 
 async def purge(
     manager: JobManager,
-    flt: Narrowing,
+    flt: JobFilter,
     *,
     ended_before: float | None = None,
     keep: int = 0,

@@ -9,22 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.config import RetentionConfig, parse_retention
+from core.events import JobFilter
 from core.jobs.manager import JobManager
 from core.jobs.purge import purge
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _Narrowing:
-    """A status alone: what the sweep hands the index."""
-
-    status: str
-    circle: str | None = None
-    topic: str | None = None
-    since: float | None = None
-    until: float | None = None
-    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +71,7 @@ class RetentionSweep:
         for rule in self.rules:
             before = time.time() - rule.age if rule.age is not None else None
             count = await purge(
-                manager, _Narrowing(rule.status), ended_before=before, keep=rule.keep
+                manager, JobFilter(status=rule.status), ended_before=before, keep=rule.keep
             )
             if count:
                 kept = (

@@ -48,7 +48,7 @@ from croniter import croniter
 from redis.exceptions import RedisError
 
 from core.config import Config, ScheduleConfig
-from core.events import EventBus, JobSpec
+from core.events import EventBus, JobFilter, JobSpec
 from core.jobs import keys
 from core.jobs.manager import JobManager
 from core.jobs.model import NAME_PATTERN, Job
@@ -559,7 +559,7 @@ class SchedulerService(Service):
         Read from this engine's own history, not Redis: another engine on the same Redis
         counts its ids on its own, so a live job under the same id may be its.
         """
-        narrowing = _QueueNarrowing(circle=schedule.circle, topic=schedule.topic)
+        narrowing = JobFilter(circle=schedule.circle, topic=schedule.topic)
 
         def newest() -> dict[int, Job]:
             return manager.read_many(manager.index.query(narrowing, limit=200, before_id=None))
@@ -568,15 +568,3 @@ class SchedulerService(Service):
             if job.schedule == schedule.name and abs(job.fire_time - fire) < 1e-3:
                 return job.job_id
         return 0
-
-
-@dataclass(frozen=True)
-class _QueueNarrowing:
-    """One queue's jobs, for the history's index (core.api's JobFilter sits above us)."""
-
-    circle: str | None = None
-    topic: str | None = None
-    status: str | None = None
-    since: float | None = None
-    until: float | None = None
-    text: str | None = None

@@ -108,13 +108,17 @@ class ExprParser(ParserBase):
     def parse_args(self) -> list[A.Node]:
         """``(a, b, c)`` after the name of a function."""
         self.expect("(")
-        args: list[A.Node] = []
-        while not self.accept(")"):
-            args.append(self.parse_expr())
+        return self.parse_items(")")
+
+    def parse_items(self, close: str) -> list[A.Node]:
+        """Expressions separated by commas up to ``close`` (a trailing comma is allowed)."""
+        items: list[A.Node] = []
+        while not self.accept(close):
+            items.append(self.parse_expr())
             if not self.accept(","):
-                self.expect(")", "')' or ','")
+                self.expect(close, f"'{close}' or ','")
                 break
-        return args
+        return items
 
     def parse_postfix(self, node: A.Node) -> A.Node:
         """Property access, method calls and indexing."""
@@ -282,13 +286,7 @@ class ExprParser(ParserBase):
     def parse_array(self) -> A.Node:
         """``[a, b, ...]`` (a trailing comma is allowed)."""
         start = self.expect("[")
-        items: list[A.Node] = []
-        while not self.accept("]"):
-            items.append(self.parse_expr())
-            if not self.accept(","):
-                self.expect("]", "']' or ','")
-                break
-        return A.ArrayLit(start.pos, items)
+        return A.ArrayLit(start.pos, self.parse_items("]"))
 
     def parse_map(self) -> A.Node:
         """``#{name: value, "key": value}``."""

@@ -120,12 +120,6 @@ class _CountingInput:
         self._limit = limit
         self.count = 0
 
-    def _counted(self, data: bytes) -> bytes:
-        self.count += len(data)
-        if self._limit and self.count > self._limit:
-            raise _too_large(self._limit)
-        return data
-
     def _translate(self, exc: Exception) -> Exception:
         # The chunked reader raises MaxSizeExceeded for a long chunk-size line, a plain
         # OSError with this text for a chunk that would pass the limit, and ValueError
@@ -139,19 +133,22 @@ class _CountingInput:
             return error
         return exc
 
-    def read(self, size: int = -1) -> bytes:
+    def _guarded(self, reader: Callable[[int], bytes], size: int) -> bytes:
+        """One read of the body: its errors become DAV statuses, its bytes are counted."""
         try:
-            data: bytes = self._stream.read(size)
+            data = reader(size)
         except (MaxSizeExceeded, OSError, ValueError) as exc:
             raise self._translate(exc) from None
-        return self._counted(data)
+        self.count += len(data)
+        if self._limit and self.count > self._limit:
+            raise _too_large(self._limit)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        return self._guarded(self._stream.read, size)
 
     def readline(self, size: int = -1) -> bytes:
-        try:
-            data: bytes = self._stream.readline(size)
-        except (MaxSizeExceeded, OSError, ValueError) as exc:
-            raise self._translate(exc) from None
-        return self._counted(data)
+        return self._guarded(self._stream.readline, size)
 
     def readlines(self, hint: int = -1) -> list[bytes]:
         return list(iter(self.readline, b""))

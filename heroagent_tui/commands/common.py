@@ -1,15 +1,25 @@
-"""What every sub-command shares: the loaded config and one-line error exits."""
+"""What every sub-command shares: the loaded config, one-line error exits, JSON output."""
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
 from core.config import ConfigError, LoadedConfig, load_config
+
+if TYPE_CHECKING:
+    from heroagent import JobView, LimitsView, ScheduleView
+
+    View = JobView | LimitsView | ScheduleView
+
+# `--json` of the commands that print engine views.
+JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output.")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -26,6 +36,33 @@ def read_input(name: str | Path) -> str:
         return Path(name).read_text(encoding="utf-8")
     except OSError as exc:
         fail(f"{name}: {exc.strerror or exc}", code=2)
+
+
+def listing_group(help_text: str) -> typer.Typer:
+    """A command group that lists when run alone (`heroagent jobs`) and has sub-commands too.
+
+    Its callback runs before a sub-command as well: it returns at once when
+    `ctx.invoked_subcommand` is set.
+    """
+    return typer.Typer(help=help_text, invoke_without_command=True, no_args_is_help=False)
+
+
+def echo_json(value: View | Sequence[View]) -> None:
+    """Print a view (a job, a schedule, a queue's limits) or a list of them as one JSON line.
+
+    The wire form is the one the HTTP API and the request channel carry.
+    """
+    # core.api loads when a command prints, not for `--help` or the other commands.
+    from core.api import JobView, LimitsView, job_wire, limits_wire, schedule_wire
+
+    def wire(view: View) -> dict[str, Any]:
+        if isinstance(view, JobView):
+            return job_wire(view)
+        if isinstance(view, LimitsView):
+            return limits_wire(view)
+        return schedule_wire(view)
+
+    typer.echo(json.dumps([wire(v) for v in value] if isinstance(value, Sequence) else wire(value)))
 
 
 # Global option (its parameter name) → the config key it sets; `config_file` is apart.

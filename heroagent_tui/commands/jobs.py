@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -12,7 +11,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from heroagent_tui.commands.common import fail, read_input, state_of
+from heroagent_tui.commands.common import (
+    JSON_OPTION,
+    echo_json,
+    fail,
+    listing_group,
+    read_input,
+    state_of,
+)
 
 # The client (and with it redis-py) loads when a command runs, not for `--help` or for
 # the other commands.
@@ -39,12 +45,6 @@ def _client(ctx: typer.Context) -> Iterator[Client]:
 def _run(ctx: typer.Context, work: Callable[[Client], T]) -> T:
     with _client(ctx) as client:
         return work(client)
-
-
-def _wire(view: JobView) -> dict[str, Any]:
-    from core.api import job_wire
-
-    return job_wire(view)
 
 
 def _stamp(seconds: float) -> str:
@@ -197,7 +197,7 @@ def submit(
         None, "--graph", help="A HeroScript job graph (!!job.define ... after:...), or -."
     ),
     wait: bool = typer.Option(False, "--wait", help="Wait for the end; exit 1 on error."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Submit jobs to the running engine, all in one batch: all are queued or none.
 
@@ -274,7 +274,7 @@ def _ids(text: str, option: str) -> tuple[int, ...]:
 def _report(jobs: list[JobView], *, several: bool, wait: bool, as_json: bool) -> None:
     """What `submit` prints for the jobs it made (or found, for a held unique key)."""
     if as_json:
-        typer.echo(json.dumps([_wire(j) for j in jobs] if several else _wire(jobs[0])))
+        echo_json(jobs if several else jobs[0])
     elif wait:
         for job in jobs:
             _print_job(job)
@@ -298,39 +298,41 @@ def show_job(
     ctx: typer.Context,
     job_id: int = typer.Argument(..., help="The job's id."),
     history: bool = typer.Option(False, "--history", help="Every version, oldest first."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Show one job (and its version history)."""
     if history:
         versions = _run(ctx, lambda client: client.history(job_id))
         if as_json:
-            typer.echo(json.dumps([_wire(v) for v in versions]))
+            echo_json(versions)
         else:
             _print_jobs(versions, f"job {job_id}: {len(versions)} versions")
         return
     job = _run(ctx, lambda client: client.get(job_id))
     if as_json:
-        typer.echo(json.dumps(_wire(job)))
+        echo_json(job)
     else:
         _print_job(job)
 
 
-jobs_app = typer.Typer(
-    help="List jobs from the history (newest first), or purge ended ones.",
-    invoke_without_command=True,
-    no_args_is_help=False,
-)
+# What listings and purges narrow by, the same in every command that takes them.
+_TOPIC = typer.Option(None, "--topic", "-t")
+_CIRCLE = typer.Option(None, "--circle")
+_LIMIT = typer.Option(20, "--limit", "-n", min=1, max=1000)
+
+
+jobs_app = listing_group("List jobs from the history (newest first), or purge ended ones.")
 
 
 @jobs_app.callback()
 def list_jobs(
     ctx: typer.Context,
     status: str | None = typer.Option(None, "--status", help="new, active, done or error."),
-    topic: str | None = typer.Option(None, "--topic", "-t"),
-    circle: str | None = typer.Option(None, "--circle"),
+    topic: str | None = _TOPIC,
+    circle: str | None = _CIRCLE,
     text: str | None = typer.Option(None, "--text", help="Words in params or error."),
-    limit: int = typer.Option(20, "--limit", "-n", min=1, max=1000),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    limit: int = _LIMIT,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """List jobs from the history, newest first."""
     if ctx.invoked_subcommand is not None:
@@ -343,7 +345,7 @@ def list_jobs(
         fail(str(exc))
     found = _run(ctx, lambda client: client.jobs(flt, limit=limit))
     if as_json:
-        typer.echo(json.dumps([_wire(j) for j in found]))
+        echo_json(found)
     else:
         _print_jobs(found, f"{len(found)} jobs")
 
@@ -351,7 +353,7 @@ def list_jobs(
 def _change(ctx: typer.Context, job: Callable[[Client], JobView], as_json: bool) -> None:
     found = _run(ctx, job)
     if as_json:
-        typer.echo(json.dumps(_wire(found)))
+        echo_json(found)
     else:
         typer.echo(f"job {found.job_id} is {found.status}")
 
@@ -359,7 +361,7 @@ def _change(ctx: typer.Context, job: Callable[[Client], JobView], as_json: bool)
 def cancel_job(
     ctx: typer.Context,
     job_id: int = typer.Argument(..., help="The job's id."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """End a waiting or running job as cancelled (a running one is stopped)."""
     _change(ctx, lambda client: client.cancel(job_id), as_json)
@@ -368,26 +370,22 @@ def cancel_job(
 def requeue_job(
     ctx: typer.Context,
     job_id: int = typer.Argument(..., help="The job's id."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Run an ended job again under its id; its history continues."""
     _change(ctx, lambda client: client.requeue(job_id), as_json)
 
 
-dead_app = typer.Typer(
-    help="Dead letters: jobs that ended in error after their last allowed attempt.",
-    invoke_without_command=True,
-    no_args_is_help=False,
-)
+dead_app = listing_group("Dead letters: jobs that ended in error after their last allowed attempt.")
 
 
 @dead_app.callback()
 def list_dead(
     ctx: typer.Context,
-    topic: str | None = typer.Option(None, "--topic", "-t"),
-    circle: str | None = typer.Option(None, "--circle"),
-    limit: int = typer.Option(20, "--limit", "-n", min=1, max=1000),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    topic: str | None = _TOPIC,
+    circle: str | None = _CIRCLE,
+    limit: int = _LIMIT,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """List dead letters, newest first, with why they failed and their attempts."""
     if ctx.invoked_subcommand is not None:
@@ -397,7 +395,7 @@ def list_dead(
     flt = JobFilter(circle=circle, topic=topic)
     found = _run(ctx, lambda client: client.dead(flt, limit=limit))
     if as_json:
-        typer.echo(json.dumps([_wire(j) for j in found]))
+        echo_json(found)
         return
     from rich.console import Console
     from rich.table import Table
@@ -424,7 +422,7 @@ def requeue_dead(
     every: bool = typer.Option(False, "--all", help="Every dead letter (narrowed below)."),
     topic: str | None = typer.Option(None, "--topic", "-t", help="With --all: this topic."),
     circle: str | None = typer.Option(None, "--circle", help="With --all: this circle."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Run dead letters again under their ids (their history continues)."""
     from heroagent import JobFilter
@@ -444,7 +442,7 @@ def requeue_dead(
 
     found = _run(ctx, work)
     if as_json:
-        typer.echo(json.dumps([_wire(j) for j in found]))
+        echo_json(found)
     else:
         typer.echo(f"{len(found)} dead letters requeued")
 
@@ -498,8 +496,8 @@ def purge_jobs(
     status: str | None = typer.Option(None, "--status", help="done or error (default both)."),
     before: str | None = _BEFORE,
     keep: int = typer.Option(0, "--keep", min=0, help="Spare the newest this many."),
-    topic: str | None = typer.Option(None, "--topic", "-t"),
-    circle: str | None = typer.Option(None, "--circle"),
+    topic: str | None = _TOPIC,
+    circle: str | None = _CIRCLE,
     yes: bool = _YES,
 ) -> None:
     """Delete ended jobs (done, error) from the history for good: every version goes."""
@@ -515,8 +513,8 @@ def purge_jobs(
 def purge_dead(
     ctx: typer.Context,
     before: str | None = _BEFORE,
-    topic: str | None = typer.Option(None, "--topic", "-t"),
-    circle: str | None = typer.Option(None, "--circle"),
+    topic: str | None = _TOPIC,
+    circle: str | None = _CIRCLE,
     yes: bool = _YES,
 ) -> None:
     """Delete dead letters from the history for good (every version of each)."""

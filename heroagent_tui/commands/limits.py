@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from heroagent_tui.commands.common import fail
+from heroagent_tui.commands.common import JSON_OPTION, echo_json, fail, listing_group
 from heroagent_tui.commands.jobs import _run, queue_of
 
 if TYPE_CHECKING:
     from heroagent import Client, LimitsView
 
-app = typer.Typer(
-    help="Limits per queue over every worker: at most N active jobs, at most N starts a period.",
-    invoke_without_command=True,
-    no_args_is_help=False,
+app = listing_group(
+    "Limits per queue over every worker: at most N active jobs, at most N starts a period."
 )
-
-
-def _wire(view: LimitsView) -> dict[str, Any]:
-    from core.api import limits_wire
-
-    return limits_wire(view)
 
 
 @app.callback()
 def list_limits(
     ctx: typer.Context,
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """List the queues that have limits, their active jobs and what holds them now."""
     if ctx.invoked_subcommand is not None:
@@ -40,7 +31,7 @@ def list_limits(
 
     views = _run(ctx, lambda client: client.limits())
     if as_json:
-        typer.echo(json.dumps([_wire(v) for v in views]))
+        echo_json(views)
         return
     table = Table(title="queue limits", title_justify="left")
     for column in ("queue", "max_active", "rate", "active", "held"):
@@ -72,7 +63,7 @@ def set_limits(
     rate: str | None = typer.Option(
         None, "--rate", help="At most N starts per period: 20/s, 100/m, 5/10s; none lifts it."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Set a queue's limits for every worker at once; a limit not given stays as it is."""
     circle, topic = queue_of(queue)
@@ -90,7 +81,7 @@ def set_limits(
 
     view = _run(ctx, work)
     if as_json:
-        typer.echo(json.dumps(_wire(view)))
+        echo_json(view)
         return
     parts = [f"max_active {view.max_active}" if view.max_active else "", view.rate]
     typer.echo(f"{view.name}: {', '.join(p for p in parts if p) or 'no limits'}")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
-from heroagent_tui.commands.common import read_input
-from heroagent_tui.commands.jobs import _run
+from heroagent_tui.commands.common import JSON_OPTION, echo_json, read_input
+from heroagent_tui.commands.jobs import _run, _stamp
 
 if TYPE_CHECKING:
     from heroagent import ScheduleView
@@ -22,14 +20,7 @@ app = typer.Typer(
 )
 
 
-def _wire(view: ScheduleView) -> dict[str, Any]:
-    from core.api import schedule_wire
-
-    return schedule_wire(view)
-
-
-def _stamp(seconds: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else ""
+_NAME = typer.Argument(..., help="The schedule's name.")
 
 
 def _print(views: list[ScheduleView]) -> None:
@@ -58,19 +49,19 @@ def _print(views: list[ScheduleView]) -> None:
 
 def _show(view: ScheduleView, as_json: bool, words: str) -> None:
     if as_json:
-        typer.echo(json.dumps(_wire(view)))
+        echo_json(view)
+    elif view.paused:  # a paused schedule has no next fire to show
+        typer.echo(f"schedule {view.name} {words}")
     else:
         typer.echo(f"schedule {view.name} {words}; next fire {_stamp(view.next_fire)}")
 
 
 @app.command("list")
-def list_schedules(
-    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="One JSON list.")
-) -> None:
+def list_schedules(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """Every schedule of the engine, with its last and next fire."""
     views = _run(ctx, lambda client: client.schedules())
     if as_json:
-        typer.echo(json.dumps([_wire(v) for v in views]))
+        echo_json(views)
     else:
         _print(views)
 
@@ -88,7 +79,7 @@ def add_schedule(
     missed: str = typer.Option("latest", "--missed", help="Missed fires: latest, all or skip."),
     params_type: str = typer.Option("heroscript", "--type", help="heroscript, rhaiscript, ..."),
     timeout: float = typer.Option(60.0, "--timeout", help="Each job's time limit in seconds."),
-    as_json: bool = typer.Option(False, "--json", help="Print the schedule as JSON."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Add (or replace) a schedule: give exactly one of --cron or --every."""
     params = read_input(file)
@@ -113,22 +104,19 @@ def add_schedule(
 @app.command("pause")
 def pause_schedule(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="The schedule's name."),
-    as_json: bool = typer.Option(False, "--json", help="Print the schedule as JSON."),
+    name: str = _NAME,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Stop a schedule firing until it is resumed."""
     view = _run(ctx, lambda client: client.pause_schedule(name))
-    if as_json:
-        typer.echo(json.dumps(_wire(view)))
-    else:
-        typer.echo(f"schedule {name} paused")
+    _show(view, as_json, "paused")
 
 
 @app.command("resume")
 def resume_schedule(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="The schedule's name."),
-    as_json: bool = typer.Option(False, "--json", help="Print the schedule as JSON."),
+    name: str = _NAME,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Fire a paused schedule again (fires that fell while paused are not made up for)."""
     view = _run(ctx, lambda client: client.resume_schedule(name))
@@ -136,9 +124,7 @@ def resume_schedule(
 
 
 @app.command("remove")
-def remove_schedule(
-    ctx: typer.Context, name: str = typer.Argument(..., help="The schedule's name.")
-) -> None:
+def remove_schedule(ctx: typer.Context, name: str = _NAME) -> None:
     """Remove a schedule added at run time (config ones live in the config file)."""
     _run(ctx, lambda client: client.remove_schedule(name))
     typer.echo(f"schedule {name} removed")

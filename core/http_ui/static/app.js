@@ -84,18 +84,20 @@ function refreshQueuesSoon() {
   }, 500);
 }
 
+// Replaces a table's rows with one for each item of a list the API gives.
+async function loadTable(tableId, path, row) {
+  const { ok, data } = await call("GET", path);
+  if (ok) $(tableId).tBodies[0].replaceChildren(...data.map(row));
+}
+
 async function loadQueues() {
-  const { ok, data } = await call("GET", "/api/queues");
-  if (!ok) return;
-  $("queues").tBodies[0].replaceChildren(
-    ...data.map((q) => {
-      const tr = document.createElement("tr");
-      const name = `${q.circle}/${q.topic}${q.paused ? " (paused)" : ""}`;
-      cells(tr, [name, q.waiting, q.active, q.done, q.error, (q.rate_per_second * 60).toFixed(1)]);
-      [...tr.cells].slice(1).forEach((c) => c.classList.add("num"));
-      return tr;
-    }),
-  );
+  await loadTable("queues", "/api/queues", (q) => {
+    const tr = document.createElement("tr");
+    const name = `${q.circle}/${q.topic}${q.paused ? " (paused)" : ""}`;
+    cells(tr, [name, q.waiting, q.active, q.done, q.error, (q.rate_per_second * 60).toFixed(1)]);
+    [...tr.cells].slice(1).forEach((c) => c.classList.add("num"));
+    return tr;
+  });
 }
 
 // -- workers ------------------------------------------------------------------------------
@@ -103,19 +105,15 @@ async function loadQueues() {
 const WORKERS_POLL_MS = 2000;
 
 async function loadWorkers() {
-  const { ok, data } = await call("GET", "/api/workers");
-  if (!ok) return;
-  $("workers").tBodies[0].replaceChildren(
-    ...data.map((w) => {
-      const tr = document.createElement("tr");
-      tr.dataset.worker = w.worker;
-      if (w.state === "lost") tr.className = "worker-lost";
-      const age = w.last_heartbeat ? `${w.heartbeat_age.toFixed(1)} s ago` : "";
-      cells(tr, [w.worker, el("span", w.state, `worker-${w.state}`), w.host, w.slots, w.busy, w.running, age]);
-      [...tr.cells].slice(3, 6).forEach((c) => c.classList.add("num"));
-      return tr;
-    }),
-  );
+  await loadTable("workers", "/api/workers", (w) => {
+    const tr = document.createElement("tr");
+    tr.dataset.worker = w.worker;
+    if (w.state === "lost") tr.className = "worker-lost";
+    const age = w.last_heartbeat ? `${w.heartbeat_age.toFixed(1)} s ago` : "";
+    cells(tr, [w.worker, el("span", w.state, `worker-${w.state}`), w.host, w.slots, w.busy, w.running, age]);
+    [...tr.cells].slice(3, 6).forEach((c) => c.classList.add("num"));
+    return tr;
+  });
 }
 
 // -- jobs -------------------------------------------------------------------------------
@@ -149,12 +147,14 @@ async function loadJobs(append = false) {
 // written a moment after the event is sent, so a list read meanwhile can be older than the
 // stream: the stream's state wins.
 const streamed = new Map();
-const MAX_STREAMED_KEPT = 1000;
+const MAX_JOBS_KEPT = 1000;
 
-function remember(e) {
-  streamed.delete(e.job_id);
-  streamed.set(e.job_id, e);
-  if (streamed.size > MAX_STREAMED_KEPT) streamed.delete(streamed.keys().next().value);
+// Keeps `e` as its job's newest in `byJob`. A job whose end was never seen must not stay
+// forever: past MAX_JOBS_KEPT jobs the one least recently heard of goes.
+function keepNewest(byJob, e) {
+  byJob.delete(e.job_id);
+  byJob.set(e.job_id, e);
+  if (byJob.size > MAX_JOBS_KEPT) byJob.delete(byJob.keys().next().value);
 }
 
 function withStreamed(job) {
@@ -198,13 +198,9 @@ function statusCell(status, fraction, message) {
 
 // The newest progress of running jobs, since a job's `active` may come after it.
 const progressOf = new Map();
-const MAX_PROGRESS_KEPT = 1000;
 
 function jobProgress(e) {
-  progressOf.delete(e.job_id);
-  progressOf.set(e.job_id, e);
-  // A job whose end was never seen must not stay forever: drop the oldest.
-  if (progressOf.size > MAX_PROGRESS_KEPT) progressOf.delete(progressOf.keys().next().value);
+  keepNewest(progressOf, e);
   const row = $("jobs-table").tBodies[0].querySelector(`tr[data-job="${e.job_id}"]`);
   const status = row?.cells[2].querySelector("[class^=status-]")?.textContent;
   if (row && status === "active") row.cells[2].replaceChildren(statusCell(status, e.fraction, e.message));
@@ -224,7 +220,7 @@ function newestShown(body) {
 }
 
 function jobChanged(e) {
-  remember(e);
+  keepNewest(streamed, e);
   showJob(e);
   if (openJobId === e.job_id) openJob(e.job_id, true);
   refreshQueuesSoon();

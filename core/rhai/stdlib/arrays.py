@@ -190,36 +190,34 @@ def split(r: Ref, at: Any, segments: Any = None) -> Any:
     return tail
 
 
-@fn("drain", 2, 3, mut=True, ctx=True)
-def drain(rt: Runtime, r: Ref, what: Any, length: Any = None) -> Any:
+def _split_off(rt: Runtime, r: Ref, what: Any, length: Any, *, keep_picked: bool) -> Any:
+    """Leave in an array (or blob) the items `what` picks, or the others; return the rest.
+
+    `what` is a predicate (a function pointer or a function's name) with no length, or
+    the start of a span of `length` items. Both parts keep their order.
+    """
     a = _seq(r.v)
     if type(what) in (FnPtr, str) and length is None:
-        out: list[Any] = []
-        keep: list[Any] = []
+        picked: list[Any] = []
+        others: list[Any] = []
         for i, x in enumerate(a):
-            (out if _truthy(rt.call_with(what, x, [i])) else keep).append(x)
-        a[:] = keep
-        return out
-    s, e = S.span(len(a), what, length)
-    out = a[s:e]
-    del a[s:e]
-    return out
+            (picked if _truthy(rt.call_with(what, x, [i])) else others).append(x)
+    else:
+        s, e = S.span(len(a), what, length)
+        picked, others = a[s:e], a[:s] + a[e:]
+    kept, removed = (picked, others) if keep_picked else (others, picked)
+    a[:] = kept
+    return removed
+
+
+@fn("drain", 2, 3, mut=True, ctx=True)
+def drain(rt: Runtime, r: Ref, what: Any, length: Any = None) -> Any:
+    return _split_off(rt, r, what, length, keep_picked=False)
 
 
 @fn("retain", 2, 3, mut=True, ctx=True)
 def retain(rt: Runtime, r: Ref, what: Any, length: Any = None) -> Any:
-    a = _seq(r.v)
-    if type(what) in (FnPtr, str) and length is None:
-        out: list[Any] = []
-        keep: list[Any] = []
-        for i, x in enumerate(a):
-            (keep if _truthy(rt.call_with(what, x, [i])) else out).append(x)
-        a[:] = keep
-        return out
-    s, e = S.span(len(a), what, length)
-    out = a[:s] + a[e:]
-    a[:] = a[s:e]
-    return out
+    return _split_off(rt, r, what, length, keep_picked=True)
 
 
 @fn("splice", 3, 4, mut=True)

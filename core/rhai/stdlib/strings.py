@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from core.rhai.compile_flow import RIter
@@ -66,20 +67,22 @@ def nbytes(s: Any) -> int:
     return len(_s(s).encode())
 
 
+def _recased(s: Any, change: Callable[[str], str]) -> Any:
+    """A string in the other case; a char whose other case is not one char (ß) stays."""
+    if type(s) is Char:
+        changed = change(s)
+        return Char(changed) if len(changed) == 1 else Char(s)
+    return change(_s(s))
+
+
 @fn("to_upper", 1)
 def to_upper(s: Any) -> Any:
-    if type(s) is Char:
-        up = s.upper()
-        return Char(up) if len(up) == 1 else Char(s)
-    return _s(s).upper()
+    return _recased(s, str.upper)
 
 
 @fn("to_lower", 1)
 def to_lower(s: Any) -> Any:
-    if type(s) is Char:
-        low = s.lower()
-        return Char(low) if len(low) == 1 else Char(s)
-    return _s(s).lower()
+    return _recased(s, str.lower)
 
 
 @fn("make_upper", 1, mut=True)

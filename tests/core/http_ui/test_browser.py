@@ -42,6 +42,8 @@ async def page(browser: Browser, ui_engine: Engine) -> AsyncIterator[Page]:
 async def test_page_shows_services_and_queues(page: Page) -> None:
     await expect(page.locator('#services tr[data-service="jobs"]')).to_contain_text("running")
     await expect(page.locator('#services tr[data-service="ui"]')).to_contain_text("running")
+    # The polled workers table: the engine's own watchdog, alive.
+    await expect(page.locator("#workers tbody")).to_contain_text("alive")
 
 
 async def test_submit_through_the_form_and_watch_it_finish(page: Page) -> None:

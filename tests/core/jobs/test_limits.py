@@ -7,7 +7,8 @@ import itertools
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,34 +24,47 @@ from tests.core.jobs.conftest import running_watchdog
 from tests.helpers import ValkeyProcess, async_poll, idle_config, wait_jobs_ended
 
 
-async def with_workers(
-    redis: aioredis.Redis, url: str, data: Path, count: int, slots: int
-) -> list[subprocess.Popen[bytes]]:
-    """Start `count` worker processes and wait until every one has registered."""
+@asynccontextmanager
+async def limited_queue(
+    engine: Engine, topic: str, *, max_active: int = 0, rate: str = ""
+) -> AsyncIterator[aioredis.Redis]:
+    """`default/<topic>` with these limits; yields a client of the engine's server."""
+    await engine.api.set_queue_limits("default", topic, max_active=max_active, rate=rate)
+    redis = engine.redis.loop_client()
+    try:
+        yield redis
+    finally:
+        await redis.aclose()
+
+
+@asynccontextmanager
+async def running_workers(
+    redis: aioredis.Redis, url: str, data: Path, count: int
+) -> AsyncIterator[list[subprocess.Popen[bytes]]]:
+    """`count` worker processes of 10 slots, once the server has that many registered."""
     workers = [
         helpers.spawn_worker(
             url,
             data / str(n),
             HEROAGENT_JOBS_LEASE_SECONDS="1",
             HEROAGENT_JOBS_MAX_ATTEMPTS="50",
-            HEROAGENT_JOBS_WORKER_COUNT=str(slots),
+            HEROAGENT_JOBS_WORKER_COUNT="10",
         )
         for n in range(count)
     ]
+    try:
 
-    async def registered() -> bool:
-        return int(await redis.scard(keys.WORKERS)) >= count
+        async def registered() -> bool:
+            return int(await redis.scard(keys.WORKERS)) >= count
 
-    await async_poll(registered, 30, f"{count} workers registered")
-    return workers
-
-
-def stop_workers(workers: Sequence[subprocess.Popen[bytes]]) -> None:
-    for worker in workers:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-    for worker in workers:
-        worker.wait(30)  # a deadline: a loaded machine stops a process slowly
+        await async_poll(registered, 30, f"{count} workers registered")
+        yield workers
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(30)  # a deadline: a loaded machine stops a process slowly
 
 
 async def ran_once(engine: Engine, ids: Sequence[int]) -> list[Job]:
@@ -74,10 +88,10 @@ async def test_max_active_2_holds_over_three_workers_of_ten_slots(
     idle_engine: Engine, valkey: ValkeyProcess, short_tmp: Path
 ) -> None:
     engine = idle_engine
-    await engine.api.set_queue_limits("default", "capped", max_active=2)
-    redis = engine.redis.loop_client()
-    workers = await with_workers(redis, valkey.url, short_tmp / "w", 3, 10)
-    try:
+    async with (
+        limited_queue(engine, "capped", max_active=2) as redis,
+        running_workers(redis, valkey.url, short_tmp / "w", 3),
+    ):
         capped = await engine.jobs.create_jobs(
             [JobSpec("!!fake.sleep seconds:0.05\n", topic="capped") for _ in range(40)]
         )
@@ -100,9 +114,6 @@ async def test_max_active_2_holds_over_three_workers_of_ten_slots(
             waiting = any(s in (b"new", b"active") for s in statuses)
             await asyncio.sleep(0.01)  # the sampling period the issue sets
         await wait_jobs_ended(engine, ids + [j.job_id for j in free], 60)
-    finally:
-        stop_workers(workers)
-        await redis.aclose()
     assert peak == 2
     assert most_at_once(await ran_once(engine, ids)) <= 2
     assert most_at_once(await ran_once(engine, [j.job_id for j in free])) > 2
@@ -111,17 +122,14 @@ async def test_max_active_2_holds_over_three_workers_of_ten_slots(
 async def rate_run(
     engine: Engine, valkey: ValkeyProcess, data: Path, rate: str, count: int, workers: int
 ) -> list[Job]:
-    await engine.api.set_queue_limits("default", "paced", rate=rate)
-    redis = engine.redis.loop_client()
-    started = await with_workers(redis, valkey.url, data, workers, 10)
-    try:
+    async with (
+        limited_queue(engine, "paced", rate=rate) as redis,
+        running_workers(redis, valkey.url, data, workers),
+    ):
         jobs = await engine.jobs.create_jobs(
             [JobSpec("!!fake.return_success\n", topic="paced") for _ in range(count)]
         )
         await wait_jobs_ended(engine, [j.job_id for j in jobs], count * 2 + 30)
-    finally:
-        stop_workers(started)
-        await redis.aclose()
     runs = await ran_once(engine, [j.job_id for j in jobs])
     starts, period = parse_rate(rate)
     # Never more than `starts` in any one period (the server's clock spaces them).
@@ -149,11 +157,10 @@ async def test_a_worker_killed_holding_the_slots_frees_them(
     idle_engine: Engine, valkey: ValkeyProcess, short_tmp: Path
 ) -> None:
     engine = idle_engine
-    await engine.api.set_queue_limits("default", "held", max_active=2)
-    redis = engine.redis.loop_client()
-    (doomed,) = await with_workers(redis, valkey.url, short_tmp / "a", 1, 10)
-    others: list[subprocess.Popen[bytes]] = []
-    try:
+    async with (
+        limited_queue(engine, "held", max_active=2) as redis,
+        running_workers(redis, valkey.url, short_tmp / "a", 1) as (doomed,),
+    ):
         jobs = await engine.jobs.create_jobs(
             [JobSpec("!!fake.sleep seconds:0.3\n", topic="held") for _ in range(8)]
         )
@@ -165,12 +172,9 @@ async def test_a_worker_killed_holding_the_slots_frees_them(
         os.kill(doomed.pid, signal.SIGKILL)
         doomed.wait(5)
         # The reaper of the next worker hands the two back once the lease runs out.
-        others = await with_workers(redis, valkey.url, short_tmp / "b", 1, 10)
-        await wait_jobs_ended(engine, [j.job_id for j in jobs], 60)
-        assert int(await redis.scard(keys.active_key("default:held"))) == 0
-    finally:
-        stop_workers(others)
-        await redis.aclose()
+        async with running_workers(redis, valkey.url, short_tmp / "b", 1):
+            await wait_jobs_ended(engine, [j.job_id for j in jobs], 60)
+            assert int(await redis.scard(keys.active_key("default:held"))) == 0
     await ran_once(engine, [j.job_id for j in jobs])
 
 

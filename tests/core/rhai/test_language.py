@@ -29,6 +29,15 @@ from core.rhai import RhaiRuntimeError, eval
         # i64 semantics: truncating division, remainder sign, wrapping hex literals.
         ("[-7 / 2, -7 % 2, 0xffffffffffffffff]", [-3, -1, -1]),
         ("`${1.0} ${1e20} ${[0.5, \"a\", 'c']}`", "1.0 1e20 [0.5, \"a\", 'c']"),
+        # drain takes out what it picks (by predicate or span), retain keeps it.
+        ("let a = [1, 2, 3, 4, 5]; let b = a.drain(|x| x % 2 == 0); [a, b]", [[1, 3, 5], [2, 4]]),
+        ("let a = [1, 2, 3, 4, 5]; let b = a.retain(|x| x % 2 == 0); [a, b]", [[2, 4], [1, 3, 5]]),
+        ("let a = [1, 2, 3, 4, 5]; let b = a.drain(1, 2); [a, b]", [[1, 4, 5], [2, 3]]),
+        ("let a = [1, 2, 3, 4, 5]; let b = a.retain(-2); [a, b]", [[4, 5], [1, 2, 3]]),
+        # A char whose other case is longer than one char stays as it is; a string changes.
+        ("['ß'.to_upper(), \"aßc\".to_upper(), 'Q'.to_lower()]", ["ß", "ASSC", "q"]),
+        # Lists of arguments and items may end with a comma.
+        ("fn f(a, b) { a + b } [f(1, 2,), [1, 2,].len()]", [3, 2]),
     ],
 )
 def test_semantics(script: str, value: Any) -> None:
