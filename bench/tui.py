@@ -24,6 +24,7 @@ from typing import Any
 import redis.exceptions
 from textual import events
 
+from bench.launch import free_port
 from core.api import JobSpec
 from core.config import Config, load_config
 from core.engine import Engine
@@ -35,22 +36,14 @@ KEY_TIMEOUT = 10.0
 P99_TARGET_MS = 100.0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _config(directory: Path) -> Config:
     return load_config(
         directory / "no-config.toml",
         env={},
         flags={
             "data_dir": str(directory / "data"),
-            "redis.tcp_port": _free_port(),
-            "webdav.port": _free_port(),
+            "redis.tcp_port": free_port(),
+            "webdav.port": free_port(),
         },
     ).config
 
