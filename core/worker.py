@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from core.config import Config
 from core.events import EventBus
 from core.jobs.promoter import start_promoter, stop_promoter
-from core.redis_server import RedisService
+from core.redis_server import RedisService, unreachable_reason
 from core.serve import StopSignals, configure_logging
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
@@ -46,7 +46,7 @@ async def work(config: Config) -> int:
     try:
         await redis.ping()
     except (RedisError, OSError) as exc:
-        log.error("cannot reach %s: %s", where, exc)
+        log.error("cannot reach %s: %s", where, unreachable_reason(exc, config))
         await redis.aclose()
         return 1
     registry = await asyncio.to_thread(build_registry, config)

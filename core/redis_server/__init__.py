@@ -1,7 +1,7 @@
 """The Redis-protocol server: a supervised valkey/redis-server child, or an external URL."""
 
 from core.redis_server.binary import ServerBinaryNotFound, find_cli_binary, find_server_binary
-from core.redis_server.service import RedisService, redact_url
+from core.redis_server.service import RedisService, redact_url, unreachable_reason
 
 __all__ = [
     "RedisService",
@@ -9,4 +9,5 @@ __all__ = [
     "find_cli_binary",
     "find_server_binary",
     "redact_url",
+    "unreachable_reason",
 ]

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
@@ -86,6 +86,17 @@ class SentinelRedis(aioredis.Redis):
             if self.sentinel_manager is not None:
                 for client in self.sentinel_manager.sentinels:
                     await client.aclose()
+
+
+def unreachable_reason(exc: BaseException, config: Config) -> str:
+    """Why the server could not be reached, in words (redis-py's text names its objects)."""
+    if isinstance(exc, MasterNotFoundError):
+        asked = ", ".join(config.redis.sentinels)
+        return (
+            f"no Sentinel ({asked}) names a primary for {config.redis.sentinel_master!r}: "
+            "they are down, unreachable, or none of them monitors that name"
+        )
+    return str(exc)
 
 
 def sentinel_addresses(config: Config) -> list[tuple[str, int]]:
@@ -451,7 +462,7 @@ class RedisService(Service):
                     self.version = str(info.get("valkey_version") or info.get("redis_version", ""))
                     return
             except (RedisError, OSError) as exc:
-                last_error = str(exc)
+                last_error = unreachable_reason(exc, self.config)
             finally:
                 await client.aclose()
             await asyncio.sleep(0.02)

@@ -19,7 +19,7 @@ from core.engine import Engine
 from core.events import EventBus
 from core.redis_server import RedisService
 from heroagent import AsyncClient, Client
-from tests.helpers import async_poll, free_port
+from tests.helpers import async_poll, free_port, run_heroagent
 from tests.netlab.hosts import ROOT
 from tests.sentinels import SentinelSet, local_launcher, local_set
 
@@ -203,3 +203,23 @@ async def test_redis_info_names_the_primary_and_counts_a_failover(
         await async_poll(moved, 30, "the new primary to show")
         after = await engine.api.redis_info()
         assert (after.failovers, after.replicas) == (1, 0)
+
+
+def test_a_worker_with_no_sentinel_answering_says_so_in_words(short_tmp: Path) -> None:
+    port = free_port()  # nothing listens there: no Sentinel can name a primary
+    env = {
+        **os.environ,
+        "HEROAGENT_REDIS_SENTINELS": f"127.0.0.1:{port}",
+        "HEROAGENT_REDIS_SENTINEL_MASTER": "gone",
+    }
+    argv = ("--config", os.devnull, "--data-dir", str(short_tmp / "data"), "worker")
+    result = run_heroagent(*argv, env=env, timeout=30)
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, output
+    assert errors[0].endswith(
+        f"cannot reach sentinel:gone@127.0.0.1:{port}: no Sentinel (127.0.0.1:{port}) "
+        "names a primary for 'gone': they are down, unreachable, or none of them monitors "
+        "that name"
+    )
