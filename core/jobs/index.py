@@ -143,19 +143,24 @@ class JobIndex:
             return self._revisions(job_ids) if quick else None
 
     def _revisions(
-        self, job_ids: Sequence[int], batch: int = 900
+        self, job_ids: Sequence[int], batch: int = 450
     ) -> tuple[dict[int, int], set[int]]:
         revisions: dict[int, int] = {}
         purged: set[int] = set()
         for start in range(0, len(job_ids), batch):
             chunk = tuple(job_ids[start : start + batch])
             marks = ",".join("?" * len(chunk))
+            # One statement for both tables: a purged id reads as revision -1.
             rows = self._db.execute(
-                f"SELECT id, revision FROM jobs WHERE id IN ({marks})", chunk
+                f"SELECT id, revision FROM jobs WHERE id IN ({marks}) UNION ALL "
+                f"SELECT id, -1 FROM gone WHERE id IN ({marks})",
+                chunk + chunk,
             ).fetchall()
-            revisions.update((int(r[0]), int(r[1])) for r in rows)
-            gone = self._db.execute(f"SELECT id FROM gone WHERE id IN ({marks})", chunk)
-            purged.update(int(r[0]) for r in gone.fetchall())
+            for job_id, revision in rows:
+                if revision < 0:
+                    purged.add(int(job_id))
+                else:
+                    revisions[int(job_id)] = int(revision)
         return revisions, purged
 
     @contextmanager
