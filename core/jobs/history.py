@@ -312,10 +312,25 @@ class HistoryService(JobsPartService):
                 index.delete(gone)
 
         await asyncio.to_thread(update_index)
+        # A server restored from an older copy counts revisions from below what OurDB
+        # stored: raised first, so the next change reads as newer than the stored version.
+        await manager.queue.raise_revisions(
+            [
+                job
+                for job in versions
+                if job.job_id in live and live[job.job_id].revision < job.revision
+            ]
+        )
         for job in versions:
             if job.status.ended or job.job_id in live:
                 continue
             if job.status is JobStatus.ACTIVE:
-                job = replace(job, status=JobStatus.NEW, worker="", time_start=0.0)
+                job = replace(
+                    job,
+                    status=JobStatus.NEW,
+                    worker="",
+                    time_start=0.0,
+                    revision=job.revision + 1,
+                )
                 interrupted.append(job)
             requeue.append(job)

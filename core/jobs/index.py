@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from core.events import JobFilter
@@ -29,7 +30,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     -- against OurDB needs no parsing.
     crc INTEGER,
     -- 1 for a dead letter: ended in error after its last allowed attempt.
-    dead INTEGER NOT NULL DEFAULT 0
+    dead INTEGER NOT NULL DEFAULT 0,
+    -- The revision of the version this row was made from (0: from before revisions).
+    revision INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, id);
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (circle, topic, id);
@@ -88,6 +91,9 @@ class JobIndex:
         if columns and "dead" not in columns:
             # Rows from before dead letters: none is one until its next version.
             self._db.execute("ALTER TABLE jobs ADD COLUMN dead INTEGER NOT NULL DEFAULT 0")
+        if columns and "revision" not in columns:
+            # Rows from before revisions: any version counts as newer until their next one.
+            self._db.execute("ALTER TABLE jobs ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
         self._db.executescript(_SCHEMA)
         # An index written before the counts table existed: count it once.
         if self._db.execute("SELECT NOT EXISTS (SELECT 1 FROM counts)").fetchone()[0]:
@@ -121,13 +127,52 @@ class JobIndex:
         """
         jobs = list(jobs)
         rows = self._rows(jobs, crcs)
-        if len(rows) > INLINE_ROWS or not self._lock.acquire(blocking=False):
-            return False
+        with self._quickly(len(rows)) as quick:
+            if quick:
+                self._write(rows, _edges(jobs))
+        return quick
+
+    def revisions(self, job_ids: Sequence[int]) -> tuple[dict[int, int], set[int]]:
+        """The revision each of these jobs' indexed row shows, and those purged among them."""
+        with self._lock:
+            return self._revisions(job_ids)
+
+    def revisions_now(self, job_ids: Sequence[int]) -> tuple[dict[int, int], set[int]] | None:
+        """`revisions` on the calling thread if that is quick (as `upsert_now`), else None."""
+        with self._quickly(len(job_ids)) as quick:
+            return self._revisions(job_ids) if quick else None
+
+    def _revisions(
+        self, job_ids: Sequence[int], batch: int = 450
+    ) -> tuple[dict[int, int], set[int]]:
+        revisions: dict[int, int] = {}
+        purged: set[int] = set()
+        for start in range(0, len(job_ids), batch):
+            chunk = tuple(job_ids[start : start + batch])
+            marks = ",".join("?" * len(chunk))
+            # One statement for both tables: a purged id reads as revision -1.
+            rows = self._db.execute(
+                f"SELECT id, revision FROM jobs WHERE id IN ({marks}) UNION ALL "
+                f"SELECT id, -1 FROM gone WHERE id IN ({marks})",
+                chunk + chunk,
+            ).fetchall()
+            for job_id, revision in rows:
+                if revision < 0:
+                    purged.add(int(job_id))
+                else:
+                    revisions[int(job_id)] = int(revision)
+        return revisions, purged
+
+    @contextmanager
+    def _quickly(self, rows: int) -> Iterator[bool]:
+        """Holds the lock and gives True when `rows` are few and the lock is free at once."""
+        if rows > INLINE_ROWS or not self._lock.acquire(blocking=False):
+            yield False
+            return
         try:
-            self._write(rows, _edges(jobs))
+            yield True
         finally:
             self._lock.release()
-        return True
 
     @staticmethod
     def _rows(jobs: Iterable[Job], crcs: Mapping[int, int] | None) -> list[tuple[object, ...]]:
@@ -147,6 +192,7 @@ class JobIndex:
                 (job.params[:_TEXT_CHARS] + "\n" + job.error[:_TEXT_CHARS]).lower(),
                 crcs.get(job.job_id),
                 int(job.dead),
+                job.revision,
             )
             for job in latest.values()
         ]
@@ -156,11 +202,11 @@ class JobIndex:
         self._db.execute("BEGIN")
         # An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the triggers.
         self._db.executemany(
-            "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+            "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
             "status = excluded.status, circle = excluded.circle, topic = excluded.topic, "
             "params_type = excluded.params_type, time_scheduled = excluded.time_scheduled, "
             "time_end = excluded.time_end, text = excluded.text, crc = excluded.crc, "
-            "dead = excluded.dead",
+            "dead = excluded.dead, revision = excluded.revision",
             rows,
         )
         if edges:

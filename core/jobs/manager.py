@@ -8,7 +8,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -165,6 +165,10 @@ class JobManager:
         # Held while a purge checks and deletes a batch, and while a requeue brings an
         # ended job back: a purge never deletes a job that a requeue has made live.
         self.ended_lock = asyncio.Lock()
+        # Held while versions are checked against the stored ones and written (and while
+        # a purge deletes): each check sees every write before it, so a version reported
+        # late through the stream cannot slip past a newer one written meanwhile.
+        self.history_lock = asyncio.Lock()
         # Jobs purged from the history since start (`core.jobs.purge`), and the purge
         # batches under way, which closing the history waits for.
         self.purged = 0
@@ -579,7 +583,7 @@ class JobManager:
             if raw:
                 newest_first.append(self._load(job_id, raw))
             loc = header.prev
-        return newest_first[::-1]
+        return _in_revision_order(newest_first[::-1])
 
     async def list_jobs(
         self, flt: JobFilter, *, limit: int = 50, before_id: int | None = None
@@ -724,9 +728,16 @@ class JobManager:
             raise JobError(
                 f"job {job_id} has ended ({job.status}); requeue it instead", kind="ended"
             )
-        job = replace(job, status=JobStatus.ACTIVE, time_start=job.time_start or time.time())
-        await self.queue.redis.hset(
-            keys.job_key(job.circle_id, job.topic, job_id), "status", JobStatus.ACTIVE.value
+        key = keys.job_key(job.circle_id, job.topic, job_id)
+        async with self.queue.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "status", JobStatus.ACTIVE.value)
+            pipe.hincrby(key, "revision", 1)
+            _, taken = await pipe.execute()
+        job = replace(
+            job,
+            status=JobStatus.ACTIVE,
+            time_start=job.time_start or time.time(),
+            revision=_revision_after(job, taken),
         )
         await self.persist([job])
         return job
@@ -759,6 +770,8 @@ class JobManager:
             time_scheduled=time.time(),
             error_kind="",
             run_at=0.0,
+            # Its hash is gone (or ended, so nothing else changes it): count on from it.
+            revision=job.revision + 1,
             # The new run reports its own; the old value stays in the earlier versions.
             progress=None,
             progress_message="",
@@ -797,20 +810,22 @@ class JobManager:
         if job.status.ended:
             raise JobError(f"job {job_id} has already ended ({job.status})", kind="ended")
         redis = self.queue.redis
+        key = keys.job_key(job.circle_id, job.topic, job_id)
         async with redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "revision", 1)
             # Dropping the fence means the worker that may hold it can no longer complete it.
-            pipe.hdel(keys.job_key(job.circle_id, job.topic, job_id), "fence", "worker")
+            pipe.hdel(key, "fence", "worker")
             pipe.lrem(keys.queue_key(job.circle_id, job.topic, job.priority), 0, str(job_id))
             if job.status is JobStatus.ACTIVE:
                 # Its slot of a max_active queue is free: a waiting job may start.
                 pipe.srem(keys.active_key(job.queue), str(job_id))
                 pipe.rpush(keys.DOORBELL, 1)
             pipe.zrem(keys.SCHEDULED, str(job_id))
-            pipe.hset(keys.job_key(job.circle_id, job.topic, job_id), "status", status.value)
+            pipe.hset(key, "status", status.value)
             if job.status is JobStatus.ACTIVE:
                 # Whichever watchdog runs it, here or on another machine, stops the work.
                 pipe.publish(keys.CANCEL_CHANNEL, str(job_id))
-            await pipe.execute()
+            taken = (await pipe.execute())[0]
         ended = replace(
             job,
             status=status,
@@ -819,6 +834,7 @@ class JobManager:
             error_kind=error_kind,
             run_at=0.0,
             time_end=time.time(),
+            revision=_revision_after(job, taken),
         )
         await self.persist([ended])
         return ended
@@ -840,25 +856,19 @@ class JobManager:
         `after_end`, a reported version of a job whose last durable version has ended is
         dropped: after a failover, a worker may run again a job whose end the promoted
         replica never got, and that run must not be a second end in its history.
+
+        A version whose revision is below its job's stored last one (reported through the
+        stream while a newer one was written directly) is stored before it: that newer
+        record is written again after it, so it stays the last version, and the history
+        reads in revision order (`job_history`). A version of a purged job is dropped.
         """
         # A version stored before a crash still gets its Redis step below: the engine may
         # have died between the OurDB write and that step, leaving its dependants waiting
         # and its unique key held. The step is idempotent, so a second run changes nothing.
         every = versions
-        if skip_duplicates:
-            versions = [job for job in versions if not await self._already_stored(job)]
-        if after_end and versions:
-            # Stale ends stay in `every`: their Redis step drops the leftover hash.
-            versions, _stale = await self._split_after_end(versions)
-        if versions:
-            self._count_outcomes(versions)
-            records = [(await self._record(job), job.job_id) for job in versions]
-            await self.db.set_many(records)
-            # The last version of a job in this batch is the one its index row shows.
-            crcs = {job_id: zlib.crc32(record) for record, job_id in records}
-            if not self.index.upsert_now(versions, crcs):
-                await asyncio.to_thread(self.index.upsert, versions, crcs)
-        elif not acknowledge and not any(job.status.ended for job in every):
+        async with self.history_lock:
+            latest = await self._write(versions, skip_duplicates, after_end)
+        if not latest and not acknowledge and not any(job.status.ended for job in every):
             return
         # One command for the whole batch, however many jobs ended: drop the ended jobs,
         # acknowledge the entries, publish the events. Per job, Redis work was most of
@@ -875,6 +885,7 @@ class JobManager:
                 else "",
                 int(job.unique_for * 1000),
                 1 if job.depends_on else 0,
+                job.revision,
             )
             for job in every
             if job.status.ended
@@ -889,12 +900,57 @@ class JobManager:
             keys.STREAM_GROUP,
             orjson.dumps(ended),
             orjson.dumps(entries),
-            _events_message(versions),
+            _events_message(latest),
             keys.EVENTS_CHANNEL,
             repr(time.time()),
         )
         # Told after every effect: whoever reads the job on its event finds the new state.
-        self._tell_bus(versions)
+        self._tell_bus(latest)
+
+    async def _write(
+        self, versions: Sequence[Job], skip_duplicates: bool, after_end: bool
+    ) -> list[Job]:
+        """The OurDB and index part of `persist`; returns the versions now last of their jobs.
+
+        The caller holds `history_lock`.
+        """
+        stored: dict[int, bytes] = {}
+        if skip_duplicates:
+            stored = await asyncio.to_thread(self._last_records, {j.job_id for j in versions})
+            versions = [job for job in versions if stored.get(job.job_id) != job.to_json()]
+        if after_end and versions:
+            versions, _stale = await self._split_after_end(versions)
+        if not versions:
+            return []
+        ids = sorted({job.job_id for job in versions})
+        found = self.index.revisions_now(ids)
+        if found is None:
+            found = await asyncio.to_thread(self.index.revisions, ids)
+        revisions, purged = found
+        for job_id, raw in stored.items():
+            # Read anyway when draining after a crash, which the index may not have seen.
+            revisions[job_id] = max(revisions.get(job_id, 0), _revision_of(raw))
+        if purged:
+            log.warning("dropped versions of %d jobs purged meanwhile", len(purged))
+            versions = [job for job in versions if job.job_id not in purged]
+        # A job's last version in a batch is its newest one: the stream holds each job's
+        # versions in the order their revisions were taken.
+        last = {job.job_id: job for job in versions}
+        behind = sorted(i for i, job in last.items() if job.revision < revisions.get(i, 0))
+        newer = await asyncio.to_thread(self._last_records, behind) if behind else {}
+        if behind:
+            log.info("stored %d late versions before their jobs' newer ones", len(behind))
+        self._count_outcomes(versions)
+        records = [(await self._record(job), job.job_id) for job in versions]
+        records += [(newer[job_id], job_id) for job_id in behind if job_id in newer]
+        await self.db.set_many(records)
+        # The last version of a job in this batch is the one its index row shows; a job
+        # whose newer version was written again keeps the row it has.
+        latest = [job for job in versions if job.job_id not in newer]
+        crcs = {job_id: zlib.crc32(record) for record, job_id in records if job_id not in newer}
+        if latest and not self.index.upsert_now(latest, crcs):
+            await asyncio.to_thread(self.index.upsert, latest, crcs)
+        return latest
 
     def _count_outcomes(self, versions: Sequence[Job]) -> None:
         for job in versions:
@@ -919,11 +975,15 @@ class JobManager:
             log.warning("dropped %d versions reported after their job had ended", len(stale))
         return keep, stale
 
-    async def _already_stored(self, job: Job) -> bool:
-        try:
-            return await self.db.get(job.job_id) == job.to_json()
-        except (RecordNotFoundError, InvalidIdError, CorruptRecordError):
-            return False
+    def _last_records(self, job_ids: Iterable[int]) -> dict[int, bytes]:
+        """The last stored record of each of these jobs that has a readable one (blocking)."""
+        found: dict[int, bytes] = {}
+        for job_id in job_ids:
+            try:
+                found[job_id] = self.db.db.get(job_id)
+            except (RecordNotFoundError, InvalidIdError, CorruptRecordError):
+                continue
+        return found
 
     async def _record(self, job: Job) -> bytes:
         """The OurDB record; a result too big for one record goes to a file, whole."""
@@ -1013,6 +1073,44 @@ def _limits_json(max_active: int, rate: str) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _revision_after(job: Job, taken: int) -> int:
+    """The revision a direct change takes: the one it took on the hash, or more.
+
+    When Redis no longer held the job, its count started again at 1: the change then
+    counts on from the version it was made from.
+    """
+    return max(int(taken), job.revision + 1)
+
+
+def _revision_of(record: bytes) -> int:
+    """The revision a stored record carries (0 for one from before revisions, or unreadable)."""
+    try:
+        data = orjson.loads(record)
+    except orjson.JSONDecodeError:
+        return 0
+    revision = data.get("revision", 0) if isinstance(data, dict) else 0
+    return revision if isinstance(revision, int) else 0
+
+
+def _in_revision_order(versions: Sequence[Job]) -> list[Job]:
+    """A job's versions, oldest first, by revision.
+
+    A version stored late (it arrived after a newer one was written directly) moves back
+    to its place, and the copy of the newer one written after it to stay the last goes.
+    One without a revision (from before revisions, or damaged) keeps its place after the
+    version stored before it.
+    """
+    keyed: list[tuple[int, Job]] = []
+    for job in versions:
+        keyed.append((job.revision or (keyed[-1][0] if keyed else 0), job))
+    ordered: list[Job] = []
+    for _, job in sorted(keyed, key=lambda pair: pair[0]):
+        if job.revision and ordered and ordered[-1] == job:
+            continue
+        ordered.append(job)
+    return ordered
 
 
 def _write_durably(path: Path, text: str) -> None:

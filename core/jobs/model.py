@@ -112,6 +112,10 @@ class Job:
     wait_for: str = ""
     # The job's name in the graph it was submitted with (empty outside a graph).
     name: str = ""
+    # Taken (incremented) by every transition, on the job's hash, in the same atomic step
+    # as the change; a version carries the revision of the state it shows, so the history
+    # can be kept in the order the changes happened whichever path stored them.
+    revision: int = 0
 
     @property
     def queue(self) -> str:
@@ -259,6 +263,7 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
     "attempts": int,
     "retries": int,
     "priority": int,
+    "revision": int,
     "timeout": float,
     "run_at": float,
     "backoff_base": float,

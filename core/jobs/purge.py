@@ -97,8 +97,11 @@ async def _batch(
         doomed, gone = await asyncio.to_thread(
             _check, manager, [i for i in ids if i not in live], ended_before
         )
-        await manager.db.delete_many(doomed)
-        await asyncio.to_thread(manager.index.delete, doomed + gone)
+        # Under the history lock: a version reported late finds the ids gone, never a
+        # row that is about to go.
+        async with manager.history_lock:
+            await manager.db.delete_many(doomed)
+            await asyncio.to_thread(manager.index.delete, doomed + gone)
     manager.purged += len(doomed)
     if doomed:
         # One event per batch (PURGE_BATCH ids at most): open lists drop the rows.

@@ -129,6 +129,7 @@ class JobQueue:
         self._progress = redis.register_script(scripts.PROGRESS)
         self._heartbeat = redis.register_script(scripts.HEARTBEAT)
         self._set_limits = redis.register_script(scripts.SET_LIMITS)
+        self._raise_revision = redis.register_script(scripts.RAISE_REVISION)
 
     async def enqueue(self, jobs: Iterable[Job]) -> None:
         """Store jobs and queue them, all in one atomic script call.
@@ -380,6 +381,19 @@ class JobQueue:
         return {
             job_id: Job.from_hash(raw) for (job_id, _), raw in zip(live, hashes, strict=True) if raw
         }
+
+    async def raise_revisions(self, jobs: Sequence[Job]) -> int:
+        """Raise each live job's revision to at least the given version's; how many rose."""
+        if not jobs:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job in jobs:
+                await self._raise_revision(
+                    keys=[keys.job_key(job.circle_id, job.topic, job.job_id)],
+                    args=[job.revision],
+                    client=pipe,
+                )
+            return sum(int(raised) for raised in await pipe.execute())
 
     async def depths(self) -> dict[str, int]:
         """Waiting jobs per "<circle>:<topic>" queue, at every priority level."""

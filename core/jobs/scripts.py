@@ -4,6 +4,9 @@ from __future__ import annotations
 
 # Scripts name keys they compute from arguments (queues found at run time), which a
 # standalone Redis/Valkey allows; cluster mode is not supported.
+# Every script that changes a job's state takes a revision (HINCRBY of the hash's
+# `revision`) in the same atomic step, before it reports the version: the persister then
+# keeps the history in revision order against versions the engine writes directly.
 
 # Puts a job id back into its queue at the job's priority level (its hash says which),
 # keeping the level's sets in step with the lists. Shared by the scripts that requeue.
@@ -145,6 +148,7 @@ for _, p in ipairs(levels) do
         redis.call('HDEL', key, 'progress', 'progress_message')
         redis.call('HSET', key, 'status', 'active', 'time_start', ARGV[2],
                    'worker', ARGV[1], 'fence', fence)
+        redis.call('HINCRBY', key, 'revision', 1)
         started(q, id)
         local fields = redis.call('HGETALL', key)
         redis.call('XADD', KEYS[5], '*', unpack(fields))
@@ -191,6 +195,7 @@ for i = 6, #KEYS do
   end
   local id, q = ARGV[a + 2], ARGV[a + 3]
   redis.call('HSET', KEYS[i], unpack(flat))
+  redis.call('HINCRBY', KEYS[i], 'revision', 1)
   redis.call('HSET', KEYS[1], id, q)
   redis.call('SADD', KEYS[2], q)
   if ARGV[a + 4] == '1' then
@@ -234,6 +239,7 @@ if ARGV[3] == 'scheduled' then
   redis.call('ZADD', KEYS[4], ARGV[9], ARGV[1])
   redis.call('RPUSH', KEYS[5], '1')
 end
+redis.call('HINCRBY', KEYS[1], 'revision', 1)
 redis.call('XADD', KEYS[3], '*', unpack(redis.call('HGETALL', KEYS[1])))
 return 1
 """
@@ -273,6 +279,7 @@ local function hand_back(id, worker, jobloc, doorbell, stream, max_attempts, now
   end
   -- Handed back, or ended: either way a slot of a max_active queue is free.
   redis.call('RPUSH', doorbell, '1')
+  redis.call('HINCRBY', key, 'revision', 1)
   redis.call('XADD', stream, '*', unpack(redis.call('HGETALL', key)))
   return 1
 end
@@ -344,6 +351,7 @@ return handed
 # so the persister stores it and, in turn, settles its own dependants (the cascade).
 _DEPENDANTS = """
 local function release_or_wait(key, id, q, doorbell)
+  redis.call('HINCRBY', key, 'revision', 1)
   local pend = 'heroagent:parents:' .. id
   local left = redis.call('SMEMBERS', pend)
   if #left == 0 then
@@ -360,6 +368,7 @@ local function fail(key, id, parent, now, stream)
   redis.call('HSET', key, 'status', 'error', 'wait_for', '', 'time_end', now,
              'error', 'dependency failed: parent job ' .. parent .. ' ended in error',
              'error_kind', 'dependency_failed')
+  redis.call('HINCRBY', key, 'revision', 1)
   redis.call('XADD', stream, '*', unpack(redis.call('HGETALL', key)))
 end
 local function waiting_key(jobloc, id)
@@ -375,11 +384,12 @@ end
 
 # KEYS: jobloc, stream, doorbell
 # ARGV: group, ended (JSON: [[id, job key, ended status persisted, unique claim key or '',
-#       unique_for ms, 1 when it had parents], ...]), entries (JSON: [stream entry id, ...]),
-#       events message ('' for none), channel, now
+#       unique_for ms, 1 when it had parents, its revision], ...]), entries (JSON: [stream
+#       entry id, ...]), events message ('' for none), channel, now
 # Everything Redis does once a persisted batch is durable in OurDB, in one call: settles
 # each ended job's dependants and gives up its unique key (or lets it expire after
-# `unique_for`), drops it (unless it was requeued meanwhile), acknowledges and deletes
+# `unique_for`), drops it (unless it was requeued meanwhile: its hash shows another
+# status, or a later revision than the version stored), acknowledges and deletes
 # the batch's stream entries, and publishes the batch's events message.
 # The lists travel as one JSON argument each: the client then encodes a handful of
 # arguments per batch, not several per job. Returns how many jobs it dropped.
@@ -389,7 +399,8 @@ PERSISTED = (
     + """
 local dropped = 0
 for _, job in ipairs(cjson.decode(ARGV[2])) do
-  if redis.call('HGET', job[2], 'status') == job[3] then
+  local now = redis.call('HMGET', job[2], 'status', 'revision')
+  if now[1] == job[3] and tonumber(now[2] or '0') <= job[7] then
     local id = job[1]
     local children = redis.call('SMEMBERS', 'heroagent:children:' .. id)
     if #children > 0 then
@@ -515,6 +526,7 @@ for _, id in ipairs(due) do
   local key = q and ('herojobs:' .. q .. ':' .. id)
   if key and redis.call('HGET', key, 'status') == 'scheduled' then
     redis.call('HSET', key, 'status', 'new')
+    redis.call('HINCRBY', key, 'revision', 1)
     push(q, key, id, false)
     redis.call('RPUSH', KEYS[3], '1')
     moved = moved + 1
@@ -524,6 +536,20 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {moved, first[2] or false}
 """
 )
+
+# KEYS: job key; ARGV: revision
+# Raises a live job's revision to at least ARGV[1], the one OurDB stored last: a server
+# that came back from an older copy of its data (a replica, an AOF) counts from below
+# it, and its next versions would read as older than the stored one. A hash gone
+# meanwhile stays gone. Returns 1 when it raised the count.
+RAISE_REVISION = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'revision') or '0') >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'revision', ARGV[1])
+return 1
+"""
 
 # KEYS: lock; ARGV: token, ttl ms
 # Takes the promoter lock, or renews it when this token holds it. Returns 1 when held.

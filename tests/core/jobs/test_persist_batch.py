@@ -69,11 +69,13 @@ async def test_a_batch_of_ended_jobs_leaves_redis_in_one_script_run_and_one_mess
 ) -> None:
     manager, redis = setup.manager, setup.redis
     jobs = await manager.create_jobs([JobSpec("!!fake.return_success\n", topic="t")] * JOBS)
-    # What a worker's COMPLETE leaves in Redis: the hash ended, its version in the stream.
-    ended = [replace(job, status=JobStatus.DONE, result="ok") for job in jobs]
+    # What a worker's COMPLETE leaves in Redis: the hash ended at the revision it took
+    # (ENQUEUE took 1, FETCH 2), its version in the stream.
+    ended = [replace(job, status=JobStatus.DONE, result="ok", revision=3) for job in jobs]
     async with redis.pipeline(transaction=False) as pipe:
         for job in ended:
-            pipe.hset(keys.job_key(job.circle_id, job.topic, job.job_id), "status", "done")
+            key = keys.job_key(job.circle_id, job.topic, job.job_id)
+            pipe.hset(key, mapping={"status": "done", "revision": 3})
         await pipe.execute()
     # One job was requeued meanwhile: its hash says new, so it must stay.
     kept = ended[7]
@@ -94,7 +96,7 @@ async def test_a_batch_of_ended_jobs_leaves_redis_in_one_script_run_and_one_mess
 
     assert delta("evalsha") + delta("eval") == 1
     assert delta("publish") == 1
-    assert delta("hget") == JOBS  # the script's checks, one per job, all in that one run
+    assert delta("hmget") == JOBS  # the script's checks, one per job, all in that one run
     assert message is not None
     batch = orjson.loads(message["data"])
     assert [(e["id"], e["status"]) for e in batch] == [(j.job_id, "done") for j in ended]

@@ -96,14 +96,7 @@ async def test_requeue_retry_reap_and_promotion_keep_the_level(idle_engine: Engi
         (lease,) = await queue.fetch_many("lost-worker", 1)
         assert await queue.reap_worker("lost-worker", max_attempts=5) == 1
         assert await redis.lrange(level, 0, -1) == [str(job.job_id).encode()]
-
-        async def handed_back_durably() -> bool:
-            # The reaper's version reaches OurDB through the stream; a cancel before that
-            # would be overtaken by it (see the closing caveat in docs/architecture.md).
-            versions = await manager.job_history(job.job_id)
-            return [v.status for v in versions][-2:] == [JobStatus.ACTIVE, JobStatus.NEW]
-
-        await async_poll(handed_back_durably, 10, "the handed-back version to be stored")
+        # At once: the reaper's version may still be on its way to OurDB.
         await manager.cancel_job(job.job_id)
         assert await redis.llen(level) == 0
         await manager.requeue_job(job.job_id)
