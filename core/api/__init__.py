@@ -38,6 +38,8 @@ from core.api.wire import (
     schedule_wire,
     spec_from_wire,
     spec_wire,
+    views_delta,
+    views_from_delta,
 )
 from core.events import JobOptions, JobSpec, ScheduleOptions
 
@@ -76,4 +78,6 @@ __all__ = [
     "schedule_wire",
     "spec_from_wire",
     "spec_wire",
+    "views_delta",
+    "views_from_delta",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from core.api.filters import JobFilter
@@ -34,6 +35,39 @@ def job_from_wire(data: dict[str, Any]) -> JobView:
         if name in known:
             known[name] = tuple(known[name])
     return JobView(**known)
+
+
+# View fields that are tuples (JSON arrays on the wire).
+_TUPLE_FIELDS = frozenset({"log_lines", "depends_on", "wait_for"})
+
+
+def views_delta(views: Sequence[JobView]) -> dict[str, Any]:
+    """A batch's views in short: the first in full, each other one as what differs from it.
+
+    A batch of one script differs in little more than ids and times, so this is a
+    fraction of the full list to encode, send and decode. `views_from_delta` reads it.
+    """
+    if not views:
+        return {"first": None, "rest": []}
+    base = vars(views[0])
+    rest = [{k: v for k, v in vars(view).items() if v != base[k]} for view in views[1:]]
+    return {"first": job_wire(views[0]), "rest": rest}
+
+
+def views_from_delta(data: dict[str, Any]) -> list[JobView]:
+    """The views `views_delta` sent; keys this version does not know are ignored."""
+    if data.get("first") is None:
+        return []
+    first = job_from_wire(data["first"])
+    base = vars(first)
+    views = [first]
+    for delta in data["rest"]:
+        values = dict(base)
+        for name, value in delta.items():
+            if name in base:
+                values[name] = tuple(value) if name in _TUPLE_FIELDS else value
+        views.append(JobView.from_fields(values))
+    return views
 
 
 # Timing, retry and priority fields, sent only when set: an engine from before them
