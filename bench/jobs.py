@@ -165,8 +165,20 @@ def hero_systems(slots: int) -> list[System]:
             bulk_api="Client.submit_many x1000",
         ),
         System("heroagent", f"HeroAgent, in-process watchdog ({slots} slots)", False, drain, (0,)),
-        # Filled from the first line's enqueue run, which times both ways in.
-        System("heroagent", "HeroAgent, HTTP POST /api/jobs (enqueue only)", False, workers=()),
+        # Filled from the first line's enqueue run, which times every way in.
+        System(
+            "heroagent",
+            "HeroAgent, HTTP POST /api/jobs (enqueue only)",
+            False,
+            workers=(),
+            bulk_api="POST /api/jobs/batch x1000",
+        ),
+        System(
+            "heroagent",
+            f"HeroAgent, {jobs_hero.CALLERS} concurrent AsyncClient.submit (enqueue only)",
+            False,
+            workers=(),
+        ),
     ]
 
 
@@ -240,9 +252,17 @@ def measure(systems: list[System], plan: Plan, server: Valkey, work: Path) -> No
             system.enqueued = found or {}
             print(f"   enqueue {system.label}: {system.enqueued}", flush=True)
     http = next((s for s in systems if s.label.startswith("HeroAgent, HTTP")), None)
+    concurrent = next((s for s in systems if "concurrent AsyncClient" in s.label), None)
     first = systems[0] if systems and not systems[0].peer else None
-    if http is not None and first is not None and first.enqueued:
-        http.enqueued = {"one_per_s": first.enqueued.get("http_one_per_s")}
+    if first is not None and first.enqueued:
+        got = first.enqueued.get
+        if http is not None:
+            http.enqueued = {
+                "one_per_s": got("http_one_per_s"),
+                "bulk_per_s": got("http_bulk_per_s"),
+            }
+        if concurrent is not None:
+            concurrent.enqueued = {"one_per_s": got("submit_per_s")}
     server.flushall()
 
 
