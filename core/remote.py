@@ -153,6 +153,8 @@ class RequestServer(Service):
             # Requests taken are answered: their callers wait, and a submit may be stored.
             if self._answering:
                 await asyncio.wait(self._answering)
+            if self._replier is not None:
+                await self._replier
             await self.redis.aclose()
             self.redis = None
 
@@ -198,9 +200,8 @@ class RequestServer(Service):
         reply = await self.reply_to(raw)
         self._outbox.append((reply_key(token), json.dumps(reply)))
         if self._replier is None:
+            # Not awaited here: the answer's slot frees at once, and the push is shared.
             self._replier = asyncio.create_task(self._send_replies())
-        # Shielded: one answer cancelled must not cancel the push of the others' replies.
-        await asyncio.shield(self._replier)
 
     async def _send_replies(self) -> None:
         """Push the replies ready, all of them in one round trip, until none are left."""

@@ -12,6 +12,7 @@ from core.events import JobSpec
 
 WIRE_FIELDS = tuple(f.name for f in dataclasses.fields(JobView))
 SPEC_FIELDS = {f.name: f for f in dataclasses.fields(JobSpec)}
+_SPEC_NAMES = frozenset(SPEC_FIELDS)
 SCHEDULE_FIELDS = tuple(f.name for f in dataclasses.fields(ScheduleView))
 LIMITS_FIELDS = tuple(f.name for f in dataclasses.fields(LimitsView))
 
@@ -133,9 +134,10 @@ def spec_from_wire(data: object) -> JobSpec:
     """
     if not isinstance(data, dict):
         raise ValueError(f"a job must be an object, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(SPEC_FIELDS))
+    unknown = data.keys() - _SPEC_NAMES
     if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r}; known: {', '.join(SPEC_FIELDS)}")
+        first = sorted(unknown)[0]
+        raise ValueError(f"unknown field {first!r}; known: {', '.join(SPEC_FIELDS)}")
     if "params" not in data:
         raise ValueError("params is required")
     for name in ("params", "topic", "circle", "params_type"):

@@ -135,11 +135,13 @@ class Job:
 
     def to_json(self) -> bytes:
         """Compact JSON for OurDB: the id is the record's key, and defaults are left out."""
-        data: dict[str, Any] = {}
-        for name, default in _DEFAULTS.items():
-            value = getattr(self, name)
-            if value != default or name in _ALWAYS:
-                data[name] = value
+        # Over the instance dict (in field order), not a getattr per field: every job
+        # of a submit and every version the persister writes comes through here.
+        data = {
+            name: value
+            for name, value in self.__dict__.items()
+            if name in _ALWAYS or (name != "job_id" and value != _DEFAULTS[name])
+        }
         return orjson.dumps(data)
 
     @classmethod
