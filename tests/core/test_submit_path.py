@@ -12,10 +12,12 @@ import pytest
 from core.api import JobRefused, JobSpec, JobView, views_delta, views_from_delta
 from core.engine import Engine
 from core.heroscript import ActorRegistry
+from core.jobs import keys
 from core.jobs.model import ParamsType
 from core.jobs.validation import InvalidParamsError, make_validator
 from core.ourdb import AsyncOurDB
 from core.remote import RequestError, call
+from tests.helpers import async_poll
 
 
 class CountingWrites:
@@ -168,3 +170,26 @@ async def test_a_batch_through_the_api_stays_all_or_none(engine: Engine) -> None
         await engine.api.submit_many(specs)
     assert refused.value.index == 999
     assert [v for v in await engine.api.jobs(limit=5) if v.topic == "api"] == []
+
+
+async def test_a_request_that_waits_holds_no_other_request_up(engine: Engine) -> None:
+    # A placeholder claim makes a unique submit wait until it turns into a job id (or
+    # goes): while it waits, the request server answers other requests.
+    claim = keys.unique_claim_key("default", "waits", "held")
+    redis = engine.redis.client()
+    try:
+        await redis.set(claim, "pending:someone-else", px=30_000)
+        args = {"params": "!!core.echo message:w\n", "topic": "waits", "unique_key": "held"}
+        waiting = asyncio.create_task(call(redis, "submit", args))
+        await async_poll(lambda: _taken(redis), what="the submit taken by the engine")
+        assert await call(redis, "jobs", {"limit": 1}) is not None
+        assert not waiting.done()
+        await redis.delete(claim)  # the other submit gave the key up: this one takes it
+        made = await waiting
+        assert (made["unique_key"], made["duplicate"]) == ("held", False)
+    finally:
+        await redis.aclose()
+
+
+async def _taken(redis: Any) -> bool:
+    return int(await redis.llen(keys.REQUESTS)) == 0
