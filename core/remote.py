@@ -172,12 +172,6 @@ class RequestServer(Service):
                 continue
             try:
                 item = await self.redis.blpop([REQUESTS], timeout=BLOCK_SECONDS)
-                raws = [] if item is None else [item[1]]
-                room = MAX_IN_FLIGHT - len(self._answering) - len(raws)
-                if raws and room > 0:
-                    # A burst of requests comes in one round trip, not one BLPOP each.
-                    more = await self.redis.lpop(REQUESTS, room)
-                    raws += more if isinstance(more, list) else []
                 backoff.reset()
             except (RedisError, OSError) as exc:
                 if self.stopping:
@@ -185,10 +179,28 @@ class RequestServer(Service):
                 log.warning("request list unreadable (%s); retrying", exc)
                 await backoff.wait()
                 continue
+            if item is None:
+                continue
+            raws = [item[1], *await self._more(MAX_IN_FLIGHT - len(self._answering) - 1)]
             for raw in raws:
                 task = asyncio.create_task(self.answer(raw))
                 self._answering.add(task)
                 task.add_done_callback(self._answering.discard)
+
+    async def _more(self, room: int) -> list[bytes | str]:
+        """Up to `room` more requests in one round trip (a burst is not one BLPOP each).
+
+        Nothing when the list cannot be read now (or the server predates LPOP's count): the
+        request already taken is answered all the same, the rest wait for the next BLPOP.
+        """
+        assert self.redis is not None
+        if room <= 0:
+            return []
+        try:
+            more = await self.redis.lpop(REQUESTS, room)
+        except (RedisError, OSError):
+            return []
+        return more if isinstance(more, list) else []
 
     async def answer(self, raw: bytes | str) -> None:
         """Run one request and push its reply (an error reply when it is malformed)."""

@@ -353,7 +353,11 @@ class JobManager:
         batch: list[_PendingSubmit] = []
         try:
             while self._pending:
-                batch, self._pending = self._pending, []
+                # A caller cancelled before its batch began gets no job.
+                batch = [pending for pending in self._pending if not pending[2].done()]
+                self._pending = []
+                if not batch:
+                    continue
                 try:
                     outcomes = await self._submit_each(
                         [(spec, origin) for spec, origin, _ in batch]

@@ -193,3 +193,17 @@ async def test_a_request_that_waits_holds_no_other_request_up(engine: Engine) ->
 
 async def _taken(redis: Any) -> bool:
     return int(await redis.llen(keys.REQUESTS)) == 0
+
+
+async def test_a_submit_cancelled_before_its_batch_begins_makes_no_job(engine: Engine) -> None:
+    manager = engine.jobs
+    gone = asyncio.create_task(manager.submit_one(JobSpec("!!core.echo message:g\n", "gone")))
+    kept = asyncio.create_task(manager.submit_one(JobSpec("!!core.echo message:k\n", "gone")))
+    await asyncio.sleep(0)  # both wait for the batch, which has not begun
+    gone.cancel()
+    job, created = await kept
+    assert created
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    listed = await engine.api.jobs(limit=10)
+    assert [v.params for v in listed if v.topic == "gone"] == [job.params]
