@@ -554,7 +554,9 @@ class JobManager:
             for job, job_id in zip(stored, got, strict=True):
                 job.job_id = job_id  # the drafts are this call's own: no copy needed
             crcs = {job_id: zlib.crc32(record) for job_id, record in zip(got, records, strict=True)}
-            await asyncio.to_thread(self.index.upsert, stored, crcs)
+            # A small batch (concurrent single submits) skips the thread hop, as persist does.
+            if not self.index.upsert_now(stored, crcs):
+                await asyncio.to_thread(self.index.upsert, stored, crcs)
             for (index, _), job in zip(level, stored, strict=True):
                 answers[index] = job
                 created.append(index)
