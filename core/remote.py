@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 # Requests answered at once; the serve loop takes no more from the list until one ends.
 MAX_IN_FLIGHT = 32
+# How long stopping waits for the requests taken to be answered (a unique submit may
+# wait up to CLAIM_WAIT_SECONDS, 10 s, for another submit's claim).
+STOP_WAIT_SECONDS = 15.0
 # KEYS: each reply's key; ARGV: their time to live, then each reply. One call for every
 # reply ready, atomic like the MULTI it replaces: no reply list is left without its TTL.
 _PUSH_REPLIES = """
@@ -151,8 +154,13 @@ class RequestServer(Service):
         if self.redis is not None:
             await cancel_blocked(tasks, self.redis)
             # Requests taken are answered: their callers wait, and a submit may be stored.
+            # One stuck past the bound (nothing should be) is cancelled, as before.
             if self._answering:
-                await asyncio.wait(self._answering)
+                _, stuck = await asyncio.wait(self._answering, timeout=STOP_WAIT_SECONDS)
+                for task in stuck:
+                    task.cancel()
+                if stuck:
+                    await asyncio.wait(stuck)
             if self._replier is not None:
                 await self._replier
             await self.redis.aclose()
