@@ -28,6 +28,7 @@ from bench.launch import free_port
 LIST_PATH = "/api/jobs?limit=50"
 SUBMIT_BODY = {"params": "!!fake.return_success message:bench\n", "topic": "bench"}
 TARGET_MS = 50.0
+BATCH = 1_000
 
 
 @dataclass
@@ -70,7 +71,8 @@ def median_sample(samples: list[Sample]) -> Sample:
 def client(port: int, what: str, count: int) -> None:
     """Run in a child process: `count` sequential requests, print each latency as JSON."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    body = json.dumps(SUBMIT_BODY).encode()
+    batch = what == "batch"  # POST /api/jobs/batch of BATCH jobs per request
+    body = json.dumps([SUBMIT_BODY] * BATCH if batch else SUBMIT_BODY).encode()
     headers = {"Content-Type": "application/json"}
     times = []
     for _ in range(count):
@@ -78,7 +80,7 @@ def client(port: int, what: str, count: int) -> None:
         if what == "list":
             conn.request("GET", LIST_PATH)
         else:
-            conn.request("POST", "/api/jobs", body, headers)
+            conn.request("POST", "/api/jobs/batch" if batch else "/api/jobs", body, headers)
         response = conn.getresponse()
         response.read()
         times.append(time.perf_counter() - started)

@@ -205,16 +205,42 @@ with Client(url) as client:
 """
 
 
+# Run by `enqueue` in a process of its own: jobs/s of CALLERS coroutines each calling
+# heroagent.AsyncClient.submit one job at a time, over the request channel.
+CLIENT_CONCURRENT = """
+import asyncio, sys, time
+from heroagent import AsyncClient
+n, url, script, topic = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+callers = int(sys.argv[5])
+async def main():
+    async with AsyncClient(url) as client:
+        await asyncio.gather(*(client.submit(script, topic=topic) for _ in range(callers)))
+        left = n
+        async def caller():
+            nonlocal left
+            while left > 0:
+                left -= 1
+                await client.submit(script, topic=topic)
+        start = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(callers)))
+        print(n / (time.perf_counter() - start))
+asyncio.run(main())
+"""
+CALLERS = 32
+
+
 async def enqueue(url: str, work: Path, n: int) -> dict[str, float]:
     """Jobs/s queued one call at a time (EngineAPI.submit; HTTP POST) and in batches of 1,000.
 
     The batches go through `heroagent.Client.submit_many` in a separate process, the
     way an application queues them; `api_bulk_per_s` is `create_jobs` called in this
-    process, the engine's own ceiling. No worker runs: the jobs stay queued, and the
-    caller flushes the server after. The HTTP client is a separate process (bench.http's),
-    one keep-alive connection.
+    process, the engine's own ceiling, and `http_bulk_per_s` is POST /api/jobs/batch.
+    `submit_per_s` is CALLERS concurrent `AsyncClient.submit` calls (one job each) from
+    a separate process, which share the engine's durable writes. No worker runs: the
+    jobs stay queued, and the caller flushes the server after. The HTTP client is a
+    separate process (bench.http's), one keep-alive connection.
     """
-    from bench.http import over_http
+    from bench.http import BATCH, over_http
     from bench.launch import free_port
 
     base = engine_config(work / "engine", url)
@@ -229,22 +255,32 @@ async def enqueue(url: str, work: Path, n: int) -> dict[str, float]:
         start = time.perf_counter()
         await queue_jobs(engine, n)
         api_bulk = n / (time.perf_counter() - start)
-        client = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", CLIENT_BULK, str(n), url, SCRIPT, TOPIC,
-            stdout=subprocess.PIPE,
-            env={**os.environ, "HEROAGENT_CONFIG": os.devnull},
-        )  # fmt: skip
-        out, _ = await client.communicate()
-        if client.returncode != 0:
-            raise RuntimeError(f"the client bulk run failed (exit {client.returncode})")
-        bulk = float(out.decode().strip().splitlines()[-1])
+        bulk = await client_rate(CLIENT_BULK, n, url)
+        concurrent = await client_rate(CLIENT_CONCURRENT, n, url, CALLERS)
+        batches = max(1, n // BATCH)
+        http_bulk = (await over_http(config.ui.port, "batch", batches)).per_second
     return {
         "n": n,
         "one_per_s": api_one,
         "http_one_per_s": http_one,
         "bulk_per_s": bulk,
         "api_bulk_per_s": api_bulk,
+        "submit_per_s": concurrent,
+        "http_bulk_per_s": http_bulk * BATCH,
     }
+
+
+async def client_rate(script: str, n: int, url: str, *extra: object) -> float:
+    """The jobs/s a client script run in a process of its own prints on its last line."""
+    client = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, str(n), url, SCRIPT, TOPIC, *map(str, extra),
+        stdout=subprocess.PIPE,
+        env={**os.environ, "HEROAGENT_CONFIG": os.devnull},
+    )  # fmt: skip
+    out, _ = await client.communicate()
+    if client.returncode != 0:
+        raise RuntimeError(f"a client enqueue run failed (exit {client.returncode})")
+    return float(out.decode().strip().splitlines()[-1])
 
 
 def local_watchdog(engine: Engine, slots: int) -> WatchDog:

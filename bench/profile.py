@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,15 @@ BUILTIN_BUCKETS = [
     ("posix.pwrite", "file I/O"),
     ("_io.", "file I/O"),
 ]
+# The runtime under any path, last in each path table (the core's own code before it).
+RUNTIME_BUCKETS = [
+    ("/redis/", "redis client"),
+    ("/asyncio/", "asyncio"),
+    ("/selectors.py", "asyncio"),
+    ("/concurrent/futures/", "asyncio"),
+    ("/threading.py", "asyncio"),
+    ("/core/", "other core"),
+]
 # Module path fragments to buckets, first match wins (queue.py and pool.py are split
 # by function below).
 PATH_BUCKETS = [
@@ -85,12 +95,7 @@ PATH_BUCKETS = [
     ("/json/", "(de)serialisation"),
     ("/core/jobs/model.py", "(de)serialisation"),
     ("/core/api/wire.py", "(de)serialisation"),
-    ("/redis/", "redis client"),
-    ("/asyncio/", "asyncio"),
-    ("/selectors.py", "asyncio"),
-    ("/concurrent/futures/", "asyncio"),
-    ("/threading.py", "asyncio"),
-    ("/core/", "other core"),
+    *RUNTIME_BUCKETS,
 ]
 REPORT_FUNCS = {"complete_many"}
 # Helpers any code calls: their time goes to the caller's bucket, like a builtin's.
@@ -125,25 +130,56 @@ REPORTER = class_lines(ROOT / "core" / "watchdog" / "pool.py", "Reporter")
 Key = tuple[str, int, str]
 
 
-def bucket_of(key: Key) -> str | None:
-    """The bucket of a Python function or an own-bucket builtin; None for other builtins."""
+def is_helper(path: str) -> bool:
+    """A module whose functions' time goes to their callers (see HELPERS)."""
+    return path.endswith(HELPERS) or any(h in path for h in HELPERS if h.endswith("/"))
+
+
+def bucket_by(
+    key: Key,
+    builtins: Sequence[tuple[str, str]],
+    paths: Sequence[tuple[str, str]],
+    rule: Callable[[str, int, str], str | None],
+) -> str | None:
+    """A function's bucket: a builtin's by name, else `rule`'s, else the first path match.
+
+    None for a builtin of no bucket and for a helper (their time goes to their callers).
+    """
     file, line, func = key
     if file == "~":
-        return next((b for frag, b in BUILTIN_BUCKETS if frag in func), None)
+        return next((b for frag, b in builtins if frag in func), None)
     path = file.replace(os.sep, "/")
-    if path.endswith(HELPERS) or any(h in path for h in HELPERS if h.endswith("/")):
+    if is_helper(path):
         return None
+    return rule(path, line, func) or next((b for frag, b in paths if frag in path), "other")
+
+
+def _run_rule(path: str, line: int, func: str) -> str | None:
+    # queue.py and pool.py hold both fetch and report code: split by function.
     if path.endswith("/core/jobs/queue.py"):
         return "report" if func in REPORT_FUNCS else "fetch"
     if path.endswith("/core/watchdog/pool.py") and line in REPORTER:
         return "report"
     if "publish" in func and "/core/" in path:
         return "events"
-    return next((b for frag, b in PATH_BUCKETS if frag in path), "other")
+    return None
 
 
-def buckets(stats: pstats.Stats, unprofiled: dict[str, float] | None = None) -> dict[str, float]:
-    """Seconds of own time per bucket; a builtin's or helper's time split over its callers."""
+def bucket_of(key: Key) -> str | None:
+    """The bucket of a Python function or an own-bucket builtin; None for other builtins."""
+    return bucket_by(key, BUILTIN_BUCKETS, PATH_BUCKETS, _run_rule)
+
+
+def buckets(
+    stats: pstats.Stats,
+    unprofiled: dict[str, float] | None = None,
+    bucket_of: Callable[[Key], str | None] = bucket_of,
+    names: Sequence[str] = BUCKETS,
+) -> dict[str, float]:
+    """Seconds of own time per bucket; a builtin's or helper's time split over its callers.
+
+    `bucket_of` and `names` sort another path's functions (bench.profile_submit's).
+    """
     table: dict[Key, Any] = stats.stats  # type: ignore[attr-defined]
     memo: dict[Key, dict[str, float]] = {}
 
@@ -168,7 +204,7 @@ def buckets(stats: pstats.Stats, unprofiled: dict[str, float] | None = None) -> 
         memo[key] = out
         return out
 
-    result = dict.fromkeys(BUCKETS, 0.0)
+    result = dict.fromkeys(names, 0.0)
     for key, (_cc, _nc, tt, _ct, _callers) in table.items():
         for bucket, part in shares(key).items():
             result[bucket] += tt * part

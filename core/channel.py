@@ -20,8 +20,8 @@ REPLY_TTL_SECONDS = 60
 BLOCK_SECONDS = 2  # below redis-py's 5 s default socket timeout
 MAX_REQUEST_BYTES = 1024 * 1024
 MAX_LIST_LIMIT = 1_000
-# Jobs one `purge` request deletes at most: the engine answers requests one at a time,
-# so a long purge goes as several requests and others get their turn in between.
+# Jobs one `purge` request deletes at most: a long purge goes as several requests, so
+# it holds one of the engine's request slots (and the history's purge lock) briefly.
 MAX_PURGE_PER_REQUEST = 5_000
 
 

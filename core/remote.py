@@ -7,6 +7,7 @@ Requests and replies are JSON; jobs travel in their one wire form (`core.api.job
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -27,6 +28,7 @@ from core.api import (
     limits_wire,
     schedule_wire,
     spec_from_wire,
+    views_delta,
 )
 from core.channel import (
     BLOCK_SECONDS,
@@ -46,6 +48,20 @@ from core.services import Service
 __all__ = ["MAX_REQUEST_BYTES", "RequestError", "RequestServer", "call"]
 
 log = logging.getLogger(__name__)
+
+# Requests answered at once; the serve loop takes no more from the list until one ends.
+MAX_IN_FLIGHT = 32
+# How long stopping waits for the requests taken to be answered (a unique submit may
+# wait up to CLAIM_WAIT_SECONDS, 10 s, for another submit's claim).
+STOP_WAIT_SECONDS = 15.0
+# KEYS: each reply's key; ARGV: their time to live, then each reply. One call for every
+# reply ready, atomic like the MULTI it replaces: no reply list is left without its TTL.
+_PUSH_REPLIES = """
+for i = 1, #KEYS do
+  redis.call('RPUSH', KEYS[i], ARGV[i + 1])
+  redis.call('EXPIRE', KEYS[i], ARGV[1])
+end
+"""
 
 _TOKEN = re.compile(r"[0-9A-Za-z]{1,64}")
 _TOKEN_AT_START = re.compile(r'\{"token": ?"([0-9A-Za-z]{1,64})"')
@@ -99,6 +115,10 @@ class RequestServer(Service):
         self._new_client = redis
         self.redis: aioredis.Redis | None = None
         self.stopping = False
+        self._answering: set[asyncio.Task[None]] = set()
+        # Replies waiting for the push under way; the next push takes them all at once.
+        self._outbox: list[tuple[str, str]] = []
+        self._replier: asyncio.Task[None] | None = None
         self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "submit": self._submit,
             "submit_many": self._submit_many,
@@ -125,6 +145,7 @@ class RequestServer(Service):
     async def _start(self) -> None:
         self.stopping = False
         self.redis = self._new_client()
+        self._push_replies = self.redis.register_script(_PUSH_REPLIES)
         self.supervise("serve", self.serve)
 
     async def _stop(self) -> None:
@@ -132,14 +153,31 @@ class RequestServer(Service):
         tasks, self._supervised = self._supervised, []
         if self.redis is not None:
             await cancel_blocked(tasks, self.redis)
+            # Requests taken are answered: their callers wait, and a submit may be stored.
+            # One stuck past the bound (nothing should be) is cancelled, as before.
+            if self._answering:
+                _, stuck = await asyncio.wait(self._answering, timeout=STOP_WAIT_SECONDS)
+                for task in stuck:
+                    task.cancel()
+                if stuck:
+                    await asyncio.wait(stuck)
+            if self._replier is not None:
+                await self._replier
             await self.redis.aclose()
             self.redis = None
 
     async def serve(self) -> None:
-        """Serve until `stopping` is set (checked every couple of seconds)."""
+        """Serve until `stopping` is set (checked every couple of seconds).
+
+        Up to MAX_IN_FLIGHT requests run at once, so one long request does not hold
+        the others up and concurrent submits share their durable writes.
+        """
         assert self.redis is not None
         backoff = Backoff()
         while not self.stopping:
+            if len(self._answering) >= MAX_IN_FLIGHT:
+                await asyncio.wait(self._answering, return_when=asyncio.FIRST_COMPLETED)
+                continue
             try:
                 item = await self.redis.blpop([REQUESTS], timeout=BLOCK_SECONDS)
                 backoff.reset()
@@ -149,8 +187,28 @@ class RequestServer(Service):
                 log.warning("request list unreadable (%s); retrying", exc)
                 await backoff.wait()
                 continue
-            if item is not None:
-                await self.answer(item[1])
+            if item is None:
+                continue
+            raws = [item[1], *await self._more(MAX_IN_FLIGHT - len(self._answering) - 1)]
+            for raw in raws:
+                task = asyncio.create_task(self.answer(raw))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
+
+    async def _more(self, room: int) -> list[bytes | str]:
+        """Up to `room` more requests in one round trip (a burst is not one BLPOP each).
+
+        Nothing when the list cannot be read now (or the server predates LPOP's count): the
+        request already taken is answered all the same, the rest wait for the next BLPOP.
+        """
+        assert self.redis is not None
+        if room <= 0:
+            return []
+        try:
+            more = await self.redis.lpop(REQUESTS, room)
+        except (RedisError, OSError):
+            return []
+        return more if isinstance(more, list) else []
 
     async def answer(self, raw: bytes | str) -> None:
         """Run one request and push its reply (an error reply when it is malformed)."""
@@ -160,11 +218,26 @@ class RequestServer(Service):
             log.warning("dropped a request without a reply token: %r", raw[:200])
             return
         reply = await self.reply_to(raw)
-        key = reply_key(token)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, json.dumps(reply))
-            pipe.expire(key, REPLY_TTL_SECONDS)
-            await pipe.execute()
+        self._outbox.append((reply_key(token), json.dumps(reply)))
+        if self._replier is None:
+            # Not awaited here: the answer's slot frees at once, and the push is shared.
+            self._replier = asyncio.create_task(self._send_replies())
+
+    async def _send_replies(self) -> None:
+        """Push the replies ready, all of them in one round trip, until none are left."""
+        assert self.redis is not None
+        try:
+            while self._outbox:
+                ready, self._outbox = self._outbox, []
+                try:
+                    await self._push_replies(
+                        keys=[key for key, _ in ready],
+                        args=[REPLY_TTL_SECONDS, *[reply for _, reply in ready]],
+                    )
+                except (RedisError, OSError) as exc:  # their callers report no_reply
+                    log.warning("could not push %d replies (%s)", len(ready), exc)
+        finally:
+            self._replier = None
 
     async def reply_to(self, raw: bytes | str) -> dict[str, Any]:
         """The reply to one request: `{"ok": value}` or `{"error": message, "kind": kind}`."""
@@ -211,7 +284,11 @@ class RequestServer(Service):
                 specs.append(spec_from_wire(item))
             except ValueError as exc:
                 raise JobRefused(f"item {index}: {exc}", index=index) from None
-        return [job_wire(v) for v in await self.api.submit_many(specs)]
+        reply = args.get("reply", "full")
+        if reply not in ("full", "delta"):
+            raise ValueError(f"reply must be 'full' or 'delta', got {reply!r}")
+        views = await self.api.submit_many(specs)
+        return views_delta(views) if reply == "delta" else [job_wire(v) for v in views]
 
     async def _submit_graph(self, args: dict[str, Any]) -> Any:
         return [job_wire(v) for v in await self.api.submit_graph(_text(args, "text"))]

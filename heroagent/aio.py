@@ -26,6 +26,7 @@ from core.api import (
     limits_from_wire,
     schedule_from_wire,
     spec_wire,
+    views_from_delta,
 )
 from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, MAX_PURGE_PER_REQUEST, RequestError, call
 from core.config import Config
@@ -166,7 +167,11 @@ class AsyncClient:
         ]
         if not specs:
             return []
-        found = await self._call("submit_many", {"jobs": [spec_wire(s) for s in specs]})
+        # The short reply (see core.api.views_delta); an engine from before it sends a list.
+        args = {"jobs": [spec_wire(s) for s in specs], "reply": "delta"}
+        found = await self._call("submit_many", args)
+        if isinstance(found, dict):
+            return views_from_delta(found)
         return [job_from_wire(data) for data in found]
 
     async def submit_graph(self, text: str) -> list[JobView]:

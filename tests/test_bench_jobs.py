@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import jobs, profile
+from bench import jobs, profile, profile_submit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,17 +27,21 @@ def test_jobs_bench_quick_heroagent_only(tmp_path: Path) -> None:
     for label in ("`heroagent worker`", "in-process watchdog", "HTTP POST /api/jobs"):
         assert any(line.startswith(f"HeroAgent, {label}") for line in lines), label
     assert "engine RSS with 2,000 jobs in history" in result.stdout
+    assert "target Client.submit_many >= 10,000/s" in result.stdout
+    assert "target 32 concurrent AsyncClient.submit >= 5,000/s" in result.stdout
     # The profile's buckets, engine and worker side by side.
     bucket_rows = {line.split()[0] for line in lines if line.split()}
     assert {"fetch", "run", "report", "persist", "index", "events", "asyncio"} <= bucket_rows
     summary = json.loads(out.read_text())
-    first, inproc, http = summary["systems"]
+    first, inproc, http, concurrent = summary["systems"]
     assert [len(r) for r in first["runs"].values()] == [1, 1]
     assert list(inproc["runs"]) == ["0"]
     assert len(first["latency_s"]) == 5
     assert first["enqueue"]["one_per_s"] > 0
     assert first["enqueue"]["bulk_per_s"] > 0
     assert http["enqueue"]["one_per_s"] > 0
+    assert http["enqueue"]["bulk_per_s"] > 0  # POST /api/jobs/batch
+    assert concurrent["enqueue"]["one_per_s"] > 0  # concurrent AsyncClient.submit
     cpu = first["cpu_us_per_job"]
     assert cpu["engine"] > 0
     assert cpu["worker 1"] > 0
@@ -73,3 +77,19 @@ def test_readme_block_rewritten(tmp_path: Path) -> None:
     assert "Smoke run" in text
     assert "Only ratios within one run compare" in text
     assert "| RQ | not installed: no network |" in text
+
+
+def test_submit_profile_runs_and_sorts_the_submit_path(tmp_path: Path) -> None:
+    core = str(ROOT / "core")
+    bucket = profile_submit.submit_bucket
+    assert bucket((f"{core}/jobs/manager.py", 1, "_check")) == "checks"
+    assert bucket((f"{core}/jobs/manager.py", 1, "_announce")) == "events"
+    assert bucket((f"{core}/jobs/model.py", 1, "to_hash")) == "records"
+    assert bucket((f"{core}/remote.py", 1, "answer")) == "request channel"
+    assert bucket(("~", 0, "<built-in method posix.fsync>")) == "persist"
+    argv = [sys.executable, "-m", "bench.profile_submit", "--jobs", "300", "--mode", "single"]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split("  ")[0] for line in result.stdout.splitlines()}
+    assert {"checks", "records", "persist", "enqueue", "CPU (no profiler)"} <= rows
+    assert "single: 300 jobs at" in result.stdout

@@ -37,6 +37,8 @@ from core.api.wire import (
     schedule_wire,
     spec_from_wire,
     spec_wire,
+    views_delta,
+    views_from_delta,
 )
 from core.events import JobFilter, JobOptions, JobSpec, ScheduleOptions
 
@@ -75,4 +77,6 @@ __all__ = [
     "schedule_wire",
     "spec_from_wire",
     "spec_wire",
+    "views_delta",
+    "views_from_delta",
 ]

@@ -248,10 +248,14 @@ class EngineAPI:
         return await self.submit_spec(JobSpec(params, **options), session_key=session_key)
 
     async def submit_spec(self, spec: JobSpec, *, session_key: str | None = None) -> JobView:
-        """Create the job a JobSpec describes (see `submit`)."""
+        """Create the job a JobSpec describes (see `submit`).
+
+        Concurrent calls share one durable write (see `JobManager.submit_one`); each
+        waits for its own job to be stored, and a refusal is only its own.
+        """
         with _typed_errors():
-            made = await self._jobs().submit_jobs([spec], session_key=session_key)
-        return _submitted(made)[0]
+            made = await self._jobs().submit_one(spec, session_key=session_key)
+        return _submitted([made])[0]
 
     async def submit_many(
         self, specs: Sequence[JobSpec], *, session_key: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.events import LimitsView as LimitsView
 from core.events import ServiceState as ServiceState
@@ -82,7 +82,19 @@ class JobView:
         values["depends_on"] = tuple(job.depends_on)
         values["wait_for"] = tuple(int(i) for i in job.wait_for.split(",") if i)
         values["on_parent_error"] = job.on_parent_error or "fail"
-        return cls(**values, duplicate=duplicate)
+        values["duplicate"] = duplicate
+        return cls.from_fields(values)
+
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> JobView:
+        """The view with exactly these values, which must name every field, each of its type.
+
+        Skips the generated __init__ (37 frozen setattrs, a third of the cost of a
+        1,000-job submit's reply): frozen guards setattr, not the instance dict.
+        """
+        view = object.__new__(cls)
+        view.__dict__.update(values)
+        return view
 
     @property
     def queue(self) -> str:

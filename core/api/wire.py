@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from core.api.views import JobView, LimitsView, ScheduleView
@@ -10,6 +11,7 @@ from core.events import JobFilter, JobSpec
 
 WIRE_FIELDS = tuple(f.name for f in dataclasses.fields(JobView))
 SPEC_FIELDS = {f.name: f for f in dataclasses.fields(JobSpec)}
+_SPEC_NAMES = frozenset(SPEC_FIELDS)
 SCHEDULE_FIELDS = tuple(f.name for f in dataclasses.fields(ScheduleView))
 LIMITS_FIELDS = tuple(f.name for f in dataclasses.fields(LimitsView))
 
@@ -33,6 +35,39 @@ def job_from_wire(data: dict[str, Any]) -> JobView:
         if name in known:
             known[name] = tuple(known[name])
     return JobView(**known)
+
+
+# View fields that are tuples (JSON arrays on the wire).
+_TUPLE_FIELDS = frozenset({"log_lines", "depends_on", "wait_for"})
+
+
+def views_delta(views: Sequence[JobView]) -> dict[str, Any]:
+    """A batch's views in short: the first in full, each other one as what differs from it.
+
+    A batch of one script differs in little more than ids and times, so this is a
+    fraction of the full list to encode, send and decode. `views_from_delta` reads it.
+    """
+    if not views:
+        return {"first": None, "rest": []}
+    base = vars(views[0])
+    rest = [{k: v for k, v in vars(view).items() if v != base[k]} for view in views[1:]]
+    return {"first": job_wire(views[0]), "rest": rest}
+
+
+def views_from_delta(data: dict[str, Any]) -> list[JobView]:
+    """The views `views_delta` sent; keys this version does not know are ignored."""
+    if data.get("first") is None:
+        return []
+    first = job_from_wire(data["first"])
+    base = vars(first)
+    views = [first]
+    for delta in data["rest"]:
+        values = dict(base)
+        for name, value in delta.items():
+            if name in base:
+                values[name] = tuple(value) if name in _TUPLE_FIELDS else value
+        views.append(JobView.from_fields(values))
+    return views
 
 
 # Timing, retry and priority fields, sent only when set: an engine from before them
@@ -98,9 +133,10 @@ def spec_from_wire(data: object) -> JobSpec:
     """
     if not isinstance(data, dict):
         raise ValueError(f"a job must be an object, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(SPEC_FIELDS))
+    unknown = data.keys() - _SPEC_NAMES
     if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r}; known: {', '.join(SPEC_FIELDS)}")
+        first = sorted(unknown)[0]
+        raise ValueError(f"unknown field {first!r}; known: {', '.join(SPEC_FIELDS)}")
     if "params" not in data:
         raise ValueError("params is required")
     for name in ("params", "topic", "circle", "params_type"):

@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from redis.asyncio.client import Pipeline
@@ -43,6 +43,7 @@ from core.jobs.queue import JobQueue
 from core.ourdb import AsyncOurDB, CorruptRecordError, InvalidIdError, RecordNotFoundError
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # OurDB refuses records over 64 KiB; params must leave room for the rest of the job.
 MAX_PARAMS_BYTES = 48 * 1024
@@ -112,6 +113,18 @@ class _Origin:
     fire_time: float = 0.0
 
 
+# A single submit waiting for its batch: its spec, its origin, its caller's answer.
+_PendingSubmit = tuple[JobSpec, _Origin, "asyncio.Future[tuple[Job, bool]]"]
+
+
+async def _checked(specs: Sequence[JobSpec], check: Callable[[], _T]) -> _T:
+    """Run a batch's checks, in a thread when its params are long enough to take a while."""
+    if sum(len(spec.params) for spec in specs) > INLINE_CHECK_CHARS:
+        # Parsing a large text takes milliseconds: never on the event loop.
+        return await asyncio.to_thread(check)
+    return check()
+
+
 @dataclass(frozen=True)
 class QueueStats:
     """Counts of one circle/topic queue."""
@@ -173,6 +186,9 @@ class JobManager:
         # batches under way, which closing the history waits for.
         self.purged = 0
         self.purge_batches: set[asyncio.Future[int]] = set()
+        # Single submits waiting for the batch being stored to finish (see submit_one).
+        self._pending: list[_PendingSubmit] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     # -- creating ------------------------------------------------------------------------
 
@@ -319,13 +335,88 @@ class JobManager:
                     raise
             return drafts, _batch_parents(specs)
 
-        if sum(len(spec.params) for spec in specs) > INLINE_CHECK_CHARS:
-            # Parsing a large text takes milliseconds: never on the event loop.
-            drafts, parents = await asyncio.to_thread(check_all)
-        else:
-            drafts, parents = check_all()
+        drafts, parents = await _checked(specs, check_all)
         if any(parents):
             await self._check_parents(parents)
+        return await self._make(drafts, parents)
+
+    async def submit_one(
+        self, spec: JobSpec, *, session_key: str | None = None
+    ) -> tuple[Job, bool]:
+        """One submit, as `submit_jobs([spec])`; concurrent calls share one batch.
+
+        Calls made while a batch is being stored wait for the next one: one durable
+        write, one Redis script call and one events message for all of them. Each call
+        is still its own: a refused spec raises its own JobError and the others are
+        made. A spec with a unique key or parents goes alone, since its claim or parent
+        check can refuse a whole batch.
+        """
+        if spec.unique_key or spec.depends_on:
+            return (await self.submit_jobs([spec], session_key=session_key))[0]
+        future: asyncio.Future[tuple[Job, bool]] = asyncio.get_running_loop().create_future()
+        self._pending.append((spec, _Origin(session_key), future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_pending())
+        return await future
+
+    async def _flush_pending(self) -> None:
+        """Store the pending single submits, a batch at a time, until none are left."""
+        batch: list[_PendingSubmit] = []
+        try:
+            while self._pending:
+                # A caller cancelled before its batch began gets no job.
+                batch = [pending for pending in self._pending if not pending[2].done()]
+                self._pending = []
+                if not batch:
+                    continue
+                try:
+                    outcomes = await self._submit_each(
+                        [(spec, origin) for spec, origin, _ in batch]
+                    )
+                except Exception as exc:  # the batch's durable write or Redis failed: all of it
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (*_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue  # its caller was cancelled (its job may still be made)
+                    if isinstance(outcome, JobError):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._flusher = None
+            for *_, future in (*batch, *self._pending):
+                future.cancel()  # only those not answered: the manager is closing
+            self._pending = []
+
+    async def _submit_each(
+        self, items: Sequence[tuple[JobSpec, _Origin]]
+    ) -> list[tuple[Job, bool] | JobError]:
+        """Independent submits (no unique key, no parents) made as one batch.
+
+        A refused item gets its JobError in its place; the others are made together.
+        """
+
+        def check_each() -> list[Job | JobError]:
+            checked: list[Job | JobError] = []
+            for spec, origin in items:
+                try:
+                    checked.append(self._check(spec, origin))
+                except JobError as exc:
+                    checked.append(exc)
+            return checked
+
+        checked = await _checked([spec for spec, _ in items], check_each)
+        drafts = [c for c in checked if isinstance(c, Job)]
+        made = iter(await self._make(drafts, [[] for _ in drafts]) if drafts else [])
+        return [c if isinstance(c, JobError) else next(made) for c in checked]
+
+    async def _make(
+        self, drafts: Sequence[Job], parents: Sequence[Sequence[int | str]]
+    ) -> list[tuple[Job, bool]]:
+        """Store, queue and announce checked drafts (see `submit_jobs`)."""
         answers: dict[int, Job] = {}
         claims: dict[int, tuple[str, str]] = {}
         alias = _same_key(drafts)
@@ -470,11 +561,13 @@ class JobManager:
                 level.append((index, job))
             records = [job.to_json() for _, job in level]
             got = await self.db.set_many([(record, None) for record in records])
-            stored = [
-                replace(job, job_id=job_id) for (_, job), job_id in zip(level, got, strict=True)
-            ]
+            stored = [job for _, job in level]
+            for job, job_id in zip(stored, got, strict=True):
+                job.job_id = job_id  # the drafts are this call's own: no copy needed
             crcs = {job_id: zlib.crc32(record) for job_id, record in zip(got, records, strict=True)}
-            await asyncio.to_thread(self.index.upsert, stored, crcs)
+            # A small batch (concurrent single submits) skips the thread hop, as persist does.
+            if not self.index.upsert_now(stored, crcs):
+                await asyncio.to_thread(self.index.upsert, stored, crcs)
             for (index, _), job in zip(level, stored, strict=True):
                 answers[index] = job
                 created.append(index)

@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -141,7 +142,7 @@ class JobQueue:
         if not jobs:
             return
         job_keys = []
-        args: list[str | bytes | float] = []
+        items: list[list[Any]] = []
         for job in jobs:
             job_keys.append(keys.job_key(job.circle_id, job.topic, job.job_id))
             if job.waiting:
@@ -150,9 +151,9 @@ class JobQueue:
                 place = ""
             else:
                 place = "1"
-            args += [orjson.dumps(job.to_hash()), str(job.job_id), job.queue, place, job.run_at]
+            items.append([job.to_hash(), str(job.job_id), job.queue, place, repr(job.run_at)])
         fixed = [keys.JOB_LOCATION, keys.QUEUES, keys.DOORBELL, keys.SCHEDULED, keys.SCHEDULE_BELL]
-        await self._enqueue(keys=[*fixed, *job_keys], args=args)
+        await self._enqueue(keys=[*fixed, *job_keys], args=[orjson.dumps(items)])
 
     async def fetch_many(self, worker: str, count: int) -> list[Lease]:
         """Move up to `count` jobs, across the queues in turn, into the processing list."""

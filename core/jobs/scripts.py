@@ -174,35 +174,36 @@ return out
 """
 
 # KEYS: locations, queues, doorbell, scheduled, schedule bell, then each job's hash key
-# ARGV: for each job five values: its hash fields as a JSON object of strings, its id,
-# its queue ("<circle>:<topic>"), where it goes: "1" into its queue now (at its
-# priority level), "" into the scheduled set (it waits for a time), "-" nowhere (it
-# waits for its parents, whose ends release it); its run_at
-# Stores and queues a batch of new jobs in one atomic step. Each job's fields travel as
-# one JSON text, decoded here: packing thirty-odd HSET arguments per job in the client
-# cost more than the rest of a batch together.
+# ARGV: one JSON array with, for each job, five values: its hash fields as an object of
+# strings, its id, its queue ("<circle>:<topic>"), where it goes: "1" into its queue now
+# (at its priority level), "" into the scheduled set (it waits for a time), "-" nowhere
+# (it waits for its parents, whose ends release it); its run_at
+# Stores and queues a batch of new jobs in one atomic step. The batch travels as one
+# JSON text, decoded here: packing thirty-odd HSET arguments per job in the client cost
+# more than the rest of a batch together, and five arguments per job still a fifth.
 ENQUEUE = (
     _PUSH
     + """
 local rung = 0
 local due = false
+local items = cjson.decode(ARGV[1])
 for i = 6, #KEYS do
-  local a = (i - 6) * 5
+  local item = items[i - 5]
   local flat = {}
-  for name, value in pairs(cjson.decode(ARGV[a + 1])) do
+  for name, value in pairs(item[1]) do
     flat[#flat + 1] = name
     flat[#flat + 1] = value
   end
-  local id, q = ARGV[a + 2], ARGV[a + 3]
+  local id, q = item[2], item[3]
   redis.call('HSET', KEYS[i], unpack(flat))
   redis.call('HINCRBY', KEYS[i], 'revision', 1)
   redis.call('HSET', KEYS[1], id, q)
   redis.call('SADD', KEYS[2], q)
-  if ARGV[a + 4] == '1' then
+  if item[4] == '1' then
     push(q, KEYS[i], id, false)
     rung = rung + 1
-  elseif ARGV[a + 4] == '' then
-    redis.call('ZADD', KEYS[4], ARGV[a + 5], id)
+  elseif item[4] == '' then
+    redis.call('ZADD', KEYS[4], item[5], id)
     due = true
   end
 end

@@ -120,6 +120,8 @@ class ActorRegistry:
         self.settings = settings or ActorsSettings()
         self._actors: dict[str, ActorInfo] = {}
         self.load_errors: list[str] = []
+        # Counts changes to the actors: what was checked against an older one is stale.
+        self.version = 0
 
     @classmethod
     def from_settings(
@@ -151,11 +153,13 @@ class ActorRegistry:
             )
         info = ActorInfo(key, inspect.getdoc(type(instance)) or "", source, actions)
         self._actors[key] = info
+        self.version += 1
         return info
 
     def unregister(self, name: str) -> None:
         """Remove an actor; nothing happens when it is not there."""
         self._actors.pop(name_fix(name), None)
+        self.version += 1
 
     def load_builtins(self) -> None:
         """Register ``core``, ``fake``, ``file`` and, when enabled, ``shell``."""

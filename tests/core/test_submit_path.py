@@ -1,0 +1,209 @@
+"""The submit path: concurrent submits share a batch yet stay their own; batches all or none."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from core.api import JobRefused, JobSpec, JobView, views_delta, views_from_delta
+from core.engine import Engine
+from core.heroscript import ActorRegistry
+from core.jobs import keys
+from core.jobs.model import ParamsType
+from core.jobs.validation import InvalidParamsError, make_validator
+from core.ourdb import AsyncOurDB
+from core.remote import RequestError, call
+from tests.helpers import async_poll
+
+
+class CountingWrites:
+    """The real OurDB, counting its durable writes (each one commit of its own)."""
+
+    def __init__(self, db: AsyncOurDB) -> None:
+        self.db = db
+        self.writes = 0
+
+    async def set_many(self, items: Iterable[Any]) -> list[int]:
+        self.writes += 1
+        return await self.db.set_many(items)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+async def test_concurrent_submits_share_one_write_and_each_gets_its_own_durable_job(
+    engine: Engine,
+) -> None:
+    manager = engine.jobs
+    counting = CountingWrites(manager.db)
+    manager.db = counting  # type: ignore[assignment]  # the real db, its writes counted
+    try:
+        texts = [f"!!core.echo message:n{i}\n" for i in range(50)]
+        views = await asyncio.gather(*(engine.api.submit(t, topic="shared") for t in texts))
+    finally:
+        manager.db = counting.db
+    assert [v.params for v in views] == texts  # each caller has its own job
+    assert len({v.job_id for v in views}) == 50
+    assert counting.writes < 50  # they shared durable writes (one, when they came at once)
+    stored = await asyncio.to_thread(manager.read_many, [v.job_id for v in views])
+    assert [stored[v.job_id].params for v in views] == texts
+
+
+async def test_a_refused_submit_among_concurrent_ones_is_refused_alone(engine: Engine) -> None:
+    texts = [f"!!core.echo message:m{i}\n" for i in range(10)]
+    texts.insert(4, "!!core.echo message:ok\n!!nope.nothing\n")
+    outcomes = await asyncio.gather(
+        *(engine.api.submit(t, topic="alone") for t in texts), return_exceptions=True
+    )
+    refused = outcomes.pop(4)
+    assert isinstance(refused, JobRefused)
+    assert refused.index is None  # not a batch item: the caller sent one job
+    assert refused.line == 2
+    assert all(isinstance(v, JobView) for v in outcomes)
+    listed = await engine.api.jobs(limit=50)
+    assert sorted(v.params for v in listed if v.topic == "alone") == sorted(texts[:4] + texts[5:])
+
+
+async def test_a_bad_item_of_a_thousand_is_named_and_nothing_is_created(engine: Engine) -> None:
+    redis = engine.redis.client()
+    try:
+        jobs = [{"params": "!!core.echo message:same\n", "topic": "thousand"}] * 1_000
+        jobs = [*jobs[:637], {"params": "!!nope.nothing\n"}, *jobs[638:]]
+        before = await engine.jobs.db.next_id()
+        with pytest.raises(RequestError) as refused:
+            await call(redis, "submit_many", {"jobs": jobs, "reply": "delta"})
+        assert refused.value.reply["index"] == 637
+        assert str(refused.value).startswith("item 637: line 1")
+        assert await engine.jobs.db.next_id() == before
+        assert await call(redis, "jobs", {"topic": "thousand"}) == []
+    finally:
+        await redis.aclose()
+
+
+async def test_many_concurrent_callers_over_the_channel_each_get_their_own_reply(
+    engine: Engine,
+) -> None:
+    redis = engine.redis.client(max_connections=200)
+    try:
+        texts = [f"!!core.echo message:c{i}\n" for i in range(100)]
+        made = await asyncio.gather(
+            *(call(redis, "submit", {"params": t, "topic": "callers"}) for t in texts)
+        )
+        assert [m["params"] for m in made] == texts
+        ids = [m["job_id"] for m in made]
+        current = await engine.api.jobs_by_id(ids)
+        assert [v.params for v in current] == texts
+    finally:
+        await redis.aclose()
+
+
+async def test_the_short_batch_reply_reads_back_as_the_full_one(engine: Engine) -> None:
+    await engine.api.pause_queue("default", "delta")  # they stay as they were made
+    redis = engine.redis.client()
+    try:
+        jobs: list[dict[str, Any]] = [
+            {"params": "!!core.echo message:a\n", "topic": "delta"},
+            {"params": "!!core.echo message:b\n", "topic": "delta", "priority": 7},
+            {"params": "!!core.echo message:a\n", "topic": "delta", "delay": 3600},
+            {"params": "!!core.echo message:u\n", "topic": "delta", "unique_key": "k1"},
+            {"params": "!!core.echo message:v\n", "topic": "delta", "unique_key": "k1"},
+        ]
+        short = await call(redis, "submit_many", {"jobs": jobs, "reply": "delta"})
+        views = views_from_delta(short)
+        full = await engine.api.jobs_by_id([v.job_id for v in views])
+        for view, now in zip(views, full, strict=True):
+            # Only a submit's answer says `duplicate`; the rest is the job as stored.
+            assert dataclasses.replace(view, duplicate=False) == now
+        assert [v.duplicate for v in views] == [False, False, False, False, True]
+        assert (views[1].priority, views[2].status) == (7, "scheduled")
+        with pytest.raises(RequestError, match="reply must be"):
+            await call(redis, "submit_many", {"jobs": jobs[:1], "reply": "tiny"})
+    finally:
+        await redis.aclose()
+
+
+def test_views_delta_round_trips_and_ignores_fields_it_does_not_know() -> None:
+    base = JobView(1, "default", "t", "!!a.b\n", "heroscript", "new", log_lines=("x",))
+    other = dataclasses.replace(base, job_id=2, log_lines=("x", "y"), depends_on=(1,))
+    short = views_delta([base, other])
+    assert short["rest"] == [{"job_id": 2, "log_lines": ("x", "y"), "depends_on": (1,)}]
+    short["rest"][0]["from_a_newer_engine"] = 1
+    assert views_from_delta(short) == [base, other]
+    assert views_from_delta(views_delta([])) == []
+
+
+def test_the_validation_cache_never_answers_for_another_type_or_registry() -> None:
+    registry = ActorRegistry.from_settings(plugins=False)
+    check = make_validator(registry)
+    script = "!!late.greet name:x\n"
+    with pytest.raises(InvalidParamsError):
+        check(ParamsType.HEROSCRIPT, script)
+
+    class Late:
+        def greet(self, name: str) -> str:
+            return name
+
+    registry.register("late", Late)
+    check(ParamsType.HEROSCRIPT, script)  # a new actor: the earlier refusal is not kept
+    check(ParamsType.HEROSCRIPT, script)  # and now a kept pass
+    with pytest.raises(InvalidParamsError, match="not JSON"):
+        check(ParamsType.OPENRPC, script)  # the same text, another type: its own verdict
+    registry.unregister("late")
+    with pytest.raises(InvalidParamsError):
+        check(ParamsType.HEROSCRIPT, script)  # the kept pass was for the old actors
+    rpc = '{"jsonrpc": "2.0", "method": "core.echo", "id": 1}'
+    check(ParamsType.OPENRPC, rpc)
+    with pytest.raises(InvalidParamsError, match="empty"):
+        check(ParamsType.OPENRPC, " ")  # refusals are never kept: each one found again
+    with pytest.raises(InvalidParamsError, match="empty"):
+        check(ParamsType.OPENRPC, " ")
+
+
+async def test_a_batch_through_the_api_stays_all_or_none(engine: Engine) -> None:
+    specs = [JobSpec("!!core.echo message:same\n", topic="api")] * 999
+    specs.append(JobSpec("!!core.echo message:same\n", topic="api", priority=12))
+    with pytest.raises(JobRefused) as refused:
+        await engine.api.submit_many(specs)
+    assert refused.value.index == 999
+    assert [v for v in await engine.api.jobs(limit=5) if v.topic == "api"] == []
+
+
+async def test_a_request_that_waits_holds_no_other_request_up(engine: Engine) -> None:
+    # A placeholder claim makes a unique submit wait until it turns into a job id (or
+    # goes): while it waits, the request server answers other requests.
+    claim = keys.unique_claim_key("default", "waits", "held")
+    redis = engine.redis.client()
+    try:
+        await redis.set(claim, "pending:someone-else", px=30_000)
+        args = {"params": "!!core.echo message:w\n", "topic": "waits", "unique_key": "held"}
+        waiting = asyncio.create_task(call(redis, "submit", args))
+        await async_poll(lambda: _taken(redis), what="the submit taken by the engine")
+        assert await call(redis, "jobs", {"limit": 1}) is not None
+        assert not waiting.done()
+        await redis.delete(claim)  # the other submit gave the key up: this one takes it
+        made = await waiting
+        assert (made["unique_key"], made["duplicate"]) == ("held", False)
+    finally:
+        await redis.aclose()
+
+
+async def _taken(redis: Any) -> bool:
+    return int(await redis.llen(keys.REQUESTS)) == 0
+
+
+async def test_a_submit_cancelled_before_its_batch_begins_makes_no_job(engine: Engine) -> None:
+    manager = engine.jobs
+    gone = asyncio.create_task(manager.submit_one(JobSpec("!!core.echo message:g\n", "gone")))
+    kept = asyncio.create_task(manager.submit_one(JobSpec("!!core.echo message:k\n", "gone")))
+    await asyncio.sleep(0)  # both wait for the batch, which has not begun
+    gone.cancel()
+    job, created = await kept
+    assert created
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    listed = await engine.api.jobs(limit=10)
+    assert [v.params for v in listed if v.topic == "gone"] == [job.params]
