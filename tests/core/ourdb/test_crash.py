@@ -107,6 +107,13 @@ def kill_rounds(tmp_path: Path, rounds: int, mode: str) -> None:
     check_acks(path, acks)
 
 
+def test_every_payload_names_its_own_seed() -> None:
+    """The checks above read seeds back from payloads; each must be unique and readable."""
+    seeds = range(20_000)
+    assert [seed_of(payload(s)) for s in seeds] == list(seeds)
+    assert len({len(payload(s)) for s in seeds}) > 100  # the lengths still vary
+
+
 def test_sigkill_20_times_loses_no_acknowledged_write(tmp_path: Path) -> None:
     kill_rounds(tmp_path, 20, "loop")
 
