@@ -109,24 +109,44 @@ def test_a_batch_over_the_limit_is_refused(config: Config) -> None:
             client.submit_many(["!!core.echo message:" + "x" * 40_000 + "\n"] * 30)
 
 
-async def test_wait_returns_on_the_event_without_asking_again(config: Config) -> None:
+# The name the waiting client's connections carry, so the server counts its commands apart.
+WAITER = "wait-under-test"
+
+
+async def test_wait_returns_on_the_event_without_asking_again(
+    config: Config, served: Serve
+) -> None:
     redis = redis_for(config)
-    async with AsyncClient.from_config(config) as client:
+    password = (served.data / "redis" / "password").read_text().strip()
+    url = f"redis://:{password}@127.0.0.1:{served.port}/0?client_name={WAITER}"
+    async with AsyncClient.from_config(config) as client, AsyncClient(url=url) as waiter:
         await client.pause("default", "evented")
         try:
             job = await client.submit("!!core.echo\n", topic="evented")
-            (_, listeners) = (await redis.pubsub_numsub("heroagent:events"))[0]
-            waiting = asyncio.create_task(client.wait(job.job_id, timeout=30))
+            waiting = asyncio.create_task(waiter.wait(job.job_id, timeout=30))
 
-            async def subscribed() -> bool:
-                return (await redis.pubsub_numsub("heroagent:events"))[0][1] > listeners
+            async def waiter_commands(*, read: bool = False) -> dict[str, str]:
+                """Commands run so far on each of the waiting client's connections.
 
-            await async_poll(subscribed, 10, "the wait to subscribe")
-            # Every request goes on the request list with RPUSH; while the job is held,
-            # the wait must make none. The pause observes an absence, it waits for no state.
-            pushes = (await redis.info("commandstats"))["cmdstat_rpush"]["calls"]
+                With `read`, empty until it has subscribed and its one read of the job
+                is answered (the request's BLPOP has returned).
+                """
+                connections = [c for c in await redis.client_list() if c["name"] == WAITER]
+                if read and not (
+                    any(c["sub"] == "1" for c in connections)
+                    and any(c["cmd"] == "blpop" and "b" not in c["flags"] for c in connections)
+                ):
+                    return {}
+                return {c["id"]: c["tot-cmds"] for c in connections}
+
+            # Only the waiting client's own connections are counted (the engine pushes
+            # to its lists all along); a new connection or any command shows a poll.
+            # The pause observes an absence, it waits for no state.
+            before = await async_poll(
+                lambda: waiter_commands(read=True), 10, "the wait to subscribe and read"
+            )
             await asyncio.sleep(1.0)
-            assert (await redis.info("commandstats"))["cmdstat_rpush"]["calls"] == pushes
+            assert await waiter_commands() == before
             assert not waiting.done()
         finally:
             await client.resume("default", "evented")
