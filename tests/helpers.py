@@ -296,11 +296,8 @@ def idle_config(engine_config: Config, valkey: ValkeyProcess, **jobs: Any) -> Co
 
 
 @contextlib.asynccontextmanager
-async def one_slot_busy(engine: Engine, lease_seconds: float) -> AsyncIterator[BusySlot]:
-    """A started one-slot watchdog on the engine's server, running a 30 s sleep job.
-
-    The lease is short, so its heartbeat checks come quickly; stopped at the end.
-    """
+async def one_slot_dog(engine: Engine, lease_seconds: float) -> AsyncIterator[WatchDog]:
+    """A started one-slot watchdog on the engine's server, with this lease; stopped at the end."""
     from core.watchdog import WatchDog
     from core.watchdog.service import build_processors, build_registry, watchdog_settings
 
@@ -312,12 +309,22 @@ async def one_slot_busy(engine: Engine, lease_seconds: float) -> AsyncIterator[B
     )
     await dog.start()
     try:
-        job = await engine.jobs.create_job("t", "!!fake.sleep seconds:30\n")
-        await async_wait_for(lambda: job.job_id in dog.running, 10, "the slot to be busy")
-        yield BusySlot(dog, job)
+        yield dog
     finally:
         await dog.stop()
         await dog.redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def one_slot_busy(engine: Engine, lease_seconds: float) -> AsyncIterator[BusySlot]:
+    """A started one-slot watchdog on the engine's server, running a 30 s sleep job.
+
+    The lease is short, so its heartbeat checks come quickly; stopped at the end.
+    """
+    async with one_slot_dog(engine, lease_seconds) as dog:
+        job = await engine.jobs.create_job("t", "!!fake.sleep seconds:30\n")
+        await async_wait_for(lambda: job.job_id in dog.running, 10, "the slot to be busy")
+        yield BusySlot(dog, job)
 
 
 @dataclass

@@ -915,9 +915,9 @@ class JobManager:
                 pipe.rpush(keys.DOORBELL, 1)
             pipe.zrem(keys.SCHEDULED, str(job_id))
             pipe.hset(key, "status", status.value)
-            if job.status is JobStatus.ACTIVE:
-                # Whichever watchdog runs it, here or on another machine, stops the work.
-                pipe.publish(keys.CANCEL_CHANNEL, str(job_id))
+            # Whichever watchdog runs it, here or on another machine, stops the work. Sent
+            # for a job read as queued too: a FETCH may have handed it out since the read.
+            pipe.publish(keys.CANCEL_CHANNEL, str(job_id))
             taken = (await pipe.execute())[0]
         ended = replace(
             job,

@@ -21,23 +21,31 @@ async def follow_channel(
     *,
     read_seconds: float,
     stopping: Callable[[], bool] = lambda: False,
+    subscribed: Callable[[], None] = lambda: None,
 ) -> None:
     """Hand the data of every message on `channel` to `handle`, until cancelled.
 
     A failed connection is logged and the channel subscribed again after a jittered
     backoff (messages sent meanwhile are lost: pub/sub keeps none), unless `stopping()`
-    says the failure is the owner's own shutdown.
+    says the failure is the owner's own shutdown. `subscribed()` is called each time the
+    server confirms the subscription: from then on no message on the channel is missed.
     """
     backoff = Backoff()
     while True:
-        pubsub = client().pubsub(ignore_subscribe_messages=True)
+        # Confirmations are read, not skipped: SUBSCRIBE returns once it is sent, and only
+        # the confirmation says the server will deliver what is published from now on.
+        pubsub = client().pubsub()
         try:
             await pubsub.subscribe(channel)
             backoff.reset()
             while True:
                 message = await pubsub.get_message(timeout=read_seconds)
-                if message is not None:
+                if message is None:
+                    continue
+                if message.get("type") == "message":
                     handle(message.get("data"))
+                elif message.get("type") == "subscribe":
+                    subscribed()
         except (RedisError, OSError) as exc:
             if stopping():
                 return

@@ -40,6 +40,9 @@ IDLE_BLOCK_SECONDS = 2.0
 MAX_LOG_LINES = 200
 # How long one read of the cancel channel waits before it reads again.
 CANCEL_READ_SECONDS = 1.0
+# Cancels of jobs not running here that are kept, in case the job's FETCH reply is still
+# on its way: it comes on another connection, so it can arrive after the cancel.
+EARLY_CANCELS_KEPT = 1000
 # A job's progress goes out at most once in this many seconds (the newest value wins),
 # so an action may report on every step of a tight loop.
 PROGRESS_SECONDS = 0.1
@@ -109,6 +112,11 @@ class WatchDog:
         self._unreported = 0
         self._all_reported = asyncio.Event()
         self._all_reported.set()
+        # Set once the server confirms our cancel subscription: no job is taken before,
+        # or its cancel could be published before we listen, and be lost.
+        self._hearing_cancels = asyncio.Event()
+        # Ids of cancels that found no job of that id running here, oldest first.
+        self._early_cancels: dict[int, bool] = {}
 
     async def start(self) -> None:
         """Register with the server and start fetching, the heartbeat and the reaper."""
@@ -217,19 +225,25 @@ class WatchDog:
         would be refused, so the work stops.
         """
         leases = list(self._leases.values())
+        for lease, ours in zip(leases, await self._still_ours(leases), strict=True):
+            job_id = lease.job.job_id
+            # Only the lease we looked at: the job may have ended and come back meanwhile.
+            if not ours and self._leases.get(job_id) is lease and self.cancel(job_id):
+                log.info("job %d is no longer ours; stopped it", job_id)
+
+    async def _still_ours(self, leases: list[Lease]) -> list[bool]:
+        """For each lease, whether the job's hash still holds its fence (one round trip)."""
         if not leases:
-            return
+            return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for lease in leases:
                 job = lease.job
                 pipe.hget(keys.job_key(job.circle_id, job.topic, job.job_id), "fence")
             fences = await pipe.execute()
-        for lease, fence in zip(leases, fences, strict=True):
-            held = fence.decode() if isinstance(fence, bytes) else fence
-            job_id = lease.job.job_id
-            # Only the lease we looked at: the job may have ended and come back meanwhile.
-            if held != lease.fence and self._leases.get(job_id) is lease and self.cancel(job_id):
-                log.info("job %d is no longer ours; stopped it", job_id)
+        return [
+            (fence.decode() if isinstance(fence, bytes) else fence) == lease.fence
+            for lease, fence in zip(leases, fences, strict=True)
+        ]
 
     async def _listen_cancels(self) -> None:
         """Stop the jobs the engine cancels, wherever this watchdog runs.
@@ -242,15 +256,40 @@ class WatchDog:
             self._cancel_message,
             read_seconds=CANCEL_READ_SECONDS,
             stopping=lambda: self._stopping,
+            subscribed=self._cancels_subscribed,
         )
+
+    def _cancels_subscribed(self) -> None:
+        if not self._hearing_cancels.is_set():
+            self._hearing_cancels.set()
+            return
+        if self._stopping:
+            return
+        # Cancels sent while the channel was down are lost: look for them now rather
+        # than at the next heartbeat.
+        self._tasks.append(asyncio.create_task(self._sweep_after_resubscribe()))
+
+    async def _sweep_after_resubscribe(self) -> None:
+        try:
+            await self._stop_fenced_off()
+        except RedisError as exc:
+            log.warning("checking jobs after subscribing again: %s", exc)
 
     def _cancel_message(self, data: object) -> None:
         try:
             job_id = int(data) if isinstance(data, bytes | str) else None
         except ValueError:
             return
-        if job_id is not None and self.cancel(job_id):
+        if job_id is None:
+            return
+        if self.cancel(job_id):
             log.info("job %d cancelled by the engine; stopped it", job_id)
+            return
+        # Maybe ours already, its FETCH reply not yet read: `_execute` looks here.
+        self._early_cancels.pop(job_id, None)
+        self._early_cancels[job_id] = True
+        if len(self._early_cancels) > EARLY_CANCELS_KEPT:
+            del self._early_cancels[next(iter(self._early_cancels))]
 
     async def _reaper(self) -> None:
         while True:
@@ -266,6 +305,7 @@ class WatchDog:
     async def _dispatch(self) -> None:
         """Fetch as many jobs as there are free slots, in one round trip, and start them."""
         backoff = Backoff()
+        await self._hearing_cancels.wait()
         while not self._stopping and not self._draining:
             try:
                 free = self.settings.worker_count - len(self._jobs)
@@ -370,6 +410,9 @@ class WatchDog:
 
     async def _execute(self, lease: Lease, ctx: ActionContext) -> Outcome:
         job = lease.job
+        # `running` holds this job now, so later cancels find it; an earlier one is here.
+        if self._early_cancels.pop(job.job_id, False) and not await self._ours(lease):
+            return Outcome(JobStatus.ERROR, error="cancelled", kind=ErrorKind.CANCELLED)
         try:
             async with asyncio.timeout(job.timeout):
                 return await self.processors.run(job, ctx)
@@ -381,6 +424,14 @@ class WatchDog:
         except Exception as exc:
             log.exception("job %d crashed its processor", job.job_id)
             return Outcome(JobStatus.ERROR, error=f"{type(exc).__name__}: {exc}")
+
+    async def _ours(self, lease: Lease) -> bool:
+        """Whether the lease still holds; True when Redis cannot say (the heartbeat will)."""
+        try:
+            return (await self._still_ours([lease]))[0]
+        except RedisError as exc:
+            log.warning("checking job %d after an early cancel: %s", lease.job.job_id, exc)
+            return True
 
     def cancel(self, job_id: int) -> bool:
         """Cancel a job running here; False when it is not running here."""

@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from core.api import JobView
 from core.config import Config
 from core.engine import Engine
 from core.jobs import keys
+from core.jobs.model import Job, JobStatus
+from core.jobs.queue import Fetched
 from core.services import supervised_task
 from tests import helpers
 from tests.helpers import (
@@ -23,6 +26,7 @@ from tests.helpers import (
     async_wait_for,
     headless_config,
     one_slot_busy,
+    one_slot_dog,
     pid_running,
     wait_job_ended,
 )
@@ -91,6 +95,97 @@ async def test_cancel_stops_a_job_on_a_remote_worker(
 
 async def _empty(redis: aioredis.Redis, key: bytes) -> bool:
     return await redis.llen(key) == 0
+
+
+# A long lease: its heartbeat's fence check (the backstop) comes after 20 s, so a job
+# that stops sooner was stopped by the cancel message.
+LONG_LEASE = 60.0
+
+
+async def test_a_cancel_that_comes_before_the_fetch_reply_stops_the_job(
+    idle_engine: Engine,
+) -> None:
+    """The cancel and the FETCH reply come on two connections, in either order."""
+    engine = idle_engine
+    async with one_slot_dog(engine, LONG_LEASE) as dog:
+        real_fetch, real_cancel = dog.queue.fetch, dog.cancel
+        heard = asyncio.Event()
+        views: list[JobView] = []
+        handed = asyncio.Event()
+
+        def cancel_heard(job_id: int) -> bool:
+            heard.set()
+            return real_cancel(job_id)
+
+        async def fetch_then_cancel(worker: str, count: int) -> Fetched:
+            fetched = await real_fetch(worker, count)
+            if fetched.leases:
+                # The server has handed the job out; the dog has not read that reply yet.
+                dog.queue.fetch = real_fetch  # type: ignore[method-assign]
+                views.append(await engine.api.cancel(fetched.leases[0].job.job_id))
+                await asyncio.wait_for(heard.wait(), 10)
+                # The dog takes the job as this returns, before the test reads `busy`.
+                handed.set()
+            return fetched
+
+        dog.cancel = cancel_heard  # type: ignore[method-assign]
+        dog.queue.fetch = fetch_then_cancel  # type: ignore[method-assign]
+        job = await engine.jobs.create_job("t", "!!fake.sleep seconds:60\n")
+        await asyncio.wait_for(handed.wait(), 20)
+        await async_wait_for(lambda: dog.busy == 0, 10, "the cancelled job to stop")
+        assert [(v.job_id, v.error) for v in views] == [(job.job_id, "cancelled")]
+        # The hand-out's version was in the stream still; the cancel's stays the last.
+        assert (await engine.api.job(job.job_id)).error == "cancelled"
+        assert dog.completed == 0  # its outcome was fenced off
+
+
+async def test_a_cancel_that_read_the_job_as_queued_stops_it_once_fetched(
+    idle_engine: Engine,
+) -> None:
+    """Cancel reads the job, then ends it: a FETCH in between must not hide the cancel."""
+    engine = idle_engine
+    await engine.api.pause_queue("default", "held")
+    async with one_slot_dog(engine, LONG_LEASE) as dog:
+        job = await engine.jobs.create_job("held", "!!fake.sleep seconds:60\n")
+        real_get = engine.jobs.get_job
+
+        async def read_then_fetched(job_id: int) -> Job:
+            read = await real_get(job_id)
+            engine.jobs.get_job = real_get  # type: ignore[method-assign]
+            assert read.status is JobStatus.NEW
+            await engine.api.resume_queue("default", "held")
+            await async_wait_for(lambda: job_id in dog.running, 10, "the dog to take it")
+            return read
+
+        engine.jobs.get_job = read_then_fetched  # type: ignore[method-assign]
+        view = await engine.api.cancel(job.job_id)
+        assert view.error == "cancelled"
+        await async_wait_for(lambda: dog.busy == 0, 10, "the cancelled job to stop")
+        assert dog.completed == 0
+
+
+async def test_the_watchdog_takes_no_job_before_it_hears_cancels(idle_engine: Engine) -> None:
+    engine = idle_engine
+    redis = engine.redis.loop_client()
+    try:
+        (_, before) = (await redis.pubsub_numsub(keys.CANCEL_CHANNEL))[0]
+        listeners: list[int] = []
+        async with one_slot_dog(engine, LONG_LEASE) as dog:
+            real_fetch = dog.queue.fetch
+
+            async def fetch_counting_listeners(worker: str, count: int) -> Fetched:
+                if not listeners:
+                    (_, n) = (await redis.pubsub_numsub(keys.CANCEL_CHANNEL))[0]
+                    listeners.append(n)
+                return await real_fetch(worker, count)
+
+            # Patched before the dog's first fetch: that one waits for the subscription.
+            dog.queue.fetch = fetch_counting_listeners  # type: ignore[method-assign]
+            job = await engine.jobs.create_job("t", "!!fake.return_success\n")
+            assert (await wait_job_ended(engine, job.job_id, 20)).status == "done"
+        assert listeners == [before + 1]
+    finally:
+        await redis.aclose()
 
 
 @pytest.fixture
