@@ -215,7 +215,7 @@ async def enqueue(url: str, work: Path, n: int) -> dict[str, float]:
     one keep-alive connection.
     """
     from bench.http import over_http
-    from bench.valkey import free_port
+    from bench.launch import free_port
 
     base = engine_config(work / "engine", url)
     config = replace(base, enable_ui=True, ui=replace(base.ui, host="127.0.0.1", port=free_port()))
