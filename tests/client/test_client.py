@@ -9,6 +9,8 @@ import pytest
 import redis
 
 from core.config import Config
+from core.events import EventBus
+from core.redis_server import RedisService
 from heroagent import (
     AsyncClient,
     Client,
@@ -22,7 +24,6 @@ from heroagent import (
     JobSpec,
     WaitTimeout,
 )
-from heroagent.connect import redis_for
 from tests.core.test_serve import Serve
 from tests.helpers import ValkeyProcess, async_poll, free_port
 
@@ -110,7 +111,7 @@ def test_a_batch_over_the_limit_is_refused(config: Config) -> None:
 
 
 async def test_wait_returns_on_the_event_without_asking_again(config: Config) -> None:
-    redis = redis_for(config)
+    redis = RedisService(config, EventBus()).loop_client()
     async with AsyncClient.from_config(config) as client:
         await client.pause("default", "evented")
         try:
