@@ -1,21 +1,26 @@
-"""What every sub-command shares: the loaded config and one-line error exits."""
+"""What every sub-command shares: the loaded config and one-line error exits.
+
+Typer-free, as `heroagent submit` runs without typer (heroagent_tui/fast.py).
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import typer
+from core.config import ENV_CONFIG_FILE, ConfigError, LoadedConfig, load_config
 
-from core.config import ConfigError, LoadedConfig, load_config
+if TYPE_CHECKING:
+    import typer
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one error line to stderr and exit."""
-    typer.echo(f"heroagent: {message}", err=True)
-    raise typer.Exit(code)
+    """Print one error line to stderr and exit (SystemExit: typer lets it through)."""
+    print(f"heroagent: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
 
 
 def read_input(name: str | Path) -> str:
@@ -65,6 +70,16 @@ class CliState:
             )
         except ConfigError as exc:
             fail(f"config error: {exc}", 2)
+
+
+def root_state(config_file: Path | None, options: dict[str, Any]) -> CliState:
+    """The CliState of the root's global options; $HEROAGENT_CONFIG names a file not given."""
+    if config_file is None and os.environ.get(ENV_CONFIG_FILE):
+        config_file = Path(os.environ[ENV_CONFIG_FILE])
+    state = CliState(config_file=config_file)
+    for name, value in options.items():
+        state.set_option(name, value)
+    return state
 
 
 def state_of(ctx: typer.Context) -> CliState:
