@@ -13,6 +13,7 @@ command line alike and that each option of the typer command is here.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -178,5 +179,10 @@ def run_submit(argv: list[str]) -> bool:
         submit_jobs(state, **params)
     except KeyboardInterrupt:
         print("Aborted!", file=sys.stderr)  # as click says it
+        raise SystemExit(1) from None
+    except BrokenPipeError:
+        # The reader went away (`| head`): exit 1 quietly, as click does, with no second
+        # error when the interpreter flushes stdout on its way out.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
     return True
