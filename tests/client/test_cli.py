@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from bench.launch import heroagent_argv
@@ -120,3 +121,25 @@ def test_a_reader_that_goes_away_ends_the_submit_quietly(served: Serve) -> None:
         proc.stdout.close()
         assert proc.wait(60) == 1  # as click ends on a broken pipe
         assert proc.stderr.read() == b""
+
+
+def test_the_typer_command_submits_as_the_fast_path_does(served: Serve) -> None:
+    # `heroagent submit` runs without typer; the typer command (what `--help` and the
+    # other routes reach) must submit the same way.
+    argv = ["--redis-port", str(served.port), "--data-dir", str(served.data), "submit", "-"]
+    code = (
+        "import sys\n"
+        "from heroagent_tui.cli import app\n"
+        f"app({[*argv, '-t', 'cli-typer', '-p', '3', '--json']!r})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input="!!core.echo message:typer\n", capture_output=True,
+        text=True, timeout=60, env={**os.environ, **served.env, "HEROAGENT_CONFIG": os.devnull},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert (job["topic"], job["priority"], job["params"]) == (
+        "cli-typer",
+        3,
+        "!!core.echo message:typer\n",
+    )
