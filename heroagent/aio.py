@@ -25,8 +25,8 @@ from core.api import (
 )
 from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, MAX_PURGE_PER_REQUEST, RequestError, call
 from core.config import Config
-from core.events import wire_messages
 from core.redis_server.backoff import Backoff
+from core.shapes import wire_messages
 from heroagent.connect import client_config, redis_for
 from heroagent.errors import EngineUnreachable, JobFailed, WaitTimeout, typed_error
 from heroagent.resp import RedisReplyError, RespClient

@@ -7,7 +7,7 @@ from typing import Any
 
 from core.api.filters import JobFilter
 from core.api.views import JobView, LimitsView, ScheduleView
-from core.events import JobSpec
+from core.shapes import JobSpec
 
 WIRE_FIELDS = tuple(f.name for f in dataclasses.fields(JobView))
 SPEC_FIELDS = {f.name: f for f in dataclasses.fields(JobSpec)}
