@@ -206,6 +206,11 @@ class Connection:
                 )
             self._parser.feed(data)
 
+    @property
+    def stale(self) -> bool:
+        """True when it cannot take a command: broken, or closed by the server while idle."""
+        return self.broken or self._reader.at_eof() or self._writer.is_closing()
+
     def close(self) -> None:
         """Close the socket (idempotent)."""
         self.broken = True
@@ -330,8 +335,9 @@ class RespClient:
     async def _connection(self) -> Connection:
         while self._idle:
             connection = self._idle.pop()
-            if not connection.broken:
+            if not connection.stale:
                 return connection
+            connection.close()  # the server went away (a restart, a failover): a new one
         return await connect(await self._find())
 
     def _release(self, connection: Connection) -> None:

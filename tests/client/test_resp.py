@@ -281,3 +281,19 @@ async def test_the_sentinels_name_the_primary(sentinel_set: SentinelSet) -> None
     with pytest.raises(RespConnectionError, match="no Sentinel named the primary 'nobody'"):
         await sentinel_primary(unknown)
     assert config.redis.sentinel_master == MASTER
+
+
+async def test_an_idle_connection_the_server_closed_is_not_reused(valkey: ValkeyProcess) -> None:
+    client = _url_client(valkey.url)
+    try:
+        assert await client.execute("PING") == b"PONG"
+        _admin(valkey).client_kill_filter(_type="normal", skipme=True)  # as a restart does
+
+        async def seen_closed() -> bool:
+            await asyncio.sleep(0.01)  # the loop reads the end of file meanwhile
+            return all(connection.stale for connection in client._idle)
+
+        await async_poll(seen_closed, 10, "the client to see its idle connection closed")
+        assert await client.execute("PING") == b"PONG"  # on a new connection
+    finally:
+        await client.aclose()
