@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
-from typing import Any
-
-import redis.asyncio as aioredis
+import os
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol
 
 REQUESTS = "heroagent:requests"  # list: JSON requests from the CLI and the client library
 EVENTS_CHANNEL = "heroagent:events"  # pub/sub: JSON job events for other processes
@@ -23,6 +22,16 @@ MAX_LIST_LIMIT = 1_000
 # Jobs one `purge` request deletes at most: a long purge goes as several requests, so
 # it holds one of the engine's request slots (and the history's purge lock) briefly.
 MAX_PURGE_PER_REQUEST = 5_000
+
+
+class ListCommands(Protocol):
+    """The three list commands `call` sends: redis-py's client has them, so has heroagent's."""
+
+    def rpush(self, name: str, /, *values: str) -> Awaitable[Any]: ...
+
+    def lrem(self, name: str, count: int, value: str, /) -> Awaitable[Any]: ...
+
+    def blpop(self, keys: Sequence[str], /, timeout: float) -> Awaitable[Any]: ...
 
 
 def reply_key(token: str) -> str:
@@ -48,7 +57,7 @@ class RequestError(RuntimeError):
 
 
 async def call(
-    redis: aioredis.Redis, op: str, args: dict[str, Any], *, wait_seconds: float = 10.0
+    redis: ListCommands, op: str, args: dict[str, Any], *, wait_seconds: float = 10.0
 ) -> Any:
     """Send one request to the engine and wait for its answer.
 
@@ -57,7 +66,7 @@ async def call(
     answer (a big batch on a busy machine), the wait goes on for as long again before
     `no_reply` says the outcome is unknown.
     """
-    token = secrets.token_hex(12)
+    token = os.urandom(12).hex()  # what secrets.token_hex does, without its import
     # The token goes first: the engine answers even a request too big to parse.
     payload = json.dumps({"token": token, "op": op, "args": args})
     if len(payload) > MAX_REQUEST_BYTES:

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import difflib
 import functools
 import os
 import re
-import tomllib
 import typing
-import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-
-import platformdirs
 
 APP_NAME = "heroagent"
 ENV_PREFIX = "HEROAGENT_"
@@ -369,6 +364,8 @@ class Config:
         """The data directory, resolved."""
         if self.data_dir:
             return Path(self.data_dir).expanduser().resolve()
+        import platformdirs  # here: a CLI command given --data-dir need not load it
+
         return Path(platformdirs.user_data_dir(APP_NAME)).resolve()
 
     @property
@@ -411,6 +408,8 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 def default_config_file() -> Path:
     """The config file read when no --config is given."""
+    import platformdirs
+
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
@@ -643,8 +642,15 @@ def _check_whole(config: Config) -> None:
         )
 
 
+def _closest(word: str, choices: list[str]) -> list[str]:
+    """The one choice nearest `word`, if any is near (for "did you mean" hints)."""
+    import difflib  # only when something is misspelt
+
+    return difflib.get_close_matches(word, choices, n=1)
+
+
 def _unknown(key: str) -> ConfigError:
-    close = difflib.get_close_matches(key, list(KEYS) + list(SECTIONS), n=1)
+    close = _closest(key, [*KEYS, *SECTIONS])
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     return ConfigError(f"key '{key}' is unknown{hint}")
 
@@ -691,6 +697,22 @@ def _set(config: Config, key: str, value: Any) -> None:
     setattr(obj, last, value)
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    """A config file's table; one line naming the file when it cannot be read or parsed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    if not text.strip():
+        return {}  # an empty file (or /dev/null): no need to load the parser
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
 def load_config(
     file: Path | None = None,
     *,
@@ -716,12 +738,7 @@ def load_config(
 
     if path.exists():
         used_file = path
-        try:
-            table = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        table = _read_toml(path)
         queues = table.pop("queues", {})
         try:
             config.schedules = _schedules(table.pop("schedules", {}))
@@ -751,7 +768,7 @@ def load_config(
         spec = _ENV_KEYS.get(name)
         try:
             if spec is None:
-                close = difflib.get_close_matches(name, list(_ENV_KEYS), n=1)
+                close = _closest(name, list(_ENV_KEYS))
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 raise ConfigError(f"variable is not a config key{hint}")
             value = _coerce(spec, raw, from_text=True)
@@ -794,7 +811,7 @@ def _schedules(table: Any) -> dict[str, ScheduleConfig]:
         for key, value in item.items():
             kind = _SCHEDULE_TYPES.get(key)
             if kind is None:
-                close = difflib.get_close_matches(key, list(_SCHEDULE_TYPES), n=1)
+                close = _closest(key, list(_SCHEDULE_TYPES))
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise ConfigError(f"key 'schedules.{name}.{key}' is unknown{hint}")
             if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
@@ -857,6 +874,8 @@ def mask_secret(key: str, value: Any) -> Any:
     if key in SECRET_KEYS and value:
         return MASK
     if key == "redis.url" and isinstance(value, str) and value:
+        import urllib.parse
+
         parts = urllib.parse.urlsplit(value)
         if parts.password:
             netloc = parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1)

@@ -9,10 +9,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self, TypedDict, Unpack
 
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-
 from core.api import (
     JobFilter,
     JobOptions,
@@ -30,10 +26,11 @@ from core.api import (
 )
 from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, MAX_PURGE_PER_REQUEST, RequestError, call
 from core.config import Config
-from core.events import wire_messages
 from core.redis_server.backoff import Backoff
+from core.shapes import wire_messages
 from heroagent.connect import client_config, redis_for
 from heroagent.errors import EngineUnreachable, JobFailed, WaitTimeout, typed_error
+from heroagent.resp import RedisReplyError, RespClient
 
 ENDED = ("done", "error")
 
@@ -89,7 +86,7 @@ class AsyncClient:
         # How long a request waits for an engine to take it (and then to answer it).
         self.wait_seconds = options.get("wait_seconds", 10.0)
         self._password = password
-        self._redis: aioredis.Redis | None = None
+        self._redis: RespClient | None = None
 
     @classmethod
     def from_config(
@@ -110,8 +107,8 @@ class AsyncClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def _client(self) -> aioredis.Redis:
-        # Made on first use, in the loop that uses it: a redis-py client is bound to one.
+    def _client(self) -> RespClient:
+        # Made on first use, in the loop that uses it: its connections are bound to one.
         if self._redis is None:
             self._redis = redis_for(self.config, self._password)
         return self._redis
@@ -121,7 +118,7 @@ class AsyncClient:
             return await call(self._client(), op, args, wait_seconds=self.wait_seconds)
         except RequestError as exc:
             raise typed_error(exc) from None
-        except (RedisError, OSError) as exc:
+        except (RedisReplyError, OSError) as exc:
             raise _unreachable(exc) from None
 
     # -- creating ------------------------------------------------------------------------
@@ -277,7 +274,7 @@ class AsyncClient:
             else:
                 what = "reading the ended jobs back did not"
             raise WaitTimeout(f"{what} end within {timeout:g} s", left) from None
-        except (RedisError, OSError) as exc:
+        except (RedisReplyError, OSError) as exc:
             raise _unreachable(exc) from None
 
     async def _wait_following(self, ids: Sequence[int], pending: set[int]) -> list[JobView]:
@@ -298,7 +295,7 @@ class AsyncClient:
         while True:
             try:
                 return await self._wait_many(ids, pending, subscribed)
-            except (RedisConnectionError, OSError):
+            except OSError:  # a RespConnectionError among them
                 if not ever:
                     raise
                 if not lost_since:
@@ -311,22 +308,16 @@ class AsyncClient:
         self, ids: Sequence[int], pending: set[int], subscribed: Callable[[], None]
     ) -> list[JobView]:
         """Subscribe, then read: an end in between is seen in the read, not missed."""
-        pubsub = self._client().pubsub()
-        try:
-            await pubsub.subscribe(EVENTS_CHANNEL)
-            # The subscription is in place once the server confirms it, not when sent.
-            confirmed = await pubsub.get_message(timeout=SUBSCRIBE_SECONDS)
-            if confirmed is None or confirmed.get("type") != "subscribe":
-                raise EngineUnreachable("the engine's Redis server did not confirm a subscribe")
+        # The subscription is in place once the server confirms it, not when sent.
+        async with self._client().subscribe(EVENTS_CHANNEL, SUBSCRIBE_SECONDS) as subscription:
             subscribed()
             views = {view.job_id: view for view in await self.get_many(ids)}
             pending.intersection_update(i for i, view in views.items() if not view.ended)
             while pending:
                 ended: list[int] = []
                 while pending:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
                     # One message may tell of many jobs (a batch the engine persisted).
-                    for job_id in _ended_jobs(message):
+                    for job_id in _ended_jobs(await subscription.message()):
                         if job_id in pending:
                             pending.discard(job_id)
                             ended.append(job_id)
@@ -336,8 +327,6 @@ class AsyncClient:
                     if not view.ended:  # requeued since, or an event not from the engine
                         pending.add(view.job_id)
             return [views[job_id] for job_id in ids]
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def result(self, job_id: int, timeout: float | None = None) -> str:  # noqa: ASYNC109
         """Wait for the job and return its result; raises JobFailed when it ended in error."""
@@ -403,15 +392,13 @@ class AsyncClient:
         await self._call("remove_schedule", {"name": name})
 
 
-def _ended_jobs(message: dict[str, Any] | None) -> list[int]:
+def _ended_jobs(data: bytes) -> list[int]:
     """The ids of the jobs an events-channel message says have ended.
 
     A message is one event object, or an array of them (a batch the engine persisted).
     """
-    if message is None or message.get("type") != "message":
-        return []
     try:
-        decoded = json.loads(message["data"])
+        decoded = json.loads(data)
     except (ValueError, TypeError):
         return []
     return [

@@ -5,15 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import redis.asyncio as aioredis
 
 from core.config import ENV_CONFIG_FILE, Config, RedisConfig, load_config
-from core.events import EventBus
-from core.redis_server import RedisService
-
-CONNECT_TIMEOUT_SECONDS = 5.0
+from heroagent.resp import RespClient, target_finder
 
 
 def client_config(
@@ -42,19 +36,13 @@ def client_config(
     return load_config(path, file_required=path is not None).config
 
 
-def redis_for(config: Config, password: str | None = None) -> aioredis.Redis:
+def redis_for(config: Config, password: str | None = None) -> RespClient:
     """The asyncio Redis client the library talks to the engine through.
 
-    The one place a client connection is built: through `RedisService`, as the engine
-    and the CLI build theirs, so the socket path, the URL and the server's password
-    (read from the data dir) are found the same way everywhere. Its client has no retry
-    policy: a cancelled wait must end now, not after redis-py's backoff.
+    Its own small client (heroagent.resp), not redis-py, which takes longer to import
+    than a CLI command may take to run; it finds the server as `RedisService` does (the
+    same socket path, URL, Sentinels and data-dir password, from core.redis_server.address).
+    `password` replaces the config's (or the data dir's). It does not retry: a cancelled
+    wait must end now, and the wait's own loop reconnects after a failover.
     """
-    service = RedisService(config, EventBus())
-    options: dict[str, Any] = {"socket_connect_timeout": CONNECT_TIMEOUT_SECONDS}
-    if password is not None:
-        if service.external:
-            options["password"] = password
-        else:
-            service.password = password
-    return service.loop_client(**options)
+    return RespClient(target_finder(config, password))

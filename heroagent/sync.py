@@ -43,9 +43,9 @@ class Client:
     `with Client() as client:` or call `close()`. One client may be shared by threads.
 
     It runs an `AsyncClient` on a private event loop in a background thread rather than
-    a second implementation over redis-py's blocking client: the request protocol, the
-    wait on the events channel and the connection (which `RedisService` builds, as an
-    asyncio client) then exist once, and the two clients cannot drift apart. The thread
+    a second, blocking implementation: the request protocol, the wait on the events
+    channel and the connection (heroagent.resp, an asyncio client) then exist once, and
+    the two clients cannot drift apart. The thread
     is a daemon, so a client never closed does not keep the program alive; calling a
     `Client` from inside a running event loop is fine too, as that loop is not used.
     """

@@ -12,6 +12,7 @@ import pytest
 from core.config import Config, load_config
 from core.engine import Engine
 from tests.helpers import ValkeyProcess, free_port, idle_config, start_valkey
+from tests.sentinels import SentinelSet, local_launcher, local_set
 
 
 @pytest.fixture
@@ -29,6 +30,17 @@ def valkey(short_tmp: Path) -> Iterator[ValkeyProcess]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def sentinel_set(short_tmp: Path) -> Iterator[SentinelSet]:
+    """A primary, its replica and three Sentinels on loopback, stopped afterwards."""
+    nodes = local_set(short_tmp / "v", free_port)
+    try:
+        nodes.start(local_launcher)
+        yield nodes
+    finally:
+        nodes.stop()
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,8 +60,9 @@ def test_a_screen_loads_only_the_api_and_the_events(module: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     loaded = result.stdout.split()
-    assert "core.events" in loaded
-    assert [m for m in loaded if m != "core.events" and not m.startswith("core.api")] == []
+    assert {"core.api", "core.events"} & set(loaded)  # it does load the door or the events
+    apart = ("core.events", "core.shapes")  # the events, and the shapes the views use
+    assert [m for m in loaded if m not in apart and not m.startswith("core.api")] == []
 
 
 def test_the_engine_does_load_its_parts() -> None:
@@ -114,3 +117,61 @@ def test_cli_help_imports_light(argv: list[str]) -> None:
         f"try:\n    app({argv!r})\nexcept SystemExit:\n    pass\n"
     )
     assert _loaded_heavy(code) == []
+
+
+# What the client library and a plain `heroagent submit` must not load: the reason
+# they start fast (docs/client.md has the figures).
+SLOW = ("redis", "textual", "typer", "pydantic", "rich", "click")
+
+
+def _loaded_slow(code: str) -> tuple[list[str], int]:
+    """The slow packages loaded once `code` has run, and how many modules were loaded."""
+    probe = (
+        "import atexit, sys\n"
+        f"slow = {SLOW!r}\n"
+        "atexit.register(lambda: print('loaded:', len(sys.modules), *sorted("
+        "{m.split('.')[0] for m in sys.modules} & set(slow)), file=sys.stderr))\n"
+        f"{code}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    line = next(line for line in result.stderr.splitlines() if line.startswith("loaded:"))
+    count, *found = line.split()[1:]
+    return found, int(count)
+
+
+def test_the_client_library_loads_no_redis_py_typer_or_textual() -> None:
+    found, count = _loaded_slow("import heroagent")
+    assert found == []
+    # Nor the engine API and the event classes: the client needs the views and shapes.
+    code = (
+        "import sys, heroagent\n"
+        "print('core.events' in sys.modules, 'core.api.engine_api' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == ["False", "False"]
+    # The check would pass vacuously if the probe saw nothing: these do load them.
+    assert {"redis", "typer"} <= set(_loaded_slow("import redis, typer")[0])
+    assert count > 0
+
+
+def test_a_submit_loads_no_redis_py_typer_or_textual(tmp_path: Path) -> None:
+    # No engine runs: the submit ends unreachable (exit 3), once its code has all loaded.
+    argv = ["heroagent", "--config", os.devnull, "--data-dir", str(tmp_path), "submit", "-"]
+    code = (
+        "import sys\n"
+        f"sys.argv = {argv!r}\n"
+        "sys.stdin = __import__('io').StringIO('!!core.echo\\n')\n"
+        "from heroagent_tui.cli import main\n"
+        "main()\n"
+    )
+    found, _ = _loaded_slow(code)
+    assert found == []
+    # The same command line through the typer app (as `--help` goes) does load typer.
+    assert (
+        "typer"
+        in _loaded_slow(code.replace("main()", "__import__('heroagent_tui.cli').cli.app()"))[0]
+    )

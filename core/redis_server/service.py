@@ -8,7 +8,6 @@ import hashlib
 import logging
 import os
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -19,14 +18,21 @@ from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from core.config import Config, split_host_port
+from core.config import Config
 from core.events import EventBus
+from core.redis_server.address import (
+    MAX_SOCKET_PATH,
+    SENTINEL_TIMEOUT,
+    existing_password,
+    is_external,
+    password_file,
+    sentinel_addresses,
+    socket_path,
+)
 from core.redis_server.binary import ServerBinaryNotFound, find_server_binary
 from core.redis_server.process import clear_stale_pidfile, port_in_use, spawn, stop_process
 from core.services import Service, ServiceStartError, ServiceState
 
-# Unix socket paths longer than this do not fit in sockaddr_un on Linux (108 bytes with NUL).
-_MAX_SOCKET_PATH = 100
 START_TIMEOUT = 10.0
 RESTART_BACKOFF_MAX = 5.0
 # The server's own user for what clients may not do (SHUTDOWN); its password never leaves
@@ -64,11 +70,6 @@ def redact_url(url: str) -> str:
     return url
 
 
-# Each Sentinel asked for the primary's address gets this long to answer; a dead or cut
-# off one is skipped for the next. Short: every reconnect after a failover asks.
-SENTINEL_TIMEOUT = 1.0
-
-
 class SentinelRedis(aioredis.Redis):
     """A client of the primary the Sentinels name; closing it closes its Sentinel clients.
 
@@ -99,16 +100,6 @@ def unreachable_reason(exc: BaseException, config: Config) -> str:
     return str(exc)
 
 
-def sentinel_addresses(config: Config) -> list[tuple[str, int]]:
-    """The configured Sentinels as (host, port) pairs (the config checked them)."""
-    pairs = []
-    for address in config.redis.sentinels:
-        host, port = split_host_port(address)
-        if port is not None:
-            pairs.append((host, port))
-    return pairs
-
-
 class RedisService(Service):
     """The engine's Redis-protocol server."""
 
@@ -124,9 +115,9 @@ class RedisService(Service):
         self.pidfile = self.base / "valkey.pid"
         self.logfile = self.base / "valkey.log"
         self.outfile = self.base / "valkey.out"
-        self.socket_path = self._socket_path()
+        self.socket_path = socket_path(config)
         # Read here too, so a CLI command reaches a server an engine already runs.
-        self.password: str | None = self._existing_password()
+        self.password: str | None = existing_password(config)
         self._admin_password = secrets.token_urlsafe(32)
         self.version = ""
         self.restarts = 0
@@ -140,23 +131,12 @@ class RedisService(Service):
     @property
     def external(self) -> bool:
         """True when the engine uses a server it did not start."""
-        return bool(self.config.redis.url or self.config.redis.sentinels)
+        return is_external(self.config)
 
     @property
     def sentinel(self) -> bool:
         """True when the Sentinels name the server (and follow it through a failover)."""
         return bool(self.config.redis.sentinels)
-
-    def _socket_path(self) -> Path:
-        configured = self.config.redis.unix_socket_path
-        if configured:
-            return Path(configured).expanduser().absolute()
-        path = self.config.data_path / "run" / "valkey.sock"
-        if len(str(path)) <= _MAX_SOCKET_PATH:
-            return path
-        # A deep data dir cannot hold a socket; use a per-data-dir folder in the temp dir.
-        digest = hashlib.sha256(str(self.config.data_path).encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"heroagent-{os.getuid()}-{digest}" / "valkey.sock"
 
     # -- what the rest of the engine uses ---------------------------------------------
 
@@ -355,9 +335,9 @@ class RedisService(Service):
         self.base.mkdir(parents=True, exist_ok=True, mode=0o700)
         socket_dir = self.socket_path.parent
         socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if len(str(self.socket_path)) > _MAX_SOCKET_PATH:
+        if len(str(self.socket_path)) > MAX_SOCKET_PATH:
             raise ServiceStartError(
-                f"redis.unix_socket_path {self.socket_path} is longer than {_MAX_SOCKET_PATH} "
+                f"redis.unix_socket_path {self.socket_path} is longer than {MAX_SOCKET_PATH} "
                 "characters; choose a shorter path"
             )
         self.password = self._load_password()
@@ -371,17 +351,7 @@ class RedisService(Service):
     @property
     def password_file(self) -> Path:
         """The file holding the client password (0600), for the CLI and local workers."""
-        return self.base / "password"
-
-    def _existing_password(self) -> str | None:
-        path = self.password_file
-        if self.external or not path.exists():
-            return None
-        try:
-            return path.read_text(encoding="utf-8").strip() or None
-        except OSError:
-            # Not ours to read (another user's engine): the server will say NOAUTH.
-            return None
+        return password_file(self.config)
 
     def _load_password(self) -> str:
         """A generated password, kept across restarts so CLI commands and workers keep working.

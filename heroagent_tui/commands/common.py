@@ -1,31 +1,32 @@
-"""What every sub-command shares: the loaded config, one-line error exits, JSON output."""
+"""What every sub-command shares: the loaded config, one-line error exits, JSON output.
+
+Typer-free, as `heroagent submit` runs without typer (heroagent_tui/fast.py).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import typer
-
-from core.config import ConfigError, LoadedConfig, load_config
+from core.config import ENV_CONFIG_FILE, ConfigError, LoadedConfig, load_config
 
 if TYPE_CHECKING:
+    import typer
+
     from heroagent import JobView, LimitsView, ScheduleView
 
     View = JobView | LimitsView | ScheduleView
 
-# `--json` of the commands that print engine views.
-JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output.")
-
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one error line to stderr and exit."""
-    typer.echo(f"heroagent: {message}", err=True)
-    raise typer.Exit(code)
+    """Print one error line to stderr and exit (SystemExit: typer lets it through)."""
+    print(f"heroagent: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
 
 
 def read_input(name: str | Path) -> str:
@@ -36,15 +37,6 @@ def read_input(name: str | Path) -> str:
         return Path(name).read_text(encoding="utf-8")
     except OSError as exc:
         fail(f"{name}: {exc.strerror or exc}", code=2)
-
-
-def listing_group(help_text: str) -> typer.Typer:
-    """A command group that lists when run alone (`heroagent jobs`) and has sub-commands too.
-
-    Its callback runs before a sub-command as well: it returns at once when
-    `ctx.invoked_subcommand` is set.
-    """
-    return typer.Typer(help=help_text, invoke_without_command=True, no_args_is_help=False)
 
 
 def echo_json(value: View | Sequence[View]) -> None:
@@ -62,7 +54,8 @@ def echo_json(value: View | Sequence[View]) -> None:
             return limits_wire(view)
         return schedule_wire(view)
 
-    typer.echo(json.dumps([wire(v) for v in value] if isinstance(value, Sequence) else wire(value)))
+    data = [wire(v) for v in value] if isinstance(value, Sequence) else wire(value)
+    print(json.dumps(data), flush=True)
 
 
 # Global option (its parameter name) → the config key it sets; `config_file` is apart.
@@ -102,6 +95,16 @@ class CliState:
             )
         except ConfigError as exc:
             fail(f"config error: {exc}", 2)
+
+
+def root_state(config_file: Path | None, options: dict[str, Any]) -> CliState:
+    """The CliState of the root's global options; $HEROAGENT_CONFIG names a file not given."""
+    if config_file is None and os.environ.get(ENV_CONFIG_FILE):
+        config_file = Path(os.environ[ENV_CONFIG_FILE])
+    state = CliState(config_file=config_file)
+    for name, value in options.items():
+        state.set_option(name, value)
+    return state
 
 
 def state_of(ctx: typer.Context) -> CliState:

@@ -5,19 +5,20 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-from heroagent_tui.commands.common import (
-    JSON_OPTION,
-    echo_json,
-    fail,
-    listing_group,
-    read_input,
-    state_of,
+from heroagent_tui.commands.common import echo_json, fail, state_of
+from heroagent_tui.commands.options import JSON_OPTION, listing_group
+from heroagent_tui.commands.submit import (
+    parse_duration,
+    print_job,
+    run_client,
+    stamp,
+    status_text,
+    submit_jobs,
 )
 
 # The client (and with it redis-py) loads when a command runs, not for `--help` or for
@@ -28,27 +29,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@contextmanager
-def _client(ctx: typer.Context) -> Iterator[Client]:
-    """A client for the configured engine; its errors end the program with one line."""
-    from heroagent import Client, EngineError, EngineUnreachable
-
-    try:
-        with Client.from_config(state_of(ctx).load().config) as client:
-            yield client
-    except EngineUnreachable as exc:
-        fail(str(exc), 3)
-    except EngineError as exc:
-        fail(str(exc), 1)
-
-
 def _run(ctx: typer.Context, work: Callable[[Client], T]) -> T:
-    with _client(ctx) as client:
-        return work(client)
-
-
-def _stamp(seconds: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else ""
+    return run_client(state_of(ctx), work)
 
 
 def _print_jobs(rows: list[JobView], title: str) -> None:
@@ -63,85 +45,12 @@ def _print_jobs(rows: list[JobView], title: str) -> None:
             str(job.job_id),
             job.queue,
             job.params_type,
-            _status(job),
-            _stamp(job.time_scheduled),
+            status_text(job),
+            stamp(job.time_scheduled),
             str(job.attempts),
             job.error[:60],
         )
     Console(file=sys.stdout).print(table)
-
-
-def _status(job: JobView) -> str:
-    """The status, and for a running job that reports progress how far it is."""
-    if job.status != "active" or job.progress is None:
-        return job.status
-    return f"{job.status} {round(job.progress * 100)}%"
-
-
-def _print_job(job: JobView) -> None:
-    for name in ("job_id", "circle", "topic", "params_type", "status", "attempts", "worker"):
-        typer.echo(f"{name:>14}: {getattr(job, name)}")
-    if job.progress is not None:
-        line = f"{round(job.progress * 100)}% {job.progress_message}".rstrip()
-        typer.echo(f"{'progress':>14}: {line}")
-    for name in ("time_scheduled", "time_start", "time_end"):
-        typer.echo(f"{name:>14}: {_stamp(getattr(job, name))}")
-    links = (
-        ("name", job.name),
-        ("unique_key", job.unique_key),
-        ("depends_on", ", ".join(str(i) for i in job.depends_on)),
-        ("waits for", ", ".join(str(i) for i in job.wait_for)),
-    )
-    for label, value in links:
-        if value:
-            typer.echo(f"{label:>14}: {value}")
-    if job.error:
-        typer.echo(f"{'error':>14}: {job.error}")
-    if job.result:
-        typer.echo(f"{'result':>14}: {job.result}")
-    for line in job.log_lines:
-        typer.echo(f"{'log':>14}: {line}")
-
-
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str, option: str) -> float:
-    """Seconds from `30`, `30s`, `1.5m`, `2h` or `1d`; ends the program on anything else."""
-    text = text.strip().lower()
-    scale = _UNITS.get(text[-1:], 0.0)
-    number = text[:-1] if scale else text
-    try:
-        value = float(number) * (scale or 1.0)
-    except ValueError:
-        fail(f"{option}: {text!r} is not a duration (like 30, 30s, 5m, 2h or 1d)")
-    if not value >= 0:
-        fail(f"{option}: {text!r} must not be negative")
-    return value
-
-
-def parse_time(text: str) -> float:
-    """Epoch seconds from an ISO time; without an offset it is this machine's local time."""
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        fail(f"--at: {text!r} is not a time like 2026-12-24T08:00")
-
-
-def _items(files: list[str], each_line: bool) -> list[tuple[str, str]]:
-    """(label, params) of every job to submit, in order; labels name them in errors."""
-    sources = files or ["-"]
-    if not each_line:
-        return [("stdin" if name == "-" else name, read_input(name)) for name in sources]
-    items = []
-    for name in sources:
-        where = "stdin" if name == "-" else name
-        for number, line in enumerate(read_input(name).splitlines(), 1):
-            if line.strip():  # blank lines separate, they are not jobs
-                items.append((f"{where} line {number}", line + "\n"))
-    return items
 
 
 def submit(
@@ -204,94 +113,7 @@ def submit(
     With one file (or stdin) the JSON is one job; with several, --each-line or --graph,
     a list.
     """
-    from heroagent import JobRefused, JobSpec
-
-    if graph is not None:
-        if files:
-            fail("--graph takes the jobs from its file; give no other files")
-        _submit_graph(ctx, read_input(graph), wait=wait, as_json=as_json)
-        return
-    items = _items(files or [], each_line)
-    if not items:
-        fail("nothing to submit")
-    several = each_line or len(items) > 1
-    timing: dict[str, Any] = {
-        "delay": parse_duration(delay, "--delay") if delay else 0.0,
-        "run_at": parse_time(at) if at else 0.0,
-        "retries": retries,
-        "backoff": backoff,
-        "backoff_base": parse_duration(backoff_base, "--backoff-base") if backoff_base else None,
-        "backoff_max": parse_duration(backoff_max, "--backoff-max") if backoff_max else None,
-        "retry_on": tuple(k.strip() for k in retry_on.split(",") if k.strip())
-        if retry_on is not None
-        else None,
-        "priority": priority,
-    }
-    links: dict[str, Any] = {
-        "unique_key": unique_key,
-        "unique_for": parse_duration(unique_for, "--unique-for") if unique_for else 0.0,
-        "depends_on": _ids(after, "--after") if after else (),
-        "on_parent_error": on_parent_error,
-    }
-    specs = [
-        JobSpec(params, topic, circle, params_type, timeout, log, **timing, **links)
-        for _, params in items
-    ]
-
-    def work(client: Client) -> list[JobView]:
-        try:
-            jobs = client.submit_many(specs)
-        except JobRefused as exc:
-            if exc.index is None or not several:
-                fail(str(exc).removeprefix("item 0: "))
-            # Name the item the way the user wrote it: a file, or a line of the input.
-            fail(f"{items[exc.index][0]}: {str(exc).removeprefix(f'item {exc.index}: ')}")
-        return client.wait_many([job.job_id for job in jobs]) if wait else jobs
-
-    _report(_run(ctx, work), several=several, wait=wait, as_json=as_json)
-
-
-def _submit_graph(ctx: typer.Context, text: str, *, wait: bool, as_json: bool) -> None:
-    from heroagent import JobRefused
-
-    def work(client: Client) -> list[JobView]:
-        try:
-            jobs = client.submit_graph(text)
-        except JobRefused as exc:
-            fail(str(exc))
-        return client.wait_many([job.job_id for job in jobs]) if wait else jobs
-
-    _report(_run(ctx, work), several=True, wait=wait, as_json=as_json)
-
-
-def _ids(text: str, option: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        fail(f"{option}: {text!r} is not a comma-separated list of job ids")
-
-
-def _report(jobs: list[JobView], *, several: bool, wait: bool, as_json: bool) -> None:
-    """What `submit` prints for the jobs it made (or found, for a held unique key)."""
-    if as_json:
-        echo_json(jobs if several else jobs[0])
-    elif wait:
-        for job in jobs:
-            _print_job(job)
-    else:
-        for job in jobs:
-            named = f"job {job.job_id}" + (f" ({job.name})" if job.name else "")
-            if job.duplicate:
-                typer.echo(f"{named} already holds unique key {job.unique_key!r}: {job.status}")
-            elif job.wait_for:
-                waits = ", ".join(str(i) for i in job.wait_for)
-                typer.echo(f"{named} in {job.queue} waits for {waits}")
-            elif job.status == "scheduled":
-                typer.echo(f"{named} scheduled in {job.queue} for {_stamp(job.run_at)}")
-            else:
-                typer.echo(f"{named} queued in {job.queue}")
-    if wait and any(job.status == "error" for job in jobs):
-        raise typer.Exit(1)
+    submit_jobs(state_of(ctx), **ctx.params)
 
 
 def show_job(
@@ -312,7 +134,7 @@ def show_job(
     if as_json:
         echo_json(job)
     else:
-        _print_job(job)
+        print_job(job)
 
 
 # What listings and purges narrow by, the same in every command that takes them.
@@ -409,7 +231,7 @@ def list_dead(
             job.queue,
             str(job.attempts),
             job.error_kind,
-            _stamp(job.time_end),
+            stamp(job.time_end),
             job.error[:60],
         )
     Console(file=sys.stdout).print(table)
@@ -465,7 +287,7 @@ def _purge(
     """Ask (on a terminal), purge in steps showing the count, print how many went."""
     bound = _ended_before(before) if before else None
     if bound is not None:
-        what += f" that ended before {_stamp(bound)}"
+        what += f" that ended before {stamp(bound)}"
     if keep:
         what += f", all but the newest {keep}"
     if not yes:

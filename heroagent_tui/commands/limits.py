@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from heroagent_tui.commands.common import JSON_OPTION, echo_json, fail, listing_group
+from heroagent_tui.commands.common import echo_json, fail
 from heroagent_tui.commands.jobs import _run, queue_of
+from heroagent_tui.commands.options import JSON_OPTION, listing_group
 
 if TYPE_CHECKING:
     from heroagent import Client, LimitsView

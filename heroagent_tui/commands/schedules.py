@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from heroagent_tui.commands.common import JSON_OPTION, echo_json, read_input
-from heroagent_tui.commands.jobs import _run, _stamp
+from heroagent_tui.commands.common import echo_json, read_input
+from heroagent_tui.commands.jobs import _run
+from heroagent_tui.commands.options import JSON_OPTION
+from heroagent_tui.commands.submit import stamp
 
 if TYPE_CHECKING:
     from heroagent import ScheduleView
@@ -40,8 +42,8 @@ def _print(views: list[ScheduleView]) -> None:
             f"{s.circle}/{s.topic}",
             s.missed,
             f"{state}, {s.source}",
-            _stamp(s.last_fire),
-            "" if s.paused else _stamp(s.next_fire),
+            stamp(s.last_fire),
+            "" if s.paused else stamp(s.next_fire),
             str(s.fires),
         )
     Console(file=sys.stdout).print(table)
@@ -53,7 +55,7 @@ def _show(view: ScheduleView, as_json: bool, words: str) -> None:
     elif view.paused:  # a paused schedule has no next fire to show
         typer.echo(f"schedule {view.name} {words}")
     else:
-        typer.echo(f"schedule {view.name} {words}; next fire {_stamp(view.next_fire)}")
+        typer.echo(f"schedule {view.name} {words}; next fire {stamp(view.next_fire)}")
 
 
 @app.command("list")

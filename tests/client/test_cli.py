@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+from bench.launch import heroagent_argv
 from tests.core.jobs.test_cli_and_restart import cli, submitted
 from tests.core.test_serve import Serve
 
@@ -97,3 +101,45 @@ def test_priority_and_limits_from_the_cli(served: Serve) -> None:
     assert "rate 'fast' is not of the form" in bad.stderr
     lifted = cli(served, "limits", "set", "cli-capped", "--max-active", "none")
     assert lifted.stdout.strip() == "default/cli-capped: no limits"
+
+
+def test_a_reader_that_goes_away_ends_the_submit_quietly(served: Serve) -> None:
+    # Over 64 KiB of JSON: more than the pipe holds, so the write after the close fails.
+    lines = "!!core.echo message:x\n" * 300
+    argv = heroagent_argv(served.data, "--redis-port", str(served.port), "submit")
+    with subprocess.Popen(
+        [*argv, "--each-line", "-t", "cli-pipe", "--json"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, **served.env},
+    ) as proc:  # fmt: skip
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdin.write(lines.encode())
+        proc.stdin.close()
+        assert proc.stdout.read(10) == b'[{"job_id"'
+        proc.stdout.close()
+        assert proc.wait(60) == 1  # as click ends on a broken pipe
+        assert proc.stderr.read() == b""
+
+
+def test_the_typer_command_submits_as_the_fast_path_does(served: Serve) -> None:
+    # `heroagent submit` runs without typer; the typer command (what `--help` and the
+    # other routes reach) must submit the same way.
+    argv = ["--redis-port", str(served.port), "--data-dir", str(served.data), "submit", "-"]
+    code = (
+        "import sys\n"
+        "from heroagent_tui.cli import app\n"
+        f"app({[*argv, '-t', 'cli-typer', '-p', '3', '--json']!r})\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input="!!core.echo message:typer\n", capture_output=True,
+        text=True, timeout=60, env={**os.environ, **served.env, "HEROAGENT_CONFIG": os.devnull},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert (job["topic"], job["priority"], job["params"]) == (
+        "cli-typer",
+        3,
+        "!!core.echo message:typer\n",
+    )

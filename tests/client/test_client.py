@@ -9,6 +9,8 @@ import pytest
 import redis
 
 from core.config import Config
+from core.events import EventBus
+from core.redis_server import RedisService
 from heroagent import (
     AsyncClient,
     Client,
@@ -22,7 +24,6 @@ from heroagent import (
     JobSpec,
     WaitTimeout,
 )
-from heroagent.connect import redis_for
 from tests.core.test_serve import Serve
 from tests.helpers import ValkeyProcess, async_poll, free_port
 
@@ -116,7 +117,7 @@ WAITER = "wait-under-test"
 async def test_wait_returns_on_the_event_without_asking_again(
     config: Config, served: Serve
 ) -> None:
-    redis = redis_for(config)
+    redis = RedisService(config, EventBus()).loop_client()
     password = (served.data / "redis" / "password").read_text().strip()
     url = f"redis://:{password}@127.0.0.1:{served.port}/0?client_name={WAITER}"
     async with AsyncClient.from_config(config) as client, AsyncClient(url=url) as waiter:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from core.redis_server import RedisService
 from heroagent import AsyncClient, Client
 from tests.helpers import async_poll, free_port, run_heroagent
 from tests.netlab.hosts import ROOT
-from tests.sentinels import SentinelSet, local_launcher, local_set
+from tests.sentinels import SentinelSet
 
 
 def _load(env: dict[str, str]) -> object:
@@ -82,19 +81,9 @@ def test_sentinel_settings_load_from_the_environment_and_ipv6_addresses_parse() 
         },
     ).config
     assert config.redis.sentinels == ["10.0.0.1:26379", "[::1]:26380"]
-    from core.redis_server.service import sentinel_addresses
+    from core.redis_server.address import sentinel_addresses
 
     assert sentinel_addresses(config) == [("10.0.0.1", 26379), ("::1", 26380)]
-
-
-@pytest.fixture
-def sentinel_set(short_tmp: Path) -> Iterator[SentinelSet]:
-    nodes = local_set(short_tmp / "v", free_port)
-    try:
-        nodes.start(local_launcher)
-        yield nodes
-    finally:
-        nodes.stop()
 
 
 def _subscribers(nodes: SentinelSet) -> int:

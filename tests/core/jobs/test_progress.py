@@ -13,7 +13,8 @@ from core.config import Config
 from core.engine import Engine
 from core.events import JobProgress
 from core.watchdog.pool import PROGRESS_SECONDS
-from heroagent_tui.commands.jobs import _print_job, _print_jobs
+from heroagent_tui.commands.jobs import _print_jobs
+from heroagent_tui.commands.submit import print_job
 from tests.helpers import async_poll, engine_with_actors, wait_job_ended
 
 # Event stamps are wall-clock and the spacing is kept on the loop's clock: allow for
@@ -131,7 +132,7 @@ def test_the_cli_shows_progress(capsys: pytest.CaptureFixture[str]) -> None:
         progress=0.456,
         progress_message="step 3",
     )
-    _print_job(running)
+    print_job(running)
     _print_jobs([running, replace(running, job_id=8, status="done", progress=1.0)], "jobs")
     out = capsys.readouterr().out
     assert "progress: 46% step 3" in out
