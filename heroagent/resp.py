@@ -73,6 +73,8 @@ class Target:
     password: str | None = None
     db: int = 0
     tls: dict[str, str] | None = None
+    # CLIENT SETNAME after login: the server lists the connection under it (CLIENT LIST).
+    client_name: str = ""
 
     @property
     def where(self) -> str:
@@ -95,7 +97,7 @@ def parse_url(url: str) -> Target:
     `redis://[[user]:password@]host[:port][/db]`, `rediss://` the same over TLS, and
     `unix://[[user]:password@]/path/to.sock[?db=N]`. TLS takes redis-py's query options
     `ssl_cert_reqs` (required, optional, none), `ssl_ca_certs`, `ssl_certfile`,
-    `ssl_keyfile` and `ssl_check_hostname`.
+    `ssl_keyfile` and `ssl_check_hostname`; any scheme takes `client_name`.
     """
     from urllib.parse import parse_qs, unquote, urlsplit  # only for a server named by URL
 
@@ -104,6 +106,7 @@ def parse_url(url: str) -> Target:
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
     db_text = query.pop("db", "")
+    client_name = query.pop("client_name", "")
     if parts.scheme == "unix":
         target = Target(path=unquote(parts.path), username=username, password=password)
     elif parts.scheme in ("redis", "rediss"):
@@ -127,7 +130,9 @@ def parse_url(url: str) -> Target:
         raise RespConnectionError(f"redis.url: unknown option {sorted(query)[0]!r}")
     if db_text and not db_text.isdigit():
         raise RespConnectionError(f"redis.url: db {db_text!r} is not a number")
-    return dataclasses.replace(target, db=int(db_text or 0))
+    if any(c.isspace() for c in client_name):
+        raise RespConnectionError(f"redis.url: client_name {client_name!r} has a space")
+    return dataclasses.replace(target, db=int(db_text or 0), client_name=client_name)
 
 
 def _tls_context(options: dict[str, str]) -> ssl.SSLContext:
@@ -244,6 +249,8 @@ async def connect(target: Target, timeout: float = CONNECT_TIMEOUT_SECONDS) -> C
             await _login(connection, *login, timeout=timeout)
         if target.db:
             await connection.execute("SELECT", target.db, timeout=timeout)
+        if target.client_name:
+            await connection.execute("CLIENT", "SETNAME", target.client_name, timeout=timeout)
     except RedisReplyError as exc:
         connection.close()
         raise RespConnectionError(f"{target.where}: {exc}") from None

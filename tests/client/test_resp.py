@@ -62,6 +62,7 @@ def test_commands_are_packed_as_arrays_of_bulk_strings() -> None:
         ),
         ("unix:///run/v.sock", Target(path="/run/v.sock")),
         ("unix://:pw@/run/v.sock?db=5", Target(path="/run/v.sock", password="pw", db=5)),
+        ("redis://h?client_name=app-1", Target(host="h", client_name="app-1")),
     ],
 )
 def test_urls_are_read_as_redis_py_reads_them(url: str, target: Target) -> None:
@@ -75,6 +76,7 @@ def test_urls_are_read_as_redis_py_reads_them(url: str, target: Target) -> None:
         ("redis://h?socket_timeout=1", "unknown option 'socket_timeout'"),
         ("redis://h:99999", "has no valid port"),
         ("http://h", "'http' is not redis, rediss or unix"),
+        ("redis://h?client_name=a%20b", "client_name 'a b' has a space"),
     ],
 )
 def test_bad_urls_are_refused_naming_what(url: str, message: str) -> None:
