@@ -85,17 +85,6 @@ def _raise_typed(exc: Exception, index: int | None = None) -> NoReturn:
     raise typed(message, line=line, col=col, problems=problems, index=index) from None
 
 
-async def _current(manager: JobManager, job_ids: Sequence[int]) -> dict[int, Any]:
-    """The current state of the jobs that exist among these: live in Redis, else stored.
-
-    Two Redis round trips for the live ones and one thread hop for the others.
-    """
-    live = await manager.queue.get_live_many(job_ids)
-    rest = [job_id for job_id in job_ids if job_id not in live]
-    stored = await asyncio.to_thread(manager.read_many, rest) if rest else {}
-    return {**stored, **live}
-
-
 def _submitted(made: Sequence[tuple[Any, bool]]) -> list[JobView]:
     """The views of a submit's jobs; an existing one (a held unique key) is a duplicate."""
     return [JobView.of(job, duplicate=not created) for job, created in made]
@@ -293,8 +282,7 @@ class EngineAPI:
 
     async def job(self, job_id: int) -> JobView:
         """One job's current state; raises JobNotFound."""
-        with _typed_errors():
-            return JobView.of(await self._jobs().get_job(job_id))
+        return (await self.jobs_by_id([job_id]))[0]
 
     async def jobs_by_id(self, job_ids: Sequence[int]) -> list[JobView]:
         """The current state of each of these jobs, in the order asked.
@@ -302,7 +290,7 @@ class EngineAPI:
         Two Redis round trips for the live ones and one thread hop for the ended ones,
         whatever their number; raises JobNotFound naming the first unknown id.
         """
-        found = await _current(self._jobs(), job_ids)
+        found = await self._jobs().shown_jobs(job_ids)
         views = []
         for job_id in job_ids:
             job = found.get(job_id)
@@ -321,7 +309,7 @@ class EngineAPI:
         with _typed_errors():
             job = await manager.get_job(job_id)
         children = await asyncio.to_thread(manager.index.children, job_id)
-        found = await _current(manager, [*job.depends_on, *children])
+        found = await manager.shown_jobs([*job.depends_on, *children])
 
         def views(ids: Sequence[int]) -> list[JobView]:
             return [JobView.of(found[i]) for i in ids if i in found]

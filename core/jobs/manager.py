@@ -624,6 +624,20 @@ class JobManager:
             return live
         return await self.stored_job(job_id)
 
+    async def shown_jobs(self, job_ids: Sequence[int]) -> dict[int, Job]:
+        """The state to show of each of these jobs that exists: what a reader may rely on.
+
+        Live in Redis, except an end not yet durable: a job ended there shows its last
+        OurDB version until the persister has stored the end (and dropped the hash). So
+        a reader that sees `done` finds it in the history too, and a waiter is answered
+        only once the end is durable. Two Redis round trips and one thread hop.
+        """
+        live = await self.queue.get_live_many(job_ids)
+        shown = {job_id: job for job_id, job in live.items() if not job.status.ended}
+        rest = [job_id for job_id in job_ids if job_id not in shown]
+        stored = await asyncio.to_thread(self.read_many, rest) if rest else {}
+        return {**stored, **shown}
+
     async def stored_job(self, job_id: int) -> Job:
         """The job's last version in OurDB (a damaged job when that version is damaged)."""
         try:
@@ -683,9 +697,8 @@ class JobManager:
     ) -> list[Job]:
         """Jobs newest first, narrowed in the index, `limit` at a time below `before_id`."""
         ids = await asyncio.to_thread(self.index.query, flt, limit=limit, before_id=before_id)
-        live = await self.queue.get_live_many(ids)
-        stored = await asyncio.to_thread(self.read_many, [i for i in ids if i not in live])
-        return [live[i] if i in live else stored[i] for i in ids if i in live or i in stored]
+        shown = await self.shown_jobs(ids)
+        return [shown[i] for i in ids if i in shown]
 
     def read_many(self, job_ids: Sequence[int]) -> dict[int, Job]:
         """Last versions from OurDB in one thread hop (blocking: call off the loop).

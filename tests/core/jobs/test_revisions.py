@@ -262,3 +262,24 @@ async def test_a_repair_raises_a_count_the_server_holds_below_the_stored_one(
     # The next change reads as newer than the stored version: it becomes the last one.
     assert await jobs.queue.reap_worker("w", max_attempts=5) == 1
     await stored_as(jobs, job.job_id, NEW)
+
+
+async def test_an_end_not_yet_stored_is_not_shown_as_an_end(history: History) -> None:
+    """Readers (get, lists, a client's wait) see `done` only once it is in the history."""
+    manager, queue = history.manager, history.queue
+    job, lease = await history.hand_out()
+    await history.persister.drain_new()  # the hand-out is stored: the last version is active
+    assert await queue.complete_many([Completion(lease, DONE, "ok")]) == [True]
+    live = await queue.get_live(job.job_id)
+    assert live is not None
+    assert live.status is DONE
+
+    (shown,) = (await manager.shown_jobs([job.job_id])).values()
+    assert shown.status is ACTIVE
+    (listed,) = await manager.list_jobs(JobFilter())
+    assert listed.status is ACTIVE
+
+    await history.persister.drain_new()
+    (shown,) = (await manager.shown_jobs([job.job_id])).values()
+    assert (shown.status, shown.result) == (DONE, "ok")
+    assert await stored_statuses(manager, job.job_id) == [NEW, ACTIVE, DONE]
