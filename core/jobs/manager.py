@@ -884,9 +884,26 @@ class JobManager:
             # Run again at once: its parents were met (or failed) the first time.
             wait_for="",
         )
+        if job.unique_key:
+            await self._reclaim(job)
         await self.persist([job])
         await self.queue.enqueue([job])
         return job
+
+    async def _reclaim(self, job: Job) -> None:
+        """A requeued job holds its unique key again; refused while another job holds it."""
+        claim = keys.unique_claim_key(job.circle_id, job.topic, job.unique_key)
+        token, holder = await self._claim(claim)
+        if holder is not None and holder.job_id != job.job_id:
+            raise JobError(
+                f"job {job.job_id} cannot be requeued: its unique key {job.unique_key!r} is "
+                f"held by job {holder.job_id} ({holder.status})"
+            )
+        if token:
+            await self.queue.redis.eval(scripts.CLAIMED, 1, claim, token, str(job.job_id))
+        else:
+            # Still its own from `unique_for` after the end: held again, with no expiry.
+            await self.queue.redis.set(claim, str(job.job_id))
 
     async def requeue_many(self, flt: JobFilter, *, limit: int = 10_000) -> list[Job]:
         """Run again every ended job the filter finds (e.g. all dead letters), newest first.

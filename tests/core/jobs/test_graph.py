@@ -353,3 +353,40 @@ async def test_an_end_stored_before_a_crash_still_releases_its_dependants(
         assert queued.count(str(child.job_id).encode()) == 1
     finally:
         await redis.aclose()
+
+
+async def test_a_requeued_job_holds_its_unique_key_again(engine: Engine) -> None:
+    api = engine.api
+    first = await api.submit(OK, topic="requniq", unique_key="k", unique_for=60)
+    await wait_job_ended(engine, first.job_id)
+    await api.pause_queue("default", "requniq")
+    try:
+        again = await api.requeue(first.job_id)
+        assert again.status == "new"
+        # Live again: a submit of its key answers with it, not with a new job.
+        same = await api.submit(OK, topic="requniq", unique_key="k")
+        assert (same.duplicate, same.job_id) == (True, first.job_id)
+        redis = engine.redis.loop_client()
+        try:
+            claim = keys.unique_claim_key("default", "requniq", "k")
+            assert await redis.pttl(claim) == -1  # held while it is live, not for 60 s
+        finally:
+            await redis.aclose()
+    finally:
+        await api.resume_queue("default", "requniq")
+    await wait_job_ended(engine, first.job_id)
+
+
+async def test_a_requeue_is_refused_while_another_job_holds_the_key(engine: Engine) -> None:
+    api = engine.api
+    first = await api.submit(OK, topic="requniq2", unique_key="k")
+    await wait_job_ended(engine, first.job_id)
+    await api.pause_queue("default", "requniq2")
+    try:
+        second = await api.submit(OK, topic="requniq2", unique_key="k")
+        assert not second.duplicate
+        with pytest.raises(JobRefused, match=f"unique key 'k' is held by job {second.job_id}"):
+            await api.requeue(first.job_id)
+        assert (await api.job(first.job_id)).status == "done"
+    finally:
+        await api.resume_queue("default", "requniq2")
