@@ -221,8 +221,6 @@ class JobManager:
         # A time already past runs at once, like no time at all.
         scheduled = run_at > now
         links = _links(spec)
-        if spec.depends_on and scheduled:
-            raise JobError("depends_on cannot be combined with delay or run_at")
         return Job(
             job_id=0,
             topic=spec.topic,
@@ -551,11 +549,11 @@ class JobManager:
                 ids = [_parent_id(p, answers, alias) for p in parents[index]]
                 job = drafts[index]
                 if ids:
+                    # Its run_at stays: once the parents are done it waits for that too.
                     job = replace(
                         job,
                         depends_on=ids,
                         status=JobStatus.SCHEDULED,
-                        run_at=0.0,
                         wait_for=",".join(str(i) for i in ids),
                     )
                 level.append((index, job))

@@ -351,11 +351,19 @@ return handed
 # fail: end the dependant in error because `parent` did; its version goes to the stream,
 # so the persister stores it and, in turn, settles its own dependants (the cascade).
 _DEPENDANTS = """
-local function release_or_wait(key, id, q, doorbell)
+local function release_or_wait(key, id, q, doorbell, now)
   redis.call('HINCRBY', key, 'revision', 1)
   local pend = 'heroagent:parents:' .. id
   local left = redis.call('SMEMBERS', pend)
   if #left == 0 then
+    -- Parents met, but its own time (delay or run_at) is still ahead: it waits for that.
+    local run_at = tonumber(redis.call('HGET', key, 'run_at') or '0') or 0
+    if run_at > tonumber(now) then
+      redis.call('HSET', key, 'wait_for', '')
+      redis.call('ZADD', 'heroagent:scheduled', run_at, id)
+      redis.call('RPUSH', 'heroagent:schedbell', '1')
+      return
+    end
     redis.call('HSET', key, 'status', 'new', 'wait_for', '')
     push(q, key, id, false)
     redis.call('RPUSH', doorbell, '1')
@@ -413,7 +421,7 @@ for _, job in ipairs(cjson.decode(ARGV[2])) do
             if job[3] == 'error' and redis.call('HGET', key, 'on_parent_error') ~= 'run' then
               fail(key, child, id, ARGV[6], KEYS[2])
             else
-              release_or_wait(key, child, q, KEYS[3])
+              release_or_wait(key, child, q, KEYS[3], ARGV[6])
             end
           end
         end
@@ -483,7 +491,7 @@ if failed then
   fail(key, child, failed, ARGV[3], KEYS[2])
   return {}
 end
-if #unknown == 0 then release_or_wait(key, child, q, KEYS[3]) end
+if #unknown == 0 then release_or_wait(key, child, q, KEYS[3], ARGV[3]) end
 return unknown
 """
 )

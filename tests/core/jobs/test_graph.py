@@ -390,3 +390,34 @@ async def test_a_requeue_is_refused_while_another_job_holds_the_key(engine: Engi
         assert (await api.job(first.job_id)).status == "done"
     finally:
         await api.resume_queue("default", "requniq2")
+
+
+async def test_a_dependant_with_a_delay_waits_for_its_parents_and_its_time(
+    engine: Engine,
+) -> None:
+    api = engine.api
+    parent = await api.submit(OK, topic="later")
+    child = await api.submit(OK, topic="later", depends_on=[parent.job_id], delay=60)
+    assert (child.status, child.wait_for) == ("scheduled", (parent.job_id,))
+    await wait_job_ended(engine, parent.job_id)
+    # The parent is done: the child now waits for its own time only, in the scheduled set.
+    waiting = await api.job(child.job_id)
+    assert (waiting.status, waiting.wait_for, waiting.run_at) == ("scheduled", (), child.run_at)
+    redis = engine.redis.loop_client()
+    try:
+        assert await redis.zscore(keys.SCHEDULED, str(child.job_id)) == child.run_at
+    finally:
+        await redis.aclose()
+    await api.cancel(child.job_id)
+
+
+async def test_a_dependant_whose_time_has_passed_runs_when_its_parent_ends(
+    engine: Engine,
+) -> None:
+    api = engine.api
+    parent = await api.submit(SLOW, topic="later2")
+    child = await api.submit(OK, topic="later2", depends_on=[parent.job_id], delay=0.05)
+    ended = await wait_job_ended(engine, child.job_id)
+    assert ended.status == "done"
+    parent_end = (await api.job(parent.job_id)).time_end
+    assert ended.time_start >= parent_end
