@@ -1,8 +1,15 @@
-"""The worker's batched hot path: one COMPLETE call per batch, each outcome fenced alone."""
+"""The worker's hot path: batched COMPLETE calls fenced per outcome, and inline jobs."""
 
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
 from core.engine import Engine
+from core.heroscript import ActionContext, ActorRegistry, parse, run_playbook
+from core.heroscript.inline import INLINE_STRIKES
 from core.jobs.model import JobStatus
 from core.jobs.queue import Completion, JobQueue
 from tests.helpers import wait_job_ended
@@ -56,3 +63,53 @@ async def test_an_outcome_utf8_cannot_carry_is_stored_with_the_text_replaced(
     assert await queue.complete_many([done]) == [True]
     ended = await wait_job_ended(idle_engine, job.job_id)
     assert (ended.status, ended.result, ended.log_lines) == ("done", "bad ? text", ("line ?",))
+
+
+async def test_inline_jobs_run_on_the_loop_and_an_overrun_still_ends_in_a_timeout(
+    flaky_engine: Engine,
+) -> None:
+    api = flaky_engine.api
+    quick = [
+        await api.submit("!!inline.where\n!!fake.return_success\n", topic="t") for _ in range(5)
+    ]
+    # It blocks the loop past its timeout: nothing can interrupt it, yet it is too late.
+    late = await api.submit("!!inline.nap seconds:0.4\n", topic="t", timeout=0.1)
+    for view in quick:
+        done = await wait_job_ended(flaky_engine, view.job_id)
+        assert done.status == "done", done.error
+        assert json.loads(done.result)[0]["result"] == "MainThread"
+    ended = await wait_job_ended(flaky_engine, late.job_id)
+    assert (ended.status, ended.error_kind, ended.error) == (
+        "error",
+        "timeout",
+        "timeout after 0.1s",
+    )
+
+
+async def test_an_inline_jobs_last_progress_is_on_its_final_version(
+    flaky_engine: Engine,
+) -> None:
+    view = await flaky_engine.api.submit("!!inline.report\n", topic="t")
+    ended = await wait_job_ended(flaky_engine, view.job_id)
+    assert ended.status == "done", ended.error
+    assert (ended.progress, ended.progress_message) == (1.0, "all done")
+
+
+async def test_an_inline_action_that_keeps_holding_the_loop_goes_to_threads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = ActorRegistry()
+    registry.load_modules(["tests.core.jobs.inline_actors"])
+    # Slow for the budget by far; the call after the last strike runs in a thread.
+    script = "!!inline.nap seconds:0.01\n" * (INLINE_STRIKES + 1)
+    with ThreadPoolExecutor(thread_name_prefix="action") as threads:
+        result = await run_playbook(parse(script), registry, ActionContext(executor=threads))
+    assert result.ok, result.error
+    where = [r.result for r in result.results]
+    assert where[:INLINE_STRIKES] == ["MainThread"] * INLINE_STRIKES
+    assert where[INLINE_STRIKES].startswith("action")
+    assert "inline action inline.nap held the event loop" in caplog.text
+    assert registry.lookup("inline", "where").inline is not None
+    budget = registry.lookup("inline", "nap").inline
+    assert budget is not None
+    assert not budget.allowed
