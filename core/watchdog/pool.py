@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from core.events import EventBus, JobLogLine, JobProgress, job_log_wire
 from core.heroscript import ActionContext, Playbook
+from core.heroscript.inline import INLINE_BUDGET_SECONDS
 from core.jobs import keys
 from core.jobs.model import ErrorKind, Job, JobStatus
 from core.jobs.queue import Completion, JobQueue, Lease
@@ -333,8 +334,7 @@ class WatchDog:
                     continue
                 self._unreported += len(fetched.leases)
                 self._all_reported.clear()
-                for lease in fetched.leases:
-                    self._start(lease)
+                await self._start_all(fetched.leases)
             except (RedisError, OSError) as exc:
                 if self._stopping:
                     return
@@ -342,10 +342,25 @@ class WatchDog:
                 log.log(level, "fetching jobs: %s; retrying", exc)
                 await backoff.wait()
 
+    async def _start_all(self, leases: list[Lease]) -> None:
+        """Start a fetched batch, giving the loop back whenever inline jobs held it long."""
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        for lease in leases:
+            self._start(lease)
+            if loop.time() - since > INLINE_BUDGET_SECONDS:
+                await asyncio.sleep(0)
+                since = loop.time()
+
     def _start(self, lease: Lease) -> None:
         """Run a job: here and now when every action is inline, else in a task of its own."""
-        playbook = self.processors.plan(lease.job)
-        if playbook is not None and self.processors.all_inline(playbook):
+        try:
+            playbook = self.processors.plan(lease.job)
+            inline = playbook is not None and self.processors.all_inline(playbook)
+        except Exception:
+            # Whatever went wrong, the job's task meets it again and reports it.
+            playbook, inline = None, False
+        if playbook is not None and inline:
             self._run_inline(lease, playbook)
         else:
             self._spawn(self._run(lease, playbook), lease)
