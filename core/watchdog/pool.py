@@ -356,7 +356,12 @@ class WatchDog:
         """Run a job: here and now when every action is inline, else in a task of its own."""
         try:
             playbook = self.processors.plan(lease.job)
-            inline = playbook is not None and self.processors.all_inline(playbook)
+            # A cancel that came before its FETCH reply is checked in the job's task.
+            inline = (
+                playbook is not None
+                and lease.job.job_id not in self._early_cancels
+                and self.processors.all_inline(playbook)
+            )
         except Exception:
             # Whatever went wrong, the job's task meets it again and reports it.
             playbook, inline = None, False
