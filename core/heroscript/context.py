@@ -37,6 +37,8 @@ class ActionContext:
         unfinished: threads of plain ``def`` actions that a cancellation left running;
             whoever runs the job waits for them before it takes more work, so a timed-out
             thread still counts against the number of jobs run at once.
+        inline_run: set by a watchdog running the whole job at once on the loop (every
+            action `inline`): they stay there even if one is sent to threads meanwhile.
     """
 
     job_id: int | None = None
@@ -46,6 +48,7 @@ class ActionContext:
     executor: Executor | None = None
     unfinished: list[asyncio.Future[Any]] = field(default_factory=list)
     report: Callable[[float, str], None] = _discard_progress
+    inline_run: bool = False
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Say how far the action is: `fraction` from 0 to 1 and a short message.

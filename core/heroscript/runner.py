@@ -7,6 +7,7 @@ import contextvars
 import dataclasses
 import functools
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +30,14 @@ class ActionResult:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return dataclasses.asdict(self)
+        """Return a JSON-ready dict (the result is a fresh JSON value: no copy is made)."""
+        return {
+            "id": self.id,
+            "method": self.method,
+            "line": self.line,
+            "result": self.result,
+            "seconds": self.seconds,
+        }
 
 
 @dataclass
@@ -64,6 +71,11 @@ class PlaybookResult:
 
 
 def _json_ready(method: str, line: int, value: Any) -> Any:
+    # Most actions return a plain scalar, which is its own JSON copy.
+    if value is None or type(value) in _SCALARS:
+        return value
+    if type(value) is float and math.isfinite(value):
+        return value
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except (TypeError, ValueError) as exc:
@@ -71,10 +83,13 @@ def _json_ready(method: str, line: int, value: Any) -> Any:
         raise ActionError(method, message, line) from None
 
 
+_SCALARS = (str, int, bool)
+
+
 async def call_action(
     bound: BoundAction, ctx: ActionContext, action: Action | None = None, line: int = 0
 ) -> Any:
-    """Call a bound action (async on the loop, sync in a thread); return its JSON result.
+    """Call a bound action (async or inline on the loop, sync in a thread); return its JSON.
 
     Raises:
         ActionError: the action failed or its result is not JSON.
@@ -91,10 +106,17 @@ async def call_action(
         else:
             kwargs[info.signature.context_param] = action_ctx
     try:
+        budget = info.inline
         if info.in_child:
             value = await run_in_child(info.func, args, kwargs, ctx)
         elif info.is_async:
             value = await info.func(*args, **kwargs)
+        elif budget is not None and (budget.allowed or ctx.inline_run):
+            started = time.perf_counter()
+            try:
+                value = info.func(*args, **kwargs)
+            finally:
+                budget.spent(time.perf_counter() - started)
         else:
             value = await _in_thread(info.func, args, kwargs, ctx)
     except asyncio.CancelledError:
@@ -171,22 +193,27 @@ async def run_playbook(
     """
     ctx = ctx or ActionContext()
     result = result if result is not None else PlaybookResult()
+    bound: dict[int, BoundAction] = {}
     if check_first:
-        for action in playbook:
+        for n, action in enumerate(playbook):
             try:
-                registry.bind(action)
+                bound[n] = registry.bind(action)
             except ActionError as exc:
                 ctx.log(f"error: {exc}")
                 result.error = exc
                 return result
-    for action in playbook:
+    for n, action in enumerate(playbook):
         if ctx.cancelled.is_set():
             result.error = ActionError(action.method, "cancelled before it started", action.line)
             break
         ctx.log(f"line {action.line}: {action.method}")
         started = time.monotonic()
         try:
-            value = await run_action(action, registry, ctx)
+            ready = bound.get(n)
+            if ready is None:
+                value = await run_action(action, registry, ctx)
+            else:
+                value = await call_action(ready, ctx, action, action.line)
         except ActionError as exc:
             ctx.log(f"error: {exc}")
             result.error = exc

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import json
 import logging
 import math
@@ -11,18 +13,20 @@ import os
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from core.events import EventBus, JobLogLine, JobProgress, job_log_wire
-from core.heroscript import ActionContext
+from core.heroscript import ActionContext, Playbook
+from core.heroscript.inline import INLINE_BUDGET_SECONDS
 from core.jobs import keys
-from core.jobs.model import ErrorKind, JobStatus
+from core.jobs.model import ErrorKind, Job, JobStatus
 from core.jobs.queue import Completion, JobQueue, Lease
 from core.jobs.retry import backoff_delay, should_retry
 from core.redis_server.backoff import Backoff
@@ -32,6 +36,7 @@ from core.services import supervised_task
 from core.watchdog.processors import Outcome, Processors
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long an idle slot blocks before it re-checks that it should still run (below the
 # client's 5 s socket timeout, which redis-py 8 sets by default). Pickup does
@@ -104,8 +109,11 @@ class WatchDog:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._jobs: set[asyncio.Task[None]] = set()
+        # Jobs run at once in the dispatcher (every action inline) whose outcome is on
+        # its way: each holds its slot until reported, as a job's task does.
+        self._inline = 0
         self._slot_freed = asyncio.Event()
-        self._reporter = Reporter(self.queue)
+        self._reporter = Reporter(self.queue, lambda: self._stopping)
         self._stopping = False
         self._draining = False
         # Jobs taken and not yet reported; the drain waits for this to reach 0.
@@ -179,8 +187,8 @@ class WatchDog:
 
     @property
     def busy(self) -> int:
-        """Slots in use: jobs running, and threads that outlived theirs."""
-        return len(self._jobs)
+        """Slots in use: jobs running or being reported, and threads that outlived theirs."""
+        return len(self._jobs) + self._inline
 
     def _crashed(self, _exc: Exception) -> None:
         self.restarts += 1
@@ -308,7 +316,7 @@ class WatchDog:
         await self._hearing_cancels.wait()
         while not self._stopping and not self._draining:
             try:
-                free = self.settings.worker_count - len(self._jobs)
+                free = self.settings.worker_count - self.busy
                 if free <= 0:
                     self._slot_freed.clear()
                     await self._slot_freed.wait()
@@ -326,10 +334,7 @@ class WatchDog:
                     continue
                 self._unreported += len(fetched.leases)
                 self._all_reported.clear()
-                for lease in fetched.leases:
-                    task = asyncio.create_task(self._run(lease), name=f"job-{lease.job.job_id}")
-                    self._jobs.add(task)
-                    task.add_done_callback(self._job_finished)
+                await self._start_all(fetched.leases)
             except (RedisError, OSError) as exc:
                 if self._stopping:
                     return
@@ -337,13 +342,48 @@ class WatchDog:
                 log.log(level, "fetching jobs: %s; retrying", exc)
                 await backoff.wait()
 
+    async def _start_all(self, leases: list[Lease]) -> None:
+        """Start a fetched batch, giving the loop back whenever inline jobs held it long."""
+        loop = asyncio.get_running_loop()
+        since = loop.time()
+        for lease in leases:
+            self._start(lease)
+            if loop.time() - since > INLINE_BUDGET_SECONDS:
+                await asyncio.sleep(0)
+                since = loop.time()
+
+    def _start(self, lease: Lease) -> None:
+        """Run a job: here and now when every action is inline, else in a task of its own."""
+        try:
+            playbook = self.processors.plan(lease.job)
+            # A cancel that came before its FETCH reply is checked in the job's task.
+            inline = (
+                playbook is not None
+                and lease.job.job_id not in self._early_cancels
+                and self.processors.all_inline(playbook)
+            )
+        except Exception:
+            # Whatever went wrong, the job's task meets it again and reports it.
+            playbook, inline = None, False
+        if playbook is not None and inline:
+            self._run_inline(lease, playbook)
+        else:
+            self._spawn(self._run(lease, playbook), lease)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], lease: Lease) -> None:
+        task = asyncio.create_task(work, name=f"job-{lease.job.job_id}")
+        self._jobs.add(task)
+        task.add_done_callback(self._job_finished)
+
     def _job_finished(self, task: asyncio.Task[None]) -> None:
         self._jobs.discard(task)
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("reporting a job failed: %s", task.exception())
 
-    async def _run(self, lease: Lease) -> None:
+    def _context(
+        self, lease: Lease, *, inline_run: bool = False
+    ) -> tuple[deque[str], _JobProgress, ActionContext]:
         job = lease.job
         lines: deque[str] = deque(maxlen=MAX_LOG_LINES)
         progress = _JobProgress(self, lease)
@@ -352,8 +392,14 @@ class WatchDog:
             log=self._logger(job.job_id, job.log, lines),
             executor=self._threads,
             report=progress,
+            inline_run=inline_run,
         )
-        task = asyncio.create_task(self._execute(lease, ctx))
+        return lines, progress, ctx
+
+    async def _run(self, lease: Lease, playbook: Playbook | None) -> None:
+        job = lease.job
+        lines, progress, ctx = self._context(lease)
+        task = asyncio.create_task(self._execute(lease, ctx, playbook))
         self.running[job.job_id] = task
         self._leases[job.job_id] = lease
         try:
@@ -366,16 +412,70 @@ class WatchDog:
         finally:
             self.running.pop(job.job_id, None)
             self._leases.pop(job.job_id, None)
+        await self._finish(lease, outcome, lines, progress, ctx)
+
+    def _run_inline(self, lease: Lease, playbook: Playbook) -> None:
+        """Run a job of inline actions to its end now, and hand its outcome to the reporter.
+
+        No task and no thread: the batch a fetch brought goes through in one step of the
+        loop, and its outcomes leave in one report. Nothing can cancel it meanwhile (the
+        loop is busy with it); a cancel that comes later finds its fence gone.
+        """
+        job = lease.job
+        lines, progress, ctx = self._context(lease, inline_run=True)
+        started = asyncio.get_running_loop().time()
+        try:
+            outcome = run_now(self.processors.play(playbook, ctx))
+        except Exception as exc:
+            outcome = _crashed(job, exc)
+        else:
+            # The calls could not be interrupted: an outcome past the deadline is too late.
+            if asyncio.get_running_loop().time() - started > job.timeout:
+                outcome = _timed_out(job, ctx)
+        if not progress.close_now():
+            # Its last progress is still being written: the outcome must land after it.
+            self._spawn(self._finish(lease, outcome, lines, progress, ctx), lease)
+            return
+        self._inline += 1
+        future = self._reporter.submit(completion(lease, outcome, tuple(lines)))
+        future.add_done_callback(functools.partial(self._inline_reported, lease))
+
+    def _inline_reported(self, lease: Lease, future: asyncio.Future[bool]) -> None:
+        self._inline -= 1
+        self._slot_freed.set()
+        try:
+            if future.cancelled():
+                return
+            exc = future.exception()
+            if exc is None:
+                self._recorded(lease, future.result())
+            elif not isinstance(exc, RedisError | OSError):
+                log.error("reporting a job failed: %s", exc)
+        finally:
+            self._settled(lease)
+
+    async def _finish(
+        self,
+        lease: Lease,
+        outcome: Outcome,
+        lines: deque[str],
+        progress: _JobProgress,
+        ctx: ActionContext,
+    ) -> None:
         try:
             # On the hash before the outcome, so the final version keeps the last value.
             await progress.close()
             await self._report(completion(lease, outcome, tuple(lines)))
         finally:
-            self._held.discard(job.job_id)
-            self._unreported -= 1
-            if self._unreported == 0:
-                self._all_reported.set()
+            self._settled(lease)
             await self._hold_slot(ctx)
+
+    def _settled(self, lease: Lease) -> None:
+        """A job fetched here is reported (or given up at stop): the drain counts it."""
+        self._held.discard(lease.job.job_id)
+        self._unreported -= 1
+        if self._unreported == 0:
+            self._all_reported.set()
 
     async def _hold_slot(self, ctx: ActionContext) -> None:
         """Keep the slot until threads that outlived the job end: `worker_count` holds."""
@@ -389,41 +489,39 @@ class WatchDog:
             self.abandoned -= 1
 
     async def _report(self, done: Completion) -> None:
-        job = done.lease.job
-        backoff = Backoff()
-        while True:
-            try:
-                recorded = await self._reporter.report(done)
-                break
-            except (RedisError, OSError) as exc:
-                # An unreported job would sit in our processing list while our heartbeat
-                # says we are alive: keep trying. A server that lost its data fences
-                # the report off, and the rebuilt queue runs the job again.
-                if self._stopping:
-                    return
-                log.warning("reporting job %d: %s; retrying", job.job_id, exc)
-                await backoff.wait()
+        try:
+            recorded = await self._reporter.report(done)
+        except (RedisError, OSError):
+            return  # the pool is stopping: the job goes back to its queue
+        self._recorded(done.lease, recorded)
+
+    def _recorded(self, lease: Lease, recorded: bool) -> None:
         if recorded:
             self.completed += 1
         else:
-            log.info("job %d was handed to another worker; outcome dropped", job.job_id)
+            log.info("job %d was handed to another worker; outcome dropped", lease.job.job_id)
 
-    async def _execute(self, lease: Lease, ctx: ActionContext) -> Outcome:
+    async def _execute(
+        self, lease: Lease, ctx: ActionContext, playbook: Playbook | None
+    ) -> Outcome:
         job = lease.job
         # `running` holds this job now, so later cancels find it; an earlier one is here.
         if self._early_cancels.pop(job.job_id, False) and not await self._ours(lease):
             return Outcome(JobStatus.ERROR, error="cancelled", kind=ErrorKind.CANCELLED)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + job.timeout
         try:
             async with asyncio.timeout(job.timeout):
-                return await self.processors.run(job, ctx)
+                outcome = await self.processors.run(job, ctx, playbook)
         except TimeoutError:
-            ctx.cancelled.set()
-            return Outcome(
-                JobStatus.ERROR, error=f"timeout after {job.timeout:g}s", kind=ErrorKind.TIMEOUT
-            )
+            return _timed_out(job, ctx)
         except Exception as exc:
-            log.exception("job %d crashed its processor", job.job_id)
-            return Outcome(JobStatus.ERROR, error=f"{type(exc).__name__}: {exc}")
+            return _crashed(job, exc)
+        # An inline action cannot be interrupted: one that ran past the deadline without
+        # giving the loop back returns too late, and its job still ends in a timeout.
+        if loop.time() > deadline:
+            return _timed_out(job, ctx)
+        return outcome
 
     async def _ours(self, lease: Lease) -> bool:
         """Whether the lease still holds; True when Redis cannot say (the heartbeat will)."""
@@ -443,6 +541,31 @@ class WatchDog:
 
     def _logger(self, job_id: int, keep: bool, lines: deque[str]) -> _JobLog:
         return _JobLog(self, job_id, keep, lines)
+
+
+def run_now(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends to its end, here, in a copy of the context.
+
+    A job of inline actions is one: it awaits nothing that waits. Should it suspend
+    all the same, it is closed and this raises rather than leave it half run.
+    """
+    try:
+        contextvars.copy_context().run(work.send, None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    work.close()
+    raise RuntimeError("a job of inline actions waited for something")
+
+
+def _timed_out(job: Job, ctx: ActionContext) -> Outcome:
+    ctx.cancelled.set()
+    return Outcome(JobStatus.ERROR, error=f"timeout after {job.timeout:g}s", kind=ErrorKind.TIMEOUT)
+
+
+def _crashed(job: Job, exc: Exception) -> Outcome:
+    log.error("job %d crashed its processor", job.job_id, exc_info=exc)
+    return Outcome(JobStatus.ERROR, error=f"{type(exc).__name__}: {exc}")
 
 
 def completion(lease: Lease, outcome: Outcome, lines: tuple[str, ...]) -> Completion:
@@ -477,36 +600,72 @@ class Reporter:
 
     The first outcome starts a flush; outcomes that arrive while it is on the wire wait
     for the next one, so the batch grows with the load and a lone job waits for nothing.
+    A flush the server did not take is tried again (with the outcomes that arrived
+    meanwhile) until it is, or until `stopping` says the pool stops.
     """
 
-    def __init__(self, queue: JobQueue) -> None:
+    def __init__(self, queue: JobQueue, stopping: Callable[[], bool] = lambda: False) -> None:
         self.queue = queue
+        self.stopping = stopping
         self._waiting: list[tuple[Completion, asyncio.Future[bool]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
-    async def report(self, done: Completion) -> bool:
-        """Record one outcome; False when it was fenced off."""
+    def submit(self, done: Completion) -> asyncio.Future[bool]:
+        """Queue one outcome; the future says whether it was recorded (False: fenced off).
+
+        It fails with the Redis error only when the pool stopped before the server took it.
+        """
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((done, future))
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush())
-        return await future
+        return future
+
+    async def report(self, done: Completion) -> bool:
+        """Record one outcome; False when it was fenced off."""
+        return await self.submit(done)
 
     async def _flush(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                recorded = await self.queue.complete_many([done for done, _ in batch])
-            except BaseException as exc:
-                for _, future in batch:
+        backoff = Backoff()
+        batch: list[tuple[Completion, asyncio.Future[bool]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    recorded = await self.queue.complete_many([done for done, _ in batch])
+                except (RedisError, OSError) as exc:
+                    if self.stopping():
+                        _fail(batch, exc)
+                        continue
+                    # An unreported job would sit in our processing list while our
+                    # heartbeat says we are alive: keep trying. A server that lost its
+                    # data fences the report off, and the rebuilt queue runs the job again.
+                    log.warning("reporting %d jobs: %s; retrying", len(batch), exc)
+                    self._waiting = batch + self._waiting
+                    await backoff.wait()
+                    continue
+                except Exception as exc:
+                    _fail(batch, exc)
+                    continue
+                backoff.reset()
+                for (_, future), ok in zip(batch, recorded, strict=True):
                     if not future.done():
-                        future.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
-            for (_, future), ok in zip(batch, recorded, strict=True):
-                if not future.done():
-                    future.set_result(ok)
+                        future.set_result(ok)
+        except BaseException as exc:
+            # Cancelled (the loop is closing): no outcome may wait for ever on a flush.
+            waiting, self._waiting = self._waiting, []
+            _fail(batch + waiting, exc)
+            raise
+
+
+def _fail(batch: list[tuple[Completion, asyncio.Future[bool]]], exc: BaseException) -> None:
+    for _, future in batch:
+        if future.done():
+            continue
+        if isinstance(exc, asyncio.CancelledError):
+            future.cancel()
+        else:
+            future.set_exception(exc)
 
 
 class _JobLog:
@@ -612,11 +771,15 @@ class _JobProgress:
             except (RedisError, OSError) as exc:  # progress is best effort, like log lines
                 log.debug("progress of job %d not written: %s", self.lease.job.job_id, exc)
 
-    async def close(self) -> None:
-        """Send the report held back, if any, and wait until it is on the job's hash."""
+    def close_now(self) -> bool:
+        """Send the report held back, if any; True when nothing is left to write."""
         if self._timer is not None:
             self._timer.cancel()
         self._send()
         self._closed = True
-        if self._writer is not None:
+        return self._writer is None or self._writer.done()
+
+    async def close(self) -> None:
+        """Send the report held back, if any, and wait until it is on the job's hash."""
+        if not self.close_now() and self._writer is not None:
             await self._writer

@@ -14,9 +14,11 @@ from typing import Any
 
 from core.heroscript import (
     ActionContext,
+    ActionError,
     ActorRegistry,
     HeroScriptError,
     NoRetry,
+    Playbook,
     RetryLater,
     check_size,
     parse,
@@ -66,8 +68,13 @@ class Processors:
         self.registry = registry
         self.settings = settings
 
-    async def run(self, job: Job, ctx: ActionContext) -> Outcome:
-        """Run the job's params; exceptions other than cancellation become error outcomes."""
+    async def run(self, job: Job, ctx: ActionContext, playbook: Playbook | None = None) -> Outcome:
+        """Run the job's params; exceptions other than cancellation become error outcomes.
+
+        `playbook` is the job's HeroScript already parsed (by `plan`), if it was.
+        """
+        if playbook is not None:
+            return await self.play(playbook, ctx)
         handler: Callable[[Job, ActionContext], Any] = {
             ParamsType.HEROSCRIPT: self._heroscript,
             ParamsType.OPENRPC: self._openrpc,
@@ -76,6 +83,32 @@ class Processors:
         }[job.params_type]
         outcome: Outcome = await handler(job, ctx)
         return outcome
+
+    def plan(self, job: Job) -> Playbook | None:
+        """The job's playbook when it parses on the loop (small HeroScript), else None.
+
+        None leaves everything, a parse error too, to `run`.
+        """
+        if job.params_type is not ParamsType.HEROSCRIPT or len(job.params) > INLINE_PARSE_CHARS:
+            return None
+        try:
+            return parse(job.params)
+        except HeroScriptError:
+            return None
+
+    def all_inline(self, playbook: Playbook) -> bool:
+        """Whether every action of the playbook is known and still runs on the loop.
+
+        Such a playbook runs to its end without suspending, so `play` needs no task.
+        """
+        for action in playbook:
+            try:
+                budget = self.registry.lookup(action.actor, action.name).inline
+            except ActionError:
+                return False  # `run` reports it, as for any job
+            if budget is None or not budget.allowed:
+                return False
+        return len(playbook) > 0
 
     async def _heroscript(self, job: Job, ctx: ActionContext) -> Outcome:
         try:
@@ -87,6 +120,10 @@ class Processors:
                 playbook = parse(job.params)
         except HeroScriptError as exc:
             return Outcome(JobStatus.ERROR, error=str(exc))
+        return await self.play(playbook, ctx)
+
+    async def play(self, playbook: Playbook, ctx: ActionContext) -> Outcome:
+        """Run a parsed HeroScript job to its outcome."""
         outcome = await run_playbook(playbook, self.registry, ctx)
         result = json.dumps([r.to_dict() for r in outcome.results], ensure_ascii=False)
         if outcome.error is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from core.heroscript.context import ActionContext
 from core.heroscript.errors import ActionFailed
+from core.heroscript.inline import inline
 from core.heroscript.settings import ActorsSettings
 
 MAX_FAKE_STEPS = 1_000_000
@@ -17,6 +18,7 @@ MAX_FAKE_STEPS = 1_000_000
 class CoreActor:
     """Actions every playbook can use."""
 
+    @inline
     def echo(self, ctx: ActionContext, *args: str, message: str = "") -> str:
         """Write a message to the job log and return it.
 
@@ -33,10 +35,12 @@ class CoreActor:
 class FakeActor:
     """Actions that succeed, fail or wait on demand, for tests and demos."""
 
+    @inline
     def return_success(self, message: str = "ok") -> str:
         """Succeed with ``message`` as the result."""
         return message
 
+    @inline
     def return_error(self, message: str = "fake error") -> None:
         """Fail with ``message``."""
         raise ActionFailed(message)

@@ -6,8 +6,9 @@ converted from their type hints (str, int, float, bool, ``list[T]``,
 ``T | None``, `datetime.timedelta` for durations, `Percent`). A parameter
 typed `ActionContext` receives the run's context, ``*args: str`` receives the
 positional args. ``async def`` actions run on the event loop, plain ``def``
-actions in a worker thread, and actions marked with `in_process` in a child process that
-is killed when the job times out or is cancelled.
+actions in a worker thread (on the loop itself when marked `inline`: cheap ones), and
+actions marked with `in_process` in a child process that is killed when the job times
+out or is cancelled.
 
 A class whose ``__init__`` takes a ``settings`` argument is built with the
 registry's `ActorsSettings`; any other class is built without arguments.
@@ -19,7 +20,7 @@ import importlib
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -34,6 +35,7 @@ from core.heroscript.actors.binding import (
 from core.heroscript.child import RUN_IN_CHILD
 from core.heroscript.errors import ActionError
 from core.heroscript.formatter import render_value
+from core.heroscript.inline import RUN_INLINE, InlineBudget
 from core.heroscript.model import Action
 from core.heroscript.names import closest, name_fix
 from core.heroscript.settings import ActorsSettings
@@ -54,6 +56,9 @@ class ActionInfo:
     is_async: bool
     # Marked with `in_process`: runs in a child process that a timeout or cancel kills.
     in_child: bool = False
+    # Marked with `inline` (a plain def only): runs on the event loop while its calls
+    # stay cheap; None for every other action.
+    inline: InlineBudget | None = field(default=None, compare=False)
 
     @property
     def method(self) -> str:
@@ -142,14 +147,18 @@ class ActorRegistry:
         actions: dict[str, ActionInfo] = {}
         for attr, func in _public_methods(instance):
             action_name = name_fix(attr)
+            is_async = inspect.iscoroutinefunction(func)
+            in_child = bool(getattr(func, RUN_IN_CHILD, False))
+            cheap = getattr(func, RUN_INLINE, False) and not is_async and not in_child
             actions[action_name] = ActionInfo(
                 actor=key,
                 name=action_name,
                 doc=inspect.getdoc(func) or "",
                 signature=inspect_method(func),
                 func=func,
-                is_async=inspect.iscoroutinefunction(func),
-                in_child=bool(getattr(func, RUN_IN_CHILD, False)),
+                is_async=is_async,
+                in_child=in_child,
+                inline=InlineBudget(f"{key}.{action_name}") if cheap else None,
             )
         info = ActorInfo(key, inspect.getdoc(type(instance)) or "", source, actions)
         self._actors[key] = info

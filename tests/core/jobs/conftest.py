@@ -40,6 +40,7 @@ async def running_watchdog(engine: Engine, worker_count: int) -> AsyncIterator[W
 
 @pytest.fixture
 async def flaky_engine(engine_config: Config) -> AsyncIterator[Engine]:
-    """An engine whose actors include `flaky` (tests/core/jobs/flaky_actors.py)."""
-    async with engine_with_actors(engine_config, "tests.core.jobs.flaky_actors") as running:
+    """An engine whose actors include `flaky` and `inline` (flaky_/inline_actors.py here)."""
+    modules = ("tests.core.jobs.flaky_actors", "tests.core.jobs.inline_actors")
+    async with engine_with_actors(engine_config, *modules) as running:
         yield running

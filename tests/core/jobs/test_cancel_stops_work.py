@@ -15,6 +15,8 @@ import redis.asyncio as aioredis
 from core.api import JobView
 from core.config import Config
 from core.engine import Engine
+from core.heroscript import ActionContext
+from core.heroscript.inline import inline
 from core.jobs import keys
 from core.jobs.model import Job, JobStatus
 from core.jobs.queue import Fetched
@@ -102,12 +104,34 @@ async def _empty(redis: aioredis.Redis, key: bytes) -> bool:
 LONG_LEASE = 60.0
 
 
+class Probe:
+    """An inline action that notes each job that ran it."""
+
+    def __init__(self) -> None:
+        self.ran: list[int | None] = []
+
+    @inline
+    def mark(self, ctx: ActionContext) -> None:
+        """Note the job."""
+        self.ran.append(ctx.job_id)
+
+
+@pytest.mark.parametrize("script", ["!!fake.sleep seconds:60\n", "!!probe.mark\n"])
 async def test_a_cancel_that_comes_before_the_fetch_reply_stops_the_job(
-    idle_engine: Engine,
+    idle_engine: Engine, script: str
 ) -> None:
-    """The cancel and the FETCH reply come on two connections, in either order."""
+    """The cancel and the FETCH reply come on two connections, in either order.
+
+    A job of inline actions, which runs without a task when nothing holds it back, is
+    checked too: it must not run at all.
+    """
     engine = idle_engine
+    probe = Probe()
     async with one_slot_dog(engine, LONG_LEASE) as dog:
+        # The engine checks the params against its actors, the dog runs them with its own.
+        for registry in (engine.scripts.registry, dog.processors.registry):
+            assert registry is not None
+            registry.register("probe", probe)
         real_fetch, real_cancel = dog.queue.fetch, dog.cancel
         heard = asyncio.Event()
         views: list[JobView] = []
@@ -130,13 +154,14 @@ async def test_a_cancel_that_comes_before_the_fetch_reply_stops_the_job(
 
         dog.cancel = cancel_heard  # type: ignore[method-assign]
         dog.queue.fetch = fetch_then_cancel  # type: ignore[method-assign]
-        job = await engine.jobs.create_job("t", "!!fake.sleep seconds:60\n")
+        job = await engine.jobs.create_job("t", script)
         await asyncio.wait_for(handed.wait(), 20)
         await async_wait_for(lambda: dog.busy == 0, 10, "the cancelled job to stop")
         assert [(v.job_id, v.error) for v in views] == [(job.job_id, "cancelled")]
         # The hand-out's version was in the stream still; the cancel's stays the last.
         assert (await engine.api.job(job.job_id)).error == "cancelled"
         assert dog.completed == 0  # its outcome was fenced off
+    assert probe.ran == []
 
 
 async def test_a_cancel_that_read_the_job_as_queued_stops_it_once_fetched(

@@ -1,0 +1,115 @@
+"""The worker's hot path: batched COMPLETE calls fenced per outcome, and inline jobs."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from core.engine import Engine
+from core.heroscript import ActionContext, ActorRegistry, parse, run_playbook
+from core.heroscript.inline import INLINE_STRIKES
+from core.jobs.model import JobStatus
+from core.jobs.queue import Completion, JobQueue
+from tests.helpers import wait_job_ended
+
+
+async def test_a_batch_with_a_fenced_outcome_stores_only_the_valid_one(
+    idle_engine: Engine,
+) -> None:
+    jobs = idle_engine.jobs
+    reclaimed = await jobs.create_job("hot", "!!fake.return_success\n")
+    kept = await jobs.create_job("hot", "!!fake.return_success\n")
+    queue = JobQueue(jobs.queue.redis)
+    # The first worker takes the reclaimed one; it never registered, so the reaper hands
+    # it back at once, and a second worker takes it with a new fence.
+    (late,) = await queue.fetch_many("lost:1:aa", 1)
+    assert late.job.job_id == reclaimed.job_id
+    assert await queue.reap_worker("lost:1:aa", max_attempts=5) == 1
+    (current,) = await queue.fetch_many("alive:1:bb", 1)
+    assert current.job.job_id == reclaimed.job_id
+    (valid,) = await queue.fetch_many("lost:1:aa", 1)
+    assert valid.job.job_id == kept.job_id
+
+    recorded = await queue.complete_many(
+        [
+            Completion(late, JobStatus.DONE, "late"),
+            Completion(valid, JobStatus.DONE, "valid", log_lines=("a line",)),
+        ]
+    )
+
+    assert recorded == [False, True]
+    ended = await wait_job_ended(idle_engine, kept.job_id)
+    assert (ended.status, ended.result, ended.log_lines) == ("done", "valid", ("a line",))
+    live = await queue.get_live(reclaimed.job_id)
+    assert live is not None
+    assert (live.status, live.worker, live.result) == (JobStatus.ACTIVE, "alive:1:bb", "")
+    # The current holder's outcome still lands.
+    assert await queue.complete_many([Completion(current, JobStatus.DONE, "current")]) == [True]
+    assert (await wait_job_ended(idle_engine, reclaimed.job_id)).result == "current"
+
+
+async def test_an_outcome_utf8_cannot_carry_is_stored_with_the_text_replaced(
+    idle_engine: Engine,
+) -> None:
+    jobs = idle_engine.jobs
+    job = await jobs.create_job("hot", "!!fake.return_success\n")
+    queue = JobQueue(jobs.queue.redis)
+    (lease,) = await queue.fetch_many("w:1:cc", 1)
+    # A lone surrogate, as json.loads makes of "\ud800" in an action's result.
+    done = Completion(lease, JobStatus.DONE, "bad \ud800 text", log_lines=("line \udfff",))
+
+    assert await queue.complete_many([done]) == [True]
+    ended = await wait_job_ended(idle_engine, job.job_id)
+    assert (ended.status, ended.result, ended.log_lines) == ("done", "bad ? text", ("line ?",))
+
+
+async def test_inline_jobs_run_on_the_loop_and_an_overrun_still_ends_in_a_timeout(
+    flaky_engine: Engine,
+) -> None:
+    api = flaky_engine.api
+    quick = [
+        await api.submit("!!inline.where\n!!fake.return_success\n", topic="t") for _ in range(5)
+    ]
+    # It blocks the loop past its timeout: nothing can interrupt it, yet it is too late.
+    late = await api.submit("!!inline.nap seconds:0.4\n", topic="t", timeout=0.1)
+    for view in quick:
+        done = await wait_job_ended(flaky_engine, view.job_id)
+        assert done.status == "done", done.error
+        assert json.loads(done.result)[0]["result"] == "MainThread"
+    ended = await wait_job_ended(flaky_engine, late.job_id)
+    assert (ended.status, ended.error_kind, ended.error) == (
+        "error",
+        "timeout",
+        "timeout after 0.1s",
+    )
+
+
+async def test_an_inline_jobs_last_progress_is_on_its_final_version(
+    flaky_engine: Engine,
+) -> None:
+    view = await flaky_engine.api.submit("!!inline.report\n", topic="t")
+    ended = await wait_job_ended(flaky_engine, view.job_id)
+    assert ended.status == "done", ended.error
+    assert (ended.progress, ended.progress_message) == (1.0, "all done")
+
+
+async def test_an_inline_action_that_keeps_holding_the_loop_goes_to_threads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = ActorRegistry()
+    registry.load_modules(["tests.core.jobs.inline_actors"])
+    # Slow for the budget by far; the call after the last strike runs in a thread.
+    script = "!!inline.nap seconds:0.01\n" * (INLINE_STRIKES + 1)
+    with ThreadPoolExecutor(thread_name_prefix="action") as threads:
+        result = await run_playbook(parse(script), registry, ActionContext(executor=threads))
+    assert result.ok, result.error
+    where = [r.result for r in result.results]
+    assert where[:INLINE_STRIKES] == ["MainThread"] * INLINE_STRIKES
+    assert where[INLINE_STRIKES].startswith("action")
+    assert "inline action inline.nap held the event loop" in caplog.text
+    assert registry.lookup("inline", "where").inline is not None
+    budget = registry.lookup("inline", "nap").inline
+    assert budget is not None
+    assert not budget.allowed
