@@ -26,16 +26,17 @@ async def client(ui_engine: Engine) -> AsyncIterator[httpx.AsyncClient]:
 async def wait_status(
     client: httpx.AsyncClient, job_id: int, statuses: tuple[str, ...] = ("done", "error")
 ) -> dict[str, Any]:
-    """Poll the API until the job's stored history reaches one of `statuses`.
+    """Poll the API until the job and its stored history both reach one of `statuses`.
 
-    The live state in Redis can say `done` a moment before the history in OurDB does.
+    One detail reads the job, then its history: an end stored between the two shows in
+    the history only, so both must say it.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
     while True:
         detail = (await client.get(f"/api/jobs/{job_id}")).json()
         job: dict[str, Any] = detail["job"]
-        if detail["history"][-1]["status"] in statuses:
+        if job["status"] in statuses and detail["history"][-1]["status"] in statuses:
             return job
         assert loop.time() < deadline, f"job {job_id} stayed {job['status']}"
         await asyncio.sleep(0.02)
