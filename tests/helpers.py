@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -296,16 +296,22 @@ def idle_config(engine_config: Config, valkey: ValkeyProcess, **jobs: Any) -> Co
 
 
 @contextlib.asynccontextmanager
-async def one_slot_dog(engine: Engine, lease_seconds: float) -> AsyncIterator[WatchDog]:
-    """A started one-slot watchdog on the engine's server, with this lease; stopped at the end."""
+async def running_watchdog(
+    engine: Engine, worker_count: int, lease_seconds: float | None = None
+) -> AsyncIterator[WatchDog]:
+    """A started watchdog with `worker_count` slots on the engine's server, stopped after.
+
+    With `lease_seconds`, its lease is that long instead of the config's.
+    """
     from core.watchdog import WatchDog
     from core.watchdog.service import build_processors, build_registry, watchdog_settings
 
-    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=1))
+    config = replace(engine.config, jobs=replace(engine.config.jobs, worker_count=worker_count))
+    settings = watchdog_settings(config)
+    if lease_seconds is not None:
+        settings = replace(settings, lease_seconds=lease_seconds)
     dog = WatchDog(
-        engine.redis.loop_client(),
-        build_processors(config, build_registry(config)),
-        replace(watchdog_settings(config), lease_seconds=lease_seconds),
+        engine.redis.loop_client(), build_processors(config, build_registry(config)), settings
     )
     await dog.start()
     try:
@@ -313,6 +319,11 @@ async def one_slot_dog(engine: Engine, lease_seconds: float) -> AsyncIterator[Wa
     finally:
         await dog.stop()
         await dog.redis.aclose()
+
+
+def one_slot_dog(engine: Engine, lease_seconds: float) -> AbstractAsyncContextManager[WatchDog]:
+    """A started one-slot watchdog on the engine's server, with this lease; stopped at the end."""
+    return running_watchdog(engine, 1, lease_seconds)
 
 
 @contextlib.asynccontextmanager

@@ -24,14 +24,12 @@ QUOTED_48K = "!!core.echo message:'" + "a,'b" * ((MAX_SCRIPT_BYTES - 64) // 4) +
 ONE_MB = "!!core.echo message:'" + "'" * (1024 * 1024) + "\n"
 
 
-async def healthz_while(client: httpx.AsyncClient, work: asyncio.Task[Any]) -> int:
-    """How many /healthz answers came, asked again and again until `work` is done."""
-    answers = 0
+async def healthz_while(client: httpx.AsyncClient, work: asyncio.Task[Any]) -> None:
+    """Ask /healthz again and again until `work` is done; each must answer 200."""
     while True:
         assert (await client.get("/healthz")).status_code == 200
-        answers += 1
         if work.done():
-            return answers
+            return
 
 
 @pytest.fixture
@@ -66,7 +64,7 @@ async def test_the_engine_answers_while_a_large_text_is_handled(
     served: httpx.AsyncClient, path: str, body: dict[str, str], statuses: set[int]
 ) -> None:
     work = asyncio.create_task(served.post(path, json=body))
-    assert await healthz_while(served, work) >= 1
+    await healthz_while(served, work)
     response = await work
     assert response.status_code in statuses, response.text[:300]
     # A refusal names the place, it does not echo the text back.

@@ -13,8 +13,13 @@ from core.api import JobSpec
 from core.engine import Engine
 from core.jobs import JobStatus
 from tests import helpers
-from tests.core.jobs.conftest import running_watchdog
-from tests.helpers import ValkeyProcess, short_and_soak, start_valkey, wait_jobs_ended
+from tests.helpers import (
+    ValkeyProcess,
+    running_watchdog,
+    short_and_soak,
+    start_valkey,
+    wait_jobs_ended,
+)
 
 
 async def test_valkey_restarted_empty_with_500_queued(

@@ -15,10 +15,9 @@ from core.engine import Engine
 from core.jobs import JobStatus, keys
 from core.jobs.graph import MAX_GRAPH_BYTES, graph_specs
 from core.jobs.manager import JobError, _batch_parents
-from tests.core.jobs.conftest import running_watchdog
 from tests.core.jobs.test_retries import fail_first
 from tests.core.jobs.test_scheduled import STAMP_SLACK
-from tests.helpers import async_poll, wait_job_ended, wait_jobs_ended
+from tests.helpers import async_poll, running_watchdog, wait_job_ended, wait_jobs_ended
 
 ROOT = Path(__file__).resolve().parents[3]
 OK = "!!fake.return_success\n"

@@ -20,8 +20,7 @@ from core.config import Config, ConfigError, QueueConfig, load_config, parse_rat
 from core.engine import Engine
 from core.jobs import Job, JobStatus, keys
 from tests import helpers
-from tests.core.jobs.conftest import running_watchdog
-from tests.helpers import ValkeyProcess, async_poll, idle_config, wait_jobs_ended
+from tests.helpers import ValkeyProcess, async_poll, idle_config, running_watchdog, wait_jobs_ended
 
 
 @asynccontextmanager

@@ -12,8 +12,7 @@ from core.engine import Engine
 from core.jobs import JobStatus, keys
 from core.jobs.manager import JobError
 from core.jobs.queue import JobQueue
-from tests.core.jobs.conftest import running_watchdog
-from tests.helpers import async_poll, wait_jobs_ended
+from tests.helpers import async_poll, running_watchdog, wait_jobs_ended
 
 
 async def run_order(engine: Engine, ids: list[int]) -> list[int]:

@@ -14,9 +14,8 @@ from core.config import Config, QueueConfig
 from core.engine import Engine
 from core.jobs.model import Job
 from core.jobs.retry import backoff_delay, should_retry
-from tests.core.jobs.conftest import running_watchdog
 from tests.core.jobs.test_scheduled import STAMP_SLACK
-from tests.helpers import wait_job_ended
+from tests.helpers import running_watchdog, wait_job_ended
 
 
 async def fail_first(

@@ -16,9 +16,14 @@ from core.api import JobSpec
 from core.engine import Engine
 from core.jobs import JobStatus, keys
 from core.jobs.promoter import start_promoter, stop_promoter
-from tests.core.jobs.conftest import running_watchdog
 from tests.core.jobs.test_faults import spawn_worker
-from tests.helpers import ValkeyProcess, async_poll, short_and_soak, wait_jobs_ended
+from tests.helpers import (
+    ValkeyProcess,
+    async_poll,
+    running_watchdog,
+    short_and_soak,
+    wait_jobs_ended,
+)
 
 # How late a due job may start: the promoter wakes at its time, a worker at the doorbell.
 LATE_LIMIT = 1.0
