@@ -44,7 +44,10 @@ from core.ourdb.recovery import Recovered, recover
 
 # One read usually covers header and payload of a small record.
 _READ_AHEAD = 1024
-_READER_RETRIES = 5
+# A reader next to a writer that appends without pause races it on every try; with
+# waits of 10, 20, ... 50 ms (capped) twenty tries span about 0.9 s before it gives up.
+_READER_RETRIES = 20
+_READER_WAIT_MAX = 0.05
 _LEN_CRC = struct.Struct("<HI")
 _PREV = struct.Struct(">HI")
 SetItem = bytes | tuple[bytes, int | None]
@@ -173,7 +176,7 @@ class OurDB:
                 if last or not rec.warnings or not writer_active(lock):
                     return rec
                 rec.table.close()
-            time.sleep(0.01 * (attempt + 1))  # let the writer finish its append
+            time.sleep(min(0.01 * (attempt + 1), _READER_WAIT_MAX))  # let the append finish
             self._files.close()
             self._files = DataFiles(self.path, writable=False)
         raise AssertionError("unreachable")
