@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -72,16 +73,13 @@ def _parser(fmt: str) -> Callable[..., Any]:
     return parse
 
 
-for _name, _fmt in (
-    ("parse_le_int", "<q"),
-    ("parse_be_int", ">q"),
-    ("parse_le_float", "<d"),
-    ("parse_be_float", ">d"),
-):
-    fn(_name, 2, 3)(_parser(_fmt))
+fn("parse_le_int", 2, 3)(_parser("<q"))
+fn("parse_be_int", 2, 3)(_parser(">q"))
+fn("parse_le_float", 2, 3)(_parser("<d"))
+fn("parse_be_float", 2, 3)(_parser(">d"))
 
 
-def _write(b: Any, start: Any, length: Any, value: Any, little: bool) -> None:
+def _write(little: bool, b: Any, start: Any, length: Any, value: Any = None) -> None:
     data = _blob(b)
     if value is None:
         start, length, value = start, None, length
@@ -99,17 +97,11 @@ def _write(b: Any, start: Any, length: Any, value: Any, little: bool) -> None:
     data[s:e] = raw[: e - s]
 
 
-@fn("write_le", 3, 4)
-def write_le(b: Any, start: Any, length: Any, value: Any = None) -> None:
-    _write(b, start, length, value, True)
+fn("write_le", 3, 4)(functools.partial(_write, True))
+fn("write_be", 3, 4)(functools.partial(_write, False))
 
 
-@fn("write_be", 3, 4)
-def write_be(b: Any, start: Any, length: Any, value: Any = None) -> None:
-    _write(b, start, length, value, False)
-
-
-def _write_text(b: Any, start: Any, length: Any, text: Any, ascii_only: bool) -> None:
+def _write_text(ascii_only: bool, b: Any, start: Any, length: Any, text: Any = None) -> None:
     data = _blob(b)
     if text is None:
         start, length, text = start, None, length
@@ -121,11 +113,5 @@ def _write_text(b: Any, start: Any, length: Any, text: Any, ascii_only: bool) ->
     data[s : s + len(raw)] = raw
 
 
-@fn("write_ascii", 3, 4)
-def write_ascii(b: Any, start: Any, length: Any, text: Any = None) -> None:
-    _write_text(b, start, length, text, True)
-
-
-@fn("write_utf8", 3, 4)
-def write_utf8(b: Any, start: Any, length: Any, text: Any = None) -> None:
-    _write_text(b, start, length, text, False)
+fn("write_ascii", 3, 4)(functools.partial(_write_text, True))
+fn("write_utf8", 3, 4)(functools.partial(_write_text, False))
