@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
 from core.api import EngineUnavailable, JobNotFound
 from core.engine import Engine
 from core.jobs.persister import Persister
-from tests.helpers import wait_job_ended
+from core.jobs.queue import Fetched
+from tests.helpers import running_watchdog, wait_job_ended
 
 JOBS = 5
 
@@ -76,3 +78,34 @@ async def test_a_wait_ends_when_the_jobs_service_stops(engine: Engine) -> None:
     await engine.api.stop_service("jobs")
     with pytest.raises(EngineUnavailable, match="stopped while waiting"):
         await waiting
+
+
+async def test_a_fetch_that_found_fewer_jobs_than_slots_is_followed_by_a_wait(
+    idle_engine: Engine,
+) -> None:
+    async with running_watchdog(idle_engine, 4) as dog:
+        queue = dog.queue
+        fetch, wait_for_work = queue.fetch, queue.wait_for_work
+        calls: list[tuple[str, int, int]] = []
+
+        async def recorded_fetch(worker: str, count: int) -> Fetched:
+            fetched = await fetch(worker, count)
+            calls.append(("fetch", len(fetched.leases), count))
+            return fetched
+
+        async def recorded_wait(seconds: float) -> bool:
+            calls.append(("wait", 0, 0))
+            return await wait_for_work(seconds)
+
+        # Pass-through recorders on the real queue: the dispatcher looks them up each time.
+        queue.fetch = recorded_fetch  # type: ignore[method-assign]
+        queue.wait_for_work = recorded_wait  # type: ignore[method-assign]
+        for n in range(3):
+            job = await idle_engine.api.submit(f"!!core.echo message:w{n}\n", topic="idle")
+            assert (await idle_engine.api.wait(job.job_id)).status == "done"
+    taken = [call for call in calls if call[0] == "fetch" and call[1]]
+    assert len(taken) == 3
+    # The FETCH that found fewer than it asked cleared the doorbell: the next call waits.
+    for call, after in itertools.pairwise(calls):
+        if call[0] == "fetch" and call[1] < call[2]:
+            assert after[0] == "wait", calls
