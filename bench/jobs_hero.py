@@ -4,7 +4,9 @@ The engine runs in this process with `jobs.worker_count=0` against the shared se
 jobs are run by `heroagent worker` subprocesses (or, for one line, by a WatchDog in
 this process, as an engine with workers of its own does). A job counts as done when
 the engine's persister has written its end to OurDB: the persister publishes
-JobStateChanged on the bus after the write, and this module counts those events.
+JobStateChanged on the bus after the write, and this module counts those events. The
+idle latency is the submitter's own view: `EngineAPI.submit`, then `EngineAPI.wait`
+until the result is in hand, the end durable in OurDB.
 Run as `python -m bench.jobs_hero rss DATA_DIR URL` it is the fresh engine process
 whose RSS the benchmark reports.
 
@@ -295,7 +297,11 @@ def local_watchdog(engine: Engine, slots: int) -> WatchDog:
 
 
 async def latency(url: str, work: Path, samples: int, slots: int, seed: int = 7) -> list[float]:
-    """Seconds from submit to done in OurDB, one job at a time, one idle worker process."""
+    """Seconds from submit to result in hand, one job at a time, one idle worker process.
+
+    The submitter is this process's `EngineAPI`: `submit`, then `wait`, which answers
+    with the job's final state (its result) once its end is durable in OurDB.
+    """
     rng = random.Random(seed)
     async with Engine(engine_config(work / "engine", url)) as engine:
         procs = start_workers(1, url, work, slots)
@@ -306,30 +312,19 @@ async def latency(url: str, work: Path, samples: int, slots: int, seed: int = 7)
                 while not await redis.scard(job_keys.WORKERS):  # noqa: ASYNC110
                     await asyncio.sleep(0.02)
             times = []
-            with engine.bus.subscribe() as sub:
-                for i in range(samples + 3):  # the first three warm the worker up
-                    await asyncio.sleep(rng.uniform(0.05, 0.55))
-                    start = time.perf_counter()
-                    job = await engine.jobs.create_job(TOPIC, SCRIPT)
-                    await wait_ended(sub, job.job_id)
-                    if i >= 3:
-                        times.append(time.perf_counter() - start)
+            for i in range(samples + 3):  # the first three warm the worker up
+                await asyncio.sleep(rng.uniform(0.05, 0.55))
+                start = time.perf_counter()
+                job = await engine.api.submit(SCRIPT, topic=TOPIC)
+                async with asyncio.timeout(30):
+                    done = await engine.api.wait(job.job_id)
+                if i >= 3:
+                    times.append(time.perf_counter() - start)
+                if done.status != "done" or '"ok"' not in done.result:
+                    raise RuntimeError(f"latency job {job.job_id}: {done.status} {done.error}")
             return times
         finally:
             stop_workers(procs)
-
-
-async def wait_ended(sub: Subscription, job_id: int) -> None:
-    """Wait until the job's end is in OurDB."""
-    async with asyncio.timeout(30):
-        while True:
-            for event in await sub.get_batch():
-                if (
-                    isinstance(event, JobStateChanged)
-                    and event.job_id == job_id
-                    and event.status in ("done", "error")
-                ):
-                    return
 
 
 async def fill_history(url: str, data_dir: Path, total: int, batch: int = 10_000) -> float:

@@ -289,6 +289,23 @@ class EngineAPI:
                 specs = jobs.graph_specs(text)
         return await self.submit_many(specs, session_key=session_key)
 
+    async def wait(self, job_id: int) -> JobView:
+        """Wait until the job has ended (done or error) and return its final state.
+
+        Answered by the write that makes the end durable, with the version it wrote (no
+        read after it, no polling); a job ended already comes back at once. Raises
+        JobNotFound, or EngineUnavailable when the jobs service stops meanwhile. Bound
+        the wait with `asyncio.timeout`.
+        """
+        try:
+            with _typed_errors():
+                return JobView.of(await self._jobs().wait_ended(job_id))
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # our caller's cancel
+            raise EngineUnavailable("the jobs service stopped while waiting") from None
+
     async def job(self, job_id: int) -> JobView:
         """One job's current state; raises JobNotFound."""
         return (await self.jobs_by_id([job_id]))[0]

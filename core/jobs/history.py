@@ -138,6 +138,8 @@ class HistoryService(JobsPartService):
                 await persister.drain_new()
             except Exception as exc:  # the next start drains what is left
                 self.log.warning("could not persist the last reports: %s", exc)
+        if self.manager is not None:
+            self.manager.release_waiters()
         if self.manager is not None and self.manager.purge_batches:
             # A purge batch deletes from OurDB and the index together: let it finish.
             await asyncio.gather(*self.manager.purge_batches, return_exceptions=True)

@@ -196,6 +196,8 @@ class JobManager:
         self.purge_batches: set[asyncio.Future[int]] = set()
         # Single submits waiting for the batch being stored to finish (see submit_one).
         self._pending: list[_PendingSubmit] = []
+        # Callers of `wait_ended`, answered with the ended Job when its end is persisted.
+        self._end_waiters: dict[int, list[asyncio.Future[Job]]] = {}
         self._flusher: asyncio.Task[None] | None = None
 
     # -- creating ------------------------------------------------------------------------
@@ -635,6 +637,36 @@ class JobManager:
         rest = [job_id for job_id in job_ids if job_id not in shown]
         stored = await asyncio.to_thread(self.read_many, rest) if rest else {}
         return {**stored, **shown}
+
+    async def wait_ended(self, job_id: int) -> Job:
+        """The job once its end (done or error) is durable; raises JobNotFoundError.
+
+        Waits on the persist that stores the end, which hands over the ended version it
+        wrote: no read after the end, no polling. A job ended already comes back at once.
+        """
+        future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        waiters = self._end_waiters.setdefault(job_id, [])
+        waiters.append(future)
+        try:
+            # Asked after the waiter is in place: an end persisted meanwhile is not missed.
+            # OurDB alone says whether the end is durable (and a Redis read could swallow
+            # a cancel of this call, which would then wait on).
+            job = await self.stored_job(job_id)
+            if job.status.ended:
+                return job
+            return await future
+        finally:
+            if future in waiters:
+                waiters.remove(future)
+            if not waiters and self._end_waiters.get(job_id) is waiters:
+                del self._end_waiters[job_id]
+
+    def release_waiters(self) -> None:
+        """Cancel every `wait_ended` still waiting: the history closes, no end will come."""
+        waiters, self._end_waiters = self._end_waiters, {}
+        for futures in waiters.values():
+            for future in futures:
+                future.cancel()
 
     async def stored_job(self, job_id: int) -> Job:
         """The job's last version in OurDB (a damaged job when that version is damaged)."""
@@ -1129,6 +1161,12 @@ class JobManager:
         self._tell_bus(jobs)
 
     def _tell_bus(self, jobs: Sequence[Job]) -> None:
+        if self._end_waiters:
+            for job in jobs:
+                if job.status.ended:
+                    for future in self._end_waiters.pop(job.job_id, ()):
+                        if not future.done():
+                            future.set_result(job)
         for job in jobs:
             self.bus.publish(
                 JobStateChanged(

@@ -23,18 +23,21 @@ log = logging.getLogger(__name__)
 CONSUMER = "engine"
 BATCH = 1_000
 BLOCK_MS = 1_000
-# How often, at most, a busy persister asks whether the server still has our epoch. A
-# server that lost its data shows first as NOGROUP on the next read anyway; the epoch is
-# the backstop, and a GET after every small batch was a round trip per batch.
+# How often, at most, the persister asks whether the server still has our epoch and is
+# the same server. A server that lost its data shows first as NOGROUP on the next read
+# anyway; the epoch is the backstop. The question rides on a read that does not block
+# (the same round trip), never on one of its own between a batch and the next read.
 EPOCH_CHECK_SECONDS = 0.25
-# While versions keep coming (two reads in a row found some) and batches are small, the
-# persister waits this long before its next read, so the next batch gathers more: the
-# engine's cost is mostly per batch (a read, an OurDB sync, an index transaction, one
-# EVAL), and a drain the engine keeps up with otherwise reads a few entries at a time.
-# A version that arrives after a quiet spell is persisted at once; at most this much is
-# added to the others.
+# While versions keep coming (two reads in a row that did not wait found some) and
+# batches are small, the persister waits this long before its next read, so the next
+# batch gathers more: the engine's cost is mostly per batch (a read, an OurDB sync, an
+# index transaction, one EVAL), and a drain the engine keeps up with otherwise reads a
+# few entries at a time. A read that had to wait proves nothing is queued behind it, so
+# an idle engine never lingers: a job's versions (its `active`, then its end) are each
+# persisted the moment they arrive.
 LINGER_SECONDS = 0.002
 LINGER_BELOW = BATCH // 10
+LINGER_AFTER = 2
 
 
 def _text(value: bytes | str) -> str:
@@ -71,6 +74,8 @@ class Persister:
         self.after_change = False
         # Changes of server repaired (counted once each repair is complete).
         self.server_changes = 0
+        # Waits before a read to let a busy stream's next batch grow (see LINGER_SECONDS).
+        self.lingers = 0
 
     async def prepare(self) -> None:
         """Create the consumer group and mark the server with our epoch."""
@@ -87,38 +92,59 @@ class Persister:
         return str(info.get("run_id", ""))
 
     async def run(self) -> None:
-        """Persist until cancelled: first what an earlier engine left pending, then new."""
+        """Persist until cancelled: first what an earlier engine left pending, then new.
+
+        Reads alternate between two kinds. After a read that found versions, the next
+        one does not block: it tells whether more were already waiting (a backlog), and
+        may carry the epoch check. Only after one that found nothing does the next
+        block on the server, so a version arriving on an idle stream is read at once,
+        with nothing sent before it.
+        """
         await self.drain_pending()
         loop = asyncio.get_running_loop()
         next_check = 0.0
-        previous = 0
+        # The first read does not block, so it checks the server at once.
+        block = False
+        # Non-blocking reads in a row that found versions already waiting.
+        waiting_streak = 0
         backoff = Backoff()
         while not self.stopping:
             try:
-                read = await self._step(">")
-                if previous and 0 < read < LINGER_BELOW:
-                    await asyncio.sleep(LINGER_SECONDS)
-                previous = read
-                if not read or loop.time() >= next_check:
+                check = not block and loop.time() >= next_check
+                if check:
                     next_check = loop.time() + EPOCH_CHECK_SECONDS
-                    await self._check_server()
+                read = await self._step(">", block=block, check=check)
+                if not read:
+                    # An empty read that did not block is followed by one that does; one
+                    # that blocked and timed out (idle) by one that checks the server.
+                    waiting_streak = 0
+                    block = not block
+                else:
+                    waiting_streak = 0 if block else waiting_streak + 1
+                    block = False
+                    if waiting_streak >= LINGER_AFTER and read < LINGER_BELOW:
+                        self.lingers += 1
+                        await asyncio.sleep(LINGER_SECONDS)
                 backoff.reset()
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 await self._recover()
+                block = False
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 if self.stopping:
                     return
                 log.warning("persister lost the server (%s); retrying", exc)
                 # Back on a server, check at once whether it is the same one.
                 next_check = 0.0
+                block = False
                 await backoff.wait()
 
-    async def _check_server(self) -> None:
-        if await self.redis.get(keys.EPOCH) is None:
+    async def _checked(self, epoch: object, info: dict[str, Any]) -> None:
+        """Act on an epoch check's replies: rebuild a server that lost its data, repair another."""
+        if epoch is None:
             await self._recover()
-        elif await self._server_id() != self.server_id:
+        elif str(info.get("run_id", "")) != self.server_id:
             await self._server_changed()
 
     async def _server_changed(self) -> None:
@@ -153,14 +179,41 @@ class Persister:
         await self.prepare()
         await self.on_data_lost()
 
-    async def _step(self, start: str, *, skip_duplicates: bool = False, block: bool = True) -> int:
-        reply = await self.redis.xreadgroup(
-            keys.STREAM_GROUP,
-            CONSUMER,
-            {keys.STREAM: start},
-            count=BATCH,
-            block=BLOCK_MS if block and start == ">" else None,
-        )
+    async def _step(
+        self,
+        start: str,
+        *,
+        skip_duplicates: bool = False,
+        block: bool = True,
+        check: bool = False,
+    ) -> int:
+        """One read and the persisting of what it found; how many entries it found.
+
+        With `check`, the epoch and the server's run id are asked in the same round trip
+        as the read, and acted on after the batch is persisted.
+        """
+        args: dict[str, Any] = {
+            "count": BATCH,
+            "block": BLOCK_MS if block and start == ">" else None,
+        }
+        checked: tuple[object, dict[str, Any]] | None = None
+        if check:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xreadgroup(keys.STREAM_GROUP, CONSUMER, {keys.STREAM: start}, **args)
+                pipe.get(keys.EPOCH)
+                pipe.info("server")
+                reply, epoch, info = await pipe.execute()
+            checked = (epoch, info)
+        else:
+            reply = await self.redis.xreadgroup(
+                keys.STREAM_GROUP, CONSUMER, {keys.STREAM: start}, **args
+            )
+        read = await self._persist(reply, skip_duplicates)
+        if checked is not None:
+            await self._checked(*checked)
+        return read
+
+    async def _persist(self, reply: object, skip_duplicates: bool) -> int:
         if not reply:
             return 0
         entries: list[tuple[bytes, dict[bytes, bytes]]] = cast(Any, reply)[0][1]

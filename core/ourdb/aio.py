@@ -21,11 +21,13 @@ _Batch = list[tuple[list[Request], "asyncio.Future[list[int]]"]]
 class AsyncOurDB:
     """Async facade; file I/O never runs on the event loop.
 
-    Writes from every coroutine are queued and handed to a single writer thread. All
-    writes queued in one event-loop iteration, plus all that arrive while a sync is in
-    progress, share one write and one fsync (group commit). Each call stays
-    all-or-nothing and gets its own result or error. Reads run in the default executor.
-    A cancelled write may still be committed.
+    Writes from every coroutine are queued and handed to a single writer thread. A write
+    that finds the writer idle is handed over at once: a lone writer never waits for
+    company, not even for the rest of the event-loop iteration. Writes that find it busy
+    gather, all those of one iteration and all that arrive while a sync is in progress,
+    and share one write and one fsync (group commit). Each call stays all-or-nothing and
+    gets its own result or error. Reads run in the default executor. A cancelled write
+    may still be committed.
     """
 
     def __init__(
@@ -46,6 +48,8 @@ class AsyncOurDB:
         self._queue: queue.SimpleQueue[tuple[_Batch, asyncio.AbstractEventLoop] | None]
         self._queue = queue.SimpleQueue()
         self._batch: _Batch = []
+        # Batches handed to the writer and not yet answered (touched on the loop only).
+        self._inflight = 0
         self._thread: threading.Thread | None = None
 
     @property
@@ -138,6 +142,10 @@ class AsyncOurDB:
         loop = asyncio.get_running_loop()
         self.db  # noqa: B018 - raises when closed
         fut: asyncio.Future[list[int]] = loop.create_future()
+        if not self._inflight and not self._batch:
+            # Nothing is being written: a wait for company would only delay this one.
+            self._hand([(reqs, fut)], loop)
+            return await fut
         if not self._batch:
             # Everything queued before this callback runs travels in one batch.
             loop.call_soon(self._kick, loop)
@@ -147,7 +155,17 @@ class AsyncOurDB:
     def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._batch = self._batch, []
         if batch:
-            self._queue.put((batch, loop))
+            self._hand(batch, loop)
+
+    def _hand(self, batch: _Batch, loop: asyncio.AbstractEventLoop) -> None:
+        self._inflight += 1
+        self._queue.put((batch, loop))
+
+    def _answer(self, batch: _Batch, results: list[_Result]) -> None:
+        """On the loop: one hop back per batch, however many calls it holds."""
+        self._inflight -= 1
+        for (_, fut), result in zip(batch, results, strict=True):
+            _resolve(fut, result)
 
     def _writer(self) -> None:
         while True:
@@ -170,18 +188,21 @@ class AsyncOurDB:
                 return
 
     def _commit(self, items: list[tuple[_Batch, asyncio.AbstractEventLoop]]) -> None:
-        entries = [(entry, loop) for batch, loop in items for entry in batch]
+        calls = [reqs for batch, _ in items for reqs, _ in batch]
         db = self._db
         results: list[_Result]
         if db is None:
-            results = [ReadOnlyError("database is closed")] * len(entries)
+            results = [ReadOnlyError("database is closed")] * len(calls)
         else:
             try:
-                results = list(db.commit([reqs for (reqs, _), _ in entries]))
+                results = list(db.commit(calls))
             except (OurDBError, OSError) as exc:
-                results = [exc] * len(entries)
-        for ((_, fut), loop), result in zip(entries, results, strict=True):
-            loop.call_soon_threadsafe(_resolve, fut, result)
+                results = [exc] * len(calls)
+        start = 0
+        for batch, loop in items:
+            end = start + len(batch)
+            loop.call_soon_threadsafe(self._answer, batch, results[start:end])
+            start = end
 
 
 def _resolve(fut: asyncio.Future[list[int]], result: _Result) -> None:

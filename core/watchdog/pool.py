@@ -324,17 +324,22 @@ class WatchDog:
                 fetched = await self.queue.fetch(self.worker_id, free)
                 self._held.update(lease.job.job_id for lease in fetched.leases)
                 backoff.reset()
-                if not fetched.leases:
-                    # A queue held by its rate wakes no one when it may go on: wait no more.
-                    wait = min(fetched.retry_in or IDLE_BLOCK_SECONDS, IDLE_BLOCK_SECONDS)
-                    woken = await self.queue.wait_for_work(wait)
-                    if woken and self._draining:
-                        # The wake-up was meant for a worker that still takes jobs.
-                        await self.queue.ring()
-                    continue
-                self._unreported += len(fetched.leases)
-                self._all_reported.clear()
-                await self._start_all(fetched.leases)
+                if fetched.leases:
+                    self._unreported += len(fetched.leases)
+                    self._all_reported.clear()
+                    await self._start_all(fetched.leases)
+                    if len(fetched.leases) >= free:
+                        continue
+                # Fewer than asked: every queue was empty or held, and FETCH cleared the
+                # doorbell in the same atomic step, so the next enqueue (or the end of a
+                # held queue's job) wakes this wait. Another FETCH first would only learn
+                # that again, one round trip later, ahead of the outcomes just started.
+                # A queue held by its rate wakes no one when it may go on: wait no more.
+                wait = min(fetched.retry_in or IDLE_BLOCK_SECONDS, IDLE_BLOCK_SECONDS)
+                woken = await self.queue.wait_for_work(wait)
+                if woken and self._draining:
+                    # The wake-up was meant for a worker that still takes jobs.
+                    await self.queue.ring()
             except (RedisError, OSError) as exc:
                 if self._stopping:
                     return

@@ -1,0 +1,111 @@
+"""An idle engine's path from submit to result: nothing on it waits for company or a timer."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+
+from core.api import EngineUnavailable, JobNotFound
+from core.engine import Engine
+from core.jobs.persister import Persister
+from core.jobs.queue import Fetched
+from tests.helpers import running_watchdog, wait_job_ended
+
+JOBS = 5
+
+
+def _persister(engine: Engine) -> Persister:
+    assert engine.history is not None
+    persister = engine.history._persister
+    assert persister is not None
+    return persister
+
+
+async def test_an_idle_engine_persists_each_version_without_lingering(engine: Engine) -> None:
+    persister = _persister(engine)
+    before = persister.lingers
+    for n in range(JOBS):
+        job = await engine.api.submit(f"!!core.echo message:m{n}\n", topic="idle")
+        done = await engine.api.wait(job.job_id)
+        assert done.status == "done"
+        assert f"m{n}" in done.result
+        history = await engine.api.history(job.job_id)
+        assert [v.status for v in history] == ["new", "active", "done"]
+    # One job at a time: a read that found its `active` or its end never found more
+    # queued behind it, so no read was put off to let a batch grow.
+    assert persister.lingers == before
+
+
+async def test_wait_answers_with_the_durable_end_and_at_once_when_ended(engine: Engine) -> None:
+    job = await engine.api.submit("!!core.echo message:once\n", topic="idle")
+    first, second = await asyncio.gather(engine.api.wait(job.job_id), engine.api.wait(job.job_id))
+    assert first.status == second.status == "done"
+    assert first.result == second.result
+    # The end it was handed is the one the history holds.
+    stored = await wait_job_ended(engine, job.job_id)
+    assert (stored.status, stored.result) == (first.status, first.result)
+    # Ended already: answered from what is stored, without waiting.
+    again = await engine.api.wait(job.job_id)
+    assert (again.status, again.result) == (first.status, first.result)
+    assert engine.jobs._end_waiters == {}
+
+
+async def test_wait_refuses_an_unknown_job(engine: Engine) -> None:
+    with pytest.raises(JobNotFound, match="999999"):
+        await engine.api.wait(999_999)
+    assert engine.jobs._end_waiters == {}
+
+
+async def test_a_cancelled_wait_leaves_no_waiter(engine: Engine) -> None:
+    await engine.api.pause_queue("default", "held")
+    job = await engine.api.submit("!!core.echo message:held\n", topic="held")
+    waiting = asyncio.create_task(engine.api.wait(job.job_id))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert engine.jobs._end_waiters == {}
+
+
+async def test_a_wait_ends_when_the_jobs_service_stops(engine: Engine) -> None:
+    await engine.api.pause_queue("default", "held")
+    job = await engine.api.submit("!!core.echo message:held\n", topic="held")
+    waiting = asyncio.create_task(engine.api.wait(job.job_id))
+    await asyncio.sleep(0)  # its first step registers it, before any read
+    assert engine.jobs._end_waiters
+    await engine.api.stop_service("jobs")
+    with pytest.raises(EngineUnavailable, match="stopped while waiting"):
+        await waiting
+
+
+async def test_a_fetch_that_found_fewer_jobs_than_slots_is_followed_by_a_wait(
+    idle_engine: Engine,
+) -> None:
+    async with running_watchdog(idle_engine, 4) as dog:
+        queue = dog.queue
+        fetch, wait_for_work = queue.fetch, queue.wait_for_work
+        calls: list[tuple[str, int, int]] = []
+
+        async def recorded_fetch(worker: str, count: int) -> Fetched:
+            fetched = await fetch(worker, count)
+            calls.append(("fetch", len(fetched.leases), count))
+            return fetched
+
+        async def recorded_wait(seconds: float) -> bool:
+            calls.append(("wait", 0, 0))
+            return await wait_for_work(seconds)
+
+        # Pass-through recorders on the real queue: the dispatcher looks them up each time.
+        queue.fetch = recorded_fetch  # type: ignore[method-assign]
+        queue.wait_for_work = recorded_wait  # type: ignore[method-assign]
+        for n in range(3):
+            job = await idle_engine.api.submit(f"!!core.echo message:w{n}\n", topic="idle")
+            assert (await idle_engine.api.wait(job.job_id)).status == "done"
+    taken = [call for call in calls if call[0] == "fetch" and call[1]]
+    assert len(taken) == 3
+    # The FETCH that found fewer than it asked cleared the doorbell: the next call waits.
+    for call, after in itertools.pairwise(calls):
+        if call[0] == "fetch" and call[1] < call[2]:
+            assert after[0] == "wait", calls
