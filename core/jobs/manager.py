@@ -428,9 +428,14 @@ class JobManager:
             raise
         jobs = [answers[i] for i in range(len(drafts))]
         new = [answers[i] for i in created]
-        await self.queue.enqueue(new)
-        await self.wire_dependants(new)
-        await self._announce(new)
+        if any(job.waiting for job in new):
+            # Announced once tied to their parents, as a parent's end may release them.
+            await self.queue.enqueue(new)
+            await self.wire_dependants(new)
+            await self._announce(new)
+        else:
+            await self.queue.enqueue(new, _events_message(new))
+            self._tell_bus(new)
         fresh = set(created)
         return [(job, i in fresh) for i, job in enumerate(jobs)]
 
