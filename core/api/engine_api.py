@@ -28,6 +28,7 @@ from core.api.views import (
     ServiceStatus,
     WorkerView,
 )
+from core.channel import MAX_BATCH
 from core.events import (
     EventBus,
     JobFilter,
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT = 50
 # Texts up to this size are parsed on the loop (well under a millisecond).
 INLINE_PARSE_CHARS = 4_096
-# Jobs in one batch: a request channel message and an HTTP body both stay near 1 MiB.
-MAX_BATCH = 1_000
 
 
 class ServiceHost(Protocol):
@@ -245,6 +244,22 @@ class EngineAPI:
         with _typed_errors():
             made = await self._jobs().submit_one(spec, session_key=session_key)
         return _submitted([made])[0]
+
+    async def submit_each(
+        self, specs: Sequence[JobSpec], *, session_key: str | None = None
+    ) -> list[JobView | BaseException]:
+        """Each spec as its own `submit_spec`, all at once: what a batch of callers sent.
+
+        Not all or none: each item gets its view or its own error (a JobRefused, or
+        whatever else failed it), in its place. The items share durable writes as
+        concurrent `submit_spec` calls do; a request carries at most MAX_BATCH.
+        """
+        if len(specs) > MAX_BATCH:
+            raise JobRefused(f"a batch holds at most {MAX_BATCH} jobs, got {len(specs)}")
+        return await asyncio.gather(
+            *(self.submit_spec(spec, session_key=session_key) for spec in specs),
+            return_exceptions=True,
+        )
 
     async def submit_many(
         self, specs: Sequence[JobSpec], *, session_key: str | None = None
