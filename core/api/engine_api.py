@@ -74,14 +74,22 @@ def _raise_typed(exc: Exception, index: int | None = None) -> NoReturn:
 
     With `index`, the refusal is of that item of a batch, and the message says so.
     """
+    typed = _typed(exc, index)
+    if typed is exc:
+        raise exc
+    raise typed from None
+
+
+def _typed(exc: BaseException, index: int | None = None) -> BaseException:
+    """The API's typed error for an engine part's refusal; any other error as it is."""
     kind = getattr(exc, "kind", None)
     typed = ERRORS_BY_KIND.get(kind) if isinstance(kind, str) else None
     if typed is None or not issubclass(typed, JobRefused):
-        raise exc
+        return exc
     problems = tuple(_problem(d) for d in getattr(exc, "problems", ()))
     line, col = getattr(exc, "line", 0), getattr(exc, "col", 0)
     message = str(exc) if index is None else f"item {index}: {exc}"
-    raise typed(message, line=line, col=col, problems=problems, index=index) from None
+    return typed(message, line=line, col=col, problems=problems, index=index)
 
 
 def _submitted(made: Sequence[tuple[Any, bool]]) -> list[JobView]:
@@ -256,10 +264,11 @@ class EngineAPI:
         """
         if len(specs) > MAX_BATCH:
             raise JobRefused(f"a batch holds at most {MAX_BATCH} jobs, got {len(specs)}")
-        return await asyncio.gather(
-            *(self.submit_spec(spec, session_key=session_key) for spec in specs),
-            return_exceptions=True,
-        )
+        made = await self._jobs().submit_each(specs, session_key=session_key)
+        return [
+            _typed(outcome) if isinstance(outcome, BaseException) else _submitted([outcome])[0]
+            for outcome in made
+        ]
 
     async def submit_many(
         self, specs: Sequence[JobSpec], *, session_key: str | None = None

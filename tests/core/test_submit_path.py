@@ -288,3 +288,29 @@ async def test_the_enqueue_call_publishes_each_batchs_events_once(engine: Engine
     finally:
         await pubsub.aclose()
         await redis.aclose()
+
+
+async def test_submit_each_gives_each_item_its_own_outcome_and_one_shared_write(
+    engine: Engine,
+) -> None:
+    manager = engine.jobs
+    counting = CountingWrites(manager.db)
+    await engine.api.pause_queue("default", "each")  # no run's versions among the writes
+    specs = [JobSpec(f"!!core.echo message:e{i}\n", topic="each") for i in range(8)]
+    specs[3] = JobSpec("!!nope.nothing\n", topic="each")
+    specs[5] = JobSpec("!!core.echo message:keyed\n", topic="each", unique_key="k")
+    manager.db = counting  # type: ignore[assignment]  # the real db, its writes counted
+    try:
+        outcomes = await engine.api.submit_each(specs)
+    finally:
+        manager.db = counting.db
+    refused = outcomes[3]
+    assert isinstance(refused, JobRefused)  # typed, as a submit of its own would raise
+    assert refused.index is None
+    views = [o for o in outcomes if isinstance(o, JobView)]
+    assert [v.params for v in views] == [s.params for i, s in enumerate(specs) if i != 3]
+    # The six plain ones in one write, the keyed one alone (its claim could refuse a batch).
+    assert counting.writes == 2
+    again = await engine.api.submit_each([specs[5]])
+    assert isinstance(again[0], JobView)
+    assert again[0].duplicate
