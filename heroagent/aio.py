@@ -210,6 +210,11 @@ class AsyncClient:
 
     async def _submit_alone(self, items: list[dict[str, Any]]) -> list[Any]:
         """One `submit` request per item, all at once: each item's job data or error."""
+        if len(items) == 1:  # a lone call, the usual case: no gather and task around it
+            try:
+                return [await self._call("submit", items[0])]
+            except Exception as exc:  # its caller's own error
+                return [exc]
         return await asyncio.gather(
             *(self._call("submit", item) for item in items), return_exceptions=True
         )
