@@ -172,7 +172,9 @@ class AsyncClient:
 
     async def _send_queued(self) -> None:
         """Send the submits queued since the last turn, as few requests as the limits allow."""
-        queued, self._queued = self._queued, []
+        # A caller cancelled before its request left sends nothing: no job is made for it.
+        queued = [entry for entry in self._queued if not entry[2].done()]
+        self._queued = []
         chunks: list[list[_Queued]] = [[]]
         room = COALESCE_REQUEST_BYTES
         for entry in queued:

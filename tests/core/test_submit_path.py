@@ -314,3 +314,23 @@ async def test_submit_each_gives_each_item_its_own_outcome_and_one_shared_write(
     again = await engine.api.submit_each([specs[5]])
     assert isinstance(again[0], JobView)
     assert again[0].duplicate
+
+
+async def test_a_client_submit_cancelled_before_its_request_left_makes_no_job(
+    engine: Engine,
+) -> None:
+    server = _request_server(engine)
+    async with AsyncClient.from_config(engine.config) as client:
+        await client.submit("!!core.echo message:warm\n", topic="gone")
+        before = server.taken
+        kept = asyncio.ensure_future(client.submit("!!core.echo message:kept\n", topic="gone"))
+        dropped = asyncio.ensure_future(client.submit("!!core.echo message:no\n", topic="gone"))
+        await asyncio.sleep(0)  # both queued: the request leaves on a later turn
+        dropped.cancel()
+        view = await kept
+        assert dropped.cancelled()
+        assert server.taken == before + 1
+    listed = await engine.api.jobs(limit=50)
+    assert sorted(v.params for v in listed if v.topic == "gone") == sorted(
+        ["!!core.echo message:warm\n", view.params]
+    )
