@@ -13,12 +13,16 @@ import os
 from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
+import orjson
+
 REQUESTS = "heroagent:requests"  # list: JSON requests from the CLI and the client library
 EVENTS_CHANNEL = "heroagent:events"  # pub/sub: JSON job events for other processes
 REPLY_TTL_SECONDS = 60
 BLOCK_SECONDS = 2  # below redis-py's 5 s default socket timeout
 MAX_REQUEST_BYTES = 1024 * 1024
 MAX_LIST_LIMIT = 1_000
+# Jobs in one batch: a request channel message and an HTTP body both stay near 1 MiB.
+MAX_BATCH = 1_000
 # Jobs one `purge` request deletes at most: a long purge goes as several requests, so
 # it holds one of the engine's request slots (and the history's purge lock) briefly.
 MAX_PURGE_PER_REQUEST = 5_000
@@ -27,7 +31,7 @@ MAX_PURGE_PER_REQUEST = 5_000
 class ListCommands(Protocol):
     """The three list commands `call` sends: redis-py's client has them, so has heroagent's."""
 
-    def rpush(self, name: str, /, *values: str) -> Awaitable[Any]: ...
+    def rpush(self, name: str, /, *values: bytes) -> Awaitable[Any]: ...
 
     def lrem(self, name: str, count: int, value: str, /) -> Awaitable[Any]: ...
 
@@ -56,6 +60,30 @@ class RequestError(RuntimeError):
         self.reply = reply or {}
 
 
+def dumps(data: Any) -> bytes:
+    """JSON of a request or reply: orjson, a batch of 1,000 jobs in a fraction of the time.
+
+    What orjson refuses (a lone surrogate, an integer past 64 bits) goes through the
+    stdlib instead, so the other side refuses it with its own clear error, as before.
+    """
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        return json.dumps(data).encode()
+
+
+def loads(raw: bytes | str) -> Any:
+    """A request or reply back from JSON; raises ValueError when it is not JSON.
+
+    The stdlib reads what orjson refuses but an older caller's stdlib JSON may hold
+    (`Infinity`, an escaped lone surrogate), so such a field is refused by its checks.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+
+
 async def call(
     redis: ListCommands, op: str, args: dict[str, Any], *, wait_seconds: float = 10.0
 ) -> Any:
@@ -68,7 +96,7 @@ async def call(
     """
     token = os.urandom(12).hex()  # what secrets.token_hex does, without its import
     # The token goes first: the engine answers even a request too big to parse.
-    payload = json.dumps({"token": token, "op": op, "args": args})
+    payload = dumps({"token": token, "op": op, "args": args})
     if len(payload) > MAX_REQUEST_BYTES:
         raise RequestError(
             f"request of {len(payload)} bytes; the limit is {MAX_REQUEST_BYTES} "
@@ -81,7 +109,7 @@ async def call(
     while True:
         left = deadline - loop.time()
         if left <= 0:
-            if not taken and await redis.lrem(REQUESTS, 1, payload):
+            if not taken and await redis.lrem(REQUESTS, 1, payload.decode()):
                 raise RequestError(
                     f"no engine answered within {wait_seconds:g} s; is `heroagent --serve` "
                     "(or the app) running with this config?",
@@ -98,7 +126,7 @@ async def call(
             continue
         item = await redis.blpop([reply_key(token)], timeout=min(BLOCK_SECONDS, max(left, 0.1)))
         if item is not None:
-            reply = json.loads(item[1])
+            reply = loads(item[1])
             if "error" in reply:
                 raise RequestError(reply["error"], reply.get("kind", "refused"), reply)
             return reply["ok"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,8 @@ from core.api import (
     EngineError,
     JobFilter,
     JobRefused,
+    JobSpec,
+    JobView,
     ScheduleOptions,
     job_wire,
     limits_wire,
@@ -39,6 +40,8 @@ from core.channel import (
     REQUESTS,
     RequestError,
     call,
+    dumps,
+    loads,
     reply_key,
 )
 from core.redis_server.backoff import Backoff
@@ -115,12 +118,15 @@ class RequestServer(Service):
         self._new_client = redis
         self.redis: aioredis.Redis | None = None
         self.stopping = False
+        # Requests taken from the list since start (a client's coalesced submits are one).
+        self.taken = 0
         self._answering: set[asyncio.Task[None]] = set()
         # Replies waiting for the push under way; the next push takes them all at once.
-        self._outbox: list[tuple[str, str]] = []
+        self._outbox: list[tuple[str, bytes]] = []
         self._replier: asyncio.Task[None] | None = None
         self._ops: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "submit": self._submit,
+            "submit_each": self._submit_each,
             "submit_many": self._submit_many,
             "submit_graph": self._submit_graph,
             "job": self._job,
@@ -190,6 +196,7 @@ class RequestServer(Service):
             if item is None:
                 continue
             raws = [item[1], *await self._more(MAX_IN_FLIGHT - len(self._answering) - 1)]
+            self.taken += len(raws)
             for raw in raws:
                 task = asyncio.create_task(self.answer(raw))
                 self._answering.add(task)
@@ -218,7 +225,7 @@ class RequestServer(Service):
             log.warning("dropped a request without a reply token: %r", raw[:200])
             return
         reply = await self.reply_to(raw)
-        self._outbox.append((reply_key(token), json.dumps(reply)))
+        self._outbox.append((reply_key(token), dumps(reply)))
         if self._replier is None:
             # Not awaited here: the answer's slot frees at once, and the push is shared.
             self._replier = asyncio.create_task(self._send_replies())
@@ -244,7 +251,9 @@ class RequestServer(Service):
         try:
             if len(raw) > MAX_REQUEST_BYTES:
                 raise ValueError(f"request of {len(raw)} bytes; the limit is {MAX_REQUEST_BYTES}")
-            request = json.loads(raw)
+            request = loads(raw)
+            if not isinstance(request, dict):
+                raise ValueError("a request must be a JSON object")
             op = request.get("op")
             args = request.get("args", {})
             if not isinstance(args, dict):
@@ -253,26 +262,33 @@ class RequestServer(Service):
             if handler is None:
                 raise ValueError(f"unknown request {op!r}; known: {', '.join(sorted(self._ops))}")
             return {"ok": await handler(args)}
-        except JobRefused as exc:
-            # Where it went wrong travels too, so a client re-raises the same typed error.
-            return {
-                "error": str(exc),
-                "kind": exc.kind,
-                "line": exc.line,
-                "col": exc.col,
-                "index": exc.index,
-                "problems": [dataclasses.asdict(p) for p in exc.problems],
-            }
-        except EngineError as exc:
-            return {"error": str(exc), "kind": exc.kind}
-        except (ValueError, TypeError, KeyError, OverflowError) as exc:
-            return {"error": f"malformed request: {exc}", "kind": "refused"}
-        except Exception as exc:  # a bug or a damaged record: answer, log, keep serving
-            log.exception("request failed")
-            return {"error": f"the engine failed: {type(exc).__name__}: {exc}", "kind": "internal"}
+        except Exception as exc:  # a bug or a damaged record too: answer, log, keep serving
+            return _error_reply(exc)
 
     async def _submit(self, args: dict[str, Any]) -> Any:
         return job_wire(await self.api.submit_spec(spec_from_wire(args)))
+
+    async def _submit_each(self, args: dict[str, Any]) -> Any:
+        """Independent submits in one request (a client's concurrent callers): a reply each."""
+        items = args.get("jobs")
+        if not isinstance(items, list):
+            raise ValueError("jobs must be a list of job objects")
+        specs: dict[int, JobSpec] = {}
+        replies: list[Any] = [None] * len(items)
+        for index, item in enumerate(items):
+            try:
+                specs[index] = spec_from_wire(item)
+            except ValueError as exc:
+                replies[index] = _error_reply(exc)
+        made = await self.api.submit_each(list(specs.values()))
+        for index, outcome in zip(specs, made, strict=True):
+            if isinstance(outcome, JobView):
+                replies[index] = {"ok": job_wire(outcome)}
+            elif isinstance(outcome, Exception):
+                replies[index] = _error_reply(outcome)
+            else:  # cancelled: the engine is stopping
+                raise outcome
+        return replies
 
     async def _submit_many(self, args: dict[str, Any]) -> Any:
         items = args.get("jobs")
@@ -374,6 +390,26 @@ class RequestServer(Service):
         return None
 
 
+def _error_reply(exc: Exception) -> dict[str, Any]:
+    """The error reply for what failed a request (or one item of a `submit_each`)."""
+    if isinstance(exc, JobRefused):
+        # Where it went wrong travels too, so a client re-raises the same typed error.
+        return {
+            "error": str(exc),
+            "kind": exc.kind,
+            "line": exc.line,
+            "col": exc.col,
+            "index": exc.index,
+            "problems": [dataclasses.asdict(p) for p in exc.problems],
+        }
+    if isinstance(exc, EngineError):
+        return {"error": str(exc), "kind": exc.kind}
+    if isinstance(exc, ValueError | TypeError | KeyError | OverflowError):
+        return {"error": f"malformed request: {exc}", "kind": "refused"}
+    log.error("request failed", exc_info=exc)
+    return {"error": f"the engine failed: {type(exc).__name__}: {exc}", "kind": "internal"}
+
+
 def _filter(args: dict[str, Any]) -> JobFilter:
     """The JobFilter a `jobs` or `requeue_many` request narrows by."""
     dead = args.get("dead")
@@ -414,8 +450,8 @@ def _token_of(raw: bytes | str) -> str | None:
     if len(raw) > MAX_REQUEST_BYTES:
         return None
     try:
-        request = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        request = loads(raw)
+    except ValueError:
         return None
     token = request.get("token") if isinstance(request, dict) else None
     if isinstance(token, str) and _TOKEN.fullmatch(token):

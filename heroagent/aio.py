@@ -24,15 +24,31 @@ from core.api import (
     spec_wire,
     views_from_delta,
 )
-from core.channel import EVENTS_CHANNEL, MAX_LIST_LIMIT, MAX_PURGE_PER_REQUEST, RequestError, call
+from core.channel import (
+    EVENTS_CHANNEL,
+    MAX_BATCH,
+    MAX_LIST_LIMIT,
+    MAX_PURGE_PER_REQUEST,
+    MAX_REQUEST_BYTES,
+    RequestError,
+    call,
+    dumps,
+)
 from core.config import Config
 from core.redis_server.backoff import Backoff
 from core.shapes import wire_messages
 from heroagent.connect import client_config, redis_for
-from heroagent.errors import EngineUnreachable, JobFailed, WaitTimeout, typed_error
+from heroagent.errors import ClientError, EngineUnreachable, JobFailed, WaitTimeout, typed_error
 from heroagent.resp import RedisReplyError, RespClient
 
 ENDED = ("done", "error")
+# Submits made in one turn of the loop go as one request of at most MAX_BATCH of them
+# and this many bytes (below the channel's limit, for the request's own fields); one
+# bigger alone goes as its own `submit`, which says so when it is over the limit.
+COALESCE_REQUEST_BYTES = MAX_REQUEST_BYTES - 4_096
+COALESCE_BYTES = COALESCE_REQUEST_BYTES // 4
+# A queued submit: its wire form, that form's encoded size, its caller's answer.
+_Queued = tuple[dict[str, Any], int, "asyncio.Future[JobView]"]
 
 
 class ClientOptions(TypedDict, total=False):
@@ -87,6 +103,10 @@ class AsyncClient:
         self.wait_seconds = options.get("wait_seconds", 10.0)
         self._password = password
         self._redis: RespClient | None = None
+        # Submits made in one turn of the loop travel as one `submit_each` request.
+        self._queued: list[_Queued] = []
+        self._senders: set[asyncio.Task[None]] = set()
+        self._coalesce = True
 
     @classmethod
     def from_config(
@@ -137,8 +157,92 @@ class AsyncClient:
         `scheduled` until they are done; a parent ending in error ends it in error
         (`dependency_failed`) unless `on_parent_error="run"`.
         """
-        spec = JobSpec(params, **options)
-        return job_from_wire(await self._call("submit", spec_wire(spec)))
+        item = spec_wire(JobSpec(params, **options))
+        size = len(dumps(item))
+        if not self._coalesce or size > COALESCE_BYTES:
+            return job_from_wire(await self._call("submit", item))
+        future: asyncio.Future[JobView] = asyncio.get_running_loop().create_future()
+        if not self._queued:
+            # Started next turn of the loop: every submit made until then goes with it.
+            sender = asyncio.create_task(self._send_queued())
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
+        self._queued.append((item, size, future))
+        return await future
+
+    async def _send_queued(self) -> None:
+        """Send the submits queued since the last turn, as few requests as the limits allow."""
+        # A caller cancelled before its request left sends nothing: no job is made for it.
+        queued = [entry for entry in self._queued if not entry[2].done()]
+        self._queued = []
+        chunks: list[list[_Queued]] = [[]]
+        room = COALESCE_REQUEST_BYTES
+        for entry in queued:
+            if len(chunks[-1]) >= MAX_BATCH or entry[1] > room:
+                chunks.append([])
+                room = COALESCE_REQUEST_BYTES
+            chunks[-1].append(entry)
+            room -= entry[1] + 1
+        await asyncio.gather(*(self._send_chunk(chunk) for chunk in chunks))
+
+    async def _send_chunk(self, chunk: list[_Queued]) -> None:
+        """One request for these submits; each caller gets its own view or error."""
+        items = [item for item, _, _ in chunk]
+        try:
+            try:
+                if len(chunk) == 1 or not self._coalesce:
+                    outcomes = await self._submit_alone(items)
+                else:
+                    outcomes = await self._submit_each(items)
+            except Exception as exc:  # the request as a whole failed: each caller hears why
+                outcomes = [exc] * len(chunk)
+            for (_, _, future), outcome in zip(chunk, outcomes, strict=True):
+                if future.done():
+                    continue  # its caller was cancelled (the job may have been made)
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                    continue
+                try:
+                    future.set_result(job_from_wire(outcome))
+                except (TypeError, KeyError, ValueError) as exc:
+                    future.set_exception(ClientError(f"the engine's reply is unreadable: {exc}"))
+        finally:
+            for _, _, future in chunk:
+                future.cancel()  # only those not answered: this sender was cancelled
+
+    async def _submit_alone(self, items: list[dict[str, Any]]) -> list[Any]:
+        """One `submit` request per item, all at once: each item's job data or error."""
+        if len(items) == 1:  # a lone call, the usual case: no gather and task around it
+            try:
+                return [await self._call("submit", items[0])]
+            except Exception as exc:  # its caller's own error
+                return [exc]
+        return await asyncio.gather(
+            *(self._call("submit", item) for item in items), return_exceptions=True
+        )
+
+    async def _submit_each(self, items: list[dict[str, Any]]) -> list[Any]:
+        """The `submit_each` request: each item's job data, or its typed error."""
+        try:
+            replies = await call(
+                self._client(), "submit_each", {"jobs": items}, wait_seconds=self.wait_seconds
+            )
+        except RequestError as exc:
+            if exc.kind == "refused" and "unknown request 'submit_each'" in str(exc):
+                # An engine from before `submit_each`: one request per submit, from now on.
+                self._coalesce = False
+                return await self._submit_alone(items)
+            raise typed_error(exc) from None
+        except (RedisReplyError, OSError) as exc:
+            raise _unreachable(exc) from None
+        if not isinstance(replies, list) or len(replies) != len(items):
+            raise ClientError("the engine's submit_each reply does not match its request")
+        return [
+            reply["ok"]
+            if "ok" in reply
+            else typed_error(RequestError(reply["error"], reply.get("kind", "refused"), reply))
+            for reply in replies
+        ]
 
     async def submit_many(
         self,

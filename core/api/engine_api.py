@@ -28,6 +28,7 @@ from core.api.views import (
     ServiceStatus,
     WorkerView,
 )
+from core.channel import MAX_BATCH
 from core.events import (
     EventBus,
     JobFilter,
@@ -59,8 +60,6 @@ class PageOptions(TypedDict, total=False):
 
 # Texts up to this size are parsed on the loop (well under a millisecond).
 INLINE_PARSE_CHARS = 4_096
-# Jobs in one batch: a request channel message and an HTTP body both stay near 1 MiB.
-MAX_BATCH = 1_000
 
 
 class ServiceHost(Protocol):
@@ -84,14 +83,22 @@ def _raise_typed(exc: Exception, index: int | None = None) -> NoReturn:
 
     With `index`, the refusal is of that item of a batch, and the message says so.
     """
+    typed = _typed(exc, index)
+    if typed is exc:
+        raise exc
+    raise typed from None
+
+
+def _typed(exc: BaseException, index: int | None = None) -> BaseException:
+    """The API's typed error for an engine part's refusal; any other error as it is."""
     kind = getattr(exc, "kind", None)
     typed = ERRORS_BY_KIND.get(kind) if isinstance(kind, str) else None
     if typed is None or not issubclass(typed, JobRefused):
-        raise exc
+        return exc
     problems = tuple(_problem(d) for d in getattr(exc, "problems", ()))
     line, col = getattr(exc, "line", 0), getattr(exc, "col", 0)
     message = str(exc) if index is None else f"item {index}: {exc}"
-    raise typed(message, line=line, col=col, problems=problems, index=index) from None
+    return typed(message, line=line, col=col, problems=problems, index=index)
 
 
 def _submitted(made: Sequence[tuple[Any, bool]]) -> list[JobView]:
@@ -254,6 +261,23 @@ class EngineAPI:
         with _typed_errors():
             made = await self._jobs().submit_one(spec, session_key=session_key)
         return _submitted([made])[0]
+
+    async def submit_each(
+        self, specs: Sequence[JobSpec], *, session_key: str | None = None
+    ) -> list[JobView | BaseException]:
+        """Each spec as its own `submit_spec`, all at once: what a batch of callers sent.
+
+        Not all or none: each item gets its view or its own error (a JobRefused, or
+        whatever else failed it), in its place. The items share durable writes as
+        concurrent `submit_spec` calls do; a request carries at most MAX_BATCH.
+        """
+        if len(specs) > MAX_BATCH:
+            raise JobRefused(f"a batch holds at most {MAX_BATCH} jobs, got {len(specs)}")
+        made = await self._jobs().submit_each(specs, session_key=session_key)
+        return [
+            _typed(outcome) if isinstance(outcome, BaseException) else _submitted([outcome])[0]
+            for outcome in made
+        ]
 
     async def submit_many(
         self, specs: Sequence[JobSpec], *, session_key: str | None = None

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from core.api import JobSpec, JobView, QueueView, ServiceStatus
-from core.api.engine_api import MAX_BATCH
+from core.channel import MAX_BATCH
 from core.http_ui.sse import EVENT_TYPES
 
 # The engine's own rules, repeated in the schema so clients (and schemathesis) know them.

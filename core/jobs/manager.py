@@ -8,7 +8,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
@@ -351,13 +351,37 @@ class JobManager:
         made. A spec with a unique key or parents goes alone, since its claim or parent
         check can refuse a whole batch.
         """
+        return await self._one(spec, _Origin(session_key))
+
+    async def submit_each(
+        self, specs: Sequence[JobSpec], *, session_key: str | None = None
+    ) -> list[tuple[Job, bool] | BaseException]:
+        """Each spec as its own `submit_one`, all at once: its outcome or error, in its place.
+
+        The plain ones join the shared batch without a task each (a client's coalesced
+        callers come this way, 32 at a time).
+        """
+        origin = _Origin(session_key)
+        waits = [self._one(spec, origin) for spec in specs]
+        return await asyncio.gather(*waits, return_exceptions=True)
+
+    def _one(self, spec: JobSpec, origin: _Origin) -> Awaitable[tuple[Job, bool]]:
+        """One submit: joining the shared batch, or alone when it has a key or parents."""
         if spec.unique_key or spec.depends_on:
-            return (await self.submit_jobs([spec], session_key=session_key))[0]
+            return self._alone(spec, origin)
+        return self._join(spec, origin)
+
+    async def _alone(self, spec: JobSpec, origin: _Origin) -> tuple[Job, bool]:
+        """A spec whose claim or parent check could refuse a whole batch: its own."""
+        return (await self.submit_jobs([spec], session_key=origin.session_key))[0]
+
+    def _join(self, spec: JobSpec, origin: _Origin) -> asyncio.Future[tuple[Job, bool]]:
+        """The caller's answer once the next shared batch, which `spec` joins, is stored."""
         future: asyncio.Future[tuple[Job, bool]] = asyncio.get_running_loop().create_future()
-        self._pending.append((spec, _Origin(session_key), future))
+        self._pending.append((spec, origin, future))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush_pending())
-        return await future
+        return future
 
     async def _flush_pending(self) -> None:
         """Store the pending single submits, a batch at a time, until none are left."""
@@ -430,9 +454,14 @@ class JobManager:
             raise
         jobs = [answers[i] for i in range(len(drafts))]
         new = [answers[i] for i in created]
-        await self.queue.enqueue(new)
-        await self.wire_dependants(new)
-        await self._announce(new)
+        if any(job.waiting for job in new):
+            # Announced once tied to their parents, as a parent's end may release them.
+            await self.queue.enqueue(new)
+            await self.wire_dependants(new)
+            await self._announce(new)
+        else:
+            await self.queue.enqueue(new, _events_message(new))
+            self._tell_bus(new)
         fresh = set(created)
         return [(job, i in fresh) for i, job in enumerate(jobs)]
 

@@ -156,11 +156,12 @@ class JobQueue:
         self._set_limits = redis.register_script(scripts.SET_LIMITS)
         self._raise_revision = redis.register_script(scripts.RAISE_REVISION)
 
-    async def enqueue(self, jobs: Iterable[Job]) -> None:
+    async def enqueue(self, jobs: Iterable[Job], events: bytes = b"") -> None:
         """Store jobs and queue them, all in one atomic script call.
 
         A `scheduled` job goes into the scheduled set at its `run_at` instead of a queue,
-        and rings the promoter's bell so it wakes if this one is due sooner.
+        and rings the promoter's bell so it wakes if this one is due sooner. `events`, a
+        message for the events channel, is published by the same call once they are in.
         """
         jobs = list(jobs)
         if not jobs:
@@ -177,7 +178,10 @@ class JobQueue:
                 place = "1"
             items.append([job.to_hash(), str(job.job_id), job.queue, place, repr(job.run_at)])
         fixed = [keys.JOB_LOCATION, keys.QUEUES, keys.DOORBELL, keys.SCHEDULED, keys.SCHEDULE_BELL]
-        await self._enqueue(keys=[*fixed, *job_keys], args=[orjson.dumps(items)])
+        args: list[Any] = [orjson.dumps(items)]
+        if events:
+            args += [keys.EVENTS_CHANNEL, events]
+        await self._enqueue(keys=[*fixed, *job_keys], args=args)
 
     async def fetch_many(self, worker: str, count: int) -> list[Lease]:
         """Move up to `count` jobs, across the queues in turn, into the processing list."""

@@ -177,7 +177,9 @@ return out
 # ARGV: one JSON array with, for each job, five values: its hash fields as an object of
 # strings, its id, its queue ("<circle>:<topic>"), where it goes: "1" into its queue now
 # (at its priority level), "" into the scheduled set (it waits for a time), "-" nowhere
-# (it waits for its parents, whose ends release it); its run_at
+# (it waits for its parents, whose ends release it); its run_at. Optional ARGV[2] and
+# ARGV[3]: a channel and a message published once the batch is in place, so a submit
+# costs one round trip, not a second one for its events.
 # Stores and queues a batch of new jobs in one atomic step. The batch travels as one
 # JSON text, decoded here: packing thirty-odd HSET arguments per job in the client cost
 # more than the rest of a batch together, and five arguments per job still a fifth.
@@ -214,6 +216,7 @@ if due then
   -- One token is enough: the promoter re-reads the earliest due time.
   redis.call('RPUSH', KEYS[5], 1)
 end
+if ARGV[3] then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return rung
 """
 )

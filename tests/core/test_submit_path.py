@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import pytest
 
 from core.api import JobRefused, JobSpec, JobView, views_delta, views_from_delta
@@ -16,7 +17,9 @@ from core.jobs import keys
 from core.jobs.model import ParamsType
 from core.jobs.validation import InvalidParamsError, make_validator
 from core.ourdb import AsyncOurDB
-from core.remote import RequestError, call
+from core.remote import RequestError, RequestServer, call
+from heroagent import AsyncClient
+from heroagent.aio import COALESCE_BYTES
 from tests.helpers import async_poll
 
 
@@ -207,3 +210,127 @@ async def test_a_submit_cancelled_before_its_batch_begins_makes_no_job(engine: E
         await gone
     listed = await engine.api.jobs(limit=10)
     assert [v.params for v in listed if v.topic == "gone"] == [job.params]
+
+
+def _request_server(engine: Engine) -> RequestServer:
+    server = engine.services["requests"]
+    assert isinstance(server, RequestServer)
+    return server
+
+
+async def test_an_async_clients_concurrent_submits_travel_as_one_request(engine: Engine) -> None:
+    server = _request_server(engine)
+    async with AsyncClient.from_config(engine.config) as client:
+        await client.submit("!!core.echo message:warm\n", topic="together")
+        before = server.taken
+        texts = [f"!!core.echo message:t{i}\n" for i in range(20)]
+        texts.insert(7, "!!core.echo message:ok\n!!nope.nothing\n")
+        outcomes = await asyncio.gather(
+            *(client.submit(t, topic="together") for t in texts), return_exceptions=True
+        )
+        assert server.taken == before + 1  # one request, one reply, for all 21 callers
+    refused = outcomes.pop(7)
+    assert isinstance(refused, JobRefused)  # its own typed error, as if sent alone
+    assert (refused.index, refused.line) == (None, 2)
+    views = [v for v in outcomes if isinstance(v, JobView)]
+    assert [v.params for v in views] == texts[:7] + texts[8:]
+    assert len({v.job_id for v in views}) == 20
+    stored = await asyncio.to_thread(engine.jobs.read_many, [v.job_id for v in views])
+    assert [stored[v.job_id].params for v in views] == [v.params for v in views]
+
+
+async def test_a_big_submit_goes_alone_and_an_older_engine_gets_one_request_each(
+    engine: Engine,
+) -> None:
+    server = _request_server(engine)
+    big = "!!core.echo message:" + "x" * (COALESCE_BYTES + 1) + "\n"
+    async with AsyncClient.from_config(engine.config) as client:
+        await client.submit("!!core.echo message:warm\n", topic="apart")
+        before = server.taken
+        texts = [f"!!core.echo message:a{i}\n" for i in range(5)]
+        outcomes = await asyncio.gather(
+            *(client.submit(t, topic="apart") for t in [big, *texts]), return_exceptions=True
+        )
+        assert server.taken == before + 2  # the big one alone, the small ones together
+        refused = outcomes.pop(0)
+        assert isinstance(refused, JobRefused)  # by the engine, as any submit of its size
+        assert "the limit is" in str(refused)
+        assert [v.params for v in outcomes if isinstance(v, JobView)] == texts
+        # An engine that does not know `submit_each` (one from before it): each alone.
+        del server._ops["submit_each"]
+        before = server.taken
+        texts = [f"!!core.echo message:o{i}\n" for i in range(5)]
+        views = await asyncio.gather(*(client.submit(t, topic="apart") for t in texts))
+        assert [v.params for v in views] == texts
+        assert server.taken == before + 1 + 5  # the refused request, then one per submit
+
+
+async def test_the_enqueue_call_publishes_each_batchs_events_once(engine: Engine) -> None:
+    redis = engine.redis.client()
+    pubsub: Any = redis.pubsub()
+    try:
+        await pubsub.subscribe(keys.EVENTS_CHANNEL)
+        assert (await pubsub.get_message(timeout=5))["type"] == "subscribe"
+        paused = "evented"
+        await engine.api.pause_queue("default", paused)  # only the submits' own events
+        one = await engine.api.submit("!!core.echo message:one\n", topic=paused)
+        batch = await engine.api.submit_many(
+            [JobSpec(f"!!core.echo message:b{i}\n", topic=paused) for i in range(3)]
+        )
+        messages: list[Any] = []
+        while len(messages) < 2:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+            assert message is not None, "an event message is missing"
+            messages.append(orjson.loads(message["data"]))
+        first, second = messages
+        assert (first["id"], first["status"]) == (one.job_id, "new")
+        assert [(e["id"], e["status"]) for e in second] == [(v.job_id, "new") for v in batch]
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
+
+
+async def test_submit_each_gives_each_item_its_own_outcome_and_one_shared_write(
+    engine: Engine,
+) -> None:
+    manager = engine.jobs
+    counting = CountingWrites(manager.db)
+    await engine.api.pause_queue("default", "each")  # no run's versions among the writes
+    specs = [JobSpec(f"!!core.echo message:e{i}\n", topic="each") for i in range(8)]
+    specs[3] = JobSpec("!!nope.nothing\n", topic="each")
+    specs[5] = JobSpec("!!core.echo message:keyed\n", topic="each", unique_key="k")
+    manager.db = counting  # type: ignore[assignment]  # the real db, its writes counted
+    try:
+        outcomes = await engine.api.submit_each(specs)
+    finally:
+        manager.db = counting.db
+    refused = outcomes[3]
+    assert isinstance(refused, JobRefused)  # typed, as a submit of its own would raise
+    assert refused.index is None
+    views = [o for o in outcomes if isinstance(o, JobView)]
+    assert [v.params for v in views] == [s.params for i, s in enumerate(specs) if i != 3]
+    # The six plain ones in one write, the keyed one alone (its claim could refuse a batch).
+    assert counting.writes == 2
+    again = await engine.api.submit_each([specs[5]])
+    assert isinstance(again[0], JobView)
+    assert again[0].duplicate
+
+
+async def test_a_client_submit_cancelled_before_its_request_left_makes_no_job(
+    engine: Engine,
+) -> None:
+    server = _request_server(engine)
+    async with AsyncClient.from_config(engine.config) as client:
+        await client.submit("!!core.echo message:warm\n", topic="gone")
+        before = server.taken
+        kept = asyncio.ensure_future(client.submit("!!core.echo message:kept\n", topic="gone"))
+        dropped = asyncio.ensure_future(client.submit("!!core.echo message:no\n", topic="gone"))
+        await asyncio.sleep(0)  # both queued: the request leaves on a later turn
+        dropped.cancel()
+        view = await kept
+        assert dropped.cancelled()
+        assert server.taken == before + 1
+    listed = await engine.api.jobs(limit=50)
+    assert sorted(v.params for v in listed if v.topic == "gone") == sorted(
+        ["!!core.echo message:warm\n", view.params]
+    )
