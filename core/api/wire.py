@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,6 +94,10 @@ MAX_PARENTS = 100
 def spec_wire(spec: JobSpec) -> dict[str, Any]:
     """A job spec as JSON-ready data (a submit request's args, a batch's item)."""
     data = {name: getattr(spec, name) for name in SPEC_FIELDS}
+    for name, value in data.items():
+        # JSON has no NaN or infinity (orjson writes null): say so here, by name.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value}")
     for name in (*_LIFECYCLE_FIELDS, *_GRAPH_FIELDS):
         if data[name] == SPEC_FIELDS[name].default:
             del data[name]

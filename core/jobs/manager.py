@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import re
 import time
@@ -220,13 +221,20 @@ class JobManager:
             ) from None
         if size > MAX_PARAMS_BYTES:
             raise JobError(f"params are {size} bytes; the limit is {MAX_PARAMS_BYTES} bytes")
-        if not spec.timeout > 0:
-            raise JobError(f"timeout must be a positive number of seconds, got {spec.timeout}")
+        # Infinity compares as a number but stores as JSON null: refused like NaN.
+        if not 0 < spec.timeout < math.inf:
+            raise JobError(
+                f"timeout must be a positive, finite number of seconds, got {spec.timeout}"
+            )
         self.validate(kind, spec.params)
         now = time.time()
         policy = self._policy(spec)
-        if not spec.delay >= 0:
-            raise JobError(f"delay must be zero or a positive number of seconds, got {spec.delay}")
+        if not 0 <= spec.delay < math.inf:
+            raise JobError(
+                f"delay must be zero or a positive, finite number of seconds, got {spec.delay}"
+            )
+        if not math.isfinite(spec.run_at):
+            raise JobError(f"run_at must be a finite Unix time, got {spec.run_at}")
         run_at = max(float(spec.run_at), now + float(spec.delay)) if spec.delay else spec.run_at
         # A time already past runs at once, like no time at all.
         scheduled = run_at > now
@@ -266,8 +274,8 @@ class JobManager:
             raise JobError(f"retries must be a whole number, 0 or more, got {retries!r}")
         if backoff not in BACKOFFS:
             raise JobError(f"backoff {backoff!r} is unknown; use one of {', '.join(BACKOFFS)}")
-        if not (base >= 0 and ceiling >= 0):
-            raise JobError("backoff_base and backoff_max must not be negative")
+        if not (0 <= base < math.inf and 0 <= ceiling < math.inf):
+            raise JobError("backoff_base and backoff_max must be finite and not negative")
         bad = [k for k in kinds if k not in DEAD_KINDS]
         if bad:
             raise JobError(

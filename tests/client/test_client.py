@@ -76,6 +76,16 @@ def test_typed_errors(config: Config) -> None:
             client.resume("default", "held")
 
 
+def test_a_number_json_cannot_carry_is_refused_by_name_before_sending(config: Config) -> None:
+    with Client.from_config(config) as client:
+        before = len(client.jobs())
+        with pytest.raises(ValueError, match="timeout must be a finite number, got inf"):
+            client.submit("!!core.echo\n", timeout=float("inf"))
+        with pytest.raises(ValueError, match="delay must be a finite number, got nan"):
+            client.submit("!!core.echo\n", delay=float("nan"))
+        assert len(client.jobs()) == before
+
+
 def test_a_bad_item_in_a_batch_creates_none(config: Config) -> None:
     with Client.from_config(config) as client:
         before = [v.job_id for v in client.jobs(JobFilter(topic="batch"), limit=1000)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+from typing import Any, cast
 
 import pytest
 
@@ -92,7 +94,9 @@ async def test_timeout_ends_the_job_within_two_seconds(engine: Engine) -> None:
         ({"params": "x", "params_type": "yaml"}, "params type 'yaml' is unknown"),
         ({"params": "!!fake.return_success message:" + "x" * 70_000}, "the limit is"),
         ({"params": "!!core.echo\n", "circle": "a b"}, "circle 'a b' is not a valid name"),
-        ({"params": "!!core.echo\n", "timeout": 0}, "timeout must be a positive number"),
+        ({"params": "!!core.echo\n", "timeout": 0}, "timeout must be a positive, finite number"),
+        ({"params": "!!core.echo\n", "timeout": math.inf}, "timeout must be a positive, finite"),
+        ({"params": "!!core.echo\n", "timeout": math.nan}, "timeout must be a positive, finite"),
         ({"params": "{not json", "params_type": "openrpc"}, "openrpc params are not JSON"),
     ],
 )
@@ -109,6 +113,23 @@ async def test_bad_submissions_are_refused_and_nothing_is_lost(
     assert message in str(info.value)
     assert await jobs.db.next_id() == next_id
     assert json.loads((await jobs.get_job(kept.job_id)).result)[0]["result"] == "kept"
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        ({"delay": math.inf}, "delay must be zero or a positive, finite number"),
+        ({"run_at": math.nan}, "run_at must be a finite Unix time"),
+        ({"backoff_base": math.inf}, "backoff_base and backoff_max must be finite"),
+    ],
+)
+async def test_times_that_json_cannot_carry_are_refused(
+    engine: Engine, times: dict[str, float], message: str
+) -> None:
+    next_id = await engine.jobs.db.next_id()
+    with pytest.raises(JobError, match=message):
+        await engine.jobs.create_jobs([JobSpec("!!core.echo\n", "t", **cast(Any, times))])
+    assert await engine.jobs.db.next_id() == next_id
 
 
 async def test_seventy_kilobytes_of_params_names_the_size(engine: Engine) -> None:
