@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -10,7 +12,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.jobs import keys
@@ -31,14 +33,15 @@ EPOCH_CHECK_SECONDS = 0.25
 # persister waits this long before its next read, so the next batch gathers more: the
 # engine's cost is mostly per batch (a read, an OurDB sync, an index transaction, one
 # EVAL), and a drain the engine keeps up with otherwise reads a few entries at a time.
-# A version that arrives after a quiet spell is persisted at once; at most this much is
-# added to the others.
+# The wait runs while the batch's EVAL is on the wire (the next read starts once OurDB
+# has the batch), so it costs the pipeline nothing. A version that arrives after a quiet
+# spell is persisted at once; at most this much is added to the others.
 LINGER_SECONDS = 0.002
 LINGER_BELOW = BATCH // 10
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+# Stream entries as XREADGROUP gives them: (id, fields).
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
 
 
 class Persister:
@@ -87,33 +90,84 @@ class Persister:
         return str(info.get("run_id", ""))
 
     async def run(self) -> None:
-        """Persist until cancelled: first what an earlier engine left pending, then new."""
+        """Persist until cancelled: first what an earlier engine left pending, then new.
+
+        The next batch is read while the last one's Redis step (its EVAL) is on the wire:
+        once OurDB has a batch, nothing about it decides what the next read brings, and a
+        read, a group commit and an EVAL one after the other were the engine's whole
+        cycle. Batches still go to OurDB one at a time, in stream order.
+        """
         await self.drain_pending()
         loop = asyncio.get_running_loop()
-        next_check = 0.0
+        # `prepare` has just read the server's epoch and id.
+        next_check = loop.time() + EPOCH_CHECK_SECONDS
         previous = 0
         backoff = Backoff()
-        while not self.stopping:
-            try:
-                read = await self._step(">")
-                if previous and 0 < read < LINGER_BELOW:
-                    await asyncio.sleep(LINGER_SECONDS)
-                previous = read
-                if not read or loop.time() >= next_check:
-                    next_check = loop.time() + EPOCH_CHECK_SECONDS
-                    await self._check_server()
-                backoff.reset()
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                await self._recover()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                if self.stopping:
-                    return
-                log.warning("persister lost the server (%s); retrying", exc)
-                # Back on a server, check at once whether it is the same one.
-                next_check = 0.0
-                await backoff.wait()
+        ahead: asyncio.Task[Entries] | None = None
+
+        def read_ahead(linger: bool) -> None:
+            nonlocal ahead
+            ahead = asyncio.create_task(self._read(">", linger=linger))
+
+        try:
+            while not self.stopping:
+                try:
+                    if ahead is None:
+                        entries = await self._read(">")
+                    else:
+                        # Taken off `ahead` first: should it have failed, the next turn
+                        # reads afresh. Its entries, once read, are persisted below.
+                        reading, ahead = ahead, None
+                        entries = await reading
+                    read = len(entries)
+                    # No read ahead when the server is checked after this batch: what a
+                    # repair finds in OurDB must hold every version read so far.
+                    check = not read or loop.time() >= next_check
+                    if entries:
+                        linger = bool(previous) and read < LINGER_BELOW
+                        then = None if check else functools.partial(read_ahead, linger)
+                        await self._persist(entries, on_durable=then)
+                    previous = read
+                    if check:
+                        next_check = loop.time() + EPOCH_CHECK_SECONDS
+                        await self._check_server()
+                    backoff.reset()
+                except ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    await self._persist_ahead(ahead)
+                    ahead = None
+                    await self._recover()
+                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                    if self.stopping:
+                        return
+                    await self._persist_ahead(ahead)
+                    ahead = None
+                    log.warning("persister lost the server (%s); retrying", exc)
+                    # Back on a server, check at once whether it is the same one.
+                    next_check = 0.0
+                    await backoff.wait()
+        finally:
+            if ahead is not None:
+                # Entries it read before the cancel stay pending: `drain_new` takes them.
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+                    await ahead
+
+    async def _persist_ahead(self, ahead: asyncio.Task[Entries] | None) -> None:
+        """Before a repair or a retry: what a read ahead took goes to OurDB first.
+
+        A repair rebuilds Redis from OurDB, so every version read by then must be there
+        (else a job whose end was read and not stored would be queued again). The
+        Redis step may fail: the entries then stay pending, and are drained again.
+        """
+        if ahead is None:
+            return
+        await asyncio.wait([ahead])
+        if ahead.cancelled() or ahead.exception() is not None or not ahead.result():
+            return
+        with contextlib.suppress(RedisError, OSError):
+            await self._persist(ahead.result())
 
     async def _check_server(self) -> None:
         if await self.redis.get(keys.EPOCH) is None:
@@ -135,7 +189,12 @@ class Persister:
         self.server_changes += 1
 
     async def drain_new(self) -> None:
-        """Persist whatever is waiting now, without blocking (used when stopping)."""
+        """Persist whatever is waiting now, without blocking (used when stopping).
+
+        Pending entries first: a read ahead that `run` was cancelled in, or a batch whose
+        Redis step failed, left them delivered and not acknowledged.
+        """
+        await self.drain_pending()
         while await self._step(">", block=False):
             pass
 
@@ -154,6 +213,15 @@ class Persister:
         await self.on_data_lost()
 
     async def _step(self, start: str, *, skip_duplicates: bool = False, block: bool = True) -> int:
+        entries = await self._read(start, block=block)
+        if entries:
+            await self._persist(entries, skip_duplicates=skip_duplicates)
+        return len(entries)
+
+    async def _read(self, start: str, *, block: bool = True, linger: bool = False) -> Entries:
+        """Up to BATCH entries from `start` (">": new ones, blocking up to BLOCK_MS)."""
+        if linger:
+            await asyncio.sleep(LINGER_SECONDS)
         reply = await self.redis.xreadgroup(
             keys.STREAM_GROUP,
             CONSUMER,
@@ -162,10 +230,17 @@ class Persister:
             block=BLOCK_MS if block and start == ">" else None,
         )
         if not reply:
-            return 0
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = cast(Any, reply)[0][1]
-        if not entries:
-            return 0
+            return []
+        entries: Entries = cast(Any, reply)[0][1]
+        return entries
+
+    async def _persist(
+        self,
+        entries: Entries,
+        *,
+        skip_duplicates: bool = False,
+        on_durable: Callable[[], object] | None = None,
+    ) -> None:
         versions = [Job.from_stream(fields) for _, fields in entries]
         ids = [entry_id for entry_id, _ in entries]
         # The entries are acknowledged in the round trip that drops the ended jobs, after
@@ -175,5 +250,5 @@ class Persister:
             skip_duplicates=skip_duplicates,
             acknowledge=ids,
             after_end=self.after_change,
+            on_durable=on_durable,
         )
-        return len(entries)
