@@ -75,6 +75,8 @@ def test_the_engine_does_load_its_parts() -> None:
 
 
 HEAVY = ("textual", "fastapi", "uvicorn", "wsgidav", "core.engine")
+# What a worker, which owns no history, must not load either.
+HISTORY = ("core.ourdb", "core.jobs.manager", "core.jobs.index", "sqlite3")
 
 
 def _loaded_heavy(code: str) -> list[str]:
@@ -92,6 +94,22 @@ def _loaded_heavy(code: str) -> list[str]:
     )
     line = next(line for line in result.stderr.splitlines() if line.startswith("loaded:"))
     return line.split()[1:]
+
+
+def test_a_worker_loads_neither_the_engine_nor_the_history() -> None:
+    # `heroagent worker`'s start-up is part of every drain it joins.
+    assert _loaded_heavy("import core.worker") == []
+    code = f"import sys, core.worker\nprint(' '.join(m for m in {HISTORY!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == []
+    # The check would pass vacuously if the probe saw nothing: the engine loads them all.
+    loads = code.replace("core.worker", "core.engine")
+    engine = subprocess.run(
+        [sys.executable, "-c", loads], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert engine.stdout.split() == list(HISTORY)
 
 
 def test_the_client_library_imports_light() -> None:
