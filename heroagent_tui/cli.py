@@ -28,9 +28,9 @@ def __getattr__(name: str) -> Any:
 
 def main() -> None:
     """Console-script entry point."""
-    from heroagent_tui.fast import run_submit
+    from heroagent_tui.fast import run_submit, run_worker
 
-    if run_submit(sys.argv[1:]):
+    if run_submit(sys.argv[1:]) or run_worker(sys.argv[1:]):
         return
     from heroagent_tui.cli_app import app
 

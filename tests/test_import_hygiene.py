@@ -193,3 +193,13 @@ def test_a_submit_loads_no_redis_py_typer_or_textual(tmp_path: Path) -> None:
         "typer"
         in _loaded_slow(code.replace("main()", "__import__('heroagent_tui.cli').cli.app()"))[0]
     )
+
+
+def test_a_worker_command_loads_no_typer(tmp_path: Path) -> None:
+    # No server answers: the worker ends unreachable (exit 1), once its code has loaded.
+    argv = ["heroagent", "--config", os.devnull, "--data-dir", str(tmp_path)]
+    argv += ["--redis-url", "redis://127.0.0.1:1", "worker"]
+    code = f"import sys\nsys.argv = {argv!r}\nfrom heroagent_tui.cli import main\nmain()\n"
+    found, _ = _loaded_slow(code)
+    assert "redis" in found  # it did get as far as the server
+    assert [name for name in found if name in ("typer", "pydantic", "click", "textual")] == []
