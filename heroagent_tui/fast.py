@@ -206,13 +206,3 @@ def parse_worker(argv: list[str]) -> CliState | None:
     except _NotSure:
         return None
     return state if at == len(argv) - 1 else None
-
-
-def run_worker(argv: list[str]) -> bool:
-    """Run `heroagent ARGV` if it is a worker this module reads (it exits); else False."""
-    state = parse_worker(argv)
-    if state is None:
-        return False
-    from core.worker import run
-
-    raise SystemExit(run(state.load().config))
