@@ -235,3 +235,30 @@ async def test_the_persister_reads_its_next_batch_while_the_last_one_is_acknowle
         consumer.stopping = True
         gate.set()
         await cancel_blocked([running], redis)
+
+
+async def test_the_last_drain_at_a_stop_takes_entries_read_and_never_persisted(
+    setup: Setup,
+) -> None:
+    manager, redis = setup.manager, setup.redis
+    (job,) = await manager.create_jobs([JobSpec("!!fake.return_success\n", topic="t")])
+
+    async def lost() -> None:
+        raise AssertionError("the server did not lose its data")
+
+    consumer = persister.Persister(redis, manager, lost)
+    await consumer.prepare()
+    active = replace(job, status=JobStatus.ACTIVE, revision=job.revision + 1)
+    await redis.xadd(keys.STREAM, {k: v for k, v in active.to_hash().items()})
+    # Delivered to the engine's consumer and never acknowledged, as a read ahead that a
+    # stop cut short leaves it.
+    assert await redis.xreadgroup(
+        keys.STREAM_GROUP, persister.CONSUMER, {keys.STREAM: ">"}, count=10
+    )
+
+    await consumer.drain_new()
+
+    assert (await redis.xpending(keys.STREAM, keys.STREAM_GROUP))["pending"] == 0
+    stored = await manager.stored_job(job.job_id)
+    assert stored is not None
+    assert stored.status is JobStatus.ACTIVE
