@@ -15,14 +15,14 @@ from typing import Any, Protocol
 
 import orjson
 
+from core.shapes import MAX_BATCH as MAX_BATCH
+
 REQUESTS = "heroagent:requests"  # list: JSON requests from the CLI and the client library
 EVENTS_CHANNEL = "heroagent:events"  # pub/sub: JSON job events for other processes
 REPLY_TTL_SECONDS = 60
 BLOCK_SECONDS = 2  # below redis-py's 5 s default socket timeout
 MAX_REQUEST_BYTES = 1024 * 1024
 MAX_LIST_LIMIT = 1_000
-# Jobs in one batch: a request channel message and an HTTP body both stay near 1 MiB.
-MAX_BATCH = 1_000
 # Jobs one `purge` request deletes at most: a long purge goes as several requests, so
 # it holds one of the engine's request slots (and the history's purge lock) briefly.
 MAX_PURGE_PER_REQUEST = 5_000

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Required, TypedDict
 
+# Jobs in one batch: a request channel message and an HTTP body both stay near 1 MiB.
+MAX_BATCH = 1_000
+
 if TYPE_CHECKING:
     from core.events import JobStateChanged
 

@@ -28,10 +28,16 @@ def __getattr__(name: str) -> Any:
 
 def main() -> None:
     """Console-script entry point."""
-    from heroagent_tui.fast import run_submit
+    from heroagent_tui.fast import parse_worker, run_submit
 
     if run_submit(sys.argv[1:]):
         return
+    worker = parse_worker(sys.argv[1:])
+    if worker is not None:
+        # Here, not in heroagent_tui.fast: a submit must not even see redis-py's import.
+        from core.worker import run
+
+        raise SystemExit(run(worker.load().config))
     from heroagent_tui.cli_app import app
 
     app()

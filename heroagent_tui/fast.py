@@ -1,4 +1,4 @@
-"""A plain `heroagent submit` without typer: its command line read here, by typer's rules.
+"""A plain `heroagent submit` or `worker` without typer: the command line read by typer's rules.
 
 Scripts run `heroagent submit` in loops, so its start counts. typer 0.29 costs more
 than the whole command may take: importing it, and the pydantic validator it builds for
@@ -7,8 +7,10 @@ the figures). So this module reads the command lines it is sure of, the global o
 and submit's own with values it can convert, and runs `submit_jobs` with the parameters
 the typer command would pass. Anything else (`--help`, an unknown option, a value
 typer would refuse, another command) is left to the typer app, so its help and its
-error messages stay the only ones. tests/test_cli_fast.py checks that both read every
-command line alike and that each option of the typer command is here.
+error messages stay the only ones. A plain `heroagent worker` (the root's options, then
+`worker`) starts the same way: its start-up is part of every drain it joins.
+tests/test_cli_fast.py checks that both read every command line alike and that each
+option of the typer command is here.
 """
 
 from __future__ import annotations
@@ -128,13 +130,14 @@ def parse_submit(argv: list[str]) -> tuple[CliState, dict[str, Any]] | None:
         return None
 
 
-def _parse(argv: list[str]) -> tuple[CliState, dict[str, Any]]:
+def _root(argv: list[str], command: str) -> tuple[CliState, int]:
+    """The CliState of the root's options before `command`, and where `command` is."""
     from heroagent_tui.commands.common import root_state
 
     root: dict[str, Any] = {}
     at = 0
     # The root's options come before the command (a group stops at its first argument).
-    while at < len(argv) and argv[at] != "submit":
+    while at < len(argv) and argv[at] != command:
         if not argv[at].startswith("-"):
             raise _NotSure  # another command
         opt, value, at = _take(_GLOBAL_FLAGS, argv, at)
@@ -142,7 +145,11 @@ def _parse(argv: list[str]) -> tuple[CliState, dict[str, Any]]:
     if at == len(argv):
         raise _NotSure  # the terminal app, or --serve
     config_file = root.pop("config_file", None)
-    state = root_state(config_file, root)
+    return root_state(config_file, root), at
+
+
+def _parse(argv: list[str]) -> tuple[CliState, dict[str, Any]]:
+    state, at = _root(argv, "submit")
     params: dict[str, Any] = {opt.name: opt.default for opt in SUBMIT}
     files: list[str] = []
     late: list[tuple[str, Any]] = []
@@ -186,3 +193,16 @@ def run_submit(argv: list[str]) -> bool:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
     return True
+
+
+def parse_worker(argv: list[str]) -> CliState | None:
+    """The CliState of `heroagent ARGV` if it is a plain `worker`; None if not sure.
+
+    A worker's start-up is part of every drain it joins, and typer's is most of it once
+    the engine stays out. Only the root's options, then `worker` as the last word.
+    """
+    try:
+        state, at = _root(argv, "worker")
+    except _NotSure:
+        return None
+    return state if at == len(argv) - 1 else None

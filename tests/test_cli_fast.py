@@ -1,4 +1,4 @@
-"""`heroagent submit`'s fast path reads every command line as the typer command does."""
+"""The fast paths of `heroagent submit` and `worker` read every command line as typer does."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from heroagent_tui.cli import app
 from heroagent_tui.commands.common import CliState
-from heroagent_tui.fast import GLOBAL, SUBMIT, Opt, parse_submit
+from heroagent_tui.fast import GLOBAL, SUBMIT, Opt, parse_submit, parse_worker
 
 KINDS = {bool: "flag", str: "str", int: "int", float: "float", Path: "path"}
 
@@ -130,3 +130,48 @@ def test_both_take_the_config_file_from_the_environment(monkeypatch: pytest.Monk
 )
 def test_what_it_is_not_sure_of_goes_to_typer(argv: list[str]) -> None:
     assert parse_submit(argv) is None
+
+
+def _typer_root_state(argv: list[str]) -> CliState:
+    """The CliState the root's callback builds from the options before `worker`."""
+    group = _root()
+    with group.make_context("heroagent", argv) as ctx:
+        ctx.invoked_subcommand = "worker"
+        Command.invoke(group, ctx)
+        assert isinstance(ctx.obj, CliState)
+        return ctx.obj
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["worker"],
+        ["--config", "/dev/null", "--data-dir", "d", "--redis-url", "redis://a:1", "worker"],
+        ["-c", "x.toml", "--log-level", "debug", "--data-dir=worker", "worker"],
+    ],
+)
+def test_a_worker_command_line_reads_as_typer_reads_it(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HEROAGENT_CONFIG", raising=False)
+    assert parse_worker(argv) == _typer_root_state(argv)
+    # Nothing of its own to read: only the global options copied onto every command,
+    # which the fast path leaves to typer when they come after `worker`.
+    params = _root().commands["worker"].params
+    assert all(isinstance(p, TyperOption) and not p.expose_value for p in params)
+    assert [_opt_of(p) for p in params if isinstance(p, TyperOption)] == list(GLOBAL)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["worker", "--help"],
+        ["worker", "x"],
+        ["worker", "--log-level", "debug"],
+        ["--nope", "worker"],
+        ["submit"],
+        ["--serve"],
+    ],
+)
+def test_a_worker_command_line_it_is_not_sure_of_goes_to_typer(argv: list[str]) -> None:
+    assert parse_worker(argv) is None

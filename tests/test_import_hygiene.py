@@ -76,6 +76,8 @@ def test_the_engine_does_load_its_parts() -> None:
 
 
 HEAVY = ("textual", "fastapi", "uvicorn", "wsgidav", "core.engine")
+# What a worker, which owns no history, must not load either.
+HISTORY = ("core.ourdb", "core.jobs.manager", "core.jobs.index", "sqlite3")
 
 
 def _loaded_heavy(code: str) -> list[str]:
@@ -93,6 +95,22 @@ def _loaded_heavy(code: str) -> list[str]:
     )
     line = next(line for line in result.stderr.splitlines() if line.startswith("loaded:"))
     return line.split()[1:]
+
+
+def test_a_worker_loads_neither_the_engine_nor_the_history() -> None:
+    # `heroagent worker`'s start-up is part of every drain it joins.
+    assert _loaded_heavy("import core.worker") == []
+    code = f"import sys, core.worker\nprint(' '.join(m for m in {HISTORY!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == []
+    # The check would pass vacuously if the probe saw nothing: the engine loads them all.
+    loads = code.replace("core.worker", "core.engine")
+    engine = subprocess.run(
+        [sys.executable, "-c", loads], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert engine.stdout.split() == list(HISTORY)
 
 
 def test_the_client_library_imports_light() -> None:
@@ -176,3 +194,13 @@ def test_a_submit_loads_no_redis_py_typer_or_textual(tmp_path: Path) -> None:
         "typer"
         in _loaded_slow(code.replace("main()", "__import__('heroagent_tui.cli').cli.app()"))[0]
     )
+
+
+def test_a_worker_command_loads_no_typer(tmp_path: Path) -> None:
+    # No server answers: the worker ends unreachable (exit 1), once its code has loaded.
+    argv = ["heroagent", "--config", os.devnull, "--data-dir", str(tmp_path)]
+    argv += ["--redis-url", "redis://127.0.0.1:1", "worker"]
+    code = f"import sys\nsys.argv = {argv!r}\nfrom heroagent_tui.cli import main\nmain()\n"
+    found, _ = _loaded_slow(code)
+    assert "redis" in found  # it did get as far as the server
+    assert [name for name in found if name in ("typer", "pydantic", "click", "textual")] == []

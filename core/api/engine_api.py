@@ -28,7 +28,6 @@ from core.api.views import (
     ServiceStatus,
     WorkerView,
 )
-from core.channel import MAX_BATCH
 from core.events import (
     EventBus,
     JobFilter,
@@ -38,6 +37,7 @@ from core.events import (
     ServiceState,
     Subscription,
 )
+from core.shapes import MAX_BATCH
 
 if TYPE_CHECKING:
     from core.heroscript.tools import ScriptTools

@@ -1038,11 +1038,14 @@ class JobManager:
         skip_duplicates: bool = False,
         acknowledge: Sequence[bytes | str] = (),
         after_end: bool = False,
+        on_durable: Callable[[], object] | None = None,
     ) -> None:
         """Write job versions to OurDB (one sync), index them, drop ended ones from Redis.
 
         `acknowledge` names stream entries to acknowledge and delete once the versions
-        are durable, in the same round trip as the rest of the Redis work. With
+        are durable, in the same round trip as the rest of the Redis work. `on_durable`
+        is called once OurDB and the index have the versions, before that round trip
+        (the persister reads its next batch meanwhile). With
         `after_end`, a reported version of a job whose last durable version has ended is
         dropped: after a failover, a worker may run again a job whose end the promoted
         replica never got, and that run must not be a second end in its history.
@@ -1058,6 +1061,8 @@ class JobManager:
         every = versions
         async with self.history_lock:
             latest = await self._write(versions, skip_duplicates, after_end)
+        if on_durable is not None:
+            on_durable()
         if not latest and not acknowledge and not any(job.status.ended for job in every):
             return
         # One command for the whole batch, however many jobs ended: drop the ended jobs,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -10,7 +12,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.jobs import keys
@@ -28,20 +30,23 @@ BLOCK_MS = 1_000
 # anyway; the epoch is the backstop. The question rides on a read that does not block
 # (the same round trip), never on one of its own between a batch and the next read.
 EPOCH_CHECK_SECONDS = 0.25
-# While versions keep coming (two reads in a row that did not wait found some) and
-# batches are small, the persister waits this long before its next read, so the next
+# While versions keep coming (LINGER_AFTER reads in a row that did not wait found some)
+# and batches are small, the persister waits this long before its next read, so the next
 # batch gathers more: the engine's cost is mostly per batch (a read, an OurDB sync, an
 # index transaction, one EVAL), and a drain the engine keeps up with otherwise reads a
-# few entries at a time. A read that had to wait proves nothing is queued behind it, so
-# an idle engine never lingers: a job's versions (its `active`, then its end) are each
-# persisted the moment they arrive.
+# few entries at a time. The wait runs while the batch's EVAL is on the wire (the next
+# read starts once OurDB has the batch), so it costs the pipeline nothing. A read that
+# had to wait proves nothing is queued behind it, so an idle engine never lingers: a
+# job's versions (its `active`, then its end) are each persisted the moment they arrive.
 LINGER_SECONDS = 0.002
 LINGER_BELOW = BATCH // 10
 LINGER_AFTER = 2
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+# Stream entries as XREADGROUP gives them: (id, fields).
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
+# A read's entries, and the replies of the epoch check that rode on it (epoch, INFO).
+Read = tuple[Entries, tuple[object, dict[str, Any]] | None]
 
 
 class Persister:
@@ -74,7 +79,7 @@ class Persister:
         self.after_change = False
         # Changes of server repaired (counted once each repair is complete).
         self.server_changes = 0
-        # Waits before a read to let a busy stream's next batch grow (see LINGER_SECONDS).
+        # Reads that waited LINGER_SECONDS for more versions to gather (a busy stream).
         self.lingers = 0
 
     async def prepare(self) -> None:
@@ -94,51 +99,115 @@ class Persister:
     async def run(self) -> None:
         """Persist until cancelled: first what an earlier engine left pending, then new.
 
-        Reads alternate between two kinds. After a read that found versions, the next
-        one does not block: it tells whether more were already waiting (a backlog), and
-        may carry the epoch check. Only after one that found nothing does the next
-        block on the server, so a version arriving on an idle stream is read at once,
-        with nothing sent before it.
+        The next batch is read while the last one's Redis step (its EVAL) is on the wire:
+        once OurDB has a batch, nothing about it decides what the next read brings, and a
+        read, a group commit and an EVAL one after the other were the engine's whole
+        cycle. Batches still go to OurDB one at a time, in stream order.
+
+        Reads alternate between two kinds. After a read that found versions, the next one
+        does not block: it tells whether more were already waiting (a backlog), and may
+        carry the epoch check. Only after one that found nothing does the next block on
+        the server, so a version arriving on an idle stream is read at once, with nothing
+        sent before it.
         """
         await self.drain_pending()
         loop = asyncio.get_running_loop()
-        next_check = 0.0
-        # The first read does not block, so it checks the server at once.
+        # `prepare` has just read the server's epoch and id.
+        next_check = loop.time() + EPOCH_CHECK_SECONDS
         block = False
-        # Non-blocking reads in a row that found versions already waiting.
+        # Reads in a row that did not block and found versions already waiting.
         waiting_streak = 0
         backoff = Backoff()
-        while not self.stopping:
-            try:
-                check = not block and loop.time() >= next_check
-                if check:
-                    next_check = loop.time() + EPOCH_CHECK_SECONDS
-                read = await self._step(">", block=block, check=check)
-                if not read:
-                    # An empty read that did not block is followed by one that does; one
-                    # that blocked and timed out (idle) by one that checks the server.
-                    waiting_streak = 0
-                    block = not block
-                else:
-                    waiting_streak = 0 if block else waiting_streak + 1
+        ahead: asyncio.Task[tuple[Read, bool]] | None = None
+
+        def read_ahead(linger: bool) -> None:
+            nonlocal ahead
+            ahead = asyncio.create_task(self._read_ahead(linger))
+
+        try:
+            while not self.stopping:
+                try:
+                    if ahead is None:
+                        check = not block and loop.time() >= next_check
+                        if check:
+                            next_check = loop.time() + EPOCH_CHECK_SECONDS
+                        entries, checked = await self._read(">", block=block, check=check)
+                        waited = block
+                    else:
+                        # Taken off `ahead` first: should it have failed, the next turn
+                        # reads afresh. Its entries, once read, are persisted below.
+                        reading, ahead = ahead, None
+                        (entries, checked), waited = await reading
+                    if not entries:
+                        # An empty read that did not block is followed by one that does;
+                        # one that blocked and timed out (idle) by one that may check.
+                        waiting_streak = 0
+                        block = not waited
+                    else:
+                        waiting_streak = 0 if waited else waiting_streak + 1
+                        block = False
+                        # No read ahead when the server is checked after this batch, or
+                        # is due to be: what a repair finds in OurDB must hold every
+                        # version read so far.
+                        then = None
+                        if checked is None and loop.time() < next_check:
+                            linger = waiting_streak >= LINGER_AFTER and len(entries) < LINGER_BELOW
+                            then = functools.partial(read_ahead, linger)
+                        await self._persist(entries, on_durable=then)
+                    if checked is not None:
+                        await self._checked(*checked)
+                    backoff.reset()
+                except ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    await self._persist_ahead(ahead)
+                    ahead = None
                     block = False
-                    if waiting_streak >= LINGER_AFTER and read < LINGER_BELOW:
-                        self.lingers += 1
-                        await asyncio.sleep(LINGER_SECONDS)
-                backoff.reset()
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                await self._recover()
-                block = False
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                if self.stopping:
-                    return
-                log.warning("persister lost the server (%s); retrying", exc)
-                # Back on a server, check at once whether it is the same one.
-                next_check = 0.0
-                block = False
-                await backoff.wait()
+                    await self._recover()
+                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                    if self.stopping:
+                        return
+                    await self._persist_ahead(ahead)
+                    ahead = None
+                    log.warning("persister lost the server (%s); retrying", exc)
+                    # Back on a server, check at once whether it is the same one.
+                    next_check = 0.0
+                    block = False
+                    await backoff.wait()
+        finally:
+            if ahead is not None:
+                # Entries it read before the cancel stay pending: `drain_new` takes them.
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+                    await ahead
+
+    async def _read_ahead(self, linger: bool) -> tuple[Read, bool]:
+        """The read beside a batch's EVAL, and whether it had to wait for its entries.
+
+        First without blocking (are versions already waiting?); when none are, it blocks
+        on the server, so a version added while the EVAL is on the wire is read at once.
+        """
+        read = await self._read(">", block=False, linger=linger)
+        if read[0]:
+            return read, False
+        return await self._read(">"), True
+
+    async def _persist_ahead(self, ahead: asyncio.Task[tuple[Read, bool]] | None) -> None:
+        """Before a repair or a retry: what a read ahead took goes to OurDB first.
+
+        A repair rebuilds Redis from OurDB, so every version read by then must be there
+        (else a job whose end was read and not stored would be queued again). The
+        Redis step may fail: the entries then stay pending, and are drained again.
+        """
+        if ahead is None:
+            return
+        await asyncio.wait([ahead])
+        if ahead.cancelled() or ahead.exception() is not None:
+            return
+        (entries, _), _ = ahead.result()
+        if entries:
+            with contextlib.suppress(RedisError, OSError):
+                await self._persist(entries)
 
     async def _checked(self, epoch: object, info: dict[str, Any]) -> None:
         """Act on an epoch check's replies: rebuild a server that lost its data, repair another."""
@@ -161,7 +230,12 @@ class Persister:
         self.server_changes += 1
 
     async def drain_new(self) -> None:
-        """Persist whatever is waiting now, without blocking (used when stopping)."""
+        """Persist whatever is waiting now, without blocking (used when stopping).
+
+        Pending entries first: a read ahead that `run` was cancelled in, or a batch whose
+        Redis step failed, left them delivered and not acknowledged.
+        """
+        await self.drain_pending()
         while await self._step(">", block=False):
             pass
 
@@ -179,46 +253,50 @@ class Persister:
         await self.prepare()
         await self.on_data_lost()
 
-    async def _step(
-        self,
-        start: str,
-        *,
-        skip_duplicates: bool = False,
-        block: bool = True,
-        check: bool = False,
-    ) -> int:
-        """One read and the persisting of what it found; how many entries it found.
+    async def _step(self, start: str, *, skip_duplicates: bool = False, block: bool = True) -> int:
+        entries, _ = await self._read(start, block=block)
+        if entries:
+            await self._persist(entries, skip_duplicates=skip_duplicates)
+        return len(entries)
 
-        With `check`, the epoch and the server's run id are asked in the same round trip
-        as the read, and acted on after the batch is persisted.
+    async def _read(
+        self, start: str, *, block: bool = True, linger: bool = False, check: bool = False
+    ) -> Read:
+        """Up to BATCH entries from `start` (">": new ones, blocking up to BLOCK_MS).
+
+        With `check`, the epoch and the server's run id are asked in the same round trip;
+        the caller acts on them once the entries are persisted.
         """
-        args: dict[str, Any] = {
-            "count": BATCH,
-            "block": BLOCK_MS if block and start == ">" else None,
-        }
-        checked: tuple[object, dict[str, Any]] | None = None
+        if linger:
+            self.lingers += 1
+            await asyncio.sleep(LINGER_SECONDS)
+        block_ms = BLOCK_MS if block and start == ">" else None
         if check:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xreadgroup(keys.STREAM_GROUP, CONSUMER, {keys.STREAM: start}, **args)
+                pipe.xreadgroup(
+                    keys.STREAM_GROUP, CONSUMER, {keys.STREAM: start}, count=BATCH, block=block_ms
+                )
                 pipe.get(keys.EPOCH)
                 pipe.info("server")
                 reply, epoch, info = await pipe.execute()
-            checked = (epoch, info)
+            checked: tuple[object, dict[str, Any]] | None = (epoch, info)
         else:
             reply = await self.redis.xreadgroup(
-                keys.STREAM_GROUP, CONSUMER, {keys.STREAM: start}, **args
+                keys.STREAM_GROUP, CONSUMER, {keys.STREAM: start}, count=BATCH, block=block_ms
             )
-        read = await self._persist(reply, skip_duplicates)
-        if checked is not None:
-            await self._checked(*checked)
-        return read
-
-    async def _persist(self, reply: object, skip_duplicates: bool) -> int:
+            checked = None
         if not reply:
-            return 0
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = cast(Any, reply)[0][1]
-        if not entries:
-            return 0
+            return [], checked
+        entries: Entries = cast(Any, reply)[0][1]
+        return entries, checked
+
+    async def _persist(
+        self,
+        entries: Entries,
+        *,
+        skip_duplicates: bool = False,
+        on_durable: Callable[[], object] | None = None,
+    ) -> None:
         versions = [Job.from_stream(fields) for _, fields in entries]
         ids = [entry_id for entry_id, _ in entries]
         # The entries are acknowledged in the round trip that drops the ended jobs, after
@@ -228,5 +306,5 @@ class Persister:
             skip_duplicates=skip_duplicates,
             acknowledge=ids,
             after_end=self.after_change,
+            on_durable=on_durable,
         )
-        return len(entries)

@@ -110,7 +110,11 @@ class WatchDog:
         self._tasks: list[asyncio.Task[None]] = []
         self._jobs: set[asyncio.Task[None]] = set()
         # Jobs run at once in the dispatcher (every action inline) whose outcome is on
-        # its way: each holds its slot until reported, as a job's task does.
+        # its way. Up to `worker_count` of them hold no slot: the next fetch goes out
+        # while the last batch's report is on the wire, instead of after it (a fetch
+        # and a report were two round trips in a row per batch). Beyond that each holds
+        # its slot until reported, as a job's task does, so a report that cannot get
+        # through stops the fetching after one more batch.
         self._inline = 0
         self._slot_freed = asyncio.Event()
         self._reporter = Reporter(self.queue, lambda: self._stopping)
@@ -187,8 +191,16 @@ class WatchDog:
 
     @property
     def busy(self) -> int:
-        """Slots in use: jobs running or being reported, and threads that outlived theirs."""
-        return len(self._jobs) + self._inline
+        """Slots in use: jobs running or being reported, and threads that outlived theirs.
+
+        Inline jobs whose outcome is on its way count only beyond `worker_count` of them.
+        """
+        return len(self._jobs) + max(0, self._inline - self.settings.worker_count)
+
+    @property
+    def reporting(self) -> int:
+        """Jobs of inline actions that have run, their outcome not yet taken by the server."""
+        return self._inline
 
     def _crashed(self, _exc: Exception) -> None:
         self.restarts += 1

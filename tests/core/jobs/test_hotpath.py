@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from core.api import JobSpec
 from core.engine import Engine
 from core.heroscript import ActionContext, ActorRegistry, parse, run_playbook
 from core.heroscript.inline import INLINE_STRIKES
+from core.jobs import keys
 from core.jobs.model import JobStatus
 from core.jobs.queue import Completion, JobQueue
-from tests.helpers import wait_job_ended
+from tests.helpers import async_wait_for, running_watchdog, wait_job_ended, wait_jobs_ended
 
 
 async def test_a_batch_with_a_fenced_outcome_stores_only_the_valid_one(
@@ -113,3 +117,41 @@ async def test_an_inline_action_that_keeps_holding_the_loop_goes_to_threads(
     budget = registry.lookup("inline", "nap").inline
     assert budget is not None
     assert not budget.allowed
+
+
+async def test_a_worker_fetches_its_next_batch_while_the_last_report_is_on_its_way(
+    idle_engine: Engine,
+) -> None:
+    jobs = idle_engine.jobs
+    async with running_watchdog(idle_engine, 2) as dog:
+        # The server takes no report until the gate opens: the first batch's COMPLETE
+        # waits on the wire, the next batch's outcomes wait behind it.
+        gate = asyncio.Event()
+        complete_many = dog.queue.complete_many
+
+        async def held(outcomes: Sequence[Completion]) -> list[bool]:
+            await gate.wait()
+            return await complete_many(outcomes)
+
+        dog.queue.complete_many = held  # type: ignore[method-assign]  # the one call held back
+        spec = JobSpec("!!fake.return_success\n", topic="pipelined")
+        created = await jobs.create_jobs([spec] * 6)
+
+        # Two slots, yet four jobs ran: the reports in flight held no slot, up to one
+        # batch of them; beyond that they hold the slots, and the fetching stops.
+        await async_wait_for(lambda: dog.reporting == 4, what="two batches run, unreported")
+        assert dog.busy == 2
+        waiting = await jobs.queue.redis.llen(keys.queue_key("default", "pipelined"))
+        assert waiting == 2
+        for job in created:
+            stored = await jobs.stored_job(job.job_id)
+            assert stored is not None
+            assert not stored.status.ended
+
+        gate.set()
+        await wait_jobs_ended(idle_engine, [job.job_id for job in created])
+        for job in created:
+            stored = await jobs.stored_job(job.job_id)
+            assert stored is not None
+            assert stored.status is JobStatus.DONE
+        assert dog.completed == 6

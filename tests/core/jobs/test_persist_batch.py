@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,13 +14,14 @@ import redis.asyncio as aioredis
 
 from core.api import JobSpec
 from core.events import EventBus, JobStateChanged
-from core.jobs import keys
+from core.jobs import keys, persister
 from core.jobs.index import JobIndex
 from core.jobs.manager import JobManager
 from core.jobs.model import Job, JobStatus, ParamsType
 from core.jobs.queue import JobQueue
 from core.ourdb import AsyncOurDB
-from tests.helpers import ValkeyProcess
+from core.redis_server.blocking import cancel_blocked
+from tests.helpers import ValkeyProcess, async_poll
 
 JOBS = 500
 
@@ -183,3 +185,80 @@ async def test_the_batch_entries_are_acknowledged_and_deleted_in_the_same_script
     # Nothing ended: every job stays in Redis.
     for job in jobs:
         assert await redis.exists(keys.job_key(job.circle_id, job.topic, job.job_id))
+
+
+async def test_the_persister_reads_its_next_batch_while_the_last_one_is_acknowledged(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A check of the server turns the read ahead off for its batch: none in this test.
+    monkeypatch.setattr(persister, "EPOCH_CHECK_SECONDS", 3600.0)
+    manager, redis = setup.manager, setup.redis
+    first, second = await manager.create_jobs([JobSpec("!!fake.return_success\n", topic="t")] * 2)
+    # The server takes no EVAL (the batch's acknowledgement) until the gate opens.
+    gate = asyncio.Event()
+    evaluate = redis.eval
+
+    async def held(*args: Any) -> Any:
+        await gate.wait()
+        return await evaluate(*args)
+
+    redis.eval = held  # type: ignore[method-assign,assignment]  # the one command held back
+
+    async def pending_is(count: int) -> bool:
+        return bool((await redis.xpending(keys.STREAM, keys.STREAM_GROUP))["pending"] == count)
+
+    async def report(job: Job) -> None:
+        active = replace(job, status=JobStatus.ACTIVE, revision=job.revision + 1)
+        await redis.xadd(keys.STREAM, {k: v for k, v in active.to_hash().items()})
+
+    async def lost() -> None:
+        raise AssertionError("the server did not lose its data")
+
+    consumer = persister.Persister(redis, manager, lost)
+    await consumer.prepare()
+    running = asyncio.create_task(consumer.run())
+    try:
+        await report(first)
+        await async_poll(lambda: pending_is(1), what="the first batch read")
+        # Its EVAL waits; the second version is read all the same.
+        await report(second)
+        await async_poll(lambda: pending_is(2), what="the next batch read ahead")
+        stored = await manager.stored_job(first.job_id)
+        assert stored is not None
+        assert stored.status is JobStatus.ACTIVE
+        gate.set()
+        await async_poll(lambda: pending_is(0), what="both batches acknowledged")
+        stored = await manager.stored_job(second.job_id)
+        assert stored is not None
+        assert stored.status is JobStatus.ACTIVE
+    finally:
+        consumer.stopping = True
+        gate.set()
+        await cancel_blocked([running], redis)
+
+
+async def test_the_last_drain_at_a_stop_takes_entries_read_and_never_persisted(
+    setup: Setup,
+) -> None:
+    manager, redis = setup.manager, setup.redis
+    (job,) = await manager.create_jobs([JobSpec("!!fake.return_success\n", topic="t")])
+
+    async def lost() -> None:
+        raise AssertionError("the server did not lose its data")
+
+    consumer = persister.Persister(redis, manager, lost)
+    await consumer.prepare()
+    active = replace(job, status=JobStatus.ACTIVE, revision=job.revision + 1)
+    await redis.xadd(keys.STREAM, {k: v for k, v in active.to_hash().items()})
+    # Delivered to the engine's consumer and never acknowledged, as a read ahead that a
+    # stop cut short leaves it.
+    assert await redis.xreadgroup(
+        keys.STREAM_GROUP, persister.CONSUMER, {keys.STREAM: ">"}, count=10
+    )
+
+    await consumer.drain_new()
+
+    assert (await redis.xpending(keys.STREAM, keys.STREAM_GROUP))["pending"] == 0
+    stored = await manager.stored_job(job.job_id)
+    assert stored is not None
+    assert stored.status is JobStatus.ACTIVE
