@@ -120,8 +120,8 @@ def test_cli_help_imports_light(argv: list[str]) -> None:
 
 
 # What the client library and a plain `heroagent submit` must not load: the reason
-# they start fast (docs/client.md has the figures).
-SLOW = ("redis", "textual", "typer", "pydantic", "rich", "click")
+# they start fast (docs/client.md has the figures). asyncio loads with AsyncClient only.
+SLOW = ("redis", "textual", "typer", "pydantic", "rich", "click", "asyncio")
 
 
 def _loaded_slow(code: str) -> tuple[list[str], int]:
@@ -155,6 +155,7 @@ def test_the_client_library_loads_no_redis_py_typer_or_textual() -> None:
     assert result.stdout.split() == ["False", "False"]
     # The check would pass vacuously if the probe saw nothing: these do load them.
     assert {"redis", "typer"} <= set(_loaded_slow("import redis, typer")[0])
+    assert _loaded_slow("from heroagent import AsyncClient")[0] == ["asyncio"]
     assert count > 0
 
 
