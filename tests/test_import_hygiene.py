@@ -176,3 +176,16 @@ def test_a_submit_loads_no_redis_py_typer_or_textual(tmp_path: Path) -> None:
         "typer"
         in _loaded_slow(code.replace("main()", "__import__('heroagent_tui.cli').cli.app()"))[0]
     )
+
+
+@pytest.mark.parametrize("argv", [["job", "1"], ["jobs"], ["cancel", "1"], ["schedule", "list"]])
+def test_the_job_commands_load_no_asyncio_or_redis_py(argv: list[str], tmp_path: Path) -> None:
+    # Through typer (only a plain submit skips it), on the same blocking client: no engine
+    # runs, so each ends unreachable (exit 3) once its code has all loaded.
+    root = ["heroagent", "--config", os.devnull, "--data-dir", str(tmp_path)]
+    code = (
+        f"import sys\nsys.argv = {[*root, *argv]!r}\nfrom heroagent_tui.cli import main\nmain()\n"
+    )
+    found, _ = _loaded_slow(code)
+    assert "typer" in found  # the probe sees the typer route
+    assert {"asyncio", "redis", "textual"} & set(found) == set()
