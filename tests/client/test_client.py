@@ -187,7 +187,8 @@ def test_a_blocking_wait_returns_on_the_event_and_loads_no_asyncio(
     config: Config, served: Serve, how: str, tmp_path: Path
 ) -> None:
     # The blocking Client (and `heroagent submit --wait`, which uses it) waits on the
-    # events channel as AsyncClient does, on plain sockets: no poll, and no asyncio.
+    # events channel as AsyncClient does, on plain sockets: no poll, no asyncio, and it
+    # follows a connection that breaks.
     name, topic = f"blocking-{how}", f"evented-{how}"
     url = _waiter_url(served, name)
     admin = redis.Redis.from_url(url.partition("?")[0])
@@ -214,6 +215,13 @@ def test_a_blocking_wait_returns_on_the_event_and_loads_no_asyncio(
             )  # fmt: skip
             time.sleep(1.0)  # observes an absence: no command, no new connection
             assert _waiter_commands(admin.client_list(), name) == before
+            # Its connections cut (a restart, a failover): it subscribes and reads again.
+            for connection_id in before:
+                admin.client_kill_filter(_id=connection_id)
+            wait_for(
+                lambda: set(_waiter_commands(admin.client_list(), name, read=True)) - set(before),
+                30, "the wait to subscribe again",
+            )  # fmt: skip
         finally:
             client.resume("default", topic)
     if how == "client":
