@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from arq import create_pool
 from arq.connections import RedisSettings
 from arq.jobs import Job
-from common import main, venv_bin
+from common import AsyncPeer, main, venv_bin
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 CONCURRENT = 100
@@ -27,10 +27,9 @@ class WorkerSettings:
     redis_settings = RedisSettings.from_dsn(URL)
 
 
-class ArqPeer:
-    def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.pool = self.loop.run_until_complete(create_pool(RedisSettings.from_dsn(url)))
+class ArqPeer(AsyncPeer):
+    async def connect(self, url: str) -> None:
+        self.pool = await create_pool(RedisSettings.from_dsn(url))
 
     def enqueue_many(self, n: int) -> list[Any]:
         async def run() -> list[str]:
@@ -41,7 +40,7 @@ class ArqPeer:
                 ids += [job.job_id for job in jobs if job is not None]
             return ids
 
-        return self.loop.run_until_complete(run())
+        return self.run(run())
 
     def done_many(self, handles: list[Any]) -> list[bool]:
         async def run() -> list[bool]:
@@ -50,15 +49,15 @@ class ArqPeer:
                 pipe.exists(f"arq:result:{job_id}")
             return [bool(v) for v in await pipe.execute()]
 
-        return self.loop.run_until_complete(run())
+        return self.run(run())
 
     def enqueue_one(self) -> Any:
-        return self.loop.run_until_complete(self.pool.enqueue_job("noop"))
+        return self.run(self.pool.enqueue_job("noop"))
 
     def wait_one(self, handle: Any) -> None:
         job: Job = handle
         # arq's client polls for the result; 2 ms like the other polling clients here.
-        value = self.loop.run_until_complete(job.result(timeout=30, poll_delay=0.002))
+        value = self.run(job.result(timeout=30, poll_delay=0.002))
         if value != "ok":
             raise RuntimeError(f"arq job {job.job_id}: {value!r}")
 

@@ -18,6 +18,7 @@ from /proc; the bench's own HeroAgent side imports the same readers.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -26,14 +27,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 HERE = Path(__file__).resolve().parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 POLL_SECONDS = 0.002  # how often the driver looks for results while draining
 VERIFY_CHUNK = 1_000
 DRAIN_TIMEOUT = 900.0
+T = TypeVar("T")
 
 
 class Peer(Protocol):
@@ -57,6 +60,20 @@ class Peer(Protocol):
         """The command that starts one worker process."""
 
     # Optional: `enqueue_bulk(n) -> list[Any]`, only where the library has a batch API.
+
+
+class AsyncPeer:
+    """A peer whose client is asyncio: its own event loop, which the driver's calls run."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.run(self.connect(url))
+
+    async def connect(self, url: str) -> None:
+        """Open the library's client on the loop the peer's calls will run on."""
+
+    def run(self, coro: Awaitable[T]) -> T:
+        return self.loop.run_until_complete(coro)
 
 
 def proc_cpu(pid: int, reaped: bool = True) -> float:

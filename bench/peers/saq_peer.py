@@ -6,7 +6,7 @@ import asyncio
 import os
 from typing import Any
 
-from common import main, venv_bin
+from common import AsyncPeer, main, venv_bin
 from saq import Job, Queue
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
@@ -22,10 +22,9 @@ async def noop(ctx: dict[str, Any]) -> str:
 settings = {"queue": queue, "functions": [noop]}
 
 
-class SaqPeer:
-    def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.loop.run_until_complete(queue.connect())
+class SaqPeer(AsyncPeer):
+    async def connect(self, url: str) -> None:
+        await queue.connect()
         self.redis = queue.redis  # type: ignore[attr-defined]
 
     def enqueue_many(self, n: int) -> list[Any]:
@@ -37,7 +36,7 @@ class SaqPeer:
                 ids += [job.id for job in jobs if job is not None]
             return ids
 
-        return self.loop.run_until_complete(run())
+        return self.run(run())
 
     def done_many(self, handles: list[Any]) -> list[bool]:
         async def check() -> list[bool]:
@@ -47,10 +46,10 @@ class SaqPeer:
             # Gone from the incomplete set means finished (its result is in the job key).
             return [score is None for score in await pipe.execute()]
 
-        return self.loop.run_until_complete(check())
+        return self.run(check())
 
     def enqueue_one(self) -> Any:
-        return self.loop.run_until_complete(queue.enqueue("noop"))
+        return self.run(queue.enqueue("noop"))
 
     def wait_one(self, handle: Any) -> None:
         job: Job = handle
@@ -68,7 +67,7 @@ class SaqPeer:
                 except TimeoutError:
                     await job.refresh()
 
-        self.loop.run_until_complete(wait())
+        self.run(wait())
         if job.result != "ok":
             raise RuntimeError(f"saq job {job.id}: {job.status} {job.result!r}")
 

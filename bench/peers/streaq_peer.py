@@ -8,12 +8,11 @@ client's unsubscribe, so the bench polls the result key every 2 ms instead.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from typing import Any
 
-from common import main, venv_bin
+from common import AsyncPeer, main, venv_bin
 from streaq import Worker
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
@@ -27,14 +26,10 @@ async def noop() -> str:
     return "ok"
 
 
-class StreaqPeer:
-    def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
+class StreaqPeer(AsyncPeer):
+    async def connect(self, url: str) -> None:
         # The worker object is also the client; entering it connects.
-        self.loop.run_until_complete(worker.__aenter__())
-
-    def _run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
+        await worker.__aenter__()
 
     def enqueue_many(self, n: int) -> list[Any]:
         return self.enqueue_bulk(n)
@@ -43,7 +38,7 @@ class StreaqPeer:
         ids: list[str] = []
         for start in range(0, n, BATCH):
             tasks = [noop.enqueue() for _ in range(min(BATCH, n - start))]
-            self._run(worker.enqueue_many(tasks))
+            self.run(worker.enqueue_many(tasks))
             ids += [task.id for task in tasks]
         return ids
 
@@ -53,14 +48,14 @@ class StreaqPeer:
                 replies = [pipe.exists([worker.results_key + task_id]) for task_id in handles]
             return [bool(await r) for r in replies]
 
-        return list(self._run(check()))
+        return list(self.run(check()))
 
     def enqueue_one(self) -> Any:
         async def one() -> str:
             task = await noop.enqueue()
             return task.id
 
-        return self._run(one())
+        return self.run(one())
 
     def wait_one(self, handle: Any) -> None:
         deadline = time.monotonic() + 30

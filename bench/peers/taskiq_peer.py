@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 import redis
-from common import main, venv_bin
+from common import AsyncPeer, main, venv_bin
 from taskiq import AsyncTaskiqTask
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
@@ -28,12 +28,11 @@ async def noop() -> str:
     return "ok"
 
 
-class TaskiqPeer:
-    def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
+class TaskiqPeer(AsyncPeer):
+    async def connect(self, url: str) -> None:
         # Start-up creates the consumer group at the stream's end: before any job is
         # queued, so the worker sees the jobs queued ahead of it.
-        self.loop.run_until_complete(broker.startup())
+        await broker.startup()
         self.redis = redis.Redis.from_url(url)
 
     def enqueue_many(self, n: int) -> list[Any]:
@@ -45,7 +44,7 @@ class TaskiqPeer:
                 ids += [task.task_id for task in tasks]
             return ids
 
-        return self.loop.run_until_complete(run())
+        return self.run(run())
 
     def done_many(self, handles: list[Any]) -> list[bool]:
         pipe = self.redis.pipeline(transaction=False)
@@ -54,11 +53,11 @@ class TaskiqPeer:
         return [bool(v) for v in pipe.execute()]
 
     def enqueue_one(self) -> Any:
-        return self.loop.run_until_complete(noop.kiq())
+        return self.run(noop.kiq())
 
     def wait_one(self, handle: Any) -> None:
         task: AsyncTaskiqTask[str] = handle
-        result = self.loop.run_until_complete(task.wait_result(check_interval=0.001, timeout=30))
+        result = self.run(task.wait_result(check_interval=0.001, timeout=30))
         if result.is_err or result.return_value != "ok":
             raise RuntimeError(f"taskiq task {task.task_id}: {result!r}")
 

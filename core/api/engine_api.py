@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, Unpack
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypedDict, Unpack
 
 from core.api.errors import (
     ERRORS_BY_KIND,
@@ -48,6 +48,15 @@ if TYPE_CHECKING:
     from core.watchdog.service import WatchDogService
 
 DEFAULT_LIMIT = 50
+
+
+class PageOptions(TypedDict, total=False):
+    """`jobs`' page keywords, for the listings that narrow its filter and pass them on."""
+
+    limit: int
+    before_id: int | None
+
+
 # Texts up to this size are parsed on the loop (well under a millisecond).
 INLINE_PARSE_CHARS = 4_096
 # Jobs in one batch: a request channel message and an HTTP body both stay near 1 MiB.
@@ -347,15 +356,10 @@ class EngineAPI:
             return JobView.of(await self._jobs().requeue_job(job_id))
 
     async def dead(
-        self,
-        flt: JobFilter | None = None,
-        *,
-        limit: int = DEFAULT_LIMIT,
-        before_id: int | None = None,
+        self, flt: JobFilter | None = None, **page: Unpack[PageOptions]
     ) -> list[JobView]:
         """Dead letters, newest first: jobs that ended in error after their last attempt."""
-        narrowed = dataclasses.replace(flt or JobFilter(), dead=True)
-        return await self.jobs(narrowed, limit=limit, before_id=before_id)
+        return await self.jobs(dataclasses.replace(flt or JobFilter(), dead=True), **page)
 
     async def requeue_many(self, flt: JobFilter) -> list[JobView]:
         """Run again every ended job the filter finds; jobs not ended are skipped.

@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import orjson
 from redis.asyncio.client import Pipeline
@@ -111,6 +111,14 @@ class _Origin:
     session_key: str | None = None
     schedule: str = ""
     fire_time: float = 0.0
+
+
+class OriginOptions(TypedDict, total=False):
+    """`_Origin`'s fields as the keywords of `submit_jobs`, for calls that pass them on."""
+
+    session_key: str | None
+    schedule: str
+    fire_time: float
 
 
 # A single submit waiting for its batch: its spec, its origin, its caller's answer.
@@ -289,22 +297,14 @@ class JobManager:
         return (await self.create_jobs([spec], session_key=session_key))[0]
 
     async def create_jobs(
-        self,
-        specs: Sequence[JobSpec],
-        *,
-        session_key: str | None = None,
-        schedule: str = "",
-        fire_time: float = 0.0,
+        self, specs: Sequence[JobSpec], **origin: Unpack[OriginOptions]
     ) -> list[Job]:
         """Create many jobs with one durable write and one Redis transaction.
 
         All or none: a refused item raises JobError with its place in `specs` as
         `index`, and nothing is stored. `schedule` and `fire_time` mark a schedule's fire.
         """
-        made = await self.submit_jobs(
-            specs, session_key=session_key, schedule=schedule, fire_time=fire_time
-        )
-        return [job for job, _ in made]
+        return [job for job, _ in await self.submit_jobs(specs, **origin)]
 
     async def submit_jobs(
         self,

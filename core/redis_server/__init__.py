@@ -6,8 +6,9 @@ imported by the client library, which must not pay for redis-py (see docs/client
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from core.redis_server.binary import (
@@ -17,14 +18,17 @@ if TYPE_CHECKING:
     )
     from core.redis_server.service import RedisService, redact_url, unreachable_reason
 
-_WHERE = {
-    "RedisService": "core.redis_server.service",
-    "redact_url": "core.redis_server.service",
-    "unreachable_reason": "core.redis_server.service",
-    "ServerBinaryNotFound": "core.redis_server.binary",
-    "find_cli_binary": "core.redis_server.binary",
-    "find_server_binary": "core.redis_server.binary",
-}
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "core.redis_server.service": ("RedisService", "redact_url", "unreachable_reason"),
+        "core.redis_server.binary": (
+            "ServerBinaryNotFound",
+            "find_cli_binary",
+            "find_server_binary",
+        ),
+    },
+)
 
 __all__ = [
     "RedisService",
@@ -34,9 +38,3 @@ __all__ = [
     "redact_url",
     "unreachable_reason",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)

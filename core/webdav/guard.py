@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes, urlparse, urlsplit
 
@@ -196,6 +196,7 @@ def _read_only_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return result
 
 
+@dataclass(frozen=True, eq=False)
 class RequestGuard:
     """Refuses what WsgiDAV must never see, adds the response headers, reports each request.
 
@@ -204,20 +205,12 @@ class RequestGuard:
     own word on where a request comes from (CSRF), then the path, then read-only.
     """
 
-    def __init__(
-        self,
-        app: WSGIApp,
-        *,
-        readonly: bool,
-        on_finish: Callable[[RequestRecord], None],
-        allowed_hosts: frozenset[str],
-        max_body_bytes: int = 0,
-    ) -> None:
-        self.app = app
-        self.readonly = readonly
-        self.on_finish = on_finish
-        self.allowed_hosts = allowed_hosts
-        self.max_body_bytes = max_body_bytes
+    app: WSGIApp
+    _: KW_ONLY
+    readonly: bool
+    on_finish: Callable[[RequestRecord], None]
+    allowed_hosts: frozenset[str]
+    max_body_bytes: int = 0
 
     def _refusal(self, environ: Environ, method: str) -> tuple[str, str] | None:
         host = str(environ.get("HTTP_HOST", ""))

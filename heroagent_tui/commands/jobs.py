@@ -116,9 +116,12 @@ def submit(
     submit_jobs(state_of(ctx), **ctx.params)
 
 
+_JOB_ID = typer.Argument(..., help="The job's id.")
+
+
 def show_job(
     ctx: typer.Context,
-    job_id: int = typer.Argument(..., help="The job's id."),
+    job_id: int = _JOB_ID,
     history: bool = typer.Option(False, "--history", help="Every version, oldest first."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -180,22 +183,24 @@ def _change(ctx: typer.Context, job: Callable[[Client], JobView], as_json: bool)
         typer.echo(f"job {found.job_id} is {found.status}")
 
 
-def cancel_job(
-    ctx: typer.Context,
-    job_id: int = typer.Argument(..., help="The job's id."),
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """End a waiting or running job as cancelled (a running one is stopped)."""
-    _change(ctx, lambda client: client.cancel(job_id), as_json)
+def _job_command(change: Callable[[Client, int], JobView], doc: str) -> Callable[..., None]:
+    """A command that makes one change to one job and shows the job as it is then."""
+
+    def command(ctx: typer.Context, job_id: int = _JOB_ID, as_json: bool = JSON_OPTION) -> None:
+        _change(ctx, lambda client: change(client, job_id), as_json)
+
+    command.__doc__ = doc  # typer's help for the command
+    return command
 
 
-def requeue_job(
-    ctx: typer.Context,
-    job_id: int = typer.Argument(..., help="The job's id."),
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Run an ended job again under its id; its history continues."""
-    _change(ctx, lambda client: client.requeue(job_id), as_json)
+cancel_job = _job_command(
+    lambda client, job_id: client.cancel(job_id),
+    "End a waiting or running job as cancelled (a running one is stopped).",
+)
+requeue_job = _job_command(
+    lambda client, job_id: client.requeue(job_id),
+    "Run an ended job again under its id; its history continues.",
+)
 
 
 dead_app = listing_group("Dead letters: jobs that ended in error after their last allowed attempt.")
@@ -352,19 +357,30 @@ def queue_of(name: str) -> tuple[str, str]:
     return (circle if sep else "default"), topic
 
 
-def pause_queue(
-    ctx: typer.Context, queue: str = typer.Argument(..., help="CIRCLE/TOPIC, or TOPIC.")
-) -> None:
-    """Stop handing out a queue's jobs; they keep waiting, new ones queue up."""
-    circle, topic = queue_of(queue)
-    _run(ctx, lambda client: client.pause(circle, topic))
-    typer.echo(f"{circle}/{topic} paused")
+_QUEUE = typer.Argument(..., help="CIRCLE/TOPIC, or TOPIC.")
 
 
-def resume_queue(
-    ctx: typer.Context, queue: str = typer.Argument(..., help="CIRCLE/TOPIC, or TOPIC.")
-) -> None:
-    """Hand out a paused queue's jobs again."""
-    circle, topic = queue_of(queue)
-    _run(ctx, lambda client: client.resume(circle, topic))
-    typer.echo(f"{circle}/{topic} resumed")
+def _queue_command(
+    change: Callable[[Client, str, str], object], words: str, doc: str
+) -> Callable[..., None]:
+    """A command that pauses or resumes one queue."""
+
+    def command(ctx: typer.Context, queue: str = _QUEUE) -> None:
+        circle, topic = queue_of(queue)
+        _run(ctx, lambda client: change(client, circle, topic))
+        typer.echo(f"{circle}/{topic} {words}")
+
+    command.__doc__ = doc  # typer's help for the command
+    return command
+
+
+pause_queue = _queue_command(
+    lambda client, circle, topic: client.pause(circle, topic),
+    "paused",
+    "Stop handing out a queue's jobs; they keep waiting, new ones queue up.",
+)
+resume_queue = _queue_command(
+    lambda client, circle, topic: client.resume(circle, topic),
+    "resumed",
+    "Hand out a paused queue's jobs again.",
+)

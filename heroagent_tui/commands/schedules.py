@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import typer
@@ -13,7 +14,7 @@ from heroagent_tui.commands.options import JSON_OPTION
 from heroagent_tui.commands.submit import stamp
 
 if TYPE_CHECKING:
-    from heroagent import ScheduleView
+    from heroagent import Client, ScheduleView
 
 app = typer.Typer(
     help="Periodic jobs: add, list, pause, resume and remove schedules.",
@@ -103,26 +104,32 @@ def add_schedule(
     _show(view, as_json, "added")
 
 
-@app.command("pause")
-def pause_schedule(
-    ctx: typer.Context,
-    name: str = _NAME,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Stop a schedule firing until it is resumed."""
-    view = _run(ctx, lambda client: client.pause_schedule(name))
-    _show(view, as_json, "paused")
+def _state_command(
+    change: Callable[[Client, str], ScheduleView], words: str, doc: str
+) -> Callable[..., None]:
+    """A command that pauses or resumes one schedule and shows it as it is then."""
+
+    def command(ctx: typer.Context, name: str = _NAME, as_json: bool = JSON_OPTION) -> None:
+        _show(_run(ctx, lambda client: change(client, name)), as_json, words)
+
+    command.__doc__ = doc  # typer's help for the command
+    return command
 
 
-@app.command("resume")
-def resume_schedule(
-    ctx: typer.Context,
-    name: str = _NAME,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Fire a paused schedule again (fires that fell while paused are not made up for)."""
-    view = _run(ctx, lambda client: client.resume_schedule(name))
-    _show(view, as_json, "resumed")
+app.command("pause")(
+    _state_command(
+        lambda client, name: client.pause_schedule(name),
+        "paused",
+        "Stop a schedule firing until it is resumed.",
+    )
+)
+app.command("resume")(
+    _state_command(
+        lambda client, name: client.resume_schedule(name),
+        "resumed",
+        "Fire a paused schedule again (fires that fell while paused are not made up for).",
+    )
+)
 
 
 @app.command("remove")

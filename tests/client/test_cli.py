@@ -143,3 +143,17 @@ def test_the_typer_command_submits_as_the_fast_path_does(served: Serve) -> None:
         3,
         "!!core.echo message:typer\n",
     )
+
+
+def test_pause_cancel_requeue_and_resume_from_the_cli(served: Serve) -> None:
+    paused = cli(served, "pause", "cli-held")
+    assert (paused.returncode, paused.stdout) == (0, "default/cli-held paused\n"), paused.stderr
+    job = submitted(served, "-t", "cli-held", stdin="!!core.echo message:held\n")
+    cancelled = cli(served, "cancel", str(job["job_id"]))
+    assert cancelled.stdout == f"job {job['job_id']} is error\n", cancelled.stderr
+    requeued = json.loads(cli(served, "requeue", str(job["job_id"]), "--json").stdout)
+    assert (requeued["job_id"], requeued["status"]) == (job["job_id"], "new")
+    resumed = cli(served, "resume", "default/cli-held")
+    assert (resumed.returncode, resumed.stdout) == (0, "default/cli-held resumed\n")
+    missing = cli(served, "cancel", "999999")
+    assert missing.returncode == 1

@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -29,12 +30,9 @@ def lab_session() -> Iterator[Lab]:
     reason = _why_not()
     if reason is not None:
         pytest.skip(reason)
-    lab = Lab()
-    _labs.append(lab)
-    try:
+    with closing(Lab()) as lab:
+        _labs.append(lab)
         yield lab
-    finally:
-        lab.close()
 
 
 @pytest.fixture

@@ -210,7 +210,10 @@ class Scenario:
                 await pilot.press(key)
                 await settle(app, pilot)
             if self.editor_text:
-                app.screen.query_one(HeroScriptArea).load_text(self.editor_text)
+                editor = app.screen.query_one(HeroScriptArea)
+                # A blinking cursor is drawn or not by the time of the shot: keep it drawn.
+                editor.cursor_blink = False
+                editor.load_text(self.editor_text)
                 await settle(app, pilot)
 
         return steps

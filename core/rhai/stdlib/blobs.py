@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from core.rhai.errors import ErrorLimit
@@ -54,44 +56,30 @@ def _field(b: bytearray, start: Any, length: Any) -> tuple[int, int]:
     return span(len(b), start, min(_i(length), 8) if length is not None else None)
 
 
-def _parse_int(b: Any, start: Any, length: Any, order: str) -> int:
-    data = _blob(b)
-    s, e = _field(data, start, length)
-    e = min(e, s + 8)
-    raw = bytes(data[s:e])
-    raw = raw + bytes(8 - len(raw)) if order == "little" else bytes(8 - len(raw)) + raw
-    return int.from_bytes(raw, order, signed=True)  # type: ignore[arg-type]
+def _parser(fmt: str) -> Callable[..., Any]:
+    """``parse_xx(blob, start[, length])`` that unpacks the field as ``fmt``.
+
+    The field's bytes (8 at most) are zero-padded at their high end to 8 first.
+    """
+    little = fmt[0] == "<"
+
+    def parse(b: Any, start: Any, length: Any = None) -> Any:
+        data = _blob(b)
+        s, e = _field(data, start, length)
+        raw = bytes(data[s : min(e, s + 8)])
+        pad = bytes(8 - len(raw))
+        return struct.unpack(fmt, raw + pad if little else pad + raw)[0]
+
+    return parse
 
 
-@fn("parse_le_int", 2, 3)
-def parse_le_int(b: Any, start: Any, length: Any = None) -> int:
-    return _parse_int(b, start, length, "little")
+fn("parse_le_int", 2, 3)(_parser("<q"))
+fn("parse_be_int", 2, 3)(_parser(">q"))
+fn("parse_le_float", 2, 3)(_parser("<d"))
+fn("parse_be_float", 2, 3)(_parser(">d"))
 
 
-@fn("parse_be_int", 2, 3)
-def parse_be_int(b: Any, start: Any, length: Any = None) -> int:
-    return _parse_int(b, start, length, "big")
-
-
-def _parse_float(b: Any, start: Any, length: Any, fmt: str) -> float:
-    data = _blob(b)
-    s, e = _field(data, start, length)
-    raw = bytes(data[s : min(e, s + 8)])
-    raw = raw + bytes(8 - len(raw)) if fmt == "<d" else bytes(8 - len(raw)) + raw
-    return float(struct.unpack(fmt, raw)[0])
-
-
-@fn("parse_le_float", 2, 3)
-def parse_le_float(b: Any, start: Any, length: Any = None) -> float:
-    return _parse_float(b, start, length, "<d")
-
-
-@fn("parse_be_float", 2, 3)
-def parse_be_float(b: Any, start: Any, length: Any = None) -> float:
-    return _parse_float(b, start, length, ">d")
-
-
-def _write(b: Any, start: Any, length: Any, value: Any, little: bool) -> None:
+def _write(little: bool, b: Any, start: Any, length: Any, value: Any = None) -> None:
     data = _blob(b)
     if value is None:
         start, length, value = start, None, length
@@ -109,17 +97,11 @@ def _write(b: Any, start: Any, length: Any, value: Any, little: bool) -> None:
     data[s:e] = raw[: e - s]
 
 
-@fn("write_le", 3, 4)
-def write_le(b: Any, start: Any, length: Any, value: Any = None) -> None:
-    _write(b, start, length, value, True)
+fn("write_le", 3, 4)(functools.partial(_write, True))
+fn("write_be", 3, 4)(functools.partial(_write, False))
 
 
-@fn("write_be", 3, 4)
-def write_be(b: Any, start: Any, length: Any, value: Any = None) -> None:
-    _write(b, start, length, value, False)
-
-
-def _write_text(b: Any, start: Any, length: Any, text: Any, ascii_only: bool) -> None:
+def _write_text(ascii_only: bool, b: Any, start: Any, length: Any, text: Any = None) -> None:
     data = _blob(b)
     if text is None:
         start, length, text = start, None, length
@@ -131,11 +113,5 @@ def _write_text(b: Any, start: Any, length: Any, text: Any, ascii_only: bool) ->
     data[s : s + len(raw)] = raw
 
 
-@fn("write_ascii", 3, 4)
-def write_ascii(b: Any, start: Any, length: Any, text: Any = None) -> None:
-    _write_text(b, start, length, text, True)
-
-
-@fn("write_utf8", 3, 4)
-def write_utf8(b: Any, start: Any, length: Any, text: Any = None) -> None:
-    _write_text(b, start, length, text, False)
+fn("write_ascii", 3, 4)(functools.partial(_write_text, True))
+fn("write_utf8", 3, 4)(functools.partial(_write_text, False))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from core.rhai.compile_flow import RIter
 from core.rhai.errors import arithmetic
@@ -23,6 +24,7 @@ from core.rhai.values import (
 
 lib = Lib()
 fn = lib.fn
+T = TypeVar("T")
 
 
 @fn("to_string", 1)
@@ -159,51 +161,28 @@ def range_fn(a: Any, b: Any, step: Any = None) -> RIter:
     return _step_range(a, b, step)
 
 
-@fn("name", 1)
-def fn_name(fp: Any) -> str:
-    if type(fp) is not FnPtr:
-        raise NoMatch
-    return fp.name
+def _getter(name: str, kind: type[T], get: Callable[[T], Any]) -> None:
+    """Register ``name(x)``: ``get(x)`` for an ``x`` of exactly type ``kind``, else no match."""
+
+    def read(v: Any) -> Any:
+        if type(v) is not kind:
+            raise NoMatch
+        return get(v)
+
+    fn(name, 1)(read)
 
 
-@fn("is_anonymous", 1)
-def is_anonymous(fp: Any) -> bool:
-    if type(fp) is not FnPtr:
-        raise NoMatch
-    return fp.is_anonymous
+_getter("name", FnPtr, lambda fp: fp.name)
+_getter("is_anonymous", FnPtr, lambda fp: fp.is_anonymous)
+_getter("start", Range, lambda r: r.start if r.start is not None else 0)
+_getter("end", Range, lambda r: r.end if r.end is not None else INT_MAX)
+_getter("is_inclusive", Range, lambda r: r.inclusive)
+_getter("is_exclusive", Range, lambda r: not r.inclusive)
 
 
 @fn("tag", 1)
 def tag(v: Any) -> int:
     return 0
-
-
-@fn("start", 1)
-def range_start(r: Any) -> Any:
-    if type(r) is not Range:
-        raise NoMatch
-    return r.start if r.start is not None else 0
-
-
-@fn("end", 1)
-def range_end(r: Any) -> Any:
-    if type(r) is not Range:
-        raise NoMatch
-    return r.end if r.end is not None else INT_MAX
-
-
-@fn("is_inclusive", 1)
-def is_inclusive(r: Any) -> bool:
-    if type(r) is not Range:
-        raise NoMatch
-    return r.inclusive
-
-
-@fn("is_exclusive", 1)
-def is_exclusive(r: Any) -> bool:
-    if type(r) is not Range:
-        raise NoMatch
-    return not r.inclusive
 
 
 @fn("throw", 1)

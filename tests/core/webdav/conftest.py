@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -13,21 +14,15 @@ from tests.core.webdav.dav import PASSWORD, USER, RunningDav, dav_config
 @pytest.fixture
 def dav(short_tmp: Path) -> Iterator[RunningDav]:
     """An anonymous read-write share on loopback."""
-    server = RunningDav(dav_config(short_tmp))
-    try:
+    with closing(RunningDav(dav_config(short_tmp))) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
 def dav_auth(short_tmp: Path) -> Iterator[RunningDav]:
     """A read-write share that requires the test user."""
-    server = RunningDav(dav_config(short_tmp, users=True), auth=(USER, PASSWORD))
-    try:
+    with closing(RunningDav(dav_config(short_tmp, users=True), auth=(USER, PASSWORD))) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
@@ -36,10 +31,9 @@ def dav_readonly(short_tmp: Path) -> Iterator[RunningDav]:
     root = short_tmp / "root"
     (root / "docs").mkdir(parents=True)
     (root / "docs" / "a.txt").write_bytes(b"read me\n")
-    server = RunningDav(
-        dav_config(short_tmp, {"webdav.readonly": True}, users=True), auth=(USER, PASSWORD)
-    )
-    try:
+    with closing(
+        RunningDav(
+            dav_config(short_tmp, {"webdav.readonly": True}, users=True), auth=(USER, PASSWORD)
+        )
+    ) as server:
         yield server
-    finally:
-        server.close()
