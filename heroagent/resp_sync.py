@@ -50,7 +50,9 @@ def _left(timeout: float | None, deadline: float | None) -> tuple[float | None, 
     """How long a read may block, and whether the deadline (not `timeout`) is what ends it."""
     if deadline is None:
         return timeout, False
-    left = max(0.0, deadline - time.monotonic())
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlinePassed  # not a timeout of 0, which would make the socket non-blocking
     if timeout is None or left < timeout:
         return left, True
     return timeout, False
@@ -116,10 +118,12 @@ class SyncConnection:
         if self.broken:
             return True
         try:
-            readable, _, _ = select.select([self._sock], [], [], 0)
+            # poll, not select: select refuses a descriptor above 1023 (a busy program's).
+            poller = select.poll()
+            poller.register(self._sock, select.POLLIN)
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return True
-        return bool(readable)
 
     def close(self) -> None:
         """Close the socket (idempotent)."""

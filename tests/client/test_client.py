@@ -127,17 +127,21 @@ def _waiter_url(served: Serve, name: str) -> str:
 
 
 def _waiter_commands(
-    connections: list[dict[str, str]], name: str, *, read: bool = False
+    connections: list[dict[str, str]], name: str, *, requests: int = 0
 ) -> dict[str, str]:
     """Commands run so far on each of the waiting client's connections (from CLIENT LIST).
 
-    With `read`, empty until it has subscribed and its one read of the job is answered
-    (the request's BLPOP has returned).
+    With `requests`, empty until it has subscribed and one connection has had that many
+    requests answered (after AUTH and CLIENT SETNAME, each is an RPUSH and a BLPOP that
+    has returned): a `submit --wait` makes two, the submit and the read of its job.
     """
     mine = [c for c in connections if c["name"] == name]
-    if read and not (
+    if requests and not (
         any(c["sub"] == "1" for c in mine)
-        and any(c["cmd"] == "blpop" and "b" not in c["flags"] for c in mine)
+        and any(
+            c["cmd"] == "blpop" and "b" not in c["flags"] and int(c["tot-cmds"]) >= 2 + 2 * requests
+            for c in mine
+        )
     ):
         return {}
     return {c["id"]: c["tot-cmds"] for c in mine}
@@ -155,7 +159,7 @@ async def test_wait_returns_on_the_event_without_asking_again(
             waiting = asyncio.create_task(waiter.wait(job.job_id, timeout=30))
 
             async def waiter_commands(*, read: bool = False) -> dict[str, str]:
-                return _waiter_commands(await redis.client_list(), WAITER, read=read)
+                return _waiter_commands(await redis.client_list(), WAITER, requests=int(read))
 
             # Only the waiting client's own connections are counted (the engine pushes
             # to its lists all along); a new connection or any command shows a poll.
@@ -209,8 +213,9 @@ def test_a_blocking_wait_returns_on_the_event_and_loads_no_asyncio(
                      "submit", str(params), "-t", topic, "--wait", "--json"],
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                 )  # fmt: skip
+            requests = 1 if how == "client" else 2
             before = wait_for(
-                lambda: _waiter_commands(admin.client_list(), name, read=True),
+                lambda: _waiter_commands(admin.client_list(), name, requests=requests),
                 30, "the wait to subscribe and read",
             )  # fmt: skip
             time.sleep(1.0)  # observes an absence: no command, no new connection
@@ -219,7 +224,7 @@ def test_a_blocking_wait_returns_on_the_event_and_loads_no_asyncio(
             for connection_id in before:
                 admin.client_kill_filter(_id=connection_id)
             wait_for(
-                lambda: set(_waiter_commands(admin.client_list(), name, read=True)) - set(before),
+                lambda: set(_waiter_commands(admin.client_list(), name, requests=1)) - set(before),
                 30, "the wait to subscribe again",
             )  # fmt: skip
         finally:
