@@ -7,11 +7,11 @@ names repeat those in `core.jobs.keys`; `tests/core/test_remote.py` keeps them e
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-from collections.abc import Awaitable, Sequence
-from typing import Any, Protocol
+import time
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import orjson
 
@@ -26,6 +26,7 @@ MAX_LIST_LIMIT = 1_000
 # Jobs one `purge` request deletes at most: a long purge goes as several requests, so
 # it holds one of the engine's request slots (and the history's purge lock) briefly.
 MAX_PURGE_PER_REQUEST = 5_000
+T = TypeVar("T")
 
 
 class ListCommands(Protocol):
@@ -84,10 +85,60 @@ def loads(raw: bytes | str) -> Any:
         return json.loads(raw)
 
 
-async def call(
-    redis: ListCommands, op: str, args: dict[str, Any], *, wait_seconds: float = 10.0
-) -> Any:
-    """Send one request to the engine and wait for its answer.
+class Command(NamedTuple):
+    """One Redis command a plan sends; `block` is how long the server may hold it (BLPOP)."""
+
+    args: tuple[str | bytes | int | float, ...]
+    block: float = 0.0
+
+
+# A plan: the commands of one exchange and what to make of their replies, with no I/O of
+# its own. The asyncio client, the blocking client and `call` each run it on their own
+# connection, so the protocol exists once.
+Plan = Generator[Any, Any, T]
+
+
+class Stepper(Generic[T]):
+    """Where a run of a plan is: the step to do next, or once `done` the plan's result.
+
+    The clients' runners give each step's outcome back with `give` (or `fail` with the
+    exception it raised, which the plan may handle); an exception the plan raises itself
+    goes to the runner's caller.
+    """
+
+    def __init__(self, plan: Plan[T]) -> None:
+        self._plan = plan
+        self.done = False
+        self.result: T
+        self.step: Any = None
+        self.give(None)
+
+    def give(self, value: Any) -> None:
+        """The outcome of the last step; the next one becomes `step`."""
+        self._advance(self._plan.send, value)
+
+    def fail(self, error: Exception) -> None:
+        """The last step raised `error`: it is raised inside the plan."""
+        self._advance(self._plan.throw, error)
+
+    def settle(self, perform: Callable[[Any], Any]) -> None:
+        """Do the step with `perform` (a blocking call) and give its outcome back."""
+        try:
+            value = perform(self.step)
+        except Exception as exc:  # the plan's to handle; it re-raises what it does not
+            self.fail(exc)
+        else:
+            self.give(value)
+
+    def _advance(self, resume: Callable[[Any], Any], arg: Any) -> None:
+        try:
+            self.step = resume(arg)
+        except StopIteration as stop:
+            self.done, self.result = True, stop.value
+
+
+def request(op: str, args: dict[str, Any], *, wait_seconds: float = 10.0) -> Plan[Any]:
+    """Send one request to the engine and wait for its answer (a plan of `Command`s).
 
     When nobody takes the request within `wait_seconds`, it is taken back (so it does
     not run later) and `no_engine` is raised. When the engine took it but is slow to
@@ -102,14 +153,13 @@ async def call(
             f"request of {len(payload)} bytes; the limit is {MAX_REQUEST_BYTES} "
             "(send fewer or smaller jobs at once)"
         )
-    await redis.rpush(REQUESTS, payload)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_seconds
+    yield Command(("RPUSH", REQUESTS, payload))
+    deadline = time.monotonic() + wait_seconds
     taken = False
     while True:
-        left = deadline - loop.time()
+        left = deadline - time.monotonic()
         if left <= 0:
-            if not taken and await redis.lrem(REQUESTS, 1, payload.decode()):
+            if not taken and (yield Command(("LREM", REQUESTS, 1, payload))):
                 raise RequestError(
                     f"no engine answered within {wait_seconds:g} s; is `heroagent --serve` "
                     "(or the app) running with this config?",
@@ -122,11 +172,30 @@ async def call(
                     kind="no_reply",
                 )
             taken = True
-            deadline = loop.time() + wait_seconds
+            deadline = time.monotonic() + wait_seconds
             continue
-        item = await redis.blpop([reply_key(token)], timeout=min(BLOCK_SECONDS, max(left, 0.1)))
+        block = min(BLOCK_SECONDS, max(left, 0.1))
+        item = yield Command(("BLPOP", reply_key(token), block), block)
         if item is not None:
             reply = loads(item[1])
             if "error" in reply:
                 raise RequestError(reply["error"], reply.get("kind", "refused"), reply)
             return reply["ok"]
+
+
+async def call(
+    redis: ListCommands, op: str, args: dict[str, Any], *, wait_seconds: float = 10.0
+) -> Any:
+    """`request` over an asyncio client with list commands (redis-py's, for one)."""
+    steps = Stepper(request(op, args, wait_seconds=wait_seconds))
+    while not steps.done:
+        name, key, *rest = steps.step.args
+        if name == "RPUSH":
+            steps.give(await redis.rpush(str(key), *(v for v in rest if isinstance(v, bytes))))
+        elif name == "LREM":
+            payload = rest[1]
+            assert isinstance(payload, bytes)  # the request's own JSON
+            steps.give(await redis.lrem(str(key), int(rest[0]), payload.decode()))
+        else:
+            steps.give(await redis.blpop([str(key)], timeout=float(rest[0])))
+    return steps.result

@@ -8,7 +8,10 @@ r"""HeroAgent's client library: submit jobs to a running engine, wait for them, 
 
 See docs/client.md. Importing this package loads no engine part, no web server and no
 terminal UI: only the config, the Redis client and the engine API's views and errors.
+`AsyncClient` loads (with asyncio) when first named: a `Client` never needs asyncio.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from core import __version__
 from core.api import (
@@ -27,9 +30,11 @@ from core.api import (
     ScheduleView,
 )
 from core.config import ConfigError
-from heroagent.aio import AsyncClient
 from heroagent.errors import ClientError, EngineUnreachable, JobFailed, WaitTimeout
 from heroagent.sync import Client
+
+if TYPE_CHECKING:
+    from heroagent.aio import AsyncClient
 
 __all__ = [
     "AsyncClient",
@@ -54,3 +59,12 @@ __all__ = [
     "WaitTimeout",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # `from heroagent import AsyncClient` loads asyncio; `import heroagent` does not.
+    if name == "AsyncClient":
+        from heroagent.aio import AsyncClient
+
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,13 +1,18 @@
-"""How the client library finds and reaches an engine: its config, and one Redis client."""
+"""How the client library finds and reaches an engine: its config, and its Redis clients."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.config import ENV_CONFIG_FILE, Config, RedisConfig, load_config
-from heroagent.resp import RespClient, target_finder
+from heroagent.wire import find_target
+
+if TYPE_CHECKING:
+    from heroagent.resp import RespClient
+    from heroagent.resp_sync import SyncRespClient
 
 
 def client_config(
@@ -37,7 +42,7 @@ def client_config(
 
 
 def redis_for(config: Config, password: str | None = None) -> RespClient:
-    """The asyncio Redis client the library talks to the engine through.
+    """The asyncio Redis client AsyncClient talks to the engine through.
 
     Its own small client (heroagent.resp), not redis-py, which takes longer to import
     than a CLI command may take to run; it finds the server as `RedisService` does (the
@@ -45,4 +50,17 @@ def redis_for(config: Config, password: str | None = None) -> RespClient:
     `password` replaces the config's (or the data dir's). It does not retry: a cancelled
     wait must end now, and the wait's own loop reconnects after a failover.
     """
+    from heroagent.resp import RespClient, target_finder  # asyncio loads only for AsyncClient
+
     return RespClient(target_finder(config, password))
+
+
+def sync_redis_for(config: Config, password: str | None = None) -> SyncRespClient:
+    """The blocking twin of `redis_for`, for Client: the same server, found the same way.
+
+    The config is read for each new connection, so a bad URL is the first call's
+    EngineUnreachable (as in AsyncClient), not an error of `Client()`.
+    """
+    from heroagent.resp_sync import SyncRespClient
+
+    return SyncRespClient(lambda: find_target(config, password)())

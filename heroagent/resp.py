@@ -1,159 +1,75 @@
-"""The client library's own small asyncio Redis client, on hiredis' RESP parser.
+"""The client library's asyncio Redis connection, for AsyncClient.
 
 Not redis-py: importing redis-py 8 costs more than the whole start of `heroagent submit`
 may take (it loads its asyncio and blocking clients, cluster support, OpenTelemetry
 metrics and importlib.metadata: about 100 ms where `python -c pass` takes 12 ms; see
-docs/client.md). The client sends few commands (RPUSH, BLPOP, LREM, SUBSCRIBE), so it
-speaks them itself: this module writes the socket and packs commands, `hiredis.Reader`
-parses the replies. It reaches the server every way the config can name it: the managed
-server's unix socket (its password read from the data dir), a redis://, rediss:// or
-unix:// URL (user, password, db, TLS), or the primary the Sentinels name, asked anew
-for each connection so that a reconnect after a failover finds the promoted replica.
-
-Errors: a connection that cannot be made, is refused a login or breaks is a
-`RespConnectionError` (a ConnectionError, so an OSError); an error reply is a
-`RedisReplyError`. The client library turns both into EngineUnreachable.
+docs/client.md). What it says and how it reads the replies is heroagent.wire, shared
+with the blocking connection (heroagent.resp_sync); this module only does the asyncio
+I/O. It reaches the server every way the config can name it: the managed server's unix
+socket (its password read from the data dir), a redis://, rediss:// or unix:// URL
+(user, password, db, TLS), or the primary the Sentinels name, asked anew for each
+connection so that a reconnect after a failover finds the promoted replica.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import hiredis
-
+from core.channel import Plan, Stepper, T
 from core.config import Config
-from core.redis_server.address import (
-    SENTINEL_TIMEOUT,
-    existing_password,
-    sentinel_addresses,
-    socket_path,
+from heroagent.wire import (
+    CONNECT_TIMEOUT_SECONDS,
+    READ_CHUNK,
+    REPLY_TIMEOUT_SECONDS,
+    Idle,
+    Probe,
+    RedisReplyError,
+    Replies,
+    RespConnectionError,
+    Subscribed,
+    Target,
+    checked,
+    confirm_subscribe,
+    connect_failed,
+    find_target,
+    login,
+    message_data,
+    pack,
+    parse_url,
+    tls_context,
 )
+from heroagent.wire import sentinel_primary as _sentinel_plan
 
-if TYPE_CHECKING:
-    import ssl
-
-CONNECT_TIMEOUT_SECONDS = 5.0
-# A reply larger than this is not one the engine sends (its biggest, a page of 1,000
-# jobs, is a few MiB): the connection is dropped rather than buffered without end.
-MAX_REPLY_BYTES = 64 * 1024 * 1024
-# A command's reply (after a BLPOP's own timeout) may take this long before the server
-# counts as gone: the engine's Redis answers in microseconds, a cut network never does.
-REPLY_TIMEOUT_SECONDS = 30.0
-READ_CHUNK = 64 * 1024
-_TLS_OPTIONS = (
-    "ssl_cert_reqs",
-    "ssl_ca_certs",
-    "ssl_certfile",
-    "ssl_keyfile",
-    "ssl_check_hostname",
-)
+__all__ = [
+    "Connection",
+    "RedisReplyError",
+    "RespClient",
+    "RespConnectionError",
+    "Subscription",
+    "Target",
+    "connect",
+    "pack",
+    "parse_url",
+    "run",
+    "sentinel_primary",
+    "target_finder",
+]
 
 
-class RedisReplyError(Exception):
-    """The server answered a command with an error (`-ERR …`, `-WRONGTYPE …`)."""
-
-
-class RespConnectionError(ConnectionError):
-    """The server could not be reached or logged in to, or the connection broke."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """One server to connect to: a unix socket `path`, or `host` and `port` (TLS or not)."""
-
-    host: str = ""
-    port: int = 6379
-    path: str = ""
-    username: str | None = None
-    password: str | None = None
-    db: int = 0
-    tls: dict[str, str] | None = None
-    # CLIENT SETNAME after login: the server lists the connection under it (CLIENT LIST).
-    client_name: str = ""
-
-    @property
-    def where(self) -> str:
-        """The address, as shown in errors (never the password)."""
-        return self.path or f"{self.host}:{self.port}"
-
-
-def pack(args: Sequence[str | bytes | int | float]) -> bytes:
-    """One command in RESP: an array of bulk strings."""
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
-
-
-def parse_url(url: str) -> Target:
-    """The server a redis://, rediss:// or unix:// URL names (as redis-py reads them).
-
-    `redis://[[user]:password@]host[:port][/db]`, `rediss://` the same over TLS, and
-    `unix://[[user]:password@]/path/to.sock[?db=N]`. TLS takes redis-py's query options
-    `ssl_cert_reqs` (required, optional, none), `ssl_ca_certs`, `ssl_certfile`,
-    `ssl_keyfile` and `ssl_check_hostname`; any scheme takes `client_name`.
-    """
-    from urllib.parse import parse_qs, unquote, urlsplit  # only for a server named by URL
-
-    parts = urlsplit(url)
-    query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    db_text = query.pop("db", "")
-    client_name = query.pop("client_name", "")
-    if parts.scheme == "unix":
-        target = Target(path=unquote(parts.path), username=username, password=password)
-    elif parts.scheme in ("redis", "rediss"):
-        path_db = parts.path.strip("/")
-        db_text = db_text or path_db
-        tls = {name: query.pop(name) for name in _TLS_OPTIONS if name in query}
+async def run(plan: Plan[T], perform: Callable[[Any], Awaitable[Any]]) -> T:
+    """Run a plan: each step it yields is awaited with `perform`, its outcome sent back."""
+    steps = Stepper(plan)
+    while not steps.done:
         try:
-            port = parts.port or 6379
-        except ValueError:
-            raise RespConnectionError(f"redis.url: {parts.netloc!r} has no valid port") from None
-        target = Target(
-            host=parts.hostname or "localhost",
-            port=port,
-            username=username,
-            password=password,
-            tls=tls if parts.scheme == "rediss" else None,
-        )
-    else:
-        raise RespConnectionError(f"redis.url: {parts.scheme!r} is not redis, rediss or unix")
-    if query:
-        raise RespConnectionError(f"redis.url: unknown option {sorted(query)[0]!r}")
-    if db_text and not db_text.isdigit():
-        raise RespConnectionError(f"redis.url: db {db_text!r} is not a number")
-    if any(c.isspace() for c in client_name):
-        raise RespConnectionError(f"redis.url: client_name {client_name!r} has a space")
-    return dataclasses.replace(target, db=int(db_text or 0), client_name=client_name)
-
-
-def _tls_context(options: dict[str, str]) -> ssl.SSLContext:
-    import ssl
-
-    context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
-    if "ssl_certfile" in options:
-        context.load_cert_chain(options["ssl_certfile"], options.get("ssl_keyfile"))
-    reqs = options.get("ssl_cert_reqs", "required").lower()
-    check = options.get("ssl_check_hostname", "true").lower() not in ("false", "0", "no")
-    if reqs not in ("required", "optional", "none"):
-        raise RespConnectionError(
-            f"redis.url: ssl_cert_reqs {reqs!r} is not required, optional or none"
-        )
-    context.check_hostname = check and reqs != "none"
-    context.verify_mode = {
-        "required": ssl.CERT_REQUIRED,
-        "optional": ssl.CERT_OPTIONAL,
-        "none": ssl.CERT_NONE,
-    }[reqs]
-    return context
+            value = await perform(steps.step)
+        except Exception as exc:  # the plan's to handle; it re-raises what it does not
+            steps.fail(exc)
+        else:
+            steps.give(value)
+    return steps.result
 
 
 class Connection:
@@ -162,10 +78,18 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, where: str):
         self._reader = reader
         self._writer = writer
-        self._parser = hiredis.Reader(replyError=RedisReplyError)
+        self._replies = Replies(where)
         self.where = where
         self.broken = False
-        self.max_reply = MAX_REPLY_BYTES
+
+    @property
+    def max_reply(self) -> int:
+        """The largest reply read before the connection is dropped."""
+        return self._replies.max_reply
+
+    @max_reply.setter
+    def max_reply(self, size: int) -> None:
+        self._replies.max_reply = size
 
     async def execute(
         self,
@@ -187,29 +111,16 @@ class Connection:
                 reply = await self._next()
         except TimeoutError:
             self.close()
-            raise RespConnectionError(f"{self.where} did not answer within {timeout:g} s") from None
+            raise self._replies.silent(timeout) from None
         except BaseException:
             self.close()
             raise
-        if isinstance(reply, RedisReplyError):
-            raise reply
-        return reply
+        return checked(reply)
 
     async def _next(self) -> Any:
-        read = 0
-        while True:
-            reply = self._parser.gets()
-            if reply is not False:
-                return reply
-            data = await self._reader.read(READ_CHUNK)
-            if not data:
-                raise RespConnectionError(f"{self.where} closed the connection")
-            read += len(data)
-            if read > self.max_reply:
-                raise RespConnectionError(
-                    f"{self.where} sent a reply over {self.max_reply} bytes; connection dropped"
-                )
-            self._parser.feed(data)
+        while (reply := self._replies.next()) is False:
+            self._replies.feed(await self._reader.read(READ_CHUNK))
+        return reply
 
     @property
     def stale(self) -> bool:
@@ -230,102 +141,43 @@ async def connect(target: Target, timeout: float = CONNECT_TIMEOUT_SECONDS) -> C
                 reader, writer = await asyncio.open_unix_connection(target.path)
             elif target.tls is not None:
                 reader, writer = await asyncio.open_connection(
-                    target.host, target.port, ssl=_tls_context(target.tls),
+                    target.host, target.port, ssl=tls_context(target.tls),
                     server_hostname=target.host,
                 )  # fmt: skip
             else:
                 reader, writer = await asyncio.open_connection(target.host, target.port)
-    except TimeoutError:
-        raise RespConnectionError(
-            f"cannot connect to {target.where}: no answer within {timeout:g} s"
-        ) from None
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise RespConnectionError(f"cannot connect to {target.where}: {reason}") from None
+    except (TimeoutError, OSError) as exc:
+        raise connect_failed(target, exc, timeout) from None
     connection = Connection(reader, writer, target.where)
     try:
-        if target.password is not None:
-            login = (target.username, target.password) if target.username else (target.password,)
-            await _login(connection, *login, timeout=timeout)
-        if target.db:
-            await connection.execute("SELECT", target.db, timeout=timeout)
-        if target.client_name:
-            await connection.execute("CLIENT", "SETNAME", target.client_name, timeout=timeout)
-    except RedisReplyError as exc:
-        connection.close()
-        raise RespConnectionError(f"{target.where}: {exc}") from None
+        await run(login(target), lambda step: connection.execute(*step.args, timeout=timeout))
     except BaseException:
         connection.close()
         raise
     return connection
 
 
-async def _login(connection: Connection, *credentials: str, timeout: float) -> None:  # noqa: ASYNC109
+async def _probe(step: Probe) -> Any:
+    connection = await connect(step.target, step.timeout)
     try:
-        await connection.execute("AUTH", *credentials, timeout=timeout)
-    except RedisReplyError as exc:
-        raise RespConnectionError(f"{connection.where} refused the login: {exc}") from None
+        return await connection.execute(*step.args, timeout=step.timeout)
+    finally:
+        connection.close()
 
 
 async def sentinel_primary(config: Config) -> tuple[str, int]:
-    """Where the configured Sentinels say the primary is now: the first that knows wins.
-
-    Each Sentinel gets SENTINEL_TIMEOUT to connect and answer; a dead or cut off one is
-    skipped for the next.
-    """
-    redis_cfg = config.redis
-    password = redis_cfg.sentinel_password or None
-    problems: list[str] = []
-    for host, port in sentinel_addresses(config):
-        target = Target(host=host, port=port, password=password)
-        try:
-            connection = await connect(target, SENTINEL_TIMEOUT)
-        except RespConnectionError as exc:
-            problems.append(str(exc))
-            continue
-        try:
-            found = await connection.execute(
-                "SENTINEL", "get-master-addr-by-name", redis_cfg.sentinel_master,
-                timeout=SENTINEL_TIMEOUT,
-            )  # fmt: skip
-        except (RespConnectionError, RedisReplyError) as exc:
-            problems.append(f"{target.where}: {exc}")
-            continue
-        finally:
-            connection.close()
-        if isinstance(found, list) and len(found) == 2:
-            return found[0].decode(), int(found[1])
-        problems.append(f"{target.where} knows no primary {redis_cfg.sentinel_master!r}")
-    raise RespConnectionError(
-        f"no Sentinel named the primary {redis_cfg.sentinel_master!r} ({'; '.join(problems)})"
-    )
+    """Where the configured Sentinels say the primary is now (heroagent.wire's plan)."""
+    return await run(_sentinel_plan(config), _probe)
 
 
 def target_finder(config: Config, password: str | None = None) -> Callable[[], Awaitable[Target]]:
-    """How to find the server for each new connection, the way `RedisService` finds it.
+    """How to find the server for each new connection (heroagent.wire.find_target)."""
+    find = find_target(config, password)
 
-    `password` replaces the one the config gives (or the data dir holds).
-    """
-    redis_cfg = config.redis
-    if redis_cfg.sentinels:
+    async def target() -> Target:
+        return await run(find(), _probe)
 
-        async def primary() -> Target:
-            host, port = await sentinel_primary(config)
-            return Target(host=host, port=port, password=password or redis_cfg.password or None)
-
-        return primary
-    if redis_cfg.url:
-        target = parse_url(redis_cfg.url)
-        if password is not None:
-            target = dataclasses.replace(target, password=password)
-    else:
-        found = password if password is not None else existing_password(config)
-        target = Target(path=str(socket_path(config)), password=found)
-
-    async def fixed() -> Target:
-        return target
-
-    return fixed
+    return target
 
 
 class RespClient:
@@ -337,19 +189,10 @@ class RespClient:
 
     def __init__(self, find: Callable[[], Awaitable[Target]]) -> None:
         self._find = find
-        self._idle: list[Connection] = []
+        self._idle: Idle[Connection] = Idle()
 
     async def _connection(self) -> Connection:
-        while self._idle:
-            connection = self._idle.pop()
-            if not connection.stale:
-                return connection
-            connection.close()  # the server went away (a restart, a failover): a new one
-        return await connect(await self._find())
-
-    def _release(self, connection: Connection) -> None:
-        if not connection.broken:
-            self._idle.append(connection)
+        return self._idle.take() or await connect(await self._find())
 
     async def execute(
         self,
@@ -361,7 +204,7 @@ class RespClient:
         try:
             return await connection.execute(*args, timeout=timeout)
         finally:
-            self._release(connection)
+            self._idle.give(connection)
 
     async def rpush(self, key: str, *values: str | bytes) -> int:
         """RPUSH: append to a list; its new length."""
@@ -377,38 +220,43 @@ class RespClient:
         found = await self.execute("BLPOP", *keys, timeout, timeout=wait)
         return list(found) if found is not None else None
 
+    async def open_subscription(
+        self, channel: str, confirm_seconds: float = CONNECT_TIMEOUT_SECONDS
+    ) -> Subscription:
+        """A connection of its own subscribed to `channel`, once the server confirmed it.
+
+        The caller closes it (`Subscription.close`).
+        """
+        connection = await connect(await self._find())
+        try:
+            connection.send("SUBSCRIBE", channel)
+            confirm_subscribe(await connection.reply(confirm_seconds), connection.where)
+        except BaseException:
+            connection.close()
+            raise
+        return Subscription(connection)
+
     @contextlib.asynccontextmanager
     async def subscribe(
         self, channel: str, confirm_seconds: float = CONNECT_TIMEOUT_SECONDS
     ) -> AsyncIterator[Subscription]:
-        """A connection of its own subscribed to `channel`, once the server confirmed it."""
-        connection = await connect(await self._find())
+        """`open_subscription`, closed at the end of the block."""
+        subscription = await self.open_subscription(channel, confirm_seconds)
         try:
-            connection.send("SUBSCRIBE", channel)
-            confirmed = await connection.reply(confirm_seconds)
-            if not (isinstance(confirmed, list) and confirmed[:1] == [b"subscribe"]):
-                raise RespConnectionError(f"{connection.where} did not confirm the subscribe")
-            yield Subscription(connection)
+            yield subscription
         finally:
-            connection.close()
+            subscription.close()
 
     async def aclose(self) -> None:
         """Close every connection; the client may be used again (it reconnects)."""
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
+        self._idle.close()
 
 
-class Subscription:
+class Subscription(Subscribed[Connection]):
     """The messages of a subscribed channel, one by one."""
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
 
     async def message(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
         """The next message's data (None for `timeout` waits as long as it takes)."""
-        while True:
-            reply = await self._connection.reply(timeout)
-            if isinstance(reply, list) and len(reply) == 3 and reply[0] == b"message":
-                data: bytes = reply[2]
-                return data
+        while (data := message_data(await self._connection.reply(timeout))) is None:
+            pass
+        return data

@@ -1,37 +1,45 @@
-"""Client: the blocking twin of AsyncClient, for scripts and code without an event loop."""
+"""Client: the blocking twin of AsyncClient, for scripts, threads and the command line."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import threading
-import weakref
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
 
+from core.channel import Command, Plan
 from core.config import Config
-from heroagent.aio import AsyncClient, ClientOptions
+from heroagent.connect import sync_redis_for
 from heroagent.errors import ClientError
+from heroagent.plans import (
+    Calls,
+    ClientOptions,
+    Message,
+    Sleep,
+    Subscribe,
+    Within,
+    deadline_of,
+    described,
+)
+from heroagent.resp_sync import SyncRespClient, SyncSubscription, run
+from heroagent.wire import REPLY_TIMEOUT_SECONDS, DeadlinePassed
 
 T = TypeVar("T")
 P = ParamSpec("P")
-CLOSE_SECONDS = 10.0
 
 
 def _blocking(
-    method: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]],
+    method: Callable[Concatenate[Calls, P], Plan[T]],
 ) -> Callable[Concatenate[Client, P], T]:
-    """The blocking form of an AsyncClient method, run on the client's own loop.
+    """The blocking form of a call (heroagent.plans): its plan run on a blocking socket.
 
-    One definition of each call, not a hand-kept twin: a new argument of AsyncClient
-    reaches Client with its type and its docs.
+    One definition of each call, not a hand-kept twin: a new argument reaches both
+    clients with its type and its docs.
     """
 
     def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self._run(method(self._aio, *args, **kwargs))
+        return self._run(method(self._calls, *args, **kwargs))
 
-    functools.update_wrapper(call, method)
-    call.__qualname__ = f"Client.{method.__name__}"
+    described(call, method, "Client")
     return call
 
 
@@ -40,29 +48,23 @@ class Client:
 
     `Client()` reads the config the way `heroagent` does; `Client(url=..., password=...)`
     names a Redis server; `Client.from_config(config)` takes a loaded config. Use it as
-    `with Client() as client:` or call `close()`. One client may be shared by threads.
+    `with Client() as client:` or call `close()`. One client may be shared by threads
+    (each call takes a connection of its own), and it may be called from code that runs
+    an event loop, which it does not use.
 
-    It runs an `AsyncClient` on a private event loop in a background thread rather than
-    a second, blocking implementation: the request protocol, the wait on the events
-    channel and the connection (heroagent.resp, an asyncio client) then exist once, and
-    the two clients cannot drift apart. The thread
-    is a daemon, so a client never closed does not keep the program alive; calling a
-    `Client` from inside a running event loop is fine too, as that loop is not used.
+    Its calls are AsyncClient's (heroagent.plans) done on plain sockets
+    (heroagent.resp_sync): no event loop, no thread, and asyncio is never imported, so
+    a script or `heroagent submit` starts in the time the interpreter takes, not that
+    plus asyncio's import.
     """
 
     def __init__(
         self, url: str | None = None, password: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
         """The same arguments as `AsyncClient`'s."""
-        self._aio = AsyncClient(url, password, **options)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="heroagent-client", daemon=True
-        )
-        self._thread.start()
+        self._calls = Calls(url, password, **options)
+        self._redis: SyncRespClient = sync_redis_for(self._calls.config, password)
         self._closed = False
-        # A client dropped without close() still stops its loop thread.
-        self._finalizer = weakref.finalize(self, self._loop.call_soon_threadsafe, self._loop.stop)
 
     @classmethod
     def from_config(
@@ -74,33 +76,51 @@ class Client:
     @property
     def config(self) -> Config:
         """The effective config the client uses."""
-        return self._aio.config
+        return self._calls.config
 
-    def _run(self, work: Coroutine[Any, Any, T]) -> T:
+    def _run(self, plan: Plan[T]) -> T:
+        """Do each step of a call's plan; a `Within` limits the steps after it."""
         if self._closed:
-            work.close()
+            plan.close()
             raise ClientError("the client is closed")
-        future = asyncio.run_coroutine_threadsafe(work, self._loop)
+        redis = self._redis
+        subscriptions: list[SyncSubscription] = []
+        deadline: float | None = None
+
+        def perform(what: Any) -> Any:
+            nonlocal deadline
+            if isinstance(what, Within):
+                deadline = deadline_of(what)
+                return None
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlinePassed
+            if isinstance(what, Command):
+                timeout = what.block + REPLY_TIMEOUT_SECONDS
+                return redis.execute(*what.args, timeout=timeout, deadline=deadline)
+            if isinstance(what, Message):
+                return what.subscription.message(deadline)
+            if isinstance(what, Subscribe):
+                subscription = redis.open_subscription(*what)
+                subscriptions.append(subscription)
+                return subscription
+            if isinstance(what, Sleep):
+                left = what.seconds if deadline is None else deadline - time.monotonic()
+                time.sleep(max(0.0, min(what.seconds, left)))
+                if left < what.seconds:
+                    raise DeadlinePassed
+                return None
+            raise TypeError(f"a plan step Client does not know: {what!r}")
+
         try:
-            return future.result()
-        except BaseException:
-            # Ctrl-C in the caller's thread: stop the request in the loop's thread too.
-            future.cancel()
-            raise
+            return run(plan, perform)
+        finally:
+            for subscription in subscriptions:
+                subscription.close()
 
     def close(self) -> None:
-        """Close the connections and stop the loop thread; calls after this fail."""
-        if self._closed:
-            return
+        """Close the connections; calls after this fail."""
         self._closed = True
-        try:
-            done = asyncio.run_coroutine_threadsafe(self._aio.aclose(), self._loop)
-            done.result(CLOSE_SECONDS)
-        finally:
-            self._finalizer()
-            self._thread.join(CLOSE_SECONDS)
-            if not self._thread.is_alive():
-                self._loop.close()
+        self._redis.close()
 
     def __enter__(self) -> Self:
         return self
@@ -109,27 +129,27 @@ class Client:
         self.close()
 
     # Every call of AsyncClient, blocking: the same arguments, types and docs.
-    submit = _blocking(AsyncClient.submit)
-    submit_many = _blocking(AsyncClient.submit_many)
-    submit_graph = _blocking(AsyncClient.submit_graph)
-    get = _blocking(AsyncClient.get)
-    get_many = _blocking(AsyncClient.get_many)
-    history = _blocking(AsyncClient.history)
-    jobs = _blocking(AsyncClient.jobs)
-    dead = _blocking(AsyncClient.dead)
-    requeue_many = _blocking(AsyncClient.requeue_many)
-    purge = _blocking(AsyncClient.purge)
-    wait = _blocking(AsyncClient.wait)
-    wait_many = _blocking(AsyncClient.wait_many)
-    result = _blocking(AsyncClient.result)
-    cancel = _blocking(AsyncClient.cancel)
-    requeue = _blocking(AsyncClient.requeue)
-    pause = _blocking(AsyncClient.pause)
-    resume = _blocking(AsyncClient.resume)
-    limits = _blocking(AsyncClient.limits)
-    set_limits = _blocking(AsyncClient.set_limits)
-    schedules = _blocking(AsyncClient.schedules)
-    add_schedule = _blocking(AsyncClient.add_schedule)
-    pause_schedule = _blocking(AsyncClient.pause_schedule)
-    resume_schedule = _blocking(AsyncClient.resume_schedule)
-    remove_schedule = _blocking(AsyncClient.remove_schedule)
+    submit = _blocking(Calls.submit)
+    submit_many = _blocking(Calls.submit_many)
+    submit_graph = _blocking(Calls.submit_graph)
+    get = _blocking(Calls.get)
+    get_many = _blocking(Calls.get_many)
+    history = _blocking(Calls.history)
+    jobs = _blocking(Calls.jobs)
+    dead = _blocking(Calls.dead)
+    requeue_many = _blocking(Calls.requeue_many)
+    purge = _blocking(Calls.purge)
+    wait = _blocking(Calls.wait)
+    wait_many = _blocking(Calls.wait_many)
+    result = _blocking(Calls.result)
+    cancel = _blocking(Calls.cancel)
+    requeue = _blocking(Calls.requeue)
+    pause = _blocking(Calls.pause)
+    resume = _blocking(Calls.resume)
+    limits = _blocking(Calls.limits)
+    set_limits = _blocking(Calls.set_limits)
+    schedules = _blocking(Calls.schedules)
+    add_schedule = _blocking(Calls.add_schedule)
+    pause_schedule = _blocking(Calls.pause_schedule)
+    resume_schedule = _blocking(Calls.resume_schedule)
+    remove_schedule = _blocking(Calls.remove_schedule)

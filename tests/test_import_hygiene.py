@@ -139,8 +139,8 @@ def test_cli_help_imports_light(argv: list[str]) -> None:
 
 
 # What the client library and a plain `heroagent submit` must not load: the reason
-# they start fast (docs/client.md has the figures).
-SLOW = ("redis", "textual", "typer", "pydantic", "rich", "click")
+# they start fast (docs/client.md has the figures). asyncio loads with AsyncClient only.
+SLOW = ("redis", "textual", "typer", "pydantic", "rich", "click", "asyncio")
 
 
 def _loaded_slow(code: str) -> tuple[list[str], int]:
@@ -174,6 +174,7 @@ def test_the_client_library_loads_no_redis_py_typer_or_textual() -> None:
     assert result.stdout.split() == ["False", "False"]
     # The check would pass vacuously if the probe saw nothing: these do load them.
     assert {"redis", "typer"} <= set(_loaded_slow("import redis, typer")[0])
+    assert _loaded_slow("from heroagent import AsyncClient")[0] == ["asyncio"]
     assert count > 0
 
 
@@ -204,3 +205,16 @@ def test_a_worker_command_loads_no_typer(tmp_path: Path) -> None:
     found, _ = _loaded_slow(code)
     assert "redis" in found  # it did get as far as the server
     assert [name for name in found if name in ("typer", "pydantic", "click", "textual")] == []
+
+
+@pytest.mark.parametrize("argv", [["job", "1"], ["jobs"], ["cancel", "1"], ["schedule", "list"]])
+def test_the_job_commands_load_no_asyncio_or_redis_py(argv: list[str], tmp_path: Path) -> None:
+    # Through typer (only a plain submit skips it), on the same blocking client: no engine
+    # runs, so each ends unreachable (exit 3) once its code has all loaded.
+    root = ["heroagent", "--config", os.devnull, "--data-dir", str(tmp_path)]
+    code = (
+        f"import sys\nsys.argv = {[*root, *argv]!r}\nfrom heroagent_tui.cli import main\nmain()\n"
+    )
+    found, _ = _loaded_slow(code)
+    assert "typer" in found  # the probe sees the typer route
+    assert {"asyncio", "redis", "textual"} & set(found) == set()

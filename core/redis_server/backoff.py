@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 
 RECONNECT_BASE = 0.1
@@ -46,6 +45,8 @@ class Backoff:
 
     async def wait(self) -> None:
         """Sleep the next delay."""
+        import asyncio  # here: the blocking client uses next_delay and never loads asyncio
+
         await asyncio.sleep(self.next_delay())
 
     def reset(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -124,6 +123,8 @@ def run(
     def log(line: str) -> None:
         if not as_json:
             typer.echo(f"  | {line}", err=True)
+
+    import asyncio  # not at the top: the job commands load this module too
 
     result = asyncio.run(run_playbook(playbook, registry, ActionContext(log=log)))
     if as_json:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 
 import typer
-from redis.exceptions import RedisError
 
-from core.events import EventBus
-from core.redis_server import RedisService, ServerBinaryNotFound, find_cli_binary
 from heroagent_tui.commands.common import fail, state_of
 
 
@@ -18,6 +15,13 @@ def redis_cli(ctx: typer.Context) -> None:
     For example `heroagent redis-cli keys 'ha:*'`, or no arguments for a prompt. The
     password comes from the data dir and goes in REDISCLI_AUTH, never on the command line.
     """
+    # Here, not at the top: the typer app imports every command, and the job commands
+    # (heroagent job, jobs, cancel, ...) must not pay for redis-py and asyncio.
+    from redis.exceptions import RedisError
+
+    from core.events import EventBus
+    from core.redis_server import RedisService, ServerBinaryNotFound, find_cli_binary
+
     config = state_of(ctx).load().config
     service = RedisService(config, EventBus())
     try:

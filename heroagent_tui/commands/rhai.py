@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -94,6 +93,8 @@ def run(
     def log(line: str) -> None:
         if not quiet:
             typer.echo(f"  | {line}", err=True)
+
+    import asyncio  # not at the top: the job commands load this module too
 
     outcome = asyncio.run(run_script(text, registry, ActionContext(log=log), limits))
     if outcome.error is not None:

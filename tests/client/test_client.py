@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -24,8 +30,9 @@ from heroagent import (
     JobSpec,
     WaitTimeout,
 )
+from tests.client.conftest import ROOT
 from tests.core.test_serve import Serve
-from tests.helpers import ValkeyProcess, async_poll, free_port
+from tests.helpers import ValkeyProcess, async_poll, free_port, wait_for
 
 
 def test_submit_wait_and_result(config: Config) -> None:
@@ -124,12 +131,37 @@ def test_a_batch_over_the_limit_is_refused(config: Config) -> None:
 WAITER = "wait-under-test"
 
 
+def _waiter_url(served: Serve, name: str) -> str:
+    password = (served.data / "redis" / "password").read_text().strip()
+    return f"redis://:{password}@127.0.0.1:{served.port}/0?client_name={name}"
+
+
+def _waiter_commands(
+    connections: list[dict[str, str]], name: str, *, requests: int = 0
+) -> dict[str, str]:
+    """Commands run so far on each of the waiting client's connections (from CLIENT LIST).
+
+    With `requests`, empty until it has subscribed and one connection has had that many
+    requests answered (after AUTH and CLIENT SETNAME, each is an RPUSH and a BLPOP that
+    has returned): a `submit --wait` makes two, the submit and the read of its job.
+    """
+    mine = [c for c in connections if c["name"] == name]
+    if requests and not (
+        any(c["sub"] == "1" for c in mine)
+        and any(
+            c["cmd"] == "blpop" and "b" not in c["flags"] and int(c["tot-cmds"]) >= 2 + 2 * requests
+            for c in mine
+        )
+    ):
+        return {}
+    return {c["id"]: c["tot-cmds"] for c in mine}
+
+
 async def test_wait_returns_on_the_event_without_asking_again(
     config: Config, served: Serve
 ) -> None:
     redis = RedisService(config, EventBus()).loop_client()
-    password = (served.data / "redis" / "password").read_text().strip()
-    url = f"redis://:{password}@127.0.0.1:{served.port}/0?client_name={WAITER}"
+    url = _waiter_url(served, WAITER)
     async with AsyncClient.from_config(config) as client, AsyncClient(url=url) as waiter:
         await client.pause("default", "evented")
         try:
@@ -137,18 +169,7 @@ async def test_wait_returns_on_the_event_without_asking_again(
             waiting = asyncio.create_task(waiter.wait(job.job_id, timeout=30))
 
             async def waiter_commands(*, read: bool = False) -> dict[str, str]:
-                """Commands run so far on each of the waiting client's connections.
-
-                With `read`, empty until it has subscribed and its one read of the job
-                is answered (the request's BLPOP has returned).
-                """
-                connections = [c for c in await redis.client_list() if c["name"] == WAITER]
-                if read and not (
-                    any(c["sub"] == "1" for c in connections)
-                    and any(c["cmd"] == "blpop" and "b" not in c["flags"] for c in connections)
-                ):
-                    return {}
-                return {c["id"]: c["tot-cmds"] for c in connections}
+                return _waiter_commands(await redis.client_list(), WAITER, requests=int(read))
 
             # Only the waiting client's own connections are counted (the engine pushes
             # to its lists all along); a new connection or any command shows a poll.
@@ -164,6 +185,72 @@ async def test_wait_returns_on_the_event_without_asking_again(
         ended = await waiting
         assert ended.status == "done"
     await redis.aclose()
+
+
+def _modules_imported(importtime: str) -> set[str]:
+    """The modules `python -X importtime` says it imported (its stderr)."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in importtime.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+
+
+@pytest.mark.parametrize("how", ["client", "cli"])
+def test_a_blocking_wait_returns_on_the_event_and_loads_no_asyncio(
+    config: Config, served: Serve, how: str, tmp_path: Path
+) -> None:
+    # The blocking Client (and `heroagent submit --wait`, which uses it) waits on the
+    # events channel as AsyncClient does, on plain sockets: no poll, no asyncio, and it
+    # follows a connection that breaks.
+    name, topic = f"blocking-{how}", f"evented-{how}"
+    url = _waiter_url(served, name)
+    admin = redis.Redis.from_url(url.partition("?")[0])
+    with Client.from_config(config) as client:
+        client.pause("default", topic)
+        try:
+            if how == "client":
+                waiter = Client(url=url)
+                job = client.submit("!!core.echo\n", topic=topic)
+                pool = concurrent.futures.ThreadPoolExecutor(1)
+                waiting = pool.submit(waiter.wait, job.job_id, 30)
+            else:
+                params = tmp_path / "job.hero"
+                params.write_text("!!core.echo\n")
+                cli = subprocess.Popen(
+                    [sys.executable, "-X", "importtime", "-m", "heroagent_tui",
+                     "--config", os.devnull, "--redis-url", url,
+                     "submit", str(params), "-t", topic, "--wait", "--json"],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                )  # fmt: skip
+            requests = 1 if how == "client" else 2
+            before = wait_for(
+                lambda: _waiter_commands(admin.client_list(), name, requests=requests),
+                30, "the wait to subscribe and read",
+            )  # fmt: skip
+            time.sleep(1.0)  # observes an absence: no command, no new connection
+            assert _waiter_commands(admin.client_list(), name) == before
+            # Its connections cut (a restart, a failover): it subscribes and reads again.
+            for connection_id in before:
+                admin.client_kill_filter(_id=connection_id)
+            wait_for(
+                lambda: set(_waiter_commands(admin.client_list(), name, requests=1)) - set(before),
+                30, "the wait to subscribe again",
+            )  # fmt: skip
+        finally:
+            client.resume("default", topic)
+    if how == "client":
+        assert waiting.result(60).status == "done"
+        waiter.close()
+        pool.shutdown()
+    else:
+        out, importtime = cli.communicate(timeout=60)
+        assert cli.returncode == 0, importtime
+        assert json.loads(out)["status"] == "done"
+        imported = _modules_imported(importtime)
+        assert "heroagent.resp_sync" in imported  # the probe saw the client's imports
+        assert not {m for m in imported if m.split(".")[0] == "asyncio"}
+    admin.close()
 
 
 async def test_async_client_runs_calls_concurrently(config: Config) -> None:

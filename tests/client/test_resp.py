@@ -103,14 +103,22 @@ async def test_tcp_unix_socket_db_and_errors(valkey: ValkeyProcess) -> None:
         await over_unix.aclose()
 
 
-async def test_password_and_acl_user(valkey: ValkeyProcess) -> None:
+def require_logins(valkey: ValkeyProcess) -> str:
+    """An ACL user `worker` (w-secret) and a password for the default user (d-secret).
+
+    The server's host:port.
+    """
     admin = _admin(valkey)
     admin.acl_setuser(
         "worker", enabled=True, passwords=["+w-secret"], commands=["+@all"], keys=["*"],
         channels=["*"],
     )  # fmt: skip
     admin.config_set("requirepass", "d-secret")
-    base = f"127.0.0.1:{valkey.port}"
+    return f"127.0.0.1:{valkey.port}"
+
+
+async def test_password_and_acl_user(valkey: ValkeyProcess) -> None:
+    base = require_logins(valkey)
     clients = [
         _url_client(f"redis://worker:w-secret@{base}"),
         _url_client(f"redis://:d-secret@{base}"),
