@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from core.jobs.scheduler import ScheduleInfo, SchedulerService
     from core.redis_server import RedisService
     from core.rhai.tools import RhaiTools
-    from core.watchdog.service import WatchDogService
+    from core.watchdog.service import SlotsService
 
 DEFAULT_LIMIT = 50
 # Texts up to this size are parsed on the loop (well under a millisecond).
@@ -117,7 +117,7 @@ class EngineAPI:
         history: HistoryService | None,
         scripts: ScriptTools,
         rhai: RhaiTools | None = None,
-        watchdog: WatchDogService | None = None,
+        watchdog: SlotsService | None = None,
         redis: RedisService | None = None,
         scheduler: SchedulerService | None = None,
     ) -> None:
