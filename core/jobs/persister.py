@@ -35,6 +35,14 @@ EPOCH_CHECK_SECONDS = 0.25
 # added to the others.
 LINGER_SECONDS = 0.002
 LINGER_BELOW = BATCH // 10
+# A batch this big is decoded in a thread (about 10 us a version): hundreds of versions
+# decoded on the loop would hold up whatever shares it (the terminal app's keys). A
+# small one stays inline, where the hop would cost more than the work.
+DECODE_INLINE_BELOW = 100
+
+
+def _decode(entries: list[tuple[bytes, dict[bytes, bytes]]]) -> list[Job]:
+    return [Job.from_stream(fields) for _, fields in entries]
 
 
 def _text(value: bytes | str) -> str:
@@ -166,7 +174,10 @@ class Persister:
         entries: list[tuple[bytes, dict[bytes, bytes]]] = cast(Any, reply)[0][1]
         if not entries:
             return 0
-        versions = [Job.from_stream(fields) for _, fields in entries]
+        if len(entries) < DECODE_INLINE_BELOW:
+            versions = _decode(entries)
+        else:
+            versions = await asyncio.to_thread(_decode, entries)
         ids = [entry_id for entry_id, _ in entries]
         # The entries are acknowledged in the round trip that drops the ended jobs, after
         # OurDB has every version: one round trip per batch instead of two.
