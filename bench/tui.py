@@ -278,7 +278,8 @@ async def latency(
     from heroagent_tui.screens.jobs import JobsScreen
     from heroagent_tui.widgets.job_table import JobTable
 
-    with tempfile.TemporaryDirectory(prefix="ha-bench-") as directory:
+    # A jobs service past its stop deadline (a persister far behind) may still write.
+    with tempfile.TemporaryDirectory(prefix="ha-bench-", ignore_cleanup_errors=True) as directory:
         config = _config(Path(directory))
         config.enable_webdav = False
         config.jobs = dataclasses.replace(config.jobs, worker_process=child)
