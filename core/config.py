@@ -95,6 +95,9 @@ class JobsConfig:
     """Directory of the job history database; empty means `<data_dir>/jobsdb`."""
     worker_count: int = 5
     """Jobs run at once by this engine's watchdog; 0 leaves the work to `heroagent worker`."""
+    worker_process: bool = True
+    """In the terminal app, run those jobs in a child process the engine supervises, so
+    their CPU never delays the screen; false runs them on the app's own loop."""
     queue_poll_interval: float = 0.1
     """Seconds; kept for compatibility with the seed's config, fetching blocks instead."""
     max_attempts: int = 3

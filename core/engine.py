@@ -22,7 +22,8 @@ from core.redis_server import RedisService
 from core.remote import RequestServer
 from core.rhai.tools import RhaiTools
 from core.services import Service, ServiceStartError
-from core.watchdog.service import ActorsService, WatchDogService
+from core.watchdog.process import ChildWatchDogService
+from core.watchdog.service import ActorsService, SlotsService, WatchDogService
 from core.webdav.inbox import Inbox
 from core.webdav.service import WebDAVService
 
@@ -64,7 +65,9 @@ def _scheduler(engine: Engine) -> Service:
 
 
 def _watchdog(engine: Engine) -> Service:
-    engine.watchdog = WatchDogService(engine.config, engine.bus, engine.redis, engine.scripts)
+    # The terminal app asks for a child: jobs' CPU then never delays a key on its loop.
+    slots = ChildWatchDogService if engine.slots_in_child else WatchDogService
+    engine.watchdog = slots(engine.config, engine.bus, engine.redis, engine.scripts)
     return engine.watchdog
 
 
@@ -112,7 +115,9 @@ class Engine:
 
     Use as `async with Engine(config) as engine:`. With `fail_fast` (headless runs),
     any service that fails to start stops start-up and raises EngineStartError; without
-    it (the TUI), only an essential service does, and the others show their error.
+    it (the TUI), only an essential service does, and the others show their error. With
+    `child_slots` (the TUI) and `jobs.worker_process` on, the job slots run in a child
+    process the engine supervises (`core/watchdog/process.py`) rather than on its loop.
     """
 
     def __init__(
@@ -122,14 +127,16 @@ class Engine:
         services: Sequence[ServiceSpec] | None = None,
         fail_fast: bool = True,
         bus: EventBus | None = None,
+        child_slots: bool = False,
     ) -> None:
         self.config = config
+        self.slots_in_child = child_slots and config.jobs.worker_process
         self.bus = bus or EventBus()
         self.fail_fast = fail_fast
         self.scripts = ScriptTools()
         self.redis_service: RedisService | None = None
         self.history: HistoryService | None = None
-        self.watchdog: WatchDogService | None = None
+        self.watchdog: SlotsService | None = None
         self.scheduler: SchedulerService | None = None
         self._specs = list(services if services is not None else default_services())
         self._essential = {spec.name for spec in self._specs if spec.essential}

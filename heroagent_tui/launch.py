@@ -15,7 +15,8 @@ async def run_app(config: Config) -> int:
     """Start the engine in the background, show the app at once, stop the engine after it."""
     from heroagent_tui.app import create_app
 
-    engine = Engine(config, fail_fast=False)
+    # The job slots run in a child process (jobs.worker_process): the loop stays the app's.
+    engine = Engine(config, fail_fast=False, child_slots=True)
     app = create_app(engine, log_level=config.log_level)
     # The app appears while services come up; it shows their progress from events.
     starting = asyncio.create_task(engine.start(), name="engine-start")

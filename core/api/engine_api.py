@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from core.jobs.scheduler import ScheduleInfo, SchedulerService
     from core.redis_server import RedisService
     from core.rhai.tools import RhaiTools
-    from core.watchdog.service import WatchDogService
+    from core.watchdog.service import SlotsService
 
 DEFAULT_LIMIT = 50
 
@@ -133,7 +133,7 @@ class EngineAPI:
         history: HistoryService | None,
         scripts: ScriptTools,
         rhai: RhaiTools | None = None,
-        watchdog: WatchDogService | None = None,
+        watchdog: SlotsService | None = None,
         redis: RedisService | None = None,
         scheduler: SchedulerService | None = None,
     ) -> None:

@@ -20,11 +20,12 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+def die_with_parent(parent_pid: int) -> Callable[[], None]:
     """A preexec hook that makes the kernel SIGTERM the child when the engine dies.
 
-    SIGTERM (not SIGKILL) lets valkey fsync its append-only file on the way out. The
-    ppid check closes the window where the parent died before prctl ran.
+    SIGTERM (not SIGKILL) lets valkey fsync its append-only file on the way out (and a
+    job-slots child hand its jobs back). The ppid check closes the window where the
+    parent died before prctl ran.
     """
     libc_name = ctypes.util.find_library("c")
 
@@ -53,7 +54,7 @@ async def spawn(argv: list[str], cwd: Path, output: Path) -> asyncio.subprocess.
             stdin=asyncio.subprocess.DEVNULL,
             stdout=sink,
             stderr=sink,
-            preexec_fn=_die_with_parent(os.getpid()),
+            preexec_fn=die_with_parent(os.getpid()),
         )
 
 

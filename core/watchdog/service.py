@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from collections.abc import Callable
 
 from core.config import Config
@@ -74,10 +75,45 @@ class ActorsService(Service):
         return None
 
 
-class WatchDogService(JobsPartService):
-    """Runs `jobs.worker_count` job slots in this process, like `heroagent worker` does."""
+def slots_detail(slots: int, completed: int, abandoned: int, restarts: int) -> str:
+    """The watchdog's line for people: slots, jobs completed, what is wrong."""
+    text = f"{slots} slots, {completed} completed"
+    if abandoned:
+        text += f", {abandoned} held by threads abandoned after timeout"
+    if restarts:
+        text += f", {restarts} loop restarts"
+    return text
+
+
+class SlotsService(JobsPartService):
+    """The engine's own `jobs.worker_count` job slots, in this process or in a child."""
 
     name = "watchdog"
+
+    @property
+    @abstractmethod
+    def abandoned_slots(self) -> int:
+        """Slots held by a sync action's thread that outlived its job's timeout or cancel."""
+
+    @property
+    @abstractmethod
+    def busy_slots(self) -> int:
+        """Slots running a job or held by such a thread."""
+
+    @abstractmethod
+    async def drain(self, hint: str, say: Callable[[str], None]) -> int:
+        """Take no more jobs; let the running ones finish for up to `jobs.drain_seconds`.
+
+        Returns how many still run (`stop` hands them back).
+        """
+
+    @abstractmethod
+    def cancel(self, job_id: int) -> bool:
+        """Stop a job if it runs here; False when it does not."""
+
+
+class WatchDogService(SlotsService):
+    """Runs `jobs.worker_count` job slots in this process, like `heroagent worker` does."""
 
     # The pool while the service runs.
     watchdog: WatchDog | None = None
@@ -98,14 +134,12 @@ class WatchDogService(JobsPartService):
 
     def detail(self) -> str:
         """Slots, jobs completed here, and slots that timed-out threads still hold."""
-        if self.watchdog is None:
+        dog = self.watchdog
+        if dog is None:
             return ""
-        text = f"{self.config.jobs.worker_count} slots, {self.watchdog.completed} completed"
-        if self.watchdog.abandoned:
-            text += f", {self.watchdog.abandoned} held by threads abandoned after timeout"
-        if self.watchdog.restarts:
-            text += f", {self.watchdog.restarts} loop restarts"
-        return text
+        return slots_detail(
+            self.config.jobs.worker_count, dog.completed, dog.abandoned, dog.restarts
+        )
 
     async def _start(self) -> None:
         registry = self.scripts.registry

@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Header, Input, Static
 
 from core.api import JobFilter, JobView
-from core.events import JobStateChanged
+from core.events import JobProgress, JobStateChanged
 from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.messages import JobOpenRequested, SubmitRequested
 from heroagent_tui.screens.base import EngineScreen
@@ -27,6 +27,9 @@ PREFETCH_ROWS = 40
 # Live inserts only while the cursor is near the top, so rows never move under the reader.
 LIVE_TOP_ROWS = 20
 INSERT_EVERY = 0.5
+# Shown rows take their new states at most this often: each update re-renders every
+# visible row, and at full flow the engine's events come twenty batches a second.
+APPLY_EVERY = 0.25
 # Newer jobs kept for the next insert; beyond that only counted ("N newer, g to show").
 MAX_PENDING = 200
 # The page that fills in live rows' type and times; beyond it (a rare status filter at a
@@ -60,6 +63,9 @@ class JobsScreen(EngineScreen):
         self._loading = False
         self._unseen = 0
         self._newer: OrderedDict[int, JobStateChanged] = OrderedDict()
+        # Events not applied yet (see APPLY_EVERY): each job's newest state and progress.
+        self._changed: dict[int, JobStateChanged] = {}
+        self._progressed: dict[int, JobProgress] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,6 +84,9 @@ class JobsScreen(EngineScreen):
         self._exhausted = False
         self._unseen = 0
         self._newer.clear()
+        # The page read now is newer than them.
+        self._changed.clear()
+        self._progressed.clear()
         self._load_page(None)
 
     def set_filter(self, query: str) -> None:
@@ -139,15 +148,27 @@ class JobsScreen(EngineScreen):
         if batch.purged:
             for job_id in batch.purged:
                 self._newer.pop(job_id, None)
+                self._changed.pop(job_id, None)
+                self._progressed.pop(job_id, None)
             if table.remove_jobs(batch.purged):
                 self._show_status()
         if not batch.jobs and not batch.progress:
             return
+        for job_id, event in batch.jobs.items():
+            self._changed.pop(job_id, None)
+            self._changed[job_id] = event
+        self._progressed.update(batch.progress)
+        self.throttled("apply", APPLY_EVERY, self._apply_changes)
+
+    def _apply_changes(self) -> None:
+        table = self.query_one(JobTable)
+        progressed, self._progressed = self._progressed, {}
+        changed, self._changed = self._changed, {}
         # Before states: a job that ended in this batch loses its bar.
-        table.apply_progress(list(batch.progress.values()))
-        if not batch.jobs:
+        table.apply_progress(list(progressed.values()))
+        if not changed:
             return
-        events: list[JobStateChanged] = list(batch.jobs.values())
+        events: list[JobStateChanged] = list(changed.values())
         for event in table.apply(events, self.filter):
             self._newer.pop(event.job_id, None)
             self._newer[event.job_id] = event

@@ -8,6 +8,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.theme import Theme
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellKey
 
 from core.api import JobFilter, JobView
 from core.events import JobProgress, JobStateChanged
@@ -209,9 +210,29 @@ class JobTable(DataTable[object]):
         return self._highest
 
     def _trim(self) -> None:
-        extra = self.row_count - MAX_LIVE_ROWS
-        if extra <= 0:
+        """Drop the oldest rows past `MAX_LIVE_ROWS`; the table is sorted newest first.
+
+        DataTable.remove_row renumbers every row below the one it removes, so trimming a
+        few hundred rows one by one cost a second at full flow. The oldest rows are the
+        last ones, whose removal renumbers nothing: they go in one pass over the table's
+        own row stores (textual is pinned), then one layout refresh.
+        """
+        if self.row_count <= MAX_LIVE_ROWS:
             return
-        oldest = sorted(int(str(k.value)) for k in self.rows)[:extra]
-        for job_id in oldest:
-            self.remove_row(str(job_id))
+        locations = self._row_locations
+        for index in range(self.row_count - 1, MAX_LIVE_ROWS - 1, -1):
+            key = locations.get_key(index)
+            if key is None:
+                continue
+            del locations[key]
+            for column_key in self._data.pop(key):
+                self._updated_cells.discard(CellKey(key, column_key))
+            del self.rows[key]
+            self._retrying.discard(int(str(key.value)))
+        self._require_update_dimensions = True
+        self._update_count += 1
+        # Re-set to clamp them into the rows that are left.
+        self.cursor_coordinate = self.cursor_coordinate
+        self.hover_coordinate = self.hover_coordinate
+        self.check_idle()
+        self.refresh(layout=True)

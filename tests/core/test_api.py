@@ -6,6 +6,7 @@ import pytest
 
 from core.api import JobFilter, JobNotFound, JobRefused, JobSpec, job_wire
 from core.engine import Engine
+from core.watchdog.service import WatchDogService
 from tests.helpers import async_wait_for, wait_job_ended, wait_jobs_ended
 
 
@@ -54,7 +55,7 @@ async def test_services_and_redis_info(engine: Engine) -> None:
 async def test_cancel_stops_a_job_running_here(engine: Engine) -> None:
     api = engine.api
     view = await api.submit("!!fake.sleep seconds:30\n", topic="long")
-    assert engine.watchdog is not None
+    assert isinstance(engine.watchdog, WatchDogService)
     dog = engine.watchdog.watchdog
     assert dog is not None
     await async_wait_for(lambda: view.job_id in dog.running, 10, "the job to run")

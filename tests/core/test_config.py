@@ -201,11 +201,11 @@ def test_cli_config_init_writes_a_loadable_file(tmp_path: Path) -> None:
 
 
 def test_cli_bad_key_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    file = write(tmp_path / "c.toml", "[jobs]\nworkers = 2\n")
+    file = write(tmp_path / "c.toml", "[jobs]\nworker_counts = 2\n")
     result = run_cli("--config", str(file), "--serve")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"heroagent: config error: {file}: key 'jobs.workers' is unknown "
+        f"heroagent: config error: {file}: key 'jobs.worker_counts' is unknown "
         "(did you mean 'jobs.worker_count'?)"
     ]
 

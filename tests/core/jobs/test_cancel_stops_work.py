@@ -21,6 +21,7 @@ from core.jobs import keys
 from core.jobs.model import Job, JobStatus
 from core.jobs.queue import Fetched
 from core.services import supervised_task
+from core.watchdog.service import WatchDogService
 from tests import helpers
 from tests.helpers import (
     ValkeyProcess,
@@ -300,7 +301,8 @@ async def test_a_crashed_background_loop_restarts_with_its_traceback(
 
 
 async def test_watchdog_loop_that_crashes_comes_back(one_slot: Engine) -> None:
-    dog = one_slot.watchdog.watchdog if one_slot.watchdog else None
+    assert isinstance(one_slot.watchdog, WatchDogService)
+    dog = one_slot.watchdog.watchdog
     assert dog is not None
     real_reap = dog.queue.reap
     calls = 0
