@@ -7,8 +7,8 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 from core.events import EventBus, LogEmitted, ServiceState, ServiceStateChanged, ServiceStatus
 
@@ -23,12 +23,44 @@ __all__ = [
     "ServiceStartError",
     "ServiceState",
     "ServiceStatus",
+    "cancel_until_done",
     "supervised_task",
 ]
 
 # A crashed background loop restarts after this long, doubling up to the cap.
 RESTART_FIRST_SECONDS = 0.1
 RESTART_MAX_SECONDS = 5.0
+
+# A cancel can be lost on Python 3.11: asyncio.wait_for, which redis-py wraps around
+# every command it sends, returns the result instead of raising when the cancel lands
+# as the send completes, and the loop runs on. A task still running after this long is
+# cancelled again; one that ends on its first cancel takes a loop turn or two.
+RECANCEL_SECONDS = 0.05
+
+
+async def cancel_until_done(
+    tasks: Collection[asyncio.Task[Any]],
+    seconds: float,
+    *,
+    grace: float = RECANCEL_SECONDS,
+) -> set[asyncio.Task[Any]]:
+    """Cancel the tasks and wait up to `seconds` for them, cancelling again any that run on.
+
+    A task still running `grace` seconds after a cancel gets another; a longer `grace`
+    leaves more time to a cleanup that runs on cancel (a child process killed and
+    reaped). Returns the tasks still running at the deadline.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        slice_ = max(0.0, min(grace, deadline - loop.time()))
+        _, pending = await asyncio.wait(pending, timeout=slice_)
+        if loop.time() >= deadline:
+            break
+    return pending
 
 
 def supervised_task(
@@ -186,10 +218,7 @@ class Service(ABC):
     async def stop_supervised(self, wait_seconds: float = 2.0) -> None:
         """Cancel every supervised loop and wait for them, at most `wait_seconds`."""
         tasks, self._supervised = self._supervised, []
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=wait_seconds)
+        await cancel_until_done(tasks, wait_seconds)
         for task in tasks:
             if task.done() and not task.cancelled():
                 with contextlib.suppress(Exception):

@@ -94,7 +94,7 @@ class _AdmittedStream(StreamingResponse):
 
 
 def build_app(ctx: UIContext) -> FastAPI:
-    """The app for one running service."""
+    """The app for one running service; `serve_another` points it at the next one."""
     app = FastAPI(
         title="HeroAgent",
         version=core.__version__,
@@ -105,6 +105,14 @@ def build_app(ctx: UIContext) -> FastAPI:
     )
     api = ctx.api
     install_error_handlers(app)
+
+    def serve(new: UIContext) -> None:
+        # The routes read `ctx` and `api` when they are called, so the app built once
+        # (about 0.7 s of CPU: FastAPI analyses every route's types) serves another start.
+        nonlocal ctx, api
+        ctx, api = new, new.api
+
+    app.state.serve = serve
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> m.Health:
@@ -459,6 +467,16 @@ def build_app(ctx: UIContext) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if ctx.rules.token:
         declare_bearer(app)
+    return app
+
+
+def serve_another(app: FastAPI, ctx: UIContext) -> FastAPI:
+    """A built app, no longer served, serving `ctx` from now on.
+
+    The app must declare a bearer token exactly when `ctx` has one (`build_app` decided
+    that from its first context).
+    """
+    app.state.serve(ctx)
     return app
 
 

@@ -22,10 +22,16 @@ from core.http_ui.sse import EventStreams
 from core.services import Service, ServiceStartError
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from core.api import EngineAPI
 
 # Seconds uvicorn waits for open requests when stopping; SSE streams are ended before that.
 GRACEFUL_SECONDS = 3
+
+# Apps no running service serves, by whether they declare a token: a start takes one
+# rather than build one (see `build_app`), a clean stop gives its app back.
+_idle_apps: dict[bool, list[FastAPI]] = {}
 
 
 class _HostedServer(uvicorn.Server):
@@ -52,6 +58,8 @@ class HttpUIService(Service):
         self._task: asyncio.Task[None] | None = None
         self._stats_task: asyncio.Task[None] | None = None
         self._streams: EventStreams | None = None
+        self._app: FastAPI | None = None
+        self._app_token = False
 
     def address(self) -> str:
         """The page's URL."""
@@ -93,7 +101,7 @@ class HttpUIService(Service):
             )
 
     async def _start(self) -> None:
-        from core.http_ui.app import UIContext, build_app
+        from core.http_ui.app import UIContext, build_app, serve_another
 
         self.preflight()
         token = self.config.ui.token
@@ -114,17 +122,15 @@ class HttpUIService(Service):
         )
         self.stats = JobStats()
         self._stats_task = asyncio.create_task(self._count(api.subscribe(50_000)), name="ui-stats")
-        app = AccessLog(
-            Guard(
-                build_app(
-                    UIContext(
-                        api, self._streams, self.stats, rules, self.config.ui.rpc_timeout, self.bus
-                    )
-                ),
-                rules,
-            ),
-            self.bus,
+        context = UIContext(
+            api, self._streams, self.stats, rules, self.config.ui.rpc_timeout, self.bus
         )
+        try:
+            self._app = serve_another(_idle_apps.get(bool(rules.token), []).pop(), context)
+        except IndexError:
+            self._app = build_app(context)
+        self._app_token = bool(rules.token)
+        app = AccessLog(Guard(self._app, rules), self.bus)
         config = uvicorn.Config(
             app,
             log_config=None,
@@ -158,6 +164,11 @@ class HttpUIService(Service):
         if server is not None and task is not None:
             server.should_exit = True
             await task
+            # An app with a request still running (cancelled past the graceful deadline)
+            # is not handed to another start: that request would see the other engine.
+            if self._app is not None and not server.server_state.tasks:
+                _idle_apps.setdefault(self._app_token, []).append(self._app)
+            self._app = None
         if self._stats_task is not None:
             self._stats_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

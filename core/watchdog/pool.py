@@ -30,7 +30,7 @@ from core.jobs.model import ErrorKind, Job, JobStatus
 from core.jobs.queue import Completion, JobQueue, Lease
 from core.jobs.retry import backoff_delay, should_retry
 from core.redis_server.backoff import Backoff
-from core.redis_server.blocking import cancel_blocked
+from core.redis_server.blocking import JOB_GRACE_SECONDS, cancel_blocked
 from core.redis_server.channels import follow_channel
 from core.services import supervised_task
 from core.watchdog.processors import Outcome, Processors
@@ -151,7 +151,10 @@ class WatchDog:
         # redis-py can turn a cancellation mid-read into a timeout error; the flag keeps
         # the dispatcher from mistaking that for a network fault and carrying on.
         self._stopping = True
-        await cancel_blocked([*self._tasks, *self._jobs], self.redis)
+        await asyncio.gather(
+            cancel_blocked(self._tasks, self.redis),
+            cancel_blocked(list(self._jobs), self.redis, grace=JOB_GRACE_SECONDS),
+        )
         self._tasks = []
         self._jobs.clear()
         # Threads of sync actions cannot be stopped; they are not waited for either.

@@ -10,6 +10,7 @@ import pytest
 from core.config import Config
 from core.engine import Engine, EngineStartError, ServiceSpec, default_services
 from core.events import EventBus
+from core.redis_server.blocking import cancel_blocked
 from core.services import Service, ServiceStartError, ServiceState
 from tests.helpers import async_wait_for, pid_running
 
@@ -58,6 +59,38 @@ class RefusesCredentials(Service):
         pass
 
 
+async def loses_its_first_cancel(ended: asyncio.Event) -> None:
+    """A loop that swallows one cancel, as Python 3.11's wait_for does to one that lands
+    as the send it wraps completes (redis-py wraps every command in one), then runs on."""
+    lost = False
+    try:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if lost:
+                    raise
+                lost = True
+    finally:
+        ended.set()
+
+
+class LosesACancel(Service):
+    """A service whose background loop loses the first cancel its stop sends."""
+
+    name = "loses"
+
+    def __init__(self, bus: EventBus) -> None:
+        super().__init__(bus)
+        self.ended = asyncio.Event()
+
+    async def _start(self) -> None:
+        self.loop = self.supervise("loop", lambda: loses_its_first_cancel(self.ended))
+
+    async def _stop(self) -> None:
+        await self.stop_supervised()
+
+
 def redis_and(*extra: ServiceSpec) -> list[ServiceSpec]:
     return [default_services()[0], *extra]
 
@@ -102,6 +135,32 @@ async def test_a_cancelled_stop_still_stops_the_redis_child(engine_config: Confi
     with pytest.raises(asyncio.CancelledError):
         await stopping
     assert not pid_running(pid)
+
+
+async def test_a_loop_that_loses_a_cancel_is_cancelled_again_and_ends() -> None:
+    service = LosesACancel(EventBus())
+    await service.start()
+    await asyncio.sleep(0)  # the loop runs up to its first wait
+    await service.stop()
+    # Not left running (it would crash on, on the closed client, as the relay's did).
+    assert service.ended.is_set()
+    assert service.loop.done()
+
+
+async def test_cancel_blocked_cancels_a_loop_that_loses_its_cancel_again(
+    engine: Engine,
+) -> None:
+    ended = asyncio.Event()
+    loop = asyncio.create_task(loses_its_first_cancel(ended))
+    await asyncio.sleep(0)
+    client = engine.redis.loop_client()
+    try:
+        async with asyncio.timeout(10):
+            await cancel_blocked([loop], client)
+    finally:
+        await client.aclose()
+    assert ended.is_set()
+    assert loop.cancelled()
 
 
 async def test_credentials_are_checked_before_anything_binds(engine_config: Config) -> None:

@@ -32,6 +32,10 @@ asyncio.run(main())
 """
 
 
+# What these engines are asked goes over Redis alone: no WebDAV, no HTTP UI to start.
+CLI_ONLY = {"HEROAGENT_ENABLE_WEBDAV": "false", "HEROAGENT_ENABLE_UI": "false"}
+
+
 def cli(serve: Serve, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         heroagent_argv(serve.data, "--redis-port", str(serve.port), *args),
@@ -52,7 +56,8 @@ def submitted(serve: Serve, *args: str, stdin: str = "") -> Any:
 
 @pytest.fixture
 def served(short_tmp: Path) -> Iterator[Serve]:
-    with serving(short_tmp / "data", env={"HEROAGENT_JOBS_LEASE_SECONDS": "1"}) as server:
+    env = {**CLI_ONLY, "HEROAGENT_JOBS_LEASE_SECONDS": "1"}
+    with serving(short_tmp / "data", env=env) as server:
         yield server
 
 
@@ -80,7 +85,7 @@ def test_submit_wait_job_and_jobs(served: Serve) -> None:
 
 
 def test_no_engine_is_a_clear_error(short_tmp: Path) -> None:
-    server = Serve(short_tmp / "data")
+    server = Serve(short_tmp / "data", env=CLI_ONLY)
     server.wait_ready()
     # Stop the engine, then ask: the server is gone too, so the error names the server.
     server.proc.send_signal(signal.SIGTERM)
@@ -94,7 +99,7 @@ def test_no_engine_is_a_clear_error(short_tmp: Path) -> None:
 
 def test_engine_sigkilled_with_jobs_queued_and_running_then_restarted(short_tmp: Path) -> None:
     data = short_tmp / "data"
-    env = {"HEROAGENT_JOBS_LEASE_SECONDS": "1", "HEROAGENT_JOBS_WORKER_COUNT": "2"}
+    env = {**CLI_ONLY, "HEROAGENT_JOBS_LEASE_SECONDS": "1", "HEROAGENT_JOBS_WORKER_COUNT": "2"}
     first = Serve(data, env=env)
     server = None
     try:
@@ -122,7 +127,9 @@ def test_engine_sigkilled_with_jobs_queued_and_running_then_restarted(short_tmp:
             # Also when an assertion above failed: no server of this test outlives it.
             wait_for(lambda: not pid_running(server), 10, "the old server to exit")
 
-    with serving(data, env=env) as second:
+    # A slot for every job after the restart: what is checked is that each one runs
+    # again, not the queueing (six 3 s sleeps on two slots would take 9 s).
+    with serving(data, env={**env, "HEROAGENT_JOBS_WORKER_COUNT": "6"}) as second:
 
         def all_done() -> bool:
             found = cli(second, "jobs", "--limit", "100", "--json")

@@ -105,7 +105,7 @@ async def test_scheduled_jobs_come_back_with_their_times_after_flushall(
         at = time.time() + 3.0
         jobs = await engine.jobs.create_jobs(
             [
-                JobSpec("!!fake.return_success\n", topic="flush", run_at=at + i * 0.1)
+                JobSpec("!!fake.return_success\n", topic="flush", run_at=at + i * 0.01)
                 for i in range(20)
             ]
         )
