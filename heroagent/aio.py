@@ -9,11 +9,11 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
 
 from core.api import JobOptions, JobSpec, JobView, job_from_wire, spec_wire
 from core.channel import MAX_BATCH, MAX_REQUEST_BYTES, Command, Plan, dumps
-from core.config import Config
 from heroagent.connect import redis_for
 from heroagent.errors import ClientError
 from heroagent.plans import (
     Calls,
+    ClientBase,
     ClientOptions,
     Message,
     PurgeOptions,
@@ -52,7 +52,7 @@ def _awaited(
     return call
 
 
-class AsyncClient:
+class AsyncClient(ClientBase):
     """The engine's jobs from asyncio code: submit, wait on events, read, change.
 
     `AsyncClient()` reads the config the way `heroagent` does (the default file or
@@ -69,29 +69,12 @@ class AsyncClient:
     def __init__(
         self, url: str | None = None, password: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
-        self._calls = Calls(url, password, **options)
+        super().__init__(url, password, **options)
         self._redis: RespClient | None = None
         # Submits made in one turn of the loop travel as one `submit_each` request.
         self._queued: list[_Queued] = []
         self._senders: set[asyncio.Task[None]] = set()
         self._coalesce = True
-
-    @classmethod
-    def from_config(
-        cls, config: Config, *, password: str | None = None, wait_seconds: float = 10.0
-    ) -> Self:
-        """A client for the engine this config describes."""
-        return cls(password=password, config=config, wait_seconds=wait_seconds)
-
-    @property
-    def config(self) -> Config:
-        """The effective config the client uses."""
-        return self._calls.config
-
-    @property
-    def wait_seconds(self) -> float:
-        """How long a request waits for an engine to take it (and then to answer it)."""
-        return self._calls.wait_seconds
 
     async def aclose(self) -> None:
         """Close the connections; the client may be used again (it reconnects)."""

@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypedDict, TypeVar, Unpack
 
 from core.api import (
     JobFilter,
@@ -438,6 +438,32 @@ class Calls:
     def remove_schedule(self, name: str) -> Plan[None]:
         """Remove a schedule added at run time."""
         yield from self._call("remove_schedule", {"name": name})
+
+
+class ClientBase:
+    """What both clients are made from: the calls (config, password, request wait)."""
+
+    def __init__(
+        self, url: str | None = None, password: str | None = None, **options: Unpack[ClientOptions]
+    ) -> None:
+        self._calls = Calls(url, password, **options)
+
+    @classmethod
+    def from_config(
+        cls, config: Config, *, password: str | None = None, wait_seconds: float = 10.0
+    ) -> Self:
+        """A client for the engine this config describes."""
+        return cls(password=password, config=config, wait_seconds=wait_seconds)
+
+    @property
+    def config(self) -> Config:
+        """The effective config the client uses."""
+        return self._calls.config
+
+    @property
+    def wait_seconds(self) -> float:
+        """How long a request waits for an engine to take it (and then to answer it)."""
+        return self._calls.wait_seconds
 
 
 def described(call: Any, method: Callable[..., Any], owner: str) -> None:

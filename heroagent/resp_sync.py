@@ -17,25 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from core.channel import Plan, Stepper, T
-from heroagent.wire import (
-    CONNECT_TIMEOUT_SECONDS,
-    READ_CHUNK,
-    REPLY_TIMEOUT_SECONDS,
-    DeadlinePassed,
-    Idle,
-    Probe,
-    Replies,
-    RespConnectionError,
-    Subscribed,
-    Target,
-    checked,
-    confirm_subscribe,
-    connect_failed,
-    login,
-    message_data,
-    pack,
-    tls_context,
-)
+from heroagent import wire
 
 
 def run(plan: Plan[T], perform: Callable[[Any], Any]) -> T:
@@ -52,7 +34,7 @@ def _left(timeout: float | None, deadline: float | None) -> tuple[float | None, 
         return timeout, False
     left = deadline - time.monotonic()
     if left <= 0:
-        raise DeadlinePassed  # not a timeout of 0, which would make the socket non-blocking
+        raise wire.DeadlinePassed  # not a timeout of 0, which would make the socket non-blocking
     if timeout is None or left < timeout:
         return left, True
     return timeout, False
@@ -63,14 +45,14 @@ class SyncConnection:
 
     def __init__(self, sock: socket.socket, where: str) -> None:
         self._sock = sock
-        self._replies = Replies(where)
+        self._replies = wire.Replies(where)
         self.where = where
         self.broken = False
 
     def execute(
         self,
         *args: str | bytes | int | float,
-        timeout: float | None = REPLY_TIMEOUT_SECONDS,
+        timeout: float | None = wire.REPLY_TIMEOUT_SECONDS,
         deadline: float | None = None,
     ) -> Any:
         """Send one command and return its reply; an error reply is raised."""
@@ -80,14 +62,14 @@ class SyncConnection:
     def send(self, *args: str | bytes | int | float) -> None:
         """Write one command (its reply is read with `reply`)."""
         try:
-            self._sock.settimeout(REPLY_TIMEOUT_SECONDS)
-            self._sock.sendall(pack(args))
+            self._sock.settimeout(wire.REPLY_TIMEOUT_SECONDS)
+            self._sock.sendall(wire.pack(args))
         except OSError as exc:
             self.close()
-            raise RespConnectionError(f"{self.where}: {exc.strerror or exc}") from None
+            raise wire.RespConnectionError(f"{self.where}: {exc.strerror or exc}") from None
 
     def reply(
-        self, timeout: float | None = REPLY_TIMEOUT_SECONDS, deadline: float | None = None
+        self, timeout: float | None = wire.REPLY_TIMEOUT_SECONDS, deadline: float | None = None
     ) -> Any:
         """The next reply; a connection left mid-reply (interrupted, broken) is closed."""
         try:
@@ -95,18 +77,18 @@ class SyncConnection:
                 wait, by_deadline = _left(timeout, deadline)
                 self._sock.settimeout(wait)
                 try:
-                    data = self._sock.recv(READ_CHUNK)
+                    data = self._sock.recv(wire.READ_CHUNK)
                 except TimeoutError:
                     if by_deadline:
-                        raise DeadlinePassed from None
+                        raise wire.DeadlinePassed from None
                     raise self._replies.silent(timeout) from None
                 except OSError as exc:
-                    raise RespConnectionError(f"{self.where}: {exc.strerror or exc}") from None
+                    raise wire.RespConnectionError(f"{self.where}: {exc.strerror or exc}") from None
                 self._replies.feed(data)
         except BaseException:
             self.close()
             raise
-        return checked(reply)
+        return wire.checked(reply)
 
     @property
     def stale(self) -> bool:
@@ -131,7 +113,7 @@ class SyncConnection:
         self._sock.close()
 
 
-def _open(target: Target, timeout: float) -> socket.socket:
+def _open(target: wire.Target, timeout: float) -> socket.socket:
     if target.path:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -145,30 +127,30 @@ def _open(target: Target, timeout: float) -> socket.socket:
     if target.tls is None:
         return sock
     try:
-        return tls_context(target.tls).wrap_socket(sock, server_hostname=target.host)
+        return wire.tls_context(target.tls).wrap_socket(sock, server_hostname=target.host)
     except BaseException:
         sock.close()
         raise
 
 
-def connect(target: Target, timeout: float = CONNECT_TIMEOUT_SECONDS) -> SyncConnection:
+def connect(target: wire.Target, timeout: float = wire.CONNECT_TIMEOUT_SECONDS) -> SyncConnection:
     """A connection to `target`, logged in (AUTH) and on its db (SELECT), within `timeout`."""
     try:
         sock = _open(target, timeout)
     except (TimeoutError, OSError) as exc:
-        if isinstance(exc, RespConnectionError):
+        if isinstance(exc, wire.RespConnectionError):
             raise
-        raise connect_failed(target, exc, timeout) from None
+        raise wire.connect_failed(target, exc, timeout) from None
     connection = SyncConnection(sock, target.where)
     try:
-        run(login(target), lambda step: connection.execute(*step.args, timeout=timeout))
+        run(wire.login(target), lambda step: connection.execute(*step.args, timeout=timeout))
     except BaseException:
         connection.close()
         raise
     return connection
 
 
-def _probe(step: Probe) -> Any:
+def _probe(step: wire.Probe) -> Any:
     connection = connect(step.target, step.timeout)
     try:
         return connection.execute(*step.args, timeout=step.timeout)
@@ -179,11 +161,11 @@ def _probe(step: Probe) -> Any:
 class SyncRespClient:
     """Connections to one server, made on demand and reused; threads each get their own."""
 
-    def __init__(self, find: Callable[[], Plan[Target]]) -> None:
+    def __init__(self, find: Callable[[], Plan[wire.Target]]) -> None:
         self._find = find
-        self._idle: Idle[SyncConnection] = Idle()
+        self._idle: wire.Idle[SyncConnection] = wire.Idle()
 
-    def _target(self) -> Target:
+    def _target(self) -> wire.Target:
         return run(self._find(), _probe)
 
     def _connection(self) -> SyncConnection:
@@ -192,7 +174,7 @@ class SyncRespClient:
     def execute(
         self,
         *args: str | bytes | int | float,
-        timeout: float | None = REPLY_TIMEOUT_SECONDS,
+        timeout: float | None = wire.REPLY_TIMEOUT_SECONDS,
         deadline: float | None = None,
     ) -> Any:
         """Run one command on a free connection; its reply (an error reply is raised)."""
@@ -203,13 +185,13 @@ class SyncRespClient:
             self._idle.give(connection)
 
     def open_subscription(
-        self, channel: str, confirm_seconds: float = CONNECT_TIMEOUT_SECONDS
+        self, channel: str, confirm_seconds: float = wire.CONNECT_TIMEOUT_SECONDS
     ) -> SyncSubscription:
         """A connection of its own subscribed to `channel`, once the server confirmed it."""
         connection = connect(self._target())
         try:
             connection.send("SUBSCRIBE", channel)
-            confirm_subscribe(connection.reply(confirm_seconds), connection.where)
+            wire.confirm_subscribe(connection.reply(confirm_seconds), connection.where)
         except BaseException:
             connection.close()
             raise
@@ -217,7 +199,7 @@ class SyncRespClient:
 
     @contextlib.contextmanager
     def subscribe(
-        self, channel: str, confirm_seconds: float = CONNECT_TIMEOUT_SECONDS
+        self, channel: str, confirm_seconds: float = wire.CONNECT_TIMEOUT_SECONDS
     ) -> Iterator[SyncSubscription]:
         """`open_subscription`, closed at the end of the block."""
         subscription = self.open_subscription(channel, confirm_seconds)
@@ -231,11 +213,11 @@ class SyncRespClient:
         self._idle.close()
 
 
-class SyncSubscription(Subscribed[SyncConnection]):
+class SyncSubscription(wire.Subscribed[SyncConnection]):
     """The messages of a subscribed channel, one by one."""
 
     def message(self, deadline: float | None = None) -> bytes:
-        """The next message's data; DeadlinePassed at `deadline` (None: no end)."""
-        while (data := message_data(self._connection.reply(None, deadline))) is None:
+        """The next message's data; wire.DeadlinePassed at `deadline` (None: no end)."""
+        while (data := wire.message_data(self._connection.reply(None, deadline))) is None:
             pass
         return data

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
 
 from core.channel import Command, Plan
-from core.config import Config
 from heroagent.connect import sync_redis_for
 from heroagent.errors import ClientError
 from heroagent.plans import (
     Calls,
+    ClientBase,
     ClientOptions,
     Message,
     Sleep,
@@ -43,7 +43,7 @@ def _blocking(
     return call
 
 
-class Client:
+class Client(ClientBase):
     """The engine's jobs from blocking code: the same calls as `AsyncClient`, not awaited.
 
     `Client()` reads the config the way `heroagent` does; `Client(url=..., password=...)`
@@ -62,21 +62,9 @@ class Client:
         self, url: str | None = None, password: str | None = None, **options: Unpack[ClientOptions]
     ) -> None:
         """The same arguments as `AsyncClient`'s."""
-        self._calls = Calls(url, password, **options)
+        super().__init__(url, password, **options)
         self._redis: SyncRespClient = sync_redis_for(self._calls.config, password)
         self._closed = False
-
-    @classmethod
-    def from_config(
-        cls, config: Config, *, password: str | None = None, wait_seconds: float = 10.0
-    ) -> Self:
-        """A client for the engine this config describes."""
-        return cls(password=password, config=config, wait_seconds=wait_seconds)
-
-    @property
-    def config(self) -> Config:
-        """The effective config the client uses."""
-        return self._calls.config
 
     def _run(self, plan: Plan[T]) -> T:
         """Do each step of a call's plan; a `Within` limits the steps after it."""
