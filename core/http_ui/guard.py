@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 from collections.abc import Iterable
@@ -23,6 +25,12 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # probes must not need a secret, and the API's description holds none.
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/openapi.json", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/static/",)
+# A body over the limit is read to its end and dropped before the 413, up to this much
+# and this long: a server that closes with unread data makes the kernel answer with a
+# reset, and the client then sees a broken connection instead of the 413. A bigger or
+# slower one is cut off (its sender may see the reset: it was warned by the limit).
+DRAIN_BYTES = 8 << 20
+DRAIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,10 @@ class Guard:
         too_big = f"request body is larger than {limit} bytes"
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
+            # A client that asked `Expect: 100-continue` holds its body until told to
+            # send it: nothing to drain. Asking for the body is what tells it.
+            if "100-continue" not in headers.get("expect", "").lower():
+                await _drain(receive, more=True, size=int(declared))
             await _reply(send, 413, too_big, [(b"connection", b"close")])
             return None
         chunks: list[bytes] = []
@@ -121,11 +133,13 @@ class Guard:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
+            more = bool(message.get("more_body", False))
             if size > limit:
+                await _drain(receive, more=more, size=size)
                 await _reply(send, 413, too_big, [(b"connection", b"close")])
                 return None
             chunks.append(chunk)
-            if not message.get("more_body", False):
+            if not more:
                 break
         replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks)}]
 
@@ -133,6 +147,22 @@ class Guard:
             return replay.pop() if replay else await receive()
 
         return replayed
+
+
+async def _drain(receive: Receive, *, more: bool, size: int) -> None:
+    """Read and drop the rest of a refused body (`size`: declared, or seen so far)."""
+    if not more or size > DRAIN_BYTES:
+        return
+    dropped = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while dropped <= DRAIN_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                dropped += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
 
 
 def declare_bearer(app: FastAPI) -> None:
