@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
 import dataclasses
 import importlib.metadata
 import os
@@ -35,6 +37,7 @@ import redis.exceptions
 from textual import events
 
 from bench.launch import free_port
+from bench.loop_holds import LoopHolds
 from core.api import JobSpec
 from core.config import Config, load_config
 from core.engine import Engine
@@ -255,6 +258,19 @@ async def _key_to_frame(app: Any, table: Any, key: str) -> tuple[float, float]:
     return (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
 
 
+async def _sample_keys(
+    app: Any, table: Any, samples: int, times: list[float], cpus: list[float], verbose: bool
+) -> None:
+    """Press `j` and `k` in turn `samples` times; each one's wall and loop CPU milliseconds."""
+    for n in range(samples):
+        wall, cpu = await _key_to_frame(app, table, "j" if n % 2 == 0 else "k")
+        times.append(wall)
+        cpus.append(cpu)
+        if verbose:
+            print(f"  sample {n}: {wall:.1f} ms ({cpu:.1f} ms CPU)", file=sys.stderr, flush=True)
+        await asyncio.sleep(0.05)
+
+
 def _rss_mib(pid: int | str = "self") -> float:
     """Resident memory of a process, MiB (0 when it is gone)."""
     try:
@@ -272,8 +288,14 @@ async def latency(
     *,
     child: bool = True,
     verbose: bool = False,
+    holds: bool = False,
+    profile: Path | None = None,
 ) -> dict[str, float]:
-    """Key-to-frame latency in Jobs while jobs flow; RSS before and after the soak."""
+    """Key-to-frame latency in Jobs while jobs flow; RSS before and after the soak.
+
+    With `holds`, the loop's long callbacks while the keys are measured go to stderr
+    (bench.loop_holds); with `profile`, a cProfile of the loop's thread meanwhile.
+    """
     from heroagent_tui.app import create_app
     from heroagent_tui.screens.jobs import JobsScreen
     from heroagent_tui.widgets.job_table import JobTable
@@ -307,18 +329,22 @@ async def latency(
                 backlog_start, sent_start = await _backlog(engine), sent[0]
                 flowing_from = time.perf_counter()
                 times, cpus = [], []
-                for n in range(samples):
-                    wall, cpu = await _key_to_frame(app, table, "j" if n % 2 == 0 else "k")
-                    times.append(wall)
-                    cpus.append(cpu)
-                    if verbose:
-                        print(
-                            f"  sample {n}: {wall:.1f} ms ({cpu:.1f} ms CPU)",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                    await asyncio.sleep(0.05)
+                watch = LoopHolds() if holds else contextlib.nullcontext()
+                profiler = cProfile.Profile() if profile is not None else None
+                with watch:
+                    if profiler is not None:
+                        profiler.enable()
+                    try:
+                        await _sample_keys(app, table, samples, times, cpus, verbose)
+                    finally:
+                        if profiler is not None:
+                            profiler.disable()
+                if isinstance(watch, LoopHolds):
+                    print(watch.report(), file=sys.stderr, flush=True)
+                if profiler is not None and profile is not None:
+                    profiler.dump_stats(profile)
                 await asyncio.sleep(soak)
+
                 rss_end = _rss_mib()
                 rss_slots = _rss_mib(slots) if slots is not None else 0.0
                 flowed = time.perf_counter() - flowing_from
@@ -359,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-process", action="store_true", help="job slots on the app's loop")
     parser.add_argument("--verbose", action="store_true", help="print each sample")
     parser.add_argument("--skip-start", action="store_true", help="no first-screen run")
+    parser.add_argument("--holds", action="store_true", help="print what held the loop")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the loop's thread")
     args = parser.parse_args(argv)
     history, samples, soak = (2_000, 40, 2.0) if args.quick else (1_000_000, 400, 600.0)
     history = args.history if args.history is not None else history
@@ -371,7 +399,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"first screen      {shown:6.2f} s   (target < {FIRST_SCREEN_TARGET} s)")
         print(f"quit (engine stop){quit_s:6.2f} s   children left: {'none' if clean else 'SOME'}")
     result = asyncio.run(
-        latency(history, rate, samples, soak, child=not args.in_process, verbose=args.verbose)
+        latency(
+            history,
+            rate,
+            samples,
+            soak,
+            child=not args.in_process,
+            verbose=args.verbose,
+            holds=args.holds,
+            profile=args.profile,
+        )
     )
     offered = "full rate" if rate <= 0 else f"{rate:,} jobs/s offered"
     where = "on the app's loop" if args.in_process else "in a child process"
