@@ -81,12 +81,12 @@ class DashboardScreen(EngineScreen):
         while now - self._bucket_start >= BUCKET_SECONDS:
             self._buckets.append(0.0)
             self._bucket_start += BUCKET_SECONDS
-        self._show_services()
-        self._show_flow()
+        self.draw_later("services", self._show_services)
+        self.draw_later("flow", self._show_flow)
         # A lost worker sends no event: only its heartbeat stops, so the clock looks.
-        self._load_workers()
+        self.draw_later("workers", self._load_workers)
         if self._ticks % REDIS_EVERY == 0:
-            self._load_redis()
+            self.draw_later("redis", self._load_redis)
 
     @work(exclusive=True, group="redis", exit_on_error=False)
     async def _load_redis(self) -> None:
@@ -189,12 +189,15 @@ class DashboardScreen(EngineScreen):
                 self.throttled("queues", 1.0, self._load_queues)
         if batch.purged:
             # Purged jobs leave the queues' ended counts.
-            self.debounced("queues-settle", 1.0, self._load_queues)
+            self.debounced("queues-settle", 1.0, self._settle_queues)
         if batch.jobs:
             self._buckets[-1] += batch.ended
             self._latencies.extend(batch.latencies)
-            self._show_flow()
+            self.draw_later("flow", self._show_flow)
             # Depths come from Redis and the history index: at most one read a second while
             # jobs flow, and one more when the burst is over (the index trails the events).
-            self.throttled("queues", 1.0, self._load_queues)
-            self.debounced("queues-settle", 1.0, self._load_queues)
+            self.draw_later("queues", self._load_queues, every=1.0)
+            self.debounced("queues-settle", 1.0, self._settle_queues)
+
+    def _settle_queues(self) -> None:
+        self.draw_later("queues-settled", self._load_queues, every=0.0)

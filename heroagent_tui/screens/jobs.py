@@ -154,11 +154,27 @@ class JobsScreen(EngineScreen):
                 self._show_status()
         if not batch.jobs and not batch.progress:
             return
-        for job_id, event in batch.jobs.items():
-            self._changed.pop(job_id, None)
-            self._changed[job_id] = event
-        self._progressed.update(batch.progress)
-        self.throttled("apply", APPLY_EVERY, self._apply_changes)
+        # Sorted out now, drawn later: what waits is bounded by the rows shown and
+        # MAX_PENDING newer jobs, however long the screen stays hidden.
+        shown, newer = table.sort_out(list(batch.jobs.values()), self.filter)
+        for event in shown:
+            self._changed.pop(event.job_id, None)
+            self._changed[event.job_id] = event
+        for event in newer:
+            self._newer.pop(event.job_id, None)
+            self._newer[event.job_id] = event
+        while len(self._newer) > MAX_PENDING:
+            self._newer.popitem(last=False)
+            self._unseen += 1
+        rows = table.rows
+        self._progressed.update(
+            (job_id, event) for job_id, event in batch.progress.items() if str(job_id) in rows
+        )
+        if self._changed or self._progressed:
+            self.draw_later("apply", self._apply_changes, every=APPLY_EVERY)
+        if self._newer:
+            # New rows mean a read and a sort; at most twice a second, however fast jobs come.
+            self.draw_later("insert", self._insert_newer, every=INSERT_EVERY)
 
     def _apply_changes(self) -> None:
         table = self.query_one(JobTable)
@@ -166,26 +182,20 @@ class JobsScreen(EngineScreen):
         changed, self._changed = self._changed, {}
         # Before states: a job that ended in this batch loses its bar.
         table.apply_progress(list(progressed.values()))
-        if not changed:
-            return
-        events: list[JobStateChanged] = list(changed.values())
-        for event in table.apply(events, self.filter):
-            self._newer.pop(event.job_id, None)
-            self._newer[event.job_id] = event
-        while len(self._newer) > MAX_PENDING:
-            self._newer.popitem(last=False)
-            self._unseen += 1
-        if self._newer:
-            # New rows mean a sort; at most twice a second, however fast jobs come.
-            self.throttled("insert", INSERT_EVERY, self._insert_newer)
+        table.apply(list(changed.values()))
 
     def _insert_newer(self) -> None:
         table = self.query_one(JobTable)
         if table.cursor_row >= LIVE_TOP_ROWS:
             self._unseen += len(self._newer)
         else:
+            # The status follows once the rows are in (JobTable.Inserted).
             table.insert_newer(list(self._newer.values()))
         self._newer.clear()
+        self._show_status()
+
+    @on(JobTable.Inserted)
+    def _inserted(self) -> None:
         self._show_status()
 
     # -- actions ---------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
+from itertools import islice
 from typing import ClassVar
 
 from rich.style import Style
@@ -38,6 +40,8 @@ class LogsScreen(EngineScreen):
         self.level = "info"
         self.follow = True
         self.text = ""
+        # Lines come faster than they are drawn: the newest the view can hold wait here.
+        self._unwritten: deque[LogEmitted] = deque(maxlen=MAX_LINES)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -54,7 +58,11 @@ class LogsScreen(EngineScreen):
     def load_snapshot(self) -> None:
         view = self.query_one(RichLog)
         view.clear()
-        self._write(self.ctx.logs)
+        # ctx.logs holds the unwritten lines too.
+        self._unwritten.clear()
+        # Only the newest lines the view keeps: rendering the rest would be thrown away.
+        newest = list(islice(filter(self._visible, reversed(self.ctx.logs)), MAX_LINES))
+        self._write(reversed(newest))
         self._show_status()
 
     def _visible(self, entry: LogEmitted) -> bool:
@@ -88,7 +96,14 @@ class LogsScreen(EngineScreen):
 
     def on_engine_batch(self, batch: EngineBatch) -> None:
         # The app has already put the batch's lines into ctx.logs; show only the new ones.
-        self._write(batch.logs)
+        if batch.logs:
+            self._unwritten.extend(batch.logs)
+            self.draw_later("lines", self._write_unwritten)
+
+    def _write_unwritten(self) -> None:
+        lines = list(self._unwritten)
+        self._unwritten.clear()
+        self._write(lines)
 
     def action_next_level(self) -> None:
         self.level = LEVELS[(LEVELS.index(self.level) + 1) % len(LEVELS)]

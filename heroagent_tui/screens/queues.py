@@ -64,6 +64,8 @@ class QueuesScreen(EngineScreen):
 
     def on_mount(self) -> None:
         self._counts: dict[str, dict[str, int]] = {}
+        # Queues whose counts changed since they were last drawn.
+        self._touched: set[str] = set()
         self._paused: dict[str, bool] = {}
         # Each queue's limits as last read: (max_active, rate, what holds it now).
         self._limits: dict[str, tuple[int, str, str]] = {}
@@ -71,12 +73,14 @@ class QueuesScreen(EngineScreen):
         table = self.query_one(DataTable)
         for name in ("queue", *COUNTS, "rate/s", "limits", "state"):
             table.add_column(name, key=name)
-        self.set_interval(RATE_REFRESH, self._show_rates)
+        self.set_interval(RATE_REFRESH, lambda: self.draw_later("rates", self._show_rates))
         self._schedules: list[ScheduleView] = []
         schedules = self.query_one("#schedules", DataTable)
         for name in SCHEDULE_COLUMNS:
             schedules.add_column(name, key=name)
-        self.set_interval(SCHEDULES_REFRESH, self._load_schedules)
+        self.set_interval(
+            SCHEDULES_REFRESH, lambda: self.draw_later("schedules", self._load_schedules)
+        )
 
     def load_snapshot(self) -> None:
         self._load()
@@ -162,24 +166,30 @@ class QueuesScreen(EngineScreen):
     def on_engine_batch(self, batch: EngineBatch) -> None:
         if batch.purged:
             # Purged jobs leave their queue's ended counts; the snapshot says by how much.
-            self.debounced("reconcile", RECONCILE_AFTER, self._load)
+            self.debounced("reconcile", RECONCILE_AFTER, self._reconcile)
         if not batch.jobs:
             return
         # Deltas keep the counts live; the history index is updated a little after the
         # events (group commit), so once a burst is over, one snapshot settles any drift.
-        self.debounced("reconcile", RECONCILE_AFTER, self._load)
+        self.debounced("reconcile", RECONCILE_AFTER, self._reconcile)
         for event in batch.jobs.values():
             # The newest event of each job in the batch: an end is its last, so none is missed.
             if event.status in ENDED:
                 self._rates.add(f"{event.circle}/{event.topic}", event.ts)
-        touched = set()
         for (circle, topic, status), delta in batch.queue_deltas.items():
             name = f"{circle}/{topic}"
             counts = self._counts.setdefault(name, dict.fromkeys(COUNTS, 0))
             counts[status] = max(0, counts.get(status, 0) + delta)
             if status == "new":
                 counts["waiting"] = max(0, counts["waiting"] + delta)
-            touched.add(name)
+            self._touched.add(name)
+        self.draw_later("rows", self._draw_touched)
+
+    def _reconcile(self) -> None:
+        self.draw_later("reconcile", self._load, every=0.0)
+
+    def _draw_touched(self) -> None:
+        touched, self._touched = self._touched, set()
         for name in touched:
             self._render_row(name)
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
+from textual.message import Message
 from textual.theme import Theme
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellKey
+from textual.widgets.data_table import CellKey, Row, RowKey
 
 from core.api import JobFilter, JobView
 from core.events import JobProgress, JobStateChanged
@@ -36,6 +39,11 @@ def first_line(text: str, width: int = 60) -> str:
     return text.splitlines()[0][:width] if text else ""
 
 
+def _width(cell: object) -> int:
+    """A one-line cell's width, as DataTable's measure finds it."""
+    return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
+
+
 def status_text(theme: Theme, status: str) -> Text:
     """A status word in its theme colour (new: plain, active: accent, done, error)."""
     colour = {"active": theme.accent, "done": theme.success, "error": theme.error}.get(status)
@@ -44,6 +52,9 @@ def status_text(theme: Theme, status: str) -> Text:
 
 class JobTable(DataTable[object]):
     """Rows keyed by job id; the id cell holds an int so sorting puts the newest first."""
+
+    class Inserted(Message):
+        """Rows for newer jobs went in (after their read, when there is one)."""
 
     def __init__(
         self,
@@ -55,7 +66,7 @@ class JobTable(DataTable[object]):
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
         self.fmt = fmt
         self.lookup = lookup
-        """Reads jobs by id, for the fields a row made from an event lacks."""
+        """Reads new jobs by id before their rows go in: the fields an event lacks."""
         self.reread = reread
         """Reads shown jobs by id, for the attempt and next run of retried ones."""
         self._highest = 0
@@ -82,7 +93,8 @@ class JobTable(DataTable[object]):
                     self._retrying.add(job.job_id)
 
     def clear(self, columns: bool = False) -> JobTable:
-        """Remove every row (and forget the newest id)."""
+        """Remove every row (and forget the newest id); inserts under way are dropped."""
+        self.workers.cancel_group(self, "insert")
         self._highest = 0
         self._retrying.clear()
         super().clear(columns)
@@ -95,13 +107,13 @@ class JobTable(DataTable[object]):
         return (
             job.job_id,
             self._status(job.status),
-            self.fmt.progress(job.progress) if job.status == "active" else "",
-            f"{job.circle}/{job.topic}",
-            job.params_type,
-            self._when(job),
-            self.fmt.duration(job.duration),
-            attempt_cell(job),
-            Text(job.error.splitlines()[0][:60] if job.error else ""),
+            Text(self.fmt.progress(job.progress) if job.status == "active" else ""),
+            Text(f"{job.circle}/{job.topic}"),
+            Text(job.params_type),
+            Text(self._when(job)),
+            Text(self.fmt.duration(job.duration)),
+            Text(attempt_cell(job)),
+            Text(first_line(job.error)),
         )
 
     def _when(self, job: JobView) -> str:
@@ -110,27 +122,43 @@ class JobTable(DataTable[object]):
             return f"next {self.fmt.timestamp(job.run_at)}"
         return self.fmt.timestamp(job.time_scheduled)
 
-    def apply(self, events: list[JobStateChanged], flt: JobFilter) -> list[JobStateChanged]:
-        """Update shown rows in place; return the newer matching jobs that are not shown."""
-        newer = []
-        stale = []
+    def sort_out(
+        self, events: list[JobStateChanged], flt: JobFilter
+    ) -> tuple[list[JobStateChanged], list[JobStateChanged]]:
+        """Split events into those of shown rows and those of newer matching jobs not shown.
+
+        Nothing is drawn: the screen keeps both (bounded: the shown rows, and a few newer
+        ones) until it draws. Events of other jobs (older ones paged out) are dropped.
+        """
+        shown, newer = [], []
         top = self.highest_id()
+        rows = self.rows
         for event in events:
-            key = str(event.job_id)
-            if key in self.rows:
-                self.update_cell(key, "status", self._status(event.status))
-                if event.status != "active":
-                    self.update_cell(key, "progress", "")  # a bar only while it runs
-                if event.error:
-                    self.update_cell(key, "error", Text(event.error.splitlines()[0][:60]))
-                if event.status == "scheduled" or event.job_id in self._retrying:
-                    stale.append(event.job_id)
+            if str(event.job_id) in rows:
+                shown.append(event)
             # A fast job may be done before its first batch: any newer id counts, not only `new`.
             elif event.job_id > top and flt.matches(event):
                 newer.append(event)
+        return shown, newer
+
+    def apply(self, events: list[JobStateChanged]) -> None:
+        """Put the states of shown jobs into their rows."""
+        stale = []
+        for event in events:
+            if str(event.job_id) in self.rows:
+                self._apply_state(event)
+                if event.status == "scheduled" or event.job_id in self._retrying:
+                    stale.append(event.job_id)
         if stale and self.reread is not None:
             self.run_worker(self._fill(stale, self.reread), group="reread", exit_on_error=False)
-        return newer
+
+    def _apply_state(self, event: JobStateChanged) -> None:
+        key = str(event.job_id)
+        self.update_cell(key, "status", self._status(event.status))
+        if event.status != "active":
+            self.update_cell(key, "progress", Text())  # a bar only while it runs
+        if event.error:
+            self.update_cell(key, "error", Text(first_line(event.error)))
 
     def remove_jobs(self, job_ids: set[int]) -> int:
         """Drop the rows of purged jobs; how many were shown."""
@@ -145,40 +173,119 @@ class JobTable(DataTable[object]):
         for event in events:
             key = str(event.job_id)
             if key in self.rows:
-                self.update_cell(key, "progress", self.fmt.progress(event.fraction))
+                self.update_cell(key, "progress", Text(self.fmt.progress(event.fraction)))
 
     def insert_newer(self, events: list[JobStateChanged]) -> None:
-        """Add rows for jobs newer than any shown, keep newest first, drop the oldest rows."""
-        added = []
+        """Add rows for jobs newer than any shown, keep newest first, drop the oldest rows.
+
+        An event has no type, scheduled time or duration: with a `lookup`, the jobs are
+        read first (one read for all of them) and each row is added whole, so the table
+        is changed and drawn once per insert, not once more per filled cell.
+        """
+        if self.lookup is None:
+            self._add_newer(events, {})
+        else:
+            self.run_worker(self._read_then_add(events, self.lookup), group="insert")
+
+    async def _read_then_add(
+        self, events: list[JobStateChanged], read: Callable[[list[int]], Awaitable[list[JobView]]]
+    ) -> None:
+        try:
+            jobs = {job.job_id: job for job in await read([e.job_id for e in events])}
+        except Exception:  # the jobs service is stopping: the rows keep the events' blanks
+            jobs = {}
+        self._add_newer(events, jobs)
+
+    def _add_newer(self, events: list[JobStateChanged], jobs: dict[int, JobView]) -> None:
+        fresh: dict[int, tuple[object, ...]] = {}
         for event in events:
-            key = str(event.job_id)
-            if key in self.rows:
+            if str(event.job_id) in self.rows:
+                # Added by an insert whose read was under way when this event came.
+                self._apply_state(event)
                 continue
-            cells = (
-                event.job_id,
-                self._status(event.status),
-                "",
-                f"{event.circle}/{event.topic}",
-                "",
-                self.fmt.timestamp(event.ts),
-                "",
-                "",
-                Text(event.error.splitlines()[0][:60] if event.error else ""),
-            )
-            self.add_row(*cells, key=key)
-            added.append(event.job_id)
-            self._highest = max(self._highest, event.job_id)
-        self.sort("id", reverse=True)
-        self._trim()
-        if added and self.lookup is not None:
-            # An event has no type, scheduled time or duration: read them once from the job.
-            self.run_worker(self._fill(added, self.lookup), group="fill", exit_on_error=False)
+            job = jobs.get(event.job_id)
+            fresh[event.job_id] = self._event_cells(event, job)
+            if job is not None and job.retries:
+                self._retrying.add(job.job_id)
+        if not fresh:
+            return
+        if min(fresh) > self._highest:
+            self._put_on_top(sorted(fresh.items(), reverse=True))
+        else:
+            # Older than a shown row (two inserts crossed): added and sorted in.
+            for job_id, cells in fresh.items():
+                self.add_row(*cells, key=str(job_id))
+            self.sort("id", reverse=True)
+            self._trim()
+        self._highest = max(self._highest, *fresh)
+        self.post_message(self.Inserted())
+
+    def _put_on_top(self, fresh: list[tuple[int, tuple[object, ...]]]) -> None:
+        """Put rows newer than every shown one on top, and drop the oldest past the bound.
+
+        One pass over the table's own row stores (textual is pinned), instead of an
+        `add_row` each, a sort and a trim: the new order is known (they are newer than
+        every row, newest first), and their widths are their texts' lengths. Textual's
+        own measuring of added rows (rich's measure for each cell) was most of the cost
+        of an insert at full flow.
+        """
+        columns = self.ordered_columns
+        added = []
+        for job_id, cells in fresh:
+            key = RowKey(str(job_id))
+            self._data[key] = {c.key: cell for c, cell in zip(columns, cells, strict=True)}
+            self.rows[key] = Row(key, 1)
+            for column, cell in zip(columns, cells, strict=True):
+                column.content_width = max(column.content_width, _width(cell))
+            added.append(key)
+        locations = self._row_locations
+        shown = (locations.get_key(index) for index in range(len(locations)))
+        order = added + [key for key in shown if key is not None]
+        for key in order[MAX_LIVE_ROWS:]:
+            for column_key in self._data.pop(key):
+                self._updated_cells.discard(CellKey(key, column_key))
+            del self.rows[key]
+            self._retrying.discard(int(str(key.value)))
+        self._row_locations = TwoWayDict({key: i for i, key in enumerate(order[:MAX_LIVE_ROWS])})
+        self._changed_rows()
+
+    def _changed_rows(self) -> None:
+        """After rows were added or removed behind DataTable's back: one layout refresh."""
+        self._require_update_dimensions = True
+        self._update_count += 1
+        # Re-set to clamp them into the rows that are left.
+        self.cursor_coordinate = self.cursor_coordinate
+        self.hover_coordinate = self.hover_coordinate
+        self.check_idle()
+        self.refresh(layout=True)
+
+    def _event_cells(self, event: JobStateChanged, job: JobView | None) -> tuple[object, ...]:
+        """A row from a job's newest event, and what was read of the job, if anything.
+
+        Status and error come from the event: it may be newer than the read.
+        """
+        status, error = self._status(event.status), Text(first_line(event.error))
+        if job is None:
+            queue, when = Text(f"{event.circle}/{event.topic}"), Text(self.fmt.timestamp(event.ts))
+            return (event.job_id, status, Text(), queue, Text(), when, Text(), Text(), error)
+        progress = job.progress if event.status == "active" and job.status == "active" else None
+        return (
+            job.job_id,
+            status,
+            Text(self.fmt.progress(progress)),
+            Text(f"{job.circle}/{job.topic}"),
+            Text(job.params_type),
+            Text(self._when(job)),
+            Text(self.fmt.duration(job.duration)),
+            Text(attempt_cell(job)),
+            error,
+        )
 
     async def _fill(
         self, job_ids: list[int], read: Callable[[list[int]], Awaitable[list[JobView]]]
     ) -> None:
         try:
-            # All at once: one read per insert, whatever the rate, not one per job.
+            # All at once: one read per batch of events, whatever the rate, not one per job.
             jobs = await read(job_ids)
         except Exception:  # the jobs service is stopping: the rows stay as they are
             return
@@ -194,16 +301,16 @@ class JobTable(DataTable[object]):
         key = str(job.job_id)
         if key not in self.rows:
             return
-        self.update_cell(key, "type", job.params_type)
-        self.update_cell(key, "scheduled", self._when(job))
-        self.update_cell(key, "attempt", attempt_cell(job))
+        self.update_cell(key, "type", Text(job.params_type))
+        self.update_cell(key, "scheduled", Text(self._when(job)))
+        self.update_cell(key, "attempt", Text(attempt_cell(job)))
         if job.retries:
             self._retrying.add(job.job_id)
         if job.duration is not None:
-            self.update_cell(key, "took", self.fmt.duration(job.duration))
+            self.update_cell(key, "took", Text(self.fmt.duration(job.duration)))
         if job.status == "active" and job.progress is not None:
             # A report that came before the row did.
-            self.update_cell(key, "progress", self.fmt.progress(job.progress))
+            self.update_cell(key, "progress", Text(self.fmt.progress(job.progress)))
 
     def highest_id(self) -> int:
         """The newest job shown (0 when none)."""
@@ -229,10 +336,4 @@ class JobTable(DataTable[object]):
                 self._updated_cells.discard(CellKey(key, column_key))
             del self.rows[key]
             self._retrying.discard(int(str(key.value)))
-        self._require_update_dimensions = True
-        self._update_count += 1
-        # Re-set to clamp them into the rows that are left.
-        self.cursor_coordinate = self.cursor_coordinate
-        self.hover_coordinate = self.hover_coordinate
-        self.check_idle()
-        self.refresh(layout=True)
+        self._changed_rows()
