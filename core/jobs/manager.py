@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -38,6 +39,7 @@ from core.jobs.model import (
     JobStatus,
     ParamsType,
     damaged_job,
+    encoded,
     is_damaged,
 )
 from core.jobs.queue import JobQueue
@@ -468,7 +470,7 @@ class JobManager:
             await self.wire_dependants(new)
             await self._announce(new)
         else:
-            await self.queue.enqueue(new, _events_message(new))
+            await self.queue.enqueue(new, await encoded(len(new), lambda: _events_message(new)))
             self._tell_bus(new)
         fresh = set(created)
         return [(job, i in fresh) for i, job in enumerate(jobs)]
@@ -596,9 +598,9 @@ class JobManager:
                         wait_for=",".join(str(i) for i in ids),
                     )
                 level.append((index, job))
-            records = [job.to_json() for _, job in level]
-            got = await self.db.set_many([(record, None) for record in records])
             stored = [job for _, job in level]
+            records = await encoded(len(stored), functools.partial(_json_records, stored))
+            got = await self.db.set_many([(record, None) for record in records])
             for job, job_id in zip(stored, got, strict=True):
                 job.job_id = job_id  # the drafts are this call's own: no copy needed
             crcs = {job_id: zlib.crc32(record) for job_id, record in zip(got, records, strict=True)}
@@ -1136,7 +1138,8 @@ class JobManager:
         if behind:
             log.info("stored %d late versions before their jobs' newer ones", len(behind))
         self._count_outcomes(versions)
-        records = [(await self._record(job), job.job_id) for job in versions]
+        encoded_versions = await self._records(versions)
+        records = [(data, job.job_id) for data, job in zip(encoded_versions, versions, strict=True)]
         records += [(newer[job_id], job_id) for job_id in behind if job_id in newer]
         await self.db.set_many(records)
         # The last version of a job in this batch is the one its index row shows; a job
@@ -1179,6 +1182,11 @@ class JobManager:
             except (RecordNotFoundError, InvalidIdError, CorruptRecordError):
                 continue
         return found
+
+    async def _records(self, versions: Sequence[Job]) -> list[bytes]:
+        """Each version's OurDB record; a big batch's are encoded in a thread."""
+        plain = await encoded(len(versions), lambda: [_plain_record(job) for job in versions])
+        return [data or await self._record(job) for job, data in zip(versions, plain, strict=True)]
 
     async def _record(self, job: Job) -> bytes:
         """The OurDB record; a result too big for one record goes to a file, whole."""
@@ -1226,6 +1234,18 @@ class JobManager:
         message = _events_message(jobs)
         if message:
             pipe.publish(keys.EVENTS_CHANNEL, message)
+
+
+def _json_records(jobs: Sequence[Job]) -> list[bytes]:
+    return [job.to_json() for job in jobs]
+
+
+def _plain_record(job: Job) -> bytes:
+    """A version's record as it is, or b"" when `_record` must trim it first."""
+    if len(job.log_lines) > MAX_LOG_LINES:
+        return b""
+    data = job.to_json()
+    return data if len(data) <= MAX_RECORD_BYTES else b""
 
 
 def _events_message(jobs: Sequence[Job]) -> bytes:

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from core import __version__
 from core.events import job_progress_wire
 from core.jobs import keys, scripts
-from core.jobs.model import Job, JobStatus
+from core.jobs.model import Job, JobStatus, encoded
 
 # The ENQUEUE place of a job waiting for its parents: neither a queue nor the time set.
 HELD = "-"
@@ -166,19 +166,9 @@ class JobQueue:
         jobs = list(jobs)
         if not jobs:
             return
-        job_keys = []
-        items: list[list[Any]] = []
-        for job in jobs:
-            job_keys.append(keys.job_key(job.circle_id, job.topic, job.job_id))
-            if job.waiting:
-                place = HELD  # released by its parents' ends, not by a time
-            elif job.status is JobStatus.SCHEDULED:
-                place = ""
-            else:
-                place = "1"
-            items.append([job.to_hash(), str(job.job_id), job.queue, place, repr(job.run_at)])
+        job_keys, items = await encoded(len(jobs), lambda: _enqueue_items(jobs))
         fixed = [keys.JOB_LOCATION, keys.QUEUES, keys.DOORBELL, keys.SCHEDULED, keys.SCHEDULE_BELL]
-        args: list[Any] = [orjson.dumps(items)]
+        args: list[Any] = [items]
         if events:
             args += [keys.EVENTS_CHANNEL, events]
         await self._enqueue(keys=[*fixed, *job_keys], args=args)
@@ -469,3 +459,19 @@ class JobQueue:
                 args=[queue, limits],
             )
         )
+
+
+def _enqueue_items(jobs: Sequence[Job]) -> tuple[list[str], bytes]:
+    """The jobs' Redis keys and the ENQUEUE script's items (each hash and where it goes)."""
+    job_keys = []
+    items: list[list[Any]] = []
+    for job in jobs:
+        job_keys.append(keys.job_key(job.circle_id, job.topic, job.job_id))
+        if job.waiting:
+            place = HELD  # released by its parents' ends, not by a time
+        elif job.status is JobStatus.SCHEDULED:
+            place = ""
+        else:
+            place = "1"
+        items.append([job.to_hash(), str(job.job_id), job.queue, place, repr(job.run_at)])
+    return job_keys, orjson.dumps(items)
