@@ -66,6 +66,7 @@ class JobsScreen(EngineScreen):
         # Events not applied yet (see APPLY_EVERY): each job's newest state and progress.
         self._changed: dict[int, JobStateChanged] = {}
         self._progressed: dict[int, JobProgress] = {}
+        self._status_text = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -134,7 +135,11 @@ class JobsScreen(EngineScreen):
             words.append("more below")
         if self._unseen:
             words.append(f"{self._unseen} newer (g to show)")
-        self.query_one("#jobs-status", Static).update(" · ".join(words))
+        text = " · ".join(words)
+        if text != self._status_text:
+            self._status_text = text
+            # One line high (app.tcss): no layout pass, which repaints the whole screen.
+            self.query_one("#jobs-status", Static).update(text, layout=False)
 
     @on(JobTable.RowHighlighted)
     def _maybe_next_page(self, event: JobTable.RowHighlighted) -> None:

@@ -250,14 +250,19 @@ class JobTable(DataTable[object]):
         self._changed_rows()
 
     def _changed_rows(self) -> None:
-        """After rows were added or removed behind DataTable's back: one layout refresh."""
+        """After rows were added or removed behind DataTable's back: one refresh.
+
+        Not a layout refresh (as remove_row does): the table's size is set by the
+        screen, and the new virtual size (on idle) moves only its scrollbar; a layout
+        pass repaints the whole screen, about as much as the rest of an insert.
+        """
         self._require_update_dimensions = True
         self._update_count += 1
         # Re-set to clamp them into the rows that are left.
         self.cursor_coordinate = self.cursor_coordinate
         self.hover_coordinate = self.hover_coordinate
         self.check_idle()
-        self.refresh(layout=True)
+        self.refresh()
 
     def _event_cells(self, event: JobStateChanged, job: JobView | None) -> tuple[object, ...]:
         """A row from a job's newest event, and what was read of the job, if anything.
