@@ -60,6 +60,8 @@ class LoopHolds:
         self.interval = interval
         self.holds: list[tuple[float, str]] = []
         """(seconds, owner) of each callback over the threshold."""
+        self.cpu: list[tuple[float, str]] = []
+        """(CPU seconds of the loop's thread, owner) of the same callbacks."""
         self.samples: Counter[str] = Counter()
         """Samples by the innermost frame of our own code."""
         self.inner: Counter[str] = Counter()
@@ -76,7 +78,7 @@ class LoopHolds:
         holds = self
 
         def timed(handle: asyncio.Handle) -> None:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             holds._started = started
             try:
                 original(handle)
@@ -86,6 +88,7 @@ class LoopHolds:
                 took = time.perf_counter() - started
                 if took >= holds.threshold:
                     holds.holds.append((took, _owner(handle)))
+                    holds.cpu.append((time.thread_time() - cpu, _owner(handle)))
 
         asyncio.Handle._run = timed  # type: ignore[method-assign]
         self._sampler.start()
@@ -116,8 +119,14 @@ class LoopHolds:
             f"{len(self.holds)} of {self.callbacks:,} callbacks held the loop "
             f"{self.threshold * 1000:.0f} ms or more"
         ]
+        most_cpu: dict[str, float] = {}
+        for cpu, owner in self.cpu:
+            most_cpu[owner] = max(most_cpu.get(owner, 0.0), cpu)
         for owner, count in by_owner.most_common(top):
-            lines.append(f"  {count:5d}×  longest {longest[owner] * 1000:6.0f} ms  {owner}")
+            lines.append(
+                f"  {count:5d}×  longest {longest[owner] * 1000:6.0f} ms "
+                f"(most CPU {most_cpu.get(owner, 0.0) * 1000:5.0f} ms)  {owner}"
+            )
         total = sum(self.samples.values()) or 1
         lines.append(f"meanwhile, in ({total} samples, every {self.interval * 1000:.0f} ms):")
         for where, count in self.samples.most_common(top):

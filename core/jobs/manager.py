@@ -1088,6 +1088,7 @@ class JobManager:
             if job.status.ended
         ]
         entries = [_text(entry) for entry in acknowledge]
+        events = await encoded(len(latest), lambda: _events_message(latest))
         await self.queue.redis.eval(
             scripts.PERSISTED,
             3,
@@ -1097,7 +1098,7 @@ class JobManager:
             keys.STREAM_GROUP,
             orjson.dumps(ended),
             orjson.dumps(entries),
-            _events_message(latest),
+            events,
             keys.EVENTS_CHANNEL,
             repr(time.time()),
         )
