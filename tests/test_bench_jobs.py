@@ -93,3 +93,10 @@ def test_submit_profile_runs_and_sorts_the_submit_path(tmp_path: Path) -> None:
     rows = {line.split("  ")[0] for line in result.stdout.splitlines()}
     assert {"checks", "records", "persist", "enqueue", "CPU (no profiler)"} <= rows
     assert "single: 300 jobs at" in result.stdout
+
+
+def test_the_drain_rate_counts_from_the_first_result_to_the_last() -> None:
+    from bench.jobs import drain_rate
+
+    # 1,001 jobs, the first done 0.5 s after the workers started, the last 1 s later.
+    assert drain_rate({"n": 1_001, "startup_s": 0.5, "total_s": 1.5}) == 1_000.0
