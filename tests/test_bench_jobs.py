@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ def test_jobs_bench_quick_heroagent_only(tmp_path: Path) -> None:
     for label in ("`heroagent worker`", "in-process watchdog", "HTTP POST /api/jobs"):
         assert any(line.startswith(f"HeroAgent, {label}") for line in lines), label
     assert "engine RSS with 2,000 jobs in history" in result.stdout
-    assert "target Client.submit_many >= 10,000/s" in result.stdout
+    assert "target Client.submit_many (and the best peer's bulk) >= 10,000/s" in result.stdout
     assert "target 32 concurrent AsyncClient.submit >= 5,000/s" in result.stdout
     # The profile's buckets, engine and worker side by side.
     bucket_rows = {line.split()[0] for line in lines if line.split()}
@@ -93,3 +94,30 @@ def test_submit_profile_runs_and_sorts_the_submit_path(tmp_path: Path) -> None:
     rows = {line.split("  ")[0] for line in result.stdout.splitlines()}
     assert {"checks", "records", "persist", "enqueue", "CPU (no profiler)"} <= rows
     assert "single: 300 jobs at" in result.stdout
+
+
+def test_the_drain_rate_counts_from_the_first_result_to_the_last() -> None:
+    from bench.jobs import drain_rate
+
+    # 1,001 jobs, the first done 0.5 s after the workers started, the last 1 s later.
+    assert drain_rate({"n": 1_001, "startup_s": 0.5, "total_s": 1.5}) == 1_000.0
+
+
+def test_submit_trace_times_each_stage_once_per_single_submit() -> None:
+    argv = [sys.executable, "-m", "bench.trace_submit", "--jobs", "100"]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "100 submits one at a time:" in result.stdout
+    # A row: the stage (words), p50 and p90 µs, calls per submit (path stages only), what.
+    rows = {}
+    for line in result.stdout.splitlines():
+        found = re.match(r"^(\S+(?: \S+)*?)\s{2,}(\d+)\s+(\d+)\s+([\d.]+)?\s", line)
+        if found:
+            rows[found[1]] = found[4]
+    # One call at a time: each stage runs once per submit (one commit, one ENQUEUE).
+    for stage in ("call", "batch", "checks", "durable write", "commit", "fdatasync"):
+        assert rows[stage] == "1.00", (stage, result.stdout)
+    for stage in ("index", "enqueue", "bus"):
+        assert rows[stage] == "1.00", (stage, result.stdout)
+    assert {"bare fdatasync", "redis PING"} <= set(rows), result.stdout
+    assert "valkey per ENQUEUE" in result.stdout

@@ -30,6 +30,7 @@ from core.redis_server.address import (
     socket_path,
 )
 from core.redis_server.binary import ServerBinaryNotFound, find_server_binary
+from core.redis_server.inplace import sending_in_place
 from core.redis_server.process import clear_stale_pidfile, port_in_use, spawn, stop_process
 from core.services import Service, ServiceStartError, ServiceState
 
@@ -144,14 +145,17 @@ class RedisService(Service):
         """A new asyncio client for this server (unix socket when local: fewer syscalls).
 
         The one place the engine, `heroagent worker`, the CLI and the client library
-        build their connections, so all of them follow a Sentinel failover.
+        build their connections, so all of them follow a Sentinel failover; their sends
+        make no task per command (`core.redis_server.inplace`).
         """
         if self.sentinel:
-            return self._sentinel_client(**options)
+            return sending_in_place(self._sentinel_client(**options))
         if self.external:
-            return aioredis.Redis.from_url(self.config.redis.url, **options)
-        return aioredis.Redis(
-            unix_socket_path=str(self.socket_path), password=self.password, **options
+            return sending_in_place(aioredis.Redis.from_url(self.config.redis.url, **options))
+        return sending_in_place(
+            aioredis.Redis(
+                unix_socket_path=str(self.socket_path), password=self.password, **options
+            )
         )
 
     def _sentinel_options(self) -> dict[str, Any]:

@@ -30,6 +30,9 @@ from core.rhai import Limits
 
 # Params up to this size are parsed on the loop (well under a millisecond).
 INLINE_PARSE_CHARS = 4_096
+# Parsed playbooks kept by their text, oldest out first. A queue's jobs mostly run the
+# same few scripts, and parsing was a fifth of a no-op job's CPU in the worker.
+PLANS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class Processors:
     def __init__(self, registry: ActorRegistry, settings: ProcessorSettings) -> None:
         self.registry = registry
         self.settings = settings
+        # Shared by every job of the same text: a run only reads its playbook (binding
+        # converts the params into fresh arguments per call), so none sees another's.
+        self._plans: dict[str, Playbook] = {}
 
     async def run(self, job: Job, ctx: ActionContext, playbook: Playbook | None = None) -> Outcome:
         """Run the job's params; exceptions other than cancellation become error outcomes.
@@ -89,12 +95,20 @@ class Processors:
 
         None leaves everything, a parse error too, to `run`.
         """
-        if job.params_type is not ParamsType.HEROSCRIPT or len(job.params) > INLINE_PARSE_CHARS:
+        text = job.params
+        if job.params_type is not ParamsType.HEROSCRIPT or len(text) > INLINE_PARSE_CHARS:
             return None
+        playbook = self._plans.get(text)
+        if playbook is not None:
+            return playbook
         try:
-            return parse(job.params)
+            playbook = parse(text)
         except HeroScriptError:
             return None
+        if len(self._plans) >= PLANS_KEPT:
+            del self._plans[next(iter(self._plans))]
+        self._plans[text] = playbook
+        return playbook
 
     def all_inline(self, playbook: Playbook) -> bool:
         """Whether every action of the playbook is known and still runs on the loop.

@@ -10,12 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from core.api import JobSpec
+from core.config import Config
 from core.engine import Engine
 from core.heroscript import ActionContext, ActorRegistry, parse, run_playbook
 from core.heroscript.inline import INLINE_STRIKES
 from core.jobs import keys
-from core.jobs.model import JobStatus
+from core.jobs.model import Job, JobStatus
 from core.jobs.queue import Completion, JobQueue
+from core.watchdog.processors import PLANS_KEPT
+from core.watchdog.service import build_processors, build_registry
 from tests.helpers import async_wait_for, running_watchdog, wait_job_ended, wait_jobs_ended
 
 
@@ -155,3 +158,32 @@ async def test_a_worker_fetches_its_next_batch_while_the_last_report_is_on_its_w
             assert stored is not None
             assert stored.status is JobStatus.DONE
         assert dog.completed == 6
+
+
+def test_jobs_of_one_script_share_its_parse_and_the_kept_plans_stay_bounded() -> None:
+    config = Config()
+    processors = build_processors(config, build_registry(config))
+    script = "!!fake.return_success message:ok\n"
+    first = processors.plan(Job(job_id=1, topic="hot", params=script))
+    again = processors.plan(Job(job_id=2, topic="hot", params=script))
+    assert first is not None
+    assert again is first
+    # A script that does not parse is left to the job's run, and not kept.
+    assert processors.plan(Job(job_id=3, topic="hot", params="!!!!!!a.b")) is None
+    for n in range(PLANS_KEPT + 10):
+        other = f"!!fake.return_success message:m{n}\n"
+        processors.plan(Job(job_id=4 + n, topic="hot", params=other))
+    assert len(processors._plans) == PLANS_KEPT
+    # The oldest went first; a script planned again is parsed afresh.
+    assert script not in processors._plans
+    assert processors.plan(Job(job_id=9, topic="hot", params=script)) is not first
+
+
+async def test_jobs_sharing_a_parsed_script_each_get_their_own_outcome(engine: Engine) -> None:
+    script = "!!core.echo message:same\n"
+    jobs = [await engine.jobs.create_job("hot", script) for _ in range(20)]
+    await wait_jobs_ended(engine, [job.job_id for job in jobs])
+    ended = [await wait_job_ended(engine, job.job_id) for job in jobs]
+    assert [(job.status, json.loads(job.result)[0]["result"]) for job in ended] == [
+        ("done", "same")
+    ] * 20
