@@ -489,7 +489,9 @@ def verdicts(systems: list[System], rss: dict[str, float] | None) -> None:
         verdict("2 workers / 1 worker", two / one, TARGET_SCALE, "{:.2f}x", True)
     if first.samples and "p50" in best:
         peer, theirs = best["p50"]
-        verdict(f"idle p50 (best peer: {peer.label})", first.p(0.5), theirs, "{:.1f} ms", False)
+        ours = first.p(0.5)
+        what = f"idle p50 (best peer: {peer.label})"
+        verdict(what, None if ours is None else 1000 * ours, 1000 * theirs, "{:.1f} ms", False)
     got = first.enqueued
     bulk_target = max(TARGET_BULK_PER_S, best["enqueue bulk"][1] if "enqueue bulk" in best else 0)
     for key, what, target in (
