@@ -41,6 +41,14 @@ PINS: dict[str, list[str]] = {
     "taskiq": ["taskiq==0.13.0", "taskiq-redis==1.2.4", "redis==8.1.0", "hiredis==3.5.0"],
     "streaq": ["streaq==7.2.0", "coredis==6.9.0"],
 }
+# The console scripts the peer scripts start their workers with: a venv missing one
+# (a half-finished install, a copied tree) is rebuilt rather than trusted.
+ENTRY_POINTS: dict[str, list[str]] = {
+    "peers": ["rq", "celery", "dramatiq", "huey_consumer", "saq"],
+    "arq": ["arq"],
+    "taskiq": ["taskiq"],
+    "streaq": ["streaq"],
+}
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,8 @@ def venv_python(name: str) -> Path:
     python = root / "bin" / "python"
     stamp = root / ".bench-pins"
     wanted = "\n".join(PINS[name]) + "\n"
-    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+    complete = all((root / "bin" / script).exists() for script in ENTRY_POINTS[name])
+    if python.exists() and complete and stamp.exists() and stamp.read_text() == wanted:
         return python
     print(f"   creating {root} ({', '.join(PINS[name])})", flush=True)
     shutil.rmtree(root, ignore_errors=True)

@@ -121,3 +121,16 @@ def test_submit_trace_times_each_stage_once_per_single_submit() -> None:
         assert rows[stage] == "1.00", (stage, result.stdout)
     assert {"bare fdatasync", "redis PING"} <= set(rows), result.stdout
     assert "valkey per ENQUEUE" in result.stdout
+
+
+def test_every_worker_script_a_peer_starts_is_checked_in_its_venv() -> None:
+    """A venv that lost a console script its peer starts is rebuilt, not trusted."""
+    from bench import jobs_peers
+
+    assert set(jobs_peers.ENTRY_POINTS) == set(jobs_peers.PINS)
+    for peer in jobs_peers.PEERS:
+        if peer.venv == "node":
+            continue
+        started = re.findall(r'venv_bin\("([^"]+)"\)', peer.script.read_text())
+        assert started, peer.key
+        assert set(started) <= set(jobs_peers.ENTRY_POINTS[peer.venv]), peer.key
