@@ -37,7 +37,8 @@ from bench.peers.common import CpuMeter
 from core.api import JobFilter, JobSpec
 from core.config import Config, JobsConfig, RedisConfig
 from core.engine import Engine
-from core.events import JobStateChanged, Subscription
+from core.events import JobStateChanged
+from core.events.bus import Subscription
 from core.jobs import JobStatus
 from core.jobs import keys as job_keys
 from core.watchdog import WatchDog

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.launch import free_port, stop_process
-from core.redis_server import find_server_binary
+from core.redis_server.binary import find_server_binary
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import orjson
 
-from core.shapes import MAX_BATCH as MAX_BATCH
+from core.events.shapes import MAX_BATCH as MAX_BATCH
 
 REQUESTS = "heroagent:requests"  # list: JSON requests from the CLI and the client library
 EVENTS_CHANNEL = "heroagent:events"  # pub/sub: JSON job events for other processes

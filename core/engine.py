@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING
 
 from core.api import EngineAPI
 from core.config import Config
-from core.events import EventBus, ServiceState, ServiceStatus
+from core.events import ServiceState, ServiceStatus
+from core.events.bus import EventBus
 from core.filemodes import make_private
 from core.heroscript.tools import ScriptTools
 from core.http_ui.service import HttpUIService
 from core.jobs.history import HistoryService
 from core.jobs.relay import EventRelay
 from core.jobs.scheduler import SchedulerService
-from core.redis_server import RedisService
+from core.redis_server.service import RedisService
 from core.remote import RequestServer
 from core.rhai.tools import RhaiTools
 from core.services import Service, ServiceStartError

@@ -10,12 +10,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
-from core.events import EventBus, LogEmitted, ServiceState, ServiceStateChanged, ServiceStatus
+from core.events import LogEmitted, ServiceState, ServiceStateChanged, ServiceStatus
+from core.events.bus import EventBus
 
 if TYPE_CHECKING:
     from core.config import Config
     from core.heroscript.tools import ScriptTools
-    from core.redis_server import RedisService
+    from core.redis_server.service import RedisService
 
 __all__ = [
     "JobsPartService",

@@ -9,10 +9,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from core.config import Config
-from core.events import EventBus
+from core.events.bus import EventBus
 from core.headless import StopSignals, configure_logging
 from core.jobs.promoter import start_promoter, stop_promoter
-from core.redis_server import RedisService, unreachable_reason
+from core.redis_server.service import RedisService, unreachable_reason
 from core.watchdog import WatchDog
 from core.watchdog.service import build_processors, build_registry, watchdog_settings
 

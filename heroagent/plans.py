@@ -42,7 +42,7 @@ from core.channel import (
     request,
 )
 from core.config import Config
-from core.shapes import wire_messages
+from core.events.shapes import wire_messages
 from heroagent.connect import client_config
 from heroagent.errors import ClientError, EngineUnreachable, JobFailed, WaitTimeout, typed_error
 from heroagent.wire import DeadlinePassed, RedisReplyError

@@ -14,8 +14,8 @@ from core.events import (
     JobStateChanged,
     LogEmitted,
     ServiceStateChanged,
-    Subscription,
 )
+from core.events.bus import Subscription
 
 # A batch is published at most this often, so a burst of events costs a few redraws.
 BATCH_SECONDS = 0.05

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from core.events import EventBus, LogEmitted
+from core.events import LogEmitted
+from core.events.bus import EventBus
 
 
 class BusLogHandler(logging.Handler):

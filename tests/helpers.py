@@ -22,7 +22,7 @@ from bench.launch import heroagent_argv, stop_process
 from core.api import JobView
 from core.config import Config
 from core.events import JobStateChanged
-from core.redis_server import find_server_binary
+from core.redis_server.binary import find_server_binary
 
 if TYPE_CHECKING:
     from core.config import Config

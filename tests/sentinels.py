@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from bench.launch import stop_process
 from core.config import Config, RedisConfig
-from core.redis_server import find_server_binary
+from core.redis_server.binary import find_server_binary
 from tests.helpers import wait_for
 
 MASTER = "heromaster"

@@ -61,9 +61,7 @@ def test_a_screen_loads_only_the_api_and_the_events(module: str) -> None:
     )
     loaded = result.stdout.split()
     assert {"core.api", "core.events"} & set(loaded)  # it does load the door or the events
-    # The events, the shapes the views use, and the loader of the API's lazy names.
-    apart = ("core.events", "core.shapes", "core.lazy")
-    assert [m for m in loaded if m not in apart and not m.startswith("core.api")] == []
+    assert [m for m in loaded if not m.startswith(("core.api", "core.events"))] == []
 
 
 def test_the_engine_does_load_its_parts() -> None:
@@ -163,10 +161,10 @@ def _loaded_slow(code: str) -> tuple[list[str], int]:
 def test_the_client_library_loads_no_redis_py_typer_or_textual() -> None:
     found, count = _loaded_slow("import heroagent")
     assert found == []
-    # Nor the engine API and the event classes: the client needs the views and shapes.
+    # Nor the engine API and the event bus: the client needs the views, shapes and events.
     code = (
         "import sys, heroagent\n"
-        "print('core.events' in sys.modules, 'core.api.engine_api' in sys.modules)"
+        "print('core.events.bus' in sys.modules, 'core.api.engine_api' in sys.modules)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

@@ -2,7 +2,7 @@
 
 Importing this package loads no engine part: front ends can import it alone. The views,
 errors, wire form and shapes load with it (the client library needs them all); EngineAPI
-loads on first use, since it brings the event classes the client does without.
+loads on first use, since it brings the event bus and asyncio, which the client does without.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from core.api.errors import JobNotEnded as JobNotEnded
 from core.api.errors import JobNotFound as JobNotFound
 from core.api.errors import JobRefused as JobRefused
 from core.api.errors import ScheduleNotFound as ScheduleNotFound
+from core.api.lazy import lazy_attributes
 from core.api.views import ActionView as ActionView
 from core.api.views import HealthView as HealthView
 from core.api.views import HighlightSpan as HighlightSpan
@@ -39,11 +40,10 @@ from core.api.wire import spec_from_wire as spec_from_wire
 from core.api.wire import spec_wire as spec_wire
 from core.api.wire import views_delta as views_delta
 from core.api.wire import views_from_delta as views_from_delta
-from core.lazy import lazy_attributes
-from core.shapes import JobFilter as JobFilter
-from core.shapes import JobOptions as JobOptions
-from core.shapes import JobSpec as JobSpec
-from core.shapes import ScheduleOptions as ScheduleOptions
+from core.events.shapes import JobFilter as JobFilter
+from core.events.shapes import JobOptions as JobOptions
+from core.events.shapes import JobSpec as JobSpec
+from core.events.shapes import ScheduleOptions as ScheduleOptions
 
 if TYPE_CHECKING:
     from core.api.engine_api import EngineAPI as EngineAPI

@@ -28,23 +28,16 @@ from core.api.views import (
     ServiceStatus,
     WorkerView,
 )
-from core.events import (
-    EventBus,
-    JobFilter,
-    JobOptions,
-    JobSpec,
-    ScheduleOptions,
-    ServiceState,
-    Subscription,
-)
-from core.shapes import MAX_BATCH
+from core.events import JobFilter, JobOptions, JobSpec, ScheduleOptions, ServiceState
+from core.events.bus import EventBus, Subscription
+from core.events.shapes import MAX_BATCH
 
 if TYPE_CHECKING:
     from core.heroscript.tools import ScriptTools
     from core.jobs.history import HistoryService
     from core.jobs.manager import JobManager
     from core.jobs.scheduler import ScheduleInfo, SchedulerService
-    from core.redis_server import RedisService
+    from core.redis_server.service import RedisService
     from core.rhai.tools import RhaiTools
     from core.watchdog.service import SlotsService
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
-from core.shapes import LimitsView as LimitsView
-from core.shapes import ServiceState as ServiceState
-from core.shapes import ServiceStatus as ServiceStatus
+from core.events.shapes import LimitsView as LimitsView
+from core.events.shapes import ServiceState as ServiceState
+from core.events.shapes import ServiceStatus as ServiceStatus
 
 if TYPE_CHECKING:
     from core.jobs import Job

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.api.views import JobView, LimitsView, ScheduleView
-from core.shapes import JobFilter, JobSpec
+from core.events.shapes import JobFilter, JobSpec
 
 WIRE_FIELDS = tuple(f.name for f in dataclasses.fields(JobView))
 SPEC_FIELDS = {f.name: f for f in dataclasses.fields(JobSpec)}

@@ -6,7 +6,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.events import EventBus, HTTPRequest
+from core.events import HTTPRequest
+from core.events.bus import EventBus
 
 
 class AccessLog:

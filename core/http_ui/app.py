@@ -31,7 +31,8 @@ from core.api import (
     WorkerView,
     job_wire,
 )
-from core.events import EventBus, LogEmitted
+from core.events import LogEmitted
+from core.events.bus import EventBus
 from core.http_ui import models as m
 from core.http_ui.errors import (
     COMMON_RESPONSES,

@@ -18,8 +18,8 @@ from pydantic import (
 )
 
 from core.api import JobSpec, JobView, QueueView, ServiceStatus
+from core.events.shapes import MAX_BATCH
 from core.http_ui.sse import EVENT_TYPES
-from core.shapes import MAX_BATCH
 
 # The engine's own rules, repeated in the schema so clients (and schemathesis) know them.
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from core.config import Config, is_loopback_host
-from core.events import EventBus, Subscription
+from core.events.bus import EventBus, Subscription
 from core.http_ui.access_log import AccessLog
 from core.http_ui.guard import Guard, GuardRules
 from core.http_ui.metrics import JobStats

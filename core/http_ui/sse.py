@@ -16,7 +16,7 @@ from core.events import (
     LogEmitted,
     ServiceStateChanged,
 )
-from core.events import Subscription as BusSubscription
+from core.events.bus import Subscription as BusSubscription
 
 # Comment lines keep proxies and browsers from closing an idle stream.
 KEEPALIVE_SECONDS = 15.0

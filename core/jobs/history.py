@@ -10,7 +10,8 @@ from dataclasses import replace
 from typing import Unpack, cast
 
 from core.config import Config
-from core.events import EventBus, JobFilter
+from core.events import JobFilter
+from core.events.bus import EventBus
 from core.heroscript.tools import ScriptTools
 from core.jobs import keys
 from core.jobs.index import JobIndex
@@ -23,8 +24,8 @@ from core.jobs.queue import JobQueue
 from core.jobs.retention import RetentionSweep
 from core.jobs.validation import make_validator
 from core.ourdb import AsyncOurDB, OurDBError
-from core.redis_server import RedisService
 from core.redis_server.blocking import cancel_blocked
+from core.redis_server.service import RedisService
 from core.services import JobsPartService, ServiceStartError
 
 REINDEX_BATCH = 2_000

@@ -19,14 +19,8 @@ import orjson
 from redis.asyncio.client import Pipeline
 
 from core.config import QueueConfig, check_limits, check_priority, parse_rate
-from core.events import (
-    PROCESS_ORIGIN,
-    EventBus,
-    JobFilter,
-    JobSpec,
-    JobStateChanged,
-    LimitsView,
-)
+from core.events import PROCESS_ORIGIN, JobFilter, JobSpec, JobStateChanged, LimitsView
+from core.events.bus import EventBus
 from core.jobs import keys, scripts
 from core.jobs.index import JobIndex
 from core.jobs.model import (

@@ -7,10 +7,11 @@ import logging
 import orjson
 import redis.asyncio as aioredis
 
-from core.events import EventBus, events_from_wire
+from core.events import events_from_wire
+from core.events.bus import EventBus
 from core.jobs import keys
-from core.redis_server import RedisService
 from core.redis_server.channels import follow_channel
+from core.redis_server.service import RedisService
 from core.services import Service
 
 log = logging.getLogger(__name__)

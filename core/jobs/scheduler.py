@@ -48,7 +48,8 @@ from croniter import croniter
 from redis.exceptions import RedisError
 
 from core.config import Config, ScheduleConfig
-from core.events import EventBus, JobFilter, JobSpec
+from core.events import JobFilter, JobSpec
+from core.events.bus import EventBus
 from core.jobs import keys
 from core.jobs.manager import JobManager
 from core.jobs.model import NAME_PATTERN, Job

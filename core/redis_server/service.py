@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from core.config import Config
-from core.events import EventBus
+from core.events.bus import EventBus
 from core.redis_server.address import (
     MAX_SOCKET_PATH,
     SENTINEL_TIMEOUT,

@@ -22,7 +22,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from core.events import EventBus, JobLogLine, JobProgress, job_log_wire
+from core.events import JobLogLine, JobProgress, job_log_wire
+from core.events.bus import EventBus
 from core.heroscript import ActionContext, Playbook
 from core.heroscript.inline import INLINE_BUDGET_SECONDS
 from core.jobs import keys

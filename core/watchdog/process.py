@@ -32,10 +32,10 @@ from collections.abc import Callable
 from typing import Any
 
 from core.config import Config
-from core.events import EventBus
+from core.events.bus import EventBus
 from core.heroscript.tools import ScriptTools
-from core.redis_server import RedisService
 from core.redis_server.process import die_with_parent
+from core.redis_server.service import RedisService
 from core.services import ServiceStartError
 from core.watchdog.pool import WatchDog
 from core.watchdog.service import (

@@ -7,7 +7,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 
 from core.config import Config
-from core.events import EventBus
+from core.events.bus import EventBus
 from core.heroscript import ActorRegistry, ActorsSettings
 from core.heroscript.tools import ScriptTools
 from core.rhai.host import limits_from_config

@@ -31,7 +31,8 @@ from pathlib import Path
 from watchfiles import Change, awatch
 
 from core.api import job_wire
-from core.events import EventBus, JobStateChanged, LogEmitted, Subscription, WebDAVRequest
+from core.events import JobStateChanged, LogEmitted, WebDAVRequest
+from core.events.bus import EventBus, Subscription
 from core.services import Service
 from core.webdav.inbox_layout import (
     INBOX_DIR,

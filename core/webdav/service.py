@@ -8,7 +8,8 @@ import errno
 import logging
 
 from core.config import Config, is_loopback_host
-from core.events import EventBus, WebDAVRequest
+from core.events import WebDAVRequest
+from core.events.bus import EventBus
 from core.netguard import allowed_host_names
 from core.services import Service, ServiceStartError
 from core.webdav.app import build_app

@@ -19,8 +19,9 @@ def redis_cli(ctx: typer.Context) -> None:
     # (heroagent job, jobs, cancel, ...) must not pay for redis-py and asyncio.
     from redis.exceptions import RedisError
 
-    from core.events import EventBus
-    from core.redis_server import RedisService, ServerBinaryNotFound, find_cli_binary
+    from core.events.bus import EventBus
+    from core.redis_server.binary import ServerBinaryNotFound, find_cli_binary
+    from core.redis_server.service import RedisService
 
     config = state_of(ctx).load().config
     service = RedisService(config, EventBus())

@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from core.config import Config
-from core.events import EventBus
-from core.redis_server import RedisService
+from core.events.bus import EventBus
+from core.redis_server.service import RedisService
 from heroagent import (
     AsyncClient,
     Client,

@@ -9,7 +9,7 @@ import pytest
 
 from core.config import Config
 from core.engine import Engine, EngineStartError, ServiceSpec, default_services
-from core.events import EventBus
+from core.events.bus import EventBus
 from core.redis_server.blocking import cancel_blocked
 from core.services import Service, ServiceStartError, ServiceState
 from tests.helpers import async_wait_for, pid_running

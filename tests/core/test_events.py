@@ -10,7 +10,6 @@ import pytest
 from core.events import (
     MAX_PROGRESS_MESSAGE,
     PROCESS_ORIGIN,
-    EventBus,
     JobLogLine,
     JobProgress,
     JobStateChanged,
@@ -22,6 +21,7 @@ from core.events import (
     job_progress_wire,
     wire_messages,
 )
+from core.events.bus import EventBus
 
 
 def state(job_id: int, status: str) -> JobStateChanged:

@@ -17,7 +17,8 @@ from redis.exceptions import ResponseError
 from core.config import Config
 from core.engine import Engine, EngineStartError
 from core.events import ServiceStateChanged
-from core.redis_server import RedisService, ServerBinaryNotFound, find_server_binary
+from core.redis_server.binary import ServerBinaryNotFound, find_server_binary
+from core.redis_server.service import RedisService
 from core.services import ServiceStartError, ServiceState
 from tests.helpers import ValkeyProcess, async_wait_for, pid_running
 

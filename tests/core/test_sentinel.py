@@ -15,8 +15,8 @@ from redis.exceptions import RedisError
 from bench.launch import heroagent_argv
 from core.config import ConfigError, load_config
 from core.engine import Engine
-from core.events import EventBus
-from core.redis_server import RedisService
+from core.events.bus import EventBus
+from core.redis_server.service import RedisService
 from heroagent import AsyncClient, Client
 from tests.helpers import async_poll, free_port, run_heroagent
 from tests.netlab.hosts import ROOT

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bench.launch import heroagent_argv
 from core.config import Config, load_config
-from core.events import EventBus
-from core.redis_server import RedisService
+from core.events.bus import EventBus
+from core.redis_server.service import RedisService
 from heroagent import AsyncClient
 from tests.netlab.lab import Host
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core.events import EventBus, JobsPurged, JobStateChanged
+from core.events import JobsPurged, JobStateChanged
+from core.events.bus import EventBus
 from heroagent_tui.bridge import EngineBridge
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from core.config import Config
 from core.engine import Engine
-from core.events import EventBus
+from core.events.bus import EventBus
 from core.http_ui.guard import GuardRules, split_host
 from core.http_ui.service import HttpUIService
 from core.services import ServiceStartError, ServiceState

@@ -13,7 +13,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from core.api import JobSpec
-from core.events import EventBus, JobStateChanged
+from core.events import JobStateChanged
+from core.events.bus import EventBus
 from core.jobs import keys, persister
 from core.jobs.index import JobIndex
 from core.jobs.manager import JobManager

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from core.api import JobFilter, JobSpec
 from core.engine import Engine
-from core.events import EventBus
+from core.events.bus import EventBus
 from core.jobs import keys
 from core.jobs.index import JobIndex
 from core.jobs.manager import JobManager, JobNotFoundError

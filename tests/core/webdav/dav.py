@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Config, load_config
-from core.events import Event, EventBus
+from core.events import Event
+from core.events.bus import EventBus
 from core.webdav.passwords import hash_password
 from core.webdav.service import WebDAVService
 from tests.helpers import free_port

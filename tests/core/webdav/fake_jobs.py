@@ -10,7 +10,8 @@ import asyncio
 from dataclasses import dataclass, field
 
 from core.api import JobView
-from core.events import EventBus, JobStateChanged
+from core.events import JobStateChanged
+from core.events.bus import EventBus
 
 
 class HeroScriptError(ValueError):

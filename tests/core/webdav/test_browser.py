@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser
 
-from core.events import EventBus
+from core.events.bus import EventBus
 from core.webdav.provider import is_partial_upload
 from core.webdav.service import WebDAVService
 from tests.browser import chromium, needs_chromium

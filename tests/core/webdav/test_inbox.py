@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core.api.wire import WIRE_FIELDS
-from core.events import EventBus
+from core.events.bus import EventBus
 from core.webdav.inbox import Inbox
 from tests.core.webdav.dav import RunningDav, dav_config
 from tests.core.webdav.fake_jobs import FakeJob, FakeJobs

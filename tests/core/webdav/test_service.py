@@ -10,7 +10,8 @@ import pytest
 
 from core.config import Config
 from core.engine import Engine
-from core.events import EventBus, LogEmitted, WebDAVRequest
+from core.events import LogEmitted, WebDAVRequest
+from core.events.bus import EventBus
 from core.services import ServiceStartError, ServiceState
 from core.webdav.provider import UPLOAD_PREFIX
 from core.webdav.service import WebDAVService

@@ -1,4 +1,4 @@
-"""core.lazy: a package's names load from their modules on first use, and only then."""
+"""core.api.lazy: a package's names load from their modules on first use, and only then."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-import core.redis_server
+import core.api
 
 
 def test_a_lazy_name_loads_its_module_on_first_use_only() -> None:
@@ -26,6 +26,6 @@ def test_a_lazy_name_loads_its_module_on_first_use_only() -> None:
 
 def test_an_unknown_name_is_an_attribute_error_naming_the_package() -> None:
     with pytest.raises(AttributeError) as info:
-        _ = core.redis_server.nope
-    assert str(info.value) == "module 'core.redis_server' has no attribute 'nope'"
-    assert not hasattr(core.redis_server, "_nope")
+        _ = core.api.nope
+    assert str(info.value) == "module 'core.api' has no attribute 'nope'"
+    assert not hasattr(core.api, "_nope")

@@ -1,8 +1,6 @@
 """Shapes the engine and its clients share: a new job, a job filter, limits, states, messages.
 
-Apart from core.events (which names them too) so that the client library loads these
-without the engine's event classes: each frozen dataclass costs a compile at import,
-and `heroagent submit` pays for every one (docs/client.md).
+core.events names them too; the client library imports them from here.
 """
 
 from __future__ import annotations
