@@ -135,6 +135,7 @@ class Engine:
         self.bus = bus or EventBus()
         self.fail_fast = fail_fast
         self.scripts = ScriptTools()
+        self.rhai = RhaiTools()
         self.redis_service: RedisService | None = None
         self.history: HistoryService | None = None
         self.watchdog: SlotsService | None = None
@@ -152,16 +153,7 @@ class Engine:
     def api(self) -> EngineAPI:
         """The engine's one API, which every front end is handed."""
         if self._api is None:
-            self._api = EngineAPI(
-                host=self,
-                bus=self.bus,
-                history=self.history,
-                scripts=self.scripts,
-                rhai=RhaiTools(),
-                watchdog=self.watchdog,
-                redis=self.redis_service,
-                scheduler=self.scheduler,
-            )
+            self._api = EngineAPI(self)
         return self._api
 
     @property

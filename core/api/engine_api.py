@@ -56,7 +56,18 @@ INLINE_PARSE_CHARS = 4_096
 
 
 class ServiceHost(Protocol):
-    """What the API needs of the engine that holds the services."""
+    """What the API needs of the engine: its services, and the parts it reads through them.
+
+    A part the engine has not built (its service disabled) is None.
+    """
+
+    bus: EventBus
+    scripts: ScriptTools
+    rhai: RhaiTools
+    history: HistoryService | None
+    watchdog: SlotsService | None
+    redis_service: RedisService | None
+    scheduler: SchedulerService | None
 
     def statuses(self) -> list[ServiceStatus]:
         """Every service, in start order."""
@@ -114,33 +125,19 @@ def _typed_errors() -> Iterator[None]:
 class EngineAPI:
     """The one door into the engine: the TUI, HTTP UI, request server and inbox use it.
 
-    It is handed the engine's parts; they may stop and start under it, and a call that
-    needs a stopped part raises EngineUnavailable.
+    It is handed the engine and reads its parts from it; they may stop and start under
+    it, and a call that needs a stopped part raises EngineUnavailable.
     """
 
-    def __init__(
-        self,
-        *,
-        host: ServiceHost,
-        bus: EventBus,
-        history: HistoryService | None,
-        scripts: ScriptTools,
-        rhai: RhaiTools | None = None,
-        watchdog: SlotsService | None = None,
-        redis: RedisService | None = None,
-        scheduler: SchedulerService | None = None,
-    ) -> None:
-        self._scheduler = scheduler
+    def __init__(self, host: ServiceHost) -> None:
         self._host = host
-        self._bus = bus
-        self._history = history
-        self._scripts = scripts
-        self._rhai = rhai
-        self._watchdog = watchdog
-        self._redis = redis
+
+    def _manager(self) -> JobManager | None:
+        history = self._host.history
+        return history.manager if history is not None else None
 
     def _jobs(self) -> JobManager:
-        manager = self._history.manager if self._history is not None else None
+        manager = self._manager()
         if manager is None:
             raise EngineUnavailable("the jobs service is not running")
         return manager
@@ -161,10 +158,11 @@ class EngineAPI:
 
     async def redis_info(self) -> RedisView:
         """Version, clients, memory, load and replicas of the server; the primary's address."""
-        if self._redis is None:
+        redis = self._host.redis_service
+        if redis is None:
             raise EngineUnavailable("the redis service is disabled")
-        primary = await self._redis.primary_address()
-        client = self._redis.loop_client()
+        primary = await redis.primary_address()
+        client = redis.loop_client()
         try:
             info = await client.info()
         finally:
@@ -172,7 +170,7 @@ class EngineAPI:
         return RedisView(
             primary=f"{primary[0]}:{primary[1]}" if primary is not None else "",
             replicas=int(info.get("connected_slaves", 0)),
-            failovers=self._redis.failovers,
+            failovers=redis.failovers,
             version=str(info.get("valkey_version") or info.get("redis_version", "")),
             clients=int(info.get("connected_clients", 0)),
             memory_bytes=int(info.get("used_memory", 0)),
@@ -202,16 +200,16 @@ class EngineAPI:
 
     def health(self) -> HealthView:
         """Job slots (busy, held by abandoned threads), damaged reads, retries, dead letters."""
-        dog = self._watchdog
-        manager = self._history.manager if self._history is not None else None
+        dog = self._host.watchdog
+        manager = self._manager()
         return HealthView(
             slots=dog.config.jobs.worker_count if dog is not None else 0,
             busy_slots=dog.busy_slots if dog is not None else 0,
             abandoned_slots=dog.abandoned_slots if dog is not None else 0,
-            damaged_reads=self._history.damaged_reads if self._history is not None else 0,
+            damaged_reads=manager.damaged_reads if manager is not None else 0,
             job_retries=manager.retries_total if manager is not None else 0,
             dead_letters=manager.dead_letters_total if manager is not None else 0,
-            purged=self._history.purged if self._history is not None else 0,
+            purged=manager.purged if manager is not None else 0,
         )
 
     def subscribe(self, maxsize: int = 10_000, *, coalesce: bool = False) -> Subscription:
@@ -220,16 +218,17 @@ class EngineAPI:
         With `coalesce`, a job's state changes that the reader has not taken yet are
         replaced by the newest one (for views that show states, not count steps).
         """
-        return self._bus.subscribe(maxsize, coalesce=coalesce)
+        return self._host.bus.subscribe(maxsize, coalesce=coalesce)
 
     # -- jobs ----------------------------------------------------------------------------
 
     @property
     def max_params_bytes(self) -> int:
         """The largest params text (UTF-8 bytes) a job may have; check before parsing."""
-        if self._history is None:
+        history = self._host.history
+        if history is None:
             raise EngineUnavailable("the jobs service is disabled")
-        return self._history.max_params_bytes
+        return history.max_params_bytes
 
     async def submit(
         self, params: str, *, session_key: str | None = None, **options: Unpack[JobOptions]
@@ -379,9 +378,10 @@ class EngineAPI:
         """End a waiting or running job as cancelled (and stop it if it runs here)."""
         with _typed_errors():
             view = JobView.of(await self._jobs().cancel_job(job_id))
-        if self._watchdog is not None:
+        dog = self._host.watchdog
+        if dog is not None:
             # Its outcome is fenced off already; this frees the slot and its processes.
-            self._watchdog.cancel(job_id)
+            dog.cancel(job_id)
         return view
 
     async def requeue(self, job_id: int) -> JobView:
@@ -426,7 +426,7 @@ class EngineAPI:
             raise JobRefused(f"status {flt.status!r} is not ended; purge takes done or error jobs")
         if keep < 0 or (limit is not None and limit < 1):
             raise JobRefused("keep must not be negative, and limit must be at least 1")
-        history = self._history
+        history = self._host.history
         if history is None or history.manager is None:
             raise EngineUnavailable("the jobs service is not running")
         return await history.purge(
@@ -485,7 +485,7 @@ class EngineAPI:
     # -- schedules (periodic jobs) ---------------------------------------------------------
 
     def _schedules(self) -> SchedulerService:
-        scheduler = self._scheduler
+        scheduler = self._host.scheduler
         if scheduler is None or scheduler.state is not ServiceState.RUNNING:
             raise EngineUnavailable("the scheduler service is not running")
         return scheduler
@@ -556,18 +556,18 @@ class EngineAPI:
     def highlight(self, text: str, params_type: str = "heroscript") -> list[HighlightSpan]:
         """Spans to colour a HeroScript or RhaiScript text with; never raises."""
         if params_type == "rhaiscript":
-            spans = self._rhai.highlight(text) if self._rhai is not None else []
+            spans = self._host.rhai.highlight(text)
         elif params_type == "heroscript":
-            spans = self._scripts.highlight(text)
+            spans = self._host.scripts.highlight(text)
         else:
             spans = []
         return [HighlightSpan(s.line, s.start, s.end, s.kind.value) for s in spans]
 
     def _checker(self, params_type: str) -> Callable[[str], Sequence[Any]] | None:
         if params_type == "heroscript":
-            return self._scripts.validate
-        if params_type == "rhaiscript" and self._rhai is not None:
-            return self._rhai.validate
+            return self._host.scripts.validate
+        if params_type == "rhaiscript":
+            return self._host.rhai.validate
         return None
 
     def actions(self) -> list[ActionView]:
@@ -582,20 +582,20 @@ class EngineAPI:
                 ),
                 template=template,
             )
-            for info, template in self._scripts.actions()
+            for info, template in self._host.scripts.actions()
         ]
 
     async def rpc(self, request: bytes | str | dict[str, Any] | list[Any]) -> Any:
         """Answer a JSON-RPC 2.0 request over the actor registry (`rpc.discover` included)."""
         try:
-            return await self._scripts.rpc(request)
+            return await self._host.scripts.rpc(request)
         except LookupError as exc:
             raise EngineUnavailable(str(exc)) from None
 
     def discover(self) -> dict[str, Any]:
         """The OpenRPC document of the registry."""
         try:
-            return self._scripts.discover()
+            return self._host.scripts.discover()
         except LookupError as exc:
             raise EngineUnavailable(str(exc)) from None
 

@@ -57,16 +57,6 @@ class HistoryService(JobsPartService):
         """Where the history lives."""
         return str(self.config.ourdb_dir)
 
-    @property
-    def damaged_reads(self) -> int:
-        """Reads of damaged job versions since start (each shown as a damaged job)."""
-        return self.manager.damaged_reads if self.manager is not None else 0
-
-    @property
-    def purged(self) -> int:
-        """Jobs purged from the history since start."""
-        return self.manager.purged if self.manager is not None else 0
-
     async def purge(self, flt: JobFilter, **options: Unpack[PurgeOptions]) -> int:
         """Delete ended jobs from the history; see `core.jobs.purge.purge`."""
         if self.manager is None:
@@ -76,13 +66,13 @@ class HistoryService(JobsPartService):
     def detail(self) -> str:
         """Damaged records read, when there were any, and scheduled jobs this one queued."""
         parts = []
-        damaged = self.damaged_reads
-        if damaged:
-            parts.append(f"{damaged} damaged records read")
+        manager = self.manager
+        if manager is not None and manager.damaged_reads:
+            parts.append(f"{manager.damaged_reads} damaged records read")
         if self.promoter is not None and self.promoter.moved:
             parts.append(f"{self.promoter.moved} scheduled jobs queued")
-        if self.purged:
-            parts.append(f"{self.purged} jobs purged")
+        if manager is not None and manager.purged:
+            parts.append(f"{manager.purged} jobs purged")
         return ", ".join(parts)
 
     async def _start(self) -> None:

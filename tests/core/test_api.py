@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from core.api import JobFilter, JobNotFound, JobRefused, JobSpec, job_wire
+from core.api import JobFilter, JobNotFound, JobRefused, JobSpec, JobView, job_wire
 from core.engine import Engine
+from core.jobs import Job
 from core.watchdog.service import WatchDogService
 from tests.helpers import async_wait_for, wait_job_ended, wait_jobs_ended
+
+
+def test_a_fresh_records_view_is_the_views_defaults() -> None:
+    # JobView declares again the record's fields it shows (a frozen view cannot inherit a
+    # mutable record's, and their orders differ): a record with its defaults must read as
+    # the view with its own, so that neither side's defaults move alone.
+    record = Job(job_id=1, topic="t", params="p")
+    assert JobView.of(record) == JobView(1, "default", "t", "p", "heroscript", "new")
 
 
 async def test_submit_view_history_and_queues(engine: Engine) -> None:
