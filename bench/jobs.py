@@ -27,7 +27,6 @@ peer keeps); for the peers a function returning "ok", its result in Redis.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -41,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import jobs_hero, profile
+from bench import jobs_hero, profile, script_parser
 from bench.jobs_peers import PEERS, PeerSpec, install, run_peer
 from bench.valkey import Valkey, start_valkey
 
@@ -605,11 +604,7 @@ def rewrite_readme(
 
 def main(argv: list[str] | None = None) -> int:
     """Measure the chosen systems and print the tables."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.jobs",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.jobs", __doc__)
     parser.add_argument("--quick", action="store_true", help="1 run, 500 jobs, 20 samples")
     names = ["heroagent"] + [p.key for p in PEERS]
     parser.add_argument("--only", default="", help=f"comma list of: {', '.join(names)}")

@@ -22,7 +22,6 @@ prints them scaled to the CPU the same process used per job without the profiler
 
 from __future__ import annotations
 
-import argparse
 import ast
 import asyncio
 import cProfile
@@ -32,7 +31,6 @@ import pstats
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench import script_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -463,11 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         # --shim OUT -- heroagent args...: run inside the worker process.
         shim(Path(args_in[1]), args_in[3:])
         return 0
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.profile",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.profile", __doc__)
     parser.add_argument("--jobs", type=int, default=5_000, help="jobs in the drain")
     parser.add_argument("--slots", type=int, default=20, help="job slots of the worker")
     parser.add_argument(
@@ -478,15 +474,10 @@ def main(argv: list[str] | None = None) -> int:
         help="1: one heroagent worker; 0: the engine's own watchdog",
     )
     args = parser.parse_args(args_in)
-    from bench.valkey import start_valkey
+    from bench.valkey import scratch_valkey
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="profile-", dir=RESULTS))
-    server = start_valkey(work / "valkey")
-    try:
+    with scratch_valkey(RESULTS, "profile-") as (work, server):
         result = profile(server.url, work, args.jobs, args.slots, args.workers)
-    finally:
-        server.stop()
     print_profile(result)
     return 0
 

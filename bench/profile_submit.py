@@ -19,10 +19,10 @@ import os
 import pstats
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import script_parser
 from bench.profile import (
     RESULTS,
     ROOT,
@@ -223,30 +223,21 @@ def table(plain: Run, profiled: Run) -> list[list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Profile one submit mode against a throwaway valkey and print the buckets."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.profile_submit",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.profile_submit", __doc__)
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs submitted")
     parser.add_argument("--mode", choices=["bulk", "single"], default="bulk")
     parser.add_argument("--distinct", action="store_true", help="different params per job")
     args = parser.parse_args(argv)
     from bench.jobs import render
-    from bench.valkey import start_valkey
+    from bench.valkey import scratch_valkey
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="profile-submit-", dir=RESULTS))
-    server = start_valkey(work / "valkey")
-    args.server_pid = server.process.pid
-    try:
+    with scratch_valkey(RESULTS, "profile-submit-") as (work, server):
+        args.server_pid = server.process.pid
         server.flushall()
         plain = asyncio.run(one_run(server.url, work / "plain", args, profiled=False))
         server.flushall()
         profiled = asyncio.run(one_run(server.url, work / "profiled", args, profiled=True))
         profiled.client = client_buckets(work / "profiled", args.mode)
-    finally:
-        server.stop()
     print(render(table(plain, profiled)))
     cpu = ", ".join(f"{k} {v:,.1f}" for k, v in plain.cpu_us.items())
     print(

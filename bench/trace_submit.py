@@ -13,18 +13,17 @@ stage as awaited and as run is its hand-offs (thread hops, loop turns).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench import script_parser
 from bench.profile import RESULTS
 
 STAGES = [
@@ -153,22 +152,13 @@ async def trace(url: str, work: Path, n: int) -> tuple[float, dict[str, list[flo
 
 def main(argv: list[str] | None = None) -> int:
     """Trace single submits against a throwaway valkey and print the stages."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.trace_submit",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = script_parser("bench.trace_submit", __doc__)
     parser.add_argument("--jobs", type=int, default=3_000, help="jobs submitted")
     args = parser.parse_args(argv)
-    from bench.valkey import start_valkey
+    from bench.valkey import scratch_valkey
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="trace-submit-", dir=RESULTS))
-    server = start_valkey(work / "valkey")
-    try:
+    with scratch_valkey(RESULTS, "trace-submit-") as (work, server):
         rate, seconds, server_us = asyncio.run(trace(server.url, work, args.jobs))
-    finally:
-        server.stop()
     seconds["bare fdatasync"] = fdatasync_seconds(work, 1_000)
     described = dict(STAGES)
     print(f"{args.jobs:,} submits one at a time: {rate:,.0f}/s")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +92,18 @@ def start_valkey(directory: Path) -> Valkey:
             server.stop()
             raise RuntimeError(f"valkey-server did not answer on port {port}")
         time.sleep(0.02)
+
+
+@contextmanager
+def scratch_valkey(results: Path, prefix: str) -> Iterator[tuple[Path, Valkey]]:
+    """A new work folder under `results` and a valkey-server in it, stopped on the way out.
+
+    The folder stays, with whatever the run wrote there.
+    """
+    results.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=results))
+    server = start_valkey(work / "valkey")
+    try:
+        yield work, server
+    finally:
+        server.stop()

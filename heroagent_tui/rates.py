@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass, field
 
 WINDOW_SECONDS = 5.0
 # Ends closer together than this share one bucket, so memory per queue stays bounded
@@ -12,6 +13,7 @@ RESOLUTION_SECONDS = 0.1
 MIN_SPAN_SECONDS = 1.0
 
 
+@dataclass(eq=False)
 class EndRates:
     """Counts ends by their timestamps; `rate(queue, now)` is the count in the window per second.
 
@@ -20,17 +22,11 @@ class EndRates:
     dividing by the whole window would show a queue draining at 200/s as 40/s.
     """
 
-    def __init__(
-        self,
-        started: float,
-        window: float = WINDOW_SECONDS,
-        resolution: float = RESOLUTION_SECONDS,
-    ) -> None:
-        self.started = started
-        self.window = window
-        self.resolution = resolution
-        self._buckets: dict[str, deque[list[float]]] = {}
-        """queue → [bucket start, count] oldest first."""
+    started: float
+    window: float = WINDOW_SECONDS
+    resolution: float = RESOLUTION_SECONDS
+    _buckets: dict[str, deque[list[float]]] = field(default_factory=dict, init=False, repr=False)
+    """queue → [bucket start, count] oldest first."""
 
     def add(self, queue: str, ts: float, count: int = 1) -> None:
         """Record `count` jobs of `queue` that ended at `ts`."""

@@ -164,7 +164,7 @@ def start_worker(peer: Peer, log: Path) -> subprocess.Popen[bytes]:
             cwd=HERE,
             env=env,
             stdout=out,
-            stderr=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )

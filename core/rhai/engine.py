@@ -107,11 +107,9 @@ class Engine:
         outer, COPY_METER.rt = COPY_METER.rt, rt
         try:
             main = compile_function(rt, ast.main, is_main=True)
-            frame: list[Any] = [None] * main.size
-            try:
-                value = main.body(frame)
-            except ReturnEx as e:
-                value = e.value
+            value = main.body([None] * main.size)
+        except ReturnEx as e:  # a top-level `return`
+            value = e.value
         except RecursionError:
             raise stack_overflow("the script nests too deeply") from None
         except MemoryError:

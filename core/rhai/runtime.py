@@ -240,12 +240,7 @@ class Runtime:
         return r, f[0]
 
     def call_named(
-        self,
-        name: str,
-        args: list[Any],
-        this: Any = None,
-        has_this: bool = False,
-        pos: Pos | None = None,
+        self, name: str, args: list[Any], this: Any, has_this: bool, pos: Pos | None
     ) -> tuple[Any, Any]:
         """Call a function by name: script functions first, then natives."""
         cf = self.script_fn(name, len(args))

@@ -86,21 +86,9 @@ def add_schedule(
 ) -> None:
     """Add (or replace) a schedule: give exactly one of --cron or --every."""
     params = read_input(file)
-    view = _run(
-        ctx,
-        lambda client: client.add_schedule(
-            name,
-            params,
-            topic=topic,
-            cron=cron,
-            every=every,
-            circle=circle,
-            params_type=params_type,
-            timeout=timeout,
-            tz=tz,
-            missed=missed,
-        ),
-    )
+    # The other options carry add_schedule's names, as the HTTP API's body does.
+    options = {k: v for k, v in ctx.params.items() if k not in ("name", "file", "as_json")}
+    view = _run(ctx, lambda client: client.add_schedule(name, params, **options))
     _show(view, as_json, "added")
 
 

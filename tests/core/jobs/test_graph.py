@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.api import JobRefused, JobSpec
+from core.api import JobRefused, JobSpec, JobView
 from core.engine import Engine
 from core.jobs import JobStatus, keys
 from core.jobs.graph import MAX_GRAPH_BYTES, graph_specs
@@ -391,12 +391,20 @@ async def test_a_requeue_is_refused_while_another_job_holds_the_key(engine: Engi
         await api.resume_queue("default", "requniq2")
 
 
+async def delayed_dependant(
+    engine: Engine, parent_params: str, topic: str, delay: float
+) -> tuple[JobView, JobView]:
+    """A parent job, and a child that waits for it and for `delay` seconds."""
+    parent = await engine.api.submit(parent_params, topic=topic)
+    child = await engine.api.submit(OK, topic=topic, depends_on=[parent.job_id], delay=delay)
+    return parent, child
+
+
 async def test_a_dependant_with_a_delay_waits_for_its_parents_and_its_time(
     engine: Engine,
 ) -> None:
     api = engine.api
-    parent = await api.submit(OK, topic="later")
-    child = await api.submit(OK, topic="later", depends_on=[parent.job_id], delay=60)
+    parent, child = await delayed_dependant(engine, OK, "later", 60)
     assert (child.status, child.wait_for) == ("scheduled", (parent.job_id,))
     await wait_job_ended(engine, parent.job_id)
     # The parent is done: the child now waits for its own time only, in the scheduled set.
@@ -414,8 +422,7 @@ async def test_a_dependant_whose_time_has_passed_runs_when_its_parent_ends(
     engine: Engine,
 ) -> None:
     api = engine.api
-    parent = await api.submit(SLOW, topic="later2")
-    child = await api.submit(OK, topic="later2", depends_on=[parent.job_id], delay=0.05)
+    parent, child = await delayed_dependant(engine, SLOW, "later2", 0.05)
     ended = await wait_job_ended(engine, child.job_id)
     assert ended.status == "done"
     parent_end = (await api.job(parent.job_id)).time_end

@@ -9,7 +9,7 @@ import signal
 import subprocess
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,8 @@ from core.engine import Engine
 from core.jobs import Job, JobStatus, keys
 from tests import helpers
 from tests.helpers import ValkeyProcess, async_poll, idle_config, running_watchdog, wait_jobs_ended
+
+Workers = list[subprocess.Popen[bytes]]
 
 
 @asynccontextmanager
@@ -39,7 +41,7 @@ async def limited_queue(
 @asynccontextmanager
 async def running_workers(
     redis: aioredis.Redis, url: str, data: Path, count: int
-) -> AsyncIterator[list[subprocess.Popen[bytes]]]:
+) -> AsyncIterator[Workers]:
     """`count` worker processes of 10 slots, once the server has that many registered."""
     workers = [
         helpers.spawn_worker(
@@ -66,6 +68,36 @@ async def running_workers(
             worker.wait(30)  # a deadline: a loaded machine stops a process slowly
 
 
+@dataclass
+class Rig:
+    """The idle engine, its valkey and a temp dir: what a test starts worker processes with."""
+
+    engine: Engine
+    url: str
+    data: Path
+
+    @asynccontextmanager
+    async def limited(
+        self, topic: str, workers: int, data: str = "w", *, max_active: int = 0, rate: str = ""
+    ) -> AsyncIterator[tuple[aioredis.Redis, Workers]]:
+        """`default/<topic>` with these limits, and `workers` processes (their data in `data`)."""
+        async with (
+            limited_queue(self.engine, topic, max_active=max_active, rate=rate) as redis,
+            running_workers(redis, self.url, self.data / data, workers) as procs,
+        ):
+            yield redis, procs
+
+    async def submit(self, params: str, topic: str, count: int) -> list[Job]:
+        """`count` jobs of these params on `default/<topic>`, in one batch."""
+        specs = [JobSpec(params, topic=topic) for _ in range(count)]
+        return await self.engine.jobs.create_jobs(specs)
+
+
+@pytest.fixture
+def rig(idle_engine: Engine, valkey: ValkeyProcess, short_tmp: Path) -> Rig:
+    return Rig(idle_engine, valkey.url, short_tmp)
+
+
 async def ran_once(engine: Engine, ids: Sequence[int]) -> list[Job]:
     """Each job's one done version (none ran twice, none is lost), in start order."""
     done = []
@@ -83,21 +115,12 @@ def most_at_once(runs: Sequence[Job]) -> int:
     return max(itertools.accumulate(step for _, step in edges))
 
 
-async def test_max_active_2_holds_over_three_workers_of_ten_slots(
-    idle_engine: Engine, valkey: ValkeyProcess, short_tmp: Path
-) -> None:
-    engine = idle_engine
-    async with (
-        limited_queue(engine, "capped", max_active=2) as redis,
-        running_workers(redis, valkey.url, short_tmp / "w", 3),
-    ):
-        capped = await engine.jobs.create_jobs(
-            [JobSpec("!!fake.sleep seconds:0.05\n", topic="capped") for _ in range(40)]
-        )
+async def test_max_active_2_holds_over_three_workers_of_ten_slots(rig: Rig) -> None:
+    engine = rig.engine
+    async with rig.limited("capped", 3, max_active=2) as (redis, _):
+        capped = await rig.submit("!!fake.sleep seconds:0.05\n", "capped", 40)
         # A queue without limits beside it runs as wide as the slots allow.
-        free = await engine.jobs.create_jobs(
-            [JobSpec("!!fake.sleep seconds:0.2\n", topic="free") for _ in range(20)]
-        )
+        free = await rig.submit("!!fake.sleep seconds:0.2\n", "free", 20)
         ids = [j.job_id for j in capped]
         names = [keys.job_key("default", "capped", i) for i in ids]
         peak = 0
@@ -118,18 +141,11 @@ async def test_max_active_2_holds_over_three_workers_of_ten_slots(
     assert most_at_once(await ran_once(engine, [j.job_id for j in free])) > 2
 
 
-async def rate_run(
-    engine: Engine, valkey: ValkeyProcess, data: Path, rate: str, count: int, workers: int
-) -> list[Job]:
-    async with (
-        limited_queue(engine, "paced", rate=rate) as redis,
-        running_workers(redis, valkey.url, data, workers),
-    ):
-        jobs = await engine.jobs.create_jobs(
-            [JobSpec("!!fake.return_success\n", topic="paced") for _ in range(count)]
-        )
-        await wait_jobs_ended(engine, [j.job_id for j in jobs], count * 2 + 30)
-    runs = await ran_once(engine, [j.job_id for j in jobs])
+async def rate_run(rig: Rig, rate: str, count: int, workers: int) -> list[Job]:
+    async with rig.limited("paced", workers, rate=rate):
+        jobs = await rig.submit("!!fake.return_success\n", "paced", count)
+        await wait_jobs_ended(rig.engine, [j.job_id for j in jobs], count * 2 + 30)
+    runs = await ran_once(rig.engine, [j.job_id for j in jobs])
     starts, period = parse_rate(rate)
     # Never more than `starts` in any one period (the server's clock spaces them).
     for first, later in zip(runs, runs[starts:], strict=False):
@@ -137,32 +153,21 @@ async def rate_run(
     return runs
 
 
-async def test_rate_10_a_second_spaces_30_jobs_over_2_5_seconds(
-    idle_engine: Engine, valkey: ValkeyProcess, short_tmp: Path
-) -> None:
-    runs = await rate_run(idle_engine, valkey, short_tmp / "w", "10/s", 30, workers=2)
+async def test_rate_10_a_second_spaces_30_jobs_over_2_5_seconds(rig: Rig) -> None:
+    runs = await rate_run(rig, "10/s", 30, workers=2)
     assert runs[-1].time_start - runs[0].time_start >= 2.5
 
 
 @pytest.mark.slow
-async def test_rate_20_a_second_over_200_jobs_takes_9_seconds(
-    idle_engine: Engine, valkey: ValkeyProcess, short_tmp: Path
-) -> None:
-    runs = await rate_run(idle_engine, valkey, short_tmp / "w", "20/s", 200, workers=3)
+async def test_rate_20_a_second_over_200_jobs_takes_9_seconds(rig: Rig) -> None:
+    runs = await rate_run(rig, "20/s", 200, workers=3)
     assert runs[-1].time_start - runs[0].time_start >= 9.0
 
 
-async def test_a_worker_killed_holding_the_slots_frees_them(
-    idle_engine: Engine, valkey: ValkeyProcess, short_tmp: Path
-) -> None:
-    engine = idle_engine
-    async with (
-        limited_queue(engine, "held", max_active=2) as redis,
-        running_workers(redis, valkey.url, short_tmp / "a", 1) as (doomed,),
-    ):
-        jobs = await engine.jobs.create_jobs(
-            [JobSpec("!!fake.sleep seconds:0.3\n", topic="held") for _ in range(8)]
-        )
+async def test_a_worker_killed_holding_the_slots_frees_them(rig: Rig) -> None:
+    engine = rig.engine
+    async with rig.limited("held", 1, "a", max_active=2) as (redis, (doomed,)):
+        jobs = await rig.submit("!!fake.sleep seconds:0.3\n", "held", 8)
 
         async def two_running() -> bool:
             return int(await redis.scard(keys.active_key("default:held"))) == 2
@@ -171,7 +176,7 @@ async def test_a_worker_killed_holding_the_slots_frees_them(
         os.kill(doomed.pid, signal.SIGKILL)
         doomed.wait(5)
         # The reaper of the next worker hands the two back once the lease runs out.
-        async with running_workers(redis, valkey.url, short_tmp / "b", 1):
+        async with running_workers(redis, rig.url, rig.data / "b", 1):
             await wait_jobs_ended(engine, [j.job_id for j in jobs], 60)
             assert int(await redis.scard(keys.active_key("default:held"))) == 0
     await ran_once(engine, [j.job_id for j in jobs])
