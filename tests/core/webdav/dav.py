@@ -70,6 +70,8 @@ class RunningDav:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.call(self._start())
+        self.root: Path = self.config.webdav_root
+        self.port: int = self.service.port
 
     async def _start(self) -> None:
         subscription = self.bus.subscribe()
@@ -91,14 +93,6 @@ class RunningDav:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
             self.loop.close()
-
-    @property
-    def root(self) -> Path:
-        return self.config.webdav_root
-
-    @property
-    def port(self) -> int:
-        return self.service.port
 
     def request(
         self,
