@@ -42,7 +42,7 @@ from core.jobs.model import (
     encoded,
     is_damaged,
 )
-from core.jobs.queue import JobQueue
+from core.jobs.queue import JobQueue, enqueue_items
 from core.ourdb import AsyncOurDB, CorruptRecordError, InvalidIdError, RecordNotFoundError
 
 log = logging.getLogger(__name__)
@@ -457,7 +457,7 @@ class JobManager:
         try:
             if any(job.unique_key for job in drafts):
                 await self._claim_unique(drafts, alias, answers, claims)
-            created = await self._store(drafts, parents, answers, alias)
+            created, items = await self._store(drafts, parents, answers, alias)
             await self._hold_claims(claims, answers)
         except BaseException:
             await self._hold_claims(claims, {})
@@ -466,11 +466,12 @@ class JobManager:
         new = [answers[i] for i in created]
         if any(job.waiting for job in new):
             # Announced once tied to their parents, as a parent's end may release them.
-            await self.queue.enqueue(new)
+            await self.queue.enqueue(new, items=items)
             await self.wire_dependants(new)
             await self._announce(new)
         else:
-            await self.queue.enqueue(new, await encoded(len(new), lambda: _events_message(new)))
+            events = await encoded(len(new), lambda: _events_message(new))
+            await self.queue.enqueue(new, events, items)
             self._tell_bus(new)
         fresh = set(created)
         return [(job, i in fresh) for i, job in enumerate(jobs)]
@@ -573,14 +574,15 @@ class JobManager:
         parents: Sequence[Sequence[int | str]],
         answers: dict[int, Job],
         alias: Mapping[int, int],
-    ) -> list[int]:
-        """Store the items not answered yet, parents first; returns their indexes.
+    ) -> tuple[list[int], list[list[Any]]]:
+        """Store the items not answered yet, parents first; their indexes and ENQUEUE items.
 
         Items without parents in the batch go in one durable write; each further level
         of a graph takes one more, since a dependant's record names its parents' ids.
         """
         todo = [i for i in range(len(drafts)) if i not in answers and i not in alias]
         created: list[int] = []
+        items: list[list[Any]] = []
         while todo:
             ready = [i for i in todo if all(_resolved(p, answers, alias) for p in parents[i])]
             if not ready:  # cannot happen once _batch_parents refused cycles
@@ -599,7 +601,10 @@ class JobManager:
                     )
                 level.append((index, job))
             stored = [job for _, job in level]
-            records = await encoded(len(stored), functools.partial(_json_records, stored))
+            # The Redis items too, in the same hop: nothing in them waits for the ids.
+            records, level_items = await encoded(
+                len(stored), functools.partial(_records_and_items, stored)
+            )
             got = await self.db.set_many([(record, None) for record in records])
             for job, job_id in zip(stored, got, strict=True):
                 job.job_id = job_id  # the drafts are this call's own: no copy needed
@@ -610,10 +615,11 @@ class JobManager:
             for (index, _), job in zip(level, stored, strict=True):
                 answers[index] = job
                 created.append(index)
+            items += level_items
             todo = [i for i in todo if i not in answers]
         for index, first in alias.items():
             answers[index] = answers[first]
-        return created
+        return created, items
 
     async def wire_dependants(self, jobs: Sequence[Job]) -> None:
         """Tie waiting jobs (stored in Redis already) to their parents; see scripts.DEPEND."""
@@ -1237,8 +1243,9 @@ class JobManager:
             pipe.publish(keys.EVENTS_CHANNEL, message)
 
 
-def _json_records(jobs: Sequence[Job]) -> list[bytes]:
-    return [job.to_json() for job in jobs]
+def _records_and_items(jobs: Sequence[Job]) -> tuple[list[bytes], list[list[Any]]]:
+    """New jobs' OurDB records and their ENQUEUE items, made in one go."""
+    return [job.to_json() for job in jobs], enqueue_items(jobs)
 
 
 def _plain_record(job: Job) -> bytes:
