@@ -183,10 +183,10 @@ class JobIndex:
         return [
             (
                 job.job_id,
-                job.status.value,
+                str(job.status),  # a StrEnum's str is its value, without Enum.value's cost
                 job.circle_id,
                 job.topic,
-                job.params_type.value,
+                str(job.params_type),
                 job.time_scheduled,
                 job.time_end,
                 (job.params[:_TEXT_CHARS] + "\n" + job.error[:_TEXT_CHARS]).lower(),

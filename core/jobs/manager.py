@@ -124,6 +124,10 @@ class OriginOptions(TypedDict, total=False):
     fire_time: float
 
 
+# What a batch's items' settings came to (see JobManager._check), by those settings.
+_CheckMemo = dict[tuple[Any, ...], tuple[ParamsType, dict[str, Any]]]
+# The links of a job with no unique key, parents or name (what `_links` gives it).
+_NO_LINKS: dict[str, Any] = {"unique_key": "", "unique_for": 0.0, "on_parent_error": "", "name": ""}
 # A single submit waiting for its batch: its spec, its origin, its caller's answer.
 _PendingSubmit = tuple[JobSpec, _Origin, "asyncio.Future[tuple[Job, bool]]"]
 
@@ -205,42 +209,56 @@ class JobManager:
 
     # -- creating ------------------------------------------------------------------------
 
-    def _check(self, spec: JobSpec, origin: _Origin = _Origin()) -> Job:
-        """Refuse a bad submission before anything is stored."""
-        _check_names(spec.circle, spec.topic)
+    def _check(
+        self, spec: JobSpec, origin: _Origin = _Origin(), memo: _CheckMemo | None = None
+    ) -> Job:
+        """Refuse a bad submission before anything is stored.
+
+        `memo` keeps, across the items of one batch, what their settings came to (names,
+        params type, timeout, retry policy): a batch mostly repeats one set of them.
+        """
+        setting = (
+            spec.circle,
+            spec.topic,
+            spec.params_type,
+            spec.timeout,
+            spec.retries,
+            spec.backoff,
+            spec.backoff_base,
+            spec.backoff_max,
+            None if spec.retry_on is None else tuple(spec.retry_on),
+            spec.priority,
+        )
+        settled = memo.get(setting) if memo is not None else None
+        if settled is None:
+            settled = self._settle(spec)
+            if memo is not None:
+                memo[setting] = settled
+        kind, policy = settled
         try:
-            kind = ParamsType(spec.params_type)
-        except ValueError:
-            choices = ", ".join(t.value for t in ParamsType)
-            raise JobError(
-                f"params type {spec.params_type!r} is unknown; use one of {choices}"
-            ) from None
-        try:
-            size = len(spec.params.encode())
+            size = len(spec.params) if spec.params.isascii() else len(spec.params.encode())
         except UnicodeEncodeError as exc:
             raise JobError(
                 f"params are not valid text: {exc.reason} at character {exc.start}"
             ) from None
         if size > MAX_PARAMS_BYTES:
             raise JobError(f"params are {size} bytes; the limit is {MAX_PARAMS_BYTES} bytes")
-        # Infinity compares as a number but stores as JSON null: refused like NaN.
-        if not 0 < spec.timeout < math.inf:
-            raise JobError(
-                f"timeout must be a positive, finite number of seconds, got {spec.timeout}"
-            )
         self.validate(kind, spec.params)
         now = time.time()
-        policy = self._policy(spec)
-        if not 0 <= spec.delay < math.inf:
-            raise JobError(
-                f"delay must be zero or a positive, finite number of seconds, got {spec.delay}"
-            )
-        if not math.isfinite(spec.run_at):
-            raise JobError(f"run_at must be a finite Unix time, got {spec.run_at}")
-        run_at = max(float(spec.run_at), now + float(spec.delay)) if spec.delay else spec.run_at
-        # A time already past runs at once, like no time at all.
-        scheduled = run_at > now
-        links = _links(spec)
+        scheduled = False
+        run_at = 0.0
+        if spec.delay or spec.run_at:
+            if not 0 <= spec.delay < math.inf:
+                raise JobError(
+                    f"delay must be zero or a positive, finite number of seconds, got {spec.delay}"
+                )
+            if not math.isfinite(spec.run_at):
+                raise JobError(f"run_at must be a finite Unix time, got {spec.run_at}")
+            run_at = max(float(spec.run_at), now + float(spec.delay)) if spec.delay else spec.run_at
+            # A time already past runs at once, like no time at all.
+            scheduled = run_at > now
+        plain = not (spec.unique_key or spec.unique_for or spec.depends_on or spec.name)
+        links = _NO_LINKS if plain and spec.on_parent_error == "fail" else _links(spec)
         return Job(
             job_id=0,
             topic=spec.topic,
@@ -258,6 +276,23 @@ class JobManager:
             **policy,
             **links,
         )
+
+    def _settle(self, spec: JobSpec) -> tuple[ParamsType, dict[str, Any]]:
+        """A spec's settings checked: its params type, and its retry policy resolved."""
+        _check_names(spec.circle, spec.topic)
+        try:
+            kind = ParamsType(spec.params_type)
+        except ValueError:
+            choices = ", ".join(t.value for t in ParamsType)
+            raise JobError(
+                f"params type {spec.params_type!r} is unknown; use one of {choices}"
+            ) from None
+        # Infinity compares as a number but stores as JSON null: refused like NaN.
+        if not 0 < spec.timeout < math.inf:
+            raise JobError(
+                f"timeout must be a positive, finite number of seconds, got {spec.timeout}"
+            )
+        return kind, self._policy(spec)
 
     def _policy(self, spec: JobSpec) -> dict[str, Any]:
         """The job's retry policy: its own fields, else its queue's defaults, checked."""
@@ -337,9 +372,10 @@ class JobManager:
 
         def check_all() -> tuple[list[Job], list[list[int | str]]]:
             drafts = []
+            memo: _CheckMemo = {}
             for index, spec in enumerate(specs):
                 try:
-                    drafts.append(self._check(spec, origin))
+                    drafts.append(self._check(spec, origin, memo))
                 except JobError as exc:
                     exc.index = index
                     raise
@@ -435,9 +471,10 @@ class JobManager:
 
         def check_each() -> list[Job | JobError]:
             checked: list[Job | JobError] = []
+            memo: _CheckMemo = {}
             for spec, origin in items:
                 try:
-                    checked.append(self._check(spec, origin))
+                    checked.append(self._check(spec, origin, memo))
                 except JobError as exc:
                     checked.append(exc)
             return checked
@@ -1230,7 +1267,7 @@ class JobManager:
                     job_id=job.job_id,
                     circle=job.circle_id,
                     topic=job.topic,
-                    status=job.status.value,
+                    status=str(job.status),
                     error=job.error,
                 )
             )
@@ -1267,7 +1304,7 @@ def _events_message(jobs: Sequence[Job]) -> bytes:
             "type": "job",
             "id": job.job_id,
             "queue": job.queue,
-            "status": job.status.value,
+            "status": str(job.status),
             "origin": PROCESS_ORIGIN,
         }
         for job in jobs
@@ -1391,6 +1428,8 @@ def _batch_parents(specs: Sequence[JobSpec]) -> list[list[int | str]]:
     Raises JobError (with the item's index) for a name no earlier or later item has,
     two items of one name, and a cycle among the items, naming the jobs on it.
     """
+    if not any(spec.name or spec.depends_on for spec in specs):
+        return [[] for _ in specs]
     names: dict[str, int] = {}
     for index, spec in enumerate(specs):
         if spec.name:
