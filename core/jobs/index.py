@@ -126,6 +126,8 @@ class JobIndex:
         a thread hop per persisted batch; it never waits here behind a long listing.
         """
         jobs = list(jobs)
+        if len(jobs) > INLINE_ROWS and len({job.job_id for job in jobs}) > INLINE_ROWS:
+            return False  # too many rows: not even made here, the caller's thread does that
         rows = self._rows(jobs, crcs)
         with self._quickly(len(rows)) as quick:
             if quick:

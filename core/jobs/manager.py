@@ -642,7 +642,7 @@ class JobManager:
             records, level_items = await encoded(
                 len(stored), functools.partial(_records_and_items, stored)
             )
-            got = await self.db.set_many([(record, None) for record in records])
+            got = await self.db.set_many(records)
             for job, job_id in zip(stored, got, strict=True):
                 job.job_id = job_id  # the drafts are this call's own: no copy needed
             crcs = {job_id: zlib.crc32(record) for job_id, record in zip(got, records, strict=True)}

@@ -199,7 +199,7 @@ class Job:
         out: dict[str, str] = {}
         for name, value in self.__dict__.items():
             if name in _ALWAYS:
-                out[name] = value if type(value) is str else value.value
+                out[name] = str(value)  # a StrEnum's str is its value, without Enum.value
                 continue
             if name == "job_id" or value == _DEFAULTS[name]:
                 continue

@@ -478,5 +478,8 @@ def enqueue_items(jobs: Sequence[Job]) -> list[list[Any]]:
             place = ""
         else:
             place = "1"
-        items.append([job.hash_fields(), job.queue, place, repr(job.run_at)])
+        fields = job.hash_fields()
+        # The revision ENQUEUE takes: its hash is written afresh, so it is this one.
+        fields["revision"] = str(job.revision + 1)
+        items.append([fields, job.queue, place, repr(job.run_at), str(job.priority)])
     return items

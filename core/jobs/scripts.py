@@ -174,28 +174,31 @@ return out
 """
 
 # KEYS: locations, queues, doorbell, scheduled, schedule bell
-# ARGV[1]: one JSON array with, for each job, four values: its hash fields (all but its
+# ARGV[1]: one JSON array with, for each job, five values: its hash fields (all but its
 # id) as an object of strings, its queue ("<circle>:<topic>"), where it goes: "1" into
 # its queue now (at its priority level), "" into the scheduled set (it waits for a time),
-# "-" nowhere (it waits for its parents, whose ends release it); its run_at.
+# "-" nowhere (it waits for its parents, whose ends release it); its run_at; its
+# priority ("0"-"9").
 # ARGV[2]: the jobs' ids, a JSON array of strings in the same order. Optional ARGV[3]
 # and ARGV[4]: a channel and a message published once the batch is in place, so a
 # submit costs one round trip, not a second one for its events.
 # Stores and queues a batch of new jobs in one atomic step. The batch travels as one
 # JSON text, decoded here: packing the HSET arguments of each job in the client cost
 # more than the rest of a batch together. The ids come apart from the rest, so
-# everything else is encoded before OurDB hands them out. Each hash is written afresh:
-# a field at its default is absent (it reads back as that default), and a requeued
-# job's old hash keeps nothing of its last run.
-ENQUEUE = (
-    _PUSH
-    + """
-local rung = 0
-local due = false
+# everything else is encoded before OurDB hands them out. Each hash is written afresh
+# (its fields carry the revision this step takes): a field at its default is absent (it
+# reads back as that default), and a requeued job's old hash keeps nothing of its last
+# run. Each list, set and hash the batch adds to takes one command for all its jobs.
+ENQUEUE = """
 local items = cjson.decode(ARGV[1])
 local ids = cjson.decode(ARGV[2])
 local places = {}
 local queues = {}
+local lists = {}
+local listed = {}
+local levels = {}
+local rung = 0
+local due = false
 for i, item in ipairs(items) do
   local id, q = ids[i], item[2]
   local key = 'herojobs:' .. q .. ':' .. id
@@ -206,12 +209,24 @@ for i, item in ipairs(items) do
   end
   redis.call('DEL', key)
   redis.call('HSET', key, unpack(flat))
-  redis.call('HINCRBY', key, 'revision', 1)
   places[#places + 1] = id
   places[#places + 1] = q
   queues[q] = true
   if item[3] == '1' then
-    push(q, key, id, false)
+    -- Its level's list, as `push` finds it from the hash's priority.
+    local list = 'heroqueue:' .. q
+    local p = item[5]
+    if p and string.match(p, '^[1-9]$') then
+      list = list .. ':p' .. p
+      levels[p] = levels[p] or {}
+      levels[p][q] = true
+    end
+    if not listed[list] then
+      listed[list] = {}
+      lists[#lists + 1] = list
+    end
+    local ids_of = listed[list]
+    ids_of[#ids_of + 1] = id
     rung = rung + 1
   elseif item[3] == '' then
     redis.call('ZADD', KEYS[4], item[4], id)
@@ -224,10 +239,18 @@ local function in_slices(command, key, values)
     redis.call(command, key, unpack(values, first, math.min(first + 999, #values)))
   end
 end
+local function names_of(set)
+  local names = {}
+  for name in pairs(set) do names[#names + 1] = name end
+  return names
+end
 in_slices('HSET', KEYS[1], places)
-local names = {}
-for q in pairs(queues) do names[#names + 1] = q end
-in_slices('SADD', KEYS[2], names)
+in_slices('SADD', KEYS[2], names_of(queues))
+for _, list in ipairs(lists) do in_slices('RPUSH', list, listed[list]) end
+for p, at in pairs(levels) do
+  in_slices('SADD', 'heroagent:queues:p' .. p, names_of(at))
+  redis.call('SADD', 'heroagent:levels', p)
+end
 local tokens = {}
 for n = 1, rung do tokens[n] = '1' end
 in_slices('RPUSH', KEYS[3], tokens)
@@ -238,7 +261,6 @@ end
 if ARGV[4] then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return rung
 """
-)
 
 # complete(KEYS, ARGV) records one outcome; its KEYS and ARGV are that outcome's, not
 # the script's:
