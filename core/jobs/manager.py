@@ -494,7 +494,7 @@ class JobManager:
         try:
             if any(job.unique_key for job in drafts):
                 await self._claim_unique(drafts, alias, answers, claims)
-            created, items = await self._store(drafts, parents, answers, alias)
+            created, items, crcs = await self._store(drafts, parents, answers, alias)
             await self._hold_claims(claims, answers)
         except BaseException:
             await self._hold_claims(claims, {})
@@ -503,12 +503,12 @@ class JobManager:
         new = [answers[i] for i in created]
         if any(job.waiting for job in new):
             # Announced once tied to their parents, as a parent's end may release them.
-            await self.queue.enqueue(new, items=items)
+            await self._queue_and_index(new, crcs, b"", items)
             await self.wire_dependants(new)
             await self._announce(new)
         else:
             events = await encoded(len(new), lambda: _events_message(new))
-            await self.queue.enqueue(new, events, items)
+            await self._queue_and_index(new, crcs, events, items)
             self._tell_bus(new)
         fresh = set(created)
         return [(job, i in fresh) for i, job in enumerate(jobs)]
@@ -611,8 +611,10 @@ class JobManager:
         parents: Sequence[Sequence[int | str]],
         answers: dict[int, Job],
         alias: Mapping[int, int],
-    ) -> tuple[list[int], list[list[Any]]]:
-        """Store the items not answered yet, parents first; their indexes and ENQUEUE items.
+    ) -> tuple[list[int], list[list[Any]], dict[int, int]]:
+        """Store the items not answered yet, parents first.
+
+        Returns their indexes, their ENQUEUE items and the CRC of each one's record.
 
         Items without parents in the batch go in one durable write; each further level
         of a graph takes one more, since a dependant's record names its parents' ids.
@@ -620,6 +622,7 @@ class JobManager:
         todo = [i for i in range(len(drafts)) if i not in answers and i not in alias]
         created: list[int] = []
         items: list[list[Any]] = []
+        crcs: dict[int, int] = {}
         while todo:
             ready = [i for i in todo if all(_resolved(p, answers, alias) for p in parents[i])]
             if not ready:  # cannot happen once _batch_parents refused cycles
@@ -645,10 +648,9 @@ class JobManager:
             got = await self.db.set_many(records)
             for job, job_id in zip(stored, got, strict=True):
                 job.job_id = job_id  # the drafts are this call's own: no copy needed
-            crcs = {job_id: zlib.crc32(record) for job_id, record in zip(got, records, strict=True)}
-            # A small batch (concurrent single submits) skips the thread hop, as persist does.
-            if not self.index.upsert_now(stored, crcs):
-                await asyncio.to_thread(self.index.upsert, stored, crcs)
+            crcs.update(
+                (job_id, zlib.crc32(data)) for job_id, data in zip(got, records, strict=True)
+            )
             for (index, _), job in zip(level, stored, strict=True):
                 answers[index] = job
                 created.append(index)
@@ -656,7 +658,30 @@ class JobManager:
             todo = [i for i in todo if i not in answers]
         for index, first in alias.items():
             answers[index] = answers[first]
-        return created, items
+        return created, items, crcs
+
+    async def _queue_and_index(
+        self, jobs: Sequence[Job], crcs: Mapping[int, int], events: bytes, items: list[list[Any]]
+    ) -> None:
+        """ENQUEUE new jobs (durable in OurDB already) and index them, both at once.
+
+        The script goes out first, and the rows are written while the server runs it.
+        Once queued, a job may run and the persister index a later version of it before
+        its first row is in: that row is written as `new` (see JobIndex.upsert), which
+        leaves the later one standing.
+        """
+        if not jobs:
+            return
+        queued = asyncio.ensure_future(self.queue.enqueue(jobs, events, items))
+        try:
+            await asyncio.sleep(0)  # the task sends the script before it waits for the reply
+            # A small batch (concurrent single submits) skips the thread hop.
+            if not self.index.upsert_now(jobs, crcs, new=True):
+                await asyncio.to_thread(self.index.upsert, jobs, crcs, new=True)
+        except BaseException:
+            await asyncio.gather(queued, return_exceptions=True)
+            raise
+        await queued
 
     async def wire_dependants(self, jobs: Sequence[Job]) -> None:
         """Tie waiting jobs (stored in Redis already) to their parents; see scripts.DEPEND."""
