@@ -1306,8 +1306,9 @@ class JobManager:
 
 
 def _records_and_items(jobs: Sequence[Job]) -> tuple[list[bytes], list[list[Any]]]:
-    """New jobs' OurDB records and their ENQUEUE items, made in one go."""
-    return [job.to_json() for job in jobs], enqueue_items(jobs)
+    """New jobs' OurDB records and their ENQUEUE items, from one pass over their fields."""
+    fields = [job.set_fields() for job in jobs]
+    return [orjson.dumps(data) for data in fields], enqueue_items(jobs, fields)
 
 
 def _plain_record(job: Job) -> bytes:

@@ -7,7 +7,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from core import __version__
 from core.events import job_progress_wire
 from core.jobs import keys, scripts
-from core.jobs.model import Job, JobStatus, encoded
+from core.jobs.model import Job, JobStatus, encoded, hash_strings
 
 # The ENQUEUE place of a job waiting for its parents: neither a queue nor the time set.
 HELD = "-"
@@ -465,21 +465,24 @@ class JobQueue:
         )
 
 
-def enqueue_items(jobs: Sequence[Job]) -> list[list[Any]]:
+def enqueue_items(
+    jobs: Sequence[Job], fields: Sequence[Mapping[str, Any]] | None = None
+) -> list[list[Any]]:
     """The ENQUEUE script's item of each job: its hash but for the id, and where it goes.
 
     Nothing in it depends on the id, so a batch's items are made before OurDB gives ids.
+    `fields` are the jobs' `set_fields()`, when the caller has them already.
     """
     items: list[list[Any]] = []
-    for job in jobs:
+    for job, set_fields in zip(jobs, fields or [job.set_fields() for job in jobs], strict=True):
         if job.waiting:
             place = HELD  # released by its parents' ends, not by a time
         elif job.status is JobStatus.SCHEDULED:
             place = ""
         else:
             place = "1"
-        fields = job.hash_fields()
+        hashed = hash_strings(set_fields)
         # The revision ENQUEUE takes: its hash is written afresh, so it is this one.
-        fields["revision"] = str(job.revision + 1)
-        items.append([fields, job.queue, place, repr(job.run_at), str(job.priority)])
+        hashed["revision"] = str(job.revision + 1)
+        items.append([hashed, job.queue, place, repr(job.run_at), str(job.priority)])
     return items
