@@ -44,8 +44,10 @@ def test_jobs_bench_quick_heroagent_only(tmp_path: Path) -> None:
     assert http["enqueue"]["bulk_per_s"] > 0  # POST /api/jobs/batch
     assert concurrent["enqueue"]["one_per_s"] > 0  # concurrent AsyncClient.submit
     cpu = first["cpu_us_per_job"]
-    assert cpu["engine"] > 0
-    assert cpu["worker 1"] > 0
+    # A drain this short may end within a clock tick (10 ms) of its first result, so a
+    # process's CPU between the two can read 0; a worker's start-up, before it, never does.
+    assert min(cpu["engine"], cpu["worker 1"]) >= 0
+    assert first["runs"]["1"][0]["cpu_startup"]["workers"][0] > 0
     assert cpu["total"] == sum(v for k, v in cpu.items() if k != "total")
     assert summary["rss"]["rss_mb"] > 0
     assert summary["profile"]["jobs"] == 199
