@@ -195,12 +195,17 @@ class RequestServer(Service):
                 continue
             if item is None:
                 continue
-            raws = [item[1], *await self._more(MAX_IN_FLIGHT - len(self._answering) - 1)]
-            self.taken += len(raws)
-            for raw in raws:
-                task = asyncio.create_task(self.answer(raw))
-                self._answering.add(task)
-                task.add_done_callback(self._answering.discard)
+            # The first is answered at once: the read of the rest is a round trip of its own.
+            self._take(item[1])
+            for raw in await self._more(MAX_IN_FLIGHT - len(self._answering)):
+                self._take(raw)
+
+    def _take(self, raw: bytes | str) -> None:
+        """Answer a request taken from the list, in a task of its own."""
+        self.taken += 1
+        task = asyncio.create_task(self.answer(raw))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
 
     async def _more(self, room: int) -> list[bytes | str]:
         """Up to `room` more requests in one round trip (a burst is not one BLPOP each).

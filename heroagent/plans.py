@@ -201,16 +201,21 @@ class Calls:
         none: when an item is refused, no job is created and `JobRefused.index` is its
         place in `jobs` (from 0). A batch holds at most 1,000 jobs and 1 MiB.
         """
-        specs = [
-            job
-            if isinstance(job, JobSpec)
-            else JobSpec(job, topic, circle, params_type, timeout, log)
-            for job in jobs
-        ]
-        if not specs:
+        # A params string is the keyword arguments' spec with its own params: that spec's
+        # wire form is made once, not a JobSpec and its wire form per item.
+        shared: dict[str, Any] = {}
+        items = []
+        for job in jobs:
+            if isinstance(job, JobSpec):
+                items.append(spec_wire(job))
+                continue
+            if not shared:
+                shared = spec_wire(JobSpec("", topic, circle, params_type, timeout, log))
+            items.append({**shared, "params": job})
+        if not items:
             return []
         # The short reply (see core.api.views_delta); an engine from before it sends a list.
-        args = {"jobs": [spec_wire(s) for s in specs], "reply": "delta"}
+        args = {"jobs": items, "reply": "delta"}
         found = yield from self._call("submit_many", args)
         if isinstance(found, dict):
             return views_from_delta(found)

@@ -65,6 +65,15 @@ CREATE TABLE IF NOT EXISTS gone (id INTEGER PRIMARY KEY);
 INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}');
 """
 ENDED = ("done", "error")
+# An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the triggers.
+_UPSERT = (
+    "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+    "status = excluded.status, circle = excluded.circle, topic = excluded.topic, "
+    "params_type = excluded.params_type, time_scheduled = excluded.time_scheduled, "
+    "time_end = excluded.time_end, text = excluded.text, crc = excluded.crc, "
+    "dead = excluded.dead, revision = excluded.revision"
+)
+_INSERT_NEW = "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING"
 # Set at a clean close, cleared (durably) at open: unset means the last run may have
 # died between an OurDB write and its index update.
 _CLEAN = "clean"
@@ -107,29 +116,37 @@ class JobIndex:
         with self._lock:
             self._db.close()
 
-    def upsert(self, jobs: Iterable[Job], crcs: Mapping[int, int] | None = None) -> None:
+    def upsert(
+        self, jobs: Iterable[Job], crcs: Mapping[int, int] | None = None, *, new: bool = False
+    ) -> None:
         """Record the latest state of these jobs, in one transaction.
 
         `crcs` gives the CRC-32 of the OurDB record each job was stored as; a job without
-        one is indexed with an unknown CRC.
+        one is indexed with an unknown CRC. With `new` (jobs just created) a job that
+        has a row keeps it: only a later version of it can have written one, so the
+        first version may be indexed after it is queued, while later ones are stored.
         """
         jobs = list(jobs)
         rows = self._rows(jobs, crcs)
         edges = _edges(jobs)
         with self._lock:
-            self._write(rows, edges)
+            self._write(rows, edges, new=new)
 
-    def upsert_now(self, jobs: Iterable[Job], crcs: Mapping[int, int] | None = None) -> bool:
+    def upsert_now(
+        self, jobs: Iterable[Job], crcs: Mapping[int, int] | None = None, *, new: bool = False
+    ) -> bool:
         """`upsert` on the calling thread if that is quick, else False and nothing done.
 
         Quick means a small batch and the lock free at once: then the engine's loop skips
         a thread hop per persisted batch; it never waits here behind a long listing.
         """
         jobs = list(jobs)
+        if len(jobs) > INLINE_ROWS and len({job.job_id for job in jobs}) > INLINE_ROWS:
+            return False  # too many rows: not even made here, the caller's thread does that
         rows = self._rows(jobs, crcs)
         with self._quickly(len(rows)) as quick:
             if quick:
-                self._write(rows, _edges(jobs))
+                self._write(rows, _edges(jobs), new=new)
         return quick
 
     def revisions(self, job_ids: Sequence[int]) -> tuple[dict[int, int], set[int]]:
@@ -183,10 +200,10 @@ class JobIndex:
         return [
             (
                 job.job_id,
-                job.status.value,
+                str(job.status),  # a StrEnum's str is its value, without Enum.value's cost
                 job.circle_id,
                 job.topic,
-                job.params_type.value,
+                str(job.params_type),
                 job.time_scheduled,
                 job.time_end,
                 (job.params[:_TEXT_CHARS] + "\n" + job.error[:_TEXT_CHARS]).lower(),
@@ -197,18 +214,19 @@ class JobIndex:
             for job in latest.values()
         ]
 
-    def _write(self, rows: list[tuple[object, ...]], edges: Sequence[tuple[int, int]] = ()) -> None:
-        """Upsert rows (and add dependency edges) in one transaction; the caller holds the lock."""
+    def _write(
+        self,
+        rows: list[tuple[object, ...]],
+        edges: Sequence[tuple[int, int]] = (),
+        *,
+        new: bool = False,
+    ) -> None:
+        """Upsert rows (and add dependency edges) in one transaction; the caller holds the lock.
+
+        With `new`, a row already there is left as it is (see `upsert`).
+        """
         self._db.execute("BEGIN")
-        # An upsert, not INSERT OR REPLACE: REPLACE deletes without firing the triggers.
-        self._db.executemany(
-            "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
-            "status = excluded.status, circle = excluded.circle, topic = excluded.topic, "
-            "params_type = excluded.params_type, time_scheduled = excluded.time_scheduled, "
-            "time_end = excluded.time_end, text = excluded.text, crc = excluded.crc, "
-            "dead = excluded.dead, revision = excluded.revision",
-            rows,
-        )
+        self._db.executemany(_INSERT_NEW if new else _UPSERT, rows)
         if edges:
             self._db.executemany("INSERT OR IGNORE INTO edges VALUES (?, ?)", edges)
         self._db.execute("COMMIT")

@@ -36,7 +36,7 @@ from core.jobs.model import (
     encoded,
     is_damaged,
 )
-from core.jobs.queue import JobQueue
+from core.jobs.queue import JobQueue, enqueue_items
 from core.ourdb import AsyncOurDB, CorruptRecordError, InvalidIdError, RecordNotFoundError
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,10 @@ class OriginOptions(TypedDict, total=False):
     fire_time: float
 
 
+# What a batch's items' settings came to (see JobManager._check), by those settings.
+_CheckMemo = dict[tuple[Any, ...], tuple[ParamsType, dict[str, Any]]]
+# The links of a job with no unique key, parents or name (what `_links` gives it).
+_NO_LINKS: dict[str, Any] = {"unique_key": "", "unique_for": 0.0, "on_parent_error": "", "name": ""}
 # A single submit waiting for its batch: its spec, its origin, its caller's answer.
 _PendingSubmit = tuple[JobSpec, _Origin, "asyncio.Future[tuple[Job, bool]]"]
 
@@ -199,42 +203,56 @@ class JobManager:
 
     # -- creating ------------------------------------------------------------------------
 
-    def _check(self, spec: JobSpec, origin: _Origin = _Origin()) -> Job:
-        """Refuse a bad submission before anything is stored."""
-        _check_names(spec.circle, spec.topic)
+    def _check(
+        self, spec: JobSpec, origin: _Origin = _Origin(), memo: _CheckMemo | None = None
+    ) -> Job:
+        """Refuse a bad submission before anything is stored.
+
+        `memo` keeps, across the items of one batch, what their settings came to (names,
+        params type, timeout, retry policy): a batch mostly repeats one set of them.
+        """
+        setting = (
+            spec.circle,
+            spec.topic,
+            spec.params_type,
+            spec.timeout,
+            spec.retries,
+            spec.backoff,
+            spec.backoff_base,
+            spec.backoff_max,
+            None if spec.retry_on is None else tuple(spec.retry_on),
+            spec.priority,
+        )
+        settled = memo.get(setting) if memo is not None else None
+        if settled is None:
+            settled = self._settle(spec)
+            if memo is not None:
+                memo[setting] = settled
+        kind, policy = settled
         try:
-            kind = ParamsType(spec.params_type)
-        except ValueError:
-            choices = ", ".join(t.value for t in ParamsType)
-            raise JobError(
-                f"params type {spec.params_type!r} is unknown; use one of {choices}"
-            ) from None
-        try:
-            size = len(spec.params.encode())
+            size = len(spec.params) if spec.params.isascii() else len(spec.params.encode())
         except UnicodeEncodeError as exc:
             raise JobError(
                 f"params are not valid text: {exc.reason} at character {exc.start}"
             ) from None
         if size > MAX_PARAMS_BYTES:
             raise JobError(f"params are {size} bytes; the limit is {MAX_PARAMS_BYTES} bytes")
-        # Infinity compares as a number but stores as JSON null: refused like NaN.
-        if not 0 < spec.timeout < math.inf:
-            raise JobError(
-                f"timeout must be a positive, finite number of seconds, got {spec.timeout}"
-            )
         self.validate(kind, spec.params)
         now = time.time()
-        policy = self._policy(spec)
-        if not 0 <= spec.delay < math.inf:
-            raise JobError(
-                f"delay must be zero or a positive, finite number of seconds, got {spec.delay}"
-            )
-        if not math.isfinite(spec.run_at):
-            raise JobError(f"run_at must be a finite Unix time, got {spec.run_at}")
-        run_at = max(float(spec.run_at), now + float(spec.delay)) if spec.delay else spec.run_at
-        # A time already past runs at once, like no time at all.
-        scheduled = run_at > now
-        links = _links(spec)
+        scheduled = False
+        run_at = 0.0
+        if spec.delay or spec.run_at:
+            if not 0 <= spec.delay < math.inf:
+                raise JobError(
+                    f"delay must be zero or a positive, finite number of seconds, got {spec.delay}"
+                )
+            if not math.isfinite(spec.run_at):
+                raise JobError(f"run_at must be a finite Unix time, got {spec.run_at}")
+            run_at = max(float(spec.run_at), now + float(spec.delay)) if spec.delay else spec.run_at
+            # A time already past runs at once, like no time at all.
+            scheduled = run_at > now
+        plain = not (spec.unique_key or spec.unique_for or spec.depends_on or spec.name)
+        links = _NO_LINKS if plain and spec.on_parent_error == "fail" else _links(spec)
         return Job(
             job_id=0,
             topic=spec.topic,
@@ -252,6 +270,23 @@ class JobManager:
             **policy,
             **links,
         )
+
+    def _settle(self, spec: JobSpec) -> tuple[ParamsType, dict[str, Any]]:
+        """A spec's settings checked: its params type, and its retry policy resolved."""
+        _check_names(spec.circle, spec.topic)
+        try:
+            kind = ParamsType(spec.params_type)
+        except ValueError:
+            choices = ", ".join(t.value for t in ParamsType)
+            raise JobError(
+                f"params type {spec.params_type!r} is unknown; use one of {choices}"
+            ) from None
+        # Infinity compares as a number but stores as JSON null: refused like NaN.
+        if not 0 < spec.timeout < math.inf:
+            raise JobError(
+                f"timeout must be a positive, finite number of seconds, got {spec.timeout}"
+            )
+        return kind, self._policy(spec)
 
     def _policy(self, spec: JobSpec) -> dict[str, Any]:
         """The job's retry policy: its own fields, else its queue's defaults, checked."""
@@ -331,9 +366,10 @@ class JobManager:
 
         def check_all() -> tuple[list[Job], list[list[int | str]]]:
             drafts = []
+            memo: _CheckMemo = {}
             for index, spec in enumerate(specs):
                 try:
-                    drafts.append(self._check(spec, origin))
+                    drafts.append(self._check(spec, origin, memo))
                 except JobError as exc:
                     exc.index = index
                     raise
@@ -429,9 +465,10 @@ class JobManager:
 
         def check_each() -> list[Job | JobError]:
             checked: list[Job | JobError] = []
+            memo: _CheckMemo = {}
             for spec, origin in items:
                 try:
-                    checked.append(self._check(spec, origin))
+                    checked.append(self._check(spec, origin, memo))
                 except JobError as exc:
                     checked.append(exc)
             return checked
@@ -451,7 +488,7 @@ class JobManager:
         try:
             if any(job.unique_key for job in drafts):
                 await self._claim_unique(drafts, alias, answers, claims)
-            created = await self._store(drafts, parents, answers, alias)
+            created, items, crcs = await self._store(drafts, parents, answers, alias)
             await self._hold_claims(claims, answers)
         except BaseException:
             await self._hold_claims(claims, {})
@@ -460,11 +497,13 @@ class JobManager:
         new = [answers[i] for i in created]
         if any(job.waiting for job in new):
             # Announced once tied to their parents, as a parent's end may release them.
-            await self.queue.enqueue(new)
+            await self._queue_and_index(new, crcs, b"", items)
             await self.wire_dependants(new)
             await self._announce(new)
         else:
-            await self.queue.enqueue(new, await encoded(len(new), lambda: _events_message(new)))
+            # Inline: a third of a millisecond for a whole batch, less than a thread hop.
+            events = _events_message(new)
+            await self._queue_and_index(new, crcs, events, items)
             self._tell_bus(new)
         fresh = set(created)
         return [(job, i in fresh) for i, job in enumerate(jobs)]
@@ -567,14 +606,18 @@ class JobManager:
         parents: Sequence[Sequence[int | str]],
         answers: dict[int, Job],
         alias: Mapping[int, int],
-    ) -> list[int]:
-        """Store the items not answered yet, parents first; returns their indexes.
+    ) -> tuple[list[int], list[list[Any]], dict[int, int]]:
+        """Store the items not answered yet, parents first.
+
+        Returns their indexes, their ENQUEUE items and the CRC of each one's record.
 
         Items without parents in the batch go in one durable write; each further level
         of a graph takes one more, since a dependant's record names its parents' ids.
         """
         todo = [i for i in range(len(drafts)) if i not in answers and i not in alias]
         created: list[int] = []
+        items: list[list[Any]] = []
+        crcs: dict[int, int] = {}
         while todo:
             ready = [i for i in todo if all(_resolved(p, answers, alias) for p in parents[i])]
             if not ready:  # cannot happen once _batch_parents refused cycles
@@ -593,21 +636,47 @@ class JobManager:
                     )
                 level.append((index, job))
             stored = [job for _, job in level]
-            records = await encoded(len(stored), functools.partial(_json_records, stored))
-            got = await self.db.set_many([(record, None) for record in records])
+            # The Redis items too, in the same hop: nothing in them waits for the ids.
+            records, level_items = await encoded(
+                len(stored), functools.partial(_records_and_items, stored)
+            )
+            got = await self.db.set_many(records)
             for job, job_id in zip(stored, got, strict=True):
                 job.job_id = job_id  # the drafts are this call's own: no copy needed
-            crcs = {job_id: zlib.crc32(record) for job_id, record in zip(got, records, strict=True)}
-            # A small batch (concurrent single submits) skips the thread hop, as persist does.
-            if not self.index.upsert_now(stored, crcs):
-                await asyncio.to_thread(self.index.upsert, stored, crcs)
+            crcs.update(
+                (job_id, zlib.crc32(data)) for job_id, data in zip(got, records, strict=True)
+            )
             for (index, _), job in zip(level, stored, strict=True):
                 answers[index] = job
                 created.append(index)
+            items += level_items
             todo = [i for i in todo if i not in answers]
         for index, first in alias.items():
             answers[index] = answers[first]
-        return created
+        return created, items, crcs
+
+    async def _queue_and_index(
+        self, jobs: Sequence[Job], crcs: Mapping[int, int], events: bytes, items: list[list[Any]]
+    ) -> None:
+        """ENQUEUE new jobs (durable in OurDB already) and index them, both at once.
+
+        The script goes out first, and the rows are written while the server runs it.
+        Once queued, a job may run and the persister index a later version of it before
+        its first row is in: that row is written as `new` (see JobIndex.upsert), which
+        leaves the later one standing.
+        """
+        if not jobs:
+            return
+        queued = asyncio.ensure_future(self.queue.enqueue(jobs, events, items))
+        try:
+            await asyncio.sleep(0)  # the task sends the script before it waits for the reply
+            # A small batch (concurrent single submits) skips the thread hop.
+            if not self.index.upsert_now(jobs, crcs, new=True):
+                await asyncio.to_thread(self.index.upsert, jobs, crcs, new=True)
+        except BaseException:
+            await asyncio.gather(queued, return_exceptions=True)
+            raise
+        await queued
 
     async def wire_dependants(self, jobs: Sequence[Job]) -> None:
         """Tie waiting jobs (stored in Redis already) to their parents; see scripts.DEPEND."""
@@ -1218,7 +1287,7 @@ class JobManager:
                     job_id=job.job_id,
                     circle=job.circle_id,
                     topic=job.topic,
-                    status=job.status.value,
+                    status=str(job.status),
                     error=job.error,
                 )
             )
@@ -1231,8 +1300,10 @@ class JobManager:
             pipe.publish(keys.EVENTS_CHANNEL, message)
 
 
-def _json_records(jobs: Sequence[Job]) -> list[bytes]:
-    return [job.to_json() for job in jobs]
+def _records_and_items(jobs: Sequence[Job]) -> tuple[list[bytes], list[list[Any]]]:
+    """New jobs' OurDB records and their ENQUEUE items, from one pass over their fields."""
+    fields = [job.set_fields() for job in jobs]
+    return [orjson.dumps(data) for data in fields], enqueue_items(jobs, fields)
 
 
 def _plain_record(job: Job) -> bytes:
@@ -1254,7 +1325,7 @@ def _events_message(jobs: Sequence[Job]) -> bytes:
             "type": "job",
             "id": job.job_id,
             "queue": job.queue,
-            "status": job.status.value,
+            "status": str(job.status),
             "origin": PROCESS_ORIGIN,
         }
         for job in jobs
@@ -1378,6 +1449,8 @@ def _batch_parents(specs: Sequence[JobSpec]) -> list[list[int | str]]:
     Raises JobError (with the item's index) for a name no earlier or later item has,
     two items of one name, and a cycle among the items, naming the jobs on it.
     """
+    if not any(spec.name or spec.depends_on for spec in specs):
+        return [[] for _ in specs]
     names: dict[str, int] = {}
     for index, spec in enumerate(specs):
         if spec.name:

@@ -7,7 +7,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from core import __version__
 from core.events import job_progress_wire
 from core.jobs import keys, scripts
-from core.jobs.model import Job, JobStatus, encoded
+from core.jobs.model import Job, JobStatus, encoded, hash_strings
 
 # The ENQUEUE place of a job waiting for its parents: neither a queue nor the time set.
 HELD = "-"
@@ -156,22 +156,26 @@ class JobQueue:
         self._set_limits = redis.register_script(scripts.SET_LIMITS)
         self._raise_revision = redis.register_script(scripts.RAISE_REVISION)
 
-    async def enqueue(self, jobs: Iterable[Job], events: bytes = b"") -> None:
+    async def enqueue(
+        self, jobs: Iterable[Job], events: bytes = b"", items: list[list[Any]] | None = None
+    ) -> None:
         """Store jobs and queue them, all in one atomic script call.
 
         A `scheduled` job goes into the scheduled set at its `run_at` instead of a queue,
         and rings the promoter's bell so it wakes if this one is due sooner. `events`, a
         message for the events channel, is published by the same call once they are in.
+        `items` are the jobs' `enqueue_items`, when the caller made them already.
         """
         jobs = list(jobs)
         if not jobs:
             return
-        job_keys, items = await encoded(len(jobs), lambda: _enqueue_items(jobs))
+        if items is None:
+            items = await encoded(len(jobs), lambda: enqueue_items(jobs))
         fixed = [keys.JOB_LOCATION, keys.QUEUES, keys.DOORBELL, keys.SCHEDULED, keys.SCHEDULE_BELL]
-        args: list[Any] = [items]
+        args: list[Any] = [orjson.dumps(items), orjson.dumps([str(job.job_id) for job in jobs])]
         if events:
             args += [keys.EVENTS_CHANNEL, events]
-        await self._enqueue(keys=[*fixed, *job_keys], args=args)
+        await self._enqueue(keys=fixed, args=args)
 
     async def fetch_many(self, worker: str, count: int) -> list[Lease]:
         """Move up to `count` jobs, across the queues in turn, into the processing list."""
@@ -461,17 +465,24 @@ class JobQueue:
         )
 
 
-def _enqueue_items(jobs: Sequence[Job]) -> tuple[list[str], bytes]:
-    """The jobs' Redis keys and the ENQUEUE script's items (each hash and where it goes)."""
-    job_keys = []
+def enqueue_items(
+    jobs: Sequence[Job], fields: Sequence[Mapping[str, Any]] | None = None
+) -> list[list[Any]]:
+    """The ENQUEUE script's item of each job: its hash but for the id, and where it goes.
+
+    Nothing in it depends on the id, so a batch's items are made before OurDB gives ids.
+    `fields` are the jobs' `set_fields()`, when the caller has them already.
+    """
     items: list[list[Any]] = []
-    for job in jobs:
-        job_keys.append(keys.job_key(job.circle_id, job.topic, job.job_id))
+    for job, set_fields in zip(jobs, fields or [job.set_fields() for job in jobs], strict=True):
         if job.waiting:
             place = HELD  # released by its parents' ends, not by a time
         elif job.status is JobStatus.SCHEDULED:
             place = ""
         else:
             place = "1"
-        items.append([job.to_hash(), str(job.job_id), job.queue, place, repr(job.run_at)])
-    return job_keys, orjson.dumps(items)
+        hashed = hash_strings(set_fields)
+        # The revision ENQUEUE takes: its hash is written afresh, so it is this one.
+        hashed["revision"] = str(job.revision + 1)
+        items.append([hashed, job.queue, place, repr(job.run_at), str(job.priority)])
+    return items

@@ -173,53 +173,94 @@ if wait then out[1] = string.format('%.6f', math.max(wait, 0.001)) end
 return out
 """
 
-# KEYS: locations, queues, doorbell, scheduled, schedule bell, then each job's hash key
-# ARGV: one JSON array with, for each job, five values: its hash fields as an object of
-# strings, its id, its queue ("<circle>:<topic>"), where it goes: "1" into its queue now
-# (at its priority level), "" into the scheduled set (it waits for a time), "-" nowhere
-# (it waits for its parents, whose ends release it); its run_at. Optional ARGV[2] and
-# ARGV[3]: a channel and a message published once the batch is in place, so a submit
-# costs one round trip, not a second one for its events.
+# KEYS: locations, queues, doorbell, scheduled, schedule bell
+# ARGV[1]: one JSON array with, for each job, five values: its hash fields (all but its
+# id) as an object of strings, its queue ("<circle>:<topic>"), where it goes: "1" into
+# its queue now (at its priority level), "" into the scheduled set (it waits for a time),
+# "-" nowhere (it waits for its parents, whose ends release it); its run_at; its
+# priority ("0"-"9").
+# ARGV[2]: the jobs' ids, a JSON array of strings in the same order. Optional ARGV[3]
+# and ARGV[4]: a channel and a message published once the batch is in place, so a
+# submit costs one round trip, not a second one for its events.
 # Stores and queues a batch of new jobs in one atomic step. The batch travels as one
-# JSON text, decoded here: packing thirty-odd HSET arguments per job in the client cost
-# more than the rest of a batch together, and five arguments per job still a fifth.
-ENQUEUE = (
-    _PUSH
-    + """
+# JSON text, decoded here: packing the HSET arguments of each job in the client cost
+# more than the rest of a batch together. The ids come apart from the rest, so
+# everything else is encoded before OurDB hands them out. Each hash is written afresh
+# (its fields carry the revision this step takes): a field at its default is absent (it
+# reads back as that default), and a requeued job's old hash keeps nothing of its last
+# run. Each list, set and hash the batch adds to takes one command for all its jobs.
+ENQUEUE = """
+local items = cjson.decode(ARGV[1])
+local ids = cjson.decode(ARGV[2])
+local places = {}
+local queues = {}
+local lists = {}
+local listed = {}
+local levels = {}
 local rung = 0
 local due = false
-local items = cjson.decode(ARGV[1])
-for i = 6, #KEYS do
-  local item = items[i - 5]
-  local flat = {}
+for i, item in ipairs(items) do
+  local id, q = ids[i], item[2]
+  local key = 'herojobs:' .. q .. ':' .. id
+  local flat = {'job_id', id}
   for name, value in pairs(item[1]) do
     flat[#flat + 1] = name
     flat[#flat + 1] = value
   end
-  local id, q = item[2], item[3]
-  redis.call('HSET', KEYS[i], unpack(flat))
-  redis.call('HINCRBY', KEYS[i], 'revision', 1)
-  redis.call('HSET', KEYS[1], id, q)
-  redis.call('SADD', KEYS[2], q)
-  if item[4] == '1' then
-    push(q, KEYS[i], id, false)
+  redis.call('DEL', key)
+  redis.call('HSET', key, unpack(flat))
+  places[#places + 1] = id
+  places[#places + 1] = q
+  queues[q] = true
+  if item[3] == '1' then
+    -- Its level's list, as `push` finds it from the hash's priority.
+    local list = 'heroqueue:' .. q
+    local p = item[5]
+    if p and string.match(p, '^[1-9]$') then
+      list = list .. ':p' .. p
+      levels[p] = levels[p] or {}
+      levels[p][q] = true
+    end
+    if not listed[list] then
+      listed[list] = {}
+      lists[#lists + 1] = list
+    end
+    local ids_of = listed[list]
+    ids_of[#ids_of + 1] = id
     rung = rung + 1
-  elseif item[4] == '' then
-    redis.call('ZADD', KEYS[4], item[5], id)
+  elseif item[3] == '' then
+    redis.call('ZADD', KEYS[4], item[4], id)
     due = true
   end
 end
-for _ = 1, rung do
-  redis.call('RPUSH', KEYS[3], 1)
+-- In slices: unpack puts every value on Lua's stack, which holds some thousands.
+local function in_slices(command, key, values)
+  for first = 1, #values, 1000 do
+    redis.call(command, key, unpack(values, first, math.min(first + 999, #values)))
+  end
 end
+local function names_of(set)
+  local names = {}
+  for name in pairs(set) do names[#names + 1] = name end
+  return names
+end
+in_slices('HSET', KEYS[1], places)
+in_slices('SADD', KEYS[2], names_of(queues))
+for _, list in ipairs(lists) do in_slices('RPUSH', list, listed[list]) end
+for p, at in pairs(levels) do
+  in_slices('SADD', 'heroagent:queues:p' .. p, names_of(at))
+  redis.call('SADD', 'heroagent:levels', p)
+end
+local tokens = {}
+for n = 1, rung do tokens[n] = '1' end
+in_slices('RPUSH', KEYS[3], tokens)
 if due then
   -- One token is enough: the promoter re-reads the earliest due time.
   redis.call('RPUSH', KEYS[5], 1)
 end
-if ARGV[3] then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+if ARGV[4] then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return rung
 """
-)
 
 # complete(KEYS, ARGV) records one outcome; its KEYS and ARGV are that outcome's, not
 # the script's:

@@ -65,3 +65,19 @@ def test_purged_ids_stay_known_and_ended_ids_narrow(tmp_path: Path) -> None:
     again = JobIndex(tmp_path / "i.sqlite")
     assert (again.missing_ids(11), again.max_id()) == ([11], 10)
     again.close()
+
+
+def test_a_new_jobs_row_written_late_leaves_its_later_version_standing(tmp_path: Path) -> None:
+    # A submit indexes its jobs while the server queues them: a worker may run one and
+    # the persister index its end first; the late first row must not undo that.
+    index = JobIndex(tmp_path / "i.sqlite")
+    done = replace(job(1), status=JobStatus.DONE, revision=3)
+    index.upsert([done])
+    index.upsert([job(1), job(2)], new=True)
+    assert index.upsert_now([job(1)], new=True)
+    assert index.revisions([1, 2]) == ({1: 3, 2: 0}, set())
+    assert index.ids_with_status(["new"]) == [2]
+    counts = index.counts()
+    assert counts[("default", "a", "done")] == 1
+    assert counts[("default", "a", "new")] == 1
+    index.close()
