@@ -1065,6 +1065,9 @@ class JobManager:
             latest = await self._write(versions, skip_duplicates, after_end)
         if on_durable is not None:
             on_durable()
+        # A waiter needs the end durable, nothing of the Redis step: answered now, it
+        # saves the submitter that round trip.
+        self._answer_waiters(latest)
         if not latest and not acknowledge and not any(job.status.ended for job in every):
             return
         # One command for the whole batch, however many jobs ended: drop the ended jobs,
@@ -1211,13 +1214,17 @@ class JobManager:
             await pipe.execute()
         self._tell_bus(jobs)
 
-    def _tell_bus(self, jobs: Sequence[Job]) -> None:
+    def _answer_waiters(self, jobs: Sequence[Job]) -> None:
+        """Hand the ended ones among these durable versions to their `wait_ended` callers."""
         if self._end_waiters:
             for job in jobs:
                 if job.status.ended:
                     for future in self._end_waiters.pop(job.job_id, ()):
                         if not future.done():
                             future.set_result(job)
+
+    def _tell_bus(self, jobs: Sequence[Job]) -> None:
+        self._answer_waiters(jobs)
         for job in jobs:
             self.bus.publish(
                 JobStateChanged(
