@@ -10,7 +10,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
@@ -1040,14 +1040,14 @@ class JobManager:
         skip_duplicates: bool = False,
         acknowledge: Sequence[bytes | str] = (),
         after_end: bool = False,
-        on_durable: Callable[[], object] | None = None,
+        on_handed: Callable[[], object] | None = None,
     ) -> None:
         """Write job versions to OurDB (one sync), index them, drop ended ones from Redis.
 
         `acknowledge` names stream entries to acknowledge and delete once the versions
-        are durable, in the same round trip as the rest of the Redis work. `on_durable`
-        is called once OurDB and the index have the versions, before that round trip
-        (the persister reads its next batch meanwhile). With
+        are durable, in the same round trip as the rest of the Redis work. `on_handed`
+        is called once the versions are handed to OurDB, before its sync (the persister
+        reads its next batch meanwhile). With
         `after_end`, a reported version of a job whose last durable version has ended is
         dropped: after a failover, a worker may run again a job whose end the promoted
         replica never got, and that run must not be a second end in its history.
@@ -1057,24 +1057,46 @@ class JobManager:
         record is written again after it, so it stays the last version, and the history
         reads in revision order (`job_history`). A version of a purged job is dropped.
         """
+        step = await self.persist_durably(
+            versions,
+            skip_duplicates=skip_duplicates,
+            acknowledge=acknowledge,
+            after_end=after_end,
+            on_handed=on_handed,
+        )
+        if step is not None:
+            await step
+
+    async def persist_durably(
+        self,
+        versions: Sequence[Job],
+        *,
+        skip_duplicates: bool = False,
+        acknowledge: Sequence[bytes | str] = (),
+        after_end: bool = False,
+        on_handed: Callable[[], object] | None = None,
+    ) -> Coroutine[Any, Any, None] | None:
+        """The OurDB and index part of `persist`; returns its Redis step, for the caller to run.
+
+        Waiters on the ended jobs are answered before it returns. The step (drop the
+        ended jobs from Redis, acknowledge the entries, publish and tell the bus) is None
+        when there is nothing to do; steps must run in the order of their writes.
+        """
         # A version stored before a crash still gets its Redis step below: the engine may
         # have died between the OurDB write and that step, leaving its dependants waiting
         # and its unique key held. The step is idempotent, so a second run changes nothing.
         every = versions
         async with self.history_lock:
-            latest = await self._write(versions, skip_duplicates, after_end)
-        if on_durable is not None:
-            on_durable()
+            latest = await self._write(versions, skip_duplicates, after_end, on_handed)
         # A waiter needs the end durable, nothing of the Redis step: answered now, it
         # saves the submitter that round trip.
         self._answer_waiters(latest)
         if not latest and not acknowledge and not any(job.status.ended for job in every):
-            return
+            return None
         # One command for the whole batch, however many jobs ended: drop the ended jobs,
         # acknowledge the entries, publish the events. Per job, Redis work was most of
-        # the engine's CPU. EVAL, not a registered script: redis-py would send a SCRIPT
-        # EXISTS first each time; the server caches the script by its hash anyway.
-        # Stale ends are dropped from Redis too: the job's hash there is a leftover.
+        # the engine's CPU. Stale ends are dropped from Redis too: the job's hash there
+        # is a leftover.
         ended = [
             (
                 str(job.job_id),
@@ -1091,7 +1113,15 @@ class JobManager:
             if job.status.ended
         ]
         entries = [_text(entry) for entry in acknowledge]
+        return self._persisted(ended, entries, latest)
+
+    async def _persisted(
+        self, ended: list[tuple[Any, ...]], entries: list[str], latest: list[Job]
+    ) -> None:
+        """The Redis step of a persist, then the bus."""
         events = await encoded(len(latest), lambda: _events_message(latest))
+        # EVAL, not a registered script: redis-py would send a SCRIPT EXISTS first each
+        # time; the server caches the script by its hash anyway.
         await self.queue.redis.eval(
             scripts.PERSISTED,
             3,
@@ -1109,7 +1139,11 @@ class JobManager:
         self._tell_bus(latest)
 
     async def _write(
-        self, versions: Sequence[Job], skip_duplicates: bool, after_end: bool
+        self,
+        versions: Sequence[Job],
+        skip_duplicates: bool,
+        after_end: bool,
+        on_handed: Callable[[], object] | None = None,
     ) -> list[Job]:
         """The OurDB and index part of `persist`; returns the versions now last of their jobs.
 
@@ -1122,6 +1156,8 @@ class JobManager:
         if after_end and versions:
             versions, _stale = await self._split_after_end(versions)
         if not versions:
+            if on_handed is not None:
+                on_handed()  # nothing to write: as good as handed over
             return []
         ids = sorted({job.job_id for job in versions})
         found = self.index.revisions_now(ids)
@@ -1145,7 +1181,10 @@ class JobManager:
         encoded_versions = await self._records(versions)
         records = [(data, job.job_id) for data, job in zip(encoded_versions, versions, strict=True)]
         records += [(newer[job_id], job_id) for job_id in behind if job_id in newer]
-        await self.db.set_many(records)
+        written = self.db.start_set_many(records)
+        if on_handed is not None:
+            on_handed()
+        await written
         # The last version of a job in this batch is the one its index row shows; a job
         # whose newer version was written again keeps the row it has.
         latest = [job for job in versions if job.job_id not in newer]
