@@ -116,6 +116,15 @@ class _Origin:
     fire_time: float = 0.0
 
 
+class PersistOptions(TypedDict, total=False):
+    """The options of `JobManager.persist` (see `persist_durably`)."""
+
+    skip_duplicates: bool
+    acknowledge: Sequence[bytes | str]
+    after_end: bool
+    on_handed: Callable[[], object] | None
+
+
 class OriginOptions(TypedDict, total=False):
     """`_Origin`'s fields as the keywords of `submit_jobs`, for calls that pass them on."""
 
@@ -1033,15 +1042,7 @@ class JobManager:
 
     # -- persisting ----------------------------------------------------------------------
 
-    async def persist(
-        self,
-        versions: Sequence[Job],
-        *,
-        skip_duplicates: bool = False,
-        acknowledge: Sequence[bytes | str] = (),
-        after_end: bool = False,
-        on_handed: Callable[[], object] | None = None,
-    ) -> None:
+    async def persist(self, versions: Sequence[Job], **options: Unpack[PersistOptions]) -> None:
         """Write job versions to OurDB (one sync), index them, drop ended ones from Redis.
 
         `acknowledge` names stream entries to acknowledge and delete once the versions
@@ -1057,13 +1058,7 @@ class JobManager:
         record is written again after it, so it stays the last version, and the history
         reads in revision order (`job_history`). A version of a purged job is dropped.
         """
-        step = await self.persist_durably(
-            versions,
-            skip_duplicates=skip_duplicates,
-            acknowledge=acknowledge,
-            after_end=after_end,
-            on_handed=on_handed,
-        )
+        step = await self.persist_durably(versions, **options)
         if step is not None:
             await step
 
