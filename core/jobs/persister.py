@@ -168,7 +168,10 @@ class Persister:
                                 next_check = loop.time() + EPOCH_CHECK_SECONDS
                             linger = waiting_streak >= LINGER_AFTER and len(entries) < LINGER_BELOW
                             then = functools.partial(read_ahead, linger, check)
-                        await self._persist(entries, on_handed=then, overlap=True)
+                        # A batch read after a wait has nothing queued behind it (an
+                        # idle stream): its next read goes out at once, beside the sync.
+                        # Behind a backlog it waits for the sync, so the batch grows.
+                        await self._persist(entries, read_next=then, early=waited, overlap=True)
                     if checked is not None:
                         await self._settle()
                         await self._checked(*checked)
@@ -317,13 +320,15 @@ class Persister:
         entries: Entries,
         *,
         skip_duplicates: bool = False,
-        on_handed: Callable[[], object] | None = None,
+        read_next: Callable[[], object] | None = None,
+        early: bool = False,
         overlap: bool = False,
     ) -> None:
-        """Persist a batch; with `overlap`, its Redis step is left running (see `_settle`).
+        """Persist a batch; `read_next` is called once OurDB has it (`early`: once handed).
 
-        The OurDB write of the next batch then goes on while this one's Redis step is on
-        the wire; each step still starts after the one before it has ended.
+        With `overlap`, its Redis step is left running (see `_settle`): the OurDB write
+        of the next batch goes on while it is on the wire, and each step still starts
+        after the one before it has ended.
         """
         if len(entries) < DECODE_INLINE_BELOW:
             versions = _decode(entries)
@@ -337,8 +342,10 @@ class Persister:
             skip_duplicates=skip_duplicates,
             acknowledge=ids,
             after_end=self.after_change,
-            on_handed=on_handed,
+            on_handed=read_next if early else None,
         )
+        if read_next is not None and not early:
+            read_next()
         await self._settle()
         if step is None:
             return
