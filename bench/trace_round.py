@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import functools
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -106,36 +105,12 @@ def shim(out: Path, argv: list[str]) -> None:
 
 
 async def rounds(url: str, work: Path, samples: int, out: Path) -> list[float]:
-    """`samples` idle rounds (after three to warm up); the seconds of each."""
-    from bench.jobs_hero import SCRIPT, TOPIC, engine_config, start_workers, stop_workers
-    from core.engine import Engine
-    from core.jobs import keys as job_keys
+    """`samples` idle rounds of `bench.jobs_hero.latency`, stamped; the seconds of each."""
+    from bench.jobs_hero import latency
 
     patch(out)
-    rng = random.Random(7)
     launcher = [sys.executable, "-m", "bench.trace_round", "--shim", str(out), "--"]
-    async with Engine(engine_config(work / "engine", url)) as engine:
-        procs = start_workers(1, url, work, 20, launcher)
-        try:
-            redis = engine.jobs.queue.redis
-            async with asyncio.timeout(60):
-                while not await redis.scard(job_keys.WORKERS):  # noqa: ASYNC110
-                    await asyncio.sleep(0.02)
-            times = []
-            for i in range(samples + 3):
-                await asyncio.sleep(rng.uniform(0.05, 0.55))
-                mark("ROUND" if i >= 3 else "warm-up")
-                start = time.perf_counter()
-                job = await engine.api.submit(SCRIPT, topic=TOPIC)
-                mark("submitted")
-                async with asyncio.timeout(30):
-                    await engine.api.wait(job.job_id)
-                mark("waited")
-                if i >= 3:
-                    times.append(time.perf_counter() - start)
-            return times
-        finally:
-            stop_workers(procs)
+    return await latency(url, work, samples, 20, launcher=launcher, stamp=mark)
 
 
 def timelines(out: Path) -> list[list[tuple[float, str, str]]]:
@@ -144,7 +119,7 @@ def timelines(out: Path) -> list[list[tuple[float, str, str]]]:
     start = 0.0
     for line in out.read_text().splitlines():
         stamp, pid, name = line.split(" ", 2)
-        if name == "ROUND":
+        if name == "round":
             start = float(stamp)
             found.append([])
         elif name == "warm-up":
@@ -164,10 +139,6 @@ def milestone(
 
 def main(argv: list[str] | None = None) -> int:
     """Trace idle rounds against a throwaway valkey and print the milestones."""
-    args_in = sys.argv[1:] if argv is None else argv
-    if args_in[:1] == ["--shim"]:
-        shim(Path(args_in[1]), args_in[3:])
-        return 0
     parser = argparse.ArgumentParser(
         prog="python -m bench.trace_round",
         description=__doc__,
@@ -175,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--samples", type=int, default=30, help="rounds timed")
     parser.add_argument("--show", type=int, default=0, help="print the last N timelines")
-    args = parser.parse_args(args_in)
+    args = parser.parse_args(argv)
     from bench.profile import RESULTS
     from bench.valkey import start_valkey
 
@@ -205,4 +176,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--shim"]:
+        # --shim STAMPS -- heroagent args...: inside the worker process.
+        shim(Path(sys.argv[2]), sys.argv[4:])
+        sys.exit(0)
     sys.exit(main())
