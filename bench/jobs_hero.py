@@ -314,15 +314,26 @@ def local_watchdog(engine: Engine, slots: int) -> WatchDog:
     )
 
 
-async def latency(url: str, work: Path, samples: int, slots: int, seed: int = 7) -> list[float]:
+async def latency(
+    url: str,
+    work: Path,
+    samples: int,
+    slots: int,
+    seed: int = 7,
+    *,
+    launcher: list[str] | None = None,
+    stamp: Callable[[str], None] = lambda _: None,
+) -> list[float]:
     """Seconds from submit to result in hand, one job at a time, one idle worker process.
 
     The submitter is this process's `EngineAPI`: `submit`, then `wait`, which answers
-    with the job's final state (its result) once its end is durable in OurDB.
+    with the job's final state (its result) once its end is durable in OurDB. `stamp`
+    hears "warm-up" or "round" as each round begins, then "submitted" and "waited"
+    (bench.trace_round's timeline); `launcher` is `start_workers`'s.
     """
     rng = random.Random(seed)
     async with Engine(engine_config(work / "engine", url)) as engine:
-        procs = start_workers(1, url, work, slots)
+        procs = start_workers(1, url, work, slots, launcher)
         try:
             redis = engine.jobs.queue.redis
             async with asyncio.timeout(60):
@@ -332,10 +343,13 @@ async def latency(url: str, work: Path, samples: int, slots: int, seed: int = 7)
             times = []
             for i in range(samples + 3):  # the first three warm the worker up
                 await asyncio.sleep(rng.uniform(0.05, 0.55))
+                stamp("round" if i >= 3 else "warm-up")
                 start = time.perf_counter()
                 job = await engine.api.submit(SCRIPT, topic=TOPIC)
+                stamp("submitted")
                 async with asyncio.timeout(30):
                     done = await engine.api.wait(job.job_id)
+                stamp("waited")
                 if i >= 3:
                     times.append(time.perf_counter() - start)
                 if done.status != "done" or '"ok"' not in done.result:

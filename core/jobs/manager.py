@@ -10,7 +10,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
@@ -108,6 +108,15 @@ class _Origin:
     session_key: str | None = None
     schedule: str = ""
     fire_time: float = 0.0
+
+
+class PersistOptions(TypedDict, total=False):
+    """The options of `JobManager.persist` (see `persist_durably`)."""
+
+    skip_duplicates: bool
+    acknowledge: Sequence[bytes | str]
+    after_end: bool
+    on_handed: Callable[[], object] | None
 
 
 class OriginOptions(TypedDict, total=False):
@@ -1096,21 +1105,13 @@ class JobManager:
 
     # -- persisting ----------------------------------------------------------------------
 
-    async def persist(
-        self,
-        versions: Sequence[Job],
-        *,
-        skip_duplicates: bool = False,
-        acknowledge: Sequence[bytes | str] = (),
-        after_end: bool = False,
-        on_durable: Callable[[], object] | None = None,
-    ) -> None:
+    async def persist(self, versions: Sequence[Job], **options: Unpack[PersistOptions]) -> None:
         """Write job versions to OurDB (one sync), index them, drop ended ones from Redis.
 
         `acknowledge` names stream entries to acknowledge and delete once the versions
-        are durable, in the same round trip as the rest of the Redis work. `on_durable`
-        is called once OurDB and the index have the versions, before that round trip
-        (the persister reads its next batch meanwhile). With
+        are durable, in the same round trip as the rest of the Redis work. `on_handed`
+        is called once the versions are handed to OurDB, before its sync (the persister
+        reads its next batch meanwhile). With
         `after_end`, a reported version of a job whose last durable version has ended is
         dropped: after a failover, a worker may run again a job whose end the promoted
         replica never got, and that run must not be a second end in its history.
@@ -1120,21 +1121,40 @@ class JobManager:
         record is written again after it, so it stays the last version, and the history
         reads in revision order (`job_history`). A version of a purged job is dropped.
         """
+        step = await self.persist_durably(versions, **options)
+        if step is not None:
+            await step
+
+    async def persist_durably(
+        self,
+        versions: Sequence[Job],
+        *,
+        skip_duplicates: bool = False,
+        acknowledge: Sequence[bytes | str] = (),
+        after_end: bool = False,
+        on_handed: Callable[[], object] | None = None,
+    ) -> Coroutine[Any, Any, None] | None:
+        """The OurDB and index part of `persist`; returns its Redis step, for the caller to run.
+
+        Waiters on the ended jobs are answered before it returns. The step (drop the
+        ended jobs from Redis, acknowledge the entries, publish and tell the bus) is None
+        when there is nothing to do; steps must run in the order of their writes.
+        """
         # A version stored before a crash still gets its Redis step below: the engine may
         # have died between the OurDB write and that step, leaving its dependants waiting
         # and its unique key held. The step is idempotent, so a second run changes nothing.
         every = versions
         async with self.history_lock:
-            latest = await self._write(versions, skip_duplicates, after_end)
-        if on_durable is not None:
-            on_durable()
+            latest = await self._write(versions, skip_duplicates, after_end, on_handed)
+        # A waiter needs the end durable, nothing of the Redis step: answered now, it
+        # saves the submitter that round trip.
+        self._answer_waiters(latest)
         if not latest and not acknowledge and not any(job.status.ended for job in every):
-            return
+            return None
         # One command for the whole batch, however many jobs ended: drop the ended jobs,
         # acknowledge the entries, publish the events. Per job, Redis work was most of
-        # the engine's CPU. EVAL, not a registered script: redis-py would send a SCRIPT
-        # EXISTS first each time; the server caches the script by its hash anyway.
-        # Stale ends are dropped from Redis too: the job's hash there is a leftover.
+        # the engine's CPU. Stale ends are dropped from Redis too: the job's hash there
+        # is a leftover.
         ended = [
             (
                 str(job.job_id),
@@ -1151,7 +1171,15 @@ class JobManager:
             if job.status.ended
         ]
         entries = [_text(entry) for entry in acknowledge]
+        return self._persisted(ended, entries, latest)
+
+    async def _persisted(
+        self, ended: list[tuple[Any, ...]], entries: list[str], latest: list[Job]
+    ) -> None:
+        """The Redis step of a persist, then the bus."""
         events = await encoded(len(latest), lambda: _events_message(latest))
+        # EVAL, not a registered script: redis-py would send a SCRIPT EXISTS first each
+        # time; the server caches the script by its hash anyway.
         await self.queue.redis.eval(
             scripts.PERSISTED,
             3,
@@ -1169,7 +1197,11 @@ class JobManager:
         self._tell_bus(latest)
 
     async def _write(
-        self, versions: Sequence[Job], skip_duplicates: bool, after_end: bool
+        self,
+        versions: Sequence[Job],
+        skip_duplicates: bool,
+        after_end: bool,
+        on_handed: Callable[[], object] | None = None,
     ) -> list[Job]:
         """The OurDB and index part of `persist`; returns the versions now last of their jobs.
 
@@ -1182,6 +1214,8 @@ class JobManager:
         if after_end and versions:
             versions, _stale = await self._split_after_end(versions)
         if not versions:
+            if on_handed is not None:
+                on_handed()  # nothing to write: as good as handed over
             return []
         ids = sorted({job.job_id for job in versions})
         found = self.index.revisions_now(ids)
@@ -1205,7 +1239,10 @@ class JobManager:
         encoded_versions = await self._records(versions)
         records = [(data, job.job_id) for data, job in zip(encoded_versions, versions, strict=True)]
         records += [(newer[job_id], job_id) for job_id in behind if job_id in newer]
-        await self.db.set_many(records)
+        written = self.db.start_set_many(records)
+        if on_handed is not None:
+            on_handed()
+        await written
         # The last version of a job in this batch is the one its index row shows; a job
         # whose newer version was written again keeps the row it has.
         latest = [job for job in versions if job.job_id not in newer]
@@ -1274,13 +1311,17 @@ class JobManager:
             await pipe.execute()
         self._tell_bus(jobs)
 
-    def _tell_bus(self, jobs: Sequence[Job]) -> None:
+    def _answer_waiters(self, jobs: Sequence[Job]) -> None:
+        """Hand the ended ones among these durable versions to their `wait_ended` callers."""
         if self._end_waiters:
             for job in jobs:
                 if job.status.ended:
                     for future in self._end_waiters.pop(job.job_id, ()):
                         if not future.done():
                             future.set_result(job)
+
+    def _tell_bus(self, jobs: Sequence[Job]) -> None:
+        self._answer_waiters(jobs)
         for job in jobs:
             self.bus.publish(
                 JobStateChanged(

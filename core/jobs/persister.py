@@ -89,6 +89,8 @@ class Persister:
         self.server_changes = 0
         # Reads that waited LINGER_SECONDS for more versions to gather (a busy stream).
         self.lingers = 0
+        # The Redis step of the last batch `run` persisted, while it is on the wire.
+        self._redis_step: asyncio.Task[None] | None = None
 
     async def prepare(self) -> None:
         """Create the consumer group and mark the server with our epoch."""
@@ -107,10 +109,11 @@ class Persister:
     async def run(self) -> None:
         """Persist until cancelled: first what an earlier engine left pending, then new.
 
-        The next batch is read while the last one's Redis step (its EVAL) is on the wire:
-        once OurDB has a batch, nothing about it decides what the next read brings, and a
-        read, a group commit and an EVAL one after the other were the engine's whole
-        cycle. Batches still go to OurDB one at a time, in stream order.
+        The next batch is read while the last one's sync and Redis step (its EVAL) are
+        under way: once a batch is handed to OurDB, nothing about it decides what the
+        next read brings, and a read, a group commit and an EVAL one after the other were
+        the engine's whole cycle. Batches still go to OurDB one at a time, in stream
+        order, and their EVALs one at a time, in the same order.
 
         Reads alternate between two kinds. After a read that found versions, the next one
         does not block: it tells whether more were already waiting (a backlog), and may
@@ -128,9 +131,9 @@ class Persister:
         backoff = Backoff()
         ahead: asyncio.Task[tuple[Read, bool]] | None = None
 
-        def read_ahead(linger: bool) -> None:
+        def read_ahead(linger: bool, check: bool) -> None:
             nonlocal ahead
-            ahead = asyncio.create_task(self._read_ahead(linger))
+            ahead = asyncio.create_task(self._read_ahead(linger, check))
 
         try:
             while not self.stopping:
@@ -154,20 +157,29 @@ class Persister:
                     else:
                         waiting_streak = 0 if waited else waiting_streak + 1
                         block = False
-                        # No read ahead when the server is checked after this batch, or
-                        # is due to be: what a repair finds in OurDB must hold every
-                        # version read so far.
+                        # No read ahead when the server is checked after this batch:
+                        # what a repair finds in OurDB must hold every version read so
+                        # far. A check that is due rides on the read ahead instead, and
+                        # is acted on once what that read brought is persisted.
                         then = None
-                        if checked is None and loop.time() < next_check:
+                        if checked is None:
+                            check = loop.time() >= next_check
+                            if check:
+                                next_check = loop.time() + EPOCH_CHECK_SECONDS
                             linger = waiting_streak >= LINGER_AFTER and len(entries) < LINGER_BELOW
-                            then = functools.partial(read_ahead, linger)
-                        await self._persist(entries, on_durable=then)
+                            then = functools.partial(read_ahead, linger, check)
+                        # A batch read after a wait has nothing queued behind it (an
+                        # idle stream): its next read goes out at once, beside the sync.
+                        # Behind a backlog it waits for the sync, so the batch grows.
+                        await self._persist(entries, read_next=then, early=waited, overlap=True)
                     if checked is not None:
+                        await self._settle()
                         await self._checked(*checked)
                     backoff.reset()
                 except ResponseError as exc:
                     if "NOGROUP" not in str(exc):
                         raise
+                    await self._settle()
                     await self._persist_ahead(ahead)
                     ahead = None
                     block = False
@@ -175,6 +187,7 @@ class Persister:
                 except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                     if self.stopping:
                         return
+                    await self._settle()
                     await self._persist_ahead(ahead)
                     ahead = None
                     log.warning("persister lost the server (%s); retrying", exc)
@@ -188,15 +201,19 @@ class Persister:
                 ahead.cancel()
                 with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
                     await ahead
+            # A step cut short leaves its entries pending too; one on the wire finishes.
+            await self._settle()
 
-    async def _read_ahead(self, linger: bool) -> tuple[Read, bool]:
-        """The read beside a batch's EVAL, and whether it had to wait for its entries.
+    async def _read_ahead(self, linger: bool, check: bool) -> tuple[Read, bool]:
+        """The read beside a batch's sync and EVAL, and whether it waited for its entries.
 
         First without blocking (are versions already waiting?); when none are, it blocks
         on the server, so a version added while the EVAL is on the wire is read at once.
+        With `check`, the first read asks the epoch check too, and does not block after
+        it: the check is acted on before the next read.
         """
-        read = await self._read(">", block=False, linger=linger)
-        if read[0]:
+        read = await self._read(">", block=False, linger=linger, check=check)
+        if read[0] or check:
             return read, False
         return await self._read(">"), True
 
@@ -303,8 +320,16 @@ class Persister:
         entries: Entries,
         *,
         skip_duplicates: bool = False,
-        on_durable: Callable[[], object] | None = None,
+        read_next: Callable[[], object] | None = None,
+        early: bool = False,
+        overlap: bool = False,
     ) -> None:
+        """Persist a batch; `read_next` is called once OurDB has it (`early`: once handed).
+
+        With `overlap`, its Redis step is left running (see `_settle`): the OurDB write
+        of the next batch goes on while it is on the wire, and each step still starts
+        after the one before it has ended.
+        """
         if len(entries) < DECODE_INLINE_BELOW:
             versions = _decode(entries)
         else:
@@ -312,10 +337,33 @@ class Persister:
         ids = [entry_id for entry_id, _ in entries]
         # The entries are acknowledged in the round trip that drops the ended jobs, after
         # OurDB has every version: one round trip per batch instead of two.
-        await self.manager.persist(
+        step = await self.manager.persist_durably(
             versions,
             skip_duplicates=skip_duplicates,
             acknowledge=ids,
             after_end=self.after_change,
-            on_durable=on_durable,
+            on_handed=read_next if early else None,
         )
+        if read_next is not None and not early:
+            read_next()
+        await self._settle()
+        if step is None:
+            return
+        if overlap:
+            self._redis_step = asyncio.create_task(step)
+        else:
+            await step
+
+    async def _settle(self) -> None:
+        """Wait for the Redis step left running by the last batch.
+
+        One that failed for Redis only leaves its entries pending, to be drained again
+        (as any failed step does); whatever broke it shows at the next read too.
+        """
+        step, self._redis_step = self._redis_step, None
+        if step is None:
+            return
+        try:
+            await step
+        except (RedisError, OSError) as exc:
+            log.warning("a batch's Redis step failed (%s): its entries stay pending", exc)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from core import __version__
 from core.events import job_progress_wire
@@ -140,6 +141,19 @@ def _job_of(flat: list[Any]) -> Job:
     return Job.from_hash(_pairs(flat))
 
 
+def _fetched(reply: list[Any], worker: str) -> Fetched:
+    """What FETCH replied (see scripts.FETCH), as leases."""
+    leases = []
+    at = 1
+    while at < len(reply):
+        fence = _text(reply[at + 2])
+        width = int(reply[at + 3])
+        flat = reply[at + 4 : at + 4 + width]
+        leases.append(Lease(_job_of(flat), fence, worker))
+        at += 4 + width
+    return Fetched(leases, float(reply[0]))
+
+
 class JobQueue:
     """Enqueue, hand out, complete and reclaim jobs with one round trip each."""
 
@@ -181,32 +195,41 @@ class JobQueue:
         """Move up to `count` jobs, across the queues in turn, into the processing list."""
         return (await self.fetch(worker, count)).leases
 
-    async def fetch(self, worker: str, count: int) -> Fetched:
-        """As `fetch_many`, with the time until a queue held by its rate may start again."""
-        reply = await self._fetch(
-            keys=[
-                keys.QUEUES,
-                keys.DOORBELL,
-                keys.ROUND_ROBIN,
-                keys.FENCE,
-                keys.STREAM,
-                keys.PAUSED,
-                keys.processing_key(worker),
-                keys.LIMITS,
-                keys.RATE_NEXT,
-                keys.LEVELS,
-            ],
-            args=[worker, repr(time.time()), count],
-        )
-        leases = []
-        at = 1
-        while at < len(reply):
-            fence = _text(reply[at + 2])
-            width = int(reply[at + 3])
-            flat = reply[at + 4 : at + 4 + width]
-            leases.append(Lease(_job_of(flat), fence, worker))
-            at += 4 + width
-        return Fetched(leases, float(reply[0]))
+    async def fetch(self, worker: str, count: int, wait: float = 0.0) -> Fetched:
+        """As `fetch_many`, with the time until a queue held by its rate may start again.
+
+        With `wait` (seconds), the FETCH goes out behind a blocking pop of the doorbell,
+        in one round trip: the server runs it the moment an enqueue rings (or `wait`
+        passes), so an idle worker's pickup costs no second round trip after its wake-up.
+        Its jobs' `time_start` is then the server's clock at that moment.
+        """
+        fetch_keys = [
+            keys.QUEUES,
+            keys.DOORBELL,
+            keys.ROUND_ROBIN,
+            keys.FENCE,
+            keys.STREAM,
+            keys.PAUSED,
+            keys.processing_key(worker),
+            keys.LIMITS,
+            keys.RATE_NEXT,
+            keys.LEVELS,
+        ]
+        args: list[Any] = [worker, repr(time.time()), count]
+        if wait <= 0:
+            return _fetched(await self._fetch(keys=fetch_keys, args=args), worker)
+        args.append("server")
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.blpop([keys.DOORBELL], timeout=wait)
+            pipe.evalsha(self._fetch.sha, len(fetch_keys), *fetch_keys, *args)
+            _, reply = await pipe.execute(raise_on_error=False)
+        if isinstance(reply, NoScriptError):
+            # The server lost its scripts (a restart, SCRIPT FLUSH): load it and fetch now,
+            # whether or not the pop was rung (a FETCH that finds nothing costs little).
+            reply = await self._fetch(keys=fetch_keys, args=args[:3])
+        elif isinstance(reply, Exception):
+            raise reply
+        return _fetched(reply, worker)
 
     async def wait_for_work(self, seconds: float) -> bool:
         """Block on the server until a job is enqueued (True) or `seconds` pass (False)."""

@@ -24,7 +24,8 @@ end
 """
 
 # KEYS: queues, doorbell, rr, fence, stream, paused, processing, limits, rate next, levels
-# ARGV: worker, now, count
+# ARGV: worker, now, count, and optionally "server": `now` is then the server's time (a
+# FETCH queued behind a blocking pop runs later than it was sent).
 # Hands out up to `count` jobs, the highest priority level first and FIFO within a level.
 # Within a level it goes one queue after the other: `rr` (suffixed `:p<N>` above level 0)
 # holds the place after the last queue served, across calls and workers, so with equal
@@ -44,6 +45,11 @@ end
 # end of one of its jobs, which rings, or by the wait this returns).
 FETCH = """
 local want = tonumber(ARGV[3])
+local now = ARGV[2]
+if ARGV[4] == 'server' then
+  local t = redis.call('TIME')
+  now = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+end
 local out = {0}
 local got = 0
 local lim = {}
@@ -146,7 +152,7 @@ for _, p in ipairs(levels) do
         redis.call('HINCRBY', key, 'attempts', 1)
         -- Each attempt reports its own progress: the last one's would mislead.
         redis.call('HDEL', key, 'progress', 'progress_message')
-        redis.call('HSET', key, 'status', 'active', 'time_start', ARGV[2],
+        redis.call('HSET', key, 'status', 'active', 'time_start', now,
                    'worker', ARGV[1], 'fence', fence)
         redis.call('HINCRBY', key, 'revision', 1)
         started(q, id)

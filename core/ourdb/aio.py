@@ -87,10 +87,18 @@ class AsyncOurDB:
 
     async def set_many(self, items: Iterable[SetItem]) -> list[int]:
         """See `OurDB.set_many`."""
+        return await self.start_set_many(items)
+
+    def start_set_many(self, items: Iterable[SetItem]) -> asyncio.Future[list[int]]:
+        """`set_many`, queued for the writer before this returns; the future is its answer.
+
+        For a caller with more to do while the write and its sync run. As for any write,
+        an idle writer takes it at once, a busy one with the others of its batch.
+        """
         reqs: list[Request] = [
             SetRequest(it) if type(it) is bytes else to_request(it) for it in items
         ]
-        return await self._submit(reqs)
+        return self._start(reqs)
 
     async def delete(self, id: int, *, erase_history: bool = True) -> None:
         """See `OurDB.delete`."""
@@ -139,18 +147,21 @@ class AsyncOurDB:
         await asyncio.to_thread(db.close)
 
     async def _submit(self, reqs: list[Request]) -> list[int]:
+        return await self._start(reqs)
+
+    def _start(self, reqs: list[Request]) -> asyncio.Future[list[int]]:
         loop = asyncio.get_running_loop()
         self.db  # noqa: B018 - raises when closed
         fut: asyncio.Future[list[int]] = loop.create_future()
         if not self._inflight and not self._batch:
             # Nothing is being written: a wait for company would only delay this one.
             self._hand([(reqs, fut)], loop)
-            return await fut
+            return fut
         if not self._batch:
             # Everything queued before this callback runs travels in one batch.
             loop.call_soon(self._kick, loop)
         self._batch.append((reqs, fut))
-        return await fut
+        return fut
 
     def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._batch = self._batch, []

@@ -330,6 +330,8 @@ class WatchDog:
         """Fetch as many jobs as there are free slots, in one round trip, and start them."""
         backoff = Backoff()
         await self._hearing_cancels.wait()
+        # How long the next fetch may wait for the doorbell; 0: it does not wait.
+        wait = 0.0
         while not self._stopping and not self._draining:
             try:
                 free = self.settings.worker_count - self.busy
@@ -337,9 +339,13 @@ class WatchDog:
                     self._slot_freed.clear()
                     await self._slot_freed.wait()
                     continue
-                fetched = await self.queue.fetch(self.worker_id, free)
+                if wait and self._reporter.flushing:
+                    # The report of what just ran goes out before the blocking fetch.
+                    await asyncio.sleep(0)
+                fetched = await self.queue.fetch(self.worker_id, free, wait)
                 self._held.update(lease.job.job_id for lease in fetched.leases)
                 backoff.reset()
+                wait = 0.0
                 if fetched.leases:
                     self._unreported += len(fetched.leases)
                     self._all_reported.clear()
@@ -348,17 +354,15 @@ class WatchDog:
                         continue
                 # Fewer than asked: every queue was empty or held, and FETCH cleared the
                 # doorbell in the same atomic step, so the next enqueue (or the end of a
-                # held queue's job) wakes this wait. Another FETCH first would only learn
-                # that again, one round trip later, ahead of the outcomes just started.
-                # A queue held by its rate wakes no one when it may go on: wait no more.
+                # held queue's job) rings it. The next fetch goes out behind a blocking
+                # pop of the doorbell: the server runs it when the bell rings, and one
+                # round trip brings the jobs. A queue held by its rate wakes no one when
+                # it may go on: wait no longer than that.
                 wait = min(fetched.retry_in or IDLE_BLOCK_SECONDS, IDLE_BLOCK_SECONDS)
-                woken = await self.queue.wait_for_work(wait)
-                if woken and self._draining:
-                    # The wake-up was meant for a worker that still takes jobs.
-                    await self.queue.ring()
             except (RedisError, OSError) as exc:
                 if self._stopping:
                     return
+                wait = 0.0
                 level = logging.WARNING if isinstance(exc, RedisConnectionError) else logging.ERROR
                 log.log(level, "fetching jobs: %s; retrying", exc)
                 await backoff.wait()
@@ -645,6 +649,11 @@ class Reporter:
     async def report(self, done: Completion) -> bool:
         """Record one outcome; False when it was fenced off."""
         return await self.submit(done)
+
+    @property
+    def flushing(self) -> bool:
+        """Whether a flush is under way (or about to start)."""
+        return self._flushing is not None and not self._flushing.done()
 
     async def _flush(self) -> None:
         backoff = Backoff()

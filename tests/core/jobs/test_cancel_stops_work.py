@@ -142,8 +142,8 @@ async def test_a_cancel_that_comes_before_the_fetch_reply_stops_the_job(
             heard.set()
             return real_cancel(job_id)
 
-        async def fetch_then_cancel(worker: str, count: int) -> Fetched:
-            fetched = await real_fetch(worker, count)
+        async def fetch_then_cancel(worker: str, count: int, wait: float = 0.0) -> Fetched:
+            fetched = await real_fetch(worker, count, wait)
             if fetched.leases:
                 # The server has handed the job out; the dog has not read that reply yet.
                 dog.queue.fetch = real_fetch  # type: ignore[method-assign]
@@ -199,11 +199,13 @@ async def test_the_watchdog_takes_no_job_before_it_hears_cancels(idle_engine: En
         async with one_slot_dog(engine, LONG_LEASE) as dog:
             real_fetch = dog.queue.fetch
 
-            async def fetch_counting_listeners(worker: str, count: int) -> Fetched:
+            async def fetch_counting_listeners(
+                worker: str, count: int, wait: float = 0.0
+            ) -> Fetched:
                 if not listeners:
                     (_, n) = (await redis.pubsub_numsub(keys.CANCEL_CHANNEL))[0]
                     listeners.append(n)
-                return await real_fetch(worker, count)
+                return await real_fetch(worker, count, wait)
 
             # Patched before the dog's first fetch: that one waits for the subscription.
             dog.queue.fetch = fetch_counting_listeners  # type: ignore[method-assign]

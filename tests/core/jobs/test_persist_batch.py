@@ -154,6 +154,15 @@ def test_a_stream_entry_reads_as_its_hash_does() -> None:
     fresh = Job(job_id=1, topic="t", params="")
     fresh_entry = {k.encode(): v.encode() for k, v in fresh.to_hash().items()}
     assert Job.from_stream(fresh_entry) == fresh
+    # The same record bytes as the job it came from (fields in their order), and lists
+    # of its own: two jobs read from entries share none.
+    assert Job.from_stream(entry).to_json() == job.to_json()
+    one, two = Job.from_stream(fresh_entry), Job.from_stream(fresh_entry)
+    one.log_lines.append("x")
+    assert two.log_lines == []
+    assert one.depends_on is not two.depends_on
+    with pytest.raises(TypeError, match="topic"):
+        Job.from_stream({b"job_id": b"1", b"params": b""})
     # No progress reported: no field in the hash, none in the OurDB record.
     assert b"progress" not in fresh_entry
     assert b"progress" not in fresh.to_json()
