@@ -30,6 +30,8 @@ MAX_LIVE_ROWS = 2_000
 # (10,000 cells, 1,000 rows and lines) kept tens of thousands of stale segment lists
 # alive: objects every full garbage collection walks, on the loop a key waits on.
 CACHED_SCREENS = 3
+# Meta styles kept for the places drawn (a screen is a few hundred cells).
+MAX_METAS = 4_096
 
 
 def attempt_of(job: JobView, attempts: int) -> str:
@@ -98,6 +100,7 @@ class JobTable(DataTable[object]):
         self._highest = 0
         # Shown jobs with retries: their events change the attempt column, so they are read.
         self._retrying: set[int] = set()
+        self._metas: dict[tuple[int, int], Style] = {}
 
     def on_mount(self) -> None:
         for name in COLUMNS:
@@ -168,7 +171,14 @@ class JobTable(DataTable[object]):
             self.cursor_foreground_priority == "css",
             self.cursor_background_priority == "css",
         )
-        meta = Style.from_meta({"row": row_index, "column": column_index})
+        # One meta style per place: Rich caches a sum of styles by its terms, and a new
+        # meta style each time missed that cache for every cell drawn.
+        meta = self._metas.get((row_index, column_index))
+        if meta is None:
+            if len(self._metas) >= MAX_METAS:
+                self._metas.clear()
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            self._metas[row_index, column_index] = meta
         style = base_style + meta + component_style
         plain = style + post_style
         pad = self.cell_padding
