@@ -11,6 +11,7 @@ those samples by the frames of our own code, so it names what holds, not what is
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import threading
 import time
@@ -36,19 +37,33 @@ def _where(frame: FrameType | None) -> tuple[str, str]:
         if len(inner) < 3 and any(part in path for part in OWN + LIBRARIES):
             inner.append(_name(frame))
         # Not the runner's frames (bench.tui's main, this module's wrapper): every stack has them.
-        runner = path == __file__ or frame.f_code.co_name == "main"
+        runner = path == __file__ or frame.f_code.co_name in ("main", "<module>")
         if any(part in path for part in OWN) and not runner:
             own = _name(frame)
         frame = frame.f_back
     return own or "(no own frame)", " < ".join(inner)
 
 
+# Tasks that run someone else's callable: named by what they run (Textual's timers and
+# workers), else every timer's hold reads as one owner.
+RUNNERS = {"Timer._run_timer": "_callback", "Worker._run": "_work"}
+
+
 def _owner(handle: asyncio.Handle) -> str:
-    """The coroutine a task step runs, or the callback's name."""
+    """The coroutine a task step runs, or the callback's name; call before it runs."""
     callback: Any = handle._callback
     task = getattr(callback, "__self__", None)
     if isinstance(task, asyncio.Task):
-        return getattr(task.get_coro(), "__qualname__", repr(task))
+        coro: Any = task.get_coro()
+        name = getattr(coro, "__qualname__", repr(task))
+        inner = RUNNERS.get(name)
+        frame = getattr(coro, "cr_frame", None)
+        if inner is not None and frame is not None:
+            runs = getattr(frame.f_locals.get("self"), inner, None)
+            runs = getattr(runs, "func", runs)  # a functools.partial
+            if runs is not None:
+                return f"{name}({getattr(runs, '__qualname__', type(runs).__name__)})"
+        return name
     return getattr(callback, "__qualname__", repr(callback))
 
 
@@ -67,6 +82,9 @@ class LoopHolds:
         self.inner: Counter[str] = Counter()
         """Samples by the innermost frames over all."""
         self.callbacks = 0
+        self.collections: list[tuple[int, float]] = []
+        """(generation, seconds) of each garbage collection on the loop's thread."""
+        self._collecting = 0.0
         self._started: float | None = None
         self._loop_thread = threading.get_ident()
         self._stop = threading.Event()
@@ -78,6 +96,7 @@ class LoopHolds:
         holds = self
 
         def timed(handle: asyncio.Handle) -> None:
+            owner = _owner(handle)
             started, cpu = time.perf_counter(), time.thread_time()
             holds._started = started
             try:
@@ -87,17 +106,28 @@ class LoopHolds:
                 holds.callbacks += 1
                 took = time.perf_counter() - started
                 if took >= holds.threshold:
-                    holds.holds.append((took, _owner(handle)))
-                    holds.cpu.append((time.thread_time() - cpu, _owner(handle)))
+                    holds.holds.append((took, owner))
+                    holds.cpu.append((time.thread_time() - cpu, owner))
 
         asyncio.Handle._run = timed  # type: ignore[method-assign]
+        gc.callbacks.append(self._collected)
         self._sampler.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         asyncio.Handle._run = self._original  # type: ignore[method-assign]
+        gc.callbacks.remove(self._collected)
         self._stop.set()
         self._sampler.join()
+
+    def _collected(self, phase: str, info: dict[str, int]) -> None:
+        # A collection stops every thread's Python code; the loop's is the one a key waits on.
+        if threading.get_ident() != self._loop_thread:
+            return
+        if phase == "start":
+            self._collecting = time.perf_counter()
+        else:
+            self.collections.append((info["generation"], time.perf_counter() - self._collecting))
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
@@ -127,6 +157,13 @@ class LoopHolds:
                 f"  {count:5d}×  longest {longest[owner] * 1000:6.0f} ms "
                 f"(most CPU {most_cpu.get(owner, 0.0) * 1000:5.0f} ms)  {owner}"
             )
+        for generation in (0, 1, 2):
+            took = [t for g, t in self.collections if g == generation]
+            if took:
+                lines.append(
+                    f"  gc generation {generation}: {len(took)} collections, "
+                    f"{sum(took) * 1000:.0f} ms in all, longest {max(took) * 1000:.0f} ms"
+                )
         total = sum(self.samples.values()) or 1
         lines.append(f"meanwhile, in ({total} samples, every {self.interval * 1000:.0f} ms):")
         for where, count in self.samples.most_common(top):

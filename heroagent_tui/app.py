@@ -21,6 +21,7 @@ from heroagent_tui.bridge import EngineBatch, EngineBridge
 from heroagent_tui.context import AppContext, PanelFacts
 from heroagent_tui.format import DisplayFormat
 from heroagent_tui.logbridge import BusLogHandler
+from heroagent_tui.memory import freeze_startup
 from heroagent_tui.messages import JobOpenRequested, JobsFilterRequested, SubmitRequested
 from heroagent_tui.palette import HeroAgentCommands
 from heroagent_tui.screens.confirm import ConfirmScreen
@@ -115,6 +116,10 @@ class HeroAgentApp(App[int]):
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.run_worker(self._pump_events(), group="bridge", exit_on_error=False)
+
+    def on_ready(self) -> None:
+        # The first screen is up: what exists now lives as long as the app.
+        freeze_startup()
 
     async def _pump_events(self) -> None:
         bridge = self._bridge

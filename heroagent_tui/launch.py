@@ -14,12 +14,14 @@ from core.engine import Engine, EngineStartError
 async def run_app(config: Config) -> int:
     """Start the engine in the background, show the app at once, stop the engine after it."""
     from heroagent_tui.app import create_app
+    from heroagent_tui.memory import freeze_startup
 
     # The job slots run in a child process (jobs.worker_process): the loop stays the app's.
     engine = Engine(config, fail_fast=False, child_slots=True)
     app = create_app(engine, log_level=config.log_level)
     # The app appears while services come up; it shows their progress from events.
     starting = asyncio.create_task(engine.start(), name="engine-start")
+    starting.add_done_callback(lambda _: freeze_startup())
     try:
         await app.run_async()
     finally:

@@ -428,9 +428,16 @@ class JobQueue:
             for job_id, queue in live:
                 pipe.hgetall(f"{keys.JOB_PREFIX}:{queue}:{job_id}")
             hashes = await pipe.execute()
-        return {
-            job_id: Job.from_hash(raw) for (job_id, _), raw in zip(live, hashes, strict=True) if raw
-        }
+
+        def decode() -> dict[int, Job]:
+            return {
+                job_id: Job.from_hash(raw)
+                for (job_id, _), raw in zip(live, hashes, strict=True)
+                if raw
+            }
+
+        # A list's page (hundreds of live jobs at full flow) is decoded off the loop.
+        return await encoded(len(live), decode)
 
     async def raise_revisions(self, jobs: Sequence[Job]) -> int:
         """Raise each live job's revision to at least the given version's; how many rose."""

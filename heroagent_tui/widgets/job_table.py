@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
+from rich.console import RenderableType
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual._two_way_dict import TwoWayDict
+from textual.cache import LRUCache
 from textual.message import Message
 from textual.theme import Theme
 from textual.widgets import DataTable
+from textual.widgets._data_table import RowRenderables
 from textual.widgets.data_table import CellKey, Row, RowKey
 
 from core.api import JobFilter, JobView
@@ -20,6 +25,13 @@ from heroagent_tui.format import DisplayFormat
 COLUMNS = ("id", "status", "progress", "queue", "type", "scheduled", "took", "attempt", "error")
 # Rows kept when live inserts push old ones out at the bottom (paging brings them back).
 MAX_LIVE_ROWS = 2_000
+# DataTable's render caches hold this many screens of rows. Every change of a cell
+# makes all their entries stale (their keys carry an update count), and its own sizes
+# (10,000 cells, 1,000 rows and lines) kept tens of thousands of stale segment lists
+# alive: objects every full garbage collection walks, on the loop a key waits on.
+CACHED_SCREENS = 3
+# Meta styles kept for the places drawn (a screen is a few hundred cells).
+MAX_METAS = 4_096
 
 
 def attempt_of(job: JobView, attempts: int) -> str:
@@ -44,14 +56,30 @@ def _width(cell: object) -> int:
     return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
 
 
-def status_text(theme: Theme, status: str) -> Text:
-    """A status word in its theme colour (new: plain, active: accent, done, error)."""
+def _plain(cell: object) -> Text:
+    """A cell's text as it is: never parsed as Rich markup (an error may hold brackets)."""
+    return Text(str(cell), no_wrap=True, end="")
+
+
+def status_style(theme: Theme, status: str) -> Style | None:
+    """A status word's theme colour (new: none, active: accent, done, error)."""
     colour = {"active": theme.accent, "done": theme.success, "error": theme.error}.get(status)
-    return Text(status, style=Style(color=colour) if colour else "")
+    return Style(color=colour) if colour else None
+
+
+def status_text(theme: Theme, status: str) -> Text:
+    """A status word in its theme colour."""
+    return Text(status, style=status_style(theme, status) or "")
 
 
 class JobTable(DataTable[object]):
-    """Rows keyed by job id; the id cell holds an int so sorting puts the newest first."""
+    """Rows keyed by job id; the id cell holds an int so sorting puts the newest first.
+
+    The other cells hold plain strings, turned into `Text` only for the rows drawn
+    (the status in its theme colour): 2,000 rows of `Text` cells were some 50,000
+    objects for the garbage collector to walk, and a full collection held the loop
+    for a quarter of a second at full flow.
+    """
 
     class Inserted(Message):
         """Rows for newer jobs went in (after their read, when there is one)."""
@@ -72,10 +100,124 @@ class JobTable(DataTable[object]):
         self._highest = 0
         # Shown jobs with retries: their events change the attempt column, so they are read.
         self._retrying: set[int] = set()
+        self._metas: dict[tuple[int, int], Style] = {}
 
     def on_mount(self) -> None:
         for name in COLUMNS:
             self.add_column(name, key=name)
+
+    def on_resize(self, event: events.Resize) -> None:
+        rows = max(1, event.size.height) * CACHED_SCREENS
+        self._cell_render_cache = LRUCache(rows * len(COLUMNS))
+        self._row_render_cache = LRUCache(rows)
+        self._row_renderable_cache = LRUCache(rows)
+        self._line_cache = LRUCache(rows)
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """A body cell's line, made from its string: what DataTable's render makes of it.
+
+        DataTable renders each cell through Rich (a `Text` in `Padding` in `Styled`,
+        split and cropped into lines), about 0.1 ms a cell: a draw of every row shown
+        (each change of a cell makes all of them stale) cost 25-40 ms of the loop. A
+        cell here is one line of plain text, so its segments are known: the padding and
+        the space after the text in the cell's style, the text cropped to the column in
+        the same with the status colour added. The header, a cell that holds a
+        renderable of its own or a control character, go through DataTable's render.
+        """
+        row_key = self._row_locations.get_key(row_index) if row_index >= 0 else None
+        column_key = self._column_locations.get_key(column_index)
+        row = self.rows.get(row_key) if row_key is not None else None
+        data = self._data.get(row_key) if row_key is not None else None
+        cell = data.get(column_key) if data is not None and column_key is not None else None
+        if (
+            row_key is None
+            or column_key is None
+            or row is None
+            or row.height != 1
+            or isinstance(cell, Text)
+            # A tab or another control character: Rich knows what to make of it.
+            or (isinstance(cell, str) and not cell.isprintable())
+        ):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cache_key = (
+            row_key,
+            column_key,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        cached = self._cell_render_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        component_style, post_style = self._get_styles_to_render_cell(
+            False,
+            False,
+            row_index < self.fixed_rows or column_index < self.fixed_columns,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        # One meta style per place: Rich caches a sum of styles by its terms, and a new
+        # meta style each time missed that cache for every cell drawn.
+        meta = self._metas.get((row_index, column_index))
+        if meta is None:
+            if len(self._metas) >= MAX_METAS:
+                self._metas.clear()
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            self._metas[row_index, column_index] = meta
+        style = base_style + meta + component_style
+        plain = style + post_style
+        pad = self.cell_padding
+        inner = max(0, width - 2 * pad)
+        text = "" if cell is None else str(cell)
+        if cell_len(text) > inner:
+            text = set_cell_size(text, inner)
+        line: list[Segment] = []
+        if pad:
+            line.append(Segment(" " * pad, plain))
+        if text:
+            colour = None
+            if column_key.value == "status":
+                colour = status_style(self.app.current_theme, text)
+            line.append(Segment(text, style + colour + post_style if colour else plain))
+        fill = inner - cell_len(text)
+        if fill:
+            line.append(Segment(" " * fill, plain))
+        if pad:
+            line.append(Segment(" " * pad, plain))
+        lines = [line]
+        self._cell_render_cache[cache_key] = lines
+        return lines
+
+    def _compute_row_renderables(self, row_index: int) -> RowRenderables:
+        key = self._row_locations.get_key(row_index) if row_index >= 0 else None
+        data = self._data.get(key) if key is not None else None
+        if data is None:
+            return super()._compute_row_renderables(row_index)
+        cells: list[RenderableType] = []
+        for column in self.ordered_columns:
+            cell = data.get(column.key, "")
+            if isinstance(cell, Text):
+                cells.append(cell)
+            elif column.key.value == "status":
+                cells.append(self._status(str(cell)))
+            else:
+                cells.append(_plain(cell))
+        return RowRenderables(None, cells)
 
     def lowest_id(self) -> int | None:
         """The oldest job shown: the next page starts below it."""
@@ -85,12 +227,15 @@ class JobTable(DataTable[object]):
 
     def add_jobs(self, jobs: list[JobView]) -> None:
         """Append a page (already newest first)."""
+        fresh = []
         for job in jobs:
             if str(job.job_id) not in self.rows:
-                self.add_row(*self._cells(job), key=str(job.job_id))
+                fresh.append(self._store(job.job_id, self._cells(job)))
                 self._highest = max(self._highest, job.job_id)
                 if job.retries:
                     self._retrying.add(job.job_id)
+        if fresh:
+            self._set_order(self._shown_keys() + fresh)
 
     def clear(self, columns: bool = False) -> JobTable:
         """Remove every row (and forget the newest id); inserts under way are dropped."""
@@ -101,19 +246,21 @@ class JobTable(DataTable[object]):
         return self
 
     def _status(self, status: str) -> Text:
-        return status_text(self.app.current_theme, status)
+        text = status_text(self.app.current_theme, status)
+        text.no_wrap, text.end = True, ""
+        return text
 
     def _cells(self, job: JobView) -> tuple[object, ...]:
         return (
             job.job_id,
-            self._status(job.status),
-            Text(self.fmt.progress(job.progress) if job.status == "active" else ""),
-            Text(f"{job.circle}/{job.topic}"),
-            Text(job.params_type),
-            Text(self._when(job)),
-            Text(self.fmt.duration(job.duration)),
-            Text(attempt_cell(job)),
-            Text(first_line(job.error)),
+            job.status,
+            self.fmt.progress(job.progress) if job.status == "active" else "",
+            f"{job.circle}/{job.topic}",
+            job.params_type,
+            self._when(job),
+            self.fmt.duration(job.duration),
+            attempt_cell(job),
+            first_line(job.error),
         )
 
     def _when(self, job: JobView) -> str:
@@ -154,11 +301,11 @@ class JobTable(DataTable[object]):
 
     def _apply_state(self, event: JobStateChanged) -> None:
         key = str(event.job_id)
-        self.update_cell(key, "status", self._status(event.status))
+        self.update_cell(key, "status", event.status)
         if event.status != "active":
-            self.update_cell(key, "progress", Text())  # a bar only while it runs
+            self.update_cell(key, "progress", "")  # a bar only while it runs
         if event.error:
-            self.update_cell(key, "error", Text(first_line(event.error)))
+            self.update_cell(key, "error", first_line(event.error))
 
     def remove_jobs(self, job_ids: set[int]) -> int:
         """Drop the rows of purged jobs; how many were shown."""
@@ -173,7 +320,7 @@ class JobTable(DataTable[object]):
         for event in events:
             key = str(event.job_id)
             if key in self.rows:
-                self.update_cell(key, "progress", Text(self.fmt.progress(event.fraction)))
+                self.update_cell(key, "progress", self.fmt.progress(event.fraction))
 
     def insert_newer(self, events: list[JobStateChanged]) -> None:
         """Add rows for jobs newer than any shown, keep newest first, drop the oldest rows.
@@ -209,45 +356,56 @@ class JobTable(DataTable[object]):
                 self._retrying.add(job.job_id)
         if not fresh:
             return
+        added = [
+            self._store(job_id, cells) for job_id, cells in sorted(fresh.items(), reverse=True)
+        ]
         if min(fresh) > self._highest:
-            self._put_on_top(sorted(fresh.items(), reverse=True))
+            order = added + self._shown_keys()
         else:
-            # Older than a shown row (two inserts crossed): added and sorted in.
-            for job_id, cells in fresh.items():
-                self.add_row(*cells, key=str(job_id))
-            self.sort("id", reverse=True)
-            self._trim()
+            # Older than a shown row (two inserts crossed): sorted in.
+            order = sorted(
+                self._shown_keys() + added, key=lambda k: int(str(k.value)), reverse=True
+            )
+        self._set_order(order, keep=MAX_LIVE_ROWS)
         self._highest = max(self._highest, *fresh)
         self.post_message(self.Inserted())
 
-    def _put_on_top(self, fresh: list[tuple[int, tuple[object, ...]]]) -> None:
-        """Put rows newer than every shown one on top, and drop the oldest past the bound.
+    def _store(self, job_id: int, cells: tuple[object, ...]) -> RowKey:
+        """Put a row in the table's own stores (textual is pinned); `_set_order` places it.
 
-        One pass over the table's own row stores (textual is pinned), instead of an
-        `add_row` each, a sort and a trim: the new order is known (they are newer than
-        every row, newest first), and their widths are their texts' lengths. Textual's
-        own measuring of added rows (rich's measure for each cell) was most of the cost
-        of an insert at full flow.
+        Instead of an `add_row` each, a sort and a trim: the new order is known, and the
+        widths are the texts' lengths. Textual's own measuring of added rows (rich's
+        measure for each cell, which parses a string as markup) was most of the cost of
+        an insert at full flow.
         """
         columns = self.ordered_columns
-        added = []
-        for job_id, cells in fresh:
-            key = RowKey(str(job_id))
-            self._data[key] = {c.key: cell for c, cell in zip(columns, cells, strict=True)}
-            self.rows[key] = Row(key, 1)
-            for column, cell in zip(columns, cells, strict=True):
-                column.content_width = max(column.content_width, _width(cell))
-            added.append(key)
+        key = RowKey(str(job_id))
+        self._data[key] = {c.key: cell for c, cell in zip(columns, cells, strict=True)}
+        self.rows[key] = Row(key, 1)
+        for column, cell in zip(columns, cells, strict=True):
+            column.content_width = max(column.content_width, _width(cell))
+        return key
+
+    def _shown_keys(self) -> list[RowKey]:
         locations = self._row_locations
         shown = (locations.get_key(index) for index in range(len(locations)))
-        order = added + [key for key in shown if key is not None]
-        for key in order[MAX_LIVE_ROWS:]:
-            for column_key in self._data.pop(key):
-                self._updated_cells.discard(CellKey(key, column_key))
-            del self.rows[key]
-            self._retrying.discard(int(str(key.value)))
-        self._row_locations = TwoWayDict({key: i for i, key in enumerate(order[:MAX_LIVE_ROWS])})
+        return [key for key in shown if key is not None]
+
+    def _set_order(self, order: list[RowKey], keep: int | None = None) -> None:
+        """Show the stored rows in `order`, dropping those past `keep`, in one pass."""
+        if keep is not None:
+            for key in order[keep:]:
+                for column_key in self._data.pop(key):
+                    self._updated_cells.discard(CellKey(key, column_key))
+                del self.rows[key]
+                self._retrying.discard(int(str(key.value)))
+            order = order[:keep]
+        was_empty = not self._row_locations
+        self._row_locations = TwoWayDict({key: i for i, key in enumerate(order)})
         self._changed_rows()
+        if was_empty and order and self.show_cursor and self.cursor_type != "none":
+            # As add_row does: the cursor has a row to highlight now.
+            self._highlight_cursor()
 
     def _changed_rows(self) -> None:
         """After rows were added or removed behind DataTable's back: one refresh.
@@ -269,20 +427,20 @@ class JobTable(DataTable[object]):
 
         Status and error come from the event: it may be newer than the read.
         """
-        status, error = self._status(event.status), Text(first_line(event.error))
+        status, error = event.status, first_line(event.error)
         if job is None:
-            queue, when = Text(f"{event.circle}/{event.topic}"), Text(self.fmt.timestamp(event.ts))
-            return (event.job_id, status, Text(), queue, Text(), when, Text(), Text(), error)
+            queue, when = f"{event.circle}/{event.topic}", self.fmt.timestamp(event.ts)
+            return (event.job_id, status, "", queue, "", when, "", "", error)
         progress = job.progress if event.status == "active" and job.status == "active" else None
         return (
             job.job_id,
             status,
-            Text(self.fmt.progress(progress)),
-            Text(f"{job.circle}/{job.topic}"),
-            Text(job.params_type),
-            Text(self._when(job)),
-            Text(self.fmt.duration(job.duration)),
-            Text(attempt_cell(job)),
+            self.fmt.progress(progress),
+            f"{job.circle}/{job.topic}",
+            job.params_type,
+            self._when(job),
+            self.fmt.duration(job.duration),
+            attempt_cell(job),
             error,
         )
 
@@ -306,39 +464,17 @@ class JobTable(DataTable[object]):
         key = str(job.job_id)
         if key not in self.rows:
             return
-        self.update_cell(key, "type", Text(job.params_type))
-        self.update_cell(key, "scheduled", Text(self._when(job)))
-        self.update_cell(key, "attempt", Text(attempt_cell(job)))
+        self.update_cell(key, "type", job.params_type)
+        self.update_cell(key, "scheduled", self._when(job))
+        self.update_cell(key, "attempt", attempt_cell(job))
         if job.retries:
             self._retrying.add(job.job_id)
         if job.duration is not None:
-            self.update_cell(key, "took", Text(self.fmt.duration(job.duration)))
+            self.update_cell(key, "took", self.fmt.duration(job.duration))
         if job.status == "active" and job.progress is not None:
             # A report that came before the row did.
-            self.update_cell(key, "progress", Text(self.fmt.progress(job.progress)))
+            self.update_cell(key, "progress", self.fmt.progress(job.progress))
 
     def highest_id(self) -> int:
         """The newest job shown (0 when none)."""
         return self._highest
-
-    def _trim(self) -> None:
-        """Drop the oldest rows past `MAX_LIVE_ROWS`; the table is sorted newest first.
-
-        DataTable.remove_row renumbers every row below the one it removes, so trimming a
-        few hundred rows one by one cost a second at full flow. The oldest rows are the
-        last ones, whose removal renumbers nothing: they go in one pass over the table's
-        own row stores (textual is pinned), then one layout refresh.
-        """
-        if self.row_count <= MAX_LIVE_ROWS:
-            return
-        locations = self._row_locations
-        for index in range(self.row_count - 1, MAX_LIVE_ROWS - 1, -1):
-            key = locations.get_key(index)
-            if key is None:
-                continue
-            del locations[key]
-            for column_key in self._data.pop(key):
-                self._updated_cells.discard(CellKey(key, column_key))
-            del self.rows[key]
-            self._retrying.discard(int(str(key.value)))
-        self._changed_rows()

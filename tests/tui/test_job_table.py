@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from rich.segment import Segment
+from rich.style import Style
 from textual.app import App, ComposeResult
+from textual.widgets import DataTable
 
 from core.events import JobStateChanged
 from heroagent_tui.format import DisplayFormat
@@ -50,3 +53,50 @@ async def test_live_inserts_past_the_bound_drop_the_oldest_rows(
         assert table.row_count == 50
         assert table.highest_id() == 75
         assert table.lowest_id() == 26
+
+
+def _characters(line: list[Segment]) -> list[tuple[str, Style | None]]:
+    return [(char, segment.style) for segment in line for char in segment.text]
+
+
+async def test_its_cells_draw_as_datatables_own_render_would() -> None:
+    """The table makes its cells' segments itself: each character in the same style."""
+    app = _TableApp()
+    statuses = ("new", "active", "done", "error")
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.query_one(JobTable)
+        table.insert_newer(
+            [
+                JobStateChanged(
+                    job_id=i,
+                    circle="c",
+                    topic="t" * (i % 5 + 1),
+                    status=statuses[i % 4],
+                    # Brackets are text, never Rich markup.
+                    error="" if i % 3 else f"failed [bold]{i}[/bold] [/red]",
+                )
+                for i in range(1, 60)
+            ]
+        )
+        await pilot.pause()
+        # Cut to the column, wide characters, and a tab (left to Rich).
+        table.update_cell("59", "error", "an error far longer than its column 漢字漢字漢字漢字")
+        table.update_cell("58", "type", "漢字漢字漢字漢字漢字漢字漢字")
+        table.update_cell("57", "type", "a\ttab")
+        table.move_cursor(row=3)
+        await pilot.pause()
+        style = table._get_row_style(0, table.rich_style)
+        for row in range(12):
+            for column_index, column in enumerate(table.ordered_columns):
+                for cursor, hover in ((False, False), (True, False), (False, True)):
+                    width = column.get_render_width(table)
+                    table._cell_render_cache.clear()
+                    ours = table._render_cell(row, column_index, style, width, cursor, hover)
+                    table._cell_render_cache.clear()
+                    theirs = DataTable._render_cell(
+                        table, row, column_index, style, width, cursor, hover
+                    )
+                    assert len(ours) == len(theirs) == 1
+                    assert _characters(ours[0]) == _characters(theirs[0]), (row, column.key)
+        error = "".join(segment.text for segment in table._render_cell(2, 8, style, 40)[0])
+        assert "failed [bold]57[/bold] [/red]" in error
