@@ -227,10 +227,10 @@ class HealthView:
     busy_slots: int
     abandoned_slots: int
     damaged_reads: int
-    job_retries: int = 0
-    dead_letters: int = 0
+    job_retries: int
+    dead_letters: int
     # Ended jobs purged from the history since start (by hand or by retention).
-    purged: int = 0
+    purged: int
 
 
 @dataclass(frozen=True)

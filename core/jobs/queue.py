@@ -53,14 +53,14 @@ class WorkerRecord:
     worker: str
     alive: bool
     held: int
-    host: str = ""
-    pid: int = 0
-    slots: int = 0
-    busy: int = 0
-    started: float = 0.0
-    heartbeat: float = 0.0
-    lease_seconds: float = 0.0
-    version: str = ""
+    host: str
+    pid: int
+    slots: int
+    busy: int
+    started: float
+    heartbeat: float
+    lease_seconds: float
+    version: str
 
     @classmethod
     def of(cls, worker: str, alive: bool, fields: dict[str, str], held: int) -> WorkerRecord:
