@@ -41,10 +41,10 @@ class CompactError(OurDBError):
 class CompactReport:
     """What a compaction kept and gave back."""
 
-    live_ids: int = 0
-    records: int = 0
-    bytes_before: int = 0
-    bytes_after: int = 0
+    live_ids: int
+    records: int
+    bytes_before: int
+    bytes_after: int
 
 
 def compact(path: str, progress: Callable[[str], None] | None = None) -> CompactReport:
@@ -67,12 +67,12 @@ def compact(path: str, progress: Callable[[str], None] | None = None) -> Compact
             raise CompactError(
                 f"{path} does not verify clean ({problems[0]}); run `heroagent ourdb repair` first"
             )
-        report = CompactReport(bytes_before=disk_bytes(path))
+        bytes_before = disk_bytes(path)
         if os.path.exists(fresh):
             shutil.rmtree(fresh)
         try:
             with OurDB(path, readonly=True) as source:
-                _copy(source, fresh, report, say)
+                live_ids, records = _copy(source, fresh, say)
             quarantine = os.path.join(path, QUARANTINE_DIR)
             if os.path.isdir(quarantine):
                 # What earlier recoveries cut stays with the database.
@@ -86,7 +86,7 @@ def compact(path: str, progress: Callable[[str], None] | None = None) -> Compact
                 shutil.rmtree(fresh, ignore_errors=True)
     finally:
         lock.release()
-    report.bytes_after = disk_bytes(path)
+    report = CompactReport(live_ids, records, bytes_before, disk_bytes(path))
     say(
         f"kept {report.live_ids} live ids, {report.records} records; "
         f"{report.bytes_before} bytes on disk before, {report.bytes_after} after"
@@ -94,7 +94,11 @@ def compact(path: str, progress: Callable[[str], None] | None = None) -> Compact
     return report
 
 
-def _copy(source: OurDB, fresh: str, report: CompactReport, say: Callable[[str], None]) -> None:
+def _copy(source: OurDB, fresh: str, say: Callable[[str], None]) -> tuple[int, int]:
+    """Write `source`'s live ids with their histories into a new database at `fresh`.
+
+    Returns how many live ids and records it wrote.
+    """
     layout = source.layout
     config = OurDBConfig(
         record_nr_max=layout.record_nr_max,
@@ -103,21 +107,23 @@ def _copy(source: OurDB, fresh: str, report: CompactReport, say: Callable[[str],
         file_size=layout.file_size,
     )
     ids = list(source)
+    live_ids = records = 0
     with OurDB(fresh, config) as target:
         for start in range(0, len(ids), COMPACT_BATCH):
             chunk = ids[start : start + COMPACT_BATCH]
             chains = {record_id: _chain(source, record_id) for record_id in chunk}
             _write(target, chains)
-            report.live_ids += len(chunk)
-            report.records += sum(len(chain) for chain in chains.values())
+            live_ids += len(chunk)
+            records += sum(len(chain) for chain in chains.values())
             if start and start % (100 * COMPACT_BATCH) == 0:
-                say(f"copied {report.live_ids} of {len(ids)} live ids")
+                say(f"copied {live_ids} of {len(ids)} live ids")
         if layout.incremental:
             # Ids never come back, those of deleted records above the last live one too.
             target.reserve_ids_above(source.writer_state.next_id - 1)
         for record_id in ids:
             if _chain(target, record_id) != _chain(source, record_id):
                 raise CompactError(f"id {record_id} did not read back the same after the rewrite")
+    return live_ids, records
 
 
 def _chain(db: OurDB, record_id: int) -> list[bytes]:
