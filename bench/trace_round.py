@@ -40,7 +40,8 @@ PATCHES = [
     ("engine: OurDB commit", "core.ourdb.db", "OurDB", "commit"),
     ("engine: OurDB answer", "core.ourdb.aio", "AsyncOurDB", "_answer"),
     ("engine: index", "core.jobs.index", "JobIndex", "upsert_now"),
-    ("engine: wait's first read", "core.jobs.manager", "JobManager", "stored_job"),
+    ("engine: wait's first read", "core.jobs.manager", "JobManager", "_stored_now"),
+    ("engine: OurDB read in a thread", "core.jobs.manager", "JobManager", "stored_job"),
 ]
 # Milestones of the table: (label, stage, "<" exit or ">" entry, nth occurrence in a round).
 MILESTONES = [
