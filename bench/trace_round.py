@@ -36,8 +36,12 @@ PATCHES = [
     ("worker: COMPLETE", "core.jobs.queue", "JobQueue", "complete_many"),
     ("engine: stream read", "core.jobs.persister", "Persister", "_read"),
     ("engine: persist", "core.jobs.persister", "Persister", "_persist"),
+    ("engine: encode", "core.jobs.manager", "JobManager", "_records"),
     ("engine: OurDB commit", "core.ourdb.db", "OurDB", "commit"),
-    ("engine: wait's first read", "core.jobs.manager", "JobManager", "stored_job"),
+    ("engine: OurDB answer", "core.ourdb.aio", "AsyncOurDB", "_answer"),
+    ("engine: index", "core.jobs.index", "JobIndex", "upsert_now"),
+    ("engine: wait's first read", "core.jobs.manager", "JobManager", "_stored_now"),
+    ("engine: OurDB read in a thread", "core.jobs.manager", "JobManager", "stored_job"),
 ]
 # Milestones of the table: (label, stage, "<" exit or ">" entry, nth occurrence in a round).
 MILESTONES = [

@@ -761,8 +761,9 @@ class JobManager:
         try:
             # Asked after the waiter is in place: an end persisted meanwhile is not missed.
             # OurDB alone says whether the end is durable (and a Redis read could swallow
-            # a cancel of this call, which would then wait on).
-            job = await self.stored_job(job_id)
+            # a cancel of this call, which would then wait on). A job just submitted is
+            # read here, without the two thread hops, beside the run of its job.
+            job = self._stored_now(job_id) or await self.stored_job(job_id)
             if job.status.ended:
                 return job
             return await future
@@ -778,6 +779,20 @@ class JobManager:
         for futures in waiters.values():
             for future in futures:
                 future.cancel()
+
+    def _stored_now(self, job_id: int) -> Job | None:
+        """`stored_job` on the loop when one read of a cached file answers it, else None.
+
+        None too for a damaged record or a result kept in a file: `stored_job` reads those.
+        """
+        raw = self.db.db.get_now(job_id)
+        if not raw:
+            return None
+        try:
+            job = Job.from_json(raw, job_id)
+        except (ValueError, TypeError, KeyError):
+            return None
+        return None if job.result_file else job
 
     async def stored_job(self, job_id: int) -> Job:
         """The job's last version in OurDB (a damaged job when that version is damaged)."""
@@ -1310,6 +1325,11 @@ class JobManager:
             self._publish(jobs, pipe)
             await pipe.execute()
         self._tell_bus(jobs)
+
+    def awaited(self, versions: Sequence[Job]) -> bool:
+        """Whether a `wait_ended` caller waits for the end of one of these versions."""
+        waiters = self._end_waiters
+        return bool(waiters) and any(j.job_id in waiters for j in versions if j.status.ended)
 
     def _answer_waiters(self, jobs: Sequence[Job]) -> None:
         """Hand the ended ones among these durable versions to their `wait_ended` callers."""

@@ -45,12 +45,24 @@ LINGER_AFTER = 2
 # decoded on the loop would hold up whatever shares it (the terminal app's keys). A
 # small one stays inline, where the hop would cost more than the work.
 DECODE_INLINE_BELOW = 100
+# A batch read off an idle stream that holds only `active` versions (jobs just taken)
+# waits up to this long for more before it is persisted: a short job's end then joins
+# its `active` in one batch, one sync, one EVAL, instead of queueing behind the first
+# batch's. Nothing waits on an `active` being durable (a reader sees it live in Redis,
+# and its end is acknowledged only with it), so the hold costs a long job nothing but
+# the hold itself; its end arrives on the same blocking read, which returns at once.
+HOLD_ACTIVE_MS = 5
+_ACTIVE = b"active"
 
 
 # Stream entries as XREADGROUP gives them: (id, fields).
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
 # A read's entries, and the replies of the epoch check that rode on it (epoch, INFO).
 Read = tuple[Entries, tuple[object, dict[str, Any]] | None]
+
+
+def _all_active(entries: Entries) -> bool:
+    return all(fields.get(b"status") == _ACTIVE for _, fields in entries)
 
 
 def _decode(entries: Entries) -> list[Job]:
@@ -89,6 +101,8 @@ class Persister:
         self.server_changes = 0
         # Reads that waited LINGER_SECONDS for more versions to gather (a busy stream).
         self.lingers = 0
+        # Batches of `active` versions held for their ends (HOLD_ACTIVE_MS).
+        self.holds = 0
         # The Redis step of the last batch `run` persisted, while it is on the wire.
         self._redis_step: asyncio.Task[None] | None = None
 
@@ -155,6 +169,8 @@ class Persister:
                         waiting_streak = 0
                         block = not waited
                     else:
+                        if waited and checked is None and _all_active(entries):
+                            entries = await self._with_company(entries)
                         waiting_streak = 0 if waited else waiting_streak + 1
                         block = False
                         # No read ahead when the server is checked after this batch:
@@ -216,6 +232,16 @@ class Persister:
         if read[0] or check:
             return read, False
         return await self._read(">"), True
+
+    async def _with_company(self, entries: Entries) -> Entries:
+        """`entries`, and what arrives within HOLD_ACTIVE_MS (see there)."""
+        self.holds += 1
+        try:
+            more, _ = await self._read(">", block_ms=HOLD_ACTIVE_MS)
+        except (RedisError, OSError):
+            # What was read goes to OurDB now; whatever broke shows at the next read.
+            return entries
+        return entries + more if more else entries
 
     async def _persist_ahead(self, ahead: asyncio.Task[tuple[Read, bool]] | None) -> None:
         """Before a repair or a retry: what a read ahead took goes to OurDB first.
@@ -285,9 +311,15 @@ class Persister:
         return len(entries)
 
     async def _read(
-        self, start: str, *, block: bool = True, linger: bool = False, check: bool = False
+        self,
+        start: str,
+        *,
+        block: bool = True,
+        linger: bool = False,
+        check: bool = False,
+        block_ms: int = BLOCK_MS,
     ) -> Read:
-        """Up to BATCH entries from `start` (">": new ones, blocking up to BLOCK_MS).
+        """Up to BATCH entries from `start` (">": new ones, blocking up to `block_ms`).
 
         With `check`, the epoch and the server's run id are asked in the same round trip;
         the caller acts on them once the entries are persisted.
@@ -295,11 +327,11 @@ class Persister:
         if linger:
             self.lingers += 1
             await asyncio.sleep(LINGER_SECONDS)
-        block_ms = BLOCK_MS if block and start == ">" else None
+        blocking = block_ms if block and start == ">" else None
         if check:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.xreadgroup(
-                    keys.STREAM_GROUP, CONSUMER, {keys.STREAM: start}, count=BATCH, block=block_ms
+                    keys.STREAM_GROUP, CONSUMER, {keys.STREAM: start}, count=BATCH, block=blocking
                 )
                 pipe.get(keys.EPOCH)
                 pipe.info("server")
@@ -307,7 +339,7 @@ class Persister:
             checked: tuple[object, dict[str, Any]] | None = (epoch, info)
         else:
             reply = await self.redis.xreadgroup(
-                keys.STREAM_GROUP, CONSUMER, {keys.STREAM: start}, count=BATCH, block=block_ms
+                keys.STREAM_GROUP, CONSUMER, {keys.STREAM: start}, count=BATCH, block=blocking
             )
             checked = None
         if not reply:
@@ -329,11 +361,17 @@ class Persister:
         With `overlap`, its Redis step is left running (see `_settle`): the OurDB write
         of the next batch goes on while it is on the wire, and each step still starts
         after the one before it has ended.
+
+        A batch that holds an end someone waits for is never `early`: the read would run
+        on the loop beside the sync, and delay the writer's start and the answer after
+        it, for versions that are not there (it is read after a wait, on an idle stream).
         """
         if len(entries) < DECODE_INLINE_BELOW:
             versions = _decode(entries)
         else:
             versions = await asyncio.to_thread(_decode, entries)
+        if early and self.manager.awaited(versions):
+            early = False
         ids = [entry_id for entry_id, _ in entries]
         # The entries are acknowledged in the round trip that drops the ended jobs, after
         # OurDB has every version: one round trip per batch instead of two.

@@ -7,7 +7,7 @@ import logging
 import orjson
 import redis.asyncio as aioredis
 
-from core.events import events_from_wire
+from core.events import PROCESS_ORIGIN, events_from_wire
 from core.events.bus import EventBus
 from core.jobs import keys
 from core.redis_server.channels import follow_channel
@@ -18,6 +18,19 @@ log = logging.getLogger(__name__)
 
 # How long one read of the channel waits before it looks at `stopping` again.
 READ_SECONDS = 1.0
+# How this process's own messages name their origin (orjson's and json's spacing). A
+# message is one process's, so one that holds this is ours whole: it is dropped before
+# it is parsed (a persisted batch's message holds an event per job). Inside a JSON
+# string a quote is escaped, so no text another process sends can hold it.
+_OURS_TEXT = (f'"origin":"{PROCESS_ORIGIN}"', f'"origin": "{PROCESS_ORIGIN}"')
+_OURS = tuple(form.encode() for form in _OURS_TEXT)
+
+
+def _ours(data: object) -> bool:
+    """Whether a channel message is one this process published."""
+    if isinstance(data, bytes):
+        return any(form in data for form in _OURS)
+    return isinstance(data, str) and any(form in data for form in _OURS_TEXT)
 
 
 class EventRelay(Service):
@@ -61,6 +74,8 @@ class EventRelay(Service):
         return self._client
 
     def _relay(self, data: object) -> None:
+        if _ours(data):
+            return
         try:
             decoded = orjson.loads(data) if isinstance(data, bytes | str) else None
         except orjson.JSONDecodeError:

@@ -439,16 +439,35 @@ class OurDB:
             RecordNotFoundError: no record for this id.
             CorruptRecordError: the record fails its checks (names id, file and offset).
         """
+        payload = self._get_fast(id, blocking=True)
+        return self._get_slow(id) if payload is None else payload
+
+    def get_now(self, id: int) -> bytes | None:
+        """`get` when it answers at once from an open file; else None, and nothing done.
+
+        For an event loop that would rather not hop to a thread for a small record: None
+        when a writer holds the lock, the record is missing or damaged, or it needs more
+        than one read. The caller then asks `get`, which says why.
+        """
+        return self._get_fast(id, blocking=False)
+
+    def _get_fast(self, id: int, *, blocking: bool) -> bytes | None:
+        """The hot path of `get`: one pread covers header and payload of a small record."""
         if self._closed or not 0 <= id < self.layout.record_nr_max:
-            return self._get_slow(id)
-        # Hot path, inlined: one pread covers header and payload of a small record.
-        with self._lock:
+            return None
+        if not self._lock.acquire(blocking=blocking):
+            return None
+        try:
             pending = self._pending.get(id) if self._pending else None
             file_nr, position = pending if pending is not None else self._table.position(id)
             if position == 0:
+                if not blocking:
+                    return None
                 raise RecordNotFoundError(id)
             fd = self._files.cached_read_fd(file_nr)
             raw = os.pread(fd, _READ_AHEAD, position) if fd >= 0 else b""
+        finally:
+            self._lock.release()
         if len(raw) >= HEADER_LEN:
             length, crc = _LEN_CRC.unpack_from(raw)
             end = HEADER_LEN + length
@@ -463,7 +482,7 @@ class OurDB:
                     )
                 if ok:
                     return payload
-        return self._get_slow(id)
+        return None
 
     def _get_slow(self, record_id: int) -> bytes:
         loc = self.location(record_id)

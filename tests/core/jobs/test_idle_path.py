@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 
 import pytest
 
 from core.api import EngineUnavailable, JobNotFound
 from core.engine import Engine
+from core.jobs import persister as persister_module
 from core.jobs.persister import Persister
 from core.jobs.queue import Fetched
 from tests.helpers import running_watchdog, wait_job_ended
@@ -36,6 +38,40 @@ async def test_an_idle_engine_persists_each_version_without_lingering(engine: En
     # One job at a time: a read that found its `active` or its end never found more
     # queued behind it, so no read was put off to let a batch grow.
     assert persister.lingers == before
+
+
+async def _stored_as(engine: Engine, job_id: int, status: str, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while (await engine.jobs.stored_job(job_id)).status != status:
+        assert time.monotonic() < deadline, f"job {job_id} not stored as {status}"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_lone_active_version_waits_for_its_end_and_both_share_one_write(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Held for as long as the job runs, however slow the machine: what is held shows.
+    monkeypatch.setattr(persister_module, "HOLD_ACTIVE_MS", 60_000)
+    persister = _persister(engine)
+    stats = engine.jobs.db.db.stats
+    holds, commits = persister.holds, stats.commits
+    job = await engine.api.submit("!!fake.sleep seconds:0.2\n", topic="idle")
+    done = await engine.api.wait(job.job_id)
+    assert done.status == "done"
+    history = await engine.api.history(job.job_id)
+    assert [v.status for v in history] == ["new", "active", "done"]
+    # The submit's write, then one for the `active` and the end together.
+    assert stats.commits - commits == 2
+    assert persister.holds == holds + 1
+
+
+async def test_a_long_job_has_its_active_version_stored_while_it_runs(engine: Engine) -> None:
+    job = await engine.api.submit("!!fake.sleep seconds:60\n", topic="idle")
+    # The hold gave up on company: the `active` is durable, the job still runs.
+    await _stored_as(engine, job.job_id, "active")
+    assert (await engine.api.job(job.job_id)).status == "active"
+    await engine.api.cancel(job.job_id)
+    await _stored_as(engine, job.job_id, "error")
 
 
 async def test_wait_answers_with_the_durable_end_and_at_once_when_ended(engine: Engine) -> None:

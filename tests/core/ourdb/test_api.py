@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +130,35 @@ def test_history_depth_zero_and_missing(tmp_path: Path) -> None:
         assert db.get_history(5, 0) == []
         with pytest.raises(RecordNotFoundError, match="id 5"):
             db.get_history(5, 1)
+
+
+def test_get_now_answers_only_what_one_read_can(tmp_path: Path) -> None:
+    with OurDB(tmp_path / "db") as db:
+        record_id = db.set(b"hello")
+        assert db.get_now(record_id) == b"hello"
+        # Missing or out of range: None, and `get` says why.
+        assert db.get_now(record_id + 1) is None
+        assert db.get_now(-1) is None
+        with pytest.raises(RecordNotFoundError):
+            db.get(record_id + 1)
+        # A writer holding the lock: None at once rather than waiting for it.
+        held = threading.Event()
+        release = threading.Event()
+
+        def hold() -> None:
+            with db._lock:
+                held.set()
+                release.wait()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert held.wait(10)
+            assert db.get_now(record_id) is None
+        finally:
+            release.set()
+            holder.join()
+        assert db.get_now(record_id) == b"hello"
 
 
 async def test_async_group_commit_shares_one_fsync(tmp_path: Path) -> None:
