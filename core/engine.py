@@ -19,6 +19,7 @@ from core.http_ui.service import HttpUIService
 from core.jobs.history import HistoryService
 from core.jobs.relay import EventRelay
 from core.jobs.scheduler import SchedulerService
+from core.memory import freeze_long_lived
 from core.redis_server.service import RedisService
 from core.remote import RequestServer
 from core.rhai.tools import RhaiTools
@@ -229,6 +230,8 @@ class Engine:
                 raise
             self._started.append(service)
             log.info("%s running %s", name, service.address())
+        # What start-up made lives as long as the engine: full collections skip it.
+        freeze_long_lived()
 
     async def _start_failed(self, service: Service, message: str, failed: set[str]) -> None:
         name = service.name
