@@ -1,4 +1,4 @@
-"""The engine process's garbage collection: its long-lived objects kept out of full collections."""
+"""The engine process's garbage collection: a running engine's objects kept out of full ones."""
 
 from __future__ import annotations
 
@@ -8,23 +8,37 @@ import gc
 # collections of the middle one instead of 10 (cyclic garbage waits longer to be freed;
 # everything else is freed by reference counting at once).
 THRESHOLDS = (700, 10, 100)
-_frozen = False
+_running = 0
+_saved_thresholds = gc.get_threshold()
 
 
-def freeze_long_lived() -> bool:
-    """Move every object alive now out of the collector's reach (`gc.freeze`), once a process.
+def freeze_long_lived() -> None:
+    """Move every object alive now out of the collector's reach (`gc.freeze`).
 
-    A full collection walks every tracked object and holds the loop meanwhile: with the
-    engine's modules, classes and services loaded that is some 60 ms, and a batch of
-    1,000 submits made one every few batches (about a fifth of a bulk submit's CPU).
-    Frozen, those objects are still freed by reference counting; only a cycle among
-    them is never collected. Once a process, so a process that starts engine after engine
-    (the tests) does not keep freezing the garbage of the ones before. True when it froze.
+    Called once an engine has started: a full collection walks every tracked object and
+    holds the loop meanwhile, and with the engine's modules, classes and services loaded
+    that was some 60 ms, one every few 1,000-job submits (about a fifth of a bulk
+    submit's CPU). Frozen, those objects are still freed by reference counting; a cycle
+    among them waits for `thaw_long_lived`, when the last running engine stops.
     """
-    global _frozen
-    if _frozen:
-        return False
-    _frozen = True
+    global _running, _saved_thresholds
+    if _running == 0:
+        _saved_thresholds = gc.get_threshold()
+        gc.set_threshold(*THRESHOLDS)
+    _running += 1
     gc.freeze()
-    gc.set_threshold(*THRESHOLDS)
-    return True
+
+
+def thaw_long_lived() -> None:
+    """Undo one `freeze_long_lived`; the last one gives the frozen objects back to the collector.
+
+    So a process that starts engine after engine (the tests) does not keep the cycles of
+    the stopped ones for good.
+    """
+    global _running
+    if _running == 0:
+        return
+    _running -= 1
+    if _running == 0:
+        gc.unfreeze()
+        gc.set_threshold(*_saved_thresholds)

@@ -1,19 +1,22 @@
-"""The engine process's start-up objects are frozen out of full collections, once a process."""
+"""A running engine's objects are frozen out of full collections, and thawed once none runs."""
 
 from __future__ import annotations
 
 import gc
 
-from core.memory import THRESHOLDS, freeze_long_lived
+from core.memory import THRESHOLDS, freeze_long_lived, thaw_long_lived
 
 
-def test_freezes_once_a_process() -> None:
-    freeze_long_lived()  # the first call here, or an engine started before froze already
+def test_frozen_while_an_engine_runs_and_thawed_after_the_last() -> None:
+    before = gc.get_threshold()
+    freeze_long_lived()
     assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == THRESHOLDS
-    frozen = gc.get_freeze_count()
-    alive = [[i] for i in range(1_000)]
-    assert freeze_long_lived() is False
-    # Objects made after the freeze stay collectable: a second call froze nothing.
-    assert gc.get_freeze_count() == frozen
-    assert len(alive) == 1_000
+    freeze_long_lived()  # a second engine in the same process
+    thaw_long_lived()
+    assert gc.get_freeze_count() > 0  # one still runs
+    thaw_long_lived()
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
+    thaw_long_lived()  # more thaws than freezes change nothing
+    assert gc.get_threshold() == before
