@@ -237,7 +237,7 @@ class JobManager:
             settled = self._settle(spec)
             if memo is not None:
                 memo[setting] = settled
-        kind, policy = settled
+        kind, settings = settled
         try:
             size = len(spec.params) if spec.params.isascii() else len(spec.params.encode())
         except UnicodeEncodeError as exc:
@@ -262,26 +262,31 @@ class JobManager:
             scheduled = run_at > now
         plain = not (spec.unique_key or spec.unique_for or spec.depends_on or spec.name)
         links = _NO_LINKS if plain and spec.on_parent_error == "fail" else _links(spec)
-        return Job(
-            job_id=0,
-            topic=spec.topic,
-            params=spec.params,
-            circle_id=spec.circle,
-            params_type=kind,
-            timeout=float(spec.timeout),
-            session_key=origin.session_key or "",
-            time_scheduled=now,
-            log=spec.log,
-            schedule=origin.schedule,
-            fire_time=origin.fire_time,
-            status=JobStatus.SCHEDULED if scheduled else JobStatus.NEW,
-            run_at=float(run_at) if scheduled else 0.0,
-            **policy,
+        # The settings' job with this one's own values, into a fresh instance dict: the
+        # dataclass constructor (forty fields) was most of a batch item's check.
+        job = object.__new__(Job)
+        job.__dict__ = {
+            **settings,
+            "params": spec.params,
+            "session_key": origin.session_key or "",
+            "time_scheduled": now,
+            "log": spec.log,
+            "schedule": origin.schedule,
+            "fire_time": origin.fire_time,
+            "status": JobStatus.SCHEDULED if scheduled else JobStatus.NEW,
+            "run_at": float(run_at) if scheduled else 0.0,
+            "log_lines": [],
+            "depends_on": [],
             **links,
-        )
+        }
+        return job
 
     def _settle(self, spec: JobSpec) -> tuple[ParamsType, dict[str, Any]]:
-        """A spec's settings checked: its params type, and its retry policy resolved."""
+        """A spec's settings checked: its params type, and a job's fields with them.
+
+        That job's instance dict (every field, in field order) has its names, type,
+        timeout and its retry policy resolved; `_check` copies it for each item.
+        """
         _check_names(spec.circle, spec.topic)
         try:
             kind = ParamsType(spec.params_type)
@@ -295,7 +300,9 @@ class JobManager:
             raise JobError(
                 f"timeout must be a positive, finite number of seconds, got {spec.timeout}"
             )
-        return kind, self._policy(spec)
+        policy = self._policy(spec)
+        settings = Job(0, spec.topic, "", spec.circle, kind, timeout=float(spec.timeout), **policy)
+        return kind, vars(settings)
 
     def _policy(self, spec: JobSpec) -> dict[str, Any]:
         """The job's retry policy: its own fields, else its queue's defaults, checked."""
