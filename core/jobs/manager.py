@@ -370,6 +370,7 @@ class JobManager:
         session_key: str | None = None,
         schedule: str = "",
         fire_time: float = 0.0,
+        meanwhile: Callable[[Sequence[tuple[Job, bool]]], object] | None = None,
     ) -> list[tuple[Job, bool]]:
         """`create_jobs`, telling for each item whether its job is new (True) or existing.
 
@@ -377,6 +378,10 @@ class JobManager:
         of its end) answers with the holder; a later item of the batch with the key of an
         earlier one answers with the earlier one's job. Items naming batch items in
         `depends_on` are stored after those (one durable write per level of the graph).
+
+        `meanwhile`, for a caller that makes its reply of the answer, is called with it
+        once the jobs are durable, while Redis queues them (the loop waits for that
+        anyway); not at all when no job of the batch is new.
         """
         origin = _Origin(session_key, schedule, fire_time)
 
@@ -394,7 +399,7 @@ class JobManager:
         drafts, parents = await _checked(specs, check_all)
         if any(parents):
             await self._check_parents(parents)
-        return await self._make(drafts, parents)
+        return await self._make(drafts, parents, meanwhile)
 
     async def submit_one(
         self, spec: JobSpec, *, session_key: str | None = None
@@ -495,7 +500,10 @@ class JobManager:
         return [c if isinstance(c, JobError) else next(made) for c in checked]
 
     async def _make(
-        self, drafts: Sequence[Job], parents: Sequence[Sequence[int | str]]
+        self,
+        drafts: Sequence[Job],
+        parents: Sequence[Sequence[int | str]],
+        meanwhile: Callable[[Sequence[tuple[Job, bool]]], object] | None = None,
     ) -> list[tuple[Job, bool]]:
         """Store, queue and announce checked drafts (see `submit_jobs`)."""
         answers: dict[int, Job] = {}
@@ -509,20 +517,21 @@ class JobManager:
         except BaseException:
             await self._hold_claims(claims, {})
             raise
-        jobs = [answers[i] for i in range(len(drafts))]
+        fresh = set(created)
+        made = [(answers[i], i in fresh) for i in range(len(drafts))]
         new = [answers[i] for i in created]
+        answer = functools.partial(meanwhile, made) if meanwhile is not None else None
         if any(job.waiting for job in new):
             # Announced once tied to their parents, as a parent's end may release them.
-            await self._queue_and_index(new, crcs, b"", items)
+            await self._queue_and_index(new, crcs, b"", items, answer)
             await self.wire_dependants(new)
             await self._announce(new)
         else:
             # Inline: a third of a millisecond for a whole batch, less than a thread hop.
             events = _events_message(new)
-            await self._queue_and_index(new, crcs, events, items)
+            await self._queue_and_index(new, crcs, events, items, answer)
             self._tell_bus(new)
-        fresh = set(created)
-        return [(job, i in fresh) for i, job in enumerate(jobs)]
+        return made
 
     @staticmethod
     def graph_specs(text: str) -> list[JobSpec]:
@@ -652,11 +661,14 @@ class JobManager:
                     )
                 level.append((index, job))
             stored = [job for _, job in level]
-            # The Redis items too, in the same hop: nothing in them waits for the ids.
-            records, level_items = await encoded(
-                len(stored), functools.partial(_records_and_items, stored)
+            fields, records = await encoded(len(stored), functools.partial(_records, stored))
+            writing = self.db.start_set_many(records)
+            # The Redis items while the write and its sync run: nothing in them waits
+            # for the ids.
+            level_items = await encoded(
+                len(stored), functools.partial(enqueue_items, stored, fields)
             )
-            got = await self.db.set_many(records)
+            got = await writing
             for job, job_id in zip(stored, got, strict=True):
                 job.job_id = job_id  # the drafts are this call's own: no copy needed
             crcs.update(
@@ -672,11 +684,17 @@ class JobManager:
         return created, items, crcs
 
     async def _queue_and_index(
-        self, jobs: Sequence[Job], crcs: Mapping[int, int], events: bytes, items: list[list[Any]]
+        self,
+        jobs: Sequence[Job],
+        crcs: Mapping[int, int],
+        events: bytes,
+        items: list[list[Any]],
+        meanwhile: Callable[[], object] | None = None,
     ) -> None:
         """ENQUEUE new jobs (durable in OurDB already) and index them, both at once.
 
-        The script goes out first, and the rows are written while the server runs it.
+        The script goes out first, and the rows are written while the server runs it
+        (then `meanwhile` is called, the rest of the wait is the loop's).
         Once queued, a job may run and the persister index a later version of it before
         its first row is in: that row is written as `new` (see JobIndex.upsert), which
         leaves the later one standing.
@@ -689,6 +707,8 @@ class JobManager:
             # A small batch (concurrent single submits) skips the thread hop.
             if not self.index.upsert_now(jobs, crcs, new=True):
                 await asyncio.to_thread(self.index.upsert, jobs, crcs, new=True)
+            if meanwhile is not None:
+                meanwhile()
         except BaseException:
             await asyncio.gather(queued, return_exceptions=True)
             raise
@@ -1348,10 +1368,13 @@ class JobManager:
             pipe.publish(keys.EVENTS_CHANNEL, message)
 
 
-def _records_and_items(jobs: Sequence[Job]) -> tuple[list[bytes], list[list[Any]]]:
-    """New jobs' OurDB records and their ENQUEUE items, from one pass over their fields."""
+def _records(jobs: Sequence[Job]) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """New jobs' fields (`Job.set_fields`) and their OurDB records, made of those fields.
+
+    The fields make their ENQUEUE items too (`enqueue_items`): one pass over each job.
+    """
     fields = [job.set_fields() for job in jobs]
-    return [orjson.dumps(data) for data in fields], enqueue_items(jobs, fields)
+    return fields, [orjson.dumps(data) for data in fields]
 
 
 def _plain_record(job: Job) -> bytes:

@@ -36,6 +36,10 @@ class CountingWrites:
         self.writes += 1
         return await self.db.set_many(items)
 
+    def start_set_many(self, items: Iterable[Any]) -> asyncio.Future[list[int]]:
+        self.writes += 1
+        return self.db.start_set_many(items)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.db, name)
 
