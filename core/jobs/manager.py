@@ -693,24 +693,29 @@ class JobManager:
     ) -> None:
         """ENQUEUE new jobs (durable in OurDB already) and index them, both at once.
 
-        The script goes out first, and the rows are written while the server runs it
-        (then `meanwhile` is called, the rest of the wait is the loop's).
-        Once queued, a job may run and the persister index a later version of it before
-        its first row is in: that row is written as `new` (see JobIndex.upsert), which
-        leaves the later one standing.
+        The script goes out first, and the rows are written while the server runs it;
+        `meanwhile` runs on the loop while the rows are written in a thread (sqlite lets
+        the GIL go while it works). Once queued, a job may run and the persister index
+        a later version of it before its first row is in: that row is written as `new`
+        (see JobIndex.upsert), which leaves the later one standing.
         """
         if not jobs:
             return
         queued = asyncio.ensure_future(self.queue.enqueue(jobs, events, items))
+        indexed: list[asyncio.Future[None]] = []
         try:
             await asyncio.sleep(0)  # the task sends the script before it waits for the reply
             # A small batch (concurrent single submits) skips the thread hop.
             if not self.index.upsert_now(jobs, crcs, new=True):
-                await asyncio.to_thread(self.index.upsert, jobs, crcs, new=True)
+                # Handed to the thread at once (a task would start it only after meanwhile).
+                write = functools.partial(self.index.upsert, jobs, crcs, new=True)
+                indexed.append(asyncio.get_running_loop().run_in_executor(None, write))
             if meanwhile is not None:
                 meanwhile()
+            for rows in indexed:
+                await rows
         except BaseException:
-            await asyncio.gather(queued, return_exceptions=True)
+            await asyncio.gather(queued, *indexed, return_exceptions=True)
             raise
         await queued
 
