@@ -130,6 +130,9 @@ class Calls:
         # How long a request waits for an engine to take it (and then to answer it).
         self.wait_seconds = options.get("wait_seconds", 10.0)
         self.password = password
+        # Whether `submit_many` sends params strings alone over one shared spec; False
+        # once an engine from before that refused them.
+        self.shared_items = True
 
     def _call(self, op: str, args: dict[str, Any]) -> Plan[Any]:
         try:
@@ -214,13 +217,17 @@ class Calls:
         if any(isinstance(item, str) for item in items):
             shared = spec_wire(JobSpec("", topic, circle, params_type, timeout, log))
             args["shared"] = shared
+            if not self.shared_items:
+                args["jobs"] = _in_full(items, shared)
         try:
             found = yield from self._call("submit_many", args)
         except JobRefused as exc:
-            if not _before_shared(exc, items):
+            if not _before_shared(exc, args["jobs"]):
                 raise
-            # An engine from before `shared` refuses a params string: each item in full.
-            args["jobs"] = [{**shared, "params": i} if isinstance(i, str) else i for i in items]
+            # An engine from before `shared` refuses a params string: each item in full,
+            # from now on.
+            self.shared_items = False
+            args["jobs"] = _in_full(items, shared)
             found = yield from self._call("submit_many", args)
         if isinstance(found, dict):
             return views_from_delta(found)
@@ -498,6 +505,11 @@ def _ended_jobs(data: bytes) -> list[int]:
         and isinstance(event.get("id"), int)
         and event.get("status") in ENDED
     ]
+
+
+def _in_full(items: Sequence[dict[str, Any] | str], shared: dict[str, Any]) -> list[Any]:
+    """A batch's items each as a whole job object: a params string over `shared`."""
+    return [{**shared, "params": item} if isinstance(item, str) else item for item in items]
 
 
 def _before_shared(refused: JobRefused, items: Sequence[object]) -> bool:

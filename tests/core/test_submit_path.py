@@ -10,7 +10,15 @@ from typing import Any
 import orjson
 import pytest
 
-from core.api import JobRefused, JobSpec, JobView, jobs_delta, views_delta, views_from_delta
+from core.api import (
+    JobRefused,
+    JobSpec,
+    JobView,
+    jobs_delta,
+    spec_from_wire,
+    views_delta,
+    views_from_delta,
+)
 from core.engine import Engine
 from core.heroscript import ActorRegistry
 from core.jobs import keys
@@ -404,3 +412,31 @@ async def test_the_short_reply_made_from_the_jobs_is_the_one_made_from_their_vie
     assert jobs_delta(made) == views_delta(views)
     assert views_from_delta(orjson.loads(orjson.dumps(jobs_delta(made)))) == views
     assert jobs_delta([]) == views_delta([])
+
+
+async def test_an_engine_from_before_shared_items_gets_each_item_in_full(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    def each_item_in_full(items: list[Any], shared: object) -> list[JobSpec]:
+        # What an engine from before `shared` does with a batch's items.
+        specs = []
+        for index, item in enumerate(items):
+            try:
+                specs.append(spec_from_wire(item))
+            except ValueError as exc:
+                raise JobRefused(f"item {index}: {exc}", index=index) from None
+        return specs
+
+    monkeypatch.setattr("core.remote._batch_specs", each_item_in_full)
+    requests = engine.services["requests"]
+    assert isinstance(requests, RequestServer)
+    texts = ["!!core.echo message:old1\n", "!!core.echo message:old2\n"]
+    async with AsyncClient.from_config(engine.config) as client:
+        before = requests.taken
+        made = await client.submit_many(texts, topic="older")
+        assert requests.taken == before + 2  # refused, then sent in full
+        assert [(v.params, v.topic) for v in made] == [(t, "older") for t in texts]
+        again = await client.submit_many(texts, topic="older")
+        assert requests.taken == before + 3  # in full at once from then on
+        assert [v.params for v in again] == texts
