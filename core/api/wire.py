@@ -46,8 +46,9 @@ def job_from_wire(data: dict[str, Any]) -> JobView:
     return JobView.from_fields({**_VIEW_DEFAULTS, **known})
 
 
-# View fields that are tuples (JSON arrays on the wire).
+# View fields that are tuples (JSON arrays on the wire), and the others.
 _TUPLE_FIELDS = frozenset({"log_lines", "depends_on", "wait_for"})
+_FLAT_FIELDS = frozenset(WIRE_FIELDS) - _TUPLE_FIELDS
 
 
 def views_delta(views: Sequence[JobView]) -> dict[str, Any]:
@@ -113,6 +114,9 @@ def views_from_delta(data: dict[str, Any]) -> list[JobView]:
     base = vars(first)
     views = [first]
     for delta in data["rest"]:
+        if delta.keys() <= _FLAT_FIELDS:  # the usual: ids, times, params
+            views.append(JobView.from_fields({**base, **delta}))
+            continue
         values = dict(base)
         for name, value in delta.items():
             if name in base:
