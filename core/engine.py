@@ -19,6 +19,7 @@ from core.http_ui.service import HttpUIService
 from core.jobs.history import HistoryService
 from core.jobs.relay import EventRelay
 from core.jobs.scheduler import SchedulerService
+from core.memory import freeze_long_lived, thaw_long_lived
 from core.redis_server.service import RedisService
 from core.remote import RequestServer
 from core.rhai.tools import RhaiTools
@@ -148,6 +149,8 @@ class Engine:
             if spec.enabled(config) and all(name in self.services for name in spec.requires):
                 self.services[spec.name] = spec.build(self)
         self._started: list[Service] = []
+        # Whether this engine froze what its start made (see core.memory).
+        self._frozen = False
 
     @property
     def api(self) -> EngineAPI:
@@ -229,6 +232,10 @@ class Engine:
                 raise
             self._started.append(service)
             log.info("%s running %s", name, service.address())
+        # What start-up made lives as long as the engine: full collections skip it.
+        if not self._frozen:
+            self._frozen = True
+            freeze_long_lived()
 
     async def _start_failed(self, service: Service, message: str, failed: set[str]) -> None:
         name = service.name
@@ -266,6 +273,9 @@ class Engine:
         cancelled (a second Ctrl-C) must not leave the server child running.
         """
         redis = self.redis_service
+        if self._frozen:
+            self._frozen = False
+            thaw_long_lived()
         try:
             while self._started:
                 service = self._started.pop()

@@ -29,7 +29,7 @@ from core.api import (
     limits_wire,
     schedule_wire,
     spec_from_wire,
-    views_delta,
+    spec_with_params,
 )
 from core.channel import (
     BLOCK_SECONDS,
@@ -299,17 +299,13 @@ class RequestServer(Service):
         items = args.get("jobs")
         if not isinstance(items, list):
             raise ValueError("jobs must be a list of job objects")
-        specs = []
-        for index, item in enumerate(items):
-            try:
-                specs.append(spec_from_wire(item))
-            except ValueError as exc:
-                raise JobRefused(f"item {index}: {exc}", index=index) from None
         reply = args.get("reply", "full")
         if reply not in ("full", "delta"):
             raise ValueError(f"reply must be 'full' or 'delta', got {reply!r}")
-        views = await self.api.submit_many(specs)
-        return views_delta(views) if reply == "delta" else [job_wire(v) for v in views]
+        specs = _batch_specs(items, args.get("shared"))
+        if reply == "delta":
+            return await self.api.submit_many_delta(specs)
+        return [job_wire(v) for v in await self.api.submit_many(specs)]
 
     async def _submit_graph(self, args: dict[str, Any]) -> Any:
         return [job_wire(v) for v in await self.api.submit_graph(_text(args, "text"))]
@@ -393,6 +389,30 @@ class RequestServer(Service):
     async def _remove_schedule(self, args: dict[str, Any]) -> Any:
         await self.api.remove_schedule(_text(args, "name"))
         return None
+
+
+def _batch_specs(items: list[Any], shared: object) -> list[JobSpec]:
+    """A `submit_many`'s specs: each item a job object, or its params alone over `shared`.
+
+    `shared` is the job object of the items sent as params strings (its own params
+    unused): checked once for the batch, not once an item.
+    """
+    template = None
+    if shared is not None:
+        try:
+            template = spec_from_wire(shared)
+        except ValueError as exc:
+            raise ValueError(f"shared: {exc}") from None
+    specs = []
+    for index, item in enumerate(items):
+        try:
+            if type(item) is str and template is not None:
+                specs.append(spec_with_params(template, item))
+            else:
+                specs.append(spec_from_wire(item))
+        except ValueError as exc:
+            raise JobRefused(f"item {index}: {exc}", index=index) from None
+    return specs
 
 
 def _error_reply(exc: Exception) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypedDict, TypeVar, Unp
 from core.api import (
     JobFilter,
     JobOptions,
+    JobRefused,
     JobSpec,
     JobView,
     LimitsView,
@@ -129,6 +130,9 @@ class Calls:
         # How long a request waits for an engine to take it (and then to answer it).
         self.wait_seconds = options.get("wait_seconds", 10.0)
         self.password = password
+        # Whether `submit_many` sends params strings alone over one shared spec; False
+        # once an engine from before that refused them.
+        self.shared_items = True
 
     def _call(self, op: str, args: dict[str, Any]) -> Plan[Any]:
         try:
@@ -201,22 +205,30 @@ class Calls:
         none: when an item is refused, no job is created and `JobRefused.index` is its
         place in `jobs` (from 0). A batch holds at most 1,000 jobs and 1 MiB.
         """
-        # A params string is the keyword arguments' spec with its own params: that spec's
-        # wire form is made once, not a JobSpec and its wire form per item.
-        shared: dict[str, Any] = {}
-        items = []
-        for job in jobs:
-            if isinstance(job, JobSpec):
-                items.append(spec_wire(job))
-                continue
-            if not shared:
-                shared = spec_wire(JobSpec("", topic, circle, params_type, timeout, log))
-            items.append({**shared, "params": job})
+        # A params string goes as it is, over the keyword arguments' spec sent once
+        # (`shared`): the engine checks that spec once, not once an item.
+        items: list[dict[str, Any] | str] = [
+            spec_wire(job) if isinstance(job, JobSpec) else job for job in jobs
+        ]
         if not items:
             return []
         # The short reply (see core.api.views_delta); an engine from before it sends a list.
-        args = {"jobs": items, "reply": "delta"}
-        found = yield from self._call("submit_many", args)
+        args: dict[str, Any] = {"jobs": items, "reply": "delta"}
+        if any(isinstance(item, str) for item in items):
+            shared = spec_wire(JobSpec("", topic, circle, params_type, timeout, log))
+            args["shared"] = shared
+            if not self.shared_items:
+                args["jobs"] = _in_full(items, shared)
+        try:
+            found = yield from self._call("submit_many", args)
+        except JobRefused as exc:
+            if not _before_shared(exc, args["jobs"]):
+                raise
+            # An engine from before `shared` refuses a params string: each item in full,
+            # from now on.
+            self.shared_items = False
+            args["jobs"] = _in_full(items, shared)
+            found = yield from self._call("submit_many", args)
         if isinstance(found, dict):
             return views_from_delta(found)
         return [job_from_wire(data) for data in found]
@@ -493,6 +505,22 @@ def _ended_jobs(data: bytes) -> list[int]:
         and isinstance(event.get("id"), int)
         and event.get("status") in ENDED
     ]
+
+
+def _in_full(items: Sequence[dict[str, Any] | str], shared: dict[str, Any]) -> list[Any]:
+    """A batch's items each as a whole job object: a params string over `shared`."""
+    return [{**shared, "params": item} if isinstance(item, str) else item for item in items]
+
+
+def _before_shared(refused: JobRefused, items: Sequence[object]) -> bool:
+    """Whether a `submit_many` was refused by an engine that takes no params-only items."""
+    index = refused.index
+    return (
+        index is not None
+        and 0 <= index < len(items)
+        and isinstance(items[index], str)
+        and "a job must be an object" in str(refused)
+    )
 
 
 def unreachable(exc: BaseException) -> EngineUnreachable:

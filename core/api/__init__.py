@@ -32,12 +32,14 @@ from core.api.views import WorkerView as WorkerView
 from core.api.wire import filter_wire as filter_wire
 from core.api.wire import job_from_wire as job_from_wire
 from core.api.wire import job_wire as job_wire
+from core.api.wire import jobs_delta as jobs_delta
 from core.api.wire import limits_from_wire as limits_from_wire
 from core.api.wire import limits_wire as limits_wire
 from core.api.wire import schedule_from_wire as schedule_from_wire
 from core.api.wire import schedule_wire as schedule_wire
 from core.api.wire import spec_from_wire as spec_from_wire
 from core.api.wire import spec_wire as spec_wire
+from core.api.wire import spec_with_params as spec_with_params
 from core.api.wire import views_delta as views_delta
 from core.api.wire import views_from_delta as views_from_delta
 from core.events.shapes import JobFilter as JobFilter

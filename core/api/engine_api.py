@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypedDict, TypeVar, Unpack
 
 from core.api.errors import (
     ERRORS_BY_KIND,
@@ -28,6 +28,7 @@ from core.api.views import (
     ServiceStatus,
     WorkerView,
 )
+from core.api.wire import jobs_delta
 from core.events import JobFilter, JobOptions, JobSpec, ScheduleOptions, ServiceState
 from core.events.bus import EventBus, Subscription
 from core.events.shapes import MAX_BATCH
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from core.watchdog.service import SlotsService
 
 DEFAULT_LIMIT = 50
+# What a batch submit answers (views, or their short form).
+_R = TypeVar("_R")
 
 
 class PageOptions(TypedDict, total=False):
@@ -281,15 +284,36 @@ class EngineAPI:
         message ("item 3: line 1, col 3: ...") and in `index`. The jobs come back in the
         order of `specs`, with ids in that order.
         """
+        return await self._submit_batch(specs, session_key, _submitted)
+
+    async def submit_many_delta(
+        self, specs: Sequence[JobSpec], *, session_key: str | None = None
+    ) -> dict[str, Any]:
+        """`submit_many`, answered in the short form `views_delta` makes of its views.
+
+        Made from the jobs without a view of each: the request channel's batch reply.
+        """
+        return await self._submit_batch(specs, session_key, jobs_delta)
+
+    async def _submit_batch(
+        self,
+        specs: Sequence[JobSpec],
+        session_key: str | None,
+        reply: Callable[[Sequence[tuple[Any, bool]]], _R],
+    ) -> _R:
+        """A batch's jobs made, and `reply` of them: made while Redis queues them."""
         if len(specs) > MAX_BATCH:
             raise JobRefused(f"a batch holds at most {MAX_BATCH} jobs, got {len(specs)}")
         if not specs:
-            return []
+            return reply([])
+        replies: list[_R] = []
         try:
-            made = await self._jobs().submit_jobs(specs, session_key=session_key)
+            made = await self._jobs().submit_jobs(
+                specs, session_key=session_key, meanwhile=lambda jobs: replies.append(reply(jobs))
+            )
         except ValueError as exc:
             _raise_typed(exc, getattr(exc, "index", None))
-        return _submitted(made)
+        return replies[0] if replies else reply(made)
 
     async def submit_graph(self, text: str, *, session_key: str | None = None) -> list[JobView]:
         """Create the jobs of a HeroScript graph (docs/heroscript.md) as one batch.

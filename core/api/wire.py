@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from core.api.views import JobView, LimitsView, ScheduleView
@@ -46,8 +46,9 @@ def job_from_wire(data: dict[str, Any]) -> JobView:
     return JobView.from_fields({**_VIEW_DEFAULTS, **known})
 
 
-# View fields that are tuples (JSON arrays on the wire).
+# View fields that are tuples (JSON arrays on the wire), and the others.
 _TUPLE_FIELDS = frozenset({"log_lines", "depends_on", "wait_for"})
+_FLAT_FIELDS = frozenset(WIRE_FIELDS) - _TUPLE_FIELDS
 
 
 def views_delta(views: Sequence[JobView]) -> dict[str, Any]:
@@ -63,6 +64,48 @@ def views_delta(views: Sequence[JobView]) -> dict[str, Any]:
     return {"first": job_wire(views[0]), "rest": rest}
 
 
+# A job record's fields that a view has in another form (or name), and how to make it.
+_VIEW_FORMS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "circle_id": ("circle", str),
+    "status": ("status", str),  # the StrEnum's value
+    "params_type": ("params_type", str),
+    "log_lines": ("log_lines", tuple),
+    "depends_on": ("depends_on", tuple),
+    "wait_for": ("wait_for", lambda waits: tuple(int(i) for i in waits.split(",") if i)),
+    "on_parent_error": ("on_parent_error", lambda value: value or "fail"),
+}
+# The record's fields that a view has as they are.
+_SAME_FIELDS = frozenset(WIRE_FIELDS) - {"circle", "duplicate", *_VIEW_FORMS}
+
+
+def jobs_delta(made: Sequence[tuple[Any, bool]]) -> dict[str, Any]:
+    """`views_delta` of a submit's answer, straight from its jobs (core.jobs.Job records).
+
+    `made` is each job with whether it is new (an existing one is a `duplicate`). The
+    views of a big batch were made only to be compared: this compares each record's
+    fields with the first one's, and makes the view of the first alone.
+    """
+    if not made:
+        return {"first": None, "rest": []}
+    first_job, first_new = made[0]
+    base = first_job.__dict__
+    rest = []
+    for job, new in made[1:]:
+        delta: dict[str, Any] = {}
+        for name, value in job.__dict__.items():
+            if value == base.get(name, value):
+                continue
+            if name in _SAME_FIELDS:
+                delta[name] = value
+            elif name in _VIEW_FORMS:
+                view_name, form = _VIEW_FORMS[name]
+                delta[view_name] = form(value)
+        if new != first_new:
+            delta["duplicate"] = not new
+        rest.append(delta)
+    return {"first": job_wire(JobView.of(first_job, duplicate=not first_new)), "rest": rest}
+
+
 def views_from_delta(data: dict[str, Any]) -> list[JobView]:
     """The views `views_delta` sent; keys this version does not know are ignored."""
     if data.get("first") is None:
@@ -71,6 +114,9 @@ def views_from_delta(data: dict[str, Any]) -> list[JobView]:
     base = vars(first)
     views = [first]
     for delta in data["rest"]:
+        if delta.keys() <= _FLAT_FIELDS:  # the usual: ids, times, params
+            views.append(JobView.from_fields({**base, **delta}))
+            continue
         values = dict(base)
         for name, value in delta.items():
             if name in base:
@@ -206,6 +252,14 @@ def _spec(values: dict[str, Any]) -> JobSpec:
     spec.__dict__.update(_SPEC_DEFAULTS)
     spec.__dict__.update(values)
     return spec
+
+
+def spec_with_params(spec: JobSpec, params: str) -> JobSpec:
+    """`spec` (checked already) with other params: a batch item sent as its params alone."""
+    other = object.__new__(JobSpec)
+    other.__dict__.update(spec.__dict__)
+    other.__dict__["params"] = params
+    return other
 
 
 def filter_wire(flt: JobFilter) -> dict[str, Any]:

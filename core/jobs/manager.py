@@ -237,7 +237,7 @@ class JobManager:
             settled = self._settle(spec)
             if memo is not None:
                 memo[setting] = settled
-        kind, policy = settled
+        kind, settings = settled
         try:
             size = len(spec.params) if spec.params.isascii() else len(spec.params.encode())
         except UnicodeEncodeError as exc:
@@ -262,26 +262,31 @@ class JobManager:
             scheduled = run_at > now
         plain = not (spec.unique_key or spec.unique_for or spec.depends_on or spec.name)
         links = _NO_LINKS if plain and spec.on_parent_error == "fail" else _links(spec)
-        return Job(
-            job_id=0,
-            topic=spec.topic,
-            params=spec.params,
-            circle_id=spec.circle,
-            params_type=kind,
-            timeout=float(spec.timeout),
-            session_key=origin.session_key or "",
-            time_scheduled=now,
-            log=spec.log,
-            schedule=origin.schedule,
-            fire_time=origin.fire_time,
-            status=JobStatus.SCHEDULED if scheduled else JobStatus.NEW,
-            run_at=float(run_at) if scheduled else 0.0,
-            **policy,
+        # The settings' job with this one's own values, into a fresh instance dict: the
+        # dataclass constructor (forty fields) was most of a batch item's check.
+        job = object.__new__(Job)
+        job.__dict__ = {
+            **settings,
+            "params": spec.params,
+            "session_key": origin.session_key or "",
+            "time_scheduled": now,
+            "log": spec.log,
+            "schedule": origin.schedule,
+            "fire_time": origin.fire_time,
+            "status": JobStatus.SCHEDULED if scheduled else JobStatus.NEW,
+            "run_at": float(run_at) if scheduled else 0.0,
+            "log_lines": [],
+            "depends_on": [],
             **links,
-        )
+        }
+        return job
 
     def _settle(self, spec: JobSpec) -> tuple[ParamsType, dict[str, Any]]:
-        """A spec's settings checked: its params type, and its retry policy resolved."""
+        """A spec's settings checked: its params type, and a job's fields with them.
+
+        That job's instance dict (every field, in field order) has its names, type,
+        timeout and its retry policy resolved; `_check` copies it for each item.
+        """
         _check_names(spec.circle, spec.topic)
         try:
             kind = ParamsType(spec.params_type)
@@ -295,7 +300,9 @@ class JobManager:
             raise JobError(
                 f"timeout must be a positive, finite number of seconds, got {spec.timeout}"
             )
-        return kind, self._policy(spec)
+        policy = self._policy(spec)
+        settings = Job(0, spec.topic, "", spec.circle, kind, timeout=float(spec.timeout), **policy)
+        return kind, vars(settings)
 
     def _policy(self, spec: JobSpec) -> dict[str, Any]:
         """The job's retry policy: its own fields, else its queue's defaults, checked."""
@@ -363,6 +370,7 @@ class JobManager:
         session_key: str | None = None,
         schedule: str = "",
         fire_time: float = 0.0,
+        meanwhile: Callable[[Sequence[tuple[Job, bool]]], object] | None = None,
     ) -> list[tuple[Job, bool]]:
         """`create_jobs`, telling for each item whether its job is new (True) or existing.
 
@@ -370,6 +378,10 @@ class JobManager:
         of its end) answers with the holder; a later item of the batch with the key of an
         earlier one answers with the earlier one's job. Items naming batch items in
         `depends_on` are stored after those (one durable write per level of the graph).
+
+        `meanwhile`, for a caller that makes its reply of the answer, is called with it
+        once the jobs are durable, while Redis queues them (the loop waits for that
+        anyway); not at all when no job of the batch is new.
         """
         origin = _Origin(session_key, schedule, fire_time)
 
@@ -387,7 +399,7 @@ class JobManager:
         drafts, parents = await _checked(specs, check_all)
         if any(parents):
             await self._check_parents(parents)
-        return await self._make(drafts, parents)
+        return await self._make(drafts, parents, meanwhile)
 
     async def submit_one(
         self, spec: JobSpec, *, session_key: str | None = None
@@ -488,7 +500,10 @@ class JobManager:
         return [c if isinstance(c, JobError) else next(made) for c in checked]
 
     async def _make(
-        self, drafts: Sequence[Job], parents: Sequence[Sequence[int | str]]
+        self,
+        drafts: Sequence[Job],
+        parents: Sequence[Sequence[int | str]],
+        meanwhile: Callable[[Sequence[tuple[Job, bool]]], object] | None = None,
     ) -> list[tuple[Job, bool]]:
         """Store, queue and announce checked drafts (see `submit_jobs`)."""
         answers: dict[int, Job] = {}
@@ -502,20 +517,21 @@ class JobManager:
         except BaseException:
             await self._hold_claims(claims, {})
             raise
-        jobs = [answers[i] for i in range(len(drafts))]
+        fresh = set(created)
+        made = [(answers[i], i in fresh) for i in range(len(drafts))]
         new = [answers[i] for i in created]
+        answer = functools.partial(meanwhile, made) if meanwhile is not None else None
         if any(job.waiting for job in new):
             # Announced once tied to their parents, as a parent's end may release them.
-            await self._queue_and_index(new, crcs, b"", items)
+            await self._queue_and_index(new, crcs, b"", items, answer)
             await self.wire_dependants(new)
             await self._announce(new)
         else:
             # Inline: a third of a millisecond for a whole batch, less than a thread hop.
             events = _events_message(new)
-            await self._queue_and_index(new, crcs, events, items)
+            await self._queue_and_index(new, crcs, events, items, answer)
             self._tell_bus(new)
-        fresh = set(created)
-        return [(job, i in fresh) for i, job in enumerate(jobs)]
+        return made
 
     @staticmethod
     def graph_specs(text: str) -> list[JobSpec]:
@@ -645,11 +661,14 @@ class JobManager:
                     )
                 level.append((index, job))
             stored = [job for _, job in level]
-            # The Redis items too, in the same hop: nothing in them waits for the ids.
-            records, level_items = await encoded(
-                len(stored), functools.partial(_records_and_items, stored)
+            fields, records = await encoded(len(stored), functools.partial(_records, stored))
+            writing = self.db.start_set_many(records)
+            # The Redis items while the write and its sync run: nothing in them waits
+            # for the ids.
+            level_items = await encoded(
+                len(stored), functools.partial(enqueue_items, stored, fields)
             )
-            got = await self.db.set_many(records)
+            got = await writing
             for job, job_id in zip(stored, got, strict=True):
                 job.job_id = job_id  # the drafts are this call's own: no copy needed
             crcs.update(
@@ -665,25 +684,38 @@ class JobManager:
         return created, items, crcs
 
     async def _queue_and_index(
-        self, jobs: Sequence[Job], crcs: Mapping[int, int], events: bytes, items: list[list[Any]]
+        self,
+        jobs: Sequence[Job],
+        crcs: Mapping[int, int],
+        events: bytes,
+        items: list[list[Any]],
+        meanwhile: Callable[[], object] | None = None,
     ) -> None:
         """ENQUEUE new jobs (durable in OurDB already) and index them, both at once.
 
-        The script goes out first, and the rows are written while the server runs it.
-        Once queued, a job may run and the persister index a later version of it before
-        its first row is in: that row is written as `new` (see JobIndex.upsert), which
-        leaves the later one standing.
+        The script goes out first, and the rows are written while the server runs it;
+        `meanwhile` runs on the loop while the rows are written in a thread (sqlite lets
+        the GIL go while it works). Once queued, a job may run and the persister index
+        a later version of it before its first row is in: that row is written as `new`
+        (see JobIndex.upsert), which leaves the later one standing.
         """
         if not jobs:
             return
         queued = asyncio.ensure_future(self.queue.enqueue(jobs, events, items))
+        indexed: list[asyncio.Future[None]] = []
         try:
             await asyncio.sleep(0)  # the task sends the script before it waits for the reply
             # A small batch (concurrent single submits) skips the thread hop.
             if not self.index.upsert_now(jobs, crcs, new=True):
-                await asyncio.to_thread(self.index.upsert, jobs, crcs, new=True)
+                # Handed to the thread at once (a task would start it only after meanwhile).
+                write = functools.partial(self.index.upsert, jobs, crcs, new=True)
+                indexed.append(asyncio.get_running_loop().run_in_executor(None, write))
+            if meanwhile is not None:
+                meanwhile()
+            for rows in indexed:
+                await rows
         except BaseException:
-            await asyncio.gather(queued, return_exceptions=True)
+            await asyncio.gather(queued, *indexed, return_exceptions=True)
             raise
         await queued
 
@@ -1361,10 +1393,13 @@ class JobManager:
             pipe.publish(keys.EVENTS_CHANNEL, message)
 
 
-def _records_and_items(jobs: Sequence[Job]) -> tuple[list[bytes], list[list[Any]]]:
-    """New jobs' OurDB records and their ENQUEUE items, from one pass over their fields."""
+def _records(jobs: Sequence[Job]) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """New jobs' fields (`Job.set_fields`) and their OurDB records, made of those fields.
+
+    The fields make their ENQUEUE items too (`enqueue_items`): one pass over each job.
+    """
     fields = [job.set_fields() for job in jobs]
-    return [orjson.dumps(data) for data in fields], enqueue_items(jobs, fields)
+    return fields, [orjson.dumps(data) for data in fields]
 
 
 def _plain_record(job: Job) -> bytes:

@@ -10,7 +10,15 @@ from typing import Any
 import orjson
 import pytest
 
-from core.api import JobRefused, JobSpec, JobView, views_delta, views_from_delta
+from core.api import (
+    JobRefused,
+    JobSpec,
+    JobView,
+    jobs_delta,
+    spec_from_wire,
+    views_delta,
+    views_from_delta,
+)
 from core.engine import Engine
 from core.heroscript import ActorRegistry
 from core.jobs import keys
@@ -20,6 +28,8 @@ from core.ourdb import AsyncOurDB
 from core.remote import RequestError, RequestServer, call
 from heroagent import AsyncClient
 from heroagent.aio import COALESCE_BYTES
+from heroagent.errors import typed_error
+from heroagent.plans import _before_shared
 from tests.helpers import async_poll
 
 
@@ -33,6 +43,10 @@ class CountingWrites:
     async def set_many(self, items: Iterable[Any]) -> list[int]:
         self.writes += 1
         return await self.db.set_many(items)
+
+    def start_set_many(self, items: Iterable[Any]) -> asyncio.Future[list[int]]:
+        self.writes += 1
+        return self.db.start_set_many(items)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.db, name)
@@ -334,3 +348,95 @@ async def test_a_client_submit_cancelled_before_its_request_left_makes_no_job(
     assert sorted(v.params for v in listed if v.topic == "gone") == sorted(
         ["!!core.echo message:warm\n", view.params]
     )
+
+
+async def test_items_sent_as_params_alone_take_the_shared_spec(engine: Engine) -> None:
+    await engine.api.pause_queue("default", "shared")  # they stay as they were made
+    await engine.api.pause_queue("default", "own")
+    redis = engine.redis.client()
+    try:
+        shared = {"params": "", "topic": "shared", "timeout": 5, "log": True}
+        jobs: list[Any] = [
+            "!!core.echo message:a\n",
+            {"params": "!!core.echo message:b\n", "topic": "own", "priority": 3},
+            "!!core.echo message:c\n",
+        ]
+        short = await call(redis, "submit_many", {"jobs": jobs, "shared": shared, "reply": "delta"})
+        views = views_from_delta(short)
+        assert [(v.params, v.topic, v.timeout, v.log) for v in views] == [
+            ("!!core.echo message:a\n", "shared", 5.0, True),
+            ("!!core.echo message:b\n", "own", 60.0, False),
+            ("!!core.echo message:c\n", "shared", 5.0, True),
+        ]
+        assert await engine.api.jobs_by_id([v.job_id for v in views]) == views
+        # The shared spec is checked as an item is; a string item needs one.
+        before = await engine.jobs.db.next_id()
+        bad = {"params": "", "topic": "shared", "timeout": "soon"}
+        with pytest.raises(RequestError, match="shared: timeout must be a number"):
+            await call(redis, "submit_many", {"jobs": jobs, "shared": bad})
+        with pytest.raises(RequestError, match="item 0: topic"):
+            await call(
+                redis, "submit_many", {"jobs": jobs, "shared": {"params": "", "topic": "a b"}}
+            )
+        with pytest.raises(RequestError, match="item 0: a job must be an object") as refused:
+            await call(redis, "submit_many", {"jobs": jobs})
+        assert refused.value.reply["index"] == 0
+        # What an engine from before `shared` answers, which the client resends in full.
+        old_engine = typed_error(refused.value)
+        assert isinstance(old_engine, JobRefused)
+        assert _before_shared(old_engine, jobs)
+        assert not _before_shared(JobRefused("item 1: topic", index=1), jobs)
+        assert await engine.jobs.db.next_id() == before
+    finally:
+        await redis.aclose()
+
+
+async def test_the_short_reply_made_from_the_jobs_is_the_one_made_from_their_views(
+    engine: Engine,
+) -> None:
+    await engine.api.pause_queue("default", "forms")  # they stay as they were made
+    await engine.api.pause_queue("other", "forms")
+    specs = [
+        JobSpec("!!core.echo message:a\n", topic="forms", name="first"),
+        JobSpec("!!core.echo message:b\n", topic="forms", log=True, priority=2),
+        JobSpec("!!core.echo message:c\n", topic="forms", delay=3600, retries=2),
+        JobSpec("!!core.echo message:d\n", topic="forms", unique_key="k"),
+        JobSpec("!!core.echo message:e\n", topic="forms", unique_key="k"),
+        JobSpec(
+            "!!core.echo message:f\n", topic="forms", depends_on=("first",), on_parent_error="run"
+        ),
+        JobSpec("{}", topic="forms", circle="other", params_type="openrpc"),
+    ]
+    made = await engine.jobs.submit_jobs(specs)
+    views = [JobView.of(job, duplicate=not new) for job, new in made]
+    assert jobs_delta(made) == views_delta(views)
+    assert views_from_delta(orjson.loads(orjson.dumps(jobs_delta(made)))) == views
+    assert jobs_delta([]) == views_delta([])
+
+
+async def test_an_engine_from_before_shared_items_gets_each_item_in_full(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    def each_item_in_full(items: list[Any], shared: object) -> list[JobSpec]:
+        # What an engine from before `shared` does with a batch's items.
+        specs = []
+        for index, item in enumerate(items):
+            try:
+                specs.append(spec_from_wire(item))
+            except ValueError as exc:
+                raise JobRefused(f"item {index}: {exc}", index=index) from None
+        return specs
+
+    monkeypatch.setattr("core.remote._batch_specs", each_item_in_full)
+    requests = engine.services["requests"]
+    assert isinstance(requests, RequestServer)
+    texts = ["!!core.echo message:old1\n", "!!core.echo message:old2\n"]
+    async with AsyncClient.from_config(engine.config) as client:
+        before = requests.taken
+        made = await client.submit_many(texts, topic="older")
+        assert requests.taken == before + 2  # refused, then sent in full
+        assert [(v.params, v.topic) for v in made] == [(t, "older") for t in texts]
+        again = await client.submit_many(texts, topic="older")
+        assert requests.taken == before + 3  # in full at once from then on
+        assert [v.params for v in again] == texts
