@@ -12,7 +12,10 @@ from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
+from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.theme import Theme
 from textual.widgets import DataTable
 from textual.widgets._data_table import RowRenderables
@@ -22,6 +25,8 @@ from core.api import JobFilter, JobView
 from core.events import JobProgress, JobStateChanged
 from heroagent_tui.format import DisplayFormat
 
+# A cell's or a row's lines of segments, as DataTable's renders hand them on.
+SegmentLines = list[list[Segment]]
 COLUMNS = ("id", "status", "progress", "queue", "type", "scheduled", "took", "attempt", "error")
 # Rows kept when live inserts push old ones out at the bottom (paging brings them back).
 MAX_LIVE_ROWS = 2_000
@@ -54,6 +59,11 @@ def first_line(text: str, width: int = 60) -> str:
 def _width(cell: object) -> int:
     """A one-line cell's width, as DataTable's measure finds it."""
     return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
+
+
+def _rich(cell: object) -> bool:
+    """A cell Rich has to render: a renderable, or a tab or another control character."""
+    return isinstance(cell, Text) or (isinstance(cell, str) and not cell.isprintable())
 
 
 def _plain(cell: object) -> Text:
@@ -100,7 +110,11 @@ class JobTable(DataTable[object]):
         self._highest = 0
         # Shown jobs with retries: their events change the attempt column, so they are read.
         self._retrying: set[int] = set()
-        self._metas: dict[tuple[int, int], Style] = {}
+        self._metas: dict[tuple[object, ...], tuple[Style, Style]] = {}
+        self._extends: dict[tuple[object, ...], Style] = {}
+        self._row_cache: LRUCache[tuple[object, ...], tuple[SegmentLines, SegmentLines]]
+        self._row_cache = LRUCache(1_000)
+        self._frame_style: Style | None = None
 
     def on_mount(self) -> None:
         for name in COLUMNS:
@@ -109,6 +123,7 @@ class JobTable(DataTable[object]):
     def on_resize(self, event: events.Resize) -> None:
         rows = max(1, event.size.height) * CACHED_SCREENS
         self._cell_render_cache = LRUCache(rows * len(COLUMNS))
+        self._row_cache = LRUCache(rows)
         self._row_render_cache = LRUCache(rows)
         self._row_renderable_cache = LRUCache(rows)
         self._line_cache = LRUCache(rows)
@@ -124,28 +139,16 @@ class JobTable(DataTable[object]):
     ) -> list[list[Segment]]:
         """A body cell's line, made from its string: what DataTable's render makes of it.
 
-        DataTable renders each cell through Rich (a `Text` in `Padding` in `Styled`,
-        split and cropped into lines), about 0.1 ms a cell: a draw of every row shown
-        (each change of a cell makes all of them stale) cost 25-40 ms of the loop. A
-        cell here is one line of plain text, so its segments are known: the padding and
-        the space after the text in the cell's style, the text cropped to the column in
-        the same with the status colour added. The header, a cell that holds a
-        renderable of its own or a control character, go through DataTable's render.
+        Rows are drawn whole by `_render_line_in_row`; this is for DataTable's own calls
+        of one cell. The header, a cell that holds a renderable of its own or a control
+        character, go through DataTable's render.
         """
         row_key = self._row_locations.get_key(row_index) if row_index >= 0 else None
         column_key = self._column_locations.get_key(column_index)
         row = self.rows.get(row_key) if row_key is not None else None
         data = self._data.get(row_key) if row_key is not None else None
         cell = data.get(column_key) if data is not None and column_key is not None else None
-        if (
-            row_key is None
-            or column_key is None
-            or row is None
-            or row.height != 1
-            or isinstance(cell, Text)
-            # A tab or another control character: Rich knows what to make of it.
-            or (isinstance(cell, str) and not cell.isprintable())
-        ):
+        if row_key is None or column_key is None or row is None or row.height != 1 or _rich(cell):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         cache_key = (
             row_key,
@@ -171,16 +174,41 @@ class JobTable(DataTable[object]):
             self.cursor_foreground_priority == "css",
             self.cursor_background_priority == "css",
         )
-        # One meta style per place: Rich caches a sum of styles by its terms, and a new
-        # meta style each time missed that cache for every cell drawn.
-        meta = self._metas.get((row_index, column_index))
-        if meta is None:
+        style, plain = self._place_styles(
+            row_index, column_index, base_style, component_style, post_style
+        )
+        status = column_key.value == "status"
+        lines = [self._cell_line(cell, status, style, post_style, plain, width)]
+        self._cell_render_cache[cache_key] = lines
+        return lines
+
+    def _place_styles(
+        self, row_index: int, column_index: int, row_style: Style, component: Style, post: Style
+    ) -> tuple[Style, Style]:
+        """A cell's style (its row's, its place's meta, the cursor's) and that plus `post`.
+
+        One meta style per place, and the sums kept: Rich caches a sum of styles by its
+        terms in a small cache that a screen of cells (each with its own meta) overruns.
+        """
+        key = (row_index, column_index, row_style, component, post)
+        styles = self._metas.get(key)
+        if styles is None:
             if len(self._metas) >= MAX_METAS:
                 self._metas.clear()
             meta = Style.from_meta({"row": row_index, "column": column_index})
-            self._metas[row_index, column_index] = meta
-        style = base_style + meta + component_style
-        plain = style + post_style
+            style = row_style + meta + component
+            styles = self._metas[key] = (style, style + post)
+        return styles
+
+    def _cell_line(
+        self, cell: object, status: bool, style: Style, post: Style, plain: Style, width: int
+    ) -> list[Segment]:
+        """The segments of a one-line cell: padding and fill in `plain`, the text cropped.
+
+        What DataTable makes of the cell through Rich (a `Text` in `Padding` in `Styled`,
+        split and cropped into lines), about 0.1 ms a cell, made here directly; a status
+        word also takes its theme colour.
+        """
         pad = self.cell_padding
         inner = max(0, width - 2 * pad)
         text = "" if cell is None else str(cell)
@@ -190,18 +218,135 @@ class JobTable(DataTable[object]):
         if pad:
             line.append(Segment(" " * pad, plain))
         if text:
-            colour = None
-            if column_key.value == "status":
-                colour = status_style(self.app.current_theme, text)
-            line.append(Segment(text, style + colour + post_style if colour else plain))
+            colour = status_style(self.app.current_theme, text) if status else None
+            line.append(Segment(text, style + colour + post if colour else plain))
         fill = inner - cell_len(text)
         if fill:
             line.append(Segment(" " * fill, plain))
         if pad:
             line.append(Segment(" " * pad, plain))
-        lines = [line]
-        self._cell_render_cache[cache_key] = lines
-        return lines
+        return line
+
+    def _render_line_in_row(
+        self,
+        row_key: RowKey,
+        line_no: int,
+        base_style: Style,
+        cursor_location: Coordinate,
+        hover_location: Coordinate,
+    ) -> tuple[SegmentLines, SegmentLines]:
+        """A body row's line in one pass: what DataTable's cell by cell render makes.
+
+        DataTable renders a row cell by cell, each reading a dozen reactive attributes
+        and summing its styles anew, and keys its cache by the cursor's place, so a
+        frame after any change redrew every row shown at about 1.5 ms a row: 20 ms of
+        the loop for a screen of them. Here the row's styles are found once (a row
+        cursor highlights the whole row), and the cache is keyed by whether this row
+        has the cursor, so a cursor move redraws only the two rows it changes.
+        """
+        data = self._data.get(row_key)
+        row = self.rows.get(row_key)
+        row_index = self._row_locations.get(row_key)
+        if (
+            data is None
+            or row is None
+            or row_index is None
+            or row.height != 1
+            or line_no != 0
+            or self.cursor_type != "row"
+            or self.fixed_rows
+            or self.fixed_columns
+            or (self._labelled_row_exists and self.show_row_labels)
+        ):
+            return super()._render_line_in_row(
+                row_key, line_no, base_style, cursor_location, hover_location
+            )
+        show_cursor, show_hover = self.show_cursor, self._show_hover_cursor
+        cursor = row_index == cursor_location.row
+        hover = row_index == hover_location.row
+        cache_key = (
+            row_key,
+            row_index,
+            base_style,
+            cursor,
+            hover,
+            show_cursor,
+            show_hover,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        cached = self._row_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        row_style = self._get_row_style(row_index, base_style)
+        component_style, post_style = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            show_cursor,
+            show_hover,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        cells: SegmentLines = []
+        used = self._row_label_column_width
+        for column_index, column in enumerate(self.ordered_columns):
+            width = column.get_render_width(self)
+            used += width
+            cell = data.get(column.key)
+            if _rich(cell):
+                rendered = self._render_cell(
+                    row_index, column_index, row_style, width, cursor, hover
+                )
+                cells.append(rendered[0])
+                continue
+            style, plain = self._place_styles(
+                row_index, column_index, row_style, component_style, post_style
+            )
+            status = column.key.value == "status"
+            cells.append(self._cell_line(cell, status, style, post_style, plain, width))
+        # As DataTable extends the row to the table's width (its cursor style, no post).
+        extend, _ = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, show_cursor, show_hover, False, False
+        )
+        extend_key = (row_index, row_style, extend)
+        extend_style = self._extends.get(extend_key)
+        if extend_style is None:
+            if len(self._extends) >= MAX_METAS:
+                self._extends.clear()
+            meta = Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+            extend_style = self._extends[extend_key] = row_style + extend + meta
+        cells.append([Segment(" " * max(0, self.size.width - used), extend_style)])
+        pair: tuple[SegmentLines, SegmentLines] = ([], cells)
+        self._row_cache[cache_key] = pair
+        return pair
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._row_cache.clear()
+
+    def notify_style_update(self) -> None:
+        self._row_cache.clear()
+        super().notify_style_update()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style walks every ancestor's styles: once a frame, not once a line.
+        self._frame_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    def render_line(self, y: int) -> Strip:
+        style = self._frame_style
+        if style is None or self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if not self.show_header or y >= self.header_height:
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, style)
 
     def _compute_row_renderables(self, row_index: int) -> RowRenderables:
         key = self._row_locations.get_key(row_index) if row_index >= 0 else None
