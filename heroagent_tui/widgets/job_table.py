@@ -58,7 +58,11 @@ def first_line(text: str, width: int = 60) -> str:
 
 def _width(cell: object) -> int:
     """A one-line cell's width, as DataTable's measure finds it."""
-    return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
+    if isinstance(cell, Text):
+        return cell.cell_len
+    text = str(cell)
+    # Printable ASCII is one cell a character (most cells: ids, times, queue names).
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
 
 
 def _rich(cell: object) -> bool:
@@ -375,12 +379,12 @@ class JobTable(DataTable[object]):
         fresh = []
         for job in jobs:
             if str(job.job_id) not in self.rows:
-                fresh.append(self._store(job.job_id, self._cells(job)))
+                fresh.append((job.job_id, self._cells(job)))
                 self._highest = max(self._highest, job.job_id)
                 if job.retries:
                     self._retrying.add(job.job_id)
         if fresh:
-            self._set_order(self._shown_keys() + fresh)
+            self._set_order(self._shown_keys() + self._store(fresh))
 
     def clear(self, columns: bool = False) -> JobTable:
         """Remove every row (and forget the newest id); inserts under way are dropped."""
@@ -501,9 +505,7 @@ class JobTable(DataTable[object]):
                 self._retrying.add(job.job_id)
         if not fresh:
             return
-        added = [
-            self._store(job_id, cells) for job_id, cells in sorted(fresh.items(), reverse=True)
-        ]
+        added = self._store(sorted(fresh.items(), reverse=True))
         if min(fresh) > self._highest:
             order = added + self._shown_keys()
         else:
@@ -515,8 +517,8 @@ class JobTable(DataTable[object]):
         self._highest = max(self._highest, *fresh)
         self.post_message(self.Inserted())
 
-    def _store(self, job_id: int, cells: tuple[object, ...]) -> RowKey:
-        """Put a row in the table's own stores (textual is pinned); `_set_order` places it.
+    def _store(self, rows: list[tuple[int, tuple[object, ...]]]) -> list[RowKey]:
+        """Put rows in the table's own stores (textual is pinned); `_set_order` places them.
 
         Instead of an `add_row` each, a sort and a trim: the new order is known, and the
         widths are the texts' lengths. Textual's own measuring of added rows (rich's
@@ -524,24 +526,32 @@ class JobTable(DataTable[object]):
         an insert at full flow.
         """
         columns = self.ordered_columns
-        key = RowKey(str(job_id))
-        self._data[key] = {c.key: cell for c, cell in zip(columns, cells, strict=True)}
-        self.rows[key] = Row(key, 1)
-        for column, cell in zip(columns, cells, strict=True):
-            column.content_width = max(column.content_width, _width(cell))
-        return key
+        column_keys = [column.key for column in columns]
+        data, table_rows = self._data, self.rows
+        keys = []
+        for job_id, cells in rows:
+            key = RowKey(str(job_id))
+            data[key] = dict(zip(column_keys, cells, strict=True))
+            table_rows[key] = Row(key, 1)
+            keys.append(key)
+        for index, column in enumerate(columns):
+            widest = max(_width(cells[index]) for _, cells in rows) if rows else 0
+            column.content_width = max(column.content_width, widest)
+        return keys
 
     def _shown_keys(self) -> list[RowKey]:
-        locations = self._row_locations
-        shown = (locations.get_key(index) for index in range(len(locations)))
-        return [key for key in shown if key is not None]
+        # By index from the reverse map: int keys, where a row key hashes in Python.
+        by_index = self._row_locations._reverse
+        return [key for key in map(by_index.get, range(len(by_index))) if key is not None]
 
     def _set_order(self, order: list[RowKey], keep: int | None = None) -> None:
         """Show the stored rows in `order`, dropping those past `keep`, in one pass."""
         if keep is not None:
+            updated = self._updated_cells
             for key in order[keep:]:
-                for column_key in self._data.pop(key):
-                    self._updated_cells.discard(CellKey(key, column_key))
+                cells = self._data.pop(key)
+                if updated:  # cells DataTable is to re-measure: empty unless asked for
+                    updated.difference_update(CellKey(key, column_key) for column_key in cells)
                 del self.rows[key]
                 self._retrying.discard(int(str(key.value)))
             order = order[:keep]
@@ -561,9 +571,13 @@ class JobTable(DataTable[object]):
         """
         self._require_update_dimensions = True
         self._update_count += 1
-        # Re-set to clamp them into the rows that are left.
-        self.cursor_coordinate = self.cursor_coordinate
-        self.hover_coordinate = self.hover_coordinate
+        # Re-set to clamp them into the rows that are left, only when past them: each
+        # re-set refreshes its cell's region, which sums the heights of the rows above.
+        rows = len(self._row_locations)
+        if self.cursor_coordinate.row >= rows:
+            self.cursor_coordinate = self.cursor_coordinate
+        if self.hover_coordinate.row >= rows:
+            self.hover_coordinate = self.hover_coordinate
         self.check_idle()
         self.refresh()
 

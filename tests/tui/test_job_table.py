@@ -108,16 +108,14 @@ async def test_its_cells_and_rows_draw_as_datatables_own_render_would() -> None:
             table.hover_coordinate = table.hover_coordinate._replace(row=hover_row)
             for show_hover in (False, True):
                 table._show_hover_cursor = show_hover
-                cursor, hover = table.cursor_coordinate, table.hover_coordinate
+                at = (table.cursor_coordinate, table.hover_coordinate)
                 for row in range(8):
                     key = table.ordered_rows[row].key
                     table._row_cache.clear()
-                    _, ours_row = table._render_line_in_row(key, 0, style, cursor, hover)
+                    _, ours_row = table._render_line_in_row(key, 0, style, *at)
                     table._row_render_cache.clear()
                     table._cell_render_cache.clear()
-                    _, theirs_row = DataTable._render_line_in_row(
-                        table, key, 0, style, cursor, hover
-                    )
+                    _, theirs_row = DataTable._render_line_in_row(table, key, 0, style, *at)
                     assert len(ours_row) == len(theirs_row)
                     for mine, own in zip(ours_row, theirs_row, strict=True):
                         assert _characters(mine) == _characters(own), (row, hover_row, show_hover)
