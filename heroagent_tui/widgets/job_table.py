@@ -13,8 +13,9 @@ from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.theme import Theme
 from textual.widgets import DataTable
@@ -98,6 +99,13 @@ class JobTable(DataTable[object]):
     class Inserted(Message):
         """Rows for newer jobs went in (after their read, when there is one)."""
 
+    # The table's region is the screen's to set: a new virtual size (rows came or went,
+    # a column widened) moves its scrollbars, and only a scrollbar that comes or goes
+    # (a reactive of its own, which asks for one) changes the layout. Textual's asks for
+    # a layout of the whole screen at every change: 20-40 ms of the loop, twice a second
+    # while live inserts fill the table up to its bound.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
     def __init__(
         self,
         fmt: DisplayFormat,
@@ -119,6 +127,11 @@ class JobTable(DataTable[object]):
         self._row_cache: LRUCache[tuple[object, ...], tuple[SegmentLines, SegmentLines]]
         self._row_cache = LRUCache(1_000)
         self._frame_style: Style | None = None
+
+    def watch_virtual_size(self) -> None:
+        if self.is_scrollable:
+            self._scroll_update(self.virtual_size)
+        self.refresh()
 
     def on_mount(self) -> None:
         for name in COLUMNS:

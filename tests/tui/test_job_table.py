@@ -119,3 +119,36 @@ async def test_its_cells_and_rows_draw_as_datatables_own_render_would() -> None:
                     assert len(ours_row) == len(theirs_row)
                     for mine, own in zip(ours_row, theirs_row, strict=True):
                         assert _characters(mine) == _characters(own), (row, hover_row, show_hover)
+
+
+async def test_its_scrollbar_follows_the_rows_without_a_layout_of_the_screen() -> None:
+    app = _TableApp()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.query_one(JobTable)
+        table.insert_newer(_events(1, 5))
+        await pilot.pause()
+        assert not table.show_vertical_scrollbar
+        # More rows than fit: the scrollbar comes (a layout, as it takes a column).
+        table.insert_newer(_events(6, 100))
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        assert table.vertical_scrollbar.window_virtual_size == table.virtual_size.height
+        layouts = 0
+        refresh_layout = app.screen._refresh_layout
+
+        def counted(*args: object, **kwargs: object) -> None:
+            nonlocal layouts
+            layouts += 1
+            refresh_layout(*args, **kwargs)
+
+        app.screen._refresh_layout = counted
+        # More rows again: the scrollbar's thumb follows, the screen keeps its layout.
+        table.insert_newer(_events(101, 400))
+        await pilot.pause()
+        assert table.vertical_scrollbar.window_virtual_size == table.virtual_size.height
+        assert table.virtual_size.height == 400 + table.header_height
+        assert layouts == 0
+        # The last row is still reachable.
+        table.move_cursor(row=399)
+        await pilot.pause()
+        assert table.scroll_y == table.max_scroll_y > 0
