@@ -19,8 +19,12 @@ from core.events.bus import Subscription
 
 # A batch is published at most this often, so a burst of events costs a few redraws.
 BATCH_SECONDS = 0.05
-# Jobs whose last status the bridge remembers, to turn events into per-queue deltas.
-TRACKED_JOBS = 100_000
+# Jobs whose last status the bridge remembers, to turn events into per-queue deltas:
+# four times the jobs in flight at full flow (a few thousand a second, each a second or
+# two from new to its end). Each costs some 150 bytes the app keeps; a job forgotten
+# before its next event leaves a count that drifts until the Queues view's snapshot
+# after the burst.
+TRACKED_JOBS = 20_000
 ENDED = ("done", "error")
 
 
