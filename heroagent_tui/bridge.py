@@ -21,7 +21,7 @@ from core.events.bus import Subscription
 BATCH_SECONDS = 0.05
 # Jobs whose last status the bridge remembers, to turn events into per-queue deltas:
 # four times the jobs in flight at full flow (a few thousand a second, each a second or
-# two from new to its end). Each costs some 150 bytes the app keeps; a job forgotten
+# two from new to its end). Each costs some 240 bytes the app keeps; a job forgotten
 # before its next event leaves a count that drifts until the Queues view's snapshot
 # after the burst.
 TRACKED_JOBS = 20_000
