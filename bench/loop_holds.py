@@ -63,7 +63,9 @@ def _owner(handle: asyncio.Handle) -> str:
             runs = getattr(runs, "func", runs)  # a functools.partial
             if runs is not None:
                 return f"{name}({getattr(runs, '__qualname__', type(runs).__name__)})"
-        return name
+        # A named task (the engine's supervised services): by its name too.
+        label = task.get_name()
+        return name if label.startswith("Task-") else f"{name}[{label}]"
     return getattr(callback, "__qualname__", repr(callback))
 
 

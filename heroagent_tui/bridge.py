@@ -19,8 +19,12 @@ from core.events.bus import Subscription
 
 # A batch is published at most this often, so a burst of events costs a few redraws.
 BATCH_SECONDS = 0.05
-# Jobs whose last status the bridge remembers, to turn events into per-queue deltas.
-TRACKED_JOBS = 100_000
+# Jobs whose last status the bridge remembers, to turn events into per-queue deltas:
+# four times the jobs in flight at full flow (a few thousand a second, each a second or
+# two from new to its end). Each costs some 240 bytes the app keeps; a job forgotten
+# before its next event leaves a count that drifts until the Queues view's snapshot
+# after the burst.
+TRACKED_JOBS = 20_000
 ENDED = ("done", "error")
 
 
@@ -58,23 +62,43 @@ class _JobTracker:
         self._size = size
         self._last: OrderedDict[int, tuple[str, float]] = OrderedDict()
 
-    def apply(self, event: JobStateChanged, batch: EngineBatch) -> None:
-        previous = self._last.pop(event.job_id, None)
-        batch.queue_deltas[(event.circle, event.topic, event.status)] += 1
-        if previous is not None:
-            batch.queue_deltas[(event.circle, event.topic, previous[0])] -= 1
-        elif event.status != "new":
-            batch.queues_unsure = True
-        born = previous[1] if previous else (event.ts if event.status == "new" else 0.0)
-        if event.status in ENDED:
-            batch.ended += 1
-            if born:
-                batch.latencies.append(max(0.0, event.ts - born))
-        else:
-            born = event.ts if event.status == "new" else born
-        self._last[event.job_id] = (event.status, born)
-        if len(self._last) > self._size:
-            self._last.popitem(last=False)
+    def apply(self, events: list[JobStateChanged], batch: EngineBatch) -> None:
+        """Count the state changes `events` (oldest first) make, into `batch`.
+
+        At full flow some 9,000 a second, on the app's loop: one pass with the lookups
+        bound once (about a third of the time an event's own call took).
+        """
+        last, size = self._last, self._size
+        deltas = batch.queue_deltas
+        latencies = batch.latencies
+        get, pop = deltas.get, last.pop
+        ended = 0
+        unsure = False
+        for event in events:
+            status = event.status
+            previous = pop(event.job_id, None)
+            queue = (event.circle, event.topic, status)
+            deltas[queue] = get(queue, 0) + 1
+            if previous is not None:
+                was = (event.circle, event.topic, previous[0])
+                deltas[was] = get(was, 0) - 1
+                born = previous[1]
+            elif status == "new":
+                born = event.ts
+            else:
+                unsure = True
+                born = 0.0
+            if status in ENDED:
+                ended += 1
+                if born:
+                    latencies.append(max(0.0, event.ts - born))
+            elif status == "new":
+                born = event.ts
+            last[event.job_id] = (status, born)
+        while len(last) > size:
+            last.popitem(last=False)
+        batch.ended += ended
+        batch.queues_unsure = batch.queues_unsure or unsure
 
     def forget(self, job_ids: tuple[int, ...]) -> None:
         """Purged jobs: they never change again."""
@@ -93,14 +117,23 @@ class EngineBridge:
         """Coalesce a list of events into one batch."""
         batch = EngineBatch(dropped=self.subscription.dropped)
         if events:
-            batch.first_ts = min(e.ts for e in events)
-            batch.last_ts = max(e.ts for e in events)
+            stamps = [e.ts for e in events]
+            batch.first_ts, batch.last_ts = min(stamps), max(stamps)
+        states = [event for event in events if type(event) is JobStateChanged]
+        if states:
+            jobs = batch.jobs
+            pop = jobs.pop
+            for state in states:
+                # Moved to the end: the newest event of each job, in the order they came.
+                pop(state.job_id, None)
+                jobs[state.job_id] = state
+            self._tracker.apply(states, batch)
+        if len(states) == len(events):
+            return batch
         for event in events:
-            if isinstance(event, JobStateChanged):
-                batch.jobs.pop(event.job_id, None)
-                batch.jobs[event.job_id] = event
-                self._tracker.apply(event, batch)
-            elif isinstance(event, JobLogLine):
+            if type(event) is JobStateChanged:
+                continue
+            if isinstance(event, JobLogLine):
                 batch.job_logs.append(event)
                 line = LogEmitted(
                     ts=event.ts, source=f"job {event.job_id}", level="info", message=event.line

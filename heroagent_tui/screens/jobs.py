@@ -28,8 +28,9 @@ PREFETCH_ROWS = 40
 LIVE_TOP_ROWS = 20
 INSERT_EVERY = 0.5
 # Shown rows take their new states at most this often: each update re-renders every
-# visible row, and at full flow the engine's events come twenty batches a second.
-APPLY_EVERY = 0.25
+# visible row, and at full flow the engine's events come twenty batches a second. As
+# often as inserts, and an insert's rows take the states waiting in the same draw.
+APPLY_EVERY = 0.5
 # Newer jobs kept for the next insert; beyond that only counted ("N newer, g to show").
 MAX_PENDING = 200
 # The page that fills in live rows' type and times; beyond it (a rare status filter at a
@@ -201,6 +202,9 @@ class JobsScreen(EngineScreen):
 
     @on(JobTable.Inserted)
     def _inserted(self) -> None:
+        if self._changed or self._progressed:
+            # Drawn with the new rows: one redraw of the table, not another one soon after.
+            self._apply_changes()
         self._show_status()
 
     # -- actions ---------------------------------------------------------------------------

@@ -12,7 +12,11 @@ from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
+from textual.coordinate import Coordinate
+from textual.geometry import Region, Size
 from textual.message import Message
+from textual.reactive import Reactive
+from textual.strip import Strip
 from textual.theme import Theme
 from textual.widgets import DataTable
 from textual.widgets._data_table import RowRenderables
@@ -22,6 +26,8 @@ from core.api import JobFilter, JobView
 from core.events import JobProgress, JobStateChanged
 from heroagent_tui.format import DisplayFormat
 
+# A cell's or a row's lines of segments, as DataTable's renders hand them on.
+SegmentLines = list[list[Segment]]
 COLUMNS = ("id", "status", "progress", "queue", "type", "scheduled", "took", "attempt", "error")
 # Rows kept when live inserts push old ones out at the bottom (paging brings them back).
 MAX_LIVE_ROWS = 2_000
@@ -53,7 +59,16 @@ def first_line(text: str, width: int = 60) -> str:
 
 def _width(cell: object) -> int:
     """A one-line cell's width, as DataTable's measure finds it."""
-    return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
+    if isinstance(cell, Text):
+        return cell.cell_len
+    text = str(cell)
+    # Printable ASCII is one cell a character (most cells: ids, times, queue names).
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
+
+
+def _rich(cell: object) -> bool:
+    """A cell Rich has to render: a renderable, or a tab or another control character."""
+    return isinstance(cell, Text) or (isinstance(cell, str) and not cell.isprintable())
 
 
 def _plain(cell: object) -> Text:
@@ -84,6 +99,13 @@ class JobTable(DataTable[object]):
     class Inserted(Message):
         """Rows for newer jobs went in (after their read, when there is one)."""
 
+    # The table's region is the screen's to set: a new virtual size (rows came or went,
+    # a column widened) moves its scrollbars, and only a scrollbar that comes or goes
+    # (a reactive of its own, which asks for one) changes the layout. Textual's asks for
+    # a layout of the whole screen at every change: 20-40 ms of the loop, twice a second
+    # while live inserts fill the table up to its bound.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
     def __init__(
         self,
         fmt: DisplayFormat,
@@ -100,7 +122,16 @@ class JobTable(DataTable[object]):
         self._highest = 0
         # Shown jobs with retries: their events change the attempt column, so they are read.
         self._retrying: set[int] = set()
-        self._metas: dict[tuple[int, int], Style] = {}
+        self._metas: dict[tuple[object, ...], tuple[Style, Style]] = {}
+        self._extends: dict[tuple[object, ...], Style] = {}
+        self._row_cache: LRUCache[tuple[object, ...], tuple[SegmentLines, SegmentLines]]
+        self._row_cache = LRUCache(1_000)
+        self._frame_style: Style | None = None
+
+    def watch_virtual_size(self) -> None:
+        if self.is_scrollable:
+            self._scroll_update(self.virtual_size)
+        self.refresh()
 
     def on_mount(self) -> None:
         for name in COLUMNS:
@@ -109,6 +140,7 @@ class JobTable(DataTable[object]):
     def on_resize(self, event: events.Resize) -> None:
         rows = max(1, event.size.height) * CACHED_SCREENS
         self._cell_render_cache = LRUCache(rows * len(COLUMNS))
+        self._row_cache = LRUCache(rows)
         self._row_render_cache = LRUCache(rows)
         self._row_renderable_cache = LRUCache(rows)
         self._line_cache = LRUCache(rows)
@@ -124,28 +156,16 @@ class JobTable(DataTable[object]):
     ) -> list[list[Segment]]:
         """A body cell's line, made from its string: what DataTable's render makes of it.
 
-        DataTable renders each cell through Rich (a `Text` in `Padding` in `Styled`,
-        split and cropped into lines), about 0.1 ms a cell: a draw of every row shown
-        (each change of a cell makes all of them stale) cost 25-40 ms of the loop. A
-        cell here is one line of plain text, so its segments are known: the padding and
-        the space after the text in the cell's style, the text cropped to the column in
-        the same with the status colour added. The header, a cell that holds a
-        renderable of its own or a control character, go through DataTable's render.
+        Rows are drawn whole by `_render_line_in_row`; this is for DataTable's own calls
+        of one cell. The header, a cell that holds a renderable of its own or a control
+        character, go through DataTable's render.
         """
         row_key = self._row_locations.get_key(row_index) if row_index >= 0 else None
         column_key = self._column_locations.get_key(column_index)
         row = self.rows.get(row_key) if row_key is not None else None
         data = self._data.get(row_key) if row_key is not None else None
         cell = data.get(column_key) if data is not None and column_key is not None else None
-        if (
-            row_key is None
-            or column_key is None
-            or row is None
-            or row.height != 1
-            or isinstance(cell, Text)
-            # A tab or another control character: Rich knows what to make of it.
-            or (isinstance(cell, str) and not cell.isprintable())
-        ):
+        if row_key is None or column_key is None or row is None or row.height != 1 or _rich(cell):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         cache_key = (
             row_key,
@@ -171,16 +191,41 @@ class JobTable(DataTable[object]):
             self.cursor_foreground_priority == "css",
             self.cursor_background_priority == "css",
         )
-        # One meta style per place: Rich caches a sum of styles by its terms, and a new
-        # meta style each time missed that cache for every cell drawn.
-        meta = self._metas.get((row_index, column_index))
-        if meta is None:
+        style, plain = self._place_styles(
+            row_index, column_index, base_style, component_style, post_style
+        )
+        status = column_key.value == "status"
+        lines = [self._cell_line(cell, status, style, post_style, plain, width)]
+        self._cell_render_cache[cache_key] = lines
+        return lines
+
+    def _place_styles(
+        self, row_index: int, column_index: int, row_style: Style, component: Style, post: Style
+    ) -> tuple[Style, Style]:
+        """A cell's style (its row's, its place's meta, the cursor's) and that plus `post`.
+
+        One meta style per place, and the sums kept: Rich caches a sum of styles by its
+        terms in a small cache that a screen of cells (each with its own meta) overruns.
+        """
+        key = (row_index, column_index, row_style, component, post)
+        styles = self._metas.get(key)
+        if styles is None:
             if len(self._metas) >= MAX_METAS:
                 self._metas.clear()
             meta = Style.from_meta({"row": row_index, "column": column_index})
-            self._metas[row_index, column_index] = meta
-        style = base_style + meta + component_style
-        plain = style + post_style
+            style = row_style + meta + component
+            styles = self._metas[key] = (style, style + post)
+        return styles
+
+    def _cell_line(
+        self, cell: object, status: bool, style: Style, post: Style, plain: Style, width: int
+    ) -> list[Segment]:
+        """The segments of a one-line cell: padding and fill in `plain`, the text cropped.
+
+        What DataTable makes of the cell through Rich (a `Text` in `Padding` in `Styled`,
+        split and cropped into lines), about 0.1 ms a cell, made here directly; a status
+        word also takes its theme colour.
+        """
         pad = self.cell_padding
         inner = max(0, width - 2 * pad)
         text = "" if cell is None else str(cell)
@@ -190,18 +235,135 @@ class JobTable(DataTable[object]):
         if pad:
             line.append(Segment(" " * pad, plain))
         if text:
-            colour = None
-            if column_key.value == "status":
-                colour = status_style(self.app.current_theme, text)
-            line.append(Segment(text, style + colour + post_style if colour else plain))
+            colour = status_style(self.app.current_theme, text) if status else None
+            line.append(Segment(text, style + colour + post if colour else plain))
         fill = inner - cell_len(text)
         if fill:
             line.append(Segment(" " * fill, plain))
         if pad:
             line.append(Segment(" " * pad, plain))
-        lines = [line]
-        self._cell_render_cache[cache_key] = lines
-        return lines
+        return line
+
+    def _render_line_in_row(
+        self,
+        row_key: RowKey,
+        line_no: int,
+        base_style: Style,
+        cursor_location: Coordinate,
+        hover_location: Coordinate,
+    ) -> tuple[SegmentLines, SegmentLines]:
+        """A body row's line in one pass: what DataTable's cell by cell render makes.
+
+        DataTable renders a row cell by cell, each reading a dozen reactive attributes
+        and summing its styles anew, and keys its cache by the cursor's place, so a
+        frame after any change redrew every row shown at about 1.5 ms a row: 20 ms of
+        the loop for a screen of them. Here the row's styles are found once (a row
+        cursor highlights the whole row), and the cache is keyed by whether this row
+        has the cursor, so a cursor move redraws only the two rows it changes.
+        """
+        data = self._data.get(row_key)
+        row = self.rows.get(row_key)
+        row_index = self._row_locations.get(row_key)
+        if (
+            data is None
+            or row is None
+            or row_index is None
+            or row.height != 1
+            or line_no != 0
+            or self.cursor_type != "row"
+            or self.fixed_rows
+            or self.fixed_columns
+            or (self._labelled_row_exists and self.show_row_labels)
+        ):
+            return super()._render_line_in_row(
+                row_key, line_no, base_style, cursor_location, hover_location
+            )
+        show_cursor, show_hover = self.show_cursor, self._show_hover_cursor
+        cursor = row_index == cursor_location.row
+        hover = row_index == hover_location.row
+        cache_key = (
+            row_key,
+            row_index,
+            base_style,
+            cursor,
+            hover,
+            show_cursor,
+            show_hover,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        cached = self._row_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        row_style = self._get_row_style(row_index, base_style)
+        component_style, post_style = self._get_styles_to_render_cell(
+            False,
+            False,
+            False,
+            hover,
+            cursor,
+            show_cursor,
+            show_hover,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        cells: SegmentLines = []
+        used = self._row_label_column_width
+        for column_index, column in enumerate(self.ordered_columns):
+            width = column.get_render_width(self)
+            used += width
+            cell = data.get(column.key)
+            if _rich(cell):
+                rendered = self._render_cell(
+                    row_index, column_index, row_style, width, cursor, hover
+                )
+                cells.append(rendered[0])
+                continue
+            style, plain = self._place_styles(
+                row_index, column_index, row_style, component_style, post_style
+            )
+            status = column.key.value == "status"
+            cells.append(self._cell_line(cell, status, style, post_style, plain, width))
+        # As DataTable extends the row to the table's width (its cursor style, no post).
+        extend, _ = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, show_cursor, show_hover, False, False
+        )
+        extend_key = (row_index, row_style, extend)
+        extend_style = self._extends.get(extend_key)
+        if extend_style is None:
+            if len(self._extends) >= MAX_METAS:
+                self._extends.clear()
+            meta = Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+            extend_style = self._extends[extend_key] = row_style + extend + meta
+        cells.append([Segment(" " * max(0, self.size.width - used), extend_style)])
+        pair: tuple[SegmentLines, SegmentLines] = ([], cells)
+        self._row_cache[cache_key] = pair
+        return pair
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._row_cache.clear()
+
+    def notify_style_update(self) -> None:
+        self._row_cache.clear()
+        super().notify_style_update()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style walks every ancestor's styles: once a frame, not once a line.
+        self._frame_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    def render_line(self, y: int) -> Strip:
+        style = self._frame_style
+        if style is None or self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if not self.show_header or y >= self.header_height:
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, style)
 
     def _compute_row_renderables(self, row_index: int) -> RowRenderables:
         key = self._row_locations.get_key(row_index) if row_index >= 0 else None
@@ -230,12 +392,12 @@ class JobTable(DataTable[object]):
         fresh = []
         for job in jobs:
             if str(job.job_id) not in self.rows:
-                fresh.append(self._store(job.job_id, self._cells(job)))
+                fresh.append((job.job_id, self._cells(job)))
                 self._highest = max(self._highest, job.job_id)
                 if job.retries:
                     self._retrying.add(job.job_id)
         if fresh:
-            self._set_order(self._shown_keys() + fresh)
+            self._set_order(self._shown_keys() + self._store(fresh))
 
     def clear(self, columns: bool = False) -> JobTable:
         """Remove every row (and forget the newest id); inserts under way are dropped."""
@@ -356,9 +518,7 @@ class JobTable(DataTable[object]):
                 self._retrying.add(job.job_id)
         if not fresh:
             return
-        added = [
-            self._store(job_id, cells) for job_id, cells in sorted(fresh.items(), reverse=True)
-        ]
+        added = self._store(sorted(fresh.items(), reverse=True))
         if min(fresh) > self._highest:
             order = added + self._shown_keys()
         else:
@@ -370,8 +530,8 @@ class JobTable(DataTable[object]):
         self._highest = max(self._highest, *fresh)
         self.post_message(self.Inserted())
 
-    def _store(self, job_id: int, cells: tuple[object, ...]) -> RowKey:
-        """Put a row in the table's own stores (textual is pinned); `_set_order` places it.
+    def _store(self, rows: list[tuple[int, tuple[object, ...]]]) -> list[RowKey]:
+        """Put rows in the table's own stores (textual is pinned); `_set_order` places them.
 
         Instead of an `add_row` each, a sort and a trim: the new order is known, and the
         widths are the texts' lengths. Textual's own measuring of added rows (rich's
@@ -379,24 +539,32 @@ class JobTable(DataTable[object]):
         an insert at full flow.
         """
         columns = self.ordered_columns
-        key = RowKey(str(job_id))
-        self._data[key] = {c.key: cell for c, cell in zip(columns, cells, strict=True)}
-        self.rows[key] = Row(key, 1)
-        for column, cell in zip(columns, cells, strict=True):
-            column.content_width = max(column.content_width, _width(cell))
-        return key
+        column_keys = [column.key for column in columns]
+        data, table_rows = self._data, self.rows
+        keys = []
+        for job_id, cells in rows:
+            key = RowKey(str(job_id))
+            data[key] = dict(zip(column_keys, cells, strict=True))
+            table_rows[key] = Row(key, 1)
+            keys.append(key)
+        for index, column in enumerate(columns):
+            widest = max(_width(cells[index]) for _, cells in rows) if rows else 0
+            column.content_width = max(column.content_width, widest)
+        return keys
 
     def _shown_keys(self) -> list[RowKey]:
-        locations = self._row_locations
-        shown = (locations.get_key(index) for index in range(len(locations)))
-        return [key for key in shown if key is not None]
+        # By index from the reverse map: int keys, where a row key hashes in Python.
+        by_index = self._row_locations._reverse
+        return [key for key in map(by_index.get, range(len(by_index))) if key is not None]
 
     def _set_order(self, order: list[RowKey], keep: int | None = None) -> None:
         """Show the stored rows in `order`, dropping those past `keep`, in one pass."""
         if keep is not None:
+            updated = self._updated_cells
             for key in order[keep:]:
-                for column_key in self._data.pop(key):
-                    self._updated_cells.discard(CellKey(key, column_key))
+                cells = self._data.pop(key)
+                if updated:  # cells DataTable is to re-measure: empty unless asked for
+                    updated.difference_update(CellKey(key, column_key) for column_key in cells)
                 del self.rows[key]
                 self._retrying.discard(int(str(key.value)))
             order = order[:keep]
@@ -416,9 +584,13 @@ class JobTable(DataTable[object]):
         """
         self._require_update_dimensions = True
         self._update_count += 1
-        # Re-set to clamp them into the rows that are left.
-        self.cursor_coordinate = self.cursor_coordinate
-        self.hover_coordinate = self.hover_coordinate
+        # Re-set to clamp them into the rows that are left, only when past them: each
+        # re-set refreshes its cell's region, which sums the heights of the rows above.
+        rows = len(self._row_locations)
+        if self.cursor_coordinate.row >= rows:
+            self.cursor_coordinate = self.cursor_coordinate
+        if self.hover_coordinate.row >= rows:
+            self.hover_coordinate = self.hover_coordinate
         self.check_idle()
         self.refresh()
 

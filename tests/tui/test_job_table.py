@@ -59,25 +59,27 @@ def _characters(line: list[Segment]) -> list[tuple[str, Style | None]]:
     return [(char, segment.style) for segment in line for char in segment.text]
 
 
-async def test_its_cells_draw_as_datatables_own_render_would() -> None:
-    """The table makes its cells' segments itself: each character in the same style."""
+def _varied(count: int) -> list[JobStateChanged]:
+    """Jobs 1 to `count` in every status, with topics of several widths and some errors."""
+    return [
+        JobStateChanged(
+            job_id=i,
+            circle="c",
+            topic="t" * (i % 5 + 1),
+            status=("new", "active", "done", "error")[i % 4],
+            # Brackets are text, never Rich markup.
+            error="" if i % 3 else f"failed [bold]{i}[/bold] [/red]",
+        )
+        for i in range(1, count + 1)
+    ]
+
+
+async def test_its_cells_and_rows_draw_as_datatables_own_render_would() -> None:
+    """The table makes its cells' and rows' segments itself: each character in the same style."""
     app = _TableApp()
-    statuses = ("new", "active", "done", "error")
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.query_one(JobTable)
-        table.insert_newer(
-            [
-                JobStateChanged(
-                    job_id=i,
-                    circle="c",
-                    topic="t" * (i % 5 + 1),
-                    status=statuses[i % 4],
-                    # Brackets are text, never Rich markup.
-                    error="" if i % 3 else f"failed [bold]{i}[/bold] [/red]",
-                )
-                for i in range(1, 60)
-            ]
-        )
+        table.insert_newer(_varied(59))
         await pilot.pause()
         # Cut to the column, wide characters, and a tab (left to Rich).
         table.update_cell("59", "error", "an error far longer than its column 漢字漢字漢字漢字")
@@ -100,3 +102,53 @@ async def test_its_cells_draw_as_datatables_own_render_would() -> None:
                     assert _characters(ours[0]) == _characters(theirs[0]), (row, column.key)
         error = "".join(segment.text for segment in table._render_cell(2, 8, style, 40)[0])
         assert "failed [bold]57[/bold] [/red]" in error
+        # Whole rows, drawn in one pass (the tab's cell through Rich in the middle).
+        style = table.rich_style
+        for hover_row in (5, 40):
+            table.hover_coordinate = table.hover_coordinate._replace(row=hover_row)
+            for show_hover in (False, True):
+                table._show_hover_cursor = show_hover
+                at = (table.cursor_coordinate, table.hover_coordinate)
+                for row in range(8):
+                    key = table.ordered_rows[row].key
+                    table._row_cache.clear()
+                    _, ours_row = table._render_line_in_row(key, 0, style, *at)
+                    table._row_render_cache.clear()
+                    table._cell_render_cache.clear()
+                    _, theirs_row = DataTable._render_line_in_row(table, key, 0, style, *at)
+                    assert len(ours_row) == len(theirs_row)
+                    for mine, own in zip(ours_row, theirs_row, strict=True):
+                        assert _characters(mine) == _characters(own), (row, hover_row, show_hover)
+
+
+async def test_its_scrollbar_follows_the_rows_without_a_layout_of_the_screen() -> None:
+    app = _TableApp()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.query_one(JobTable)
+        table.insert_newer(_events(1, 5))
+        await pilot.pause()
+        assert not table.show_vertical_scrollbar
+        # More rows than fit: the scrollbar comes (a layout, as it takes a column).
+        table.insert_newer(_events(6, 100))
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        assert table.vertical_scrollbar.window_virtual_size == table.virtual_size.height
+        layouts = 0
+        refresh_layout = app.screen._refresh_layout
+
+        def counted(*args: object, **kwargs: object) -> None:
+            nonlocal layouts
+            layouts += 1
+            refresh_layout(*args, **kwargs)
+
+        app.screen._refresh_layout = counted
+        # More rows again: the scrollbar's thumb follows, the screen keeps its layout.
+        table.insert_newer(_events(101, 400))
+        await pilot.pause()
+        assert table.vertical_scrollbar.window_virtual_size == table.virtual_size.height
+        assert table.virtual_size.height == 400 + table.header_height
+        assert layouts == 0
+        # The last row is still reachable.
+        table.move_cursor(row=399)
+        await pilot.pause()
+        assert table.scroll_y == table.max_scroll_y > 0
