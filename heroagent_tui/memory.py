@@ -11,6 +11,9 @@ FREEZES = 2
 # collections of the middle one instead of 10. At full flow the middle one runs about
 # five times a second, so a full collection came every two seconds; now at most every
 # twenty (cyclic garbage waits that long to be freed; everything else goes at once).
+# In the app these replace the engine's (core.memory, 7,000 for the young one, set as
+# the engine starts): a key waits behind a young collection, and with 7,000 or more
+# the longest of them held the loop for over 100 ms.
 THRESHOLDS = (700, 10, 100)
 _frozen = 0
 
