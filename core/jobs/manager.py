@@ -11,7 +11,7 @@ import re
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
 
@@ -131,6 +131,11 @@ class OriginOptions(TypedDict, total=False):
 _CheckMemo = dict[tuple[Any, ...], tuple[ParamsType, dict[str, Any]]]
 # The links of a job with no unique key, parents or name (what `_links` gives it).
 _NO_LINKS: dict[str, Any] = {"unique_key": "", "unique_for": 0.0, "on_parent_error": "", "name": ""}
+# A job's fields made fresh for each job (its lists): a checked item's job copies the
+# settings' job, and must not share these with the other items of its batch.
+_FRESH_FIELDS = tuple(
+    (f.name, f.default_factory) for f in fields(Job) if f.default_factory is not MISSING
+)
 # A single submit waiting for its batch: its spec, its origin, its caller's answer.
 _PendingSubmit = tuple[JobSpec, _Origin, "asyncio.Future[tuple[Job, bool]]"]
 
@@ -275,8 +280,7 @@ class JobManager:
             "fire_time": origin.fire_time,
             "status": JobStatus.SCHEDULED if scheduled else JobStatus.NEW,
             "run_at": float(run_at) if scheduled else 0.0,
-            "log_lines": [],
-            "depends_on": [],
+            **{name: make() for name, make in _FRESH_FIELDS},
             **links,
         }
         return job

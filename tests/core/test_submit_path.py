@@ -440,3 +440,19 @@ async def test_an_engine_from_before_shared_items_gets_each_item_in_full(
         again = await client.submit_many(texts, topic="older")
         assert requests.taken == before + 3  # in full at once from then on
         assert [v.params for v in again] == texts
+
+
+async def test_the_items_of_a_batch_share_no_list_with_each_other(engine: Engine) -> None:
+    """An item's job copies its settings' job: every mutable field must be its own."""
+    memo: dict[tuple[Any, ...], Any] = {}
+    specs = [JobSpec(f"!!core.echo message:{i}\n", topic="own") for i in range(2)]
+    first, second = (engine.jobs._check(spec, memo=memo) for spec in specs)
+    assert len(memo) == 1  # both came from the one settings' job
+    mutable = [
+        f.name
+        for f in dataclasses.fields(first)
+        if isinstance(getattr(first, f.name), list | dict | set)
+    ]
+    assert {"log_lines", "depends_on"} <= set(mutable)
+    for name in mutable:
+        assert getattr(first, name) is not getattr(second, name), name
