@@ -67,6 +67,10 @@ class JobsScreen(EngineScreen):
         # Events not applied yet (see APPLY_EVERY): each job's newest state and progress.
         self._changed: dict[int, JobStateChanged] = {}
         self._progressed: dict[int, JobProgress] = {}
+        # Progress of jobs whose rows are on the way (in `_newer`, or in an insert under
+        # way: `_inserting`): a job that reports once, before its row is in, keeps its bar.
+        self._early: dict[int, JobProgress] = {}
+        self._inserting: set[int] = set()
         self._status_text = ""
 
     def compose(self) -> ComposeResult:
@@ -89,6 +93,8 @@ class JobsScreen(EngineScreen):
         # The page read now is newer than them.
         self._changed.clear()
         self._progressed.clear()
+        self._early.clear()
+        self._inserting.clear()
         self._load_page(None)
 
     def set_filter(self, query: str) -> None:
@@ -156,6 +162,7 @@ class JobsScreen(EngineScreen):
                 self._newer.pop(job_id, None)
                 self._changed.pop(job_id, None)
                 self._progressed.pop(job_id, None)
+                self._early.pop(job_id, None)
             if table.remove_jobs(batch.purged):
                 self._show_status()
         if not batch.jobs and not batch.progress:
@@ -173,9 +180,11 @@ class JobsScreen(EngineScreen):
             self._newer.popitem(last=False)
             self._unseen += 1
         rows = table.rows
-        self._progressed.update(
-            (job_id, event) for job_id, event in batch.progress.items() if str(job_id) in rows
-        )
+        for job_id, report in batch.progress.items():
+            if str(job_id) in rows:
+                self._progressed[job_id] = report
+            elif job_id in self._newer or job_id in self._inserting:
+                self._early[job_id] = report
         if self._changed or self._progressed:
             self.draw_later("apply", self._apply_changes, every=APPLY_EVERY)
         if self._newer:
@@ -194,7 +203,10 @@ class JobsScreen(EngineScreen):
         table = self.query_one(JobTable)
         if table.cursor_row >= LIVE_TOP_ROWS:
             self._unseen += len(self._newer)
+            for job_id in self._newer:
+                self._early.pop(job_id, None)
         else:
+            self._inserting.update(self._newer)
             # The status follows once the rows are in (JobTable.Inserted).
             table.insert_newer(list(self._newer.values()))
         self._newer.clear()
@@ -202,6 +214,14 @@ class JobsScreen(EngineScreen):
 
     @on(JobTable.Inserted)
     def _inserted(self) -> None:
+        rows = self.query_one(JobTable).rows
+        for job_id in [job_id for job_id in self._early if str(job_id) in rows]:
+            self._progressed[job_id] = self._early.pop(job_id)
+        self._inserting = {job_id for job_id in self._inserting if str(job_id) not in rows}
+        if len(self._inserting) > MAX_PENDING:
+            # Rows an insert dropped (past the rows kept) never come: forget them.
+            self._inserting.clear()
+            self._early.clear()
         if self._changed or self._progressed:
             # Drawn with the new rows: one redraw of the table, not another one soon after.
             self._apply_changes()

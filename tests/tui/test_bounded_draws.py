@@ -8,7 +8,7 @@ from textual.widgets import DataTable
 
 from core.api import JobSpec
 from core.config import Config
-from core.events import JobStateChanged
+from core.events import JobProgress, JobStateChanged
 from heroagent_tui.app import HeroAgentApp
 from heroagent_tui.bridge import EngineBatch
 from heroagent_tui.screens.dashboard import DashboardScreen
@@ -127,3 +127,28 @@ async def test_a_hidden_screen_draws_nothing_until_shown(engine_config: Config) 
         await until(pilot, lambda: "default/hidden" in table.rows, what="the hidden queue's row")
         assert table.get_cell("default/hidden", "new") == str(BURST)
         assert queues.draws["rows"] == rows_drawn + 1
+
+
+async def test_progress_that_comes_before_its_jobs_row_shows_once_the_row_is_in(
+    engine_config: Config,
+) -> None:
+    async with running_app(engine_config) as (_, app, pilot):
+        await pilot.press("3")
+        screen = await until(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen)
+        assert isinstance(screen, JobsScreen)
+        table = screen.query_one(JobTable)
+        # A job that reports once as it starts: its state and its only progress come in
+        # one batch, while its row is still to be read and inserted.
+        job_id = 1_000_000
+        progress = JobProgress(job_id=job_id, fraction=0.5, message="halfway")
+        _publish(
+            app, [EngineBatch(jobs={job_id: _state(job_id, "active")}, progress={job_id: progress})]
+        )
+        key = str(job_id)
+
+        def bar() -> str:
+            return str(table.get_cell(key, "progress")) if key in table.rows else ""
+
+        await until(pilot, lambda: bar().endswith(" 50%"), what=f"the bar, not {bar()!r}")
+        assert not screen._early
+        assert not screen._inserting
