@@ -126,7 +126,9 @@ async def test_max_active_2_holds_over_three_workers_of_ten_slots(rig: Rig) -> N
         peak = 0
         waiting = True
         while waiting:
-            async with redis.pipeline(transaction=False) as pipe:
+            # In one MULTI: a snapshot. Read one by one, a job that ended after it was
+            # read and one that started before the next read would both count.
+            async with redis.pipeline(transaction=True) as pipe:
                 for name in names:
                     pipe.hget(name, "status")
                 statuses = await pipe.execute()
@@ -137,7 +139,11 @@ async def test_max_active_2_holds_over_three_workers_of_ten_slots(rig: Rig) -> N
             await asyncio.sleep(0.01)  # the sampling period the issue sets
         await wait_jobs_ended(engine, ids + [j.job_id for j in free], 60)
     assert peak == 2
-    assert most_at_once(await ran_once(engine, ids)) <= 2
+    # The stored times are each worker's clock, read before its step ran on the server:
+    # on a loaded machine a start stamped before another job's end may still come after
+    # it there. Redis's snapshots above are what the limit is held to; the free queue's
+    # times only need to show it ran wide.
+    await ran_once(engine, ids)
     assert most_at_once(await ran_once(engine, [j.job_id for j in free])) > 2
 
 
