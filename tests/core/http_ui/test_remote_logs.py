@@ -75,7 +75,8 @@ async def test_log_lines_of_a_remote_job_reach_the_event_stream(
             )
 
         messages = await read_events(run.lines, logged, seconds=30)
-        job = (await run.http.get(f"/api/jobs/{run.job_id}")).json()["job"]
+        # Its end: read while it ends, it may show the version stored before it ran.
+        job = await wait_status(run.http, run.job_id)
     lines_seen = [d["line"] for n, d in messages if n == "job_log" and d["job_id"] == run.job_id]
     assert lines_seen.count("from afar") == 1
     # It ran in the worker process, not in this one.
