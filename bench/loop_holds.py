@@ -97,7 +97,13 @@ class LoopHolds:
         original = self._original
         holds = self
 
+        loop_thread = self._loop_thread
+
         def timed(handle: asyncio.Handle) -> None:
+            if threading.get_ident() != loop_thread:
+                # Another thread's loop (the engine's, beside the app): not the one timed.
+                original(handle)
+                return
             owner = _owner(handle)
             started, cpu = time.perf_counter(), time.thread_time()
             holds._started = started

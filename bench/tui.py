@@ -7,7 +7,7 @@ RSS under 300 MB, flat over 10 minutes of flow.
 
 The history is written straight to OurDB and the index in large batches, once per
 version and size, under ``bench/.cache/``; later runs copy it. The app's engine runs its
-job slots in a child process, as the app does (``--in-process``: on the app's loop, as
+job slots in a child process, as the app does (``--in-process``: on the engine's loop, as
 ``jobs.worker_process = false``); ``--rate N`` offers N jobs/s instead of the full rate.
 """
 
@@ -41,6 +41,7 @@ from bench.loop_holds import LoopHolds
 from core.api import JobSpec
 from core.config import Config, load_config
 from core.engine import Engine
+from core.engine_thread import EngineThread
 from core.jobs import keys
 from core.jobs.index import SCHEMA_VERSION, JobIndex
 from core.jobs.model import Job, JobStatus
@@ -310,15 +311,17 @@ async def latency(
         config.enable_webdav = False
         config.jobs = dataclasses.replace(config.jobs, worker_process=child)
         built, copied = await with_history(config, history)
-        engine = Engine(config, fail_fast=False, child_slots=True)
+        # As `heroagent` runs it: the engine on its own thread and loop, the app on this.
+        host = EngineThread()
+        engine, api = await host.build(lambda: Engine(config, fail_fast=False, child_slots=True))
         started = time.perf_counter()
-        await engine.start()
-        up = time.perf_counter() - started
-        slots = engine.watchdog.pid() if engine.watchdog is not None else None
         try:
+            await host.call(engine.start())
+            up = time.perf_counter() - started
+            slots = engine.watchdog.pid() if engine.watchdog is not None else None
             if verbose:
                 print(f"  engine up in {up:.1f} s", file=sys.stderr, flush=True)
-            app = create_app(engine)
+            app = create_app(engine, api=api)
             app.state_path = None
             stop = asyncio.Event()
             async with app.run_test(size=(120, 36)) as pilot:
@@ -327,10 +330,11 @@ async def latency(
                     await pilot.pause()
                 table = app.screen.query_one(JobTable)
                 sent = [0]
-                flow = asyncio.create_task(_flow(engine, per_second, stop, sent))
+                # On the engine's loop, as submits from other processes would be handled.
+                flow = asyncio.ensure_future(host.call(_flow(engine, per_second, stop, sent)))
                 await pilot.pause(1.0)
                 rss_start = _rss_mib()
-                backlog_start, sent_start = await _backlog(engine), sent[0]
+                backlog_start, sent_start = await host.call(_backlog(engine)), sent[0]
                 flowing_from = time.perf_counter()
                 times, cpus = [], []
                 watch = LoopHolds() if holds else contextlib.nullcontext()
@@ -352,12 +356,15 @@ async def latency(
                 rss_end = _rss_mib()
                 rss_slots = _rss_mib(slots) if slots is not None else 0.0
                 flowed = time.perf_counter() - flowing_from
-                backlog_end, sent_end = await _backlog(engine), sent[0]
-                stop.set()
+                backlog_end, sent_end = await host.call(_backlog(engine)), sent[0]
+                host.loop.call_soon_threadsafe(stop.set)
                 await flow
                 await pilot.press("q")
         finally:
-            await engine.stop()
+            try:
+                await host.call(engine.stop())
+            finally:
+                await host.close()
     times.sort()
     cpus.sort()
     return {
@@ -386,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=int, help="jobs in the history first")
     parser.add_argument("--rate", type=int, help="jobs per second offered (0: full rate)")
     parser.add_argument("--samples", type=int, help="key presses measured")
-    parser.add_argument("--in-process", action="store_true", help="job slots on the app's loop")
+    parser.add_argument("--in-process", action="store_true", help="job slots on the engine's loop")
     parser.add_argument("--verbose", action="store_true", help="print each sample")
     parser.add_argument("--skip-start", action="store_true", help="no first-screen run")
     parser.add_argument("--holds", action="store_true", help="print what held the loop")

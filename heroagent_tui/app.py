@@ -207,6 +207,7 @@ class HeroAgentApp(App[int]):
 def create_app(
     engine: Engine,
     *,
+    api: EngineAPI | None = None,
     fmt: DisplayFormat | None = None,
     log_level: str = "",
     app_class: type[HeroAgentApp] = HeroAgentApp,
@@ -214,7 +215,8 @@ def create_app(
     """The one app factory shared by the CLI and the tests.
 
     With `log_level`, the engine's Python log records at that level and above also go
-    to the Logs view (the handler leaves when the app unmounts).
+    to the Logs view (the handler leaves when the app unmounts). `api`: the engine's,
+    for this loop when the engine runs on another (`core.engine_thread`).
     """
     config = engine.config
     users = sorted(config.webdav.users)
@@ -223,7 +225,7 @@ def create_app(
         root=str(config.webdav_root),
     )
     app = app_class(
-        engine.api,
+        api or engine.api,
         fmt=fmt,
         webdav=webdav,
         theme=config.tui.theme,

@@ -1,4 +1,4 @@
-"""Runs the engine and the terminal app on one event loop; the engine outlives the app."""
+"""Runs the terminal app, and the engine on a thread and loop of its own that outlives it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 
 from core.config import Config
 from core.engine import Engine, EngineStartError
+from core.engine_thread import EngineThread
 
 
 async def run_app(config: Config) -> int:
@@ -16,26 +17,31 @@ async def run_app(config: Config) -> int:
     from heroagent_tui.app import create_app
     from heroagent_tui.memory import freeze_startup
 
-    # The job slots run in a child process (jobs.worker_process): the loop stays the app's.
-    engine = Engine(config, fail_fast=False, child_slots=True)
-    app = create_app(engine, log_level=config.log_level)
-    # The app appears while services come up; it shows their progress from events.
-    starting = asyncio.create_task(engine.start(), name="engine-start")
-    starting.add_done_callback(lambda _: freeze_startup())
+    host = EngineThread()
     try:
-        await app.run_async()
-    finally:
-        _tell("stopping the engine…")
-        if not starting.done():
-            starting.cancel()
-        with contextlib.suppress(asyncio.CancelledError, EngineStartError):
-            await starting
+        # The job slots run in a child process (jobs.worker_process), and the engine on
+        # its own loop (EngineThread): this loop stays the app's.
+        engine, api = await host.build(lambda: Engine(config, fail_fast=False, child_slots=True))
+        app = create_app(engine, api=api, log_level=config.log_level)
+        # The app appears while services come up; it shows their progress from events.
+        starting = asyncio.ensure_future(host.call(engine.start()))
+        starting.add_done_callback(lambda _: freeze_startup())
         try:
-            # The terminal is back to normal here: Ctrl-C cancels this task, which ends
-            # the drain, and the stop below still hands the jobs back.
-            await engine.drain(hint="Ctrl-C to stop now", say=_tell)
+            await app.run_async()
         finally:
-            await engine.stop()
+            _tell("stopping the engine…")
+            if not starting.done():
+                starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, EngineStartError):
+                await starting
+            try:
+                # The terminal is back to normal here: Ctrl-C cancels this task, which
+                # ends the drain, and the stop below still hands the jobs back.
+                await host.call(engine.drain(hint="Ctrl-C to stop now", say=_tell))
+            finally:
+                await host.call(engine.stop())
+    finally:
+        await host.close()
     return app.return_code or 0
 
 

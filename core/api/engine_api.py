@@ -215,13 +215,20 @@ class EngineAPI:
             purged=manager.purged if manager is not None else 0,
         )
 
-    def subscribe(self, maxsize: int = 10_000, *, coalesce: bool = False) -> Subscription:
+    def subscribe(
+        self,
+        maxsize: int = 10_000,
+        *,
+        coalesce: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Subscription:
         """Engine events (service, job, log); close the subscription when done.
 
         With `coalesce`, a job's state changes that the reader has not taken yet are
-        replaced by the newest one (for views that show states, not count steps).
+        replaced by the newest one (for views that show states, not count steps). `loop`:
+        the reader's, when it is not the engine's (see `core.api.other_loop`).
         """
-        return self._host.bus.subscribe(maxsize, coalesce=coalesce)
+        return self._host.bus.subscribe(maxsize, coalesce=coalesce, loop=loop)
 
     # -- jobs ----------------------------------------------------------------------------
 

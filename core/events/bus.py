@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable
 
@@ -15,14 +17,32 @@ class Subscription:
     A coalescing subscription keeps only the newest of the events that share a coalesce
     key (a job's state changes), so a slow reader sees current states, not every step.
     Subscribers that count transitions subscribe without it.
+
+    A reader whose loop runs on another thread than the engine's (the terminal app,
+    beside an engine on a thread of its own) passes that `loop`: puts and takes then
+    share a lock, and a put into an empty queue wakes the reader through its loop's own
+    call queue, once per batch taken, not once per event.
     """
 
-    def __init__(self, bus: EventBus, maxsize: int, *, coalesce: bool = False) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        maxsize: int,
+        *,
+        coalesce: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self._bus = bus
         self._maxsize = maxsize
         self._coalesce = coalesce
         self._items: OrderedDict[Hashable, Event] = OrderedDict()
         self._ready = asyncio.Event()
+        self._loop = loop
+        self._lock: contextlib.AbstractContextManager[object] = (
+            threading.Lock() if loop is not None else contextlib.nullcontext()
+        )
+        # A wake-up is on its way to the reader's loop (only with `loop`).
+        self._waking = False
         self.dropped = 0
         self.closed = False
 
@@ -31,18 +51,30 @@ class Subscription:
         if self.closed:
             return
         key = event.coalesce_key() if self._coalesce and event.coalesce else id(event)
-        if key in self._items:
-            del self._items[key]
-        elif len(self._items) >= self._maxsize:
-            self._items.popitem(last=False)
-            self.dropped += 1
-        self._items[key] = event
-        self._ready.set()
+        with self._lock:
+            items = self._items
+            if key in items:
+                del items[key]
+            elif len(items) >= self._maxsize:
+                items.popitem(last=False)
+                self.dropped += 1
+            items[key] = event
+            if self._loop is None:
+                self._ready.set()
+                return
+            if self._waking:
+                return
+            self._waking = True
+        # A loop closed meanwhile has no reader left to wake.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._ready.set)
 
     def drain(self) -> list[Event]:
         """Take every queued event at once, oldest first."""
-        events = list(self._items.values())
-        self._items.clear()
+        with self._lock:
+            events = list(self._items.values())
+            self._items.clear()
+            self._waking = False
         self._ready.clear()
         return events
 
@@ -56,7 +88,7 @@ class Subscription:
         return self.drain()
 
     def close(self) -> None:
-        """Stop receiving events and wake any waiter."""
+        """Stop receiving events and wake any waiter (call from the reader's loop)."""
         self.closed = True
         self._bus._unsubscribe(self)
         self._ready.set()
@@ -81,15 +113,25 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         """Deliver an event to every subscriber (call from the engine's loop)."""
-        for subscription in tuple(self._subscriptions):
+        for subscription in self._subscriptions:
             subscription.put(event)
 
-    def subscribe(self, maxsize: int = 10_000, *, coalesce: bool = False) -> Subscription:
-        """A new bounded subscription; close it (or use `with`) when done."""
-        subscription = Subscription(self, maxsize, coalesce=coalesce)
-        self._subscriptions.append(subscription)
+    def subscribe(
+        self,
+        maxsize: int = 10_000,
+        *,
+        coalesce: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Subscription:
+        """A new bounded subscription; close it (or use `with`) when done.
+
+        `loop`: the reader's, when it runs on another thread than the publisher.
+        """
+        subscription = Subscription(self, maxsize, coalesce=coalesce, loop=loop)
+        # A new list, not an append: `publish` on another thread may be reading the old.
+        self._subscriptions = [*self._subscriptions, subscription]
         return subscription
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         if subscription in self._subscriptions:
-            self._subscriptions.remove(subscription)
+            self._subscriptions = [s for s in self._subscriptions if s is not subscription]

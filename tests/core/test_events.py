@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import threading
 
 import pytest
 
@@ -154,3 +156,29 @@ def test_a_coalescing_subscription_keeps_each_jobs_newest_progress() -> None:
         (1, 1.0),
         (2, 0.5),
     ]
+
+
+async def test_a_reader_on_another_loop_gets_every_event_a_thread_publishes_in_order() -> None:
+    bus = EventBus()
+    count = 20_000
+    with bus.subscribe(maxsize=count, loop=asyncio.get_running_loop()) as events:
+
+        def publish() -> None:
+            for n in range(count):
+                bus.publish(state(n, "new"))
+
+        publisher = threading.Thread(target=publish)
+        got: list[int] = []
+        batches = 0
+        publisher.start()
+        try:
+            while len(got) < count:
+                batch = await asyncio.wait_for(events.get_batch(), 10)
+                batches += 1
+                got.extend(e.job_id for e in batch if isinstance(e, JobStateChanged))
+        finally:
+            publisher.join()
+    assert got == list(range(count))
+    assert events.dropped == 0
+    # Woken once per batch taken, not once per event.
+    assert batches < count
