@@ -54,7 +54,7 @@ _M_ARENA_MAX = -8
 # Arenas for the whole process. Each thread that allocates gets an arena of its own by
 # default (up to eight per core), and the freed memory of one arena is not reused by
 # another: with the engine on a thread beside the terminal app's, the process's RSS more
-# than doubled (bench.tui: 150 MiB became 350). The GIL lets one thread allocate at a
+# than doubled (bench.tui: some 160 MiB became 356). The GIL lets one thread allocate at a
 # time anyway, so sharing arenas costs next to no waiting.
 MALLOC_ARENAS = 2
 

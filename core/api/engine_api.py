@@ -30,7 +30,7 @@ from core.api.views import (
 )
 from core.api.wire import jobs_delta
 from core.events import JobFilter, JobOptions, JobSpec, ScheduleOptions, ServiceState
-from core.events.bus import EventBus, Subscription
+from core.events.bus import EventBus, SubscribeOptions, Subscription
 from core.events.shapes import MAX_BATCH
 
 if TYPE_CHECKING:
@@ -215,20 +215,14 @@ class EngineAPI:
             purged=manager.purged if manager is not None else 0,
         )
 
-    def subscribe(
-        self,
-        maxsize: int = 10_000,
-        *,
-        coalesce: bool = False,
-        loop: asyncio.AbstractEventLoop | None = None,
-    ) -> Subscription:
+    def subscribe(self, maxsize: int = 10_000, **options: Unpack[SubscribeOptions]) -> Subscription:
         """Engine events (service, job, log); close the subscription when done.
 
         With `coalesce`, a job's state changes that the reader has not taken yet are
         replaced by the newest one (for views that show states, not count steps). `loop`:
         the reader's, when it is not the engine's (see `core.api.other_loop`).
         """
-        return self._host.bus.subscribe(maxsize, coalesce=coalesce, loop=loop)
+        return self._host.bus.subscribe(maxsize, **options)
 
     # -- jobs ----------------------------------------------------------------------------
 

@@ -7,8 +7,16 @@ import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable
+from typing import TypedDict, Unpack
 
 from core.events import Event
+
+
+class SubscribeOptions(TypedDict, total=False):
+    """How a subscription queues and wakes (see `Subscription`)."""
+
+    coalesce: bool
+    loop: asyncio.AbstractEventLoop | None
 
 
 class Subscription:
@@ -24,20 +32,13 @@ class Subscription:
     call queue, once per batch taken, not once per event.
     """
 
-    def __init__(
-        self,
-        bus: EventBus,
-        maxsize: int,
-        *,
-        coalesce: bool = False,
-        loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
+    def __init__(self, bus: EventBus, maxsize: int, **options: Unpack[SubscribeOptions]) -> None:
         self._bus = bus
         self._maxsize = maxsize
-        self._coalesce = coalesce
+        self._coalesce = options.get("coalesce", False)
         self._items: OrderedDict[Hashable, Event] = OrderedDict()
         self._ready = asyncio.Event()
-        self._loop = loop
+        self._loop = loop = options.get("loop")
         self._lock: contextlib.AbstractContextManager[object] = (
             threading.Lock() if loop is not None else contextlib.nullcontext()
         )
@@ -116,18 +117,12 @@ class EventBus:
         for subscription in self._subscriptions:
             subscription.put(event)
 
-    def subscribe(
-        self,
-        maxsize: int = 10_000,
-        *,
-        coalesce: bool = False,
-        loop: asyncio.AbstractEventLoop | None = None,
-    ) -> Subscription:
+    def subscribe(self, maxsize: int = 10_000, **options: Unpack[SubscribeOptions]) -> Subscription:
         """A new bounded subscription; close it (or use `with`) when done.
 
         `loop`: the reader's, when it runs on another thread than the publisher.
         """
-        subscription = Subscription(self, maxsize, coalesce=coalesce, loop=loop)
+        subscription = Subscription(self, maxsize, **options)
         # A new list, not an append: `publish` on another thread may be reading the old.
         self._subscriptions = [*self._subscriptions, subscription]
         return subscription

@@ -14,6 +14,8 @@ from core.engine import Engine
 from heroagent_tui.app import HeroAgentApp, create_app
 from heroagent_tui.format import DisplayFormat
 from heroagent_tui.screens.job_detail import JobDetailScreen
+from heroagent_tui.screens.submit import SubmitScreen
+from heroagent_tui.widgets.heroscript_area import HeroScriptArea
 from tests.helpers import async_wait_for
 
 T = TypeVar("T")
@@ -59,4 +61,22 @@ async def open_detail(pilot: Pilot[int], job_id: int) -> JobDetailScreen:
     )
     assert isinstance(detail, JobDetailScreen)
     assert detail.job_id == job_id
+    return detail
+
+
+async def submit_from_editor(pilot: Pilot[int], text: str) -> JobDetailScreen:
+    """Type `text` into Submit's editor, submit it, and return its detail once it is done."""
+    app = pilot.app
+    await pilot.press("5")
+    await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="Submit")
+    editor = app.screen.query_one(HeroScriptArea)
+    editor.clear()
+    await pilot.press(*text)
+    assert editor.text == text
+    await pilot.press("ctrl+s")
+    detail = await until(
+        pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen, what="detail"
+    )
+    assert isinstance(detail, JobDetailScreen)
+    await until(pilot, lambda: detail.job is not None and detail.job.status == "done")
     return detail

@@ -13,13 +13,10 @@ from core.config import Config
 from core.engine import Engine
 from core.engine_thread import EngineThread
 from heroagent_tui.app import HeroAgentApp, create_app
-from heroagent_tui.screens.job_detail import JobDetailScreen
 from heroagent_tui.screens.jobs import JobsScreen
 from heroagent_tui.screens.queues import QueuesScreen
-from heroagent_tui.screens.submit import SubmitScreen
-from heroagent_tui.widgets.heroscript_area import HeroScriptArea
 from heroagent_tui.widgets.job_table import JobTable
-from tests.tui.conftest import until
+from tests.tui.conftest import submit_from_editor, until
 
 
 @asynccontextmanager
@@ -46,17 +43,7 @@ async def test_a_job_submitted_from_the_app_runs_on_the_engine_thread_and_shows_
     engine_config: Config,
 ) -> None:
     async with app_beside_engine_thread(engine_config) as (host, _, app, pilot):
-        await pilot.press("5")
-        await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="Submit")
-        editor = app.screen.query_one(HeroScriptArea)
-        editor.clear()
-        await pilot.press(*"!!fake.return_success message:far")
-        await pilot.press("ctrl+s")
-        detail = await until(
-            pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen, what="detail"
-        )
-        assert isinstance(detail, JobDetailScreen)
-        await until(pilot, lambda: detail.job is not None and detail.job.status == "done")
+        detail = await submit_from_editor(pilot, "!!fake.return_success message:far")
         assert detail.job is not None
         assert "far" in detail.job.result
         # Its states came through the subscription woken across the threads.

@@ -19,7 +19,7 @@ from heroagent_tui.screens.submit import SubmitScreen
 from heroagent_tui.state import STATE_FILE
 from heroagent_tui.widgets.heroscript_area import HeroScriptArea
 from heroagent_tui.widgets.job_table import JobTable
-from tests.tui.conftest import open_detail, running_app, until
+from tests.tui.conftest import open_detail, running_app, submit_from_editor, until
 
 
 def _status(table: DataTable[object], job_id: int) -> str:
@@ -30,18 +30,7 @@ async def test_submit_from_the_editor_follow_it_and_see_it_done_in_jobs(
     engine_config: Config,
 ) -> None:
     async with running_app(engine_config) as (_engine, app, pilot):
-        await pilot.press("5")
-        await until(pilot, lambda: isinstance(app.screen, SubmitScreen), what="Submit")
-        editor = app.screen.query_one(HeroScriptArea)
-        editor.clear()
-        await pilot.press(*"!!fake.return_success message:hi")
-        assert editor.text == "!!fake.return_success message:hi"
-        await pilot.press("ctrl+s")
-        detail = await until(
-            pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen, what="detail"
-        )
-        assert isinstance(detail, JobDetailScreen)
-        await until(pilot, lambda: detail.job is not None and detail.job.status == "done")
+        detail = await submit_from_editor(pilot, "!!fake.return_success message:hi")
         assert detail.job is not None
         assert "hi" in detail.job.result
         timeline = detail.query_one("#job-timeline", DataTable)
