@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -13,6 +14,9 @@ from core.engine import Engine
 from core.memory import limit_malloc_arenas
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+# How long `close` waits for the engine's loop to finish its last tasks.
+CLOSE_SECONDS = 10.0
 
 
 class EngineThread:
@@ -59,8 +63,19 @@ class EngineThread:
         return engine, api_from_other_loop(engine.api, self.loop)
 
     async def close(self) -> None:
-        """Stop the engine's loop (after the engine stopped) and wait for its thread."""
+        """Stop the engine's loop (after the engine stopped) and wait for its thread.
+
+        At most CLOSE_SECONDS: a task that ignores its cancel, or a thread of the loop's
+        executor that never returns (a sync action stuck in a system call), would keep
+        the loop's last step waiting for good. The thread is a daemon: it ends with the
+        process.
+        """
         if self.loop.is_closed():
             return
         self.loop.call_soon_threadsafe(self.loop.stop)
-        await asyncio.to_thread(self._thread.join)
+        await asyncio.to_thread(self._thread.join, CLOSE_SECONDS)
+        if self._thread.is_alive():
+            log.warning(
+                "the engine's loop did not finish within %s s; leaving it to the exit",
+                CLOSE_SECONDS,
+            )

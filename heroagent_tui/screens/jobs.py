@@ -177,7 +177,8 @@ class JobsScreen(EngineScreen):
             self._newer.pop(event.job_id, None)
             self._newer[event.job_id] = event
         while len(self._newer) > MAX_PENDING:
-            self._newer.popitem(last=False)
+            dropped, _ = self._newer.popitem(last=False)
+            self._early.pop(dropped, None)
             self._unseen += 1
         rows = table.rows
         for job_id, report in batch.progress.items():
@@ -221,7 +222,9 @@ class JobsScreen(EngineScreen):
         if len(self._inserting) > MAX_PENDING:
             # Rows an insert dropped (past the rows kept) never come: forget them.
             self._inserting.clear()
-            self._early.clear()
+        # Only what still waits for its row stays: as bounded as `_newer` and `_inserting`.
+        waiting = self._inserting.union(self._newer)
+        self._early = {job: report for job, report in self._early.items() if job in waiting}
         if self._changed or self._progressed:
             # Drawn with the new rows: one redraw of the table, not another one soon after.
             self._apply_changes()

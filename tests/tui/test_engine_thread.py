@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import pytest
 from textual.pilot import Pilot
 
+from core import engine_thread
 from core.config import Config
 from core.engine import Engine
 from core.engine_thread import EngineThread
@@ -76,3 +80,29 @@ async def test_keys_are_answered_while_the_engine_loop_is_held(engine_config: Co
             assert not release.is_set()
         finally:
             release.set()
+
+
+async def test_closing_gives_up_on_a_task_that_ignores_its_cancel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine_thread, "CLOSE_SECONDS", 0.5)
+    host = EngineThread()
+    running, released = threading.Event(), threading.Event()
+
+    async def stubborn() -> None:
+        running.set()
+        while not released.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+
+    started = asyncio.get_running_loop().time()
+    host.loop.call_soon_threadsafe(lambda: host.loop.create_task(stubborn()))
+    try:
+        assert await asyncio.to_thread(running.wait, 10)
+        await host.close()
+        assert asyncio.get_running_loop().time() - started < 5
+        assert host._thread.is_alive()
+    finally:
+        released.set()
+        await asyncio.to_thread(host._thread.join, 10)
+    assert host.loop.is_closed()
