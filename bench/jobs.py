@@ -486,6 +486,8 @@ def verdicts(systems: list[System], rss: dict[str, float] | None) -> None:
     one, two = first.median_rate(1), first.median_rate(2)
     if one and two:
         verdict("2 workers / 1 worker", two / one, TARGET_SCALE, "{:.2f}x", True)
+        for line in scale_ceiling(one, first.cpu(1), first.cpu(2), os.cpu_count() or 1):
+            print(f"   {line}")
     if first.samples and "p50" in best:
         peer, theirs = best["p50"]
         ours = first.p(0.5)
@@ -510,6 +512,35 @@ def verdicts(systems: list[System], rss: dict[str, float] | None) -> None:
             f"(peak {rss['hwm_mb']:.0f} MB, started in {rss['start_s']:.2f} s; history "
             f"filled in {rss['fill_s']:.0f} s); target < {TARGET_RSS_MB:g} MB at 1M: {mark}"
         )
+
+
+def scale_ceiling(
+    one: float, cpu_one: dict[str, float] | None, cpu_two: dict[str, float] | None, cores: int
+) -> list[str]:
+    """What the CPU profile lets two workers reach, on this machine's cores and on four.
+
+    Every process of a drain (the engine, the workers, valkey-server) shares the cores,
+    so `cores` seconds of CPU per second bound the rate at cores / (CPU per job); the
+    engine's work runs mostly under one lock (its interpreter's), so its own CPU per job
+    bounds the rate at one core / (engine CPU per job) however many cores there are.
+    """
+    if not cpu_one or not cpu_two or "engine" not in cpu_two:
+        return []
+    busy = one * cpu_one["total"] / 1e6
+
+    def ceiling(n: int) -> float:
+        return min(n * 1e6 / cpu_two["total"], 1e6 / cpu_two["engine"])
+
+    here, four = ceiling(cores), ceiling(4)
+    return [
+        f"CPU: 1 worker drained at {one:,.0f}/s using {cpu_one['total']:.0f} µs of CPU per "
+        f"job, {busy:.2f} of {cores} cores busy;",
+        f"with 2 workers a job costs {cpu_two['total']:.0f} µs (engine "
+        f"{cpu_two['engine']:.0f}): at most {here:,.0f}/s on {cores} cores, "
+        f"{here / one:.2f}x of 1 worker; on 4 cores {four:,.0f}/s, {four / one:.2f}x "
+        f"(the engine's {cpu_two['engine']:.0f} µs on its one core "
+        f"{'is' if four == 1e6 / cpu_two['engine'] else 'is not'} the bound).",
+    ]
 
 
 def load_average() -> str:

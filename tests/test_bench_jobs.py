@@ -105,6 +105,21 @@ def test_the_drain_rate_counts_from_the_first_result_to_the_last() -> None:
     assert drain_rate({"n": 1_001, "startup_s": 0.5, "total_s": 1.5}) == 1_000.0
 
 
+def test_the_scale_ceiling_is_the_cores_or_the_engine_whichever_binds_first() -> None:
+    from bench.jobs import scale_ceiling
+
+    one = {"engine": 60.0, "worker 1": 40.0, "valkey": 40.0, "total": 140.0}
+    two = {"engine": 62.5, "worker 1": 25.0, "worker 2": 25.0, "valkey": 47.5, "total": 160.0}
+    lines = " ".join(scale_ceiling(10_000.0, one, two, 2))
+    assert "1.40 of 2 cores busy" in lines
+    # Two cores: 2e6 / 160 = 12,500/s; four: 4e6 / 160 = 25,000, but the engine's 62.5 µs
+    # on one core stop it at 16,000/s.
+    assert "at most 12,500/s on 2 cores, 1.25x of 1 worker" in lines
+    assert "on 4 cores 16,000/s, 1.60x" in lines
+    assert "is the bound" in lines
+    assert scale_ceiling(10_000.0, one, None, 2) == []
+
+
 def test_submit_trace_times_each_stage_once_per_single_submit() -> None:
     argv = [sys.executable, "-m", "bench.trace_submit", "--jobs", "100"]
     result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
