@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import compress
+from operator import ne
 from typing import Any
 
 from core.api.views import JobView, LimitsView, ScheduleView
@@ -89,12 +91,20 @@ def jobs_delta(made: Sequence[tuple[Any, bool]]) -> dict[str, Any]:
         return {"first": None, "rest": []}
     first_job, first_new = made[0]
     base = first_job.__dict__
+    names = tuple(base)
+    base_values = tuple(base.values())
     rest = []
     for job, new in made[1:]:
+        record = job.__dict__
+        # The fields compared in C (map of `ne`): a loop over ~40 fields per job in
+        # Python was a tenth of a 1,000-job submit's time on the loop.
+        changed: Iterable[tuple[str, Any]]
+        if tuple(record) == names:
+            changed = compress(record.items(), map(ne, record.values(), base_values))
+        else:  # never for records made by the Job class; kept for a changed one
+            changed = ((n, v) for n, v in record.items() if v != base.get(n, v))
         delta: dict[str, Any] = {}
-        for name, value in job.__dict__.items():
-            if value == base.get(name, value):
-                continue
+        for name, value in changed:
             if name in _SAME_FIELDS:
                 delta[name] = value
             elif name in _VIEW_FORMS:
