@@ -525,6 +525,16 @@ def _before_shared(refused: JobRefused, items: Sequence[object]) -> bool:
 
 def unreachable(exc: BaseException) -> EngineUnreachable:
     """The error for a Redis server that could not be found, reached or logged in to."""
+    text = str(exc)
+    if "NOAUTH" in text or "WRONGPASS" in text:
+        # The server answered: it is up, and the hint to start heroagent would mislead.
+        given = "was given a wrong one" if "WRONGPASS" in text else "was given none"
+        return EngineUnreachable(
+            f"the engine's Redis server asks for a password and {given} ({text}): "
+            "put it in the URL (redis://:PASSWORD@HOST:PORT/ or "
+            "unix://:PASSWORD@/path/to.sock), or leave out --redis-url to reach the "
+            "server of the data dir's engine, whose password it reads from there"
+        )
     return EngineUnreachable(
-        f"cannot reach the engine's Redis server ({exc}); is heroagent running?"
+        f"cannot reach the engine's Redis server ({text}); is heroagent running?"
     )

@@ -90,8 +90,33 @@ class SentinelRedis(aioredis.Redis):
                     await client.aclose()
 
 
+# What servers answer a client that has no password or a wrong one (valkey's and Redis'
+# words; redis-py raises them as a plain ConnectionError).
+_NEEDS_PASSWORD = ("NOAUTH", "HELLO must be called with the client already authenticated")
+_WRONG_PASSWORD = ("WRONGPASS", "invalid username-password pair")
+
+
+def login_refused(exc: BaseException) -> str:
+    """Why the server would not log this client in, in words; "" when that is not the error.
+
+    Waiting does not help with that: the start gives up at once.
+    """
+    text = str(exc)
+    if any(words in text for words in _NEEDS_PASSWORD):
+        return (
+            "it asks for a password and none was given: put it in the URL "
+            "(redis://:PASSWORD@HOST:PORT/ or unix://:PASSWORD@/path/to.sock)"
+        )
+    if any(words in text for words in _WRONG_PASSWORD):
+        return "it refused the password (or user) the URL gives"
+    return ""
+
+
 def unreachable_reason(exc: BaseException, config: Config) -> str:
     """Why the server could not be reached, in words (redis-py's text names its objects)."""
+    refused = login_refused(exc)
+    if refused:
+        return f"{refused} ({exc})"
     if isinstance(exc, MasterNotFoundError):
         asked = ", ".join(config.redis.sentinels)
         return (
@@ -437,6 +462,11 @@ class RedisService(Service):
                     return
             except (RedisError, OSError) as exc:
                 last_error = unreachable_reason(exc, self.config)
+                if login_refused(exc):
+                    await client.aclose()
+                    if proc is not None:
+                        await stop_process(proc, None, term_timeout=2.0)
+                    raise ServiceStartError(f"{what}: {last_error}") from None
             finally:
                 await client.aclose()
             await asyncio.sleep(0.02)

@@ -175,6 +175,33 @@ async def test_unreachable_external_url_fails_clearly(
         await service.start()
 
 
+async def test_an_external_server_that_wants_a_password_fails_at_once_and_says_so(
+    engine_config: Config, valkey: ValkeyProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = aioredis.Redis(unix_socket_path=str(valkey.socket_path))
+    await admin.config_set("requirepass", "s3cret")
+    await admin.aclose()
+    # A refused login is not waited out: were it, this start would take an hour.
+    monkeypatch.setattr("core.redis_server.service.START_TIMEOUT", 3600.0)
+    sock = valkey.socket_path
+    for url, says in (
+        (f"unix://{sock}", "asks for a password and none was given: put it in the URL"),
+        (f"unix://:wrong@{sock}", "refused the password (or user) the URL gives"),
+    ):
+        config = replace(engine_config, redis=replace(engine_config.redis, url=url))
+        service = RedisService(config, Engine(config).bus)
+        with pytest.raises(ServiceStartError, match=r"cannot reach Redis at unix://") as raised:
+            await asyncio.wait_for(service.start(), 60)
+        assert says in str(raised.value)
+        assert "no PONG" not in str(raised.value)
+        assert "wrong" not in str(raised.value).split("(")[0]  # the URL's password is masked
+    config = replace(
+        engine_config, redis=replace(engine_config.redis, url=f"unix://:s3cret@{sock}")
+    )
+    async with Engine(config) as engine:
+        assert await engine.redis.client().ping()
+
+
 async def test_stale_pidfile_orphan_is_stopped(engine_config: Config) -> None:
     # First run writes the config; then start a server from it by hand, as an engine
     # killed with SIGKILL (and no parent-death signal) would leave behind.

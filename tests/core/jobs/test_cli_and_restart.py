@@ -84,6 +84,22 @@ def test_submit_wait_job_and_jobs(served: Serve) -> None:
     assert bad.stderr.startswith("heroagent: line 1, col 3:")
 
 
+def test_a_url_without_the_password_says_so_not_that_the_engine_is_down(served: Serve) -> None:
+    sock = served.data / "run" / "valkey.sock"
+    none = cli(served, "jobs", "--redis-url", f"unix://{sock}")
+    assert none.returncode == 3
+    assert "asks for a password and was given none (NOAUTH" in none.stderr
+    assert "unix://:PASSWORD@/path/to.sock" in none.stderr
+    assert "is heroagent running" not in none.stderr
+    wrong = cli(served, "jobs", "--redis-url", f"unix://:wrong@{sock}")
+    assert wrong.returncode == 3
+    assert "asks for a password and was given a wrong one" in wrong.stderr
+    password = (served.data / "redis" / "password").read_text().strip()
+    right = cli(served, "jobs", "--json", "--redis-url", f"unix://:{password}@{sock}")
+    assert right.returncode == 0, right.stderr
+    assert json.loads(right.stdout) == []
+
+
 def test_no_engine_is_a_clear_error(short_tmp: Path) -> None:
     server = Serve(short_tmp / "data", env=CLI_ONLY)
     server.wait_ready()
