@@ -783,6 +783,10 @@ class JobManager:
         shown = {job_id: job for job_id, job in live.items() if not job.status.ended}
         rest = [job_id for job_id in job_ids if job_id not in shown]
         stored = await asyncio.to_thread(self.read_many, rest) if rest else {}
+        for job_id, last in stored.items():
+            ended = live.get(job_id)
+            if ended is not None and _stored_before_its_run(last, ended):
+                shown[job_id] = _while_it_ran(ended)
         return {**stored, **shown}
 
     async def wait_ended(self, job_id: int) -> Job:
@@ -1639,3 +1643,35 @@ def _parent_id(parent: int | str, answers: Mapping[int, Job], alias: Mapping[int
         return parent
     index = int(parent)
     return answers[alias.get(index, index)].job_id
+
+
+def _stored_before_its_run(stored: Job, ended: Job) -> bool:
+    """Whether the stored version is from before the attempt that ended live in Redis.
+
+    A short attempt may end before its `active` version is stored (the persister holds
+    it a moment, to write it with the end); the last stored version is then `new` (or
+    `scheduled`, or an earlier attempt's), which the job has left behind. An attempt's
+    start is stamped when a worker takes it, so a later start than the stored one's is
+    a run the history does not hold yet; an end with no run of its own (a cancel while
+    queued, a parent's failure) keeps the stored start.
+    """
+    return ended.time_start > stored.time_start
+
+
+def _while_it_ran(ended: Job) -> Job:
+    """An attempt ended in Redis, shown as it was while it ran: its `active` version.
+
+    The end is shown once it is durable (see `shown_jobs`); until then this is what a
+    reader saw a moment ago, and what the history will hold before the end.
+    """
+    return replace(
+        ended,
+        status=JobStatus.ACTIVE,
+        result="",
+        result_file="",
+        error="",
+        error_kind="",
+        time_end=0.0,
+        revision=ended.revision - 1,
+        log_lines=list(ended.log_lines),
+    )

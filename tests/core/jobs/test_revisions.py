@@ -14,7 +14,7 @@ from core.engine import Engine
 from core.events.bus import EventBus
 from core.jobs import keys
 from core.jobs.index import JobIndex
-from core.jobs.manager import JobManager, JobNotFoundError
+from core.jobs.manager import JobManager, JobNotFoundError, _stored_before_its_run
 from core.jobs.model import ErrorKind, Job, JobStatus
 from core.jobs.persister import Persister
 from core.jobs.purge import purge
@@ -262,6 +262,47 @@ async def test_a_repair_raises_a_count_the_server_holds_below_the_stored_one(
     # The next change reads as newer than the stored version: it becomes the last one.
     assert await jobs.queue.reap_worker("w", max_attempts=5) == 1
     await stored_as(jobs, job.job_id, NEW)
+
+
+async def test_a_job_that_ran_before_its_hand_out_was_stored_never_shows_as_new_again(
+    history: History,
+) -> None:
+    """A short job may end before its `active` version is stored (the persister holds it
+    a moment to write both at once): seen `active` while it ran, it must not read `new`
+    while its end is on its way, as if it had not run."""
+    manager, queue = history.manager, history.queue
+    job, lease = await history.hand_out()
+    (running,) = (await manager.shown_jobs([job.job_id])).values()
+    assert running.status is ACTIVE  # live in Redis; nothing stored since `new`
+    assert await queue.complete_many([Completion(lease, DONE, "ok")]) == [True]
+    assert await stored_statuses(manager, job.job_id) == [NEW]
+
+    (shown,) = (await manager.shown_jobs([job.job_id])).values()
+    assert shown.status is ACTIVE
+    # As it was while it ran: this attempt's start and worker, no end yet.
+    assert (shown.attempts, shown.worker, shown.time_start) == (1, "w", running.time_start)
+    assert (shown.result, shown.time_end, shown.revision) == ("", 0.0, running.revision)
+    (listed,) = await manager.list_jobs(JobFilter())
+    assert listed.status is ACTIVE
+
+    await history.persister.drain_new()
+    (shown,) = (await manager.shown_jobs([job.job_id])).values()
+    assert (shown.status, shown.result) == (DONE, "ok")
+    assert await stored_statuses(manager, job.job_id) == [NEW, ACTIVE, DONE]
+
+
+def test_only_an_end_whose_run_the_history_lacks_is_shown_as_it_ran() -> None:
+    def job(status: JobStatus, attempts: int, start: float) -> Job:
+        return Job(1, "t", "!!core.echo\n", status=status, attempts=attempts, time_start=start)
+
+    # Ran before its hand-out was stored; a retry's second attempt likewise.
+    assert _stored_before_its_run(job(NEW, 0, 0.0), job(DONE, 1, 5.0))
+    assert _stored_before_its_run(job(JobStatus.SCHEDULED, 1, 5.0), job(DONE, 2, 9.0))
+    # Its `active` version is stored; or it ended without a run: cancelled while queued
+    # or waiting for its retry, or failed with its parent.
+    assert not _stored_before_its_run(job(ACTIVE, 1, 5.0), job(DONE, 1, 5.0))
+    assert not _stored_before_its_run(job(NEW, 0, 0.0), job(ERROR, 0, 0.0))
+    assert not _stored_before_its_run(job(JobStatus.SCHEDULED, 1, 5.0), job(ERROR, 1, 5.0))
 
 
 async def test_an_end_not_yet_stored_is_not_shown_as_an_end(history: History) -> None:
