@@ -77,7 +77,14 @@ class AsyncClient(ClientBase):
         self._coalesce = True
 
     async def aclose(self) -> None:
-        """Close the connections; the client may be used again (it reconnects)."""
+        """Close the connections once the submits already made are answered.
+
+        Their requests may be on their way (the engine may have made the jobs), so
+        their callers get their jobs or errors, and nothing is left to reopen a
+        connection after the close. The client may be used again (it reconnects).
+        """
+        if self._senders:
+            await asyncio.gather(*self._senders, return_exceptions=True)
         if self._redis is not None:
             redis, self._redis = self._redis, None
             await redis.aclose()

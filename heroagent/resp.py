@@ -191,20 +191,18 @@ class RespClient:
         self._find = find
         self._idle: Idle[Connection] = Idle()
 
-    async def _connection(self) -> Connection:
-        return self._idle.take() or await connect(await self._find())
-
     async def execute(
         self,
         *args: str | bytes | int | float,
         timeout: float | None = REPLY_TIMEOUT_SECONDS,  # noqa: ASYNC109
     ) -> Any:
         """Run one command on a free connection; its reply (an error reply is raised)."""
-        connection = await self._connection()
+        idle = self._idle  # given back there: closed, if the client closed meanwhile
+        connection = idle.take() or await connect(await self._find())
         try:
             return await connection.execute(*args, timeout=timeout)
         finally:
-            self._idle.give(connection)
+            idle.give(connection)
 
     async def rpush(self, key: str, *values: str | bytes) -> int:
         """RPUSH: append to a list; its new length."""
@@ -248,8 +246,12 @@ class RespClient:
             subscription.close()
 
     async def aclose(self) -> None:
-        """Close every connection; the client may be used again (it reconnects)."""
-        self._idle.close()
+        """Close every connection (one in use once its command is answered).
+
+        The client may be used again: it makes new connections.
+        """
+        idle, self._idle = self._idle, Idle()
+        idle.close()
 
 
 class Subscription(Subscribed[Connection]):

@@ -168,9 +168,6 @@ class SyncRespClient:
     def _target(self) -> wire.Target:
         return run(self._find(), _probe)
 
-    def _connection(self) -> SyncConnection:
-        return self._idle.take() or connect(self._target())
-
     def execute(
         self,
         *args: str | bytes | int | float,
@@ -178,11 +175,12 @@ class SyncRespClient:
         deadline: float | None = None,
     ) -> Any:
         """Run one command on a free connection; its reply (an error reply is raised)."""
-        connection = self._connection()
+        idle = self._idle  # given back there: closed, if the client closed meanwhile
+        connection = idle.take() or connect(self._target())
         try:
             return connection.execute(*args, timeout=timeout, deadline=deadline)
         finally:
-            self._idle.give(connection)
+            idle.give(connection)
 
     def open_subscription(
         self, channel: str, confirm_seconds: float = wire.CONNECT_TIMEOUT_SECONDS
@@ -209,8 +207,12 @@ class SyncRespClient:
             subscription.close()
 
     def close(self) -> None:
-        """Close every idle connection; the client may be used again (it reconnects)."""
-        self._idle.close()
+        """Close every connection (one in use once its command is answered).
+
+        The client may be used again: it makes new connections.
+        """
+        idle, self._idle = self._idle, wire.Idle()
+        idle.close()
 
 
 class SyncSubscription(wire.Subscribed[SyncConnection]):

@@ -214,10 +214,15 @@ L = TypeVar("L", bound=Link)
 
 
 class Idle(Generic[L]):
-    """The idle connections of a client, reused newest first; threads may share it."""
+    """The idle connections of a client, reused newest first; threads may share it.
+
+    Closed once: a connection given back after that (its command was in flight while
+    the client closed) is closed, not kept. A client that closes makes a new one.
+    """
 
     def __init__(self) -> None:
         self._idle: list[L] = []
+        self._closed = False
 
     def take(self) -> L | None:
         """An idle connection still good for a command, or None: make a new one."""
@@ -232,11 +237,14 @@ class Idle(Generic[L]):
 
     def give(self, connection: L) -> None:
         """A connection done with its command; a broken one is dropped."""
-        if not connection.broken:
+        if self._closed:
+            connection.close()
+        elif not connection.broken:
             self._idle.append(connection)
 
     def close(self) -> None:
-        """Close every idle connection."""
+        """Close every idle connection, and each one in use as it comes back."""
+        self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()

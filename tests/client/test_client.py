@@ -262,6 +262,23 @@ async def test_async_client_runs_calls_concurrently(config: Config) -> None:
         assert [json.loads(r)[0]["result"] for r in results] == [f"c{i}" for i in range(5)]
 
 
+async def test_closing_answers_the_submits_already_made_first(config: Config) -> None:
+    client = AsyncClient.from_config(config)
+    submits = [
+        asyncio.create_task(client.submit(f"!!core.echo message:{i}\n", topic="closing"))
+        for i in range(3)
+    ]
+    # One turn of the loop: each submit is queued and their sender made, not yet run.
+    await asyncio.sleep(0)
+    assert client._senders
+    assert len(client._queued) == 3
+    await client.aclose()
+    assert not client._senders
+    assert client._redis is None  # nothing reopened a connection after the close
+    made = [task.result() for task in submits]  # each answered before aclose returned
+    assert len({job.job_id for job in made}) == 3
+
+
 def test_client_by_url(served: Serve) -> None:
     # The managed server asks for the password the engine keeps in its data dir.
     password = (served.data / "redis" / "password").read_text().strip()

@@ -193,6 +193,30 @@ async def test_a_cancelled_command_drops_its_connection(valkey: ValkeyProcess) -
         await client.aclose()
 
 
+async def test_a_command_in_flight_as_the_client_closes_closes_its_connection(
+    valkey: ValkeyProcess,
+) -> None:
+    client = _url_client(valkey.url)
+    admin = _admin(valkey)
+    blocked = asyncio.create_task(client.blpop(["closing"], 30))
+
+    async def blocking() -> bool:
+        return int(admin.info("clients")["blocked_clients"]) > 0
+
+    await async_poll(blocking, 10, "the BLPOP to block")
+    await client.aclose()
+    admin.rpush("closing", "answer")
+    assert await blocked == [b"closing", b"answer"]  # its caller still gets its reply
+
+    async def gone() -> bool:
+        # The admin's own connection is the only one left (a kept one would stay open).
+        return int(admin.info("clients")["connected_clients"]) == 1
+
+    await async_poll(gone, 10, "the connection to close")
+    assert await client.execute("PING") == b"PONG"  # used again, it reconnects
+    await client.aclose()
+
+
 async def test_subscribe_gets_the_channels_messages(valkey: ValkeyProcess) -> None:
     client = _url_client(valkey.url)
     async with client.subscribe("events") as subscription:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 import time
 from dataclasses import replace
@@ -142,3 +143,18 @@ def test_the_sentinels_name_the_primary(sentinel_set: SentinelSet) -> None:
     unknown = replace(config, redis=replace(config.redis, sentinel_master="nobody"))
     with pytest.raises(RespConnectionError, match="no Sentinel named the primary 'nobody'"):
         SyncRespClient(find_target(unknown)).execute("PING")
+
+
+def test_a_blocking_command_in_flight_as_the_client_closes_closes_its_connection(
+    valkey: ValkeyProcess,
+) -> None:
+    client = _url_client(valkey.url)
+    admin = _admin(valkey)
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    blocked = pool.submit(client.execute, "BLPOP", "closing", 30, timeout=40)
+    wait_for(lambda: int(admin.info("clients")["blocked_clients"]) > 0, 10, "the BLPOP")
+    client.close()
+    admin.rpush("closing", "answer")
+    assert blocked.result(30) == [b"closing", b"answer"]
+    pool.shutdown()
+    wait_for(lambda: int(admin.info("clients")["connected_clients"]) == 1, 10, "the close")
