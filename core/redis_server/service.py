@@ -463,7 +463,6 @@ class RedisService(Service):
             except (RedisError, OSError) as exc:
                 last_error = unreachable_reason(exc, self.config)
                 if login_refused(exc):
-                    await client.aclose()
                     if proc is not None:
                         await stop_process(proc, None, term_timeout=2.0)
                     raise ServiceStartError(f"{what}: {last_error}") from None
