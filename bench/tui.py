@@ -153,7 +153,8 @@ async def _history_source(jobs: int) -> tuple[Path, float, bool]:
         code = "import asyncio, sys; from pathlib import Path; from bench import tui; "
         code += "asyncio.run(tui.build_history(Path(sys.argv[1]), int(sys.argv[2])))"
         argv = [sys.executable, "-c", code, str(source), str(jobs)]
-        await asyncio.to_thread(subprocess.run, argv, check=True, cwd=ROOT)
+        # A 1M-job build takes about half a minute to two; an hour is a hang.
+        await asyncio.to_thread(subprocess.run, argv, check=True, cwd=ROOT, timeout=3600)
         built.write_text(f"{time.perf_counter() - started:.1f}\n")
     return source, float(built.read_text()), fresh
 

@@ -264,6 +264,20 @@ async def test_a_repair_raises_a_count_the_server_holds_below_the_stored_one(
     await stored_as(jobs, job.job_id, NEW)
 
 
+async def shown_job(manager: JobManager, job_id: int) -> Job:
+    """What readers (get, lists, a client's wait) are shown of one job."""
+    (shown,) = (await manager.shown_jobs([job_id])).values()
+    return shown
+
+
+async def shows_done_once_stored(history: History, job_id: int) -> None:
+    """Once the persister stored its end, the job reads `done`, after new and active."""
+    await history.persister.drain_new()
+    shown = await shown_job(history.manager, job_id)
+    assert (shown.status, shown.result) == (DONE, "ok")
+    assert await stored_statuses(history.manager, job_id) == [NEW, ACTIVE, DONE]
+
+
 async def test_a_job_that_ran_before_its_hand_out_was_stored_never_shows_as_new_again(
     history: History,
 ) -> None:
@@ -272,12 +286,12 @@ async def test_a_job_that_ran_before_its_hand_out_was_stored_never_shows_as_new_
     while its end is on its way, as if it had not run."""
     manager, queue = history.manager, history.queue
     job, lease = await history.hand_out()
-    (running,) = (await manager.shown_jobs([job.job_id])).values()
+    running = await shown_job(manager, job.job_id)
     assert running.status is ACTIVE  # live in Redis; nothing stored since `new`
     assert await queue.complete_many([Completion(lease, DONE, "ok")]) == [True]
     assert await stored_statuses(manager, job.job_id) == [NEW]
 
-    (shown,) = (await manager.shown_jobs([job.job_id])).values()
+    shown = await shown_job(manager, job.job_id)
     assert shown.status is ACTIVE
     # As it was while it ran: this attempt's start and worker, no end yet.
     assert (shown.attempts, shown.worker, shown.time_start) == (1, "w", running.time_start)
@@ -285,10 +299,7 @@ async def test_a_job_that_ran_before_its_hand_out_was_stored_never_shows_as_new_
     (listed,) = await manager.list_jobs(JobFilter())
     assert listed.status is ACTIVE
 
-    await history.persister.drain_new()
-    (shown,) = (await manager.shown_jobs([job.job_id])).values()
-    assert (shown.status, shown.result) == (DONE, "ok")
-    assert await stored_statuses(manager, job.job_id) == [NEW, ACTIVE, DONE]
+    await shows_done_once_stored(history, job.job_id)
 
 
 def test_only_an_end_whose_run_the_history_lacks_is_shown_as_it_ran() -> None:
@@ -315,12 +326,9 @@ async def test_an_end_not_yet_stored_is_not_shown_as_an_end(history: History) ->
     assert live is not None
     assert live.status is DONE
 
-    (shown,) = (await manager.shown_jobs([job.job_id])).values()
+    shown = await shown_job(manager, job.job_id)
     assert shown.status is ACTIVE
     (listed,) = await manager.list_jobs(JobFilter())
     assert listed.status is ACTIVE
 
-    await history.persister.drain_new()
-    (shown,) = (await manager.shown_jobs([job.job_id])).values()
-    assert (shown.status, shown.result) == (DONE, "ok")
-    assert await stored_statuses(manager, job.job_id) == [NEW, ACTIVE, DONE]
+    await shows_done_once_stored(history, job.job_id)
