@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import ClassVar
 
@@ -112,6 +113,7 @@ class JobsScreen(EngineScreen):
     @work(exclusive=True, group="page", exit_on_error=False)
     async def _load_page(self, before_id: int | None) -> None:
         self._loading = True
+        as_of = time.time()
         try:
             jobs = await self.ctx.api.jobs(self.filter, limit=PAGE, before_id=before_id)
         except Exception as exc:  # a bad status word, or the jobs service not running yet
@@ -120,7 +122,7 @@ class JobsScreen(EngineScreen):
         finally:
             self._loading = False
         self._exhausted = len(jobs) < PAGE
-        self.query_one(JobTable).add_jobs(jobs)
+        self.query_one(JobTable).add_jobs(jobs, as_of)
         self._show_status()
 
     async def _read_newer(self, job_ids: list[int]) -> list[JobView]:

@@ -122,6 +122,10 @@ class JobTable(DataTable[object]):
         self._highest = 0
         # Shown jobs with retries: their events change the attempt column, so they are read.
         self._retrying: set[int] = set()
+        # When each shown row's status was true (wall clock): a page's read began, or
+        # an event was made. An older event is one the row has moved past: a live insert
+        # can bring one after a newer state went in, and the row would show it for good.
+        self._as_of: dict[int, float] = {}
         self._metas: dict[tuple[object, ...], tuple[Style, Style]] = {}
         self._extends: dict[tuple[object, ...], Style] = {}
         self._row_cache: LRUCache[tuple[object, ...], tuple[SegmentLines, SegmentLines]]
@@ -387,12 +391,17 @@ class JobTable(DataTable[object]):
             return None
         return min(int(str(key.value)) for key in self.rows)
 
-    def add_jobs(self, jobs: list[JobView]) -> None:
-        """Append a page (already newest first)."""
+    def add_jobs(self, jobs: list[JobView], as_of: float) -> None:
+        """Append a page (already newest first), read from `as_of` (wall clock) on.
+
+        Events made before `as_of` are in the page already (an event is made once its
+        state is durable), so they leave these rows as they are.
+        """
         fresh = []
         for job in jobs:
             if str(job.job_id) not in self.rows:
                 fresh.append((job.job_id, self._cells(job)))
+                self._as_of[job.job_id] = as_of
                 self._highest = max(self._highest, job.job_id)
                 if job.retries:
                     self._retrying.add(job.job_id)
@@ -404,6 +413,7 @@ class JobTable(DataTable[object]):
         self.workers.cancel_group(self, "insert")
         self._highest = 0
         self._retrying.clear()
+        self._as_of.clear()
         super().clear(columns)
         return self
 
@@ -462,6 +472,9 @@ class JobTable(DataTable[object]):
             self.run_worker(self._fill(stale, self.reread), group="reread", exit_on_error=False)
 
     def _apply_state(self, event: JobStateChanged) -> None:
+        if event.ts < self._as_of.get(event.job_id, 0.0):
+            return
+        self._as_of[event.job_id] = event.ts
         key = str(event.job_id)
         self.update_cell(key, "status", event.status)
         if event.status != "active":
@@ -475,6 +488,7 @@ class JobTable(DataTable[object]):
         for job_id in shown:
             self.remove_row(str(job_id))
             self._retrying.discard(job_id)
+            self._as_of.pop(job_id, None)
         return len(shown)
 
     def apply_progress(self, events: list[JobProgress]) -> None:
@@ -514,6 +528,7 @@ class JobTable(DataTable[object]):
                 continue
             job = jobs.get(event.job_id)
             fresh[event.job_id] = self._event_cells(event, job)
+            self._as_of[event.job_id] = event.ts
             if job is not None and job.retries:
                 self._retrying.add(job.job_id)
         if not fresh:
@@ -566,7 +581,9 @@ class JobTable(DataTable[object]):
                 if updated:  # cells DataTable is to re-measure: empty unless asked for
                     updated.difference_update(CellKey(key, column_key) for column_key in cells)
                 del self.rows[key]
-                self._retrying.discard(int(str(key.value)))
+                job_id = int(str(key.value))
+                self._retrying.discard(job_id)
+                self._as_of.pop(job_id, None)
             order = order[:keep]
         was_empty = not self._row_locations
         self._row_locations = TwoWayDict({key: i for i, key in enumerate(order)})

@@ -1,4 +1,4 @@
-"""The job table keeps its newest rows when live inserts push it past its bound."""
+"""The job table: its newest rows past its bound, and a row never goes back to an older state."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
+from core.api import JobView
 from core.events import JobStateChanged
 from heroagent_tui.format import DisplayFormat
 from heroagent_tui.widgets import job_table
@@ -152,3 +153,34 @@ async def test_its_scrollbar_follows_the_rows_without_a_layout_of_the_screen() -
         table.move_cursor(row=399)
         await pilot.pause()
         assert table.scroll_y == table.max_scroll_y > 0
+
+
+def _state(job_id: int, status: str, ts: float) -> JobStateChanged:
+    return JobStateChanged(job_id=job_id, circle="c", topic="t", status=status, ts=ts)
+
+
+async def test_an_event_older_than_the_rows_state_leaves_it_as_it_is() -> None:
+    app = _TableApp()
+    async with app.run_test() as pilot:
+        table = app.query_one(JobTable)
+        ended = JobView(
+            job_id=7, circle="c", topic="t", params="", params_type="heroscript", status="error"
+        )
+        table.add_jobs([ended], as_of=100.0)
+        # Its `new`, made before the page was read, comes with a live insert (it came
+        # while the page was read, when the table had no row for it yet).
+        table.insert_newer([_state(7, "new", 99.0)])
+        await pilot.pause()
+        table.apply([_state(7, "active", 99.5)])
+        assert str(table.get_cell("7", "status")) == "error"
+        # What happened after the read still shows, and an insert's older event after it
+        # does not take it back.
+        table.apply([_state(7, "done", 101.0)])
+        table.insert_newer([_state(7, "error", 100.5)])
+        await pilot.pause()
+        assert str(table.get_cell("7", "status")) == "done"
+        # A row dropped and shown again starts afresh.
+        table.remove_jobs({7})
+        table.insert_newer([_state(7, "active", 50.0)])
+        await pilot.pause()
+        assert str(table.get_cell("7", "status")) == "active"
