@@ -205,6 +205,7 @@ async def test_an_external_server_that_wants_a_password_fails_at_once_and_says_s
 async def test_stale_pidfile_orphan_is_stopped(engine_config: Config) -> None:
     # First run writes the config; then start a server from it by hand, as an engine
     # killed with SIGKILL (and no parent-death signal) would leave behind.
+    engine_config = replace(engine_config, enable_webdav=False, enable_ui=False)
     async with Engine(engine_config) as engine:
         conf = engine.redis.conf_path
         pidfile = engine.redis.pidfile
