@@ -213,6 +213,7 @@ class EngineAPI:
             job_retries=manager.retries_total if manager is not None else 0,
             dead_letters=manager.dead_letters_total if manager is not None else 0,
             purged=manager.purged if manager is not None else 0,
+            unqueued=len(manager.unqueued) if manager is not None else 0,
         )
 
     def subscribe(self, maxsize: int = 10_000, **options: Unpack[SubscribeOptions]) -> Subscription:

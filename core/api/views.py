@@ -231,6 +231,8 @@ class HealthView:
     dead_letters: int
     # Ended jobs purged from the history since start (by hand or by retention).
     purged: int
+    # Jobs stored whose ENQUEUE the server did not take yet: queued once it answers.
+    unqueued: int = 0
 
 
 @dataclass(frozen=True)

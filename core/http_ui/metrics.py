@@ -164,6 +164,12 @@ def render_prometheus(
         "Ended jobs deleted from the history since start (by hand or by retention).",
     )
     out.append(f"heroagent_jobs_purged_total {health.purged}")
+    metric(
+        "heroagent_jobs_unqueued",
+        "gauge",
+        "Jobs stored whose enqueue the Redis server did not take; queued once it answers.",
+    )
+    out.append(f"heroagent_jobs_unqueued {health.unqueued}")
     metric("heroagent_service_up", "gauge", "1 when a service is running.")
     for name, state in services.items():
         up = 1 if state == "running" else 0

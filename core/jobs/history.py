@@ -73,6 +73,8 @@ class HistoryService(JobsPartService):
             parts.append(f"{self.promoter.moved} scheduled jobs queued")
         if manager is not None and manager.purged:
             parts.append(f"{manager.purged} jobs purged")
+        if manager is not None and manager.unqueued:
+            parts.append(f"{len(manager.unqueued)} stored jobs wait for Redis to take them")
         return ", ".join(parts)
 
     async def _start(self) -> None:
@@ -107,6 +109,7 @@ class HistoryService(JobsPartService):
         await self.reconcile(verify=not clean or bool(self._db.db.warnings))
         self._persister = persister
         self.supervise("persister", persister.run)
+        self.supervise("requeue", self.manager.queue_unqueued)
         # Every engine offers to promote due scheduled jobs; the lock picks one at a time.
         self.promoter = Promoter(redis)
         self.supervise("promoter", self.promoter.run)

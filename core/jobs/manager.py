@@ -17,6 +17,7 @@ from typing import Any, TypedDict, TypeVar, Unpack
 
 import orjson
 from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
 
 from core.config import QueueConfig, check_limits, check_priority, parse_rate
 from core.events import PROCESS_ORIGIN, JobFilter, JobSpec, JobStateChanged, LimitsView
@@ -38,6 +39,7 @@ from core.jobs.model import (
 )
 from core.jobs.queue import JobQueue, enqueue_items
 from core.ourdb import AsyncOurDB, CorruptRecordError, InvalidIdError, RecordNotFoundError
+from core.redis_server.backoff import Backoff
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -214,6 +216,10 @@ class JobManager:
         # Callers of `wait_ended`, answered with the ended Job when its end is persisted.
         self._end_waiters: dict[int, list[asyncio.Future[Job]]] = {}
         self._flusher: asyncio.Task[None] | None = None
+        # Jobs stored in OurDB whose ENQUEUE failed (an ordered set), and the bell that
+        # wakes `queue_unqueued` for them.
+        self.unqueued: dict[int, None] = {}
+        self._unqueued_bell = asyncio.Event()
 
     # -- creating ------------------------------------------------------------------------
 
@@ -527,9 +533,11 @@ class JobManager:
         answer = functools.partial(meanwhile, made) if meanwhile is not None else None
         if any(job.waiting for job in new):
             # Announced once tied to their parents, as a parent's end may release them.
-            await self._queue_and_index(new, crcs, b"", items, answer)
-            await self.wire_dependants(new)
-            await self._announce(new)
+            if await self._queue_and_index(new, crcs, b"", items, answer):
+                await self.wire_dependants(new)
+                await self._announce(new)
+            else:
+                self._tell_bus(new)
         else:
             # Inline: a third of a millisecond for a whole batch, less than a thread hop.
             events = _events_message(new)
@@ -694,7 +702,7 @@ class JobManager:
         events: bytes,
         items: list[list[Any]],
         meanwhile: Callable[[], object] | None = None,
-    ) -> None:
+    ) -> bool:
         """ENQUEUE new jobs (durable in OurDB already) and index them, both at once.
 
         The script goes out first, and the rows are written while the server runs it;
@@ -702,9 +710,12 @@ class JobManager:
         the GIL go while it works). Once queued, a job may run and the persister index
         a later version of it before its first row is in: that row is written as `new`
         (see JobIndex.upsert), which leaves the later one standing.
+
+        False when the server did not take the ENQUEUE: the jobs are stored, so the
+        submit stands, and `queue_unqueued` queues them once the server answers.
         """
         if not jobs:
-            return
+            return True
         queued = asyncio.ensure_future(self.queue.enqueue(jobs, events, items))
         indexed: list[asyncio.Future[None]] = []
         try:
@@ -721,7 +732,63 @@ class JobManager:
         except BaseException:
             await asyncio.gather(queued, *indexed, return_exceptions=True)
             raise
-        await queued
+        try:
+            await queued
+        except (RedisError, OSError) as exc:
+            self._hold_unqueued(jobs, exc)
+            return False
+        return True
+
+    def _hold_unqueued(self, jobs: Sequence[Job], exc: BaseException) -> None:
+        """Keep stored jobs whose ENQUEUE failed for `queue_unqueued`.
+
+        Refusing the submit would tell its caller no job was made while OurDB holds one,
+        and a caller who tries again makes a second. Whether the script ran (a reply lost
+        on the way) is not known here: `queue_unqueued` asks the server first.
+        """
+        log.warning(
+            "the server did not take %d new jobs (%s); stored, they are queued once it answers",
+            len(jobs),
+            exc,
+        )
+        self.unqueued.update(dict.fromkeys(job.job_id for job in jobs))
+        self._unqueued_bell.set()
+
+    async def queue_unqueued(self) -> None:
+        """Queue the jobs whose ENQUEUE failed, as soon as the server answers; until cancelled.
+
+        A job the server holds (its ENQUEUE ran, the reply was lost) is left as it is;
+        one it lacks is queued from its latest version in OurDB unless that has ended
+        meanwhile (cancelled, or run: a job leaves Redis only once its end is durable).
+        """
+        backoff = Backoff()
+        while True:
+            await self._unqueued_bell.wait()
+            ids = list(self.unqueued)
+            try:
+                queued = await self._queue_stored(ids)
+            except (RedisError, OSError) as exc:
+                log.info("queueing %d stored jobs: %s; trying again", len(ids), exc)
+                await backoff.wait()
+                continue
+            backoff.reset()
+            for job_id in ids:
+                del self.unqueued[job_id]
+            if not self.unqueued:
+                self._unqueued_bell.clear()
+            if queued:
+                log.warning("queued %d stored jobs the server had not taken", queued)
+
+    async def _queue_stored(self, job_ids: Sequence[int]) -> int:
+        """Queue those of these stored jobs the server lacks and that have not ended."""
+        live = await self.queue.get_live_many(job_ids)
+        absent = [job_id for job_id in job_ids if job_id not in live]
+        stored = await asyncio.to_thread(self.read_many, absent) if absent else {}
+        pending = [job for job in stored.values() if not job.status.ended]
+        if pending:
+            await self.queue.enqueue(pending, _events_message(pending))
+            await self.restore_links(pending)
+        return len(pending)
 
     async def wire_dependants(self, jobs: Sequence[Job]) -> None:
         """Tie waiting jobs (stored in Redis already) to their parents; see scripts.DEPEND."""

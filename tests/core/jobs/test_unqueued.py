@@ -1,0 +1,98 @@
+"""A submit whose ENQUEUE the server refuses stands: the stored job is queued once it answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from core.config import Config
+from core.engine import Engine
+from core.jobs import keys
+from tests.helpers import ValkeyProcess, async_poll, idle_config, running_watchdog, wait_job_ended
+
+SCRIPT = "!!fake.return_success message:ok\n"
+
+
+@pytest.fixture
+async def admin(valkey: ValkeyProcess) -> AsyncIterator[aioredis.Redis]:
+    """A client of the test's own server as a user of its own, which may change the rest."""
+    default = aioredis.Redis.from_url(valkey.url)
+    await default.acl_setuser("admin", enabled=True, passwords=["+admin"], commands=["+@all"],
+                              keys=["*"], channels=["*"])  # fmt: skip
+    await default.aclose()
+    client = aioredis.Redis(
+        host="127.0.0.1", port=valkey.port, username="admin", password="admin",
+        decode_responses=True,
+    )  # fmt: skip
+    try:
+        yield client
+    finally:
+        await take_scripts(client)
+        await client.aclose()
+
+
+async def refuse_scripts(admin: aioredis.Redis) -> None:
+    # Every ENQUEUE is a script: the engine's user may run none, and gets NOPERM. (The
+    # server keeps what it holds, as after a lost reply or a dropped connection.)
+    await admin.acl_setuser("default", enabled=True, commands=["-eval", "-evalsha"])
+
+
+async def take_scripts(admin: aioredis.Redis) -> None:
+    await admin.acl_setuser("default", enabled=True, commands=["+eval", "+evalsha"])
+
+
+async def test_a_refused_enqueue_keeps_the_job_and_queues_it_once_the_server_takes_it(
+    engine_config: Config, valkey: ValkeyProcess, admin: aioredis.Redis
+) -> None:
+    async with Engine(idle_config(engine_config, valkey)) as engine:
+        await refuse_scripts(admin)
+        job = await engine.api.submit(SCRIPT, topic="t")
+        # The submit stands: the job is in OurDB, and the server has no trace of it yet.
+        assert (await engine.api.job(job.job_id)).status == "new"
+        assert not await admin.hexists(keys.JOB_LOCATION, str(job.job_id))
+        assert engine.jobs.unqueued == {job.job_id: None}
+        assert engine.api.health().unqueued == 1
+        await take_scripts(admin)
+        await async_poll(
+            lambda: admin.hexists(keys.JOB_LOCATION, str(job.job_id)), 30, "the job queued"
+        )
+        await async_poll(lambda: _empty(engine), 10, "the unqueued list emptied")
+        async with running_watchdog(engine, 1):
+            ended = await wait_job_ended(engine, job.job_id)
+        assert ended.status == "done"
+        history = await engine.api.history(job.job_id)
+        assert [version.status for version in history] == ["new", "active", "done"]
+        # Queued once: nothing of it is left in the queue to run a second time.
+        assert await admin.llen(keys.queue_key("default", "t")) == 0
+
+
+async def _empty(engine: Engine) -> bool:
+    return not engine.jobs.unqueued
+
+
+async def test_a_job_the_server_took_after_all_is_not_queued_twice(
+    engine_config: Config, valkey: ValkeyProcess, admin: aioredis.Redis
+) -> None:
+    # The ENQUEUE ran and its reply was lost: the job is live, and asking again leaves it.
+    async with Engine(idle_config(engine_config, valkey)) as engine:
+        job = await engine.api.submit(SCRIPT, topic="t")
+        engine.jobs._hold_unqueued([await engine.jobs.stored_job(job.job_id)], OSError("lost"))
+        await async_poll(lambda: _empty(engine), 10, "the unqueued list emptied")
+        assert await admin.lrange(keys.queue_key("default", "t"), 0, -1) == [str(job.job_id)]
+
+
+async def test_a_job_that_ran_and_ended_meanwhile_is_not_queued_again(
+    engine_config: Config, valkey: ValkeyProcess, admin: aioredis.Redis
+) -> None:
+    # Its ENQUEUE ran (the reply lost), a worker took it, and its end is durable: the
+    # server dropped it, and OurDB says it has ended.
+    async with Engine(idle_config(engine_config, valkey)) as engine:
+        job = await engine.api.submit(SCRIPT, topic="t")
+        async with running_watchdog(engine, 1):
+            await wait_job_ended(engine, job.job_id)
+        assert await engine.jobs._queue_stored([job.job_id]) == 0
+        assert not await admin.hexists(keys.JOB_LOCATION, str(job.job_id))
+        assert await admin.llen(keys.queue_key("default", "t")) == 0
+        assert [v.status for v in await engine.api.history(job.job_id)] == ["new", "active", "done"]
