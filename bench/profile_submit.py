@@ -193,6 +193,7 @@ async def one_run(url: str, work: Path, args: argparse.Namespace, profiled: bool
     run.cpu_us["valkey"] = server_cpu / n * 1e6
     if profiled:
         stats, _ = profiles.stats()
+        stats.dump_stats(work / f"engine-{args.mode}.prof")  # for a look at single functions
         run.engine = buckets(stats, profiles.unprofiled, submit_bucket, BUCKETS)
     return run
 
