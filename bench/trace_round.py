@@ -6,7 +6,9 @@ module's `--shim`, which patches it the same way), random 50-550 ms gaps, then
 `EngineAPI.submit` and `EngineAPI.wait`. Each stage's entry and exit are stamped with
 the system-wide monotonic clock in both processes, so one timeline holds them all;
 the table gives, per milestone, the median and quartiles of its time after the submit
-began (ms). `--show N` prints the last N rounds' whole timelines. Timing every call
+began (ms), then how long the round's two OurDB commits took beside bare fdatasyncs on
+the same disk, back to back and after the same idle gaps. `--show N` prints the last N
+rounds' whole timelines. Timing every call
 costs a little: the figures sit somewhat above `bench.jobs`'s.
 """
 
@@ -141,6 +143,13 @@ def milestone(
     return hits[nth] if len(hits) > nth else None
 
 
+def commit_ms(events: list[tuple[float, str, str]], nth: int) -> float | None:
+    """How long the engine's `nth` OurDB commit of a round took (ms), if it made one."""
+    start = milestone(events, "engine: OurDB commit", ">", nth)
+    end = milestone(events, "engine: OurDB commit", "<", nth)
+    return end - start if start is not None and end is not None else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Trace idle rounds against a throwaway valkey and print the milestones."""
     parser = argparse.ArgumentParser(
@@ -171,6 +180,19 @@ def main(argv: list[str] | None = None) -> int:
             continue
         q1, q2, q3 = statistics.quantiles(hits, n=4)
         print(f"{label:<34} {q1:>6.2f} {q2:>6.2f} {q3:>6.2f}")
+    # The syncs on the path, beside bare ones on the same disk, back to back and after
+    # the rounds' idle gaps: what durability costs an idle round here.
+    from bench.trace_submit import fdatasync_seconds
+
+    for nth, which in ((0, "the submit's"), (1, "the end's")):
+        spans = [commit_ms(e, nth) for e in found]
+        hits = [ms for ms in spans if ms is not None]
+        if hits:
+            print(f"{which + ' OurDB commit (ms)':<34} {'':>6} {statistics.median(hits):>6.2f}")
+    busy = statistics.median(fdatasync_seconds(work, 200)) * 1000
+    idle = statistics.median(fdatasync_seconds(work, 30, gaps=(0.05, 0.55))) * 1000
+    print(f"{'bare fdatasync, back to back (ms)':<34} {'':>6} {busy:>6.2f}")
+    print(f"{'bare fdatasync, after a gap (ms)':<34} {'':>6} {idle:>6.2f}")
     for events in found[-args.show :] if args.show else []:
         print("----")
         for ms, pid, name in events:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import statistics
 import sys
 import time
@@ -101,15 +102,25 @@ async def timed_calls(n: int, call: Callable[[], Awaitable[object]]) -> list[flo
     return out
 
 
-def fdatasync_seconds(directory: Path, n: int) -> list[float]:
-    """Seconds of each of `n` fdatasyncs of a 300-byte write into a preallocated file."""
+def fdatasync_seconds(
+    directory: Path, n: int, gaps: tuple[float, float] | None = None
+) -> list[float]:
+    """Seconds of each of `n` fdatasyncs of a 300-byte write into a preallocated file.
+
+    With `gaps` (seconds, low and high), each one follows an idle pause drawn between them,
+    as an idle round's syncs do: on a virtual disk such a sync can take several times a
+    busy one.
+    """
     path = directory / "fdatasync.probe"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    rng = random.Random(7)
     try:
         os.pwrite(fd, bytes(1 << 20), 0)
         os.fsync(fd)
         out = []
         for i in range(n):
+            if gaps is not None:
+                time.sleep(rng.uniform(*gaps))
             start = time.perf_counter()
             os.pwrite(fd, b"x" * 300, (i * 300) % (1 << 20))
             os.fdatasync(fd)
