@@ -1149,8 +1149,15 @@ class JobManager:
         )
         if job.unique_key:
             await self._reclaim(job)
-        await self.persist([job])
-        await self.queue.enqueue([job])
+        step = await self.persist_durably([job])
+        try:
+            if step is not None:
+                await step
+            await self.queue.enqueue([job])
+        except (RedisError, OSError) as exc:
+            # Stored as new again: the requeue stands, as a submit's does.
+            self._hold_unqueued([job], exc)
+            self._tell_bus([job])
         return job
 
     async def _reclaim(self, job: Job) -> None:

@@ -68,6 +68,23 @@ async def test_a_refused_enqueue_keeps_the_job_and_queues_it_once_the_server_tak
         assert await admin.llen(keys.queue_key("default", "t")) == 0
 
 
+async def test_a_requeue_the_server_refuses_stands_and_runs_once_it_answers(
+    engine_config: Config, valkey: ValkeyProcess, admin: aioredis.Redis
+) -> None:
+    async with Engine(idle_config(engine_config, valkey)) as engine:
+        job = await engine.api.submit(SCRIPT, topic="t")
+        async with running_watchdog(engine, 1):
+            await wait_job_ended(engine, job.job_id)
+            await refuse_scripts(admin)
+            assert (await engine.api.requeue(job.job_id)).status == "new"
+            assert (await engine.api.job(job.job_id)).status == "new"
+            assert engine.jobs.unqueued == {job.job_id: None}
+            await take_scripts(admin)
+            await wait_job_ended(engine, job.job_id, 30)
+        statuses = [version.status for version in await engine.api.history(job.job_id)]
+        assert statuses == ["new", "active", "done", "new", "active", "done"]
+
+
 async def _empty(engine: Engine) -> bool:
     return not engine.jobs.unqueued
 
