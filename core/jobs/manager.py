@@ -216,9 +216,11 @@ class JobManager:
         # Callers of `wait_ended`, answered with the ended Job when its end is persisted.
         self._end_waiters: dict[int, list[asyncio.Future[Job]]] = {}
         self._flusher: asyncio.Task[None] | None = None
-        # Jobs stored in OurDB whose ENQUEUE failed (an ordered set), and the bell that
-        # wakes `queue_unqueued` for them.
-        self.unqueued: dict[int, None] = {}
+        # Jobs stored in OurDB whose ENQUEUE failed, each with the count of holds so far
+        # (a job held again while a try is under way stays for the next), and the bell
+        # that wakes `queue_unqueued` for them.
+        self.unqueued: dict[int, int] = {}
+        self._holds = 0
         self._unqueued_bell = asyncio.Event()
 
     # -- creating ------------------------------------------------------------------------
@@ -751,7 +753,9 @@ class JobManager:
             len(jobs),
             exc,
         )
-        self.unqueued.update(dict.fromkeys(job.job_id for job in jobs))
+        for job in jobs:
+            self._holds += 1
+            self.unqueued[job.job_id] = self._holds
         self._unqueued_bell.set()
 
     async def queue_unqueued(self) -> None:
@@ -764,16 +768,17 @@ class JobManager:
         backoff = Backoff()
         while True:
             await self._unqueued_bell.wait()
-            ids = list(self.unqueued)
+            tried = dict(self.unqueued)
             try:
-                queued = await self._queue_stored(ids)
+                queued = await self._queue_stored(list(tried))
             except (RedisError, OSError) as exc:
-                log.info("queueing %d stored jobs: %s; trying again", len(ids), exc)
+                log.info("queueing %d stored jobs: %s; trying again", len(tried), exc)
                 await backoff.wait()
                 continue
             backoff.reset()
-            for job_id in ids:
-                del self.unqueued[job_id]
+            for job_id, hold in tried.items():
+                if self.unqueued.get(job_id) == hold:
+                    del self.unqueued[job_id]
             if not self.unqueued:
                 self._unqueued_bell.clear()
             if queued:

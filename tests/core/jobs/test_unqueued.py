@@ -52,7 +52,7 @@ async def test_a_refused_enqueue_keeps_the_job_and_queues_it_once_the_server_tak
         # The submit stands: the job is in OurDB, and the server has no trace of it yet.
         assert (await engine.api.job(job.job_id)).status == "new"
         assert not await admin.hexists(keys.JOB_LOCATION, str(job.job_id))
-        assert engine.jobs.unqueued == {job.job_id: None}
+        assert list(engine.jobs.unqueued) == [job.job_id]
         assert engine.api.health().unqueued == 1
         await take_scripts(admin)
         await async_poll(
@@ -78,7 +78,7 @@ async def test_a_requeue_the_server_refuses_stands_and_runs_once_it_answers(
             await refuse_scripts(admin)
             assert (await engine.api.requeue(job.job_id)).status == "new"
             assert (await engine.api.job(job.job_id)).status == "new"
-            assert engine.jobs.unqueued == {job.job_id: None}
+            assert list(engine.jobs.unqueued) == [job.job_id]
             await take_scripts(admin)
             await wait_job_ended(engine, job.job_id, 30)
         statuses = [version.status for version in await engine.api.history(job.job_id)]
