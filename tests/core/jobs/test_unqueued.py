@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from core.api import JobView
 from core.config import Config
 from core.engine import Engine
 from core.jobs import keys
@@ -72,17 +73,23 @@ async def test_a_requeue_the_server_refuses_stands_and_runs_once_it_answers(
     engine_config: Config, valkey: ValkeyProcess, admin: aioredis.Redis
 ) -> None:
     async with Engine(idle_config(engine_config, valkey)) as engine:
-        job = await engine.api.submit(SCRIPT, topic="t")
+        job = await a_done_job(engine)
+        await refuse_scripts(admin)
+        assert (await engine.api.requeue(job.job_id)).status == "new"
+        assert (await engine.api.job(job.job_id)).status == "new"
+        assert list(engine.jobs.unqueued) == [job.job_id]
+        await take_scripts(admin)
         async with running_watchdog(engine, 1):
-            await wait_job_ended(engine, job.job_id)
-            await refuse_scripts(admin)
-            assert (await engine.api.requeue(job.job_id)).status == "new"
-            assert (await engine.api.job(job.job_id)).status == "new"
-            assert list(engine.jobs.unqueued) == [job.job_id]
-            await take_scripts(admin)
             await wait_job_ended(engine, job.job_id, 30)
         statuses = [version.status for version in await engine.api.history(job.job_id)]
         assert statuses == ["new", "active", "done", "new", "active", "done"]
+
+
+async def a_done_job(engine: Engine) -> JobView:
+    """A job submitted and run to its end by a watchdog of one slot, stopped after."""
+    job = await engine.api.submit(SCRIPT, topic="t")
+    async with running_watchdog(engine, 1):
+        return await wait_job_ended(engine, job.job_id)
 
 
 async def _empty(engine: Engine) -> bool:
@@ -106,9 +113,7 @@ async def test_a_job_that_ran_and_ended_meanwhile_is_not_queued_again(
     # Its ENQUEUE ran (the reply lost), a worker took it, and its end is durable: the
     # server dropped it, and OurDB says it has ended.
     async with Engine(idle_config(engine_config, valkey)) as engine:
-        job = await engine.api.submit(SCRIPT, topic="t")
-        async with running_watchdog(engine, 1):
-            await wait_job_ended(engine, job.job_id)
+        job = await a_done_job(engine)
         assert await engine.jobs._queue_stored([job.job_id]) == 0
         assert not await admin.hexists(keys.JOB_LOCATION, str(job.job_id))
         assert await admin.llen(keys.queue_key("default", "t")) == 0
