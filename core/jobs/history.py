@@ -297,6 +297,16 @@ class HistoryService(JobsPartService):
         stored = await asyncio.to_thread(manager.read_raw_many, chunk)
         live = await manager.queue.get_live_many(chunk)
         gone = [job_id for job_id in chunk if job_id not in stored]
+        # Redis holds a job whose record OurDB lost (a tail the machine's crash cut off):
+        # its live state is stored as its version, so it is neither dropped as purged
+        # nor run without a history.
+        lost = [live[job_id] for job_id in gone if job_id in live]
+        if lost:
+            self.emit_log(
+                logging.WARNING, f"restoring {len(lost)} jobs OurDB lost from their Redis state"
+            )
+            await manager.persist(lost)
+            gone = [job_id for job_id in gone if job_id not in live]
         # OurDB is the truth for the index; a damaged version is not indexed as anything.
         readable = {i: (job, raw) for i, (job, raw) in stored.items() if raw is not None}
         crcs = {i: zlib.crc32(raw) for i, (_, raw) in readable.items() if raw is not None}

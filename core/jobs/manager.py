@@ -1373,7 +1373,9 @@ class JobManager:
         encoded_versions = await self._records(versions)
         records = [(data, job.job_id) for data, job in zip(encoded_versions, versions, strict=True)]
         records += [(newer[job_id], job_id) for job_id in behind if job_id in newer]
-        written = self.db.start_set_many(records)
+        # `restore`: a job whose record OurDB lost (a torn tail) while Redis kept it gets
+        # one again, where its versions would be refused; purged jobs are left out above.
+        written = self.db.start_set_many(records, restore=True)
         if on_handed is not None:
             on_handed()
         await written

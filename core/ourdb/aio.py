@@ -89,14 +89,18 @@ class AsyncOurDB:
         """See `OurDB.set_many`."""
         return await self.start_set_many(items)
 
-    def start_set_many(self, items: Iterable[SetItem]) -> asyncio.Future[list[int]]:
+    def start_set_many(
+        self, items: Iterable[SetItem], *, restore: bool = False
+    ) -> asyncio.Future[list[int]]:
         """`set_many`, queued for the writer before this returns; the future is its answer.
 
         For a caller with more to do while the write and its sync run. As for any write,
-        an idle writer takes it at once, a busy one with the others of its batch.
+        an idle writer takes it at once, a busy one with the others of its batch. With
+        `restore`, an item's id below the next one that lost its record takes it again
+        (see SetRequest).
         """
         reqs: list[Request] = [
-            SetRequest(it) if type(it) is bytes else to_request(it) for it in items
+            SetRequest(it) if type(it) is bytes else to_request(it, restore) for it in items
         ]
         return self._start(reqs)
 

@@ -53,11 +53,14 @@ _PREV = struct.Struct(">HI")
 SetItem = bytes | tuple[bytes, int | None]
 
 
-def to_request(item: SetItem) -> SetRequest:
-    """A `set_many` item as a request: a payload, or a `(data, id)` pair."""
+def to_request(item: SetItem, restore: bool = False) -> SetRequest:
+    """A `set_many` item as a request: a payload, or a `(data, id)` pair.
+
+    `restore` lets a pair's id that lost its record take one again (see SetRequest).
+    """
     if isinstance(item, bytes | bytearray | memoryview):
         return SetRequest(bytes(item))
-    return SetRequest(bytes(item[0]), item[1])
+    return SetRequest(bytes(item[0]), item[1], restore)
 
 
 @dataclass
@@ -204,14 +207,17 @@ class OurDB:
         """
         return self._single([SetRequest(bytes(data), id)])
 
-    def set_many(self, items: Iterable[SetItem]) -> list[int]:
+    def set_many(self, items: Iterable[SetItem], *, restore: bool = False) -> list[int]:
         """Store many records with one write and one sync; all or nothing.
 
         Args:
             items: payloads (new ids) or `(data, id)` pairs.
+            restore: a pair's id below `next_id()` whose record was lost (cut off with a
+                torn tail, say) takes `data` as its record again, where it would be
+                refused; a key the caller keeps elsewhere (Redis) then finds its record.
         """
         reqs: list[Request] = [
-            SetRequest(it) if type(it) is bytes else to_request(it) for it in items
+            SetRequest(it) if type(it) is bytes else to_request(it, restore) for it in items
         ]
         result = self.commit([reqs])[0]
         if isinstance(result, OurDBError):

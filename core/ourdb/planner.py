@@ -35,10 +35,15 @@ _NULL_PREV_HEADER = struct.Struct("<HI6x")
 
 @dataclass(slots=True)
 class SetRequest:
-    """Store `data`; a new id when `record_id` is None (incremental mode)."""
+    """Store `data`; a new id when `record_id` is None (incremental mode).
+
+    With `restore`, an id below the next one that has no record (lost to damage) takes
+    `data` as its first version again, where a plain set refuses it.
+    """
 
     data: bytes
     record_id: int | None = None
+    restore: bool = False
 
 
 @dataclass(slots=True)
@@ -214,7 +219,7 @@ class Planner:
             record_id = req.record_id
             check_id(lay, record_id)
             prev = self._current(record_id, local, shared)
-            if lay.incremental and prev.is_null:
+            if lay.incremental and prev.is_null and not (req.restore and record_id < st.next_id):
                 raise InvalidIdError(
                     f"id {record_id} has no record: cannot set id for insertions "
                     "when incremental mode is enabled"

@@ -13,6 +13,7 @@ from core.ourdb import (
     CorruptJournalError,
     CorruptLookupError,
     CorruptRecordError,
+    InvalidIdError,
     OurDB,
     OurDBConfig,
     RecordNotFoundError,
@@ -66,6 +67,31 @@ def test_truncate_at_every_offset_of_last_record(
         with OurDB(path) as db:
             assert db.get(new_id) == b"after the cut"
         shutil.rmtree(path)
+
+
+def test_a_record_lost_to_a_torn_tail_is_restored_under_its_id(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    last_id = build(path)
+    with OurDB(path, readonly=True) as db:
+        start = db.location(last_id).position
+    with open(path / "0.db", "r+b") as fh:
+        fh.truncate(start)
+    with OurDB(path, CFG) as db:
+        with pytest.raises(RecordNotFoundError):
+            db.get(last_id)
+        # A plain set refuses the lost id, and restore refuses an id never handed out.
+        with pytest.raises(InvalidIdError, match="has no record"):
+            db.set_many([(b"plain", last_id)])
+        with pytest.raises(InvalidIdError, match="has no record"):
+            db.set_many([(b"beyond", db.next_id())], restore=True)
+        assert db.set_many([(b"restored", last_id)], restore=True) == [last_id]
+        # From there on it is a record like any other, and new ids go on above it.
+        db.set_many([(b"restored, then updated", last_id)], restore=True)
+        assert db.set(b"next") == last_id + 1
+    with OurDB(path, CFG) as db:
+        assert db.warnings == []
+        assert db.get_history(last_id, 5) == [b"restored, then updated", b"restored"]
+        assert db.get(2) == PAYLOADS[2]
 
 
 def test_torn_update_reverts_to_previous_version(tmp_path: Path) -> None:

@@ -1,0 +1,88 @@
+"""A job Redis holds whose record OurDB lost (cut off with a torn tail) keeps its history."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from bench.launch import stop_process
+from core.config import Config
+from core.engine import Engine
+from core.jobs import keys
+from core.ourdb import OurDB
+from tests.helpers import (
+    ValkeyProcess,
+    async_poll,
+    idle_config,
+    running_watchdog,
+    spawn_worker,
+    wait_job_ended,
+)
+
+SCRIPT = "!!fake.return_success message:{}\n"
+
+
+@pytest.mark.parametrize("index", ["kept", "lost too"])
+async def test_a_queued_job_whose_record_was_lost_runs_with_its_history(
+    engine_config: Config, valkey: ValkeyProcess, index: str
+) -> None:
+    config = idle_config(engine_config, valkey)
+    async with Engine(config) as engine:
+        kept = await engine.api.submit(SCRIPT.format("kept"), topic="t")
+        lost = await engine.api.submit(SCRIPT.format("lost"), topic="t")
+    with OurDB(config.ourdb_dir) as db:
+        loc = db.location(lost.job_id)
+    # The last record written: the tail a crash of the machine can cut off.
+    os.truncate(config.ourdb_dir / f"{loc.file_nr}.db", loc.position)
+    if index == "lost too":
+        (config.data_path / "jobs-index.sqlite").unlink()
+    async with Engine(config) as engine:
+        # Restored at start from what Redis holds, so it reads as it was.
+        assert (await engine.api.job(lost.job_id)).status == "new"
+        async with running_watchdog(engine, 1):
+            ended = await wait_job_ended(engine, lost.job_id)
+            fresh = await engine.api.submit(SCRIPT.format("fresh"), topic="t")
+            await wait_job_ended(engine, fresh.job_id)
+        assert ended.status == "done"
+        assert "lost" in ended.result
+        statuses = [version.status for version in await engine.api.history(lost.job_id)]
+        assert statuses == ["new", "active", "done"]
+        assert fresh.job_id > lost.job_id
+        listed = [view.job_id for view in await engine.api.jobs()]
+        assert listed == [fresh.job_id, lost.job_id, kept.job_id]
+
+
+async def test_a_job_whose_record_was_lost_and_that_ran_meanwhile_keeps_its_run(
+    engine_config: Config, valkey: ValkeyProcess, short_tmp: Path
+) -> None:
+    # A worker ran it while the engine was down: its versions wait in the stream, and
+    # the engine drains them before it reconciles.
+    config = idle_config(engine_config, valkey)
+    async with Engine(config) as engine:
+        lost = await engine.api.submit(SCRIPT.format("lost"), topic="t")
+    with OurDB(config.ourdb_dir) as db:
+        loc = db.location(lost.job_id)
+    os.truncate(config.ourdb_dir / f"{loc.file_nr}.db", loc.position)
+    worker = spawn_worker(valkey.url, short_tmp / "worker")
+    redis = aioredis.Redis.from_url(valkey.url, decode_responses=True)
+    try:
+        key = keys.job_key("default", "t", lost.job_id)
+        await async_poll(
+            lambda: _has_status(redis, key, "done"), 30, "the worker's end of the job in Redis"
+        )
+    finally:
+        stop_process(worker, 10)
+        await redis.aclose()
+    async with Engine(config) as engine:
+        ended = await engine.api.job(lost.job_id)
+        assert ended.status == "done"
+        assert "lost" in ended.result
+        statuses = [version.status for version in await engine.api.history(lost.job_id)]
+        assert statuses == ["active", "done"]
+
+
+async def _has_status(redis: aioredis.Redis, key: str, status: str) -> bool:
+    return bool(await redis.hget(key, "status") == status)
