@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Unpack, cast
 
+import redis.asyncio as aioredis
+
 from core.config import Config
 from core.events import JobFilter
 from core.events.bus import EventBus
@@ -52,6 +54,8 @@ class HistoryService(JobsPartService):
         self._index: JobIndex | None = None
         self._persister: Persister | None = None
         self.promoter: Promoter | None = None
+        # OurDB's next id as it opened, before any move past the ids Redis holds.
+        self._own_next_id = 1
 
     def address(self) -> str:
         """Where the history lives."""
@@ -104,6 +108,7 @@ class HistoryService(JobsPartService):
         await asyncio.to_thread(self._index.mark_clean, False)
         persister = Persister(redis, self.manager, self.reconcile, self.repair)
         await persister.prepare()
+        await self._reserve_ids_redis_holds(redis)
         await persister.drain_pending()
         # OurDB cut a torn tail or repaired something: versions the index shows may be gone.
         await self.reconcile(verify=not clean or bool(self._db.db.warnings))
@@ -116,6 +121,24 @@ class HistoryService(JobsPartService):
         sweep = RetentionSweep(lambda: self.manager, config.jobs.retention, self.emit_log)
         if sweep.rules:
             self.supervise("retention", sweep.run)
+
+    async def _reserve_ids_redis_holds(self, redis: aioredis.Redis) -> None:
+        """Never hand out an id Redis has queued: OurDB may have lost its newest records.
+
+        After a crash of the machine took OurDB's tail (and its id counter with it) while
+        the server, elsewhere or with a newer AOF, kept the jobs, a new job would take the
+        id of one Redis holds, and its ENQUEUE would write over that job's hash.
+        """
+        assert self._db is not None
+        highest = int(await redis.get(keys.LAST_ID) or 0)
+        self._own_next_id = await self._db.next_id()
+        if highest >= self._own_next_id:
+            self.emit_log(
+                logging.WARNING,
+                f"OurDB's next id is at or below job {highest}, which Redis holds; "
+                "new jobs take ids above it",
+            )
+            await self._db.reserve_ids_above(highest)
 
     async def _stop(self) -> None:
         persister = self._persister
@@ -299,14 +322,17 @@ class HistoryService(JobsPartService):
         gone = [job_id for job_id in chunk if job_id not in stored]
         # Redis holds a job whose record OurDB lost (a tail the machine's crash cut off):
         # its live state is stored as its version, so it is neither dropped as purged
-        # nor run without a history.
-        lost = [live[job_id] for job_id in gone if job_id in live]
+        # nor run without a history. Only below the id this OurDB had reached: above it
+        # an id was never its own (another engine's on the same server, see
+        # docs/schedules.md), or the history was lost whole and cannot tell.
+        lost = [live[job_id] for job_id in gone if job_id in live and job_id < self._own_next_id]
         if lost:
             self.emit_log(
                 logging.WARNING, f"restoring {len(lost)} jobs OurDB lost from their Redis state"
             )
             await manager.persist(lost)
-            gone = [job_id for job_id in gone if job_id not in live]
+            restored = {job.job_id for job in lost}
+            gone = [job_id for job_id in gone if job_id not in restored]
         # OurDB is the truth for the index; a damaged version is not indexed as anything.
         readable = {i: (job, raw) for i, (job, raw) in stored.items() if raw is not None}
         crcs = {i: zlib.crc32(raw) for i, (_, raw) in readable.items() if raw is not None}

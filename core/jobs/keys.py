@@ -17,6 +17,8 @@ STREAM = "heroagent:stream"  # job versions reported by workers, persisted by th
 STREAM_GROUP = "persist"
 EVENTS_CHANNEL = "heroagent:events"  # pub/sub: JSON job events for other processes
 EPOCH = "heroagent:epoch"  # set by the engine; gone means the server lost its data
+# the highest job id ever queued: a start never hands it out again, whatever OurDB lost
+LAST_ID = "heroagent:last_id"
 PAUSED = "heroagent:paused"  # set of "<circle>:<topic>" queues not handed out
 # sorted set: ids of jobs waiting for a time (score: run_at); no worker holds them.
 SCHEDULED = "heroagent:scheduled"

@@ -185,7 +185,10 @@ class JobQueue:
             return
         if items is None:
             items = await encoded(len(jobs), lambda: enqueue_items(jobs))
-        fixed = [keys.JOB_LOCATION, keys.QUEUES, keys.DOORBELL, keys.SCHEDULED, keys.SCHEDULE_BELL]
+        fixed = [
+            *(keys.JOB_LOCATION, keys.QUEUES, keys.DOORBELL, keys.SCHEDULED),
+            *(keys.SCHEDULE_BELL, keys.LAST_ID),
+        ]
         args: list[Any] = [orjson.dumps(items), orjson.dumps([str(job.job_id) for job in jobs])]
         if events:
             args += [keys.EVENTS_CHANNEL, events]

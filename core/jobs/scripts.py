@@ -179,7 +179,7 @@ if wait then out[1] = string.format('%.6f', math.max(wait, 0.001)) end
 return out
 """
 
-# KEYS: locations, queues, doorbell, scheduled, schedule bell
+# KEYS: locations, queues, doorbell, scheduled, schedule bell, the highest id queued
 # ARGV[1]: one JSON array with, for each job, five values: its hash fields (all but its
 # id) as an object of strings, its queue ("<circle>:<topic>"), where it goes: "1" into
 # its queue now (at its priority level), "" into the scheduled set (it waits for a time),
@@ -205,8 +205,11 @@ local listed = {}
 local levels = {}
 local rung = 0
 local due = false
+local top = 0
 for i, item in ipairs(items) do
   local id, q = ids[i], item[2]
+  local n = tonumber(id)
+  if n > top then top = n end
   local key = 'herojobs:' .. q .. ':' .. id
   local flat = {'job_id', id}
   for name, value in pairs(item[1]) do
@@ -264,6 +267,7 @@ if due then
   -- One token is enough: the promoter re-reads the earliest due time.
   redis.call('RPUSH', KEYS[5], 1)
 end
+if top > tonumber(redis.call('GET', KEYS[6]) or '0') then redis.call('SET', KEYS[6], top) end
 if ARGV[4] then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
 return rung
 """

@@ -88,7 +88,8 @@ class Engine:
     def scheduled_jobs(self) -> list[Job]:
         """Every job of this engine's history that a schedule made (read after it stopped)."""
         with OurDB(self.data / "jobsdb", readonly=True) as db:
-            jobs = [Job.from_json(db.get(i), i) for i in range(1, db.next_id())]
+            # Its live ids: a start skips the ids the other engine has queued.
+            jobs = [Job.from_json(db.get(i), i) for i in db]
         return [job for job in jobs if job.schedule]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,30 @@ async def test_a_job_whose_record_was_lost_and_that_ran_meanwhile_keeps_its_run(
 
 async def _has_status(redis: aioredis.Redis, key: str, status: str) -> bool:
     return bool(await redis.hget(key, "status") == status)
+
+
+async def test_ids_redis_holds_are_not_handed_out_again_after_ourdb_lost_them(
+    engine_config: Config, valkey: ValkeyProcess
+) -> None:
+    # The whole history gone (its counter with it) while the server kept two queued jobs:
+    # a new job must not take one of their ids, or its ENQUEUE would write over its hash.
+    config = idle_config(engine_config, valkey)
+    async with Engine(config) as engine:
+        first = await engine.api.submit(SCRIPT.format("first"), topic="t")
+        second = await engine.api.submit(SCRIPT.format("second"), topic="t")
+    shutil.rmtree(config.ourdb_dir)
+    (config.data_path / "jobs-index.sqlite").unlink()
+    async with Engine(config) as engine:
+        fresh = await engine.api.submit(SCRIPT.format("fresh"), topic="t")
+        assert fresh.job_id > second.job_id > first.job_id
+        # The jobs the server held keep their hashes: the new one wrote over neither.
+        redis = aioredis.Redis.from_url(valkey.url, decode_responses=True)
+        try:
+            for job, word in ((first, "first"), (second, "second")):
+                hashed = await redis.hgetall(keys.job_key("default", "t", job.job_id))
+                assert word in hashed["params"]
+        finally:
+            await redis.aclose()
+        async with running_watchdog(engine, 1):
+            ended = await wait_job_ended(engine, fresh.job_id)
+        assert "fresh" in ended.result
