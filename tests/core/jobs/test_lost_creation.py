@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bench.launch import stop_process
+from core.api import JobView
 from core.config import Config
 from core.engine import Engine
 from core.jobs import keys
@@ -26,18 +27,23 @@ from tests.helpers import (
 SCRIPT = "!!fake.return_success message:{}\n"
 
 
+async def submitted_then_cut(config: Config, *words: str) -> list[JobView]:
+    """A job per word, queued by an engine that then stopped; the last one's record,
+    the last written, cut off its file (what a machine's crash can do to a tail)."""
+    async with Engine(config) as engine:
+        jobs = [await engine.api.submit(SCRIPT.format(word), topic="t") for word in words]
+    with OurDB(config.ourdb_dir) as db:
+        loc = db.location(jobs[-1].job_id)
+    os.truncate(config.ourdb_dir / f"{loc.file_nr}.db", loc.position)
+    return jobs
+
+
 @pytest.mark.parametrize("index", ["kept", "lost too"])
 async def test_a_queued_job_whose_record_was_lost_runs_with_its_history(
     engine_config: Config, valkey: ValkeyProcess, index: str
 ) -> None:
     config = idle_config(engine_config, valkey)
-    async with Engine(config) as engine:
-        kept = await engine.api.submit(SCRIPT.format("kept"), topic="t")
-        lost = await engine.api.submit(SCRIPT.format("lost"), topic="t")
-    with OurDB(config.ourdb_dir) as db:
-        loc = db.location(lost.job_id)
-    # The last record written: the tail a crash of the machine can cut off.
-    os.truncate(config.ourdb_dir / f"{loc.file_nr}.db", loc.position)
+    kept, lost = await submitted_then_cut(config, "kept", "lost")
     if index == "lost too":
         (config.data_path / "jobs-index.sqlite").unlink()
     async with Engine(config) as engine:
@@ -62,11 +68,7 @@ async def test_a_job_whose_record_was_lost_and_that_ran_meanwhile_keeps_its_run(
     # A worker ran it while the engine was down: its versions wait in the stream, and
     # the engine drains them before it reconciles.
     config = idle_config(engine_config, valkey)
-    async with Engine(config) as engine:
-        lost = await engine.api.submit(SCRIPT.format("lost"), topic="t")
-    with OurDB(config.ourdb_dir) as db:
-        loc = db.location(lost.job_id)
-    os.truncate(config.ourdb_dir / f"{loc.file_nr}.db", loc.position)
+    (lost,) = await submitted_then_cut(config, "lost")
     worker = spawn_worker(valkey.url, short_tmp / "worker")
     redis = aioredis.Redis.from_url(valkey.url, decode_responses=True)
     try:
