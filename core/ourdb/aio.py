@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import threading
@@ -15,7 +16,10 @@ from core.ourdb.errors import OurDBError, ReadOnlyError
 from core.ourdb.planner import DeleteRequest, Request, SetRequest
 
 _Result = list[int] | BaseException
-_Batch = list[tuple[list[Request], "asyncio.Future[list[int]]"]]
+# Each call of a batch: its requests, its answer, and the answer once its records are
+# written before their sync (None: the caller waits for the sync alone).
+_Call = tuple[list[Request], "asyncio.Future[list[int]]", "asyncio.Future[list[int]] | None"]
+_Batch = list[_Call]
 
 
 class AsyncOurDB:
@@ -104,6 +108,23 @@ class AsyncOurDB:
         ]
         return self._start(reqs)
 
+    def start_set_many_early(
+        self, items: Iterable[SetItem]
+    ) -> tuple[asyncio.Future[list[int]], asyncio.Future[list[int]]]:
+        """`start_set_many`, with a first answer before the sync: (written, durable).
+
+        `written` has the ids once the records and their journal frame are written,
+        before the sync: from then on a killed process loses nothing, a crash of the
+        machine still may. For a caller that can start on the ids while the sync runs
+        and answers its own caller only on `durable`. A call refused (or a failed write)
+        gets its error on both.
+        """
+        reqs: list[Request] = [
+            SetRequest(it) if type(it) is bytes else to_request(it) for it in items
+        ]
+        written: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        return written, self._start(reqs, written)
+
     async def delete(self, id: int, *, erase_history: bool = True) -> None:
         """See `OurDB.delete`."""
         await self._submit([DeleteRequest(id, erase_history)])
@@ -153,18 +174,20 @@ class AsyncOurDB:
     async def _submit(self, reqs: list[Request]) -> list[int]:
         return await self._start(reqs)
 
-    def _start(self, reqs: list[Request]) -> asyncio.Future[list[int]]:
+    def _start(
+        self, reqs: list[Request], written: asyncio.Future[list[int]] | None = None
+    ) -> asyncio.Future[list[int]]:
         loop = asyncio.get_running_loop()
         self.db  # noqa: B018 - raises when closed
         fut: asyncio.Future[list[int]] = loop.create_future()
         if not self._inflight and not self._batch:
             # Nothing is being written: a wait for company would only delay this one.
-            self._hand([(reqs, fut)], loop)
+            self._hand([(reqs, fut, written)], loop)
             return fut
         if not self._batch:
             # Everything queued before this callback runs travels in one batch.
             loop.call_soon(self._kick, loop)
-        self._batch.append((reqs, fut))
+        self._batch.append((reqs, fut, written))
         return fut
 
     def _kick(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -179,8 +202,17 @@ class AsyncOurDB:
     def _answer(self, batch: _Batch, results: list[_Result]) -> None:
         """On the loop: one hop back per batch, however many calls it holds."""
         self._inflight -= 1
-        for (_, fut), result in zip(batch, results, strict=True):
+        for (_, fut, written), result in zip(batch, results, strict=True):
+            if written is not None and not written.done():
+                _resolve(written, result)  # nothing was written, or the write failed
             _resolve(fut, result)
+
+    @staticmethod
+    def _answer_written(batch: _Batch, results: list[_Result]) -> None:
+        """On the loop: the early answers of the calls that asked for one."""
+        for (_, _, written), result in zip(batch, results, strict=True):
+            if written is not None and not written.done():
+                _resolve(written, result)
 
     def _writer(self) -> None:
         while True:
@@ -203,14 +235,26 @@ class AsyncOurDB:
                 return
 
     def _commit(self, items: list[tuple[_Batch, asyncio.AbstractEventLoop]]) -> None:
-        calls = [reqs for batch, _ in items for reqs, _ in batch]
+        calls = [reqs for batch, _ in items for reqs, _, _ in batch]
+        early = any(written is not None for batch, _ in items for _, _, written in batch)
+
+        def written(results: list[list[int] | OurDBError]) -> None:
+            # Called inside the commit: a loop closed meanwhile must not fail the write.
+            start = 0
+            for batch, loop in items:
+                end = start + len(batch)
+                answers: list[_Result] = list(results[start:end])
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._answer_written, batch, answers)
+                start = end
+
         db = self._db
         results: list[_Result]
         if db is None:
             results = [ReadOnlyError("database is closed")] * len(calls)
         else:
             try:
-                results = list(db.commit(calls))
+                results = list(db.commit(calls, written if early else None))
             except (OurDBError, OSError) as exc:
                 results = [exc] * len(calls)
         start = 0

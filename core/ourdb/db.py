@@ -9,7 +9,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from types import TracebackType
 
@@ -246,11 +246,19 @@ class OurDB:
             raise result
         return result[0]
 
-    def commit(self, groups: list[list[Request]]) -> list[list[int] | OurDBError]:
+    def commit(
+        self,
+        groups: list[list[Request]],
+        written: Callable[[list[list[int] | OurDBError]], object] | None = None,
+    ) -> list[list[int] | OurDBError]:
         """Commit several independent groups of requests with one write and one sync.
 
         Each group is all-or-nothing; a group that fails validation gets its error in the
         result list and writes nothing. An I/O failure raises WriteFailedError for all.
+        `written`, when given, hears the results once the records and their journal frame
+        are written, before the sync: a process killed from then on leaves them to the
+        next open (the kernel has them); only a crash of the machine may still lose them.
+        It is not called when nothing is written.
         """
         with self._wlock:
             self._check_writable()
@@ -271,6 +279,8 @@ class OurDB:
                 raise self._fail(exc, "writing") from exc
             self._state = state
             self.stats.commits += 1
+            if written is not None:
+                written(plan.results)
             with self._lock:
                 self._unapplied.extend(plan.ops)
                 if self.config.sync is SyncMode.BATCH:

@@ -225,6 +225,37 @@ async def test_async_errors_are_per_call(tmp_path: Path) -> None:
         assert await db.get(1) == b"fine"
 
 
+async def test_an_early_write_answers_its_ids_before_the_sync_and_again_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with AsyncOurDB(tmp_path / "db", OurDBConfig(record_nr_max=1000)) as db:
+        journal = db.db._journal
+        sync = journal.sync
+        gate = threading.Event()
+
+        def held_sync() -> None:
+            gate.wait(10)
+            sync()
+
+        monkeypatch.setattr(journal, "sync", held_sync)  # the sync waits for the test
+        try:
+            written, durable = db.start_set_many_early([b"a", b"b"])
+            # The ids come while the sync is held: the records and the journal frame are
+            # in the files already, and the durable answer waits.
+            assert await asyncio.wait_for(written, 10) == [1, 2]
+            assert not durable.done()
+            assert (tmp_path / "db" / "0.db").stat().st_size > 0
+        finally:
+            gate.set()
+        assert await durable == [1, 2]
+        assert await db.get(2) == b"b"
+        # A refused call gets its error on both answers.
+        written, durable = db.start_set_many_early([(b"x", 999)])
+        for answer in (written, durable):
+            with pytest.raises(InvalidIdError):
+                await answer
+
+
 def test_reserve_ids_above_is_durable(tmp_path: Path) -> None:
     live, path = tmp_path / "live", tmp_path / "db"
     db = OurDB(live, OurDBConfig(record_nr_max=1000))
