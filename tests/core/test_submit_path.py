@@ -48,6 +48,12 @@ class CountingWrites:
         self.writes += 1
         return self.db.start_set_many(items)
 
+    def start_set_many_early(
+        self, items: Iterable[Any]
+    ) -> tuple[asyncio.Future[list[int]], asyncio.Future[list[int]]]:
+        self.writes += 1
+        return self.db.start_set_many_early(items)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.db, name)
 
