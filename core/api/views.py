@@ -232,7 +232,7 @@ class HealthView:
     # Ended jobs purged from the history since start (by hand or by retention).
     purged: int
     # Jobs stored whose ENQUEUE the server did not take yet: queued once it answers.
-    unqueued: int = 0
+    unqueued: int
 
 
 @dataclass(frozen=True)
