@@ -442,7 +442,8 @@ def render(rows: list[list[str]], markdown: bool = False) -> str:
 NOTES = [
     "Drain: jobs/s from the first result to the last; startup s is starting the worker "
     "processes to the first result, apart from it.",
-    "HeroAgent counts a job when its end is durable in OurDB; peers when Redis has it.",
+    "HeroAgent counts a job when its end is durable in OurDB, and after each drain checks"
+    " that every job's OurDB history is new, active, done; peers count when Redis has it.",
     "CPU: utime+stime from /proc of the engine (the bench process: it owns OurDB, and "
     "counts the bus events), each worker process with its children, and valkey-server.",
 ]

@@ -4,9 +4,11 @@ The engine runs in this process with `jobs.worker_count=0` against the shared se
 jobs are run by `heroagent worker` subprocesses (or, for one line, by a WatchDog in
 this process, as an engine with workers of its own does). A job counts as done when
 the engine's persister has written its end to OurDB: the persister publishes
-JobStateChanged on the bus after the write, and this module counts those events. The
-idle latency is the submitter's own view: `EngineAPI.submit`, then `EngineAPI.wait`
-until the result is in hand, the end durable in OurDB.
+JobStateChanged on the bus after the write, and this module counts those events. After
+each drain, outside the timed window, it reads every job's history back and raises
+unless it is new, active, done. The idle latency is the submitter's own view:
+`EngineAPI.submit`, then `EngineAPI.wait` until the result is in hand, the end durable
+in OurDB.
 Run as `python -m bench.jobs_hero rss DATA_DIR URL` it is the fresh engine process
 whose RSS the benchmark reports.
 
@@ -173,7 +175,7 @@ async def drain(
     async with Engine(engine_config(work / "engine", url)) as engine:
         with engine.bus.subscribe(maxsize=4 * n + 1_000) as sub:
             start = time.perf_counter()
-            await queue_jobs(engine, n)
+            ids = await queue_jobs(engine, n)
             enqueue_s = time.perf_counter() - start
             sub.drain()
             compile_sources()
@@ -194,6 +196,7 @@ async def drain(
                 if dog is not None:
                     await dog.stop()
                 stop_workers(procs)
+        await verify_history(engine, ids)
     return Drain(
         n,
         enqueue_s,
@@ -202,6 +205,26 @@ async def drain(
         split(meter.between(1, 2)),
         split(meter.between(0, 1)),
     )
+
+
+LIFECYCLE = ["new", "active", "done"]
+
+
+async def verify_history(engine: Engine, ids: list[int]) -> None:
+    """Raise unless every job's OurDB history is exactly new, active, done (untimed)."""
+    wrong: dict[int, list[str]] = {}
+    for start in range(0, len(ids), CREATE_BATCH):
+        chunk = ids[start : start + CREATE_BATCH]
+        histories = await asyncio.gather(*(engine.api.history(i) for i in chunk))
+        for job_id, versions in zip(chunk, histories, strict=True):
+            statuses = [v.status for v in versions]
+            if statuses != LIFECYCLE:
+                wrong[job_id] = statuses
+    if wrong:
+        sample = dict(list(wrong.items())[:5])
+        raise RuntimeError(
+            f"{len(wrong)} of {len(ids)} jobs lack the history {LIFECYCLE} in OurDB: {sample}"
+        )
 
 
 def split(cpu: dict[str, Any]) -> dict[str, Any]:
