@@ -49,6 +49,8 @@ MAX_PARAMS_BYTES = 48 * 1024
 MAX_RECORD_BYTES = 65_535
 MAX_LOG_LINES = 200
 HISTORY_DEPTH = 1_000
+# How far back a batch drained again after a crash looks for versions it stored already.
+RECENT_RECORDS = 8
 # Params up to this size are checked on the loop (microseconds); larger ones in a thread.
 INLINE_CHECK_CHARS = 4_096
 # Unique keys become part of a Redis key: a safe alphabet, and a bound on their length.
@@ -1232,6 +1234,10 @@ class JobManager:
         redis = self.queue.redis
         key = keys.job_key(job.circle_id, job.topic, job_id)
         async with redis.pipeline(transaction=True) as pipe:
+            # A run whose `active` version is not reported yet (see scripts.FETCH) gets it
+            # stored here, before its end, from the hash as it is at this step.
+            pipe.hgetall(key)
+            pipe.hdel(key, "unreported")
             pipe.hincrby(key, "revision", 1)
             # Dropping the fence means the worker that may hold it can no longer complete it.
             pipe.hdel(key, "fence", "worker")
@@ -1245,7 +1251,7 @@ class JobManager:
             # Whichever watchdog runs it, here or on another machine, stops the work. Sent
             # for a job read as queued too: a FETCH may have handed it out since the read.
             pipe.publish(keys.CANCEL_CHANNEL, str(job_id))
-            taken = (await pipe.execute())[0]
+            running, unreported, taken = (await pipe.execute())[:3]
         ended = replace(
             job,
             status=status,
@@ -1256,7 +1262,8 @@ class JobManager:
             time_end=time.time(),
             revision=_revision_after(job, taken),
         )
-        await self.persist([ended])
+        versions = [Job.from_hash(running), ended] if unreported else [ended]
+        await self.persist(versions)
         return ended
 
     # -- persisting ----------------------------------------------------------------------
@@ -1364,15 +1371,29 @@ class JobManager:
         The caller holds `history_lock`.
         """
         stored: dict[int, bytes] = {}
+        # Versions stored already that are still their job's last: told again (bus,
+        # index), since what failed after their write may have been that very step.
+        again: dict[int, Job] = {}
         if skip_duplicates:
-            stored = await asyncio.to_thread(self._last_records, {j.job_id for j in versions})
-            versions = [job for job in versions if stored.get(job.job_id) != job.to_json()]
+            recent = await asyncio.to_thread(self._recent_records, {j.job_id for j in versions})
+            stored = {job_id: kept[0] for job_id, kept in recent.items()}
+            fresh = []
+            for job in versions:
+                kept = recent.get(job.job_id, [])
+                data = job.to_json()
+                if data not in kept:
+                    fresh.append(job)
+                elif data == kept[0]:
+                    again[job.job_id] = job
+            versions = fresh
+            for job in versions:
+                again.pop(job.job_id, None)
         if after_end and versions:
             versions, _stale = await self._split_after_end(versions)
         if not versions:
             if on_handed is not None:
                 on_handed()  # nothing to write: as good as handed over
-            return []
+            return await self._index_again(list(again.values()), stored)
         ids = sorted({job.job_id for job in versions})
         found = self.index.revisions_now(ids)
         if found is None:
@@ -1407,7 +1428,15 @@ class JobManager:
         crcs = {job_id: zlib.crc32(record) for record, job_id in records if job_id not in newer}
         if latest and not self.index.upsert_now(latest, crcs):
             await asyncio.to_thread(self.index.upsert, latest, crcs)
-        return latest
+        return latest + await self._index_again(list(again.values()), stored)
+
+    async def _index_again(self, jobs: list[Job], stored: dict[int, bytes]) -> list[Job]:
+        """Index rows for versions stored before (a crash may have cut off their rows)."""
+        if jobs:
+            crcs = {job.job_id: zlib.crc32(stored[job.job_id]) for job in jobs}
+            if not self.index.upsert_now(jobs, crcs):
+                await asyncio.to_thread(self.index.upsert, jobs, crcs)
+        return jobs
 
     def _count_outcomes(self, versions: Sequence[Job]) -> None:
         for job in versions:
@@ -1431,6 +1460,29 @@ class JobManager:
         if stale:
             log.warning("dropped %d versions reported after their job had ended", len(stale))
         return keep, stale
+
+    def _recent_records(self, job_ids: Iterable[int]) -> dict[int, list[bytes]]:
+        """Each job's last RECENT_RECORDS stored records, newest first (blocking).
+
+        A batch drained again after a crash holds a few versions of a job at most (an
+        end and the `active` it carried, say): the ones stored already are among these.
+        """
+        db = self.db.db
+        found: dict[int, list[bytes]] = {}
+        for job_id in job_ids:
+            records: list[bytes] = []
+            try:
+                loc = db.location(job_id)
+                while not loc.is_null and len(records) < RECENT_RECORDS:
+                    raw, header = db.read_at(loc, job_id)
+                    if raw:
+                        records.append(raw)
+                    loc = header.prev
+            except (RecordNotFoundError, InvalidIdError, CorruptRecordError):
+                pass
+            if records:
+                found[job_id] = records
+        return found
 
     def _last_records(self, job_ids: Iterable[int]) -> dict[int, bytes]:
         """The last stored record of each of these jobs that has a readable one (blocking)."""
@@ -1751,8 +1803,8 @@ def _parent_id(parent: int | str, answers: Mapping[int, Job], alias: Mapping[int
 def _stored_before_its_run(stored: Job, ended: Job) -> bool:
     """Whether the stored version is from before the attempt that ended live in Redis.
 
-    A short attempt may end before its `active` version is stored (the persister holds
-    it a moment, to write it with the end); the last stored version is then `new` (or
+    A short attempt may end before its `active` version is stored (that version rides
+    on the end's stream entry); the last stored version is then `new` (or
     `scheduled`, or an earlier attempt's), which the job has left behind. An attempt's
     start is stamped when a worker takes it, so a later start than the stored one's is
     a run the history does not hold yet; an end with no run of its own (a cancel while

@@ -356,3 +356,39 @@ _FROM_BYTES[b"depends_on"] = ("depends_on", lambda raw: list(orjson.loads(raw)) 
 # Every field at its default, in field order (the id first), for `Job.from_stream`; the
 # lists are replaced by fresh ones for each job.
 _STREAM_DEFAULTS: dict[str, Any] = {"job_id": 0, **_DEFAULTS}
+
+# What an end writes over on a job's hash, in the order COMPLETE reads it first. A job
+# whose `active` version was not reported while it ran (a short one) has that version
+# ride on its end's stream entry: the field ACTIVE_WAS holds these values as a JSON
+# array (false for a field the hash lacked), and `active_before` puts them back.
+ACTIVE_WAS = "active_was"
+OVERWRITTEN_BY_END = (
+    "revision",
+    "result",
+    "error",
+    "time_end",
+    "log_lines",
+    "error_kind",
+    "run_at",
+)
+
+
+def active_before(end: Job, was: bytes) -> Job:
+    """The `active` version an end's stream entry carries: the end, its changes undone."""
+    values = orjson.loads(was)
+    if not isinstance(values, list) or len(values) != len(OVERWRITTEN_BY_END):
+        raise ValueError(
+            f"job {end.job_id}: {ACTIVE_WAS} is not a list of {len(OVERWRITTEN_BY_END)} values"
+        )
+    data = end.__dict__.copy()
+    data["status"] = JobStatus.ACTIVE
+    data["depends_on"] = list(end.depends_on)
+    for name, value in zip(OVERWRITTEN_BY_END, values, strict=True):
+        if isinstance(value, str):
+            data[name] = _FROM_TEXT[name](value)
+        else:
+            default = _DEFAULTS[name]
+            data[name] = list(default) if isinstance(default, list) else default
+    job = object.__new__(Job)
+    job.__dict__ = data
+    return job

@@ -17,7 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.jobs import keys
 from core.jobs.manager import JobManager
-from core.jobs.model import Job
+from core.jobs.model import ACTIVE_WAS, Job, active_before
 from core.redis_server.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ EPOCH_CHECK_SECONDS = 0.25
 # few entries at a time. The wait runs while the batch's EVAL is on the wire (the next
 # read starts once OurDB has the batch), so it costs the pipeline nothing. A read that
 # had to wait proves nothing is queued behind it, so an idle engine never lingers: a
-# job's versions (its `active`, then its end) are each persisted the moment they arrive.
+# version is persisted the moment it arrives.
 LINGER_SECONDS = 0.002
 LINGER_BELOW = BATCH // 10
 LINGER_AFTER = 2
@@ -45,14 +45,7 @@ LINGER_AFTER = 2
 # decoded on the loop would hold up whatever shares it (the terminal app's keys). A
 # small one stays inline, where the hop would cost more than the work.
 DECODE_INLINE_BELOW = 100
-# A batch read off an idle stream that holds only `active` versions (jobs just taken)
-# waits up to this long for more before it is persisted: a short job's end then joins
-# its `active` in one batch, one sync, one EVAL, instead of queueing behind the first
-# batch's. Nothing waits on an `active` being durable (a reader sees it live in Redis,
-# and its end is acknowledged only with it), so the hold costs a long job nothing but
-# the hold itself; its end arrives on the same blocking read, which returns at once.
-HOLD_ACTIVE_MS = 5
-_ACTIVE = b"active"
+_ACTIVE_WAS = ACTIVE_WAS.encode()
 
 
 # Stream entries as XREADGROUP gives them: (id, fields).
@@ -61,12 +54,16 @@ Entries = list[tuple[bytes, dict[bytes, bytes]]]
 Read = tuple[Entries, tuple[object, dict[str, Any]] | None]
 
 
-def _all_active(entries: Entries) -> bool:
-    return all(fields.get(b"status") == _ACTIVE for _, fields in entries)
-
-
 def _decode(entries: Entries) -> list[Job]:
-    return [Job.from_stream(fields) for _, fields in entries]
+    """The versions the entries carry, in order: an end may carry its `active` before it."""
+    versions: list[Job] = []
+    for _, fields in entries:
+        job = Job.from_stream(fields)
+        was = fields.get(_ACTIVE_WAS)
+        if was is not None:
+            versions.append(active_before(job, was))
+        versions.append(job)
+    return versions
 
 
 class Persister:
@@ -101,10 +98,10 @@ class Persister:
         self.server_changes = 0
         # Reads that waited LINGER_SECONDS for more versions to gather (a busy stream).
         self.lingers = 0
-        # Batches of `active` versions held for their ends (HOLD_ACTIVE_MS).
-        self.holds = 0
         # The Redis step of the last batch `run` persisted, while it is on the wire.
         self._redis_step: asyncio.Task[None] | None = None
+        # Set when a batch's Redis step failed: its entries wait, pending, to be drained.
+        self._step_failed = False
 
     async def prepare(self) -> None:
         """Create the consumer group and mark the server with our epoch."""
@@ -152,6 +149,16 @@ class Persister:
         try:
             while not self.stopping:
                 try:
+                    if self._step_failed:
+                        # Its batch is in OurDB, but its ended jobs are still in Redis,
+                        # its entries unacknowledged and its events untold: drained
+                        # again now, after what the read ahead took (nothing twice).
+                        await self._settle()
+                        await self._persist_ahead(ahead)
+                        ahead = None
+                        block = False
+                        await self.drain_pending()
+                        self._step_failed = False
                     if ahead is None:
                         check = not block and loop.time() >= next_check
                         if check:
@@ -169,8 +176,6 @@ class Persister:
                         waiting_streak = 0
                         block = not waited
                     else:
-                        if waited and checked is None and _all_active(entries):
-                            entries = await self._with_company(entries)
                         waiting_streak = 0 if waited else waiting_streak + 1
                         block = False
                         # No read ahead when the server is checked after this batch:
@@ -232,16 +237,6 @@ class Persister:
         if read[0] or check:
             return read, False
         return await self._read(">"), True
-
-    async def _with_company(self, entries: Entries) -> Entries:
-        """`entries`, and what arrives within HOLD_ACTIVE_MS (see there)."""
-        self.holds += 1
-        try:
-            more, _ = await self._read(">", block_ms=HOLD_ACTIVE_MS)
-        except (RedisError, OSError):
-            # What was read goes to OurDB now; whatever broke shows at the next read.
-            return entries
-        return entries + more if more else entries
 
     async def _persist_ahead(self, ahead: asyncio.Task[tuple[Read, bool]] | None) -> None:
         """Before a repair or a retry: what a read ahead took goes to OurDB first.
@@ -317,9 +312,8 @@ class Persister:
         block: bool = True,
         linger: bool = False,
         check: bool = False,
-        block_ms: int = BLOCK_MS,
     ) -> Read:
-        """Up to BATCH entries from `start` (">": new ones, blocking up to `block_ms`).
+        """Up to BATCH entries from `start` (">": new ones, blocking up to BLOCK_MS).
 
         With `check`, the epoch and the server's run id are asked in the same round trip;
         the caller acts on them once the entries are persisted.
@@ -327,7 +321,7 @@ class Persister:
         if linger:
             self.lingers += 1
             await asyncio.sleep(LINGER_SECONDS)
-        blocking = block_ms if block and start == ">" else None
+        blocking = BLOCK_MS if block and start == ">" else None
         if check:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.xreadgroup(
@@ -404,4 +398,5 @@ class Persister:
         try:
             await step
         except (RedisError, OSError) as exc:
+            self._step_failed = True
             log.warning("a batch's Redis step failed (%s): its entries stay pending", exc)

@@ -166,6 +166,7 @@ class JobQueue:
         self._release_orphans = redis.register_script(scripts.RELEASE_ORPHANS)
         self._promote = redis.register_script(scripts.PROMOTE)
         self._progress = redis.register_script(scripts.PROGRESS)
+        self._started = redis.register_script(scripts.STARTED)
         self._heartbeat = redis.register_script(scripts.HEARTBEAT)
         self._set_limits = redis.register_script(scripts.SET_LIMITS)
         self._raise_revision = redis.register_script(scripts.RAISE_REVISION)
@@ -211,7 +212,6 @@ class JobQueue:
             keys.DOORBELL,
             keys.ROUND_ROBIN,
             keys.FENCE,
-            keys.STREAM,
             keys.PAUSED,
             keys.processing_key(worker),
             keys.LIMITS,
@@ -277,6 +277,19 @@ class JobQueue:
             )
         recorded = await self._complete(keys=[], args=[_json_text(batch)])
         return [bool(one) for one in recorded]
+
+    async def report_started(self, leases: Sequence[Lease]) -> int:
+        """Report the `active` version of running jobs not reported yet; how many it did.
+
+        A job's end carries that version when it comes first (see `scripts.STARTED`).
+        """
+        if not leases:
+            return 0
+        jobs = [
+            (keys.job_key(lease.job.circle_id, lease.job.topic, lease.job.job_id), lease.fence)
+            for lease in leases
+        ]
+        return int(await self._started(keys=[keys.STREAM], args=[_json_text(jobs)]))
 
     async def report_progress(self, lease: Lease, fraction: float, message: str) -> bool:
         """Keep a running job's progress on its hash and publish it; False when fenced off."""

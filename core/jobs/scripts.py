@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.jobs.model import ACTIVE_WAS, OVERWRITTEN_BY_END
+
 # Scripts name keys they compute from arguments (queues found at run time), which a
 # standalone Redis/Valkey allows; cluster mode is not supported.
 # Every script that changes a job's state takes a revision (HINCRBY of the hash's
@@ -23,7 +25,7 @@ local function push(q, key, id, front)
 end
 """
 
-# KEYS: queues, doorbell, rr, fence, stream, paused, processing, limits, rate next, levels
+# KEYS: queues, doorbell, rr, fence, paused, processing, limits, rate next, levels
 # ARGV: worker, now, count, and optionally "server": `now` is then the server's time (a
 # FETCH queued behind a blocking pop runs later than it was sent).
 # Hands out up to `count` jobs, the highest priority level first and FIFO within a level.
@@ -37,6 +39,9 @@ end
 # The active count is the queue's active set, pruned of jobs no longer active before it
 # may hold the queue, so an entry that outlived its job (a hand-ended one) never holds.
 # Rate times are the server's clock, the same for every worker on every machine.
+# A job handed out is marked `unreported`: its `active` version is not on the stream
+# yet. It rides on the end's entry (see COMPLETE), or STARTED reports it while the job
+# runs, so a short job costs one stream entry, not two.
 # Returns a flat array: first the seconds until a rate-held queue may start again (0 when
 # none is), then for each job its id, queue, fence, the number of hash fields that
 # follow, then those fields. When it finds fewer than asked, every queue is empty or held
@@ -53,7 +58,7 @@ end
 local out = {0}
 local got = 0
 local lim = {}
-local raw = redis.call('HGETALL', KEYS[8])
+local raw = redis.call('HGETALL', KEYS[7])
 for i = 1, #raw, 2 do
   -- A value that is not ours (written by hand) limits nothing rather than stop every fetch.
   local ok, l = pcall(cjson.decode, raw[i + 1])
@@ -89,7 +94,7 @@ local function may_start(q)
       local t = redis.call('TIME')
       clock = tonumber(t[1]) + tonumber(t[2]) / 1000000
     end
-    local left = tonumber(redis.call('HGET', KEYS[9], q) or '0') - clock
+    local left = tonumber(redis.call('HGET', KEYS[8], q) or '0') - clock
     if left > 0 then
       if not wait or left < wait then wait = left end
       return false
@@ -106,14 +111,14 @@ local function started(q, id)
     redis.call('SADD', 'heroagent:active:' .. q, id)
   end
   if l.interval then
-    redis.call('HSET', KEYS[9], q, string.format('%.6f', clock + l.interval))
+    redis.call('HSET', KEYS[8], q, string.format('%.6f', clock + l.interval))
   end
 end
 
 local paused = {}
-for _, q in ipairs(redis.call('SMEMBERS', KEYS[6])) do paused[q] = true end
+for _, q in ipairs(redis.call('SMEMBERS', KEYS[5])) do paused[q] = true end
 local levels = {}
-for _, p in ipairs(redis.call('SMEMBERS', KEYS[10])) do levels[#levels + 1] = tonumber(p) end
+for _, p in ipairs(redis.call('SMEMBERS', KEYS[9])) do levels[#levels + 1] = tonumber(p) end
 table.sort(levels, function(a, b) return a > b end)
 levels[#levels + 1] = 0
 
@@ -136,12 +141,12 @@ for _, p in ipairs(levels) do
       local id = false
       if not passed[q] and not paused[q] and may_start(q) then
         local list = 'heroqueue:' .. q .. suffix
-        id = redis.call('LMOVE', list, KEYS[7], 'LEFT', 'LEFT')
+        id = redis.call('LMOVE', list, KEYS[6], 'LEFT', 'LEFT')
         while id do
           if redis.call('EXISTS', 'herojobs:' .. q .. ':' .. id) == 1 then break end
           -- An id without its job (deleted meanwhile): drop it and take the next.
-          redis.call('LREM', KEYS[7], 1, id)
-          id = redis.call('LMOVE', list, KEYS[7], 'LEFT', 'LEFT')
+          redis.call('LREM', KEYS[6], 1, id)
+          id = redis.call('LMOVE', list, KEYS[6], 'LEFT', 'LEFT')
         end
         -- A level's set holds only queues that may have jobs there: pushes add them back.
         if not id and p > 0 then redis.call('SREM', members, q) end
@@ -153,11 +158,10 @@ for _, p in ipairs(levels) do
         -- Each attempt reports its own progress: the last one's would mislead.
         redis.call('HDEL', key, 'progress', 'progress_message')
         redis.call('HSET', key, 'status', 'active', 'time_start', now,
-                   'worker', ARGV[1], 'fence', fence)
+                   'worker', ARGV[1], 'fence', fence, 'unreported', '1')
         redis.call('HINCRBY', key, 'revision', 1)
         started(q, id)
         local fields = redis.call('HGETALL', key)
-        redis.call('XADD', KEYS[5], '*', unpack(fields))
         out[#out + 1] = id
         out[#out + 1] = q
         out[#out + 1] = tostring(fence)
@@ -171,7 +175,7 @@ for _, p in ipairs(levels) do
         misses = misses + 1
       end
     end
-    if p > 0 and redis.call('SCARD', members) == 0 then redis.call('SREM', KEYS[10], p) end
+    if p > 0 and redis.call('SCARD', members) == 0 then redis.call('SREM', KEYS[9], p) end
   end
 end
 if got < want then redis.call('DEL', KEYS[2]) end
@@ -281,14 +285,21 @@ return rung
 # this worker's to hold, and a stale entry would show a busy slot that is free.
 # A `scheduled` outcome is a failed attempt to run again at `run_at`: in the same step
 # the job joins the scheduled set (it stays live in Redis) and the promoter is woken.
-_COMPLETE_ONE = """
+# A job whose `active` version is unreported (see FETCH) has it carried by the end's
+# entry: what the end writes over, read first, goes in one more field (see
+# `model.active_before`), so the persister stores both versions from one entry.
+_COMPLETE_ONE = (
+    """
 local function complete(KEYS, ARGV)
 local held = redis.call('LREM', KEYS[2], 1, ARGV[1])
 if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[2] then return 0 end
 if held == 0 then return 0 end
+local was = redis.call('HMGET', KEYS[1], 'unreported', """
+    + ", ".join(f"'{name}'" for name in OVERWRITTEN_BY_END)
+    + """)
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'result', ARGV[4], 'error', ARGV[5],
            'time_end', ARGV[6], 'log_lines', ARGV[7], 'error_kind', ARGV[8])
-redis.call('HDEL', KEYS[1], 'fence')
+redis.call('HDEL', KEYS[1], 'fence', 'unreported')
 -- The end of a job of a queue held at max_active lets the next one start: wake a worker.
 if redis.call('SREM', KEYS[6], ARGV[1]) == 1 then redis.call('RPUSH', KEYS[7], '1') end
 if ARGV[3] == 'scheduled' then
@@ -298,10 +309,19 @@ if ARGV[3] == 'scheduled' then
   redis.call('RPUSH', KEYS[5], '1')
 end
 redis.call('HINCRBY', KEYS[1], 'revision', 1)
-redis.call('XADD', KEYS[3], '*', unpack(redis.call('HGETALL', KEYS[1])))
+local fields = redis.call('HGETALL', KEYS[1])
+if was[1] then
+  table.remove(was, 1)
+  fields[#fields + 1] = '"""
+    + ACTIVE_WAS
+    + """'
+  fields[#fields + 1] = cjson.encode(was)
+end
+redis.call('XADD', KEYS[3], '*', unpack(fields))
 return 1
 end
 """
+)
 
 # ARGV: outcomes (JSON: [[[complete's KEYS], [complete's ARGV]], ...])
 # Records a batch of outcomes in one call, each fenced on its own, in order; returns
@@ -315,6 +335,23 @@ for i, outcome in ipairs(cjson.decode(ARGV[1])) do out[i] = complete(outcome[1],
 return out
 """
 )
+
+# KEYS: stream; ARGV: jobs (JSON: [[job key, fence], ...])
+# Reports the `active` version of jobs still running some time after they started (see
+# FETCH), each only while it is still this worker's and unreported: a job that ended
+# meanwhile had it carried by its end. Returns how many it reported.
+STARTED = """
+local reported = 0
+for _, job in ipairs(cjson.decode(ARGV[1])) do
+  local now = redis.call('HMGET', job[1], 'fence', 'unreported')
+  if now[1] == job[2] and now[2] then
+    redis.call('HDEL', job[1], 'unreported')
+    redis.call('XADD', KEYS[1], '*', unpack(redis.call('HGETALL', job[1])))
+    reported = reported + 1
+  end
+end
+return reported
+"""
 
 # KEYS: job key
 # ARGV: fence, fraction, message, channel, events message
@@ -338,6 +375,10 @@ local function hand_back(id, worker, jobloc, doorbell, stream, max_attempts, now
   if not key or redis.call('HGET', key, 'status') ~= 'active'
       or redis.call('HGET', key, 'worker') ~= worker then
     return 0
+  end
+  if redis.call('HDEL', key, 'unreported') == 1 then
+    -- It ran, and its history shows that, before the version that hands it back.
+    redis.call('XADD', stream, '*', unpack(redis.call('HGETALL', key)))
   end
   local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
   redis.call('HDEL', key, 'fence', 'worker')

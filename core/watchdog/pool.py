@@ -52,6 +52,10 @@ EARLY_CANCELS_KEPT = 1000
 # A job's progress goes out at most once in this many seconds (the newest value wins),
 # so an action may report on every step of a tight loop.
 PROGRESS_SECONDS = 0.1
+# A job still running this long after it started has its `active` version reported on
+# its own (STARTED), so readers of the history see it run; one that ends sooner has that
+# version carried by its end's stream entry: one entry, one batch, one sync for both.
+REPORT_ACTIVE_AFTER_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,9 @@ class WatchDog:
         self._hearing_cancels = asyncio.Event()
         # Ids of cancels that found no job of that id running here, oldest first.
         self._early_cancels: dict[int, bool] = {}
+        # Running jobs due to have their `active` version reported, and the task at it.
+        self._started: list[Lease] = []
+        self._reporting_started: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Register with the server and start fetching, the heartbeat and the reaper."""
@@ -152,8 +159,9 @@ class WatchDog:
         # redis-py can turn a cancellation mid-read into a timeout error; the flag keeps
         # the dispatcher from mistaking that for a network fault and carrying on.
         self._stopping = True
+        reporting = [self._reporting_started] if self._reporting_started else []
         await asyncio.gather(
-            cancel_blocked(self._tasks, self.redis),
+            cancel_blocked(self._tasks + reporting, self.redis),
             cancel_blocked(list(self._jobs), self.redis, grace=JOB_GRACE_SECONDS),
         )
         self._tasks = []
@@ -427,6 +435,8 @@ class WatchDog:
         task = asyncio.create_task(self._execute(lease, ctx, playbook))
         self.running[job.job_id] = task
         self._leases[job.job_id] = lease
+        loop = asyncio.get_running_loop()
+        started = loop.call_later(REPORT_ACTIVE_AFTER_SECONDS, self._report_started, lease)
         try:
             outcome = await task
         except asyncio.CancelledError:
@@ -435,9 +445,28 @@ class WatchDog:
                 raise  # the pool is stopping: the job goes back to its queue
             outcome = Outcome(JobStatus.ERROR, error="cancelled", kind=ErrorKind.CANCELLED)
         finally:
+            started.cancel()
             self.running.pop(job.job_id, None)
             self._leases.pop(job.job_id, None)
         await self._finish(lease, outcome, lines, progress, ctx)
+
+    def _report_started(self, lease: Lease) -> None:
+        """Queue a running job's `active` version; the jobs due together go in one call."""
+        self._started.append(lease)
+        if self._reporting_started is None:
+            self._reporting_started = asyncio.create_task(self._send_started())
+
+    async def _send_started(self) -> None:
+        try:
+            while self._started:
+                batch, self._started = self._started, []
+                try:
+                    await self.queue.report_started(batch)
+                except (RedisError, OSError) as exc:
+                    # Not lost: the job's end carries it, or the hand-back of the job does.
+                    log.info("reporting %d running job(s) as active: %s", len(batch), exc)
+        finally:
+            self._reporting_started = None
 
     def _run_inline(self, lease: Lease, playbook: Playbook) -> None:
         """Run a job of inline actions to its end now, and hand its outcome to the reporter.

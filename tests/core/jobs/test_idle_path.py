@@ -10,9 +10,9 @@ import pytest
 
 from core.api import EngineUnavailable, JobNotFound
 from core.engine import Engine
-from core.jobs import persister as persister_module
 from core.jobs.persister import Persister
 from core.jobs.queue import Fetched
+from core.watchdog import pool as pool_module
 from tests.helpers import running_watchdog, wait_job_ended
 
 JOBS = 5
@@ -47,31 +47,25 @@ async def _stored_as(engine: Engine, job_id: int, status: str, seconds: float = 
         await asyncio.sleep(0.01)
 
 
-async def test_a_lone_active_version_waits_for_its_end_and_both_share_one_write(
+async def test_a_short_jobs_active_version_rides_on_its_end_in_one_write(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Held for as long as the job runs, however slow the machine: what is held shows.
-    monkeypatch.setattr(persister_module, "HOLD_ACTIVE_MS", 60_000)
-    persister = _persister(engine)
+    # However slow the machine, the job ends before its `active` would be reported alone.
+    monkeypatch.setattr(pool_module, "REPORT_ACTIVE_AFTER_SECONDS", 60.0)
     stats = engine.jobs.db.db.stats
-    holds, commits = persister.holds, stats.commits
+    commits = stats.commits
     job = await engine.api.submit("!!fake.sleep seconds:0.2\n", topic="idle")
     done = await engine.api.wait(job.job_id)
     assert done.status == "done"
-    history = await engine.api.history(job.job_id)
-    assert [v.status for v in history] == ["new", "active", "done"]
+    new, active, end = await engine.jobs.job_history(job.job_id)
+    assert [new.status, active.status, end.status] == ["new", "active", "done"]
+    # The `active` is the run as it was before its end: started, by whom, nothing ended.
+    assert active.time_start == end.time_start > 0
+    assert active.worker == end.worker != ""
+    assert (active.time_end, active.result, active.error) == (0.0, "", "")
+    assert active.revision == end.revision - 1 > new.revision
     # The submit's write, then one for the `active` and the end together.
     assert stats.commits - commits == 2
-    assert persister.holds == holds + 1
-
-
-async def test_a_long_job_has_its_active_version_stored_while_it_runs(engine: Engine) -> None:
-    job = await engine.api.submit("!!fake.sleep seconds:60\n", topic="idle")
-    # The hold gave up on company: the `active` is durable, the job still runs.
-    await _stored_as(engine, job.job_id, "active")
-    assert (await engine.api.job(job.job_id)).status == "active"
-    await engine.api.cancel(job.job_id)
-    await _stored_as(engine, job.job_id, "error")
 
 
 async def test_wait_answers_with_the_durable_end_and_at_once_when_ended(engine: Engine) -> None:

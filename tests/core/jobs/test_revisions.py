@@ -39,11 +39,17 @@ class History:
         key = keys.job_key(job.circle_id, job.topic, job.job_id)
         return int(await self.queue.redis.hget(key, "revision") or 0)
 
-    async def hand_out(self, worker: str = "w") -> tuple[Job, Lease]:
-        """A new job, and its lease to `worker`: its hand-out waits in the stream."""
+    async def hand_out(self, worker: str = "w", *, reported: bool = True) -> tuple[Job, Lease]:
+        """A new job, and its lease to `worker`.
+
+        `reported`: it ran long enough for its worker to report it `active`, a version
+        that waits in the stream; else that version rides on whatever ends the run.
+        """
         (job,) = await self.manager.create_jobs([JobSpec("!!core.echo\n", topic="t")])
         (lease,) = await self.queue.fetch_many(worker, 1)
         assert lease.job.job_id == job.job_id
+        if reported:
+            assert await self.queue.report_started([lease]) == 1
         return job, lease
 
     async def in_flight(self) -> int:
@@ -92,9 +98,10 @@ async def stored_as(manager: JobManager, job_id: int, status: JobStatus) -> Job:
 
 
 async def handed_out(manager: JobManager) -> tuple[Job, Job]:
-    """A new job handed to worker "w", and its `active` version once it is stored."""
+    """A new job handed to worker "w", reported running, and its `active` once stored."""
     (job,) = await manager.create_jobs([JobSpec("!!core.echo\n", topic="t")])
-    await manager.queue.fetch_many("w", 1)
+    leases = await manager.queue.fetch_many("w", 1)
+    assert await manager.queue.report_started(leases) == 1
     return job, await stored_as(manager, job.job_id, ACTIVE)
 
 
@@ -235,7 +242,8 @@ async def test_the_count_goes_on_from_the_stored_version_after_a_flushall(
     assert interrupted.status is NEW
     assert active.revision < interrupted.revision <= live.revision
     # The next hand-out is newer than everything stored before it.
-    await jobs.queue.fetch_many("w", 1)
+    leases = await jobs.queue.fetch_many("w", 1)
+    assert await jobs.queue.report_started(leases) == 1
     again = await stored_as(jobs, job.job_id, ACTIVE)
     assert again.revision > interrupted.revision
     assert await stored_statuses(jobs, job.job_id) == [NEW, ACTIVE, NEW, ACTIVE]
@@ -281,11 +289,11 @@ async def shows_done_once_stored(history: History, job_id: int) -> None:
 async def test_a_job_that_ran_before_its_hand_out_was_stored_never_shows_as_new_again(
     history: History,
 ) -> None:
-    """A short job may end before its `active` version is stored (the persister holds it
-    a moment to write both at once): seen `active` while it ran, it must not read `new`
-    while its end is on its way, as if it had not run."""
+    """A short job ends before its `active` version is stored (that version rides on the
+    end's stream entry): seen `active` while it ran, it must not read `new` while its
+    end is on its way, as if it had not run."""
     manager, queue = history.manager, history.queue
-    job, lease = await history.hand_out()
+    job, lease = await history.hand_out(reported=False)
     running = await shown_job(manager, job.job_id)
     assert running.status is ACTIVE  # live in Redis; nothing stored since `new`
     assert await queue.complete_many([Completion(lease, DONE, "ok")]) == [True]
