@@ -399,4 +399,4 @@ class Persister:
             await step
         except (RedisError, OSError) as exc:
             self._step_failed = True
-            log.warning("a batch's Redis step failed (%s): its entries stay pending", exc)
+            log.warning("a batch's Redis step failed (%s): its entries are drained again", exc)
