@@ -51,7 +51,7 @@ MILESTONES = [
     ("submit returned", "submitted", "", 0),
     ("worker has the job", "worker: fetch", "<", 0),
     ("worker sends COMPLETE", "worker: COMPLETE", ">", 0),
-    ("engine read the end, its active on it", "engine: stream read", "<", 0),
+    ("engine read end + active", "engine: stream read", "<", 0),
     ("result in hand", "waited", "", 0),
 ]
 
