@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -10,7 +11,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
@@ -970,19 +971,29 @@ class JobManager:
         return await asyncio.to_thread(self._history, job_id)
 
     def _history(self, job_id: int) -> list[Job]:
-        db = self.db.db
         newest_first: list[Job] = []
-        loc = db.location(job_id)
-        while not loc.is_null and len(newest_first) < HISTORY_DEPTH:
-            try:
-                raw, header = db.read_at(loc, job_id)
-            except CorruptRecordError as exc:
-                newest_first.append(self._damaged(job_id, exc.reason))
-                break
-            if raw:
+        try:
+            for raw in self._records_back(job_id, HISTORY_DEPTH):
                 newest_first.append(self._load(job_id, raw))
-            loc = header.prev
+        except CorruptRecordError as exc:
+            newest_first.append(self._damaged(job_id, exc.reason))
         return _in_revision_order(newest_first[::-1])
+
+    def _records_back(self, job_id: int, depth: int) -> Iterator[bytes]:
+        """Up to `depth` of the job's stored records, newest first (blocking).
+
+        A damaged one raises CorruptRecordError: its pointer to the older one cannot be
+        trusted, so the walk ends there.
+        """
+        db = self.db.db
+        loc = db.location(job_id)
+        found = 0
+        while not loc.is_null and found < depth:
+            raw, header = db.read_at(loc, job_id)
+            if raw:
+                found += 1
+                yield raw
+            loc = header.prev
 
     async def list_jobs(
         self, flt: JobFilter, *, limit: int = 50, before_id: int | None = None
@@ -1467,19 +1478,11 @@ class JobManager:
         A batch drained again after a crash holds a few versions of a job at most (an
         end and the `active` it carried, say): the ones stored already are among these.
         """
-        db = self.db.db
         found: dict[int, list[bytes]] = {}
         for job_id in job_ids:
             records: list[bytes] = []
-            try:
-                loc = db.location(job_id)
-                while not loc.is_null and len(records) < RECENT_RECORDS:
-                    raw, header = db.read_at(loc, job_id)
-                    if raw:
-                        records.append(raw)
-                    loc = header.prev
-            except (RecordNotFoundError, InvalidIdError, CorruptRecordError):
-                pass
+            with contextlib.suppress(RecordNotFoundError, InvalidIdError, CorruptRecordError):
+                records.extend(self._records_back(job_id, RECENT_RECORDS))
             if records:
                 found[job_id] = records
         return found

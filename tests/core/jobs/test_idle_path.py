@@ -35,7 +35,7 @@ async def test_an_idle_engine_persists_each_version_without_lingering(engine: En
         assert f"m{n}" in done.result
         history = await engine.api.history(job.job_id)
         assert [v.status for v in history] == ["new", "active", "done"]
-    # One job at a time: a read that found its `active` or its end never found more
+    # One job at a time: a read that found a job's versions never found more
     # queued behind it, so no read was put off to let a batch grow.
     assert persister.lingers == before
 
