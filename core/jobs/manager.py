@@ -1319,10 +1319,13 @@ class JobManager:
         # and its unique key held. The step is idempotent, so a second run changes nothing.
         every = versions
         async with self.history_lock:
-            latest = await self._write(versions, skip_duplicates, after_end, on_handed)
+            written = await self._write(versions, skip_duplicates, after_end, on_handed)
         # A waiter needs the end durable, nothing of the Redis step: answered now, it
         # saves the submitter that round trip.
-        self._answer_waiters(latest)
+        self._answer_waiters(written)
+        # Told once per job and batch, in its last version: a short job's active version
+        # and its end arrive together, and the end is where it is now.
+        latest = _last_of_each(written)
         if not latest and not acknowledge and not any(job.status.ended for job in every):
             return None
         # One command for the whole batch, however many jobs ended: drop the ended jobs,
@@ -1377,7 +1380,7 @@ class JobManager:
         after_end: bool,
         on_handed: Callable[[], object] | None = None,
     ) -> list[Job]:
-        """The OurDB and index part of `persist`; returns the versions now last of their jobs.
+        """The OurDB and index part of `persist`; returns the versions stored (or told again).
 
         The caller holds `history_lock`.
         """
@@ -1566,6 +1569,11 @@ def _records(jobs: Sequence[Job]) -> tuple[list[dict[str, Any]], list[bytes]]:
     """
     fields = [job.set_fields() for job in jobs]
     return fields, [orjson.dumps(data) for data in fields]
+
+
+def _last_of_each(jobs: Sequence[Job]) -> list[Job]:
+    """Each job's last version among these, in the order the jobs first appear."""
+    return list({job.job_id: job for job in jobs}.values())
 
 
 def _plain_record(job: Job) -> bytes:

@@ -52,7 +52,9 @@ async def test_seed_flow_keys_states_and_history(engine: Engine) -> None:
             for e in events.drain()
             if isinstance(e, JobStateChanged) and e.job_id == job.job_id
         ]
-    assert statuses == ["new", "active", "done"]
+    # Events are told once per job and persisted batch: a run this short shares its
+    # batch with its end, so its `active` may not be told. The history has it always.
+    assert statuses in (["new", "active", "done"], ["new", "done"])
     history = await jobs.job_history(job.job_id)
     assert [v.status for v in history] == [JobStatus.NEW, JobStatus.ACTIVE, JobStatus.DONE]
     final = history[-1]

@@ -112,6 +112,36 @@ async def test_a_batch_of_ended_jobs_leaves_redis_in_one_script_run_and_one_mess
         assert [v.status for v in history] == [JobStatus.NEW, JobStatus.DONE]
 
 
+async def test_a_batch_tells_each_job_once_in_its_last_version(setup: Setup) -> None:
+    """A short job's active version and its end, persisted together: one event, the end."""
+    manager, redis = setup.manager, setup.redis
+    jobs = await manager.create_jobs([JobSpec("!!fake.return_success\n", topic="t")] * 20)
+    active = [replace(job, status=JobStatus.ACTIVE, worker="w", revision=2) for job in jobs]
+    ended = [replace(job, status=JobStatus.DONE, result="ok", revision=3) for job in active]
+    async with redis.pipeline(transaction=False) as pipe:
+        for job in ended:
+            key = keys.job_key(job.circle_id, job.topic, job.job_id)
+            pipe.hset(key, mapping={"status": "done", "revision": 3})
+        await pipe.execute()
+    versions = [v for pair in zip(active, ended, strict=True) for v in pair]
+
+    listener, pubsub = await subscribed(setup.url)
+    with setup.bus.subscribe() as events:
+        await manager.persist(versions)
+        told = [e for e in events.drain() if isinstance(e, JobStateChanged)]
+    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+    await pubsub.aclose()
+    await listener.aclose()
+
+    assert message is not None
+    batch = orjson.loads(message["data"])
+    assert [(e["id"], e["status"]) for e in batch] == [(j.job_id, "done") for j in ended]
+    assert [(e.job_id, e.status) for e in told] == [(j.job_id, "done") for j in ended]
+    for job in ended:
+        history = await manager.job_history(job.job_id)
+        assert [v.status for v in history] == [JobStatus.NEW, JobStatus.ACTIVE, JobStatus.DONE]
+
+
 async def test_a_single_change_is_still_one_plain_object(setup: Setup) -> None:
     """Readers that only know the one-object form still understand single changes."""
     listener, pubsub = await subscribed(setup.url)
