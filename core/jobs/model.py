@@ -372,6 +372,13 @@ OVERWRITTEN_BY_END = (
     "run_at",
 )
 
+# Each of those fields: its name, how its hash text reads, its default, and whether that
+# is a list (each version gets a fresh one).
+_WAS_FIELDS = tuple(
+    (name, _FROM_TEXT[name], _DEFAULTS[name], isinstance(_DEFAULTS[name], list))
+    for name in OVERWRITTEN_BY_END
+)
+
 
 def active_before(end: Job, was: bytes) -> Job:
     """The `active` version an end's stream entry carries: the end, its changes undone."""
@@ -383,12 +390,12 @@ def active_before(end: Job, was: bytes) -> Job:
     data = end.__dict__.copy()
     data["status"] = JobStatus.ACTIVE
     data["depends_on"] = list(end.depends_on)
-    for name, value in zip(OVERWRITTEN_BY_END, values, strict=True):
-        if isinstance(value, str):
-            data[name] = _FROM_TEXT[name](value)
+    # The persister makes one of these per short job: no type tests on the way.
+    for (name, read, default, is_list), value in zip(_WAS_FIELDS, values, strict=True):
+        if value.__class__ is str:
+            data[name] = read(value)
         else:
-            default = _DEFAULTS[name]
-            data[name] = list(default) if isinstance(default, list) else default
+            data[name] = [] if is_list else default
     job = object.__new__(Job)
     job.__dict__ = data
     return job

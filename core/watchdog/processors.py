@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from core.heroscript import (
     ActionContext,
     ActionError,
@@ -33,6 +35,14 @@ INLINE_PARSE_CHARS = 4_096
 # Parsed playbooks kept by their text, oldest out first. A queue's jobs mostly run the
 # same few scripts, and parsing was a fifth of a no-op job's CPU in the worker.
 PLANS_KEPT = 256
+
+
+def _json(value: Any) -> str:
+    """A result as compact JSON text; text orjson refuses (lone surrogates) goes by json."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,7 @@ class Processors:
     async def play(self, playbook: Playbook, ctx: ActionContext) -> Outcome:
         """Run a parsed HeroScript job to its outcome."""
         outcome = await run_playbook(playbook, self.registry, ctx)
-        result = json.dumps([r.to_dict() for r in outcome.results], ensure_ascii=False)
+        result = _json([r.to_dict() for r in outcome.results])
         if outcome.error is not None:
             directive = outcome.error.directive
             return Outcome(
@@ -153,7 +163,7 @@ class Processors:
 
     async def _openrpc(self, job: Job, ctx: ActionContext) -> Outcome:
         response = await handle_jsonrpc(self.registry, job.params, ctx)
-        result = json.dumps(response, ensure_ascii=False) if response is not None else ""
+        result = _json(response) if response is not None else ""
         if isinstance(response, dict) and "error" in response:
             return Outcome(JobStatus.ERROR, result=result, error=response["error"]["message"])
         return Outcome(JobStatus.DONE, result=result)

@@ -45,7 +45,7 @@ class FixedFormat(DisplayFormat):
         # Timings inside texts: a request log line, a playbook result.
         path = re.sub(r"\b\d+(\.\d+)? ms\b", "12 ms", path)
         path = re.sub(r"[\w.-]+:\d+:[0-9a-f]{6}\b", "host:4242:a1b2c3", path)  # worker ids
-        return re.sub(r'"seconds": [0-9.e-]+', '"seconds": 0.001', path)
+        return re.sub(r'"seconds": ?[0-9.e-]+', '"seconds":0.001', path)
 
     def address(self, address: str) -> str:
         return self.path(address)

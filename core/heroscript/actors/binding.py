@@ -103,12 +103,23 @@ _STRING_CONVERTERS: dict[Any, Callable[[str], Any]] = {
 }
 
 
+def _from_text(converter: Callable[[str], Any], value: str) -> Any:
+    try:
+        return converter(value)
+    except ValueError:
+        raise ParamTypeError(f"got {value!r}") from None
+
+
 def convert(value: Any, hint: Any) -> Any:
     """Convert a HeroScript string (or a JSON value from OpenRPC) to ``hint``.
 
     Raises:
         ParamTypeError: the value does not fit the type.
     """
+    # The common case first, a plain type written as text: one lookup, no typing calls.
+    plain = _STRING_CONVERTERS.get(hint) if type(value) is str else None
+    if plain is not None:
+        return _from_text(plain, value)
     inner = optional_inner(hint)
     if inner is not None:
         return None if value is None else convert(value, inner)
@@ -128,10 +139,7 @@ def convert(value: Any, hint: Any) -> Any:
         converter = _STRING_CONVERTERS.get(hint)
         if converter is None:
             raise ParamTypeError(f"unsupported parameter type {type_name(hint)}")
-        try:
-            return converter(value)
-        except ValueError:
-            raise ParamTypeError(f"got {value!r}") from None
+        return _from_text(converter, value)
     # JSON values from OpenRPC: accept the natural JSON type for each hint.
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)

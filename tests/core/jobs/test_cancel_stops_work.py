@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
 import subprocess
 from collections.abc import AsyncIterator
@@ -273,7 +275,10 @@ async def test_action_in_a_child_process_returns_its_result(one_slot: Engine) ->
     job = await one_slot.api.submit("!!blocking.block_in_child seconds:0\n", topic="t")
     done = await wait_job_ended(one_slot, job.job_id, 15)
     assert done.status == "done", done.error
-    assert '"result": ' in done.result
+    # The child's pid, not the engine's: the action really ran in another process.
+    (ran,) = json.loads(done.result)
+    assert isinstance(ran["result"], int)
+    assert ran["result"] != os.getpid()
 
 
 async def test_a_crashed_background_loop_restarts_with_its_traceback(
