@@ -1,4 +1,4 @@
-"""The RhaiScript, AI and OpenRPC processors and job log streaming, on a real engine."""
+"""The processors (RhaiScript, AI, OpenRPC, HeroScript results) and job log streaming."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import pytest
 from core.config import Config
 from core.engine import Engine
 from core.events import JobLogLine
+from core.heroscript import ActionContext, ActorRegistry
 from core.jobs import Job, JobStatus
+from core.watchdog.processors import Processors, ProcessorSettings
 from tests.helpers import wait_jobs_ended
 
 
@@ -120,3 +122,29 @@ async def test_log_lines_are_streamed_and_kept(engine: Engine) -> None:
     assert "second" in job.log_lines
     quiet = await run_to_end(engine, "!!core.echo message:hidden\n", "heroscript")
     assert quiet.log_lines == []
+
+
+class OddText:
+    """Actions whose results test how a job's result is written."""
+
+    def lone_surrogate(self) -> str:
+        """What `json.loads('"\\ud800"')` makes: text UTF-8 cannot carry."""
+        text: str = json.loads('"a\\ud800b"')
+        return text
+
+    def plain(self, word: str, times: int) -> list[str]:
+        return [word] * times
+
+
+async def test_a_heroscript_result_is_compact_json_even_with_text_utf8_cannot_carry() -> None:
+    registry = ActorRegistry()
+    registry.register("odd", OddText())
+    processors = Processors(registry, ProcessorSettings())
+    job = Job(job_id=1, topic="t", params="!!odd.plain word:hi times:2\n!!odd.lone_surrogate\n")
+
+    outcome = await processors.run(job, ActionContext())
+
+    assert outcome.status is JobStatus.DONE, outcome.error
+    plain, odd = json.loads(outcome.result)
+    assert (plain["result"], odd["result"]) == (["hi", "hi"], "a\ud800b")
+    assert outcome.result.startswith('[{"id":1,')
