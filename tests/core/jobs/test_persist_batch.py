@@ -56,6 +56,15 @@ async def command_calls(redis: aioredis.Redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(row["calls"]) for name, row in stats.items()}
 
 
+async def ended_in_redis(redis: aioredis.Redis, ended: list[Job]) -> None:
+    """Leave each hash as a COMPLETE does: done, at revision 3 (ENQUEUE took 1, FETCH 2)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for job in ended:
+            key = keys.job_key(job.circle_id, job.topic, job.job_id)
+            pipe.hset(key, mapping={"status": "done", "revision": 3})
+        await pipe.execute()
+
+
 async def subscribed(url: str) -> tuple[aioredis.Redis, Any]:
     """A second client subscribed to the events channel, once the server confirmed it."""
     listener = aioredis.Redis.from_url(url)
@@ -72,14 +81,8 @@ async def test_a_batch_of_ended_jobs_leaves_redis_in_one_script_run_and_one_mess
 ) -> None:
     manager, redis = setup.manager, setup.redis
     jobs = await manager.create_jobs([JobSpec("!!fake.return_success\n", topic="t")] * JOBS)
-    # What a worker's COMPLETE leaves in Redis: the hash ended at the revision it took
-    # (ENQUEUE took 1, FETCH 2), its version in the stream.
     ended = [replace(job, status=JobStatus.DONE, result="ok", revision=3) for job in jobs]
-    async with redis.pipeline(transaction=False) as pipe:
-        for job in ended:
-            key = keys.job_key(job.circle_id, job.topic, job.job_id)
-            pipe.hset(key, mapping={"status": "done", "revision": 3})
-        await pipe.execute()
+    await ended_in_redis(redis, ended)
     # One job was requeued meanwhile: its hash says new, so it must stay.
     kept = ended[7]
     await redis.hset(keys.job_key(kept.circle_id, kept.topic, kept.job_id), "status", "new")
@@ -118,11 +121,7 @@ async def test_a_batch_tells_each_job_once_in_its_last_version(setup: Setup) -> 
     jobs = await manager.create_jobs([JobSpec("!!fake.return_success\n", topic="t")] * 20)
     active = [replace(job, status=JobStatus.ACTIVE, worker="w", revision=2) for job in jobs]
     ended = [replace(job, status=JobStatus.DONE, result="ok", revision=3) for job in active]
-    async with redis.pipeline(transaction=False) as pipe:
-        for job in ended:
-            key = keys.job_key(job.circle_id, job.topic, job.job_id)
-            pipe.hset(key, mapping={"status": "done", "revision": 3})
-        await pipe.execute()
+    await ended_in_redis(redis, ended)
     versions = [v for pair in zip(active, ended, strict=True) for v in pair]
 
     listener, pubsub = await subscribed(setup.url)
