@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -239,6 +240,19 @@ class Job:
         job = object.__new__(cls)
         job.__dict__ = data
         return job
+
+
+def compact_json(value: object) -> bytes:
+    """Compact JSON as UTF-8, for a job's result or a script argument.
+
+    Text with lone surrogates (an action's result may hold them; UTF-8 cannot) goes with
+    them replaced: an outcome that cannot be sent would hold its job for ever.
+    """
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return text.encode(errors="replace")
 
 
 def hash_strings(fields: Mapping[str, Any]) -> dict[str, str]:

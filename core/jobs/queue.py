@@ -18,7 +18,7 @@ from redis.exceptions import NoScriptError
 from core import __version__
 from core.events import job_progress_wire
 from core.jobs import keys, scripts
-from core.jobs.model import Job, JobStatus, encoded, hash_strings
+from core.jobs.model import Job, JobStatus, compact_json, encoded, hash_strings
 
 # The ENQUEUE place of a job waiting for its parents: neither a queue nor the time set.
 HELD = "-"
@@ -115,18 +115,6 @@ def _text(value: bytes | str) -> str:
 
 def _pairs(flat: Sequence[bytes | str]) -> dict[str, str]:
     return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-
-def _json_text(value: object) -> bytes:
-    """JSON for a script argument, as UTF-8.
-
-    Text with lone surrogates (an action's result may hold them; UTF-8 cannot) goes with
-    them replaced: an outcome that cannot be sent would hold its job for ever.
-    """
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        return json.dumps(value, ensure_ascii=False).encode(errors="replace")
 
 
 def _job_of(flat: list[Any]) -> Job:
@@ -269,13 +257,13 @@ class JobQueue:
                         done.result,
                         done.error,
                         now,
-                        _json_text(done.log_lines).decode(),
+                        compact_json(done.log_lines).decode(),
                         done.error_kind,
                         repr(stamp + done.retry_delay),
                     ),
                 )
             )
-        recorded = await self._complete(keys=[], args=[_json_text(batch)])
+        recorded = await self._complete(keys=[], args=[compact_json(batch)])
         return [bool(one) for one in recorded]
 
     async def report_started(self, leases: Sequence[Lease]) -> int:
@@ -289,7 +277,7 @@ class JobQueue:
             (keys.job_key(lease.job.circle_id, lease.job.topic, lease.job.job_id), lease.fence)
             for lease in leases
         ]
-        return int(await self._started(keys=[keys.STREAM], args=[_json_text(jobs)]))
+        return int(await self._started(keys=[keys.STREAM], args=[compact_json(jobs)]))
 
     async def report_progress(self, lease: Lease, fraction: float, message: str) -> bool:
         """Keep a running job's progress on its hash and publish it; False when fenced off."""

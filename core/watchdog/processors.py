@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from core.heroscript import (
     ActionContext,
     ActionError,
@@ -27,7 +25,7 @@ from core.heroscript import (
     run_playbook,
 )
 from core.heroscript.openrpc import handle_jsonrpc
-from core.jobs.model import Job, JobStatus, ParamsType
+from core.jobs.model import Job, JobStatus, ParamsType, compact_json
 from core.rhai import Limits
 
 # Params up to this size are parsed on the loop (well under a millisecond).
@@ -35,14 +33,6 @@ INLINE_PARSE_CHARS = 4_096
 # Parsed playbooks kept by their text, oldest out first. A queue's jobs mostly run the
 # same few scripts, and parsing was a fifth of a no-op job's CPU in the worker.
 PLANS_KEPT = 256
-
-
-def _json(value: Any) -> str:
-    """A result as compact JSON text; text orjson refuses (lone surrogates) goes by json."""
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -149,7 +139,7 @@ class Processors:
     async def play(self, playbook: Playbook, ctx: ActionContext) -> Outcome:
         """Run a parsed HeroScript job to its outcome."""
         outcome = await run_playbook(playbook, self.registry, ctx)
-        result = _json([r.to_dict() for r in outcome.results])
+        result = compact_json([r.to_dict() for r in outcome.results]).decode()
         if outcome.error is not None:
             directive = outcome.error.directive
             return Outcome(
@@ -163,7 +153,7 @@ class Processors:
 
     async def _openrpc(self, job: Job, ctx: ActionContext) -> Outcome:
         response = await handle_jsonrpc(self.registry, job.params, ctx)
-        result = _json(response) if response is not None else ""
+        result = compact_json(response).decode() if response is not None else ""
         if isinstance(response, dict) and "error" in response:
             return Outcome(JobStatus.ERROR, result=result, error=response["error"]["message"])
         return Outcome(JobStatus.DONE, result=result)
