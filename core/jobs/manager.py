@@ -1242,27 +1242,24 @@ class JobManager:
         job = await self.get_job(job_id)
         if job.status.ended:
             raise JobError(f"job {job_id} has already ended ({job.status})", kind="ended")
-        redis = self.queue.redis
-        key = keys.job_key(job.circle_id, job.topic, job_id)
-        async with redis.pipeline(transaction=True) as pipe:
-            # A run whose `active` version is not reported yet (see scripts.FETCH) gets it
-            # stored here, before its end, from the hash as it is at this step.
-            pipe.hgetall(key)
-            pipe.hdel(key, "unreported")
-            pipe.hincrby(key, "revision", 1)
-            # Dropping the fence means the worker that may hold it can no longer complete it.
-            pipe.hdel(key, "fence", "worker")
-            pipe.lrem(keys.queue_key(job.circle_id, job.topic, job.priority), 0, str(job_id))
-            if job.status is JobStatus.ACTIVE:
-                # Its slot of a max_active queue is free: a waiting job may start.
-                pipe.srem(keys.active_key(job.queue), str(job_id))
-                pipe.rpush(keys.DOORBELL, 1)
-            pipe.zrem(keys.SCHEDULED, str(job_id))
-            pipe.hset(key, "status", status.value)
-            # Whichever watchdog runs it, here or on another machine, stops the work. Sent
-            # for a job read as queued too: a FETCH may have handed it out since the read.
-            pipe.publish(keys.CANCEL_CHANNEL, str(job_id))
-            running, unreported, taken = (await pipe.execute())[:3]
+        # Checked again in the script: the run may end between this read and that step,
+        # and a second end would then follow the first into the history.
+        done, *rest = await self.queue.redis.eval(
+            scripts.END_BY_HAND,
+            5,
+            keys.job_key(job.circle_id, job.topic, job_id),
+            keys.queue_key(job.circle_id, job.topic, job.priority),
+            keys.active_key(job.queue),
+            keys.DOORBELL,
+            keys.SCHEDULED,
+            str(job_id),
+            status.value,
+            keys.CANCEL_CHANNEL,
+        )
+        if not done:
+            raise JobError(f"job {job_id} has already ended ({_text(rest[0])})", kind="ended")
+        flat, unreported, taken = rest
+        running = dict(zip(flat[::2], flat[1::2], strict=True))
         ended = replace(
             job,
             status=status,
@@ -1273,6 +1270,8 @@ class JobManager:
             time_end=time.time(),
             revision=_revision_after(job, taken),
         )
+        # A run whose `active` version was not reported yet (see scripts.FETCH) gets it
+        # stored before its end, from the hash as the script found it.
         versions = [Job.from_hash(running), ended] if unreported else [ended]
         await self.persist(versions)
         return ended

@@ -672,6 +672,33 @@ redis.call('HSET', KEYS[1], 'revision', ARGV[1])
 return 1
 """
 
+# KEYS: job key, queue, active set, doorbell, scheduled
+# ARGV: id, status, cancel channel
+# Ends a job by hand (a cancel, done or error set by someone), unless it has ended
+# already: checked in the same step, so a run that ends just before keeps its end alone
+# (its version may still be on its way to the history). Drops the fence (the worker
+# that holds it can no longer complete it), frees its slot of a max_active queue, and
+# tells whichever watchdog runs it to stop. Returns {0, status} when it had ended, else
+# {1, the hash before the change, 1 when its `active` version was unreported, revision}.
+END_BY_HAND = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'done' or status == 'error' then return {0, status} end
+local before = redis.call('HGETALL', KEYS[1])
+local unreported = redis.call('HDEL', KEYS[1], 'unreported')
+local revision = redis.call('HINCRBY', KEYS[1], 'revision', 1)
+redis.call('HDEL', KEYS[1], 'fence', 'worker')
+redis.call('LREM', KEYS[2], 0, ARGV[1])
+if status == 'active' then
+  redis.call('SREM', KEYS[3], ARGV[1])
+  redis.call('RPUSH', KEYS[4], 1)
+end
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+-- Sent for a job read as queued too: a FETCH may have handed it out since the read.
+redis.call('PUBLISH', ARGV[3], ARGV[1])
+return {1, before, unreported, revision}
+"""
+
 # KEYS: lock; ARGV: token, ttl ms
 # Takes the promoter lock, or renews it when this token holds it. Returns 1 when held.
 LEASE = """

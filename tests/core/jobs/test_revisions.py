@@ -14,7 +14,7 @@ from core.engine import Engine
 from core.events.bus import EventBus
 from core.jobs import keys
 from core.jobs.index import JobIndex
-from core.jobs.manager import JobManager, JobNotFoundError, _stored_before_its_run
+from core.jobs.manager import JobError, JobManager, JobNotFoundError, _stored_before_its_run
 from core.jobs.model import ErrorKind, Job, JobStatus
 from core.jobs.persister import Persister
 from core.jobs.purge import purge
@@ -340,3 +340,38 @@ async def test_an_end_not_yet_stored_is_not_shown_as_an_end(history: History) ->
     assert listed.status is ACTIVE
 
     await shows_done_once_stored(history, job.job_id)
+
+
+async def test_a_cancel_after_the_run_ended_leaves_its_end_alone(history: History) -> None:
+    """An end in flight to the history is an end: a cancel then has nothing to stop."""
+    manager, queue = history.manager, history.queue
+    job, lease = await history.hand_out()
+    assert await queue.complete_many([Completion(lease, DONE, "ok")]) == [True]
+    with pytest.raises(JobError) as refused:
+        await manager.cancel_job(job.job_id)
+    assert refused.value.kind == "ended"
+    await history.persister.drain_new()
+    assert await stored_statuses(manager, job.job_id) == [NEW, ACTIVE, DONE]
+    assert (await manager.stored_job(job.job_id)).result == "ok"
+
+
+async def test_a_cancel_racing_the_runs_end_leaves_its_end_alone(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run ends between the cancel's read of the job and its change of the hash."""
+    manager, queue = history.manager, history.queue
+    job, lease = await history.hand_out()
+    read = manager.get_job
+
+    async def read_then_end(job_id: int) -> Job:
+        seen = await read(job_id)
+        assert await queue.complete_many([Completion(lease, DONE, "ok")]) == [True]
+        return seen
+
+    monkeypatch.setattr(manager, "get_job", read_then_end)
+    with pytest.raises(JobError) as refused:
+        await manager.cancel_job(job.job_id)
+    assert refused.value.kind == "ended"
+    await history.persister.drain_new()
+    assert await stored_statuses(manager, job.job_id) == [NEW, ACTIVE, DONE]
+    assert (await manager.stored_job(job.job_id)).result == "ok"
