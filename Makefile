@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 SYS_STAMP := $(VENV)/.stamp-system
 
-.PHONY: run serve test test-slow lint pytest bench bench-readme clean system-deps screenshots
+.PHONY: run serve test test-slow lint pytest bench bench-readme bench-tui-readme clean system-deps screenshots
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/heroagent $(ARGS)
@@ -39,6 +39,9 @@ bench: $(DEV_STAMP)
 # The job bench's full plan, its tables written into README.md (run on a quiet machine).
 bench-readme: $(DEV_STAMP)
 	$(PY) -m bench.jobs --readme $(ARGS)
+
+bench-tui-readme: $(DEV_STAMP)
+	$(PY) -m bench.tui --readme $(ARGS)
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "HeroAgent needs Python 3.11 or newer"'

@@ -42,12 +42,11 @@ from typing import Any
 
 from bench import jobs_hero, profile, script_parser
 from bench.jobs_peers import PEERS, PeerSpec, install, run_peer
+from bench.readme import README, load_average, machine, markers, rewrite_block
 from bench.valkey import Valkey, start_valkey
 
 RESULTS = Path(__file__).resolve().parent / "results"
-README = Path(__file__).resolve().parent.parent / "README.md"
-README_START = "<!-- bench:jobs:start -->"
-README_END = "<!-- bench:jobs:end -->"
+README_START, README_END = markers("jobs")
 # Job slots per `heroagent worker` process. One worker draining 10k jobs on two cores
 # did 1.0k, 1.25k, 1.56k and 1.19k jobs/s with 5, 10, 20 and 50 slots.
 SLOTS = 20
@@ -544,24 +543,6 @@ def scale_ceiling(
     ]
 
 
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages."""
-    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-def machine() -> str:
-    """Cores and CPU model, for the README block."""
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}"
-
-
 def run_profile(plan: Plan, server: Valkey, work: Path, slots: int) -> profile.Result | None:
     """The extra profiled drain, with one `heroagent worker`."""
     if not plan.profile_jobs:
@@ -592,11 +573,6 @@ def rewrite_readme(
     prof: profile.Result | None = None,
 ) -> None:
     """Replace the marked block of README.md with this run's tables."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"{readme} has no {README_START} ... {README_END} block")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
     smoke = (
         "**Smoke run (`--quick`): too few jobs to mean anything; `make bench-readme` on a "
         "quiet machine replaces it.** "
@@ -604,8 +580,6 @@ def rewrite_readme(
         else ""
     )
     lines = [
-        README_START,
-        "",
         f"{smoke}`python -m bench.jobs{' --quick' if quick else ''}` on "
         f"{time.strftime('%Y-%m-%d', time.gmtime())}: {plan.jobs:,} jobs per drain, "
         f"{plan.runs} run(s) (median [min-max]), {plan.samples} latency samples, "
@@ -629,9 +603,7 @@ def rewrite_readme(
             "",
         ]
     lines += [f"- {note}" for note in NOTES]
-    lines += ["", README_END]
-    readme.write_text(head + "\n".join(lines) + tail)
-    print(f"   rewrote the {README_START} block of {readme}")
+    rewrite_block("jobs", lines, readme)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ from textual import events
 
 from bench.launch import free_port
 from bench.loop_holds import LoopHolds
+from bench.readme import load_average, machine, rewrite_block
 from core.api import JobSpec
 from core.config import Config, load_config
 from core.engine import Engine
@@ -398,6 +399,60 @@ async def latency(
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """What a run of this bench was asked to do, for its README block."""
+
+    history: int
+    offered: str
+    slots: str
+    soak: float
+    load_before: str
+    quick: bool
+    skip_start: bool
+
+
+def readme_lines(
+    run: Run, result: dict[str, float], shown: float, quit_s: float, clean: bool
+) -> list[str]:
+    """The README's tui block: the run, then each figure beside its target."""
+    smoke = (
+        "**Smoke run (`--quick`): a small history and a short flow; `make bench-tui-readme` "
+        "on a quiet machine replaces it.** "
+        if run.quick
+        else ""
+    )
+    rows = [
+        "| measure | figure | target |",
+        "| --- | --- | --- |",
+    ]
+    if not run.skip_start:
+        rows += [
+            f"| first screen | {shown:.2f} s | under {FIRST_SCREEN_TARGET} s |",
+            f"| quit (the engine stops) | {quit_s:.2f} s, "
+            f"{'no child process left' if clean else 'CHILD PROCESSES LEFT'} | |",
+        ]
+    rows += [
+        f"| key to frame in Jobs, p50 / p99 / max | {result['p50_ms']:.1f} / "
+        f"{result['p99_ms']:.1f} / {result['max_ms']:.1f} ms | p99 under "
+        f"{P99_TARGET_MS:.0f} ms |",
+        f"| the app loop's CPU between key and frame, p50 / p99 | {result['cpu_p50_ms']:.1f} / "
+        f"{result['cpu_p99_ms']:.1f} ms | |",
+        f"| drained meanwhile | {result['drained_per_s']:,.0f} jobs/s | |",
+        f"| the app's RSS | {result['rss_start_mib']:.0f} MiB, {result['rss_end_mib']:.0f} MiB "
+        f"after {run.soak:.0f} s of flow | under {RSS_TARGET_MIB:.0f} MiB |",
+        f"| the job slots' process RSS | {result['rss_slots_mib']:.0f} MiB | |",
+    ]
+    return [
+        f"{smoke}`python -m bench.tui{' --quick' if run.quick else ''}` on "
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}: {run.history:,} jobs in the history, "
+        f"jobs flowing at {run.offered}, job slots {run.slots}. Machine: {machine()}; load "
+        f"average {run.load_before} at the start, {load_average()} at the end.",
+        "",
+        *rows,
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the three measurements and print them against their targets."""
     parser = argparse.ArgumentParser(prog="python -m bench.tui", description=__doc__)
@@ -411,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-start", action="store_true", help="no first-screen run")
     parser.add_argument("--holds", action="store_true", help="print what held the loop")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the loop's thread")
+    parser.add_argument("--readme", action="store_true", help="rewrite the README's tui block")
     args = parser.parse_args(argv)
     # The smoke run checks that every part runs, not the figures: short in each.
     history, samples, soak = (2_000, 16, 0.5) if args.quick else (1_000_000, 400, 600.0)
@@ -418,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = args.rate if args.rate is not None else 0
     samples = args.samples if args.samples is not None else samples
     soak = args.soak if args.soak is not None else soak
-    shown, clean = 0.0, True
+    shown, quit_s, clean = 0.0, 0.0, True
+    load_before = load_average()
     if not args.skip_start:
         shown, quit_s, clean = first_screen(settle=1.5 if args.quick else 3.0)
         print(f"first screen      {shown:6.2f} s   (target < {FIRST_SCREEN_TARGET} s)")
@@ -458,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(target < {RSS_TARGET_MIB:.0f} MiB); job slots' process "
         f"{result['rss_slots_mib']:.0f} MiB"
     )
+    if args.readme:
+        run = Run(history, offered, where, soak, load_before, args.quick, args.skip_start)
+        rewrite_block("tui", readme_lines(run, result, shown, quit_s, clean))
     ok = (
         clean
         and result["p99_ms"] < P99_TARGET_MS
