@@ -342,33 +342,29 @@ async def test_an_end_not_yet_stored_is_not_shown_as_an_end(history: History) ->
     await shows_done_once_stored(history, job.job_id)
 
 
-async def test_a_cancel_after_the_run_ended_leaves_its_end_alone(history: History) -> None:
-    """An end in flight to the history is an end: a cancel then has nothing to stop."""
-    manager, queue = history.manager, history.queue
-    job, lease = await history.hand_out()
-    assert await queue.complete_many([Completion(lease, DONE, "ok")]) == [True]
-    with pytest.raises(JobError) as refused:
-        await manager.cancel_job(job.job_id)
-    assert refused.value.kind == "ended"
-    await history.persister.drain_new()
-    assert await stored_statuses(manager, job.job_id) == [NEW, ACTIVE, DONE]
-    assert (await manager.stored_job(job.job_id)).result == "ok"
-
-
-async def test_a_cancel_racing_the_runs_end_leaves_its_end_alone(
-    history: History, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("racing", [False, True], ids=["ended-before", "ends-meanwhile"])
+async def test_a_cancel_leaves_the_end_of_a_run_alone(
+    history: History, monkeypatch: pytest.MonkeyPatch, racing: bool
 ) -> None:
-    """The run ends between the cancel's read of the job and its change of the hash."""
+    """The run's end may still be on its way to the history, or come between the cancel's
+    read of the job and its change of the hash: either way it is the one end."""
     manager, queue = history.manager, history.queue
     job, lease = await history.hand_out()
-    read = manager.get_job
 
-    async def read_then_end(job_id: int) -> Job:
-        seen = await read(job_id)
+    async def end_run() -> None:
         assert await queue.complete_many([Completion(lease, DONE, "ok")]) == [True]
-        return seen
 
-    monkeypatch.setattr(manager, "get_job", read_then_end)
+    if racing:
+        read = manager.get_job
+
+        async def read_then_end(job_id: int) -> Job:
+            seen = await read(job_id)
+            await end_run()
+            return seen
+
+        monkeypatch.setattr(manager, "get_job", read_then_end)
+    else:
+        await end_run()
     with pytest.raises(JobError) as refused:
         await manager.cancel_job(job.job_id)
     assert refused.value.kind == "ended"
