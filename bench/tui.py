@@ -52,6 +52,8 @@ FIRST_SCREEN_TARGET = 1.5
 KEY_TIMEOUT = 10.0
 P99_TARGET_MS = 100.0
 RSS_TARGET_MIB = 300.0
+# How often the app's heap is read through the soak.
+SOAK_SAMPLES = 10
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
 # Bump when the built history's shape changes, so an old cache is not reused.
@@ -298,6 +300,18 @@ def _rss_mib(pid: int | str = "self") -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _anon_mib() -> float:
+    """This process's anonymous resident memory, MiB: its heap, without mapped files.
+
+    The rest of RSS is file pages mapped in (the OurDB lookup table, libraries), which
+    grow with the ids the history has used and which the kernel can drop at any time.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 async def latency(
     history: int,
     per_second: int,
@@ -364,8 +378,12 @@ async def latency(
                     print(watch.report(), file=sys.stderr, flush=True)
                 if profiler is not None and profile is not None:
                     profiler.dump_stats(profile)
-                await asyncio.sleep(soak)
-
+                # Sampled through the soak: a heap that grows to its end is a leak, one
+                # that levels off is caches filling.
+                anon = [_anon_mib()]
+                for _ in range(SOAK_SAMPLES):
+                    await asyncio.sleep(soak / SOAK_SAMPLES)
+                    anon.append(_anon_mib())
                 rss_end = _rss_mib()
                 rss_slots = _rss_mib(slots) if slots is not None else 0.0
                 flowed = time.perf_counter() - flowing_from
@@ -393,6 +411,9 @@ async def latency(
         "rss_start_mib": rss_start,
         "rss_end_mib": rss_end,
         "rss_slots_mib": rss_slots,
+        "anon_start_mib": anon[0],
+        "anon_mid_mib": anon[len(anon) // 2],
+        "anon_end_mib": anon[-1],
         "flowed": float(sent[0]),
         # Jobs the engine took from the queue per second while the keys were measured.
         "drained_per_s": (sent_end - sent_start + backlog_start - backlog_end) / flowed,
@@ -441,6 +462,9 @@ def readme_lines(
         f"| drained meanwhile | {result['drained_per_s']:,.0f} jobs/s | |",
         f"| the app's RSS | {result['rss_start_mib']:.0f} MiB, {result['rss_end_mib']:.0f} MiB "
         f"after {run.soak:.0f} s of flow | under {RSS_TARGET_MIB:.0f} MiB |",
+        f"| the app's heap (anonymous RSS): start, half-way, end of the soak | "
+        f"{result['anon_start_mib']:.0f}, {result['anon_mid_mib']:.0f}, "
+        f"{result['anon_end_mib']:.0f} MiB | flat |",
         f"| the job slots' process RSS | {result['rss_slots_mib']:.0f} MiB | |",
     ]
     return [
@@ -514,6 +538,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['rss_end_mib']:.0f} MiB after {soak:.0f} s of flow "
         f"(target < {RSS_TARGET_MIB:.0f} MiB); job slots' process "
         f"{result['rss_slots_mib']:.0f} MiB"
+    )
+    print(
+        f"  its heap (anonymous) {result['anon_start_mib']:.0f} -> "
+        f"{result['anon_mid_mib']:.0f} -> {result['anon_end_mib']:.0f} MiB "
+        "(start, half-way, end of the soak; the rest of RSS is mapped files)"
     )
     if args.readme:
         run = Run(history, offered, where, soak, load_before, args.quick, args.skip_start)

@@ -34,7 +34,8 @@ def test_readme_block_holds_each_figure_beside_its_target(tmp_path: Path) -> Non
     result = {
         "p50_ms": 2.9, "p99_ms": 58.4, "max_ms": 88.2, "cpu_p50_ms": 2.7, "cpu_p99_ms": 25.0,
         "drained_per_s": 3713.0, "rss_start_mib": 119.0, "rss_end_mib": 189.0,
-        "rss_slots_mib": 35.0,
+        "rss_slots_mib": 35.0, "anon_start_mib": 80.0, "anon_mid_mib": 90.0,
+        "anon_end_mib": 91.0,
     }  # fmt: skip
     run = tui.Run(1_000_000, "full rate", "in a child process", 600.0, "0.1", False, False)
     rewrite_block("tui", tui.readme_lines(run, result, 1.0, 0.75, True), readme)
@@ -48,3 +49,4 @@ def test_readme_block_holds_each_figure_beside_its_target(tmp_path: Path) -> Non
     )
     assert "| the app's RSS | 119 MiB, 189 MiB after 600 s of flow | under 300 MiB |" in text
     assert "| first screen | 1.00 s | under 1.5 s |" in text
+    assert "start, half-way, end of the soak | 80, 90, 91 MiB | flat |" in text
