@@ -810,13 +810,21 @@ class JobManager:
                 log.warning("queued %d stored jobs the server had not taken", queued)
 
     async def _queue_stored(self, job_ids: Sequence[int]) -> int:
-        """Queue those of these stored jobs the server lacks and that have not ended."""
-        live = await self.queue.get_live_many(job_ids)
-        absent = [job_id for job_id in job_ids if job_id not in live]
-        stored = await asyncio.to_thread(self.read_many, absent) if absent else {}
-        pending = [job for job in stored.values() if not job.status.ended]
+        """Queue those of these stored jobs the server lacks and that have not ended.
+
+        An end by hand (a cancel) may come between the read of a job and its ENQUEUE.
+        Under `history_lock` from read to ENQUEUE, its end cannot be stored (and its hash
+        dropped) in between; and the ENQUEUE leaves a job whose hash the end's step made
+        meanwhile. Else a cancelled job would be queued again, and run.
+        """
+        async with self.history_lock:
+            live = await self.queue.get_live_many(job_ids)
+            absent = [job_id for job_id in job_ids if job_id not in live]
+            stored = await asyncio.to_thread(self.read_many, absent) if absent else {}
+            pending = [job for job in stored.values() if not job.status.ended]
+            if pending:
+                await self.queue.enqueue(pending, _events_message(pending), restore=True)
         if pending:
-            await self.queue.enqueue(pending, _events_message(pending))
             await self.restore_links(pending)
         return len(pending)
 

@@ -160,20 +160,29 @@ class JobQueue:
         self._raise_revision = redis.register_script(scripts.RAISE_REVISION)
 
     async def enqueue(
-        self, jobs: Iterable[Job], events: bytes = b"", items: list[list[Any]] | None = None
+        self,
+        jobs: Iterable[Job],
+        events: bytes = b"",
+        items: list[list[Any]] | None = None,
+        *,
+        restore: bool = False,
     ) -> None:
         """Store jobs and queue them, all in one atomic script call.
 
         A `scheduled` job goes into the scheduled set at its `run_at` instead of a queue,
         and rings the promoter's bell so it wakes if this one is due sooner. `events`, a
         message for the events channel, is published by the same call once they are in.
-        `items` are the jobs' `enqueue_items`, when the caller made them already.
+        `items` are the jobs' `enqueue_items`, when the caller made them already. With
+        `restore` (jobs queued again from their stored versions), a job whose hash the
+        server holds is left as it is: something changed it since the caller read it.
         """
         jobs = list(jobs)
         if not jobs:
             return
         if items is None:
             items = await encoded(len(jobs), lambda: enqueue_items(jobs))
+        if restore:
+            items = [[*item, "1"] for item in items]
         fixed = [
             *(keys.JOB_LOCATION, keys.QUEUES, keys.DOORBELL, keys.SCHEDULED),
             *(keys.SCHEDULE_BELL, keys.LAST_ID),

@@ -188,7 +188,8 @@ return out
 # id) as an object of strings, its queue ("<circle>:<topic>"), where it goes: "1" into
 # its queue now (at its priority level), "" into the scheduled set (it waits for a time),
 # "-" nowhere (it waits for its parents, whose ends release it); its run_at; its
-# priority ("0"-"9").
+# priority ("0"-"9"); and a sixth, "1", for a job queued again from its stored version
+# (a restore), which only goes in while the server holds no hash of it.
 # ARGV[2]: the jobs' ids, a JSON array of strings in the same order. Optional ARGV[3]
 # and ARGV[4]: a channel and a message published once the batch is in place, so a
 # submit costs one round trip, not a second one for its events.
@@ -212,38 +213,42 @@ local due = false
 local top = 0
 for i, item in ipairs(items) do
   local id, q = ids[i], item[2]
-  local n = tonumber(id)
-  if n > top then top = n end
   local key = 'herojobs:' .. q .. ':' .. id
-  local flat = {'job_id', id}
-  for name, value in pairs(item[1]) do
-    flat[#flat + 1] = name
-    flat[#flat + 1] = value
-  end
-  redis.call('DEL', key)
-  redis.call('HSET', key, unpack(flat))
-  places[#places + 1] = id
-  places[#places + 1] = q
-  queues[q] = true
-  if item[3] == '1' then
-    -- Its level's list, as `push` finds it from the hash's priority.
-    local list = 'heroqueue:' .. q
-    local p = item[5]
-    if p and string.match(p, '^[1-9]$') then
-      list = list .. ':p' .. p
-      levels[p] = levels[p] or {}
-      levels[p][q] = true
+  -- A restore's item (item[6] '1') leaves a job whose hash is there: a cancel, or
+  -- whatever else got to it since the restore read it, has the last word.
+  if item[6] ~= '1' or redis.call('EXISTS', key) == 0 then
+    local n = tonumber(id)
+    if n > top then top = n end
+    local flat = {'job_id', id}
+    for name, value in pairs(item[1]) do
+      flat[#flat + 1] = name
+      flat[#flat + 1] = value
     end
-    if not listed[list] then
-      listed[list] = {}
-      lists[#lists + 1] = list
+    redis.call('DEL', key)
+    redis.call('HSET', key, unpack(flat))
+    places[#places + 1] = id
+    places[#places + 1] = q
+    queues[q] = true
+    if item[3] == '1' then
+      -- Its level's list, as `push` finds it from the hash's priority.
+      local list = 'heroqueue:' .. q
+      local p = item[5]
+      if p and string.match(p, '^[1-9]$') then
+        list = list .. ':p' .. p
+        levels[p] = levels[p] or {}
+        levels[p][q] = true
+      end
+      if not listed[list] then
+        listed[list] = {}
+        lists[#lists + 1] = list
+      end
+      local ids_of = listed[list]
+      ids_of[#ids_of + 1] = id
+      rung = rung + 1
+    elseif item[3] == '' then
+      redis.call('ZADD', KEYS[4], item[4], id)
+      due = true
     end
-    local ids_of = listed[list]
-    ids_of[#ids_of + 1] = id
-    rung = rung + 1
-  elseif item[3] == '' then
-    redis.call('ZADD', KEYS[4], item[4], id)
-    due = true
   end
 end
 -- In slices: unpack puts every value on Lua's stack, which holds some thousands.

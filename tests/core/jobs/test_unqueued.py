@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -11,6 +13,7 @@ from core.api import JobView
 from core.config import Config
 from core.engine import Engine
 from core.jobs import keys
+from core.jobs.model import Job
 from tests.helpers import ValkeyProcess, async_poll, idle_config, running_watchdog, wait_job_ended
 
 SCRIPT = "!!fake.return_success message:ok\n"
@@ -118,3 +121,49 @@ async def test_a_job_that_ran_and_ended_meanwhile_is_not_queued_again(
         assert not await admin.hexists(keys.JOB_LOCATION, str(job.job_id))
         assert await admin.llen(keys.queue_key("default", "t")) == 0
         assert [v.status for v in await engine.api.history(job.job_id)] == ["new", "active", "done"]
+
+
+async def test_a_cancel_while_the_job_is_queued_again_keeps_it_cancelled(
+    engine_config: Config,
+    valkey: ValkeyProcess,
+    admin: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The cancel comes between the read of the stored job and its ENQUEUE: queued from
+    # what was read, the cancelled job would run after all.
+    async with Engine(idle_config(engine_config, valkey)) as engine:
+        await refuse_scripts(admin)
+        job = await engine.api.submit(SCRIPT, topic="t")
+        assert list(engine.jobs.unqueued) == [job.job_id]
+        queue = engine.jobs.queue
+        enqueue = queue.enqueue
+        key = keys.job_key("default", "t", job.job_id)
+        cancels: list[asyncio.Future[JobView]] = []
+
+        async def cancel_first(jobs: Sequence[Job], *args: Any, **kwargs: Any) -> None:
+            if not cancels and any(j.job_id == job.job_id for j in jobs):
+                cancels.append(asyncio.ensure_future(engine.api.cancel(job.job_id)))
+
+                async def its_step_ran() -> bool:
+                    return cancels[0].done() or await admin.hget(key, "status") == "error"
+
+                await async_poll(its_step_ran, 10, "the cancel's step")
+            await enqueue(jobs, *args, **kwargs)
+
+        monkeypatch.setattr(queue, "enqueue", cancel_first)
+        await take_scripts(admin)
+        await async_poll(lambda: _empty(engine), 30, "the unqueued list emptied")
+        assert (await asyncio.wait_for(cancels[0], 10)).status == "error"
+        history = await engine.api.history(job.job_id)
+        assert [(v.status, v.error_kind) for v in history] == [
+            ("new", ""),
+            ("error", "cancelled"),
+        ]
+        # Nothing of it is queued, and the server keeps no hash of it to run.
+        assert await admin.llen(keys.queue_key("default", "t")) == 0
+        await async_poll(lambda: _gone(admin, key), 10, "the cancelled job's hash dropped")
+        assert not await admin.hexists(keys.JOB_LOCATION, str(job.job_id))
+
+
+async def _gone(admin: aioredis.Redis, key: str) -> bool:
+    return not await admin.exists(key)
