@@ -1,6 +1,7 @@
 """The terminal app: time to first screen, key-to-frame latency under load, memory under flow.
 
-Run ``python -m bench.tui`` (``--quick`` for a smoke run). Targets (issue 16): first
+Run ``python -m bench.tui`` (``--quick`` for a smoke run, ``--readme`` to write the
+figures into the README's tui block). Targets (issue 16): first
 screen in under 1.5 s; key-to-frame p99 under 100 ms with 1M jobs in history and the
 engine draining at its full rate (the queue kept fed faster than it drains); the app's
 RSS under 300 MB, flat over 10 minutes of flow.
