@@ -38,7 +38,7 @@ from core.jobs.model import (
     encoded,
     is_damaged,
 )
-from core.jobs.queue import JobQueue, enqueue_items
+from core.jobs.queue import JobQueue, enqueue_items, job_of_reply
 from core.ourdb import AsyncOurDB, CorruptRecordError, InvalidIdError, RecordNotFoundError
 from core.redis_server.backoff import Backoff
 
@@ -1267,7 +1267,6 @@ class JobManager:
         if not done:
             raise JobError(f"job {job_id} has already ended ({_text(rest[0])})", kind="ended")
         flat, unreported, taken = rest
-        running = dict(zip(flat[::2], flat[1::2], strict=True))
         ended = replace(
             job,
             status=status,
@@ -1280,7 +1279,7 @@ class JobManager:
         )
         # A run whose `active` version was not reported yet (see scripts.FETCH) gets it
         # stored before its end, from the hash as the script found it.
-        versions = [Job.from_hash(running), ended] if unreported else [ended]
+        versions = [job_of_reply(flat), ended] if unreported else [ended]
         await self.persist(versions)
         return ended
 

@@ -117,7 +117,7 @@ def _pairs(flat: Sequence[bytes | str]) -> dict[str, str]:
     return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
-def _job_of(flat: list[Any]) -> Job:
+def job_of_reply(flat: list[Any]) -> Job:
     """A job from a script's flat HGETALL reply: bytes parse as a stream entry does.
 
     Every fetch reads a whole batch of hashes: decoding each field to str first cost
@@ -137,7 +137,7 @@ def _fetched(reply: list[Any], worker: str) -> Fetched:
         fence = _text(reply[at + 2])
         width = int(reply[at + 3])
         flat = reply[at + 4 : at + 4 + width]
-        leases.append(Lease(_job_of(flat), fence, worker))
+        leases.append(Lease(job_of_reply(flat), fence, worker))
         at += 4 + width
     return Fetched(leases, float(reply[0]))
 
