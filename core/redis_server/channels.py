@@ -53,4 +53,4 @@ async def follow_channel(
             await backoff.wait()
         finally:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()

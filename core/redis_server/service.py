@@ -36,6 +36,8 @@ from core.services import Service, ServiceStartError, ServiceState
 
 START_TIMEOUT = 10.0
 RESTART_BACKOFF_MAX = 5.0
+# The reply shapes every client of the engine reads (see `client`).
+RESP_PROTOCOL = 2
 # The server's own user for what clients may not do (SHUTDOWN); its password never leaves
 # this process: the config file holds only its SHA-256.
 ADMIN_USER = "engine"
@@ -91,8 +93,12 @@ class SentinelRedis(aioredis.Redis):
 
 
 # What servers answer a client that has no password or a wrong one (valkey's and Redis'
-# words; redis-py raises them as a plain ConnectionError).
-_NEEDS_PASSWORD = ("NOAUTH", "HELLO must be called with the client already authenticated")
+# words; redis-py raises them as a ConnectionError, and from 8.0 drops the NOAUTH code).
+_NEEDS_PASSWORD = (
+    "NOAUTH",
+    "Authentication required",
+    "HELLO must be called with the client already authenticated",
+)
 _WRONG_PASSWORD = ("WRONGPASS", "invalid username-password pair")
 
 
@@ -171,8 +177,11 @@ class RedisService(Service):
 
         The one place the engine, `heroagent worker`, the CLI and the client library
         build their connections, so all of them follow a Sentinel failover; their sends
-        make no task per command (`core.redis_server.inplace`).
+        make no task per command (`core.redis_server.inplace`). They speak RESP2 whatever
+        redis-py's default (RESP3 from 8.0): the replies the engine reads were built and
+        measured in that shape.
         """
+        options.setdefault("protocol", RESP_PROTOCOL)
         if self.sentinel:
             return sending_in_place(self._sentinel_client(**options))
         if self.external:
@@ -193,7 +202,7 @@ class RedisService(Service):
 
     def _sentinel_client(self, **options: Any) -> aioredis.Redis:
         redis_cfg = self.config.redis
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        sentinel = Sentinel(
             sentinel_addresses(self.config),
             sentinel_kwargs={**self._sentinel_options(), "retry": Retry(NoBackoff(), 0)},
         )
@@ -213,11 +222,11 @@ class RedisService(Service):
         from redis.sentinel import Sentinel as BlockingSentinel
 
         redis_cfg = self.config.redis
-        sentinel = BlockingSentinel(  # type: ignore[no-untyped-call]  # untyped in redis-py
+        sentinel = BlockingSentinel(
             sentinel_addresses(self.config), sentinel_kwargs=self._sentinel_options()
         )
         try:
-            found = sentinel.discover_master(redis_cfg.sentinel_master)  # type: ignore[no-untyped-call]
+            found = sentinel.discover_master(redis_cfg.sentinel_master)
             host, port = found
         finally:
             for client in sentinel.sentinels:
@@ -233,7 +242,7 @@ class RedisService(Service):
         """
         if not self.sentinel:
             return None
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        sentinel = Sentinel(
             sentinel_addresses(self.config),
             sentinel_kwargs={**self._sentinel_options(), "retry": Retry(NoBackoff(), 0)},
         )
@@ -298,6 +307,7 @@ class RedisService(Service):
             retry=Retry(NoBackoff(), 0),
             socket_connect_timeout=1.0,
             socket_timeout=5.0,
+            protocol=RESP_PROTOCOL,
         )
 
     def url(self, *, with_password: bool = False) -> str:

@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.redis_server.inplace import InPlaceConnection, InPlaceUnixConnection, sending_in_place
+from core.redis_server.service import RESP_PROTOCOL
 from tests.helpers import ValkeyProcess
 
 pytestmark = pytest.mark.skipif(
@@ -81,7 +82,13 @@ async def test_a_send_the_peer_never_reads_times_out_and_drops_the_connection() 
     port = server.sockets[0].getsockname()[1]
     # No retry: the first timeout is the answer.
     client = sending_in_place(
-        aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=0.3, retry=Retry(NoBackoff(), 0))
+        aioredis.Redis(
+            host="127.0.0.1",
+            port=port,
+            socket_timeout=0.3,
+            retry=Retry(NoBackoff(), 0),
+            protocol=RESP_PROTOCOL,
+        )
     )
     try:
         with pytest.raises(RedisTimeoutError, match="writing"):
