@@ -586,14 +586,8 @@ def _validate(spec: KeySpec, value: Any) -> None:
             # Basic auth splits "name:password" at the first colon.
             if not name or ":" in name or not name.isprintable():
                 raise ConfigError(f"key 'webdav.users' has an invalid user name {name!r}")
-    if (
-        spec.key == "redis.url"
-        and value
-        and not value.startswith(("redis://", "rediss://", "unix://"))
-    ):
-        raise ConfigError(
-            f"key 'redis.url' expects a redis://, rediss:// or unix:// URL, got {value!r}"
-        )
+    if spec.key == "redis.url" and value:
+        _check_redis_url(value)
     if spec.key == "redis.sentinels":
         _check_sentinels(value)
     if spec.key == "redis.sentinel_master" and not re.fullmatch(r"[\w.-]{0,64}", value):
@@ -865,6 +859,25 @@ def default_config_text() -> str:
         lines.append(f"# {spec.doc} (env {spec.env_name})")
         lines.append(f"# {name} = {_toml_value(defaults.get(spec.key))}")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _check_redis_url(url: str) -> None:
+    """Refuse a URL the engine cannot use; the error shows it with its password masked."""
+    import urllib.parse
+
+    shown = mask_secret("redis.url", url)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"key 'redis.url' expects a redis://, rediss:// or unix:// URL, got {shown!r}"
+        )
+    # redis-py takes the URL's protocol over the engine's own choice (RESP2), and RESP3's
+    # replies, asked for by name, have shapes the engine does not read.
+    asked = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("protocol", [])
+    if any(protocol != "2" for protocol in asked):
+        raise ConfigError(
+            f"key 'redis.url' asks for protocol={asked[-1]} ({shown!r}); the engine speaks "
+            "RESP2, which every Redis and Valkey server does: leave protocol out of the URL"
+        )
 
 
 # Keys whose values are credentials: shown masked unless asked for.

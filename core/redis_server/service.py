@@ -178,8 +178,9 @@ class RedisService(Service):
         The one place the engine, `heroagent worker`, the CLI and the client library
         build their connections, so all of them follow a Sentinel failover; their sends
         make no task per command (`core.redis_server.inplace`). They speak RESP2 whatever
-        redis-py's default (RESP3 from 8.0): the replies the engine reads were built and
-        measured in that shape.
+        redis-py's default: from 8.0 it speaks RESP3 and hands back RESP2's reply shapes
+        only while no protocol is asked for, and the engine reads those shapes (asked for
+        by name, RESP3's maps are not read; the config refuses a URL that asks for them).
         """
         options.setdefault("protocol", RESP_PROTOCOL)
         if self.sentinel:

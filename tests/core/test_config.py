@@ -86,6 +86,11 @@ def test_unknown_section_is_an_error(tmp_path: Path) -> None:
         ("[jobs]\ndrain_seconds = -1\n", "key 'jobs.drain_seconds' expects 0 (no wait) or more"),
         ('log_level = "loud"\n', "expects one of debug, info, warning, error"),
         ('[redis]\nurl = "http://x"\n', "expects a redis://, rediss:// or unix:// URL"),
+        (
+            '[redis]\nurl = "redis://:pw@127.0.0.1:6379/0?protocol=3"\n',
+            "asks for protocol=3 ('redis://:********@127.0.0.1:6379/0?protocol=3'); the "
+            "engine speaks RESP2",
+        ),
     ],
 )
 def test_ill_typed_values_name_key_and_type(tmp_path: Path, toml: str, message: str) -> None:
