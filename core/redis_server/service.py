@@ -93,7 +93,8 @@ class SentinelRedis(aioredis.Redis):
 
 
 # What servers answer a client that has no password or a wrong one (valkey's and Redis'
-# words; redis-py raises them as a ConnectionError, and from 8.0 drops the NOAUTH code).
+# words; redis-py raises them as a ConnectionError without their code: over RESP2 a
+# missing password reads "Authentication required.", over RESP3 it is HELLO's refusal).
 _NEEDS_PASSWORD = (
     "NOAUTH",
     "Authentication required",
