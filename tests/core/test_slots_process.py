@@ -79,7 +79,10 @@ async def test_a_cancel_reaches_the_child(app_engine: Engine) -> None:
 async def test_a_drain_lets_the_childs_job_finish(app_engine: Engine) -> None:
     slots = app_engine.watchdog
     assert isinstance(slots, ChildWatchDogService)
-    view = await app_engine.api.submit("!!fake.sleep seconds:0.5\n", topic="child")
+    # The child reports its busy slots every half second (STATS_SECONDS): a job much
+    # longer than that still runs when the drain reaches it (a 0.5 s one had ended on a
+    # busy CI).
+    view = await app_engine.api.submit("!!fake.sleep seconds:3\n", topic="child")
     await async_wait_for(lambda: slots.busy_slots == 1, 30, "the child to take the job")
     said: list[str] = []
     assert await app_engine.drain(say=said.append) == 0
