@@ -873,9 +873,10 @@ def _check_redis_url(url: str) -> None:
     # redis-py takes the URL's protocol over the engine's own choice (RESP2), and RESP3's
     # replies, asked for by name, have shapes the engine does not read.
     asked = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("protocol", [])
-    if any(protocol != "2" for protocol in asked):
+    refused = [protocol for protocol in asked if protocol != "2"]
+    if refused:
         raise ConfigError(
-            f"key 'redis.url' asks for protocol={asked[-1]} ({shown!r}); the engine speaks "
+            f"key 'redis.url' asks for protocol={refused[0]} ({shown!r}); the engine speaks "
             "RESP2, which every Redis and Valkey server does: leave protocol out of the URL"
         )
 

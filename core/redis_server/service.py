@@ -176,12 +176,13 @@ class RedisService(Service):
     def client(self, **options: Any) -> aioredis.Redis:
         """A new asyncio client for this server (unix socket when local: fewer syscalls).
 
-        The one place the engine, `heroagent worker`, the CLI and the client library
-        build their connections, so all of them follow a Sentinel failover; their sends
-        make no task per command (`core.redis_server.inplace`). They speak RESP2 whatever
-        redis-py's default: from 8.0 it speaks RESP3 and hands back RESP2's reply shapes
-        only while no protocol is asked for, and the engine reads those shapes (asked for
-        by name, RESP3's maps are not read; the config refuses a URL that asks for them).
+        The one place the engine, `heroagent worker` and the CLI's engine-side commands
+        build their connections (the client library has its own, `heroagent.wire`), so
+        all of them follow a Sentinel failover; their sends make no task per command
+        (`core.redis_server.inplace`). They speak RESP2 whatever redis-py's default: from
+        8.0 it speaks RESP3 and hands back RESP2's reply shapes only while no protocol is
+        asked for, and the engine reads those shapes (asked for by name, RESP3's maps are
+        not read; the config refuses a URL that asks for them).
         """
         options.setdefault("protocol", RESP_PROTOCOL)
         if self.sentinel:

@@ -91,6 +91,7 @@ def test_unknown_section_is_an_error(tmp_path: Path) -> None:
             "asks for protocol=3 ('redis://:********@127.0.0.1:6379/0?protocol=3'); the "
             "engine speaks RESP2",
         ),
+        ('[redis]\nurl = "redis://h/0?protocol=3&protocol=2"\n', "asks for protocol=3 ("),
     ],
 )
 def test_ill_typed_values_name_key_and_type(tmp_path: Path, toml: str, message: str) -> None:
